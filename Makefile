@@ -1,0 +1,29 @@
+# Every target bootstraps .venv on its own, so a fresh clone needs only
+# Python 3.11, make and a C compiler.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: test bench run clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# The stamp files make re-installs happen only when the metadata changes.
+$(VENV)/.test-installed: $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.bench-installed: $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.bench-installed
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1029 @@
+"""
+Deferred: a result that is not there yet, and the chain of callbacks that
+will process it.
+
+A Deferred holds a list of (callback, errback) pairs.  When it fires, the
+result runs down the list: a normal value goes to the next callback, a Failure
+to the next errback, and whatever each one returns (or raises) becomes the
+result for the next.  A callback that returns another Deferred pauses the
+outer chain until the inner one fires, and the inner result continues down
+the outer chain.
+
+How chaining avoids recursion: ``_runCallbacks`` keeps an explicit stack of
+Deferreds.  When an inner Deferred reaches the marker entry that an outer
+Deferred left on it, the outer one is pushed on the stack and its chain runs
+in the same loop, so a chain of 100,000 Deferreds waiting on each other uses
+one Python frame, not 100,000 (see test_deepChainDoesNotRecurse).
+
+Errors left at the end of a chain are not lost: a small ``_DebugInfo`` object
+is attached only when the chain ends on a Failure, and if the Deferred is
+collected while still holding it, its ``__del__`` logs "Unhandled error in
+Deferred" with the traceback.  Successful Deferreds pay nothing for this.
+"""
+
+import functools
+import inspect
+import traceback
+import types
+
+from reactor import log
+from reactor.failure import Failure
+
+__all__ = [
+    "AlreadyCalledError",
+    "CancelledError",
+    "TimeoutError",
+    "NotACoroutineError",
+    "FirstError",
+    "QueueOverflow",
+    "QueueUnderflow",
+    "Deferred",
+    "DeferredList",
+    "gatherResults",
+    "maybeDeferred",
+    "succeed",
+    "fail",
+    "execute",
+    "inlineCallbacks",
+    "returnValue",
+    "ensureDeferred",
+    "DeferredLock",
+    "DeferredSemaphore",
+    "DeferredQueue",
+    "setDebugging",
+    "getDebugging",
+    "passthru",
+    "SUCCESS",
+    "FAILURE",
+]
+
+SUCCESS = True
+FAILURE = False
+
+
+class AlreadyCalledError(Exception):
+    """callback() or errback() was called on a Deferred that has already fired."""
+
+
+class CancelledError(Exception):
+    """The Deferred was cancelled."""
+
+
+class TimeoutError(Exception):  # noqa: A001 - Twisted's name
+    """The Deferred timed out (see Deferred.addTimeout)."""
+
+
+class NotACoroutineError(TypeError):
+    """ensureDeferred was given something that is neither a coroutine nor a Deferred."""
+
+
+class QueueOverflow(Exception):
+    """DeferredQueue.put() on a queue already holding ``size`` objects."""
+
+
+class QueueUnderflow(Exception):
+    """DeferredQueue.get() with ``backlog`` gets already waiting."""
+
+
+class FirstError(Exception):
+    """
+    The first failure of a DeferredList with fireOnOneErrback.
+
+    :ivar subFailure: the Failure; :ivar index: the position of its Deferred.
+    """
+
+    def __init__(self, failure, index):
+        Exception.__init__(self, failure, index)
+        self.subFailure = failure
+        self.index = index
+
+    def __repr__(self):
+        return "FirstError[#%d, %r]" % (self.index, self.subFailure.value)
+
+    def __str__(self):
+        return "FirstError[#%d, %s]" % (self.index, self.subFailure)
+
+    def __eq__(self, other):
+        if isinstance(other, FirstError):
+            return (self.subFailure, self.index) == (other.subFailure, other.index)
+        return False
+
+    __hash__ = Exception.__hash__
+
+
+def passthru(arg):
+    """Return arg: the identity callback."""
+    return arg
+
+
+class _DebugInfo:
+    """
+    What a Deferred knows only when it needs to: where it was created and first
+    fired (in debug mode), and the Failure it still holds at the end of its
+    chain, which is logged if the Deferred is collected unhandled.
+    """
+
+    __slots__ = ("failResult", "creator", "invoker")
+
+    def __init__(self):
+        self.failResult = None
+        self.creator = None
+        self.invoker = None
+
+    def describe(self):
+        lines = []
+        if self.creator:
+            lines.append("(debug: the Deferred was created at:\n%s)" % "".join(self.creator))
+        if self.invoker:
+            lines.append("(debug: the Deferred was first fired at:\n%s)" % "".join(self.invoker))
+        return "\n".join(lines)
+
+    def __del__(self):
+        failure = self.failResult
+        if failure is None:
+            return
+        why = "Unhandled error in Deferred:"
+        described = self.describe()
+        if described:
+            why = "%s\n%s" % (why, described)
+        try:
+            log.err(failure, why)
+        except Exception:  # interpreter shutdown: nothing left to log with
+            pass
+
+
+# The marker a chained outer Deferred leaves on the inner one: when the inner
+# chain reaches it, the outer Deferred continues with the inner result.
+_CONTINUE = object()
+
+
+class Deferred:
+    """
+    A result that will be available later, and what to do with it.
+
+    :ivar called: True once callback() or errback() has been called.
+    :ivar paused: how many times the chain is paused (0 when it runs).
+    :ivar result: the current result, once called.
+    """
+
+    __slots__ = (
+        "callbacks",
+        "called",
+        "paused",
+        "result",
+        "_runningCallbacks",
+        "_debugInfo",
+        "__dict__",
+        "__weakref__",
+    )
+
+    debug = False
+    # Rarely set, so they live in the instance dict only when used and cost
+    # nothing in __init__.
+    _canceller = None
+    _suppressAlreadyCalled = False
+    _chainedTo = None
+
+    def __init__(self, canceller=None):
+        """
+        :param canceller: called with this Deferred by cancel() before it
+            fires; it should stop the operation and may fire the Deferred.  If
+            it does not (or there is none), cancel() errbacks CancelledError.
+        """
+        self.callbacks = []
+        self.called = False
+        self.paused = 0
+        self._runningCallbacks = False
+        self._debugInfo = None
+        if canceller is not None:
+            self._canceller = canceller
+        if _debugging:
+            info = self._debugInfo = _DebugInfo()
+            info.creator = traceback.format_stack()[:-1]
+
+    # -- adding callbacks ---------------------------------------------------
+
+    def addCallbacks(
+        self,
+        callback,
+        errback=None,
+        callbackArgs=(),
+        callbackKeywords=None,
+        errbackArgs=(),
+        errbackKeywords=None,
+    ):
+        """
+        Add a callback and an errback as one step of the chain.
+
+        The errback does not see errors raised by this callback (use addBoth
+        or a later addErrback for that).  Returns self, for chaining calls.
+        """
+        self.callbacks.append(
+            (
+                callback,
+                tuple(callbackArgs),
+                callbackKeywords or None,
+                errback,
+                tuple(errbackArgs),
+                errbackKeywords or None,
+            )
+        )
+        if self.called:
+            self._runCallbacks()
+        return self
+
+    def addCallback(self, callback, *args, **kwargs):
+        """Add callback(result, *args, **kwargs); errors pass it by. Returns self."""
+        self.callbacks.append((callback, args, kwargs or None, None, (), None))
+        if self.called:
+            self._runCallbacks()
+        return self
+
+    def addErrback(self, errback, *args, **kwargs):
+        """Add errback(failure, *args, **kwargs); results pass it by. Returns self."""
+        self.callbacks.append((None, (), None, errback, args, kwargs or None))
+        if self.called:
+            self._runCallbacks()
+        return self
+
+    def addBoth(self, callback, *args, **kwargs):
+        """Add callback as both callback and errback. Returns self."""
+        kwargs = kwargs or None
+        self.callbacks.append((callback, args, kwargs, callback, args, kwargs))
+        if self.called:
+            self._runCallbacks()
+        return self
+
+    def addTimeout(self, timeout, clock, onTimeoutCancel=None):
+        """
+        Cancel this Deferred if it has not fired within timeout seconds.
+
+        On timeout, the CancelledError becomes a reactor.defer.TimeoutError,
+        unless onTimeoutCancel(result, timeout) is given to decide instead.
+
+        :param clock: an IReactorTime (a reactor, or task.Clock in tests).
+        :return: self.
+        """
+        timedOut = []
+
+        def timeItOut():
+            timedOut.append(True)
+            self.cancel()
+
+        delayedCall = clock.callLater(timeout, timeItOut)
+
+        def convertCancelled(result):
+            if timedOut:
+                return (onTimeoutCancel or _cancelledToTimedOutError)(result, timeout)
+            return result
+
+        def cancelTimeout(result):
+            if delayedCall.active():
+                delayedCall.cancel()
+            return result
+
+        self.addBoth(convertCancelled)
+        self.addBoth(cancelTimeout)
+        return self
+
+    def chainDeferred(self, d):
+        """Fire d with this Deferred's result, at this point of the chain."""
+        d._chainedTo = self
+        return self.addCallbacks(d.callback, d.errback)
+
+    # -- firing -------------------------------------------------------------
+
+    def callback(self, result):
+        """
+        Fire the chain with a result.
+
+        :raises AlreadyCalledError: if this Deferred has already fired.
+        """
+        if self.called:
+            self._alreadyCalled()
+            return
+        self.called = True
+        self.result = result
+        if self._debugInfo is not None:
+            self._debugInfo.invoker = traceback.format_stack()[:-1]
+        if self.callbacks:
+            self._runCallbacks()
+        elif result.__class__ not in _PLAIN and isinstance(result, Failure):
+            self._finish()
+
+    def errback(self, fail=None):
+        """
+        Fire the chain with an error.
+
+        :param fail: a Failure, or an exception (wrapped in one), or None inside
+            an ``except`` block for the exception being handled.
+        :raises AlreadyCalledError: if this Deferred has already fired.
+        """
+        if fail is None:
+            fail = Failure()
+        elif not isinstance(fail, Failure):
+            fail = Failure(fail)
+        if self.called:
+            self._alreadyCalled()
+            return
+        self.called = True
+        self.result = fail
+        if self._debugInfo is not None:
+            self._debugInfo.invoker = traceback.format_stack()[:-1]
+        self._runCallbacks()
+
+    def _alreadyCalled(self):
+        if self._suppressAlreadyCalled:
+            # cancel() had no canceller and errbacked for it; the operation's
+            # own late answer is dropped quietly.
+            self._suppressAlreadyCalled = False
+            return
+        text = "Deferred already fired"
+        if self._debugInfo is not None:
+            text += "\n" + self._debugInfo.describe()
+        raise AlreadyCalledError(text)
+
+    def pause(self):
+        """Stop running callbacks until unpause() is called as many times."""
+        self.paused += 1
+
+    def unpause(self):
+        """Undo one pause(); run the callbacks once none is left."""
+        self.paused -= 1
+        if self.paused:
+            return
+        if self.called:
+            self._runCallbacks()
+
+    def cancel(self):
+        """
+        Cancel the operation behind this Deferred.
+
+        Before it fires: call the canceller; if that did not fire the
+        Deferred, errback CancelledError.  While it waits on another Deferred
+        (a callback returned one), cancel that one.  After it fired: nothing.
+        """
+        if not self.called:
+            canceller = self._canceller
+            if canceller is not None:
+                if canceller(self) is _KEEP_WAITING:
+                    return
+            else:
+                self._suppressAlreadyCalled = True
+            if not self.called:
+                self.errback(Failure(CancelledError()))
+        elif isinstance(self.result, Deferred):
+            self.result.cancel()
+
+    # -- the engine ---------------------------------------------------------
+
+    def _runCallbacks(self):
+        if self._runningCallbacks:
+            # A callback of this Deferred added another callback; the loop
+            # that is already running will get to it.
+            return
+        current = self
+        stack = None  # the Deferreds waiting for an outer one to finish
+        while True:
+            if current.paused:
+                current._runningCallbacks = False
+            else:
+                current._runningCallbacks = True
+                current = current._runSteps(stack)
+                if current is not None:
+                    # current reached an outer Deferred's marker: run that
+                    # outer chain next, then come back to current.
+                    if stack is None:
+                        stack = []
+                    stack.append(current)
+                    current = current._nextOuter
+                    continue
+            if not stack:
+                return
+            current = stack.pop()
+
+    def _runSteps(self, stack):
+        # Run this Deferred's callbacks until the list is empty, it pauses,
+        # it waits on an inner Deferred, or it meets an outer one's marker.
+        # Returns self in the last case (with _nextOuter set), else None.
+        callbacks = self.callbacks
+        result = self.result
+        failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
+        index = 0
+        for entry in callbacks:
+            index += 1
+            if failed:
+                function = entry[3]
+                if function is None:
+                    continue
+                args = entry[4]
+                kwargs = entry[5]
+            else:
+                function = entry[0]
+                if function is None:
+                    continue
+                args = entry[1]
+                kwargs = entry[2]
+            if function is _CONTINUE:
+                # An outer Deferred was waiting on this one: it takes the
+                # result, and runs next in the caller's loop.
+                args.result = result
+                args._chainedTo = None
+                args.paused -= 1
+                self.result = None
+                self._nextOuter = args
+                del callbacks[:index]
+                return self
+            try:
+                if args or kwargs:
+                    result = function(result, *args, **(kwargs or _NO_KWARGS))
+                else:
+                    result = function(result)
+            except BaseException as error:
+                if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                    self._runningCallbacks = False
+                    del callbacks[:index]
+                    raise
+                result = Failure()
+                failed = True
+            else:
+                if result.__class__ in _PLAIN:
+                    failed = False
+                elif isinstance(result, Deferred):
+                    inner = result
+                    if (
+                        inner.called
+                        and not inner.paused
+                        and not inner.callbacks
+                        and not inner._runningCallbacks
+                    ):
+                        # Already fired: take its result now (inlined from
+                        # _chainTo, the common case of returning succeed(x)).
+                        result = inner.result
+                        inner.result = None
+                        if inner._debugInfo is not None:
+                            inner._debugInfo.failResult = None
+                    else:
+                        result = self._chainTo(inner)
+                        if result is _CHAINED:
+                            failed = False
+                            break
+                    failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
+                else:
+                    failed = isinstance(result, Failure)
+                    if not failed and len(_PLAIN) < _PLAIN_LIMIT:
+                        _PLAIN.add(result.__class__)
+            self.result = result
+            if self.paused:
+                break
+        del callbacks[:index]
+        self._runningCallbacks = False
+        if failed:
+            self._finish()
+        elif self._debugInfo is not None:
+            self._debugInfo.failResult = None
+        return None
+
+    def _chainTo(self, inner):
+        # A callback returned inner.  If inner already has a plain result,
+        # take it now; otherwise pause and wait for inner to reach our marker.
+        if inner is self:
+            return Failure(TypeError("a callback returned the Deferred it was added to"))
+        if (
+            inner.called
+            and not inner.paused
+            and not inner.callbacks
+            and not inner._runningCallbacks
+        ):
+            result = inner.result
+            inner.result = None
+            if inner._debugInfo is not None:
+                inner._debugInfo.failResult = None
+            return result
+        # If inner has fired but is paused, or is further down the stack of a
+        # _runCallbacks loop, that loop (or unpause) reaches this marker.
+        self.result = inner
+        self.paused += 1
+        self._chainedTo = inner
+        inner.callbacks.append((_CONTINUE, self, None, _CONTINUE, self, None))
+        return _CHAINED
+
+    def _finish(self):
+        # The chain has run as far as it can.  Remember a Failure it ended on,
+        # so that it is logged if nobody ever handles it.
+        result = self.result
+        info = self._debugInfo
+        if isinstance(result, Failure):
+            result.cleanFailure()
+            if info is None:
+                info = self._debugInfo = _DebugInfo()
+            info.failResult = result
+        elif info is not None:
+            info.failResult = None
+
+    # -- coroutines and asyncio ---------------------------------------------
+
+    def __await__(self):
+        # The driver (ensureDeferred/inlineCallbacks) receives this Deferred,
+        # waits for it, and sends back its result or throws its error.
+        return (yield self)
+
+    __iter__ = __await__
+
+    @classmethod
+    def fromCoroutine(cls, coroutine):
+        """
+        Run an ``async def`` coroutine (awaiting Deferreds) and return a
+        Deferred for its result.
+
+        :raises NotACoroutineError: if coroutine is not a coroutine or generator.
+        """
+        if not (inspect.iscoroutine(coroutine) or inspect.isgenerator(coroutine)):
+            raise NotACoroutineError("%r is not a coroutine" % (coroutine,))
+        return _startDriving(coroutine, cls)
+
+    def asFuture(self, loop):
+        """
+        Return an asyncio Future, bound to loop, that follows this Deferred.
+
+        Cancelling the Future cancels this Deferred.  The Deferred's result is
+        consumed (it becomes None), as when a callback takes it.
+        """
+        future = loop.create_future()
+
+        def adapt(result):
+            if future.cancelled():
+                if isinstance(result, Failure) and result.check(CancelledError):
+                    return None
+                return result
+            if isinstance(result, Failure):
+                future.set_exception(result.value.with_traceback(result.tb))
+            else:
+                future.set_result(result)
+            return None
+
+        def cancelDeferred(future):
+            if future.cancelled():
+                self.cancel()
+
+        self.addBoth(adapt)
+        future.add_done_callback(cancelDeferred)
+        return future
+
+    @classmethod
+    def fromFuture(cls, future):
+        """
+        Return a Deferred that fires when an asyncio Future (or Task) is done.
+
+        Cancelling the Deferred cancels the Future.
+        """
+
+        def adapt(future):
+            try:
+                result = future.result()
+            except BaseException:
+                d.errback(Failure())
+            else:
+                d.callback(result)
+
+        def cancel(d):
+            future.cancel()
+
+        d = cls(cancel)
+        future.add_done_callback(adapt)
+        return d
+
+    def __repr__(self):
+        name = type(self).__name__
+        if self._chainedTo is not None:
+            return "<%s at 0x%x waiting on %s>" % (name, id(self), self._chainedTo)
+        if self.called:
+            return "<%s at 0x%x current result: %r>" % (name, id(self), self.result)
+        return "<%s at 0x%x>" % (name, id(self))
+
+    __str__ = __repr__
+
+
+# Sentinels for the engine: _chainTo's "now waiting", and a canceller's
+# "cancellation handled, do not errback" (used by inlineCallbacks).
+_CHAINED = object()
+_KEEP_WAITING = object()
+_NO_KWARGS = {}
+
+# Classes seen as results that are neither Failures nor Deferreds.  One set
+# membership test per callback replaces two isinstance calls on the hot path;
+# the set is capped so that classes made on the fly cannot grow it forever.
+_PLAIN = {type(None), bool, int, float, str, bytes, tuple, list, dict, set}
+_PLAIN_LIMIT = 1024
+_debugging = False
+
+
+def _cancelledToTimedOutError(value, timeout):
+    if isinstance(value, Failure):
+        value.trap(CancelledError)
+        raise TimeoutError("Deferred timed out after %s seconds" % (timeout,))
+    return value
+
+
+def setDebugging(on):
+    """Turn debug mode on or off: Deferreds then record where they were created and fired."""
+    global _debugging
+    _debugging = Deferred.debug = bool(on)
+
+
+def getDebugging():
+    """Return whether debug mode is on."""
+    return _debugging
+
+
+def succeed(result):
+    """Return a Deferred that has already fired with result."""
+    # Built without __init__: this is on the hot path of every fast API.
+    d = _newDeferred(Deferred)
+    d.callbacks = []
+    d.called = True
+    d.paused = 0
+    d._runningCallbacks = False
+    d._debugInfo = None
+    d.result = result
+    if _debugging:
+        d._debugInfo = _DebugInfo()
+        d._debugInfo.creator = d._debugInfo.invoker = traceback.format_stack()[:-1]
+    return d
+
+
+_newDeferred = object.__new__
+
+
+def fail(result=None):
+    """Return a Deferred that has already failed (result as for errback)."""
+    d = Deferred()
+    d.errback(result)
+    return d
+
+
+def execute(callable, *args, **kwargs):
+    """Call callable now and return a fired Deferred with its result or error."""
+    try:
+        result = callable(*args, **kwargs)
+    except Exception:
+        return fail()
+    return succeed(result)
+
+
+def maybeDeferred(f, *args, **kwargs):
+    """
+    Call f and return a Deferred for its result, whatever it returns.
+
+    A Deferred result is returned as is, a coroutine is run with
+    ensureDeferred, a Failure or an exception raised becomes a failed Deferred.
+    """
+    try:
+        result = f(*args, **kwargs)
+    except Exception:
+        return fail(Failure())
+    if isinstance(result, Deferred):
+        return result
+    if isinstance(result, Failure):
+        return fail(result)
+    if inspect.iscoroutine(result):
+        return Deferred.fromCoroutine(result)
+    return succeed(result)
+
+
+# -- generators and coroutines ------------------------------------------------
+
+
+class _DefGen_Return(BaseException):  # noqa: N801 - Twisted's name
+    def __init__(self, value):
+        self.value = value
+
+
+def returnValue(val):
+    """
+    Return val from an inlineCallbacks generator (a plain ``return`` does the
+    same and is preferred).
+    """
+    raise _DefGen_Return(val)
+
+
+class _DriverStatus:
+    # What the outer Deferred of one generator run needs to know.
+    __slots__ = ("deferred", "waitingOn", "generator")
+
+    def __init__(self, generator):
+        self.generator = generator
+        self.waitingOn = None
+        self.deferred = None
+
+
+def _startDriving(generator, deferredClass=Deferred):
+    status = _DriverStatus(generator)
+    status.deferred = deferredClass(functools.partial(_cancelDriver, status))
+    _drive(None, False, status)
+    return status.deferred
+
+
+def _cancelDriver(status, deferred):
+    waiting = status.waitingOn
+    if waiting is None:
+        # Cancelled from inside the generator itself: it keeps running, and
+        # whatever it returns later is dropped.
+        deferred._suppressAlreadyCalled = True
+        return None
+    waiting.cancel()
+    if not deferred.called:
+        # The generator caught the CancelledError and goes on waiting for
+        # something else; the outer Deferred follows it, not the cancel.
+        return _KEEP_WAITING
+    return None
+
+
+def _drive(result, isFailure, status):
+    """Run the generator until it waits on an unfired Deferred or finishes."""
+    generator = status.generator
+    send = generator.send
+    while True:
+        try:
+            if isFailure:
+                yielded = result.throwExceptionIntoGenerator(generator)
+            else:
+                yielded = send(result)
+        except StopIteration as stop:
+            status.deferred.callback(stop.value)
+            return
+        except _DefGen_Return as returned:
+            status.deferred.callback(returned.value)
+            return
+        except BaseException as error:
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            status.deferred.errback()
+            return
+        if not isinstance(yielded, Deferred):
+            # Yielding a plain value hands it straight back.
+            result, isFailure = yielded, False
+            continue
+        if (
+            yielded.called
+            and not yielded.paused
+            and not yielded.callbacks
+            and not yielded._runningCallbacks
+        ):
+            # Already fired: take the result without a round trip through
+            # the callback machinery.
+            result = yielded.result
+            yielded.result = None
+            isFailure = isinstance(result, Failure)
+            if isFailure and yielded._debugInfo is not None:
+                yielded._debugInfo.failResult = None
+            continue
+        status.waitingOn = yielded
+        yielded.addBoth(_resume, status)
+        return
+
+
+def _resume(result, status):
+    status.waitingOn = None
+    _drive(result, isinstance(result, Failure), status)
+    return None
+
+
+def inlineCallbacks(f):
+    """
+    Decorate a generator function so it can ``yield`` Deferreds and get
+    their results (or have their errors raised) at the yield.
+
+    The decorated function returns a Deferred firing with what the generator
+    returns.  Cancelling that Deferred cancels the one being waited on.
+    """
+
+    @functools.wraps(f)
+    def unwindGenerator(*args, **kwargs):
+        try:
+            generator = f(*args, **kwargs)
+        except _DefGen_Return:
+            raise TypeError(
+                "inlineCallbacks requires %r to produce a generator; instead "
+                "caught returnValue being used in a non-generator" % (f,)
+            ) from None
+        if not isinstance(generator, types.GeneratorType):
+            raise TypeError(
+                "inlineCallbacks requires %r to produce a generator; "
+                "instead got %r" % (f, generator)
+            )
+        return _startDriving(generator)
+
+    return unwindGenerator
+
+
+def ensureDeferred(coro):
+    """
+    Return a Deferred for coro: a coroutine is run, a Deferred returned as is.
+
+    :raises NotACoroutineError: for anything else.
+    """
+    if isinstance(coro, Deferred):
+        return coro
+    return Deferred.fromCoroutine(coro)
+
+
+# -- lists --------------------------------------------------------------------
+
+
+class DeferredList(Deferred):
+    """
+    A Deferred that fires when every Deferred of a list has fired, with a list
+    of (success, result) pairs in the original order.
+
+    :param fireOnOneCallback: fire with (result, index) at the first success.
+    :param fireOnOneErrback: errback with FirstError at the first failure.
+    :param consumeErrors: stop failures from continuing down the listed
+        Deferreds' own chains (so they are not logged as unhandled).
+    """
+
+    def __init__(
+        self,
+        deferredList,
+        fireOnOneCallback=False,
+        fireOnOneErrback=False,
+        consumeErrors=False,
+    ):
+        self._deferredList = list(deferredList)
+        Deferred.__init__(self)
+        self.resultList = [None] * len(self._deferredList)
+        self.finishedCount = 0
+        self.fireOnOneCallback = fireOnOneCallback
+        self.fireOnOneErrback = fireOnOneErrback
+        self.consumeErrors = consumeErrors
+        if not self._deferredList and not fireOnOneCallback:
+            self.callback([])
+        for index, deferred in enumerate(self._deferredList):
+            deferred.addCallbacks(
+                self._cbDeferred,
+                self._cbDeferred,
+                callbackArgs=(index, SUCCESS),
+                errbackArgs=(index, FAILURE),
+            )
+
+    def _cbDeferred(self, result, index, succeeded):
+        self.resultList[index] = (succeeded, result)
+        self.finishedCount += 1
+        if not self.called:
+            if succeeded and self.fireOnOneCallback:
+                self.callback((result, index))
+            elif not succeeded and self.fireOnOneErrback:
+                self.errback(Failure(FirstError(result, index)))
+            elif self.finishedCount == len(self.resultList):
+                self.callback(self.resultList)
+        if not succeeded and self.consumeErrors:
+            return None
+        return result
+
+    def cancel(self):
+        """Cancel every Deferred of the list that has not fired yet."""
+        if self.called:
+            return
+        for deferred in self._deferredList:
+            try:
+                deferred.cancel()
+            except Exception:
+                log.err(None, "Exception raised from user supplied canceller")
+
+
+def _parseGatheredResults(resultList):
+    return [result for succeeded, result in resultList]
+
+
+def gatherResults(deferredList, consumeErrors=False):
+    """
+    Return a Deferred firing with the list of results, or failing with
+    FirstError at the first failure.
+    """
+    d = DeferredList(deferredList, fireOnOneErrback=True, consumeErrors=consumeErrors)
+    d.addCallback(_parseGatheredResults)
+    return d
+
+
+# -- synchronisation ----------------------------------------------------------
+
+
+class _ConcurrencyPrimitive:
+    def __init__(self):
+        self.waiting = []
+
+    def _releaseAndReturn(self, result):
+        self.release()
+        return result
+
+    def run(self, f, *args, **kwargs):
+        """
+        Acquire, call f(*args, **kwargs), release when its result is ready.
+
+        :return: a Deferred firing with f's result.
+        """
+
+        def execute(ignoredSelf):
+            d = maybeDeferred(f, *args, **kwargs)
+            d.addBoth(self._releaseAndReturn)
+            return d
+
+        return self.acquire().addCallback(execute)
+
+    def _cancelAcquire(self, d):
+        self.waiting.remove(d)
+
+
+class DeferredLock(_ConcurrencyPrimitive):
+    """A lock for Deferred-using code; acquire() returns a Deferred."""
+
+    def __init__(self):
+        _ConcurrencyPrimitive.__init__(self)
+        self.locked = False
+
+    def acquire(self):
+        """Return a Deferred firing with this lock once it is held."""
+        d = Deferred(canceller=self._cancelAcquire)
+        if self.locked:
+            self.waiting.append(d)
+        else:
+            self.locked = True
+            d.callback(self)
+        return d
+
+    def release(self):
+        """Release the lock, passing it to the next waiter if any."""
+        assert self.locked, "tried to release an unlocked lock"
+        self.locked = False
+        if self.waiting:
+            self.locked = True
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredSemaphore(_ConcurrencyPrimitive):
+    """A semaphore with ``tokens`` concurrent holders; acquire() returns a Deferred."""
+
+    def __init__(self, tokens):
+        if tokens < 1:
+            raise ValueError("DeferredSemaphore requires tokens >= 1")
+        _ConcurrencyPrimitive.__init__(self)
+        self.tokens = tokens
+        self.limit = tokens
+
+    def acquire(self):
+        """Return a Deferred firing with this semaphore once a token is held."""
+        d = Deferred(canceller=self._cancelAcquire)
+        if self.tokens:
+            self.tokens -= 1
+            d.callback(self)
+        else:
+            self.waiting.append(d)
+        return d
+
+    def release(self):
+        """Give a token back, passing it to the next waiter if any."""
+        assert self.tokens < self.limit, "someone released me too many times"
+        self.tokens += 1
+        if self.waiting:
+            self.tokens -= 1
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredQueue:
+    """
+    A queue whose get() returns a Deferred.
+
+    :param size: the most objects held before put() raises QueueOverflow
+        (None: unbounded).
+    :param backlog: the most gets waiting before get() raises QueueUnderflow
+        (None: unbounded).
+    """
+
+    def __init__(self, size=None, backlog=None):
+        self.waiting = []
+        self.pending = []
+        self.size = size
+        self.backlog = backlog
+
+    def _cancelGet(self, d):
+        self.waiting.remove(d)
+
+    def put(self, obj):
+        """Hand obj to the oldest waiting get(), or hold it."""
+        if self.waiting:
+            self.waiting.pop(0).callback(obj)
+        elif self.size is None or len(self.pending) < self.size:
+            self.pending.append(obj)
+        else:
+            raise QueueOverflow()
+
+    def get(self):
+        """Return a Deferred firing with the next object."""
+        if self.pending:
+            return succeed(self.pending.pop(0))
+        if self.backlog is None or len(self.waiting) < self.backlog:
+            d = Deferred(canceller=self._cancelGet)
+            self.waiting.append(d)
+            return d
+        raise QueueUnderflow()
+
