@@ -1,0 +1,327 @@
+"""
+The timer heap: DelayedCall, and the TimerHeap every reactor and task.Clock share.
+
+One idea: a heapq of ``(time, seq, call)`` tuples, with removal done lazily.
+The tuples compare in C (``seq`` is unique, so the call itself is never
+compared) and ties run in scheduling order.  Cancelling a call only marks it;
+its entry is dropped when it reaches the top of the heap, or when stale
+entries pass half of the heap and the heap is rebuilt (``_compact``), so
+scheduling and cancelling in a loop keeps memory bounded.
+
+Rescheduling is where Loom does better than re-sorting.  Each call remembers
+the ``seq`` of the one heap entry that stands for it (``_entrySeq``) and the
+``seq`` of its latest schedule (``_seq``):
+
+- ``reset()`` or ``delay()`` to a *later* time only records the new time and a
+  new ``seq``.  The old entry, which is earlier, stays put; when it reaches the
+  top it is moved to the new time.  An idle timeout reset on every received
+  chunk therefore costs two attribute stores, not a heap push (see
+  test_resetLaterDoesNotGrowHeap).
+- Rescheduling *earlier* pushes a new entry at once and leaves the old one
+  behind as stale.
+
+The new time is always computed from ``seconds()`` at the moment of the reset,
+so repeated resets never drift.
+"""
+
+from heapq import heapify, heappop, heappush, heapreplace
+from itertools import count
+
+from zope.interface import implementer
+
+from reactor.error import AlreadyCalled, AlreadyCancelled
+from reactor.interfaces import IDelayedCall
+
+__all__ = ["DelayedCall", "TimerHeap"]
+
+# Compact only past this many stale entries: rebuilding a tiny heap often
+# would cost more than the memory it saves.
+_COMPACT_MINIMUM = 64
+
+# runDue(onlyPrevious=False) compares every seq against this: nothing is newer.
+_NO_LIMIT = float("inf")
+
+
+@implementer(IDelayedCall)
+class DelayedCall:
+    """
+    A call scheduled with callLater: cancel it, move it, or ask when it runs.
+
+    DelayedCalls are made by TimerHeap.callLater (the reactor's and Clock's
+    callLater), never directly.
+
+    :ivar time: when the call runs, in the scheduler's seconds.
+    :ivar func: what is called; None once the call is cancelled.
+    :ivar args: the positional arguments ( () once cancelled).
+    :ivar kw: the keyword arguments ({} once cancelled).
+    :ivar called: True from the moment the call starts running.
+    :ivar cancelled: True once cancel() has been called.
+    """
+
+    __slots__ = (
+        "time",
+        "func",
+        "args",
+        "kw",
+        "called",
+        "cancelled",
+        "_timers",
+        "_seq",
+        "_entrySeq",
+        "__weakref__",
+    )
+
+    def __init__(self, time, func, args, kw, timers, seq):
+        self.time = time
+        self.func = func
+        self.args = args
+        self.kw = kw
+        self.called = False
+        self.cancelled = False
+        self._timers = timers
+        self._seq = seq
+        self._entrySeq = seq
+
+    def getTime(self):
+        """Return the time at which the call runs, in the scheduler's seconds."""
+        return self.time
+
+    def active(self):
+        """Return True while the call has neither started nor been cancelled."""
+        return not (self.called or self.cancelled)
+
+    def cancel(self):
+        """
+        Cancel the call, and drop its references to func, args and kw.
+
+        :raises AlreadyCancelled: if the call was already cancelled.
+        :raises AlreadyCalled: if the call has already run (or is running).
+        """
+        self._checkActive()
+        self.cancelled = True
+        # A cancelled call may be held for a long time (a protocol's timeout
+        # attribute); it must not keep its arguments alive with it.
+        self.func = None
+        self.args = ()
+        self.kw = {}
+        self._timers._cancelled()
+
+    def reset(self, secondsFromNow):
+        """
+        Reschedule the call to run secondsFromNow after now.
+
+        The new time is exactly ``seconds() + secondsFromNow``, however often
+        the call is reset.
+
+        :raises AlreadyCancelled: if the call was cancelled.
+        :raises AlreadyCalled: if the call has already run.
+        """
+        self._checkActive()
+        timers = self._timers
+        timers._reschedule(self, timers.seconds() + secondsFromNow)
+
+    def delay(self, secondsLater):
+        """
+        Move the call secondsLater seconds later (earlier, if negative).
+
+        :raises AlreadyCancelled: if the call was cancelled.
+        :raises AlreadyCalled: if the call has already run.
+        """
+        self._checkActive()
+        self._timers._reschedule(self, self.time + secondsLater)
+
+    def _checkActive(self):
+        if self.cancelled:
+            raise AlreadyCancelled(self)
+        if self.called:
+            raise AlreadyCalled(self)
+
+    def __lt__(self, other):
+        return self.time < other.time
+
+    def __le__(self, other):
+        return self.time <= other.time
+
+    def __repr__(self):
+        try:
+            inSeconds = "%ss" % (self.time - self._timers.seconds(),)
+        except Exception:
+            inSeconds = "?"
+        if self.cancelled:
+            what = ""
+        else:
+            what = " %s(%s)" % (_describe(self.func), _describeArgs(self.args, self.kw))
+        return "<DelayedCall 0x%x [%s] called=%s cancelled=%s%s>" % (
+            id(self),
+            inSeconds,
+            self.called,
+            self.cancelled,
+            what,
+        )
+
+
+def _describe(func):
+    name = getattr(func, "__qualname__", None)
+    if isinstance(name, str):
+        return name
+    return _safeRepr(func)
+
+
+def _describeArgs(args, kw):
+    parts = [_safeRepr(arg) for arg in args]
+    parts.extend("%s=%s" % (key, _safeRepr(value)) for key, value in kw.items())
+    return ", ".join(parts)
+
+
+def _safeRepr(value):
+    # A repr is for debugging: a broken __repr__ must not hide the call.
+    try:
+        return repr(value)
+    except Exception as error:
+        return "<%s instance with broken repr: %r>" % (
+            type(value).__name__,
+            error,
+        )
+
+
+class TimerHeap:
+    """
+    The timed calls of one reactor (or Clock): schedule them and run those due.
+
+    :ivar seconds: the zero-argument callable giving the current time.
+    """
+
+    def __init__(self, seconds):
+        """
+        :param seconds: a zero-argument callable returning the current time
+            (the reactor's clock, or Clock.seconds).
+        """
+        self.seconds = seconds
+        self._heap = []
+        # How many entries of _heap stand for no live call (cancelled, or
+        # left behind when a call was moved earlier).
+        self._stale = 0
+        self._counter = count()
+
+    def __len__(self):
+        """Return how many calls are scheduled and live."""
+        return len(self._heap) - self._stale
+
+    def callLater(self, delay, f, *args, **kw):
+        """
+        Call f(*args, **kw) delay seconds from now.
+
+        :return: the DelayedCall, to cancel or reschedule it.
+        :raises ValueError: if delay is negative (or NaN).
+        """
+        if not delay >= 0:
+            raise ValueError("callLater() delay must be >= 0, not %r" % (delay,))
+        time = self.seconds() + delay
+        seq = next(self._counter)
+        call = DelayedCall(time, f, args, kw, self, seq)
+        heappush(self._heap, (time, seq, call))
+        return call
+
+    def getDelayedCalls(self):
+        """Return a list of the calls still scheduled (in no particular order)."""
+        return [call for _, seq, call in self._heap if seq == call._entrySeq and not call.cancelled]
+
+    def timeout(self):
+        """
+        Return how many seconds remain until the next call is due.
+
+        :return: 0 if a call is overdue, None if no call is scheduled.
+        """
+        heap = self._heap
+        while heap:
+            time, seq, call = heap[0]
+            if call.cancelled or seq != call._entrySeq:
+                heappop(heap)
+                self._stale -= 1
+            elif seq != call._seq:
+                # Moved later by reset() or delay(): move its entry now.
+                heapreplace(heap, (call.time, call._seq, call))
+                call._entrySeq = call._seq
+            else:
+                delay = time - self.seconds()
+                return delay if delay > 0 else 0
+        return None
+
+    def runDue(self, now, onlyPrevious=True, onError=None):
+        """
+        Run, in time order, every live call whose time is <= now.
+
+        :param now: the current time (the caller reads its clock once).
+        :param onlyPrevious: if True (reactors), calls scheduled or moved while
+            this runs wait for the next run even if already due, so a callback
+            that keeps calling callLater(0, ...) cannot starve I/O.  If False
+            (Clock.advance, like Twisted's), run until nothing is due.
+        :param onError: None to let an exception from a call propagate (the
+            calls not yet run stay scheduled); otherwise called with no
+            arguments inside the ``except`` block (to log the error) before
+            going on with the next call.
+        """
+        heap = self._heap
+        pop = heappop
+        replace = heapreplace
+        # Every seq handed out from here on is newer than limit.
+        limit = next(self._counter) if onlyPrevious else _NO_LIMIT
+        while heap:
+            time, seq, call = heap[0]
+            if time > now or seq > limit:
+                # Ordered by (time, seq): a new entry can only be on top once
+                # everything older that is due has run (test_runDueOnlyPrevious).
+                break
+            if call.cancelled or seq != call._entrySeq:
+                pop(heap)
+                self._stale -= 1
+                continue
+            if seq != call._seq:
+                replace(heap, (call.time, call._seq, call))
+                call._entrySeq = call._seq
+                continue
+            pop(heap)
+            call.called = True
+            try:
+                call.func(*call.args, **call.kw)
+            except Exception:
+                if onError is None:
+                    raise
+                onError()
+
+    # -- bookkeeping for DelayedCall ------------------------------------------
+
+    def _cancelled(self):
+        # The cancelled call's entry is now stale.
+        self._stale += 1
+        self._maybeCompact()
+
+    def _reschedule(self, call, time):
+        seq = next(self._counter)
+        call._seq = seq
+        if time < call.time:
+            # Earlier than its entry may be: it needs an entry of its own now.
+            heappush(self._heap, (time, seq, call))
+            call._entrySeq = seq
+            self._stale += 1
+            call.time = time
+            self._maybeCompact()
+        else:
+            call.time = time
+
+    def _maybeCompact(self):
+        stale = self._stale
+        if stale > _COMPACT_MINIMUM and stale * 2 > len(self._heap):
+            self._compact()
+
+    def _compact(self):
+        # Rebuild in place: runDue may be iterating over this very list.
+        heap = self._heap
+        live = []
+        for _, seq, call in heap:
+            if seq == call._entrySeq and not call.cancelled:
+                live.append((call.time, call._seq, call))
+                call._entrySeq = call._seq
+        heap[:] = live
+        heapify(heap)
+        self._stale = 0

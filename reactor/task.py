@@ -1,0 +1,633 @@
+"""
+Scheduling helpers: Clock, LoopingCall, deferLater, and the Cooperator.
+
+Everything here schedules through an IReactorTime it is given (``clock=``,
+``scheduler=``), so a test passes a Clock and steps time by hand.  Clock runs
+on the very TimerHeap the reactors use (reactor/_timers.py): what a test sees
+is what production does.  The global reactor is only fetched, lazily, when no
+clock was given.
+
+``react(main, argv)`` lives with the reactor core and is added there.
+"""
+
+import inspect
+import math
+import time
+
+from zope.interface import implementer
+
+from reactor import log
+from reactor._timers import TimerHeap, _safeRepr
+from reactor.defer import Deferred
+from reactor.failure import Failure
+from reactor.interfaces import IReactorTime
+
+__all__ = [
+    "Clock",
+    "LoopingCall",
+    "deferLater",
+    "Cooperator",
+    "CooperativeTask",
+    "cooperate",
+    "coiterate",
+    "SchedulerError",
+    "SchedulerStopped",
+    "TaskFinished",
+    "TaskDone",
+    "TaskStopped",
+    "TaskFailed",
+    "NotPaused",
+]
+
+
+def _globalReactor():
+    # Imported here, not at the top: importing reactor.task must not install
+    # a reactor, and tests never need the global one.
+    from reactor import reactor as _r
+
+    return _r
+
+
+# -- Clock --------------------------------------------------------------------
+
+
+@implementer(IReactorTime)
+class Clock:
+    """
+    A deterministic IReactorTime for tests: time moves only in advance().
+
+    :ivar rightNow: the current time, starting at 0.0.
+    """
+
+    def __init__(self):
+        self.rightNow = 0.0
+        self._timers = TimerHeap(self.seconds)
+
+    def seconds(self):
+        """Return the current time, as set by advance()."""
+        return self.rightNow
+
+    def callLater(self, delay, callable, *args, **kw):
+        """
+        Call callable(*args, **kw) when the clock has advanced by delay.
+
+        :return: the DelayedCall (the reactors' own class).
+        :raises ValueError: if delay is negative.
+        """
+        return self._timers.callLater(delay, callable, *args, **kw)
+
+    def getDelayedCalls(self):
+        """Return the calls still scheduled."""
+        return self._timers.getDelayedCalls()
+
+    @property
+    def calls(self):
+        """The calls still scheduled, in the order they will run (Twisted's list)."""
+        return sorted(self._timers.getDelayedCalls(), key=_callOrder)
+
+    def advance(self, amount):
+        """
+        Move time forward by amount and run every call that becomes due.
+
+        Calls scheduled by those calls run too if they are due by the new
+        time (as in Twisted).  An exception from a call propagates to the
+        caller; the calls not yet run stay scheduled.
+
+        :raises ValueError: if amount is negative (time never goes back).
+        """
+        if amount < 0:
+            raise ValueError("Clock.advance() amount must be >= 0, not %r" % (amount,))
+        self.rightNow += amount
+        self._timers.runDue(self.rightNow, onlyPrevious=False)
+
+    def pump(self, timings):
+        """Advance the clock by each amount of timings in turn."""
+        for amount in timings:
+            self.advance(amount)
+
+
+def _callOrder(call):
+    return (call.time, call._seq)
+
+
+# -- LoopingCall --------------------------------------------------------------
+
+
+class LoopingCall:
+    """
+    Call a function every interval seconds, until stopped or it fails.
+
+    The calls keep to the grid ``starttime + k * interval``: if a call (or the
+    Deferred it returned) overruns, the intervals missed are skipped, not
+    bunched up, and the next call is on the next grid point in the future.
+
+    Float rounding: while no interval is missed, the next grid point is the
+    previous one plus interval (not starttime + k * interval), which is the
+    very sum a Clock advanced by interval reaches, so advancing a Clock by
+    0.1 always makes exactly one call (test_loopingCallKeepsFloatGrid).
+
+    :ivar f: the function; a, kw: its arguments.
+    :ivar running: True between start() and stop() (or a failure).
+    :ivar interval: seconds between calls, set by start().
+    :ivar call: the DelayedCall of the next call, or None while f runs.
+    :ivar starttime: the clock's time when start() (or reset()) was called.
+    :ivar clock: the IReactorTime used; the global reactor unless set.
+    """
+
+    call = None
+    running = False
+    interval = None
+    starttime = None
+    _deferred = None
+    _clock = None
+
+    def __init__(self, f, *a, **kw):
+        self.f = f
+        self.a = a
+        self.kw = kw
+        self._withCount = False
+        # Grid index and grid time of the previous call and of the next one.
+        self._lastIndex = 0
+        self._lastTime = 0.0
+        self._nextIndex = 0
+        self._nextTime = 0.0
+
+    @property
+    def clock(self):
+        """The IReactorTime scheduling the calls (the global reactor by default)."""
+        if self._clock is None:
+            self._clock = _globalReactor()
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock):
+        self._clock = clock
+
+    @property
+    def deferred(self):
+        """The Deferred returned by start(), until it has fired."""
+        return self._deferred
+
+    @classmethod
+    def withCount(cls, countCallable):
+        """
+        Make a LoopingCall that calls countCallable(count).
+
+        count is how many intervals have elapsed since the previous call: 1
+        normally, 3 if the clock jumped (or the process stalled) so that two
+        calls were skipped.  With interval 0 it is always 1.
+        """
+        loop = cls(countCallable)
+        loop._withCount = True
+        return loop
+
+    def start(self, interval, now=True):
+        """
+        Start calling f every interval seconds.
+
+        :param interval: seconds between calls; 0 calls again on every
+            reactor turn.
+        :param now: call f at once (True) or first after one interval.
+        :return: a Deferred firing with this LoopingCall when stop() is
+            called, or failing with the error if f raises or returns a
+            failing Deferred (which also stops the loop).
+        :raises AssertionError: if already running (as in Twisted).
+        :raises ValueError: if interval is negative.
+        """
+        if self.running:
+            raise AssertionError("Tried to start an already running LoopingCall.")
+        if interval < 0:
+            raise ValueError("LoopingCall interval must be >= 0, not %r" % (interval,))
+        self.running = True
+        deferred = self._deferred = Deferred()
+        self.starttime = self.clock.seconds()
+        self.interval = interval
+        if now:
+            self._lastIndex = -1
+            self._nextIndex = 0
+            self._nextTime = self.starttime
+            self()
+        else:
+            self._lastIndex = 0
+            self._lastTime = self.starttime
+            self._scheduleFrom(self.starttime)
+        return deferred
+
+    def stop(self):
+        """
+        Stop calling f, and fire the Deferred start() returned.
+
+        If f's Deferred is still pending, the start() Deferred fires when it
+        does.
+
+        :raises AssertionError: if not running.
+        """
+        if not self.running:
+            raise AssertionError("Tried to stop a LoopingCall that was not running.")
+        self.running = False
+        if self.call is not None:
+            self.call.cancel()
+            self.call = None
+            deferred, self._deferred = self._deferred, None
+            deferred.callback(self)
+
+    def reset(self):
+        """
+        Restart the interval from now: the next call is interval seconds away.
+
+        Does nothing while f's Deferred is pending.
+
+        :raises AssertionError: if not running.
+        """
+        if not self.running:
+            raise AssertionError("Tried to reset a LoopingCall that was not running.")
+        if self.call is not None:
+            self.call.cancel()
+            self.call = None
+            self.starttime = self._lastTime = self.clock.seconds()
+            self._lastIndex = 0
+            self._scheduleFrom(self.starttime)
+
+    def __call__(self):
+        self.call = None
+        index = self._nextIndex
+        gridTime = self._nextTime
+        interval = self.interval
+        if interval:
+            # Late (a stalled process, a big Clock.advance): count the
+            # intervals that really elapsed.  Never less than the scheduled
+            # index, so float rounding cannot make count 0.
+            elapsed = int((self.clock.seconds() - self.starttime) // interval)
+            if elapsed > index:
+                index = elapsed
+                gridTime = self.starttime + elapsed * interval
+        count = index - self._lastIndex
+        self._lastIndex = index
+        self._lastTime = gridTime
+        try:
+            if self._withCount:
+                result = self.f(count, *self.a, **self.kw)
+            else:
+                result = self.f(*self.a, **self.kw)
+        except Exception:
+            self._ebCalled(Failure())
+            return
+        if inspect.iscoroutine(result):
+            result = Deferred.fromCoroutine(result)
+        if isinstance(result, Deferred):
+            result.addCallbacks(self._cbCalled, self._ebCalled)
+        elif isinstance(result, Failure):
+            self._ebCalled(result)
+        else:
+            self._cbCalled(result)
+
+    def _cbCalled(self, result):
+        if self.running:
+            self._scheduleFrom(self.clock.seconds())
+        else:
+            # stop() was called while f (or its Deferred) was running.
+            deferred, self._deferred = self._deferred, None
+            deferred.callback(self)
+
+    def _ebCalled(self, failure):
+        self.running = False
+        deferred, self._deferred = self._deferred, None
+        deferred.errback(failure)
+
+    def _scheduleFrom(self, when):
+        interval = self.interval
+        if interval == 0:
+            self._nextIndex = self._lastIndex + 1
+            self.call = self.clock.callLater(0, self)
+            return
+        index = int((when - self.starttime) // interval) + 1
+        if index <= self._lastIndex + 1:
+            # Nothing missed: step from the last grid point by addition.
+            index = self._lastIndex + 1
+            target = self._lastTime + interval
+        else:
+            target = self.starttime + index * interval
+        self._nextIndex = index
+        self._nextTime = target
+        delay = target - when
+        # The call must not land a rounding error after target, or a Clock
+        # advanced exactly to target would not run it.
+        while delay > 0 and when + delay > target:
+            delay = math.nextafter(delay, 0.0)
+        self.call = self.clock.callLater(delay if delay > 0 else 0.0, self)
+
+    def __repr__(self):
+        func = getattr(self.f, "__qualname__", None)
+        if not isinstance(func, str):
+            func = _safeRepr(self.f)
+        return "LoopingCall<%r>(%s, *%s, **%s)" % (
+            self.interval,
+            func,
+            _safeRepr(self.a),
+            _safeRepr(self.kw),
+        )
+
+
+# -- deferLater ---------------------------------------------------------------
+
+
+def deferLater(clock, delay, callable=None, *args, **kw):
+    """
+    Return a Deferred firing with callable(*args, **kw) after delay seconds.
+
+    :param clock: the IReactorTime to schedule on (a reactor, or a Clock).
+    :param delay: seconds to wait.
+    :param callable: what to call; None to fire with None.
+    :return: a Deferred with callable's result (or its error).  Cancelling it
+        before the delay has passed cancels the call and fails the Deferred
+        with CancelledError.
+    """
+
+    def cancelCall(deferred):
+        delayedCall.cancel()
+
+    deferred = Deferred(cancelCall)
+    if callable is not None:
+        deferred.addCallback(lambda ignored: callable(*args, **kw))
+    delayedCall = clock.callLater(delay, deferred.callback, None)
+    return deferred
+
+
+# -- Cooperator ---------------------------------------------------------------
+
+
+class SchedulerError(Exception):
+    """A CooperativeTask was used in a way its state does not allow."""
+
+
+class SchedulerStopped(SchedulerError):
+    """The Cooperator running the task was stopped."""
+
+
+class TaskFinished(SchedulerError):
+    """The task has already finished; it cannot be paused or stopped."""
+
+
+class TaskDone(TaskFinished):
+    """The task's iterator is exhausted."""
+
+
+class TaskStopped(TaskFinished):
+    """The task was stopped with stop()."""
+
+
+class TaskFailed(TaskFinished):
+    """The task's iterator raised an exception (or yielded a failing Deferred)."""
+
+
+class NotPaused(SchedulerError):
+    """resume() was called on a task that was not paused."""
+
+
+class _Timer:
+    # The default termination predicate: a tick ends after MAX_SLICE seconds.
+    MAX_SLICE = 0.01
+
+    def __init__(self):
+        self.end = time.monotonic() + self.MAX_SLICE
+
+    def __call__(self):
+        return time.monotonic() >= self.end
+
+
+_EPSILON = 0.00000001
+
+
+def _defaultScheduler(tick):
+    return _globalReactor().callLater(_EPSILON, tick)
+
+
+class CooperativeTask:
+    """
+    One iterator run a step at a time by a Cooperator (made by cooperate()).
+
+    Each step is one next() on the iterator.  A step that yields a Deferred
+    pauses the task until the Deferred fires; if it fails, so does the task.
+    """
+
+    def __init__(self, iterator, cooperator):
+        self._iterator = iterator
+        self._cooperator = cooperator
+        self._deferreds = []
+        self._pauseCount = 0
+        self._completionState = None
+        self._completionResult = None
+        cooperator._addTask(self)
+
+    def whenDone(self):
+        """
+        Return a Deferred for the end of the task.
+
+        It fires with the iterator once it is exhausted, or fails with
+        TaskStopped (stop()), SchedulerStopped (Cooperator.stop()) or the
+        iterator's own error.
+        """
+        deferred = Deferred()
+        if self._completionState is None:
+            self._deferreds.append(deferred)
+        else:
+            deferred.callback(self._completionResult)
+        return deferred
+
+    def pause(self):
+        """
+        Stop running steps until resume() is called as many times.
+
+        :raises TaskFinished: (TaskDone, TaskStopped, TaskFailed) if the task
+            is over.
+        """
+        self._checkFinish()
+        self._pauseCount += 1
+        if self._pauseCount == 1:
+            self._cooperator._removeTask(self)
+
+    def resume(self):
+        """
+        Undo one pause().
+
+        :raises NotPaused: if the task is not paused.
+        """
+        if self._pauseCount == 0:
+            raise NotPaused()
+        self._pauseCount -= 1
+        if self._pauseCount == 0 and self._completionState is None:
+            self._cooperator._addTask(self)
+
+    def stop(self):
+        """
+        Stop the task for good; whenDone() Deferreds fail with TaskStopped.
+
+        :raises TaskFinished: if the task is already over.
+        """
+        self._checkFinish()
+        self._completeWith(TaskStopped(), Failure(TaskStopped()))
+
+    def _checkFinish(self):
+        if self._completionState is not None:
+            raise self._completionState
+
+    def _completeWith(self, completionState, deferredResult):
+        self._completionState = completionState
+        self._completionResult = deferredResult
+        if not self._pauseCount:
+            self._cooperator._removeTask(self)
+        if (
+            not self._deferreds
+            and isinstance(deferredResult, Failure)
+            and isinstance(completionState, TaskFailed)
+        ):
+            # Twisted drops this error when nobody called whenDone(); a
+            # cooperate()d iterator that crashes deserves a log line.
+            log.err(deferredResult, "Unhandled error in cooperative task")
+        # Fire after the task has left the Cooperator, so that a callback may
+        # stop the Cooperator without finding this task in it.
+        deferreds, self._deferreds = self._deferreds, []
+        for deferred in deferreds:
+            deferred.callback(deferredResult)
+
+    def _oneWorkUnit(self):
+        try:
+            result = next(self._iterator)
+        except StopIteration:
+            self._completeWith(TaskDone(), self._iterator)
+        except Exception:
+            self._completeWith(TaskFailed(), Failure())
+        else:
+            if isinstance(result, Deferred):
+                self.pause()
+                result.addCallbacks(self._cbStepDone, self._ebStepFailed)
+
+    def _cbStepDone(self, result):
+        self.resume()
+
+    def _ebStepFailed(self, failure):
+        if self._completionState is None:
+            self._completeWith(TaskFailed(), failure)
+        else:
+            # The task was stopped while it waited; nobody listens any more.
+            log.err(failure, "Error in the Deferred of a stopped cooperative task")
+
+
+class Cooperator:
+    """
+    Run many iterators side by side, a step of each in turn, in time slices.
+
+    Each tick runs steps round-robin until the termination predicate says
+    the slice is over (10 ms by default), then asks the scheduler for the
+    next tick, so long-running work shares the loop with I/O.
+    """
+
+    def __init__(
+        self,
+        terminationPredicateFactory=_Timer,
+        scheduler=_defaultScheduler,
+        started=True,
+    ):
+        """
+        :param terminationPredicateFactory: called at the start of each tick;
+            returns a callable that returns True when the tick should end.
+        :param scheduler: called with the tick function to run it later;
+            returns something with cancel() (an IDelayedCall).  The default
+            uses the global reactor's callLater.
+        :param started: False to hold every task until start() is called.
+        """
+        self._tasks = []
+        self._metarator = iter(())
+        self._terminationPredicateFactory = terminationPredicateFactory
+        self._scheduler = scheduler
+        self._delayedCall = None
+        self._stopped = False
+        self._started = started
+        self._mustScheduleOnStart = False
+
+    def coiterate(self, iterator, doneDeferred=None):
+        """
+        Run iterator to its end and return a Deferred firing with it then.
+
+        :param doneDeferred: the Deferred to fire (a new one if None).
+        """
+        if doneDeferred is None:
+            doneDeferred = Deferred()
+        CooperativeTask(iterator, self).whenDone().chainDeferred(doneDeferred)
+        return doneDeferred
+
+    def cooperate(self, iterator):
+        """Start running iterator and return its CooperativeTask."""
+        return CooperativeTask(iterator, self)
+
+    def start(self):
+        """Begin running tasks (for a Cooperator made with started=False)."""
+        self._stopped = False
+        self._started = True
+        if self._mustScheduleOnStart:
+            self._mustScheduleOnStart = False
+            self._reschedule()
+
+    def stop(self):
+        """Stop every running task (SchedulerStopped) and refuse new ones."""
+        self._stopped = True
+        if self._delayedCall is not None:
+            self._delayedCall.cancel()
+            self._delayedCall = None
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task._completeWith(SchedulerStopped(), Failure(SchedulerStopped()))
+
+    @property
+    def running(self):
+        """True once started and until stopped."""
+        return self._started and not self._stopped
+
+    def _addTask(self, task):
+        self._tasks.append(task)
+        if self._stopped:
+            task._completeWith(SchedulerStopped(), Failure(SchedulerStopped()))
+        else:
+            self._reschedule()
+
+    def _removeTask(self, task):
+        if task in self._tasks:
+            self._tasks.remove(task)
+        if not self._tasks and self._delayedCall is not None:
+            self._delayedCall.cancel()
+            self._delayedCall = None
+
+    def _tasksWhileNotStopped(self):
+        terminator = self._terminationPredicateFactory()
+        while self._tasks:
+            for task in self._metarator:
+                yield task
+                if terminator():
+                    return
+            self._metarator = iter(self._tasks)
+
+    def _tick(self):
+        self._delayedCall = None
+        for task in self._tasksWhileNotStopped():
+            task._oneWorkUnit()
+        self._reschedule()
+
+    def _reschedule(self):
+        if not self._started:
+            self._mustScheduleOnStart = True
+            return
+        if self._delayedCall is None and self._tasks:
+            self._delayedCall = self._scheduler(self._tick)
+
+
+_theCooperator = Cooperator()
+
+
+def coiterate(iterator):
+    """Run iterator on the global Cooperator; see Cooperator.coiterate."""
+    return _theCooperator.coiterate(iterator)
+
+
+def cooperate(iterator):
+    """Run iterator on the global Cooperator; see Cooperator.cooperate."""
+    return _theCooperator.cooperate(iterator)
