@@ -1,0 +1,512 @@
+"""
+ReactorBase: everything a reactor does apart from waiting for I/O.
+
+A concrete reactor (select, poll, epoll, asyncio) adds the FD-set methods and
+``doIteration(timeout)``, which blocks for I/O and dispatches it.  The loop is
+
+    while self._started:
+        self.runUntilCurrent()            # thread calls, then timers now due
+        self.doIteration(self.timeout())  # block for I/O, then dispatch it
+
+Time is ``time.time()``, as in Twisted: ``reactor.seconds()`` and
+``DelayedCall.getTime()`` are comparable with wall-clock timestamps, which
+Twisted code relies on.  The price, which Twisted pays too, is that stepping
+the system clock moves pending timers; nothing here mixes clocks.
+
+Thread calls go through a deque and a waker.  ``callFromThread`` appends and
+wakes the loop only if no wake-up is already pending (``_wakePending``), so a
+burst of calls costs one syscall, not one each.  The loop clears the flag
+*before* draining the deque: a call appended after the clear wakes the loop
+again, one appended before it is drained this turn (test_manyThreadsInOrder).
+"""
+
+import threading
+import time
+from collections import deque
+
+from zope.interface import implementer
+
+from reactor import log
+from reactor._events import SystemEvent
+from reactor._timers import TimerHeap
+from reactor._waker import PipeWaker, makeWaker
+from reactor.error import (
+    CONNECTION_DONE,
+    CONNECTION_LOST,
+    ConnectionDone,
+    ConnectionFdescWentAway,
+    ConnectionLost,
+    ReactorAlreadyRunning,
+    ReactorNotRestartable,
+    ReactorNotRunning,
+)
+from reactor.failure import Failure
+from reactor.interfaces import (
+    IHalfCloseableDescriptor,
+    IReactorCore,
+    IReactorThreads,
+    IReactorTime,
+)
+
+__all__ = ["ReactorBase"]
+
+# Built once, so that a descriptor returning CONNECTION_DONE allocates nothing.
+_DONE_FAILURE = Failure(CONNECTION_DONE)
+_LOST_FAILURE = Failure(CONNECTION_LOST)
+
+
+def _failureFor(why):
+    if why is CONNECTION_DONE:
+        return _DONE_FAILURE
+    if why is CONNECTION_LOST:
+        return _LOST_FAILURE
+    if isinstance(why, Failure):
+        return why
+    if isinstance(why, BaseException):
+        return Failure(why)
+    return Failure(ConnectionLost("doRead/doWrite returned %r" % (why,)))
+
+
+def _logPrefix(descriptor):
+    try:
+        return descriptor.logPrefix()
+    except Exception:
+        return repr(descriptor)
+
+
+@implementer(IReactorCore, IReactorTime, IReactorThreads)
+class ReactorBase:
+    """
+    Timers, lifecycle, system event triggers, threads and signals.
+
+    :ivar running: True from the startup event until the reactor stops or crashes.
+    :ivar waker: the internal descriptor callFromThread uses to wake the loop.
+    """
+
+    # Event bits for _doReadOrWrite; each reactor sets its own.
+    _POLL_IN = 1
+    _POLL_OUT = 4
+    _POLL_DISCONNECTED = 0
+    _POLL_INVALID = 0
+
+    def __init__(self):
+        # A subclass overriding seconds() gets its own clock used everywhere.
+        clock = time.time if type(self).seconds is ReactorBase.seconds else self.seconds
+        self._timers = self._makeTimers(clock)
+        self.callLater = self._timers.callLater
+        self.getDelayedCalls = self._timers.getDelayedCalls
+        self._reads = {}
+        self._writes = {}
+        self._internalReaders = set()
+        self._threadCalls = deque()
+        self._wakePending = False
+        self._events = {}
+        self._started = False
+        self._stopCalled = False
+        self._justStopped = False
+        self._startedBefore = False
+        self._ioThread = None
+        self.running = False
+        self._threadpool = None
+        self._threadpoolTrigger = None
+        self._threadpoolMax = 10
+        self._savedSignals = None
+        self._signalWaker = None
+        self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
+        self.addSystemEventTrigger("during", "shutdown", self.crash)
+        self._installWaker()
+
+    def _makeTimers(self, clock):
+        return TimerHeap(clock)
+
+    def _installWaker(self):
+        self.waker = makeWaker()
+        self._wake = self.waker.wake
+        self._addInternalReader(self.waker)
+
+    def _addInternalReader(self, descriptor):
+        self._internalReaders.add(descriptor)
+        self.addReader(descriptor)
+
+    def _removeInternalReader(self, descriptor):
+        self._internalReaders.discard(descriptor)
+        self.removeReader(descriptor)
+
+    # -- time -----------------------------------------------------------------
+
+    def seconds(self):
+        """Return the current time in seconds, as ``time.time()`` does."""
+        return time.time()
+
+    def callLater(self, delay, callable, *args, **kw):
+        """
+        Call callable(*args, **kw) delay seconds from now.
+
+        (Replaced per instance by the timer heap's own callLater, to save a
+        call per timer; this method documents it.)
+
+        :return: an IDelayedCall, to cancel or reschedule the call.
+        :raises ValueError: if delay is negative.
+        """
+        return self._timers.callLater(delay, callable, *args, **kw)
+
+    def getDelayedCalls(self):
+        """Return the IDelayedCalls still scheduled, in no particular order."""
+        return self._timers.getDelayedCalls()
+
+    def timeout(self):
+        """Return how long the loop may block: 0 if work is due, None for ever."""
+        if self._threadCalls or self._justStopped:
+            return 0
+        return self._timers.timeout()
+
+    def runUntilCurrent(self):
+        """Run the thread calls queued and the timed calls due when this began."""
+        if self._threadCalls:
+            self._runThreadCalls()
+        self._timers.runDue(self.seconds(), True, self._timedCallFailed)
+        if self._justStopped:
+            self._justStopped = False
+            self.fireSystemEvent("shutdown")
+
+    @staticmethod
+    def _timedCallFailed():
+        log.err(None, "Unhandled error in a timed call")
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def run(self, installSignalHandlers=True):
+        """
+        Start the reactor and run the loop until it is stopped or crashes.
+
+        :param installSignalHandlers: install SIGINT/SIGTERM handlers that
+            stop the reactor (main thread only); the previous handlers are
+            restored when run() returns.
+        :raises ReactorAlreadyRunning: if it is running.
+        :raises ReactorNotRestartable: if it was stopped before.
+        """
+        self.startRunning(installSignalHandlers)
+        try:
+            self.mainLoop()
+        finally:
+            self._restoreSignals()
+
+    def startRunning(self, installSignalHandlers=True):
+        """Mark the reactor started, install signals, fire the startup event."""
+        if self._started:
+            raise ReactorAlreadyRunning("the reactor is already running")
+        if self._startedBefore:
+            raise ReactorNotRestartable("a stopped reactor cannot be run again")
+        self._started = True
+        self._stopCalled = False
+        self._ioThread = threading.get_ident()
+        if installSignalHandlers:
+            self._handleSignals()
+        self.fireSystemEvent("startup")
+
+    def mainLoop(self):
+        """Run until crash() (the last step of a stop()) ends the loop."""
+        while self._started:
+            self.runUntilCurrent()
+            if not self._started:
+                break
+            self.doIteration(self.timeout())
+
+    def doIteration(self, timeout):
+        """Block for I/O up to timeout seconds (None: no limit), then dispatch it."""
+        raise NotImplementedError(type(self).__name__ + ".doIteration")
+
+    def iterate(self, delay=0):
+        """
+        Run one turn of the loop: due calls, then wait up to delay for I/O.
+
+        Works on a reactor that was never run, so a test can step it.
+        """
+        self._ioThread = threading.get_ident()
+        self.runUntilCurrent()
+        self.doIteration(delay)
+
+    def stop(self):
+        """
+        Stop the reactor through the shutdown event (before, during, after).
+
+        :raises ReactorNotRunning: if it is not running, or already stopping.
+        """
+        if not self._started or self._stopCalled:
+            raise ReactorNotRunning("Can't stop a reactor that isn't running.")
+        self._stopCalled = True
+        self._justStopped = True
+        self._startedBefore = True
+
+    def crash(self):
+        """Stop the loop at once, without the shutdown event; run() may follow."""
+        self._started = False
+        self.running = False
+        self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
+
+    def _reallyStartRunning(self):
+        self.running = True
+
+    def callWhenRunning(self, callable, *args, **kw):
+        """
+        Call callable now if the reactor is running, else once it starts.
+
+        :return: the trigger ID if the call was deferred, else None.
+        """
+        if self.running:
+            callable(*args, **kw)
+            return None
+        return self.addSystemEventTrigger("after", "startup", callable, *args, **kw)
+
+    # -- system event triggers ------------------------------------------------
+
+    def addSystemEventTrigger(self, phase, eventType, callable, *args, **kw):
+        """
+        Call callable(*args, **kw) when eventType fires, in phase.
+
+        :param phase: 'before', 'during' or 'after'.  A Deferred returned by
+            a 'before' trigger holds the 'during' phase until it fires.
+        :param eventType: 'startup', 'shutdown', or any name fireSystemEvent uses.
+        :return: an ID for removeSystemEventTrigger.
+        :raises KeyError: for an unknown phase.
+        """
+        event = self._events.get(eventType)
+        if event is None:
+            event = self._events[eventType] = SystemEvent(eventType)
+        return event.addTrigger(phase, (callable, args, kw))
+
+    def removeSystemEventTrigger(self, triggerID):
+        """
+        Remove a trigger added by addSystemEventTrigger that has not run.
+
+        :raises ValueError: for an unknown or already run trigger.
+        """
+        try:
+            eventType, phase, trigger = triggerID
+            event = self._events[eventType]
+        except (TypeError, ValueError, KeyError):
+            raise ValueError("invalid trigger ID: %r" % (triggerID,)) from None
+        event.removeTrigger(phase, trigger)
+
+    def fireSystemEvent(self, eventType):
+        """Fire eventType: run its triggers, phase by phase."""
+        event = self._events.get(eventType)
+        if event is not None:
+            event.fire()
+
+    # -- threads --------------------------------------------------------------
+
+    def callFromThread(self, callable, *args, **kw):
+        """
+        Call callable(*args, **kw) in the reactor thread, on its next turn.
+
+        The one thread-safe method; it wakes a sleeping loop at once.  Calls
+        from one thread run in the order they were made.
+        """
+        self._threadCalls.append((callable, args, kw))
+        if not self._wakePending:
+            self._wakePending = True
+            self._wake()
+
+    def _runThreadCalls(self):
+        # Clear the flag first (see the module docstring), then run only the
+        # calls queued now: one queued meanwhile makes timeout() return 0.
+        self._wakePending = False
+        calls = self._threadCalls
+        popleft = calls.popleft
+        for _ in range(len(calls)):
+            callable, args, kw = popleft()
+            try:
+                callable(*args, **kw)
+            except Exception:
+                log.err(None, "Unhandled error in a thread call")
+
+    def getThreadPool(self):
+        """Return the reactor's ThreadPool, starting it on first use."""
+        if self._threadpool is None:
+            from reactor.threadpool import ThreadPool
+
+            self._threadpool = ThreadPool(0, self._threadpoolMax, "loom.reactor")
+            self._threadpool.start()
+            self._threadpoolTrigger = self.addSystemEventTrigger(
+                "during", "shutdown", self._stopThreadPool
+            )
+        return self._threadpool
+
+    def callInThread(self, callable, *args, **kwargs):
+        """Run callable(*args, **kwargs) in the reactor's thread pool."""
+        self.getThreadPool().callInThread(callable, *args, **kwargs)
+
+    def suggestThreadPoolSize(self, size):
+        """Set the maximum number of threads of the reactor's pool."""
+        self._threadpoolMax = size
+        if self._threadpool is not None:
+            self._threadpool.adjustPoolsize(maxthreads=size)
+
+    def _stopThreadPool(self):
+        pool, self._threadpool = self._threadpool, None
+        if pool is None:
+            return
+        trigger, self._threadpoolTrigger = self._threadpoolTrigger, None
+        try:
+            self.removeSystemEventTrigger(trigger)
+        except ValueError:
+            pass  # It is the trigger running now.
+        pool.stop()
+
+    # -- signals --------------------------------------------------------------
+
+    def _handleSignals(self):
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        saved = {}
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            saved[signal.SIGINT] = signal.signal(signal.SIGINT, self.sigInt)
+        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, self.sigTerm)
+        self._installChildSignalHandler(saved)
+        # set_wakeup_fd writes one byte per signal, which an eventfd refuses:
+        # signals get a self-pipe of their own (see reactor._waker).
+        self._signalWaker = PipeWaker()
+        self._addInternalReader(self._signalWaker)
+        saved["wakeup"] = signal.set_wakeup_fd(
+            self._signalWaker.writeFD, warn_on_full_buffer=False
+        )
+        self._savedSignals = saved
+
+    def _installChildSignalHandler(self, saved):
+        """
+        Hook for process support: install SIGCHLD handling, recording the
+        previous handler in saved[signal.SIGCHLD].  Does nothing here.
+        """
+
+    def _restoreSignals(self):
+        import signal
+
+        saved, self._savedSignals = self._savedSignals, None
+        if saved is None:
+            return
+        signal.set_wakeup_fd(saved.pop("wakeup"))
+        for signum, handler in saved.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        waker, self._signalWaker = self._signalWaker, None
+        self._removeInternalReader(waker)
+        waker.close()
+
+    def sigInt(self, signum, frame):
+        """SIGINT handler: stop the reactor through the shutdown event."""
+        log.msg("Received SIGINT, shutting down.")
+        self.callFromThread(self._stopFromSignal)
+
+    def sigTerm(self, signum, frame):
+        """SIGTERM handler: stop the reactor through the shutdown event."""
+        log.msg("Received SIGTERM, shutting down.")
+        self.callFromThread(self._stopFromSignal)
+
+    def _stopFromSignal(self):
+        # A second signal while shutting down is not an error.
+        if self._started and not self._stopCalled:
+            self.stop()
+
+    # -- descriptors ----------------------------------------------------------
+
+    def getReaders(self):
+        """Return the descriptors watched for reading (internal ones excluded)."""
+        internal = self._internalReaders
+        return [reader for reader in self._reads.values() if reader not in internal]
+
+    def getWriters(self):
+        """Return the descriptors watched for writing."""
+        return list(self._writes.values())
+
+    def removeAll(self):
+        """
+        Stop watching every descriptor except the reactor's own wakers.
+
+        :return: the descriptors removed (without calling connectionLost).
+        """
+        internal = self._internalReaders
+        removed = []
+        for descriptor in list(self._reads.values()) + list(self._writes.values()):
+            if descriptor not in internal and descriptor not in removed:
+                removed.append(descriptor)
+        for descriptor in removed:
+            self.removeReader(descriptor)
+            self.removeWriter(descriptor)
+        return removed
+
+    def _findFD(self, descriptor, table):
+        # fileno() is -1 once the descriptor closed its socket: find it by identity.
+        for fd, known in table.items():
+            if known is descriptor:
+                return fd
+        return None
+
+    def _doReadOrWrite(self, descriptor, fd, event):
+        """Dispatch one event to descriptor; drop it if it asks or fails."""
+        why = None
+        inRead = False
+        try:
+            if event & self._POLL_IN:
+                inRead = True
+                why = descriptor.doRead()
+                if not why and event & self._POLL_OUT and fd in self._writes:
+                    inRead = False
+                    why = descriptor.doWrite()
+            elif event & self._POLL_OUT:
+                why = descriptor.doWrite()
+            elif event & self._POLL_INVALID:
+                why = ConnectionFdescWentAway("file descriptor %d is not open" % (fd,))
+            elif event & self._POLL_DISCONNECTED:
+                # Hung up or in error with no data to read.
+                inRead = fd in self._reads
+                why = CONNECTION_DONE if inRead else CONNECTION_LOST
+        except Exception:
+            why = Failure()
+            log.err(why, "Unhandled error in %s" % (_logPrefix(descriptor),))
+        if why:
+            self._disconnectSelectable(descriptor, why, inRead)
+
+    def _disconnectSelectable(self, descriptor, why, isRead):
+        """Remove descriptor and tell it why: connectionLost(Failure(why))."""
+        failure = _failureFor(why)
+        halfClose = (
+            isRead
+            and type(failure.value) is ConnectionDone
+            and IHalfCloseableDescriptor.providedBy(descriptor)
+        )
+        self.removeReader(descriptor)
+        try:
+            if halfClose:
+                descriptor.readConnectionLost(failure)
+            else:
+                self.removeWriter(descriptor)
+                descriptor.connectionLost(failure)
+        except Exception:
+            log.err(None, "Error in connectionLost of %s" % (_logPrefix(descriptor),))
+
+    def _dropLater(self, descriptor, why=None):
+        """
+        Drop descriptor on the next turn, with ConnectionFdescWentAway.
+
+        Used when we find out inside the descriptor's own call into us
+        (addReader on a closed fd): we never call it back from there.
+        """
+        if why is None:
+            why = ConnectionFdescWentAway("file descriptor lost")
+        self.callFromThread(self._disconnectSelectable, descriptor, why, False)
+
+    # -- resources ------------------------------------------------------------
+
+    def close(self):
+        """
+        Release the reactor's own file descriptors (poller, wakers) and pool.
+
+        For tests and embedders that create many reactors; the reactor cannot
+        be used afterwards.  Registered descriptors are left alone.
+        """
+        self._stopThreadPool()
+        for waker in list(self._internalReaders):
+            self._removeInternalReader(waker)
+            waker.close()

@@ -1,0 +1,92 @@
+"""
+Crossing between the reactor thread and other threads.
+
+deferToThread runs blocking code in the reactor's pool and hands back a
+Deferred fired in the reactor thread; blockingCallFromThread goes the other
+way, running code in the reactor thread and waiting for its (possibly
+Deferred) result.
+"""
+
+import queue
+import threading
+
+from reactor.defer import Deferred, maybeDeferred
+from reactor.failure import Failure
+
+__all__ = [
+    "deferToThread",
+    "deferToThreadPool",
+    "blockingCallFromThread",
+    "callMultipleInThread",
+]
+
+
+def _globalReactor(reactor):
+    if reactor is None:
+        from reactor import reactor
+    return reactor
+
+
+def deferToThreadPool(reactor, threadpool, f, *args, **kwargs):
+    """
+    Run f(*args, **kwargs) in threadpool.
+
+    :return: a Deferred fired, in the reactor thread, with f's result or Failure.
+    """
+    d = Deferred()
+
+    def onResult(success, result):
+        if success:
+            reactor.callFromThread(d.callback, result)
+        else:
+            reactor.callFromThread(d.errback, result)
+
+    threadpool.callInThreadWithCallback(onResult, f, *args, **kwargs)
+    return d
+
+
+def deferToThread(f, *args, _reactor=None, **kwargs):
+    """
+    Run f(*args, **kwargs) in the reactor's thread pool.
+
+    :param _reactor: the reactor to use (the global one by default).
+    :return: a Deferred fired with f's result or Failure.
+    """
+    reactor = _globalReactor(_reactor)
+    return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+
+def _runMultiple(tupleList):
+    for f, args, kwargs in tupleList:
+        f(*args, **kwargs)
+
+
+def callMultipleInThread(tupleList, _reactor=None):
+    """Run each (f, args, kwargs) of tupleList in turn, in one pool thread."""
+    _globalReactor(_reactor).callInThread(_runMultiple, tupleList)
+
+
+def blockingCallFromThread(reactor, f, *args, **kwargs):
+    """
+    Run f(*args, **kwargs) in the reactor thread and wait for its result.
+
+    Call it from a thread other than the reactor's.  If f returns a Deferred,
+    wait for it to fire.
+
+    :return: f's result.
+    :raises: f's exception, or the Deferred's failure.
+    :raises RuntimeError: if called in the thread running the reactor
+        (which would wait for itself for ever).
+    """
+    if getattr(reactor, "_ioThread", None) == threading.get_ident():
+        raise RuntimeError("blockingCallFromThread must not be called in the reactor thread")
+    results = queue.SimpleQueue()
+
+    def inReactor():
+        maybeDeferred(f, *args, **kwargs).addBoth(results.put)
+
+    reactor.callFromThread(inReactor)
+    result = results.get()
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
