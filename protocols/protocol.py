@@ -1,0 +1,500 @@
+"""
+Protocols and the factories that build them: the application side of a
+connection.
+
+A transport owns the socket and calls its protocol back: ``makeConnection``
+once, ``dataReceived`` for each chunk, ``connectionLost`` exactly once at the
+end.  A factory builds one protocol per connection and is told, through
+``doStart``/``doStop``, when the ports and connectors using it come and go.
+The names and behaviour are Twisted's (twisted.internet.protocol).
+"""
+
+import random
+
+from zope.interface import implementer
+
+from reactor import defer, error, log
+from reactor.failure import Failure
+from reactor.interfaces import (
+    ILoggingContext,
+    IProcessProtocol,
+    IProtocol,
+    IProtocolFactory,
+)
+
+__all__ = [
+    "BaseProtocol",
+    "ClientCreator",
+    "ClientFactory",
+    "ConnectedDatagramProtocol",
+    "DatagramProtocol",
+    "Factory",
+    "ProcessProtocol",
+    "Protocol",
+    "ReconnectingClientFactory",
+    "ServerFactory",
+    "connectionDone",
+]
+
+# Built once: every clean close passes this same Failure to connectionLost.
+connectionDone = Failure(error.ConnectionDone("Connection was closed cleanly."))
+
+
+# -- factories ----------------------------------------------------------------
+
+
+@implementer(IProtocolFactory, ILoggingContext)
+class Factory:
+    """
+    Builds protocols for connections.
+
+    Set ``protocol`` to the protocol class; ``buildProtocol`` calls it with
+    no arguments and sets the new protocol's ``factory``.
+
+    :ivar numPorts: how many ports or connectors are using this factory.
+    :ivar noisy: log when the factory starts and stops.
+    """
+
+    protocol = None
+    numPorts = 0
+    noisy = True
+
+    @classmethod
+    def forProtocol(cls, protocol, *args, **kwargs):
+        """
+        Return a new factory (built with args and kwargs) for protocol.
+
+        :param protocol: the protocol class (any callable returning an
+            IProtocol provider).
+        """
+        factory = cls(*args, **kwargs)
+        factory.protocol = protocol
+        return factory
+
+    def logPrefix(self):
+        """Return the prefix for log lines about this factory: its class name."""
+        return self.__class__.__name__
+
+    def doStart(self):
+        """
+        A port or connector started using this factory.
+
+        The first one calls ``startFactory``.
+        """
+        if not self.numPorts:
+            if self.noisy:
+                log.msg("Starting factory %r" % (self,))
+            self.startFactory()
+        self.numPorts += 1
+
+    def doStop(self):
+        """
+        A port or connector stopped using this factory.
+
+        The last one calls ``stopFactory``; an unbalanced call is ignored.
+        """
+        if not self.numPorts:
+            return
+        self.numPorts -= 1
+        if not self.numPorts:
+            if self.noisy:
+                log.msg("Stopping factory %r" % (self,))
+            self.stopFactory()
+
+    def startFactory(self):
+        """Prepare for connections (open files, databases); override as needed."""
+
+    def stopFactory(self):
+        """Release what startFactory acquired; override as needed."""
+
+    def buildProtocol(self, addr):
+        """
+        Return a new protocol for a connection with addr, or None to refuse it.
+
+        :param addr: the IAddress of the peer.
+        """
+        protocol = self.protocol()
+        protocol.factory = self
+        return protocol
+
+
+class ServerFactory(Factory):
+    """A factory for protocols of connections accepted by a listening port."""
+
+
+class ClientFactory(Factory):
+    """A factory for client connections, told how each attempt goes."""
+
+    def startedConnecting(self, connector):
+        """A connection attempt through connector has begun."""
+
+    def clientConnectionFailed(self, connector, reason):
+        """
+        A connection attempt failed.
+
+        :param reason: a Failure (ConnectionRefusedError, TimeoutError, ...).
+        """
+
+    def clientConnectionLost(self, connector, reason):
+        """An established connection was lost; call connector.connect() to retry."""
+
+
+class ReconnectingClientFactory(ClientFactory):
+    """
+    A client factory that reconnects after a failed or lost connection.
+
+    The delay grows by ``factor`` after each attempt, with a normal random
+    spread of ``jitter`` (relative) so that many clients do not retry in
+    step, and never exceeds ``maxDelay`` (unlike Twisted, also after the
+    jitter).  Call ``resetDelay()`` once connected (typically from
+    ``buildProtocol``), and ``stopTrying()`` to give up.
+
+    :ivar clock: the IReactorTime used to schedule retries; the global
+        reactor when left as None.
+    """
+
+    maxDelay = 3600
+    initialDelay = 1.0
+    factor = 2.7182818284590451
+    jitter = 0.11962656472
+    delay = initialDelay
+    retries = 0
+    maxRetries = None
+    continueTrying = True
+    connector = None
+    clock = None
+    _callID = None
+
+    def clientConnectionFailed(self, connector, reason):
+        """Schedule a retry, unless stopTrying() was called."""
+        if self.continueTrying:
+            self.connector = connector
+            self.retry()
+
+    def clientConnectionLost(self, connector, reason):
+        """Schedule a retry, unless stopTrying() was called."""
+        if self.continueTrying:
+            self.connector = connector
+            self.retry()
+
+    def retry(self, connector=None):
+        """
+        Schedule connector.connect() after the next delay.
+
+        :param connector: the connector to retry; the last one seen if None.
+        :raises ValueError: if there is no connector to retry.
+        """
+        if not self.continueTrying:
+            if self.noisy:
+                log.msg("Abandoning %r on explicit request" % (connector,))
+            return
+        if connector is None:
+            if self.connector is None:
+                raise ValueError("no connector to retry")
+            connector = self.connector
+        self.retries += 1
+        if self.maxRetries is not None and self.retries > self.maxRetries:
+            if self.noisy:
+                log.msg("Abandoning %r after %d retries." % (connector, self.retries))
+            return
+        self.delay = self._nextDelay()
+        if self.noisy:
+            log.msg("%r will retry in %g seconds" % (connector, self.delay))
+        if self.clock is None:
+            from reactor import reactor
+
+            self.clock = reactor
+        self._callID = self.clock.callLater(self.delay, self._reconnect, connector)
+
+    def _nextDelay(self):
+        delay = min(self.delay * self.factor, self.maxDelay)
+        if self.jitter:
+            delay = random.normalvariate(delay, delay * self.jitter)
+        return max(0.0, min(delay, self.maxDelay))
+
+    def _reconnect(self, connector):
+        self._callID = None
+        connector.connect()
+
+    def stopTrying(self):
+        """Cancel the pending retry and stop any connection attempt under way."""
+        if self._callID is not None:
+            if self._callID.active():
+                self._callID.cancel()
+            self._callID = None
+        self.continueTrying = False
+        if self.connector is not None:
+            try:
+                self.connector.stopConnecting()
+            except error.NotConnectingError:
+                pass
+
+    def resetDelay(self):
+        """Start again from initialDelay and zero retries (call once connected)."""
+        self.delay = self.initialDelay
+        self.retries = 0
+        self._callID = None
+        self.continueTrying = True
+
+
+# -- protocols ----------------------------------------------------------------
+
+
+class BaseProtocol:
+    """
+    The part every protocol shares: being attached to a transport.
+
+    :ivar connected: True once makeConnection has run.
+    :ivar transport: the transport, once connected.
+    """
+
+    connected = False
+    transport = None
+
+    def makeConnection(self, transport):
+        """Attach transport and call connectionMade."""
+        self.connected = True
+        self.transport = transport
+        self.connectionMade()
+
+    def connectionMade(self):
+        """The connection is up and self.transport is set; override as needed."""
+
+
+@implementer(IProtocol, ILoggingContext)
+class Protocol(BaseProtocol):
+    """
+    The base class for stream protocols: override dataReceived.
+
+    :ivar factory: the factory that built this protocol, if any.
+    """
+
+    factory = None
+
+    def logPrefix(self):
+        """Return the prefix for log lines about this protocol: its class name."""
+        return self.__class__.__name__
+
+    def dataReceived(self, data):
+        """
+        Bytes arrived: any number of them, cut anywhere.
+
+        :param data: a bytes chunk; protocols must not rely on its boundaries.
+        """
+
+    def connectionLost(self, reason=connectionDone):
+        """
+        The connection is gone; called exactly once.
+
+        :param reason: a Failure of ConnectionDone (clean) or ConnectionLost.
+        """
+
+
+@implementer(IProcessProtocol)
+class ProcessProtocol(BaseProtocol):
+    """The application side of a child process: output, exit, end."""
+
+    def childDataReceived(self, childFD, data):
+        """Data from the child on childFD; 1 goes to outReceived, 2 to errReceived."""
+        if childFD == 1:
+            self.outReceived(data)
+        elif childFD == 2:
+            self.errReceived(data)
+
+    def outReceived(self, data):
+        """The child wrote data to its standard output."""
+
+    def errReceived(self, data):
+        """The child wrote data to its standard error."""
+
+    def childConnectionLost(self, childFD):
+        """The child's descriptor childFD closed; 0, 1, 2 dispatch to *ConnectionLost."""
+        if childFD == 0:
+            self.inConnectionLost()
+        elif childFD == 1:
+            self.outConnectionLost()
+        elif childFD == 2:
+            self.errConnectionLost()
+
+    def inConnectionLost(self):
+        """The child's standard input closed."""
+
+    def outConnectionLost(self):
+        """The child closed its standard output."""
+
+    def errConnectionLost(self):
+        """The child closed its standard error."""
+
+    def processExited(self, reason):
+        """
+        The child exited; its descriptors may still be open.
+
+        :param reason: a Failure of ProcessDone or ProcessTerminated.
+        """
+
+    def processEnded(self, reason):
+        """The child exited and all its descriptors are closed; reason as above."""
+
+
+@implementer(ILoggingContext)
+class DatagramProtocol:
+    """
+    The protocol of a UDP port: one instance for every datagram it receives.
+
+    :ivar transport: the port (IUDPTransport) while listening.
+    :ivar numPorts: how many ports use this protocol.
+    """
+
+    transport = None
+    numPorts = 0
+    noisy = True
+
+    def logPrefix(self):
+        """Return the prefix for log lines: the class name."""
+        return self.__class__.__name__
+
+    def doStart(self):
+        """A port started using this protocol; the first calls startProtocol."""
+        if not self.numPorts:
+            if self.noisy:
+                log.msg("Starting protocol %r" % (self,))
+            self.startProtocol()
+        self.numPorts += 1
+
+    def doStop(self):
+        """A port stopped using this protocol; the last calls stopProtocol."""
+        if not self.numPorts:
+            return
+        self.numPorts -= 1
+        self.transport = None
+        if not self.numPorts:
+            if self.noisy:
+                log.msg("Stopping protocol %r" % (self,))
+            self.stopProtocol()
+
+    def startProtocol(self):
+        """The protocol is listening; override as needed."""
+
+    def stopProtocol(self):
+        """The protocol stopped listening; override as needed."""
+
+    def makeConnection(self, transport):
+        """
+        Attach the port and start the protocol.
+
+        :raises RuntimeError: if a transport is already attached.
+        """
+        if self.transport is not None:
+            raise RuntimeError("%r is already attached to %r" % (self, self.transport))
+        self.transport = transport
+        self.doStart()
+
+    def datagramReceived(self, datagram, addr):
+        """
+        A datagram arrived.
+
+        :param datagram: the bytes; :param addr: the sender, (host, port).
+        """
+
+    def connectionRefused(self):
+        """A datagram sent on a connected port was refused (ICMP unreachable)."""
+
+
+class ConnectedDatagramProtocol(DatagramProtocol):
+    """A datagram protocol for a port connected to one peer."""
+
+    def datagramReceived(self, datagram):
+        """A datagram arrived from the connected peer."""
+
+    def connectionFailed(self, failure):
+        """Connecting the port failed (for instance, the name did not resolve)."""
+
+
+# -- ClientCreator ------------------------------------------------------------
+
+
+class _InstanceFactory(ClientFactory):
+    """
+    A client factory for one protocol instance, firing a Deferred with it.
+
+    The Deferred fires one reactor turn after buildProtocol, so that it fires
+    after the protocol's connectionMade, as in Twisted.
+    """
+
+    noisy = False
+    pending = None
+
+    def __init__(self, reactor, instance, deferred):
+        self.reactor = reactor
+        self.instance = instance
+        self.deferred = deferred
+
+    def __repr__(self):
+        return "<ClientCreator factory: %r>" % (self.instance,)
+
+    def buildProtocol(self, addr):
+        deferred, self.deferred = self.deferred, None
+        self.pending = self.reactor.callLater(0, self._fire, deferred.callback, self.instance)
+        return self.instance
+
+    def clientConnectionFailed(self, connector, reason):
+        deferred, self.deferred = self.deferred, None
+        if deferred is not None:
+            self.pending = self.reactor.callLater(0, self._fire, deferred.errback, reason)
+
+    def _fire(self, fire, value):
+        self.pending = None
+        fire(value)
+
+
+class ClientCreator:
+    """
+    Connect one protocol instance, built from a class and arguments.
+
+    ``ClientCreator(reactor, Echo, "greeting").connectTCP(host, port)``
+    returns a Deferred firing with the connected Echo instance, or failing
+    with the connection error.  Cancelling it stops the attempt.  (Endpoints
+    and ``connectProtocol`` are the newer way to do this.)
+    """
+
+    def __init__(self, reactor, protocolClass, *args, **kwargs):
+        self.reactor = reactor
+        self.protocolClass = protocolClass
+        self.args = args
+        self.kwargs = kwargs
+
+    def _connect(self, method, *args, **kwargs):
+        def cancelConnect(deferred):
+            # The attempt's own late failure must not fire the Deferred again.
+            factory.deferred = None
+            connector.disconnect()
+            if factory.pending is not None:
+                factory.pending.cancel()
+                factory.pending = None
+
+        deferred = defer.Deferred(cancelConnect)
+        instance = self.protocolClass(*self.args, **self.kwargs)
+        factory = _InstanceFactory(self.reactor, instance, deferred)
+        connector = method(*args, factory=factory, **kwargs)
+        return deferred
+
+    def connectTCP(self, host, port, timeout=30, bindAddress=None):
+        """Connect over TCP; return a Deferred firing with the protocol."""
+        return self._connect(
+            self.reactor.connectTCP, host, port, timeout=timeout, bindAddress=bindAddress
+        )
+
+    def connectUNIX(self, address, timeout=30, checkPID=False):
+        """Connect to a UNIX socket; return a Deferred firing with the protocol."""
+        return self._connect(self.reactor.connectUNIX, address, timeout=timeout, checkPID=checkPID)
+
+    def connectSSL(self, host, port, contextFactory, timeout=30, bindAddress=None):
+        """Connect over TLS; return a Deferred firing with the protocol."""
+        return self._connect(
+            self.reactor.connectSSL,
+            host,
+            port,
+            contextFactory=contextFactory,
+            timeout=timeout,
+            bindAddress=bindAddress,
+        )
