@@ -89,8 +89,17 @@ class Failure(BaseException):
         """Re-raise the original exception, with its original traceback."""
         raise self.value.with_traceback(self.tb)
 
+    @property
+    def parents(self):
+        """The qualified names of the exception's class and all its bases."""
+        return [_qualifiedName(klass) for klass in self.type.__mro__]
+
     def throwExceptionIntoGenerator(self, generator):
-        """Throw the exception into generator at its current yield; return what it yields next."""
+        """
+        Throw the exception into generator at its current yield.
+
+        :return: what the generator yields next.
+        """
         return generator.throw(self.value.with_traceback(self.tb))
 
     def getTracebackObject(self):
@@ -129,12 +138,14 @@ class Failure(BaseException):
             return self.getBriefTraceback() + "\n"
         if self.tb is not None:
             lines = traceback.format_exception(self.type, self.value, self.tb)
+        elif self._remoteTraceback is not None:
+            return self._remoteTraceback
         else:
             lines = ["Traceback (most recent call last):\n"]
             if self._stack:
                 lines.extend(self._stack.format())
             else:
-                lines.append("Failure: (no traceback: the exception was never raised)\n")
+                lines.append("Failure: (no traceback: never raised)\n")
             lines.extend(traceback.format_exception_only(self.type, self.value))
         return "".join(lines)
 
@@ -158,9 +169,13 @@ class Failure(BaseException):
 
     __str__ = __repr__
 
+    # Set only on a Failure rebuilt from a pickle: the original's text.
+    _remoteTraceback = None
+
     def __reduce__(self):
         # Failures cross process boundaries only as text.
-        return (_rebuildFailure, (self.type, self.getErrorMessage(), self.getTraceback()))
+        text = self.getTraceback()
+        return (_rebuildFailure, (self.type, self.getErrorMessage(), text))
 
 
 def _rebuildFailure(type_, message, tracebackText):
@@ -169,7 +184,6 @@ def _rebuildFailure(type_, message, tracebackText):
     except Exception:
         value = Exception(message)
     failure = Failure(value)
-    failure._stack = None
     failure._remoteTraceback = tracebackText
     return failure
 

@@ -10,6 +10,11 @@ Every event is a dict (``message``, ``time``, ``system``, ``isError``,
   logging sees Loom's events in their handlers, at INFO or ERROR, subject to
   their own levels.
 
+When stdlib logging has no handler at all, errors still reach stderr through
+its last-resort handler, so nothing is lost by default; but once an observer
+is added (``startLogging``), that fallback is skipped, so an error is not
+printed twice (see test_errorsAreNotPrintedTwiceWithAnObserverAndNoHandler).
+
 No rotation and no syslog here: the daemonizer attaches stdlib handlers for
 those.  ``startLogging(file)`` is the one-line way to see events in a file.
 """
@@ -119,13 +124,23 @@ def _emit(event):
             )
     level = event.get("logLevel") or (logging.ERROR if event["isError"] else logging.INFO)
     logger = _loggerFor(event["system"])
-    if logger.isEnabledFor(level):
-        record = logger.makeRecord(
-            logger.name, level, "(loom)", 0, "%s", (_LazyText(event),), None,
-            extra={"loomEvent": event},
-        )
-        record.created = event["time"]
-        logger.handle(record)
+    if logger.isEnabledFor(level) and (not _observers or logger.hasHandlers()):
+        _toStdlib(logger, level, event)
+
+
+def _toStdlib(logger, level, event):
+    record = logger.makeRecord(
+        logger.name,
+        level,
+        "(loom)",
+        0,
+        "%s",
+        (_LazyText(event),),
+        None,
+        extra={"loomEvent": event},
+    )
+    record.created = event["time"]
+    logger.handle(record)
 
 
 class _LazyText:
@@ -150,16 +165,20 @@ def textFromEventDict(event):
             text = event["format"] % event
         except Exception as error:
             text = "Invalid format string or unformattable object in log message: %r, %r" % (
-                event["format"], error,
+                event["format"],
+                error,
             )
     elif event.get("message"):
         text = " ".join(str(part) for part in event["message"])
-    if event.get("isError") and "failure" in event:
-        why = event.get("why") or "Unhandled Error"
+    if not event.get("isError"):
+        return text
+    why = event.get("why")
+    if "failure" in event:
+        why = why or "Unhandled Error"
         traceback = event["failure"].getTraceback().rstrip("\n")
-        text = "%s\n%s" % (why if text is None else "%s: %s" % (why, text), traceback)
-    elif event.get("isError") and event.get("why") and text is None:
-        text = event["why"]
+        return "%s\n%s" % (why if text is None else "%s: %s" % (why, text), traceback)
+    if why:
+        return why if text is None else "%s: %s" % (why, text)
     return text
 
 

@@ -1,0 +1,201 @@
+"""
+Deferred-returning locks, semaphores and queues.
+
+The one idea: ``acquire()`` and ``get()`` return a Deferred that fires when
+the lock, a token or an object is available; waiters are served first come,
+first served, and cancelling a waiting Deferred takes it out of the line.
+
+Import them from ``reactor.defer``, which re-exports them.  The two modules
+import each other, each at its bottom, after its own definitions: whichever is
+imported first, the names the other one asks for already exist.
+"""
+
+__all__ = [
+    "DeferredLock",
+    "DeferredSemaphore",
+    "DeferredQueue",
+    "QueueOverflow",
+    "QueueUnderflow",
+]
+
+
+class QueueOverflow(Exception):
+    """DeferredQueue.put() on a queue already holding ``size`` objects."""
+
+
+class QueueUnderflow(Exception):
+    """DeferredQueue.get() with ``backlog`` gets already waiting."""
+
+
+class _ConcurrencyPrimitive:
+    # What a lock and a semaphore share: the line of waiters, run(), and
+    # ``async with``.
+
+    def __init__(self):
+        self.waiting = []
+
+    def _releaseAndReturn(self, result):
+        self.release()
+        return result
+
+    def run(self, f, *args, **kwargs):
+        """
+        Acquire, call f(*args, **kwargs), release when its result is ready.
+
+        :return: a Deferred firing with f's result (or failing with its error).
+        """
+
+        def execute(ignoredSelf):
+            d = maybeDeferred(f, *args, **kwargs)
+            d.addBoth(self._releaseAndReturn)
+            return d
+
+        return self.acquire().addCallback(execute)
+
+    def _cancelAcquire(self, d):
+        self.waiting.remove(d)
+
+    async def __aenter__(self):
+        """``async with lock:`` acquires (awaiting the Deferred)."""
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, excType, excValue, traceback):
+        """Release on leaving the ``async with`` block; exceptions propagate."""
+        self.release()
+        return False
+
+
+class DeferredLock(_ConcurrencyPrimitive):
+    """
+    A lock for Deferred-using code.
+
+    :ivar locked: True while someone holds the lock.
+    """
+
+    def __init__(self):
+        _ConcurrencyPrimitive.__init__(self)
+        self.locked = False
+
+    def acquire(self):
+        """
+        Return a Deferred firing with this lock once it is held.
+
+        Cancelling the Deferred before it fires gives up the place in line.
+        """
+        d = Deferred(canceller=self._cancelAcquire)
+        if self.locked:
+            self.waiting.append(d)
+        else:
+            self.locked = True
+            d.callback(self)
+        return d
+
+    def release(self):
+        """
+        Release the lock, passing it to the next waiter if any.
+
+        :raises AssertionError: if the lock is not held.
+        """
+        assert self.locked, "tried to release an unlocked lock"
+        self.locked = False
+        if self.waiting:
+            self.locked = True
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredSemaphore(_ConcurrencyPrimitive):
+    """
+    A semaphore allowing ``tokens`` holders at once.
+
+    :ivar tokens: how many more holders it admits right now.
+    :ivar limit: the number it was created with.
+    :raises ValueError: if tokens is less than 1.
+    """
+
+    def __init__(self, tokens):
+        if tokens < 1:
+            raise ValueError("DeferredSemaphore requires tokens >= 1")
+        _ConcurrencyPrimitive.__init__(self)
+        self.tokens = tokens
+        self.limit = tokens
+
+    def acquire(self):
+        """
+        Return a Deferred firing with this semaphore once a token is held.
+
+        Cancelling the Deferred before it fires gives up the place in line.
+        """
+        d = Deferred(canceller=self._cancelAcquire)
+        if self.tokens:
+            self.tokens -= 1
+            d.callback(self)
+        else:
+            self.waiting.append(d)
+        return d
+
+    def release(self):
+        """
+        Give a token back, passing it to the next waiter if any.
+
+        :raises AssertionError: if more tokens are released than acquired.
+        """
+        assert self.tokens < self.limit, "someone released me too many times"
+        self.tokens += 1
+        if self.waiting:
+            self.tokens -= 1
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredQueue:
+    """
+    A queue whose get() returns a Deferred.
+
+    :param size: the most objects held before put() raises QueueOverflow
+        (None: unbounded).
+    :param backlog: the most gets waiting before get() raises QueueUnderflow
+        (None: unbounded).
+    """
+
+    def __init__(self, size=None, backlog=None):
+        self.waiting = []
+        self.pending = []
+        self.size = size
+        self.backlog = backlog
+
+    def _cancelGet(self, d):
+        self.waiting.remove(d)
+
+    def put(self, obj):
+        """
+        Hand obj to the oldest waiting get(), or hold it.
+
+        :raises QueueOverflow: if ``size`` objects are already held.
+        """
+        if self.waiting:
+            self.waiting.pop(0).callback(obj)
+        elif self.size is None or len(self.pending) < self.size:
+            self.pending.append(obj)
+        else:
+            raise QueueOverflow()
+
+    def get(self):
+        """
+        Return a Deferred firing with the next object.
+
+        Cancelling a waiting get() takes it out of line, so a later put()
+        goes to the next one.
+
+        :raises QueueUnderflow: if ``backlog`` gets are already waiting.
+        """
+        if self.pending:
+            return succeed(self.pending.pop(0))
+        if self.backlog is None or len(self.waiting) < self.backlog:
+            d = Deferred(canceller=self._cancelGet)
+            self.waiting.append(d)
+            return d
+        raise QueueUnderflow()
+
+
+# At the bottom on purpose: see the module docstring.
+from reactor.defer import Deferred, maybeDeferred, succeed  # noqa: E402
