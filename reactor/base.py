@@ -459,9 +459,11 @@ class ReactorBase:
             elif event & self._POLL_INVALID:
                 why = ConnectionFdescWentAway("file descriptor %d is not open" % (fd,))
             elif event & self._POLL_DISCONNECTED:
-                # Hung up or in error with no data to read.
+                # Hung up or in error with no data to read.  A reader reads,
+                # to see the end of file or the error itself: a UDP port gets
+                # ECONNREFUSED from recv (an ICMP error), and keeps going.
                 inRead = fd in self._reads
-                why = CONNECTION_DONE if inRead else CONNECTION_LOST
+                why = descriptor.doRead() if inRead else CONNECTION_LOST
         except Exception:
             why = Failure()
             log.err(why, "Unhandled error in %s" % (_logPrefix(descriptor),))

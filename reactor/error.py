@@ -126,6 +126,18 @@ class TimeoutError(UserError):  # noqa: A001 - Twisted's name
     """User timeout caused connection failure."""
 
 
+class ConnectingCancelledError(Exception):
+    """
+    A client endpoint's connection attempt was cancelled.
+
+    :ivar address: where it was connecting to.
+    """
+
+    def __init__(self, address):
+        Exception.__init__(self, address)
+        self.address = address
+
+
 class SSLError(ConnectError):
     """An SSL error occurred."""
 

@@ -2,15 +2,107 @@
 PosixReactorBase: the glue between a POSIX reactor and its transports.
 
 The select, poll, epoll and asyncio reactors all inherit from it.  It is
-where listenTCP/connectTCP, listenUNIX and friends are added (reactor.tcp and
-reactor.unix build on the FD-set API: addReader, addWriter, removeReader,
-removeWriter), so the reactors themselves hold only their loop.
+where listenTCP/connectTCP, listenUNIX and friends live (reactor.tcp,
+reactor.unix and reactor.udp build on the FD-set API: addReader, addWriter,
+removeReader, removeWriter), so the reactors themselves hold only their loop.
+
+At shutdown ('during' phase) every descriptor still registered is removed and
+told connectionLost(ConnectionLost), so each connection's protocol hears
+about the end exactly once, however the reactor stops.
 """
 
+from zope.interface import implementer
+
+from reactor import log
 from reactor.base import ReactorBase
+from reactor.error import CONNECTION_LOST
+from reactor.failure import Failure
+from reactor.interfaces import IReactorTCP, IReactorUDP, IReactorUNIX
 
 __all__ = ["PosixReactorBase"]
 
+_LOST_FAILURE = Failure(CONNECTION_LOST)
 
+
+@implementer(IReactorTCP, IReactorUNIX, IReactorUDP)
 class PosixReactorBase(ReactorBase):
     """A ReactorBase for POSIX systems: the home of transport methods."""
+
+    def __init__(self):
+        super().__init__()
+        self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
+
+    def disconnectAll(self):
+        """Remove every descriptor and tell each connectionLost(ConnectionLost)."""
+        for descriptor in self.removeAll():
+            try:
+                descriptor.connectionLost(_LOST_FAILURE)
+            except Exception:
+                log.err(None, "Error in connectionLost during shutdown")
+
+    # -- TCP --------------------------------------------------------------------
+
+    def listenTCP(self, port, factory, backlog=50, interface=""):
+        """
+        Listen for TCP connections; interface '::' or an IPv6 address means IPv6.
+
+        :return: the listening reactor.tcp.Port.
+        :raises CannotListenError: naming the address, if it cannot be bound.
+        """
+        from reactor import tcp
+
+        listening = tcp.Port(port, factory, backlog, interface, reactor=self)
+        listening.startListening()
+        return listening
+
+    def connectTCP(self, host, port, factory, timeout=30, bindAddress=None):
+        """
+        Connect to host:port (a name is resolved in the thread pool).
+
+        :return: the reactor.tcp.Connector, already connecting.
+        """
+        from reactor import tcp
+
+        connector = tcp.Connector(host, port, factory, timeout, bindAddress, reactor=self)
+        connector.connect()
+        return connector
+
+    # -- UNIX -------------------------------------------------------------------
+
+    def listenUNIX(self, address, factory, backlog=50, mode=0o666, wantPID=False):
+        """Listen on a UNIX socket path (or an abstract '\\0name'); return the port."""
+        from reactor import unix
+
+        listening = unix.Port(address, factory, backlog, mode, wantPID, reactor=self)
+        listening.startListening()
+        return listening
+
+    def connectUNIX(self, address, factory, timeout=30, checkPID=False):
+        """Connect to a UNIX socket path; return the connector."""
+        from reactor import unix
+
+        connector = unix.Connector(address, factory, timeout, checkPID, reactor=self)
+        connector.connect()
+        return connector
+
+    # -- UDP --------------------------------------------------------------------
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
+        """Bind a UDP port for a DatagramProtocol; return the port."""
+        from reactor import udp
+
+        listening = udp.Port(port, protocol, interface, maxPacketSize, reactor=self)
+        listening.startListening()
+        return listening
+
+    def listenMulticast(self, port, protocol, interface="", maxPacketSize=8192,
+                        listenMultiple=False):
+        """Bind a UDP port that can join multicast groups; return the port."""
+        from reactor import udp
+
+        listening = udp.MulticastPort(
+            port, protocol, interface, maxPacketSize, reactor=self,
+            listenMultiple=listenMultiple,
+        )
+        listening.startListening()
+        return listening

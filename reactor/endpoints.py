@@ -1,0 +1,399 @@
+"""
+Endpoints: where to listen or connect, as objects or as strings.
+
+``serverFromString(reactor, "tcp:8080:interface=127.0.0.1")`` and
+``clientFromString(reactor, "tcp:host=example.org:port=80")`` parse
+Twisted's description syntax: fields separated by colons, positional fields
+first, then ``key=value`` fields, with a backslash escaping a colon, an equals
+sign or a backslash.  Parsers are looked up in two tables keyed by the prefix
+(``tcp``, ``tcp6``, ``unix``); later issues add ``ssl`` and ``systemd``
+through ``registerServerParser``/``registerClientParser``.
+
+A client endpoint's Deferred fires with the protocol once its connectionMade
+has run; the connector tells the endpoint's factory directly, so no wrapper
+protocol sits between the transport and the user's protocol.
+"""
+
+from zope.interface import implementer
+
+from reactor.defer import Deferred, execute
+from reactor.error import ConnectingCancelledError, NotConnectingError
+from reactor.failure import Failure
+from reactor.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
+
+__all__ = [
+    "TCP4ServerEndpoint",
+    "TCP6ServerEndpoint",
+    "UNIXServerEndpoint",
+    "TCP4ClientEndpoint",
+    "TCP6ClientEndpoint",
+    "HostnameEndpoint",
+    "UNIXClientEndpoint",
+    "serverFromString",
+    "clientFromString",
+    "connectProtocol",
+    "registerServerParser",
+    "registerClientParser",
+    "parseDescription",
+]
+
+
+@implementer(IStreamServerEndpoint)
+class TCP4ServerEndpoint:
+    """Listen on a TCP port (IPv4 unless interface is an IPv6 address)."""
+
+    def __init__(self, reactor, port, backlog=50, interface=""):
+        self._reactor = reactor
+        self._port = port
+        self._backlog = backlog
+        self._interface = interface
+
+    def listen(self, protocolFactory):
+        """Return a Deferred firing with the listening port (or CannotListenError)."""
+        return execute(
+            self._reactor.listenTCP,
+            self._port,
+            protocolFactory,
+            backlog=self._backlog,
+            interface=self._interface,
+        )
+
+    def __repr__(self):
+        return "<%s %s:%s>" % (type(self).__name__, self._interface or "*", self._port)
+
+
+class TCP6ServerEndpoint(TCP4ServerEndpoint):
+    """Listen on a TCP port over IPv6 (interface '::' by default)."""
+
+    def __init__(self, reactor, port, backlog=50, interface="::"):
+        TCP4ServerEndpoint.__init__(self, reactor, port, backlog, interface)
+
+
+@implementer(IStreamServerEndpoint)
+class UNIXServerEndpoint:
+    """Listen on a UNIX socket path."""
+
+    def __init__(self, reactor, address, backlog=50, mode=0o666, wantPID=False):
+        self._reactor = reactor
+        self._address = address
+        self._backlog = backlog
+        self._mode = mode
+        self._wantPID = wantPID
+
+    def listen(self, protocolFactory):
+        """Return a Deferred firing with the listening port."""
+        return execute(
+            self._reactor.listenUNIX,
+            self._address,
+            protocolFactory,
+            backlog=self._backlog,
+            mode=self._mode,
+            wantPID=self._wantPID,
+        )
+
+    def __repr__(self):
+        return "<%s %r>" % (type(self).__name__, self._address)
+
+
+class _EndpointFactory:
+    # A ClientFactory for one connection attempt of a client endpoint.
+    def __init__(self, factory, deferred):
+        self.factory = factory
+        self.deferred = deferred
+        self.protocol = None
+
+    def doStart(self):
+        self.factory.doStart()
+
+    def doStop(self):
+        self.factory.doStop()
+
+    def startedConnecting(self, connector):
+        pass
+
+    def buildProtocol(self, addr):
+        self.protocol = self.factory.buildProtocol(addr)
+        return self.protocol
+
+    def _endpointConnected(self, protocol):
+        # Called by the connector once protocol.makeConnection has run.
+        if not self.deferred.called:
+            self.deferred.callback(protocol)
+
+    def clientConnectionFailed(self, connector, reason):
+        if not self.deferred.called:
+            self.deferred.errback(reason)
+
+    def clientConnectionLost(self, connector, reason):
+        if not self.deferred.called:
+            # connectionMade failed: the connection ended before it was made.
+            self.deferred.errback(reason)
+
+
+class _ConnectingEndpoint:
+    def connect(self, protocolFactory):
+        """
+        Connect; return a Deferred firing with the connected protocol.
+
+        Cancelling the Deferred before it fires abandons the attempt
+        (ConnectingCancelledError).
+        """
+        connector = None
+
+        def cancel(d):
+            if connector is not None and getattr(connector, "state", "connecting") == "connecting":
+                try:
+                    connector.stopConnecting()
+                except NotConnectingError:
+                    pass
+            if not d.called:
+                d.errback(Failure(ConnectingCancelledError(self._destination())))
+
+        d = Deferred(cancel)
+        factory = _EndpointFactory(protocolFactory, d)
+        try:
+            connector = self._connect(factory)
+        except Exception:
+            d.errback()
+        return d
+
+
+@implementer(IStreamClientEndpoint)
+class TCP4ClientEndpoint(_ConnectingEndpoint):
+    """Connect to host:port over TCP (a name is resolved in the thread pool)."""
+
+    def __init__(self, reactor, host, port, timeout=30, bindAddress=None):
+        self._reactor = reactor
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._bindAddress = bindAddress
+
+    def _connect(self, factory):
+        return self._reactor.connectTCP(
+            self._host, self._port, factory, timeout=self._timeout, bindAddress=self._bindAddress
+        )
+
+    def _destination(self):
+        return (self._host, self._port)
+
+    def __repr__(self):
+        return "<%s %s:%s>" % (type(self).__name__, self._host, self._port)
+
+
+TCP6ClientEndpoint = TCP4ClientEndpoint
+HostnameEndpoint = TCP4ClientEndpoint
+
+
+@implementer(IStreamClientEndpoint)
+class UNIXClientEndpoint(_ConnectingEndpoint):
+    """Connect to a UNIX socket path."""
+
+    def __init__(self, reactor, path, timeout=30, checkPID=False):
+        self._reactor = reactor
+        self._path = path
+        self._timeout = timeout
+        self._checkPID = checkPID
+
+    def _connect(self, factory):
+        return self._reactor.connectUNIX(
+            self._path, factory, timeout=self._timeout, checkPID=self._checkPID
+        )
+
+    def _destination(self):
+        return self._path
+
+    def __repr__(self):
+        return "<%s %r>" % (type(self).__name__, self._path)
+
+
+def connectProtocol(endpoint, protocol):
+    """
+    Connect endpoint and attach the given protocol instance to it.
+
+    :return: a Deferred firing with protocol once it is connected.
+    """
+
+    class OneShotFactory:
+        def doStart(self):
+            pass
+
+        def doStop(self):
+            pass
+
+        def buildProtocol(self, addr):
+            return protocol
+
+    return endpoint.connect(OneShotFactory())
+
+
+# -- descriptions ----------------------------------------------------------------
+
+
+def parseDescription(description):
+    """
+    Split an endpoint description into (prefix, args, kwargs).
+
+    ``"tcp:80:interface=127.0.0.1"`` gives ``("tcp", ["80"], {"interface": "127.0.0.1"})``.
+
+    :raises ValueError: for an empty description, an empty key or a
+        positional field after a keyword field.
+    """
+    if not isinstance(description, str) or not description.strip():
+        raise ValueError("empty endpoint description")
+    fields, current, escaped = [], [], False
+    for char in description:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char if char != "=" else "\0")
+    fields.append("".join(current))
+    prefix, args, kwargs = fields[0], [], {}
+    for field in fields[1:]:
+        if "\0" in field:
+            key, _, value = field.partition("\0")
+            if not key:
+                raise ValueError("empty key in endpoint description %r" % (description,))
+            kwargs[key] = value.replace("\0", "=")
+        elif kwargs:
+            raise ValueError(
+                "positional field %r after keyword fields in %r" % (field, description)
+            )
+        else:
+            args.append(field)
+    return prefix, args, kwargs
+
+
+def _integer(name, value, description):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "%s must be an integer, not %r, in endpoint description %r" % (name, value, description)
+        ) from None
+
+
+def _bool(value):
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _serverTCP(reactor, description, args, kwargs, defaultInterface=""):
+    port = kwargs.pop("port", None) if not args else args.pop(0)
+    if port is None:
+        raise ValueError("no port in endpoint description %r" % (description,))
+    return {
+        "port": _integer("port", port, description),
+        "backlog": _integer("backlog", kwargs.pop("backlog", 50), description),
+        "interface": kwargs.pop("interface", defaultInterface),
+    }
+
+
+def _parseServerTCP(reactor, description, args, kwargs):
+    return TCP4ServerEndpoint(reactor, **_serverTCP(reactor, description, args, kwargs))
+
+
+def _parseServerTCP6(reactor, description, args, kwargs):
+    return TCP6ServerEndpoint(reactor, **_serverTCP(reactor, description, args, kwargs, "::"))
+
+
+def _parseServerUNIX(reactor, description, args, kwargs):
+    address = args.pop(0) if args else kwargs.pop("address", None)
+    if not address:
+        raise ValueError("no path in endpoint description %r" % (description,))
+    try:
+        mode = int(kwargs.pop("mode", "666"), 8)
+    except ValueError:
+        raise ValueError("mode must be octal in endpoint description %r" % (description,)) from None
+    return UNIXServerEndpoint(
+        reactor,
+        address,
+        backlog=_integer("backlog", kwargs.pop("backlog", 50), description),
+        mode=mode,
+        wantPID=_bool(kwargs.pop("lockfile", "0")),
+    )
+
+
+def _parseClientTCP(reactor, description, args, kwargs):
+    host = args.pop(0) if args else kwargs.pop("host", None)
+    port = args.pop(0) if args else kwargs.pop("port", None)
+    if not host or port is None:
+        raise ValueError("tcp client endpoints need host and port: %r" % (description,))
+    bindAddress = kwargs.pop("bindAddress", None)
+    return TCP4ClientEndpoint(
+        reactor,
+        host,
+        _integer("port", port, description),
+        timeout=float(kwargs.pop("timeout", 30)),
+        bindAddress=(bindAddress, 0) if bindAddress else None,
+    )
+
+
+def _parseClientUNIX(reactor, description, args, kwargs):
+    path = args.pop(0) if args else kwargs.pop("path", None)
+    if not path:
+        raise ValueError("unix client endpoints need a path: %r" % (description,))
+    return UNIXClientEndpoint(
+        reactor,
+        path,
+        timeout=float(kwargs.pop("timeout", 30)),
+        checkPID=_bool(kwargs.pop("checkPID", "0")),
+    )
+
+
+_serverParsers = {"tcp": _parseServerTCP, "tcp6": _parseServerTCP6, "unix": _parseServerUNIX}
+_clientParsers = {"tcp": _parseClientTCP, "tcp6": _parseClientTCP, "unix": _parseClientUNIX}
+
+
+def registerServerParser(prefix, parser):
+    """Add a server description parser: parser(reactor, description, args, kwargs)."""
+    _serverParsers[prefix] = parser
+
+
+def registerClientParser(prefix, parser):
+    """Add a client description parser: parser(reactor, description, args, kwargs)."""
+    _clientParsers[prefix] = parser
+
+
+def _fromString(parsers, kind, reactor, description):
+    prefix, args, kwargs = parseDescription(description)
+    parser = parsers.get(prefix)
+    if parser is None:
+        raise ValueError(
+            "unknown %s endpoint type %r in %r (known: %s)"
+            % (kind, prefix, description, ", ".join(sorted(parsers)))
+        )
+    endpoint = parser(reactor, description, args, kwargs)
+    if args or kwargs:
+        extra = list(args) + ["%s=%s" % item for item in kwargs.items()]
+        raise ValueError("unexpected fields %s in endpoint description %r" % (extra, description))
+    return endpoint
+
+
+def serverFromString(reactor, description):
+    """
+    Return the server endpoint a description names.
+
+    ``tcp:PORT[:interface=IP][:backlog=N]``, ``tcp6:PORT[...]``,
+    ``unix:PATH[:mode=660][:backlog=N][:lockfile=1]``.
+
+    :raises ValueError: for a malformed description, saying what is wrong.
+    """
+    return _fromString(_serverParsers, "server", reactor, description)
+
+
+def clientFromString(reactor, description):
+    """
+    Return the client endpoint a description names.
+
+    ``tcp:host=HOST:port=PORT[:timeout=S][:bindAddress=IP]`` (or
+    ``tcp:HOST:PORT``), ``unix:path=PATH[:timeout=S][:checkPID=1]``.
+
+    :raises ValueError: for a malformed description, saying what is wrong.
+    """
+    return _fromString(_clientParsers, "client", reactor, description)

@@ -1,0 +1,439 @@
+"""
+A connected byte stream over a non-blocking file descriptor: the transport
+half that TCP and UNIX connections share.
+
+The write path is the point of this module.  ``write()`` hands the bytes to
+the kernel at once while nothing is buffered; only what the kernel does not
+take is buffered, and only then is the descriptor registered for
+writability.  When the buffer holds several pieces, ``doWrite`` sends them
+with one ``writev``.  So a request/response protocol costs one system call
+per write and never touches the reactor's writer set (see
+test_writeGoesOutAtOnce).
+
+Closing never calls the protocol back from inside its own call into us:
+``loseConnection()`` only marks the transport and registers it for
+writability; the next ``doWrite`` finds the buffer empty and returns
+CONNECTION_DONE, and the reactor calls ``connectionLost`` from its own
+dispatch boundary.  An error met inside ``write()`` is kept and reported the
+same way.
+
+A push producer is paused when the buffer grows past ``highWater`` and
+resumed when it drains to ``lowWater``; a pull producer is asked for more each
+time the buffer empties.
+"""
+
+import errno
+import os
+import socket
+
+from zope.interface import implementer
+
+from reactor import log
+from reactor.error import CONNECTION_DONE, CONNECTION_LOST, ConnectionAborted
+from reactor.failure import Failure
+from reactor.interfaces import (
+    IConsumer,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    ITransport,
+)
+
+# writev takes at most IOV_MAX pieces; beyond that, send the first IOV_MAX.
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
+
+_read = os.read
+_write = os.write
+_writev = os.writev
+_DONE = CONNECTION_DONE
+_LOST = CONNECTION_LOST
+_ABORTED = Failure(ConnectionAborted())
+_ABORTED.cleanFailure()
+
+# Errors on read or write that mean the peer went away, not a bug.
+_GONE = frozenset(
+    [errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ENOTCONN, errno.ESHUTDOWN,
+     errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH]
+)
+
+
+@implementer(ITransport, IConsumer, IPushProducer)
+class StreamTransport:
+    """
+    The transport of one connected stream socket, given as a file descriptor.
+
+    Subclasses (tcp.Connection, unix.Connection) add addresses and socket
+    options.  :ivar connected: True until the connection is lost.
+    :ivar disconnecting: True once loseConnection() was called.
+    """
+
+    __slots__ = (
+        "fd",
+        "protocol",
+        "reactor",
+        "connected",
+        "disconnecting",
+        "disconnected",
+        "_buffer",
+        "_bufferSize",
+        "_producer",
+        "_streaming",
+        "_producerPaused",
+        "_readPaused",
+        "_writeShut",
+        "_writeShutPending",
+        "_readShut",
+        "_writeError",
+        "_owner",
+        "__weakref__",
+    )
+
+    bufferSize = 65536  # bytes read per wakeup
+    highWater = 65536  # pause a push producer above this many buffered bytes
+    lowWater = 16384  # ... and resume it at or below this many
+
+    def __init__(self, fd, protocol, reactor, owner=None):
+        """
+        :param fd: a connected, non-blocking stream socket descriptor; the
+            transport owns it and closes it when the connection is lost.
+        :param owner: an object told ``_transportLost(transport, reason)``
+            after the protocol (a connector, to tell its factory).
+        """
+        self.fd = fd
+        self.protocol = protocol
+        self.reactor = reactor
+        self.connected = True
+        self.disconnecting = False
+        self.disconnected = False
+        self._buffer = None
+        self._bufferSize = 0
+        self._producer = None
+        self._streaming = False
+        self._producerPaused = False
+        self._readPaused = False
+        self._writeShut = False
+        self._writeShutPending = False
+        self._readShut = False
+        self._writeError = None
+        self._owner = owner
+
+    # -- the descriptor side (called by the reactor) ------------------------
+
+    def fileno(self):
+        """Return the descriptor, or -1 once the connection is lost."""
+        return -1 if self.disconnected else self.fd
+
+    def doRead(self):
+        """Read one chunk and hand it to the protocol; on EOF, end or half-close."""
+        try:
+            data = _read(self.fd, self.bufferSize)
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            return _LOST if error.errno in _GONE else error
+        if data:
+            self.protocol.dataReceived(data)
+            return None
+        return self._readEOF()
+
+    def _readEOF(self):
+        # The peer sent FIN.  A half-closeable protocol keeps the write side.
+        if self._writeShut or not IHalfCloseableProtocol.providedBy(self.protocol):
+            return _DONE
+        self._readShut = True
+        self.reactor.removeReader(self)
+        self.protocol.readConnectionLost()
+        return None
+
+    def doWrite(self):
+        """Send what is buffered; then close, half-close or pull as needed."""
+        if self._writeError is not None:
+            error, self._writeError = self._writeError, None
+            return _LOST if getattr(error, "errno", None) in _GONE else error
+        buffer = self._buffer
+        if buffer:
+            try:
+                if len(buffer) == 1:
+                    sent = _write(self.fd, buffer[0])
+                else:
+                    sent = _writev(self.fd, buffer[:_IOV_MAX])
+            except BlockingIOError:
+                return None
+            except OSError as error:
+                return _LOST if error.errno in _GONE else error
+            self._consume(sent)
+            if self._buffer:
+                self._maybeResumeProducer()
+                return None
+        return self._bufferDrained()
+
+    def _consume(self, sent):
+        # Drop the first `sent` bytes of the buffer.
+        buffer = self._buffer
+        self._bufferSize -= sent
+        while sent:
+            first = buffer[0]
+            size = len(first)
+            if sent >= size:
+                del buffer[0]
+                sent -= size
+            else:
+                buffer[0] = memoryview(first)[sent:]
+                break
+
+    def _bufferDrained(self):
+        # Everything buffered has gone out.  Pull more from a producer, or
+        # finish a close or half-close that was waiting for this.
+        self._buffer = None
+        self._bufferSize = 0
+        producer = self._producer
+        if producer is not None:
+            if not self._streaming:
+                # A pull producer: stay registered, so we are back here as
+                # soon as the socket can take its next chunk.
+                producer.resumeProducing()
+                if self._producer is not None or self._buffer:
+                    return None
+            elif self._producerPaused:
+                self._producerPaused = False
+                producer.resumeProducing()
+        if self._buffer:
+            return None
+        if self.disconnecting and self._producer is None:
+            return _DONE
+        self.reactor.removeWriter(self)
+        if self._writeShutPending and not self._writeShut:
+            return self._shutdownWrite()
+        return None
+
+    def _maybeResumeProducer(self):
+        if self._producerPaused and self._bufferSize <= self.lowWater:
+            self._producerPaused = False
+            self._producer.resumeProducing()
+
+    def connectionLost(self, reason):
+        """The reactor dropped us: close the descriptor, tell the protocol once."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        self.connected = False
+        self._buffer = None
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            _contained(producer.stopProducing, "stopProducing")
+        fd, self.fd = self.fd, -1
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        _contained(self.protocol.connectionLost, "connectionLost", reason)
+        if self._owner is not None:
+            self._owner._transportLost(self, reason)
+
+    def logPrefix(self):
+        """Return the protocol's class name, for log lines."""
+        return type(self.protocol).__name__
+
+    # -- the transport side (called by the protocol) ------------------------
+
+    def write(self, data):
+        """
+        Send data (bytes): at once if nothing is buffered, else after the buffer.
+
+        Ignored after the connection is lost or closing has begun.
+        """
+        if self._buffer is None:
+            if self.disconnecting or self.disconnected or not data:
+                if data.__class__ is str:
+                    raise TypeError("write() takes bytes, not str")
+                return
+            try:
+                sent = _write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                self._deferError(error)
+                return
+            if sent == len(data):
+                return
+            self._buffer = [memoryview(data)[sent:]]
+            self._bufferSize = len(data) - sent
+            self.reactor.addWriter(self)
+        else:
+            if data.__class__ is str:
+                raise TypeError("write() takes bytes, not str")
+            if self.disconnecting or self.disconnected or not data:
+                return
+            self._buffer.append(data)
+            self._bufferSize += len(data)
+        if self._streaming and self._bufferSize > self.highWater:
+            if not self._producerPaused:
+                self._producerPaused = True
+                self._producer.pauseProducing()
+
+    def writeSequence(self, sequence):
+        """Send a sequence of bytes objects, with one writev when possible."""
+        pieces = [piece for piece in sequence if piece]
+        for piece in pieces:
+            if piece.__class__ is str:
+                raise TypeError("writeSequence() takes bytes, not str")
+        if not pieces:
+            return
+        if self._buffer is not None or len(pieces) == 1 or len(pieces) > _IOV_MAX:
+            self.write(b"".join(pieces))
+            return
+        if self.disconnecting or self.disconnected:
+            return
+        try:
+            sent = _writev(self.fd, pieces)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            self._deferError(error)
+            return
+        self._buffer = pieces
+        self._bufferSize = sum(map(len, pieces))
+        self._consume(sent)
+        if self._buffer:
+            self.reactor.addWriter(self)
+            if self._streaming and self._bufferSize > self.highWater:
+                self._producerPaused = True
+                self._producer.pauseProducing()
+        else:
+            self._buffer = None
+
+    def _deferError(self, error):
+        # Report on the reactor's next turn, from its dispatch boundary.
+        self._writeError = error
+        self._buffer = None
+        self.reactor.addWriter(self)
+
+    def loseConnection(self):
+        """Close once everything buffered (and the producer's output) is sent."""
+        if self.disconnecting or self.disconnected:
+            return
+        self.disconnecting = True
+        self.reactor.removeReader(self)
+        self.reactor.addWriter(self)
+
+    def abortConnection(self):
+        """Close now: drop buffered data and reset the connection (RST)."""
+        if self.disconnected or self._writeError is _ABORTING:
+            return
+        self.disconnecting = True
+        self._buffer = None
+        self.reactor.removeReader(self)
+        self.reactor.removeWriter(self)
+        self._writeError = _ABORTING
+        try:
+            _setLingerZero(self.fd)
+        except OSError:
+            pass
+        self.reactor.callLater(0, self.connectionLost, _ABORTED)
+
+    def loseWriteConnection(self):
+        """Half-close: send FIN once the buffer drains, and keep reading."""
+        if self._writeShut or self.disconnected:
+            return
+        self._writeShutPending = True
+        self.reactor.addWriter(self)
+
+    def _shutdownWrite(self):
+        self._writeShut = True
+        try:
+            _shutdown(self.fd, socket.SHUT_WR)
+        except OSError as error:
+            return _LOST if error.errno in _GONE else error
+        if self._readShut:
+            return _DONE
+        if IHalfCloseableProtocol.providedBy(self.protocol):
+            self.protocol.writeConnectionLost()
+        return None
+
+    # -- pausing our reading (IPushProducer, for whoever consumes our data) --
+
+    def pauseProducing(self):
+        """Stop reading until resumeProducing()."""
+        if not self._readPaused and not self.disconnected:
+            self._readPaused = True
+            self.reactor.removeReader(self)
+
+    def resumeProducing(self):
+        """Start reading again."""
+        if self._readPaused and not self.disconnected:
+            self._readPaused = False
+            if not self.disconnecting and not self._readShut:
+                self.reactor.addReader(self)
+
+    def stopProducing(self):
+        """Stop for good: close the connection."""
+        self.loseConnection()
+
+    # -- IConsumer ----------------------------------------------------------
+
+    def registerProducer(self, producer, streaming):
+        """
+        Take data from producer: a push producer (streaming=True) is paused and
+        resumed with the buffer; a pull producer is asked for more as it drains.
+
+        :raises RuntimeError: if a producer is already registered.
+        """
+        if self._producer is not None:
+            raise RuntimeError(
+                "Cannot register producer %s, because producer %s was never "
+                "unregistered." % (producer, self._producer)
+            )
+        if self.disconnected:
+            producer.stopProducing()
+            return
+        self._producer = producer
+        self._streaming = bool(streaming)
+        self._producerPaused = False
+        if not streaming:
+            self.reactor.addWriter(self)
+
+    def unregisterProducer(self):
+        """Stop taking data from the producer; a pending close can now finish."""
+        self._producer = None
+        self._streaming = False
+        self._producerPaused = False
+        if self.disconnecting and not self.disconnected:
+            self.reactor.addWriter(self)
+
+    @property
+    def producer(self):
+        """The registered producer, or None."""
+        return self._producer
+
+    def getBufferSize(self):
+        """Return how many bytes are buffered, waiting for the kernel."""
+        return self._bufferSize
+
+
+_ABORTING = object()
+
+
+def _setLingerZero(fd):
+    # SO_LINGER with a zero timeout: close() sends RST and drops unsent data.
+    import struct
+
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        sock.detach()
+
+
+def _shutdown(fd, how):
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.shutdown(how)
+    finally:
+        sock.detach()
+
+
+def _contained(function, name, *args):
+    # User code called from our own bookkeeping: log its errors, carry on.
+    try:
+        function(*args)
+    except Exception:
+        log.err(None, "Unhandled error in %s()" % (name,))

@@ -1,0 +1,532 @@
+"""
+TCP: connections, listening ports and outgoing connectors, IPv4 and IPv6.
+
+A connection is a StreamTransport (reactor.stream) plus addresses and TCP
+socket options.  A listening Port accepts up to ``numberAccepts`` connections
+per wakeup.  When accept() fails for lack of descriptors or memory (EMFILE,
+ENFILE, ENOBUFS, ENOMEM) the port logs it once per burst and stops accepting
+for ``acceptPause`` seconds instead of spinning on a readable socket it cannot
+serve (see test_emfileDoesNotSpin).
+
+A Connector is the reusable handle of an outgoing connection: each connect()
+starts an _Attempt (resolve the name in the thread pool unless it is a
+literal address, connect without blocking, wait for writability or the
+timeout) that either hands a connected descriptor to a new Connection or
+reports the failure to the factory.
+"""
+
+import errno
+import os
+import socket
+
+from zope.interface import implementer
+
+from reactor import log
+from reactor.address import IPv4Address, IPv6Address
+from reactor.defer import Deferred, succeed
+from reactor.error import (
+    CannotListenError,
+    ConnectBindError,
+    NotConnectingError,
+    TimeoutError,
+    UnknownHostError,
+    UserError,
+    getConnectError,
+)
+from reactor.failure import Failure
+from reactor.interfaces import IConnector, IListeningPort, ITCPTransport
+from reactor.stream import StreamTransport
+
+_ACCEPT_EXHAUSTED = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
+# accept() errors that concern only the one connection being accepted.
+_ACCEPT_SKIP = frozenset([errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR])
+
+
+def _withSocket(fd, method, *args):
+    # Run one socket method on a descriptor we own, without taking it over.
+    sock = socket.socket(fileno=fd)
+    try:
+        return getattr(sock, method)(*args)
+    finally:
+        sock.detach()
+
+
+def _address(sockaddr, kind="TCP"):
+    if len(sockaddr) == 4:
+        return IPv6Address(kind, sockaddr[0], sockaddr[1], sockaddr[2], sockaddr[3])
+    return IPv4Address(kind, sockaddr[0], sockaddr[1])
+
+
+def _family(host):
+    # The family of a literal address, or None for a name to resolve.
+    if not host:
+        return socket.AF_INET
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host.split("%", 1)[0])
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
+
+
+@implementer(ITCPTransport)
+class Connection(StreamTransport):
+    """A TCP connection."""
+
+    __slots__ = ()
+
+    def getPeer(self):
+        """Return the IPv4Address or IPv6Address of the other side."""
+        return _address(_withSocket(self.fd, "getpeername"))
+
+    def getHost(self):
+        """Return the IPv4Address or IPv6Address of this side."""
+        return _address(_withSocket(self.fd, "getsockname"))
+
+    def getTcpNoDelay(self):
+        """Return True when Nagle's algorithm is off."""
+        return bool(_withSocket(self.fd, "getsockopt", socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    def setTcpNoDelay(self, enabled):
+        """Turn Nagle's algorithm off (True) or on (False)."""
+        _withSocket(self.fd, "setsockopt", socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
+
+    def getTcpKeepAlive(self):
+        """Return True when SO_KEEPALIVE is set."""
+        return bool(_withSocket(self.fd, "getsockopt", socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+    def setTcpKeepAlive(self, enabled):
+        """Set (True) or clear (False) SO_KEEPALIVE."""
+        _withSocket(self.fd, "setsockopt", socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(enabled))
+
+    def __repr__(self):
+        return "<%s fd=%d protocol=%s>" % (type(self).__name__, self.fd, self.logPrefix())
+
+
+def startConnection(transport, protocol, reactor):
+    """
+    Call protocol.makeConnection(transport) and start reading.
+
+    An exception from connectionMade drops this connection only: it is
+    logged, and connectionLost runs once with the error.
+    """
+    try:
+        protocol.makeConnection(transport)
+    except Exception:
+        failure = Failure()
+        log.err(failure, "Unhandled error in %s.connectionMade" % (transport.logPrefix(),))
+        reactor.removeReader(transport)
+        reactor.removeWriter(transport)
+        transport.connectionLost(failure)
+        return
+    if not (transport.disconnecting or transport.disconnected or transport._readPaused):
+        reactor.addReader(transport)
+
+
+@implementer(IListeningPort)
+class Port:
+    """
+    A listening TCP socket.
+
+    :ivar numberAccepts: the most connections accepted per wakeup.
+    :ivar acceptPause: seconds to stop accepting after EMFILE and friends.
+    """
+
+    transport = Connection
+    socketType = socket.SOCK_STREAM
+    numberAccepts = 128
+    acceptPause = 0.1
+    _kind = "TCP"
+
+    def __init__(self, port, factory, backlog=50, interface="", reactor=None):
+        self.port = port
+        self.factory = factory
+        self.backlog = backlog
+        self.interface = interface
+        self.reactor = reactor
+        self.socket = None
+        self.fd = -1
+        self.connected = False
+        self._exhaustedLogged = False
+        self._resumeCall = None
+        self._stopped = None
+        self._host = None
+
+    def _makeSocket(self):
+        family = _family(self.interface)
+        if family is None:
+            raise CannotListenError(
+                self.interface, self.port, OSError("not a literal IP address")
+            )
+        sock = socket.socket(family, self.socketType)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        return sock, (self.interface, self.port)
+
+    def startListening(self):
+        """
+        Bind, listen and start accepting.
+
+        :raises CannotListenError: naming the address, if it cannot bind.
+        """
+        sock, address = self._makeSocket()
+        try:
+            sock.bind(address)
+            sock.listen(self.backlog)
+        except OSError as error:
+            sock.close()
+            raise CannotListenError(self.interface, self.port, error) from None
+        sock.setblocking(False)
+        self.socket = sock
+        self.fd = sock.fileno()
+        self._accept = sock._accept
+        self._host = self._hostAddress()
+        self.connected = True
+        self.factory.doStart()
+        self.reactor.addReader(self)
+
+    def fileno(self):
+        """Return the listening descriptor, or -1 when not listening."""
+        return self.fd
+
+    def doRead(self):
+        """Accept the connections waiting, up to numberAccepts."""
+        accept = self._accept
+        for _ in range(self.numberAccepts):
+            try:
+                fd, sockaddr = accept()
+            except BlockingIOError:
+                return None
+            except OSError as error:
+                if error.errno in _ACCEPT_EXHAUSTED:
+                    self._pauseAccepting(error)
+                    return None
+                if error.errno in _ACCEPT_SKIP:
+                    continue
+                raise
+            self._exhaustedLogged = False
+            self._serve(fd, sockaddr)
+        return None
+
+    def _serve(self, fd, sockaddr):
+        os.set_blocking(fd, False)
+        try:
+            protocol = self.factory.buildProtocol(self._peerAddress(sockaddr))
+        except Exception:
+            log.err(None, "Unhandled error in %s.buildProtocol" % (type(self.factory).__name__,))
+            protocol = None
+        if protocol is None:
+            os.close(fd)
+            return
+        startConnection(self.transport(fd, protocol, self.reactor), protocol, self.reactor)
+
+    def _peerAddress(self, sockaddr):
+        return _address(sockaddr, self._kind)
+
+    def _pauseAccepting(self, error):
+        # Out of descriptors: accepting again at once would find the same
+        # error, and a level-triggered reactor would call us in a busy loop.
+        if not self._exhaustedLogged:
+            self._exhaustedLogged = True
+            log.msg(
+                "accept() on %s failed (%s); pausing accepts for %ss"
+                % (self._describe(), os.strerror(error.errno), self.acceptPause),
+                isError=False,
+            )
+        self.reactor.removeReader(self)
+        self._resumeCall = self.reactor.callLater(self.acceptPause, self._resumeAccepting)
+
+    def _resumeAccepting(self):
+        self._resumeCall = None
+        if self.connected:
+            self.reactor.addReader(self)
+
+    def stopListening(self):
+        """
+        Stop accepting and close the socket.
+
+        :return: a Deferred that fires once the port is closed and the factory
+            has been told (doStop).
+        """
+        if not self.connected:
+            return self._stopped if self._stopped is not None else succeed(None)
+        self.connected = False
+        self.reactor.removeReader(self)
+        if self._resumeCall is not None and self._resumeCall.active():
+            self._resumeCall.cancel()
+        self._stopped = Deferred()
+        self.reactor.callLater(0, self.connectionLost, None)
+        return self._stopped
+
+    loseConnection = stopListening
+
+    def connectionLost(self, reason):
+        """Close the socket and tell the factory; fire stopListening's Deferred."""
+        self.connected = False
+        if self.socket is None:
+            return
+        self.reactor.removeReader(self)
+        if self._resumeCall is not None and self._resumeCall.active():
+            self._resumeCall.cancel()
+        sock, self.socket = self.socket, None
+        self.fd = -1
+        sock.close()
+        stopped, self._stopped = self._stopped, None
+        try:
+            self.factory.doStop()
+        finally:
+            if stopped is not None:
+                stopped.callback(None)
+            self._stopped = succeed(None)
+
+    def getHost(self):
+        """Return the address this port listens on (the real port if 0 was asked)."""
+        return self._host
+
+    def _hostAddress(self):
+        return _address(self.socket.getsockname(), self._kind)
+
+    def _describe(self):
+        host = self.getHost()
+        return "%s:%s" % (host.host, host.port)
+
+    def logPrefix(self):
+        """Return the factory's class name, for log lines."""
+        return "%s (%s)" % (type(self.factory).__name__, self._kind)
+
+    def __repr__(self):
+        if self.socket is None:
+            return "<%s of %s (not listening)>" % (self._kind, type(self.factory).__name__)
+        return "<%s of %s on %s>" % (self._kind, type(self.factory).__name__, self._describe())
+
+
+@implementer(IConnector)
+class Connector:
+    """
+    An outgoing connection to (host, port) for a ClientFactory, which can be
+    stopped and started again (ReconnectingClientFactory calls connect()).
+
+    :ivar state: 'disconnected', 'connecting' or 'connected'.
+    """
+
+    def __init__(self, host, port, factory, timeout=30, bindAddress=None, reactor=None):
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.timeout = timeout
+        self.bindAddress = bindAddress
+        self.reactor = reactor
+        self.state = "disconnected"
+        self.transport = None
+        self._attempt = None
+        self._factoryStarted = False
+
+    def connect(self):
+        """Start connecting (again)."""
+        if self.state != "disconnected":
+            raise RuntimeError("can't connect in state %r" % (self.state,))
+        self.state = "connecting"
+        if not self._factoryStarted:
+            self.factory.doStart()
+            self._factoryStarted = True
+        self._attempt = _Attempt(self)
+        self.factory.startedConnecting(self)
+        if self._attempt is not None and self.state == "connecting":
+            self._attempt.start()
+
+    def stopConnecting(self):
+        """
+        Abandon the connection attempt in progress (the factory's
+        clientConnectionFailed gets a UserError).
+
+        :raises NotConnectingError: if not connecting.
+        """
+        if self.state != "connecting":
+            raise NotConnectingError("we're not trying to connect")
+        self._attempt.fail(Failure(UserError(string="connection attempt stopped")))
+
+    def disconnect(self):
+        """Stop connecting, or close the connection."""
+        if self.state == "connecting":
+            self.stopConnecting()
+        elif self.state == "connected":
+            self.transport.loseConnection()
+
+    def getDestination(self):
+        """Return the address being connected to."""
+        family = _family(self.host)
+        if family == socket.AF_INET6:
+            return IPv6Address("TCP", self.host, self.port)
+        return IPv4Address("TCP", self.host, self.port)
+
+    def _makeTransport(self, fd, protocol):
+        return Connection(fd, protocol, self.reactor, owner=self)
+
+    def _peerAddress(self, sockaddr):
+        return _address(sockaddr)
+
+    def _connected(self, fd, sockaddr):
+        self._attempt = None
+        try:
+            protocol = self.factory.buildProtocol(self._peerAddress(sockaddr))
+        except Exception:
+            log.err(None, "Unhandled error in %s.buildProtocol" % (type(self.factory).__name__,))
+            protocol = None
+        if protocol is None:
+            os.close(fd)
+            self._connectionFailed(Failure(UserError(string="the factory built no protocol")))
+            return
+        self.state = "connected"
+        transport = self.transport = self._makeTransport(fd, protocol)
+        startConnection(transport, protocol, self.reactor)
+        # Endpoints fire their Deferred once connectionMade has run.
+        notify = getattr(self.factory, "_endpointConnected", None)
+        if notify is not None and not transport.disconnected:
+            notify(protocol)
+
+    def _connectionFailed(self, reason):
+        self._attempt = None
+        self.state = "disconnected"
+        self.factory.clientConnectionFailed(self, reason)
+        self._maybeStopFactory()
+
+    def _transportLost(self, transport, reason):
+        self.transport = None
+        self.state = "disconnected"
+        self.factory.clientConnectionLost(self, reason)
+        self._maybeStopFactory()
+
+    def _maybeStopFactory(self):
+        # The factory may have called connect() again (reconnecting).
+        if self.state == "disconnected" and self._factoryStarted:
+            self._factoryStarted = False
+            self.factory.doStop()
+
+    def _resolveAddress(self):
+        """Return (family, sockaddr) for a literal host, or None to resolve it."""
+        family = _family(self.host)
+        if family is None:
+            return None
+        if family == socket.AF_INET6:
+            info = socket.getaddrinfo(
+                self.host, self.port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
+            )
+            return family, info[0][4]
+        return family, (self.host or "127.0.0.1", self.port)
+
+    def __repr__(self):
+        return "<%s to %s:%s %s>" % (type(self).__name__, self.host, self.port, self.state)
+
+
+class _Attempt:
+    """One try of a Connector: resolve, connect without blocking, wait."""
+
+    def __init__(self, connector):
+        self.connector = connector
+        self.reactor = connector.reactor
+        self.socket = None
+        self.done = False
+        self.timeoutCall = None
+
+    def start(self):
+        connector = self.connector
+        if connector.timeout:
+            self.timeoutCall = self.reactor.callLater(connector.timeout, self._timedOut)
+        try:
+            literal = connector._resolveAddress()
+        except socket.gaierror as error:
+            self.fail(Failure(UnknownHostError(string=str(error))))
+            return
+        except OSError as error:
+            self.fail(Failure(getConnectError((error.errno, error.strerror))))
+            return
+        if literal is not None:
+            self._connectTo(*literal)
+        else:
+            self.reactor.callInThread(self._resolveInThread, connector.host, connector.port)
+
+    def _resolveInThread(self, host, port):
+        # Runs in the thread pool: getaddrinfo can block for seconds.
+        try:
+            info = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError as error:
+            self.reactor.callFromThread(
+                self.fail, Failure(UnknownHostError(string="%s: %s" % (host, error)))
+            )
+            return
+        family, _, _, _, sockaddr = info[0]
+        self.reactor.callFromThread(self._connectTo, family, sockaddr)
+
+    def _connectTo(self, family, sockaddr):
+        if self.done:
+            return
+        sock = self.socket = self._newSocket(family)
+        bindAddress = self.connector.bindAddress
+        if bindAddress is not None:
+            try:
+                sock.bind(bindAddress)
+            except OSError as error:
+                self.fail(Failure(ConnectBindError(error.errno, error.strerror)))
+                return
+        code = sock.connect_ex(sockaddr)
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
+            self.fail(Failure(getConnectError((code, os.strerror(code)))))
+            return
+        self.reactor.addWriter(self)
+
+    def _newSocket(self, family):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        return sock
+
+    def fileno(self):
+        return self.socket.fileno() if self.socket is not None else -1
+
+    def doWrite(self):
+        # Writable: the connect() finished, one way or the other.
+        code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.fail(Failure(getConnectError((code, os.strerror(code)))))
+            return None
+        self._finish()
+        sock, self.socket = self.socket, None
+        try:
+            sockaddr = sock.getpeername()
+        except OSError as error:
+            sock.close()
+            self.connector._connectionFailed(Failure(getConnectError(error)))
+            return None
+        self.connector._connected(sock.detach(), sockaddr)
+        return None
+
+    def doRead(self):
+        return None
+
+    def _timedOut(self):
+        self.timeoutCall = None
+        self.fail(Failure(TimeoutError(string="connection attempt timed out")))
+
+    def _finish(self):
+        self.done = True
+        if self.socket is not None:
+            self.reactor.removeWriter(self)
+        if self.timeoutCall is not None and self.timeoutCall.active():
+            self.timeoutCall.cancel()
+        self.timeoutCall = None
+
+    def fail(self, reason):
+        """End the attempt and report reason to the connector's factory."""
+        if self.done:
+            return
+        self._finish()
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+        self.connector._connectionFailed(reason)
+
+    def connectionLost(self, reason):
+        # The reactor dropped us (shutdown): the attempt failed.
+        self.fail(reason)
+
+    def logPrefix(self):
+        return "Connecting(%s)" % (type(self.connector.factory).__name__,)

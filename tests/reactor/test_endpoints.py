@@ -1,0 +1,134 @@
+from tests.reactor.conftest_tmp import reactor  # TEMP
+"""
+Endpoints: description parsing (no reactor needed) and real listen/connect.
+"""
+
+import pytest
+
+from reactor.defer import CancelledError
+from reactor.endpoints import (
+    TCP4ClientEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    UNIXClientEndpoint,
+    UNIXServerEndpoint,
+    clientFromString,
+    connectProtocol,
+    parseDescription,
+    serverFromString,
+)
+from reactor.error import CannotListenError, ConnectingCancelledError, ConnectionRefusedError
+from reactor.testing import MemoryReactor
+from tests.reactor.transport_helpers import EchoRecorder, Recorder, RecordingServerFactory, spin, wait
+
+
+def test_parseDescriptionSplitsFieldsAndEscapes():
+    assert parseDescription("tcp:8080:interface=127.0.0.1:backlog=100") == (
+        "tcp",
+        ["8080"],
+        {"interface": "127.0.0.1", "backlog": "100"},
+    )
+    assert parseDescription(r"unix:/tmp/a\:b:mode=660") == ("unix", ["/tmp/a:b"], {"mode": "660"})
+    assert parseDescription(r"tcp:80:interface=\:\:1") == ("tcp", ["80"], {"interface": "::1"})
+
+
+@pytest.mark.parametrize(
+    "description, message",
+    [
+        ("", "empty"),
+        ("tcp", "no port"),
+        ("tcp:http", "port must be an integer"),
+        ("nope:80", "unknown server endpoint type 'nope'"),
+        ("tcp:80:colour=blue", "unexpected fields"),
+        ("tcp:80:backlog=1:9", "positional field"),
+        ("tcp:80:=x", "empty key"),
+        ("unix:", "no path"),
+        ("unix:/x:mode=999", "octal"),
+    ],
+)
+def test_malformedServerDescriptionsSayWhatIsWrong(description, message):
+    with pytest.raises(ValueError) as info:
+        serverFromString(MemoryReactor(), description)
+    assert message in str(info.value)
+
+
+def test_serverDescriptionsBuildEndpoints():
+    reactor = MemoryReactor()
+    tcp = serverFromString(reactor, "tcp:8080:interface=127.0.0.1:backlog=100")
+    assert isinstance(tcp, TCP4ServerEndpoint)
+    assert (tcp._port, tcp._interface, tcp._backlog) == (8080, "127.0.0.1", 100)
+    tcp6 = serverFromString(reactor, "tcp6:8080")
+    assert isinstance(tcp6, TCP6ServerEndpoint) and tcp6._interface == "::"
+    unix = serverFromString(reactor, "unix:/run/x.sock:mode=660:lockfile=1")
+    assert isinstance(unix, UNIXServerEndpoint)
+    assert (unix._address, unix._mode, unix._wantPID) == ("/run/x.sock", 0o660, True)
+
+
+def test_clientDescriptionsBuildEndpoints():
+    reactor = MemoryReactor()
+    tcp = clientFromString(reactor, "tcp:host=example.org:port=80:timeout=5")
+    assert isinstance(tcp, TCP4ClientEndpoint)
+    assert (tcp._host, tcp._port, tcp._timeout) == ("example.org", 80, 5.0)
+    assert clientFromString(reactor, "tcp:example.org:80")._port == 80
+    unix = clientFromString(reactor, "unix:path=/run/x.sock:checkPID=1")
+    assert isinstance(unix, UNIXClientEndpoint) and unix._checkPID is True
+    with pytest.raises(ValueError):
+        clientFromString(reactor, "tcp:host=example.org")
+    with pytest.raises(ValueError):
+        clientFromString(reactor, "unix:timeout=3")
+
+
+def test_listenAndConnectThroughEndpoints(reactor):
+    server = RecordingServerFactory(EchoRecorder)
+    port = wait(reactor, serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(server))
+    endpoint = clientFromString(reactor, "tcp:host=127.0.0.1:port=%d" % port.getHost().port)
+    protocol = Recorder()
+    connected = wait(reactor, connectProtocol(endpoint, protocol))
+    assert connected is protocol and protocol.events == ["made"]
+    protocol.transport.write(b"via endpoints")
+    spin(reactor, lambda: bytes(protocol.received) == b"via endpoints", what="echo")
+    protocol.transport.loseConnection()
+    spin(reactor, lambda: protocol.lost, what="close")
+    wait(reactor, port.stopListening())
+
+
+def test_listenFailureIsAFailedDeferred(reactor):
+    server = RecordingServerFactory()
+    port = wait(reactor, serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(server))
+    try:
+        again = serverFromString(reactor, "tcp:%d:interface=127.0.0.1" % port.getHost().port)
+        with pytest.raises(CannotListenError):
+            wait(reactor, again.listen(server))
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_connectRefusedIsAFailedDeferred(reactor):
+    server = RecordingServerFactory()
+    port = wait(reactor, serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(server))
+    number = port.getHost().port
+    wait(reactor, port.stopListening())
+    endpoint = clientFromString(reactor, "tcp:host=127.0.0.1:port=%d" % number)
+    with pytest.raises(ConnectionRefusedError):
+        wait(reactor, connectProtocol(endpoint, Recorder()))
+
+
+def test_unixEndpoints(reactor, tmp_path):
+    path = str(tmp_path / "e.sock")
+    server = RecordingServerFactory(EchoRecorder)
+    port = wait(reactor, serverFromString(reactor, "unix:%s:mode=600" % path).listen(server))
+    protocol = wait(reactor, connectProtocol(clientFromString(reactor, "unix:path=%s" % path), Recorder()))
+    protocol.transport.write(b"unix")
+    spin(reactor, lambda: bytes(protocol.received) == b"unix", what="echo")
+    protocol.transport.loseConnection()
+    spin(reactor, lambda: protocol.lost, what="close")
+    wait(reactor, port.stopListening())
+
+
+def test_cancelConnectAttempt():
+    reactor = MemoryReactor()
+    d = TCP4ClientEndpoint(reactor, "192.0.2.1", 80).connect(RecordingServerFactory())
+    d.cancel()
+    failures = []
+    d.addErrback(failures.append)
+    assert failures and failures[0].check(ConnectingCancelledError, CancelledError)

@@ -1,0 +1,526 @@
+from tests.reactor.conftest_tmp import reactor  # TEMP
+"""
+TCP conformance tests, run on every reactor through the `reactor` fixture.
+"""
+
+import errno
+import os
+import resource
+import socket
+
+import pytest
+
+from reactor.address import IPv4Address, IPv6Address
+from reactor.error import (
+    CannotListenError,
+    ConnectionAborted,
+    ConnectionDone,
+    ConnectionLost,
+    ConnectionRefusedError,
+    TimeoutError,
+    UserError,
+)
+from reactor import log
+from tests.reactor.transport_helpers import (
+    EchoRecorder,
+    RecordingClientFactory,
+    RecordingServerFactory,
+    Recorder,
+    spin,
+    wait,
+)
+
+
+@pytest.fixture
+def net(reactor):
+    """Track ports and connections, and close them all after the test."""
+
+    class Net:
+        def __init__(self):
+            self.ports = []
+            self.connectors = []
+
+        def listen(self, factory, **kw):
+            kw.setdefault("interface", "127.0.0.1")
+            port = reactor.listenTCP(0, factory, **kw)
+            self.ports.append(port)
+            return port
+
+        def connect(self, port, factory, host="127.0.0.1", **kw):
+            connector = reactor.connectTCP(host, port.getHost().port, factory, **kw)
+            self.connectors.append(connector)
+            return connector
+
+    net = Net()
+    yield net
+    for connector in net.connectors:
+        if connector.state == "connecting":
+            connector.stopConnecting()
+        elif connector.state == "connected":
+            connector.transport.abortConnection()
+    for port in net.ports:
+        wait(reactor, port.stopListening())
+    spin(reactor, lambda: not reactor.getWriters() and not _userReaders(reactor), 5, "cleanup")
+
+
+def _userReaders(reactor):
+    return [r for r in reactor.getReaders() if not type(r).__name__.startswith("_")]
+
+
+@pytest.fixture
+def errors():
+    """Collect logged errors during the test."""
+    collected = []
+
+    def observer(event):
+        if event.get("isError"):
+            collected.append(event)
+
+    log.addObserver(observer)
+    yield collected
+    log.removeObserver(observer)
+
+
+def test_listenOnPortZeroGivesEphemeralPort(reactor, net):
+    port = net.listen(RecordingServerFactory())
+    host = port.getHost()
+    assert isinstance(host, IPv4Address)
+    assert host.type == "TCP" and host.host == "127.0.0.1" and host.port > 0
+
+
+def test_portInUseRaisesCannotListenNamingAddress(reactor, net):
+    port = net.listen(RecordingServerFactory())
+    with pytest.raises(CannotListenError) as info:
+        reactor.listenTCP(port.getHost().port, RecordingServerFactory(), interface="127.0.0.1")
+    assert "127.0.0.1:%d" % port.getHost().port in str(info.value)
+    assert "address already in use" in str(info.value)
+
+
+def test_echoRoundTrip(reactor, net):
+    server = RecordingServerFactory(EchoRecorder)
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and "made" in client.built[0].events, what="connect")
+    client.built[0].transport.write(b"hello, ")
+    client.built[0].transport.writeSequence([b"wor", b"ld"])
+    spin(reactor, lambda: bytes(client.built[0].received) == b"hello, world", what="echo")
+    server_protocol = server.built[0]
+    assert server_protocol.peerAddress == client.built[0].transport.getHost()
+    assert server_protocol.transport.getPeer() == client.built[0].transport.getHost()
+    assert client.built[0].transport.getPeer() == port.getHost()
+
+
+def test_writeGoesOutAtOnce(reactor, net):
+    # Nothing buffered: write() hands the bytes to the kernel immediately and
+    # never registers the transport for writability.
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: server.built and client.built, what="connect")
+    transport = client.built[0].transport
+    transport.write(b"x" * 1000)
+    assert transport.getBufferSize() == 0
+    assert transport not in reactor.getWriters()
+    spin(reactor, lambda: len(server.built[0].received) == 1000, what="data")
+
+
+def test_writeStrRaisesTypeError(reactor, net):
+    port = net.listen(RecordingServerFactory())
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built, what="connect")
+    with pytest.raises(TypeError):
+        client.built[0].transport.write("text")
+
+
+def test_loseConnectionFlushesThenClosesBothSides(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    payload = os.urandom(3 * 1024 * 1024)
+    client.built[0].transport.write(payload)
+    client.built[0].transport.loseConnection()
+    spin(reactor, lambda: server.built[0].lost and client.built[0].lost, what="close")
+    assert bytes(server.built[0].received) == payload
+    assert server.built[0].lost[0].check(ConnectionDone)
+    assert client.built[0].lost[0].check(ConnectionDone)
+    assert client.lostReasons and client.lostReasons[0].check(ConnectionDone)
+    assert server.built[0].events == ["made", "lost"]
+
+
+def test_abortDropsUnsentDataAndResetsPeer(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    server.built[0].transport.pauseProducing()  # the server stops reading
+    transport = client.built[0].transport
+    transport.write(b"z" * (8 * 1024 * 1024))
+    assert transport.getBufferSize() > 0
+    transport.abortConnection()
+    transport.abortConnection()  # a second abort is harmless
+    spin(reactor, lambda: client.built[0].lost, what="local connectionLost")
+    assert client.built[0].lost[0].check(ConnectionAborted)
+    server.built[0].transport.resumeProducing()
+    spin(reactor, lambda: server.built[0].lost, what="peer reset")
+    assert server.built[0].lost[0].check(ConnectionLost)
+    assert len(server.built[0].received) < 8 * 1024 * 1024
+    assert client.built[0].events == ["made", "lost"]
+
+
+def test_halfClose(reactor, net):
+    from zope.interface import implementer
+
+    from reactor.interfaces import IHalfCloseableProtocol
+
+    @implementer(IHalfCloseableProtocol)
+    class HalfCloser(Recorder):
+        def readConnectionLost(self):
+            self.events.append("readLost")
+            self.transport.write(b"bye")
+            self.transport.loseConnection()
+
+        def writeConnectionLost(self):
+            self.events.append("writeLost")
+
+    server = RecordingServerFactory(HalfCloser)
+    port = net.listen(server)
+    client = RecordingClientFactory(HalfCloser)
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    client.built[0].transport.write(b"request")
+    client.built[0].transport.loseWriteConnection()
+    spin(reactor, lambda: server.built[0].lost and client.built[0].lost, what="half close")
+    assert bytes(server.built[0].received) == b"request"
+    assert bytes(client.built[0].received) == b"bye"
+    assert server.built[0].events == ["made", "readLost", "lost"]
+    assert client.built[0].events == ["made", "writeLost", "lost"]
+
+
+def test_connectionRefused(reactor, net):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    free = probe.getsockname()[1]
+    probe.close()
+    client = RecordingClientFactory()
+    connector = reactor.connectTCP("127.0.0.1", free, client, timeout=5)
+    spin(reactor, lambda: client.failed, what="refusal")
+    assert client.failed[0].check(ConnectionRefusedError)
+    assert connector.state == "disconnected"
+    assert client.built == []
+
+
+def test_connectTimeoutAgainstFullBacklog(reactor, net):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        # Fill the accept queue so that further SYNs are dropped.
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            fillers.append(filler)
+        client = RecordingClientFactory()
+        reactor.connectTCP("127.0.0.1", listener.getsockname()[1], client, timeout=0.3)
+        spin(reactor, lambda: client.failed, timeout=10, what="timeout")
+        assert client.failed[0].check(TimeoutError)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_stopConnectingReportsUserError(reactor, net):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = [socket.socket() for _ in range(8)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+        client = RecordingClientFactory()
+        connector = reactor.connectTCP("127.0.0.1", listener.getsockname()[1], client)
+        reactor.iterate(0)
+        connector.stopConnecting()
+        assert client.failed[0].check(UserError)
+        assert connector.state == "disconnected"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_connectorReconnects(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    connector = net.connect(port, client)
+    spin(reactor, lambda: server.built, what="first connect")
+    assert connector.getDestination() == IPv4Address("TCP", "127.0.0.1", port.getHost().port)
+    connector.disconnect()
+    spin(reactor, lambda: client.lostReasons, what="disconnect")
+    connector.connect()
+    spin(reactor, lambda: len(server.built) == 2, what="second connect")
+    assert connector.state == "connected"
+
+
+def test_hostNameResolvedInThreadPool(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    reactor.connectTCP("localhost", port.getHost().port, client, timeout=5)
+    spin(reactor, lambda: client.built or client.failed, what="resolution")
+    if client.failed and not server.built:
+        # "localhost" may resolve to ::1 first, where nothing listens.
+        assert client.failed[0].check(ConnectionRefusedError)
+    else:
+        spin(reactor, lambda: server.built, what="accept")
+        client.built[0].transport.loseConnection()
+        spin(reactor, lambda: client.lostReasons, what="close")
+
+
+def test_exceptionInDataReceivedDropsOnlyThatConnection(reactor, net, errors):
+    class Exploding(Recorder):
+        def dataReceived(self, data):
+            Recorder.dataReceived(self, data)
+            if b"boom" in data:
+                raise RuntimeError("boom")
+
+    server = RecordingServerFactory(Exploding)
+    port = net.listen(server)
+    clients = [RecordingClientFactory(), RecordingClientFactory()]
+    for client in clients:
+        net.connect(port, client)
+    spin(reactor, lambda: len(server.built) == 2 and all(c.built for c in clients), what="connect")
+    clients[0].built[0].transport.write(b"boom")
+    spin(reactor, lambda: clients[0].lostReasons, what="drop")
+    clients[1].built[0].transport.write(b"still fine")
+    exploded = [p for p in server.built if b"boom" in p.received][0]
+    other = [p for p in server.built if p is not exploded][0]
+    spin(reactor, lambda: bytes(other.received) == b"still fine", what="other connection")
+    assert exploded.events == ["made", "lost"]
+    assert exploded.lost[0].check(RuntimeError)
+    assert other.lost == []
+    assert any("boom" in log.textFromEventDict(e) for e in errors)
+
+
+def test_exceptionInConnectionMadeDropsConnection(reactor, net, errors):
+    class BadStart(Recorder):
+        def connectionMade(self):
+            Recorder.connectionMade(self)
+            raise ValueError("bad start")
+
+    server = RecordingServerFactory(BadStart)
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.lostReasons, what="drop")
+    assert server.built[0].events == ["made", "lost"]
+    assert any("bad start" in log.textFromEventDict(e) for e in errors)
+
+
+def test_factoryStartedAndStoppedWithPort(reactor, net):
+    server = RecordingServerFactory()
+    calls = []
+    server.startFactory = lambda: calls.append("start")
+    server.stopFactory = lambda: calls.append("stop")
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    assert calls == ["start"]
+    wait(reactor, port.stopListening())
+    assert calls == ["start", "stop"]
+    # The port is released: the same port can be bound again.
+    again = reactor.listenTCP(port.getHost().port, server, interface="127.0.0.1")
+    wait(reactor, again.stopListening())
+
+
+def test_pushProducerBackpressureKeepsBufferBounded(reactor, net):
+    total = 64 * 1024 * 1024
+    chunk = b"p" * 16384
+
+    class Producer:
+        def __init__(self, transport):
+            self.transport = transport
+            self.sent = 0
+            self.paused = False
+            self.peak = 0
+
+        def resumeProducing(self):
+            self.paused = False
+            while not self.paused and self.sent < total:
+                self.transport.write(chunk)
+                self.sent += len(chunk)
+                self.peak = max(self.peak, self.transport.getBufferSize())
+            if self.sent >= total:
+                self.transport.unregisterProducer()
+                self.transport.loseConnection()
+
+        def pauseProducing(self):
+            self.paused = True
+
+        def stopProducing(self):
+            self.paused = True
+
+    class SlowReader(Recorder):
+        count = 0
+
+        def dataReceived(self, data):
+            self.count += len(data)
+            # Read slowly: pause after every chunk, resume a moment later.
+            self.transport.pauseProducing()
+            self.factory.reactorForTest.callLater(0, self.transport.resumeProducing)
+
+        def connectionLost(self, reason):
+            Recorder.connectionLost(self, reason)
+
+    server = RecordingServerFactory(SlowReader)
+    server.reactorForTest = reactor
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built, what="connect")
+    transport = client.built[0].transport
+    producer = Producer(transport)
+    transport.registerProducer(producer, True)
+    producer.resumeProducing()
+    spin(reactor, lambda: server.built and server.built[0].lost, timeout=120, what="64 MiB")
+    assert server.built[0].count == total
+    assert producer.peak <= 2 * transport.highWater
+
+
+def test_thousandConcurrentConnections(reactor, net):
+    if type(reactor).__name__ == "SelectReactor":
+        pytest.skip("select() cannot watch descriptors above FD_SETSIZE (1024)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2500:
+        pytest.skip("RLIMIT_NOFILE hard limit %d is too low for 2,000 sockets" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), hard))
+    try:
+        server = RecordingServerFactory(EchoRecorder)
+        port = net.listen(server, backlog=1024)
+        clients = []
+        for index in range(1000):
+            client = RecordingClientFactory()
+            clients.append(client)
+            net.connect(port, client)
+        spin(reactor, lambda: all(c.built for c in clients), timeout=60, what="1000 connects")
+        for index, client in enumerate(clients):
+            client.built[0].transport.write(b"%d;" % index)
+        spin(
+            reactor,
+            lambda: all(bytes(c.built[0].received) == b"%d;" % i for i, c in enumerate(clients)),
+            timeout=60,
+            what="1000 echoes",
+        )
+        assert len(server.built) == 1000
+        for client in clients:
+            client.built[0].transport.loseConnection()
+        spin(reactor, lambda: all(p.lost for p in server.built), timeout=60, what="1000 closes")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _ipv6Available():
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6Available(), reason="::1 is not available on this machine")
+def test_ipv6Loopback(reactor, net):
+    server = RecordingServerFactory(EchoRecorder)
+    port = net.listen(server, interface="::1")
+    assert isinstance(port.getHost(), IPv6Address)
+    client = RecordingClientFactory()
+    net.connect(port, client, host="::1")
+    spin(reactor, lambda: client.built, what="connect")
+    client.built[0].transport.write(b"six")
+    spin(reactor, lambda: bytes(client.built[0].received) == b"six", what="echo")
+    assert isinstance(client.built[0].transport.getPeer(), IPv6Address)
+    assert client.built[0].transport.getPeer().host == "::1"
+
+
+def test_tcpOptions(reactor, net):
+    port = net.listen(RecordingServerFactory())
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built, what="connect")
+    transport = client.built[0].transport
+    transport.setTcpNoDelay(True)
+    assert transport.getTcpNoDelay() is True
+    transport.setTcpNoDelay(False)
+    assert transport.getTcpNoDelay() is False
+    transport.setTcpKeepAlive(True)
+    assert transport.getTcpKeepAlive() is True
+
+
+def test_pullProducerIsPulledUntilDone(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    transport = client.built[0].transport
+
+    class Pull:
+        pulls = 0
+
+        def resumeProducing(self):
+            self.pulls += 1
+            transport.write(b"%05d" % self.pulls)
+            if self.pulls == 50:
+                transport.unregisterProducer()
+                transport.loseConnection()
+
+        def stopProducing(self):
+            pass
+
+    producer = Pull()
+    transport.registerProducer(producer, False)
+    spin(reactor, lambda: server.built[0].lost, what="pull transfer")
+    assert bytes(server.built[0].received) == b"".join(b"%05d" % i for i in range(1, 51))
+
+
+def test_connectionLostOnceAtReactorShutdown(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    reactor.callWhenRunning(reactor.stop)
+    reactor.run(installSignalHandlers=False)
+    assert server.built[0].events == ["made", "lost"]
+    assert client.built[0].events == ["made", "lost"]
+    net.ports.clear()
+    net.connectors.clear()
+
+
+def test_emfileDoesNotSpin(tmp_path):
+    # In a child process with a low descriptor limit: connections beyond it
+    # make accept() fail with EMFILE; the port must pause, log once per burst
+    # and serve again when descriptors come back, without a busy loop.
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "emfile_child.py")
+    result = subprocess.run(
+        [sys.executable, script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.getcwd(),
+        env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout, result.stdout + result.stderr

@@ -1,0 +1,126 @@
+from tests.reactor.conftest_tmp import reactor  # TEMP
+"""
+UDP conformance tests, on every reactor.
+"""
+
+import socket
+
+import pytest
+
+from protocols.protocol import DatagramProtocol
+from reactor.address import IPv4Address
+from reactor.error import CannotListenError, MessageLengthError
+from tests.reactor.transport_helpers import spin, wait
+
+
+class Recorder(DatagramProtocol):
+    def __init__(self, echo=False):
+        self.echo = echo
+        self.datagrams = []
+        self.refused = 0
+        self.started = 0
+        self.stopped = 0
+
+    def startProtocol(self):
+        self.started += 1
+
+    def stopProtocol(self):
+        self.stopped += 1
+
+    def datagramReceived(self, datagram, addr):
+        self.datagrams.append((datagram, addr))
+        if self.echo:
+            self.transport.write(datagram, addr)
+
+    def connectionRefused(self):
+        self.refused += 1
+
+
+def test_udpRoundTrip(reactor):
+    server, client = Recorder(echo=True), Recorder()
+    serverPort = reactor.listenUDP(0, server, interface="127.0.0.1")
+    clientPort = reactor.listenUDP(0, client, interface="127.0.0.1")
+    try:
+        host = serverPort.getHost()
+        assert isinstance(host, IPv4Address) and host.type == "UDP" and host.port > 0
+        for index in range(5):
+            clientPort.write(b"datagram %d" % index, ("127.0.0.1", host.port))
+        spin(reactor, lambda: len(client.datagrams) == 5, what="echoes")
+        assert sorted(d for d, _ in client.datagrams) == [b"datagram %d" % i for i in range(5)]
+        assert client.datagrams[0][1] == ("127.0.0.1", host.port)
+        assert server.started == 1
+    finally:
+        wait(reactor, serverPort.stopListening())
+        wait(reactor, clientPort.stopListening())
+    assert server.stopped == 1 and client.stopped == 1
+
+
+def test_connectedPortAndRefusal(reactor):
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    closedPort = probe.getsockname()[1]
+    probe.close()
+    client = Recorder()
+    port = reactor.listenUDP(0, client, interface="127.0.0.1")
+    try:
+        port.connect("127.0.0.1", closedPort)
+        with pytest.raises(ValueError):
+            port.write(b"x", ("127.0.0.1", closedPort + 1))
+        port.write(b"anyone there?")
+        spin(reactor, lambda: client.refused, what="ICMP port unreachable")
+        with pytest.raises(ValueError):
+            port.connect("localhost", 1)
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_exceptionInDatagramReceivedKeepsServing(reactor):
+    class Fragile(Recorder):
+        def datagramReceived(self, datagram, addr):
+            Recorder.datagramReceived(self, datagram, addr)
+            if datagram == b"bad":
+                raise RuntimeError("bad datagram")
+
+    server = Fragile()
+    port = reactor.listenUDP(0, server, interface="127.0.0.1")
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sender.sendto(b"bad", ("127.0.0.1", port.getHost().port))
+        sender.sendto(b"good", ("127.0.0.1", port.getHost().port))
+        spin(reactor, lambda: len(server.datagrams) == 2, what="both datagrams")
+    finally:
+        sender.close()
+        wait(reactor, port.stopListening())
+
+
+def test_portInUseAndTooLong(reactor):
+    port = reactor.listenUDP(0, Recorder(), interface="127.0.0.1")
+    try:
+        with pytest.raises(CannotListenError):
+            reactor.listenUDP(port.getHost().port, Recorder(), interface="127.0.0.1")
+        with pytest.raises(MessageLengthError):
+            port.write(b"x" * 70000, ("127.0.0.1", port.getHost().port))
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_multicastJoinAndLeave(reactor):
+    receiver = Recorder()
+    port = reactor.listenMulticast(0, receiver, listenMultiple=True)
+    try:
+        port.setLoopbackMode(True)
+        assert port.getLoopbackMode() is True
+        port.setTTL(1)
+        assert port.getTTL() == 1
+        joined = []
+        port.joinGroup("239.255.42.99").addBoth(joined.append)
+        if joined and hasattr(joined[0], "trap"):
+            pytest.skip("no multicast route on this machine: %s" % joined[0].getErrorMessage())
+        port.write(b"to the group", ("239.255.42.99", port.getHost().port))
+        spin(reactor, lambda: receiver.datagrams, timeout=5, what="multicast datagram")
+        assert receiver.datagrams[0][0] == b"to the group"
+        left = []
+        port.leaveGroup("239.255.42.99").addBoth(left.append)
+        assert left == [None]
+    finally:
+        wait(reactor, port.stopListening())

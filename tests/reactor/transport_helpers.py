@@ -1,0 +1,97 @@
+"""
+Small helpers for the transport conformance tests: bounded spinning of a
+reactor, and protocols that record what happens to them.
+"""
+
+import time
+
+from protocols.protocol import ClientFactory, Factory, Protocol
+
+
+def spin(reactor, predicate, timeout=10.0, what="condition"):
+    """Iterate reactor until predicate() is true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        reactor.iterate(0.01)
+
+
+def wait(reactor, deferred, timeout=10.0):
+    """Iterate reactor until deferred fires; return its result or raise its error."""
+    results = []
+    deferred.addBoth(results.append)
+    spin(reactor, lambda: results, timeout, "a Deferred")
+    result = results[0]
+    if hasattr(result, "raiseException") and hasattr(result, "trap"):
+        result.raiseException()
+    return result
+
+
+class Recorder(Protocol):
+    """Records events; echoes if echo is set; closes after `closeAfter` bytes."""
+
+    echo = False
+    closeAfter = None
+
+    def __init__(self):
+        self.events = []
+        self.received = bytearray()
+        self.lost = []
+
+    def connectionMade(self):
+        self.events.append("made")
+
+    def dataReceived(self, data):
+        self.received += data
+        if self.echo:
+            self.transport.write(data)
+        if self.closeAfter is not None and len(self.received) >= self.closeAfter:
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self.events.append("lost")
+        self.lost.append(reason)
+
+
+class EchoRecorder(Recorder):
+    echo = True
+
+
+class RecordingServerFactory(Factory):
+    """A Factory that keeps every protocol it builds."""
+
+    def __init__(self, protocol=Recorder):
+        self.protocol = protocol
+        self.built = []
+
+    def buildProtocol(self, addr):
+        protocol = Factory.buildProtocol(self, addr)
+        protocol.peerAddress = addr
+        self.built.append(protocol)
+        return protocol
+
+
+class RecordingClientFactory(ClientFactory):
+    """A ClientFactory that records failures and losses."""
+
+    def __init__(self, protocol=Recorder):
+        self.protocol = protocol
+        self.built = []
+        self.failed = []
+        self.lostReasons = []
+        self.started = []
+
+    def startedConnecting(self, connector):
+        self.started.append(connector)
+
+    def buildProtocol(self, addr):
+        protocol = ClientFactory.buildProtocol(self, addr)
+        self.built.append(protocol)
+        return protocol
+
+    def clientConnectionFailed(self, connector, reason):
+        self.failed.append(reason)
+
+    def clientConnectionLost(self, connector, reason):
+        self.lostReasons.append(reason)
