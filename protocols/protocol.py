@@ -207,7 +207,9 @@ class ReconnectingClientFactory(ClientFactory):
         self._callID = self.clock.callLater(self.delay, self._reconnect, connector)
 
     def _nextDelay(self):
-        delay = min(self.delay * self.factor, self.maxDelay)
+        # Grow from at least initialDelay: a jittered delay clamped to 0 must
+        # not pin every later delay at 0 (a busy reconnect loop).
+        delay = min(max(self.delay, self.initialDelay) * self.factor, self.maxDelay)
         if self.jitter:
             delay = random.normalvariate(delay, delay * self.jitter)
         return max(0.0, min(delay, self.maxDelay))

@@ -24,9 +24,7 @@ def test_addressesOfDifferentKindsDiffer():
 def test_ipv6AddressDefaultsAndRepr():
     address = IPv6Address("UDP", "::1", 53)
     assert (address.flowInfo, address.scopeID) == (0, 0)
-    assert repr(address) == (
-        "IPv6Address(type='UDP', host='::1', port=53, flowInfo=0, scopeID=0)"
-    )
+    assert repr(address) == ("IPv6Address(type='UDP', host='::1', port=53, flowInfo=0, scopeID=0)")
     assert address == IPv6Address("UDP", "::1", 53, 0, 0)
     assert address != IPv6Address("UDP", "::1", 53, scopeID=2)
 
