@@ -1,0 +1,191 @@
+"""
+The asyncio reactor: Loom's reactor API on top of an asyncio event loop.
+
+Descriptors are registered with the loop's add_reader/add_writer, and the
+loop does the waiting, so asyncio code (``await`` on Futures, asyncio
+libraries) runs beside Loom code in one thread.  Loom's timers stay in
+Loom's own heap: one asyncio timer handle is armed for the earliest of them
+and re-armed whenever an earlier one appears (callLater, reset, delay), so
+timers behave exactly as on the other reactors.  callFromThread wakes the
+loop with call_soon_threadsafe, once per burst.
+
+``run()`` runs the loop for ever (until the reactor stops); ``iterate(delay)``
+runs it for one step, stopping at the first event or after delay.
+"""
+
+import asyncio
+
+from reactor._timers import TimerHeap
+from reactor.posixbase import PosixReactorBase
+
+__all__ = ["AsyncioReactor"]
+
+_INF = float("inf")
+
+
+class _ArmedTimerHeap(TimerHeap):
+    # A TimerHeap that reports a call scheduled earlier than the armed timer.
+    def __init__(self, seconds, rearm):
+        TimerHeap.__init__(self, seconds)
+        self.armedAt = _INF
+        self._rearm = rearm
+
+    def callLater(self, delay, f, *args, **kw):
+        call = TimerHeap.callLater(self, delay, f, *args, **kw)
+        if call.time < self.armedAt:
+            self._rearm()
+        return call
+
+    def _reschedule(self, call, time):
+        TimerHeap._reschedule(self, call, time)
+        if time < self.armedAt:
+            self._rearm()
+
+
+class AsyncioReactor(PosixReactorBase):
+    """
+    A reactor whose loop is an asyncio event loop.
+
+    :param eventloop: the asyncio loop to use; by default a new one, which
+        close() closes.  Pass ``asyncio.get_event_loop()`` (or your own) to
+        share a loop with asyncio code.
+    """
+
+    _POLL_IN = 1
+    _POLL_OUT = 4
+
+    def __init__(self, eventloop=None):
+        self._ownLoop = eventloop is None
+        self._asyncioEventloop = asyncio.new_event_loop() if eventloop is None else eventloop
+        self._timerHandle = None
+        self._iterating = False
+        super().__init__()
+
+    @property
+    def eventloop(self):
+        """The asyncio event loop this reactor runs on."""
+        return self._asyncioEventloop
+
+    def _makeTimers(self, clock):
+        return _ArmedTimerHeap(clock, self._armTimer)
+
+    def _installWaker(self):
+        # The loop has a self-pipe of its own.
+        self.waker = None
+        loop = self._asyncioEventloop
+        tick = self._tick
+        self._wake = lambda: loop.call_soon_threadsafe(tick)
+
+    def _armTimer(self):
+        if self._timerHandle is not None:
+            self._timerHandle.cancel()
+            self._timerHandle = None
+        timers = self._timers
+        delay = timers.timeout()
+        if delay is None:
+            timers.armedAt = _INF
+        else:
+            timers.armedAt = self.seconds() + delay
+            self._timerHandle = self._asyncioEventloop.call_later(delay, self._tick)
+
+    def _tick(self):
+        # Thread calls, due timers, a pending shutdown: then re-arm.  Inside
+        # iterate() the work waits for the next runUntilCurrent(), as on the
+        # other reactors: doIteration only waits and dispatches I/O.
+        if self._iterating:
+            self._asyncioEventloop.stop()
+            return
+        self.runUntilCurrent()
+        self._armTimer()
+
+    # -- FD set ---------------------------------------------------------------
+
+    def addReader(self, reader):
+        """Watch reader (an IReadDescriptor) for readability."""
+        self._add(reader, self._reads, self._asyncioEventloop.add_reader, 1)
+
+    def addWriter(self, writer):
+        """Watch writer (an IWriteDescriptor) for writability."""
+        self._add(writer, self._writes, self._asyncioEventloop.add_writer, 4)
+
+    def removeReader(self, reader):
+        """Stop watching reader for readability; a no-op if not watched."""
+        self._remove(reader, self._reads, self._asyncioEventloop.remove_reader)
+
+    def removeWriter(self, writer):
+        """Stop watching writer for writability; a no-op if not watched."""
+        self._remove(writer, self._writes, self._asyncioEventloop.remove_writer)
+
+    def _add(self, descriptor, table, register, event):
+        fd = descriptor.fileno()
+        if fd == -1:
+            self._dropLater(descriptor)
+            return
+        if table.get(fd) is descriptor:
+            return
+        try:
+            register(fd, self._onEvent, descriptor, fd, event)
+        except OSError:
+            # EBADF: the fd was closed behind our back.
+            self._dropLater(descriptor)
+            return
+        table[fd] = descriptor
+
+    def _remove(self, descriptor, table, unregister):
+        fd = descriptor.fileno()
+        if fd == -1:
+            fd = self._findFD(descriptor, table)
+        if fd is None or table.get(fd) is not descriptor:
+            return
+        del table[fd]
+        unregister(fd)
+
+    def _onEvent(self, descriptor, fd, event):
+        self._doReadOrWrite(descriptor, fd, event)
+        if self._iterating:
+            self._asyncioEventloop.stop()
+
+    # -- the loop -------------------------------------------------------------
+
+    def mainLoop(self):
+        """Run the asyncio loop until crash() (the last step of stop())."""
+        loop = self._asyncioEventloop
+        self._tick()
+        while self._started:
+            loop.run_forever()
+
+    def doIteration(self, timeout):
+        """Run one step of the asyncio loop, waiting up to timeout for an event."""
+        loop = self._asyncioEventloop
+        self._iterating = True
+        if timeout is None:
+            handle = None
+        elif timeout <= 0:
+            handle = loop.call_soon(loop.stop)
+        else:
+            handle = loop.call_later(timeout, loop.stop)
+        try:
+            loop.run_forever()
+        finally:
+            self._iterating = False
+            if handle is not None:
+                handle.cancel()
+            self._armTimer()
+
+    def stop(self):
+        """Stop the reactor through the shutdown event (see ReactorBase.stop)."""
+        super().stop()
+        self._asyncioEventloop.call_soon(self._tick)
+
+    def crash(self):
+        """Stop the loop at once, without the shutdown event."""
+        super().crash()
+        self._asyncioEventloop.stop()
+
+    def close(self):
+        """Release the wakers and pool, and close the loop if it is our own."""
+        super().close()
+        if self._timerHandle is not None:
+            self._timerHandle.cancel()
+        if self._ownLoop and not self._asyncioEventloop.is_closed():
+            self._asyncioEventloop.close()

@@ -1,0 +1,211 @@
+"""
+Conformance: descriptor dispatch, on every reactor (the ``reactor`` fixture).
+"""
+
+import os
+
+import pytest
+
+from reactor.defer import Deferred
+from reactor.error import (
+    CONNECTION_DONE,
+    CONNECTION_LOST,
+    ConnectionDone,
+    ConnectionFdescWentAway,
+    ConnectionLost,
+)
+from tests.reactor.reactorhelpers import LoggedErrors, PairDescriptor
+
+
+def iterateUntil(reactor, condition, turns=200):
+    """Step reactor (each step bounded) until condition() holds; fail if never."""
+    for _ in range(turns):
+        if condition():
+            return
+        reactor.iterate(0.02)
+    pytest.fail("condition never held")
+
+
+def test_readDispatchDeliversData(reactor):
+    descriptor = PairDescriptor(reactor)
+    reactor.addReader(descriptor)
+    descriptor.peer.sendall(b"hello")
+    iterateUntil(reactor, lambda: descriptor.received)
+    reactor.removeReader(descriptor)
+    assert descriptor.received == [b"hello"]
+    assert descriptor.lost == []
+    descriptor.close()
+
+
+def test_writeDispatchSendsData(reactor):
+    descriptor = PairDescriptor(reactor)
+    descriptor.toSend = b"x" * 100000
+    reactor.addWriter(descriptor)
+    received = []
+    while sum(map(len, received)) < 100000:
+        reactor.iterate(0.02)
+        received.append(descriptor.peer.recv(65536))
+    assert b"".join(received) == b"x" * 100000
+    assert reactor.getWriters() == []
+    descriptor.close()
+
+
+def test_getReadersAndWritersListOnlyUserDescriptors(reactor):
+    descriptor = PairDescriptor(reactor)
+    reactor.addReader(descriptor)
+    reactor.addWriter(descriptor)
+    assert reactor.getReaders() == [descriptor]
+    assert reactor.getWriters() == [descriptor]
+    reactor.removeWriter(descriptor)
+    assert reactor.getWriters() == []
+    assert reactor.getReaders() == [descriptor]
+    assert reactor.removeAll() == [descriptor]
+    assert reactor.getReaders() == []
+    descriptor.close()
+
+
+def test_removeAllKeepsTheWaker(reactor):
+    descriptor = PairDescriptor(reactor)
+    reactor.addReader(descriptor)
+    reactor.removeAll()
+    calls = []
+    reactor.callFromThread(calls.append, "woken")
+    reactor.iterate(0)
+    reactor.iterate(0)
+    assert calls == ["woken"]
+    descriptor.close()
+
+
+def test_raisingDoReadDropsOnlyThatDescriptor(reactor):
+    broken, healthy = PairDescriptor(reactor), PairDescriptor(reactor)
+
+    def explode(data):
+        raise ZeroDivisionError("boom")
+
+    broken.onRead = explode
+    reactor.addReader(broken)
+    reactor.addReader(healthy)
+    with LoggedErrors() as logged:
+        broken.peer.sendall(b"a")
+        healthy.peer.sendall(b"b")
+        iterateUntil(reactor, lambda: broken.lost and healthy.received)
+        healthy.peer.sendall(b"c")
+        iterateUntil(reactor, lambda: len(healthy.received) == 2)
+    assert len(broken.lost) == 1
+    assert broken.lost[0].check(ZeroDivisionError)
+    assert [f.type for f in logged.failures()] == [ZeroDivisionError]
+    assert "boom" in logged.failures()[0].getTraceback()
+    assert reactor.getReaders() == [healthy]
+    assert healthy.lost == []
+    reactor.removeReader(healthy)
+    broken.close()
+    healthy.close()
+
+
+@pytest.mark.parametrize(
+    "why, errorType",
+    [(CONNECTION_DONE, ConnectionDone), (CONNECTION_LOST, ConnectionLost)],
+    ids=["done", "lost"],
+)
+def test_returnedReasonDropsWithoutTraceback(reactor, why, errorType):
+    descriptor = PairDescriptor(reactor)
+    descriptor.onRead = lambda data: why
+    reactor.addReader(descriptor)
+    reactor.addWriter(descriptor)
+    with LoggedErrors() as logged:
+        descriptor.peer.sendall(b"bye")
+        iterateUntil(reactor, lambda: descriptor.lost)
+        reactor.iterate(0)
+    assert len(descriptor.lost) == 1
+    assert descriptor.lost[0].check(errorType)
+    assert logged.events == []
+    assert reactor.getReaders() == reactor.getWriters() == []
+    descriptor.close()
+
+
+def test_eofDropsWithConnectionDone(reactor):
+    descriptor = PairDescriptor(reactor)
+    reactor.addReader(descriptor)
+    descriptor.peer.close()
+    iterateUntil(reactor, lambda: descriptor.lost)
+    assert descriptor.lost[0].check(ConnectionDone)
+    assert reactor.getReaders() == []
+    descriptor.sock.close()
+
+
+def test_raisingConnectionLostIsLoggedAndContained(reactor):
+    descriptor = PairDescriptor(reactor)
+
+    def brokenLost(reason):
+        raise KeyError("in connectionLost")
+
+    descriptor.connectionLost = brokenLost
+    reactor.addReader(descriptor)
+    with LoggedErrors() as logged:
+        descriptor.peer.close()
+        iterateUntil(reactor, lambda: logged.events)
+    assert [f.type for f in logged.failures()] == [KeyError]
+    assert reactor.getReaders() == []
+    descriptor.sock.close()
+
+
+def test_filenoMinusOneAtAddIsDropped(reactor):
+    descriptor = PairDescriptor(reactor)
+    descriptor.close()  # a closed socket's fileno() is -1
+    reactor.addReader(descriptor)
+    assert descriptor.lost == []  # never called back from inside addReader
+    iterateUntil(reactor, lambda: descriptor.lost)
+    reactor.iterate(0)
+    assert len(descriptor.lost) == 1
+    assert descriptor.lost[0].check(ConnectionFdescWentAway)
+    assert reactor.getReaders() == []
+
+
+def _lostWithoutSpinning(reactor, descriptor):
+    # A few bounded turns: select and poll notice at once (EBADF, POLLNVAL);
+    # epoll and asyncio are never woken by a closed fd, and notice when the
+    # descriptor next asks for something.  Either way, no spinning.
+    for _ in range(10):
+        reactor.iterate(0.005)
+    if not descriptor.lost:
+        reactor.addWriter(descriptor)
+    iterateUntil(reactor, lambda: descriptor.lost)
+    for _ in range(3):
+        reactor.iterate(0)
+    assert descriptor.reads <= 1
+    assert len(descriptor.lost) == 1
+    assert descriptor.lost[0].check(ConnectionFdescWentAway)
+    assert reactor.getReaders() == reactor.getWriters() == []
+
+
+def test_filenoMinusOneAfterRegistrationIsDropped(reactor):
+    descriptor = PairDescriptor(reactor)
+    reactor.addReader(descriptor)
+    descriptor.sock.close()  # without removeReader: fileno() is now -1
+    _lostWithoutSpinning(reactor, descriptor)
+    descriptor.peer.close()
+
+
+def test_fdClosedBehindTheReactorsBackIsDropped(reactor):
+    descriptor = PairDescriptor(reactor)
+    fd = descriptor.sock.detach()
+    descriptor.fileno = lambda: fd  # still claims the old number
+    reactor.addReader(descriptor)
+    os.close(fd)
+    _lostWithoutSpinning(reactor, descriptor)
+    descriptor.peer.close()
+
+
+def test_runUntilReturnsDeferredResult(reactor, runUntil):
+    d = Deferred()
+    reactor.callLater(0.01, d.callback, "done")
+    assert runUntil(reactor, d) == "done"
+
+
+def test_runUntilRunsCoroutine(reactor, runUntil):
+    async def main():
+        d = Deferred()
+        reactor.callLater(0, d.callback, 7)
+        return (await d) * 6
+
+    assert runUntil(reactor, main()) == 42

@@ -1,0 +1,86 @@
+"""
+Unit tests of reactor.threadpool.ThreadPool.
+"""
+
+import threading
+
+import pytest
+
+from reactor.threadpool import ThreadPool
+from tests.reactor.reactorhelpers import LoggedErrors
+
+
+def test_workQueuedBeforeStartRunsAtStop():
+    pool = ThreadPool(0, 2, "unstarted")
+    ran = []
+    for i in range(3):
+        pool.callInThread(ran.append, i)
+    pool.stop()
+    assert ran == [0, 1, 2]
+    assert pool.threads == []
+
+
+def test_workQueuedBehindBusyWorkerRunsAtStop():
+    pool = ThreadPool(0, 1, "busy")
+    pool.start()
+    release = threading.Event()
+    ran = []
+    pool.callInThread(lambda: (release.wait(5), ran.append("first")))
+    for i in range(3):
+        pool.callInThread(ran.append, i)
+    threading.Timer(0.01, release.set).start()
+    pool.stop()
+    assert ran == ["first", 0, 1, 2]
+
+
+def test_callAfterStopRaises():
+    pool = ThreadPool(0, 1)
+    pool.start()
+    pool.stop()
+    with pytest.raises(RuntimeError):
+        pool.callInThread(print)
+
+
+def test_callInThreadWithCallbackReportsSuccessAndFailure():
+    pool = ThreadPool(0, 1, "callback")
+    pool.start()
+    results = []
+    pool.callInThreadWithCallback(lambda ok, r: results.append((ok, r)), lambda: 5)
+    pool.callInThreadWithCallback(lambda ok, r: results.append((ok, r.type)), lambda: 1 / 0)
+    pool.stop()
+    assert results == [(True, 5), (False, ZeroDivisionError)]
+
+
+def test_errorsAreLogged():
+    pool = ThreadPool(0, 1, "errors")
+    pool.start()
+    with LoggedErrors() as logged:
+        pool.callInThread(lambda: 1 / 0)
+        pool.callInThreadWithCallback(lambda ok, r: {}["missing"], lambda: None)
+        pool.stop()
+    assert [f.type for f in logged.failures()] == [ZeroDivisionError, KeyError]
+
+
+def test_neverMoreThanMaxThreads():
+    pool = ThreadPool(0, 3, "max")
+    pool.start()
+    release = threading.Event()
+    for _ in range(10):
+        pool.callInThread(release.wait, 5)
+    assert pool.workers <= 3
+    release.set()
+    pool.stop()
+    assert pool.workers == 0
+
+
+def test_minThreadsStartAtOnce():
+    pool = ThreadPool(2, 4, "min")
+    pool.start()
+    assert pool.workers == 2
+    pool.stop()
+    assert pool.workers == 0
+
+
+def test_badSizesAreRefused():
+    with pytest.raises(ValueError):
+        ThreadPool(3, 2)
