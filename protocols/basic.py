@@ -63,6 +63,24 @@ class _NoTransport:
 _NO_TRANSPORT = _NoTransport()
 _INTERRUPTED = object()
 
+
+def _tailTooLong(tail, delimiter, maxLength):
+    """
+    Return True if tail (which holds no delimiter) must begin a line longer
+    than maxLength, whatever bytes come next.
+
+    Its end may be the start of a delimiter cut across chunks; only the
+    bytes before such a partial delimiter certainly belong to the line.
+    """
+    excess = len(tail) - maxLength
+    if excess <= 0:
+        return False
+    for partial in range(excess, len(delimiter)):
+        if tail.endswith(delimiter[:partial]):
+            return False
+    return True
+
+
 # Below this window size, probing costs more than checking each line.
 _MIN_PROBE_WINDOW = 64
 
@@ -192,7 +210,7 @@ class LineReceiver(Protocol, _PauseableMixin):
             if self._buffer is tail:
                 # Nothing arrived meanwhile: the tail waits for more data,
                 # unless it is already too long to become a valid line.
-                if len(tail) >= self.MAX_LENGTH + len(delimiter):
+                if _tailTooLong(tail, delimiter, self.MAX_LENGTH):
                     self._buffer = b""
                     return self.lineLengthExceeded(tail)
                 return None
@@ -327,9 +345,7 @@ class LineOnlyReceiver(Protocol):
         return self._checkTail(tail)
 
     def _checkTail(self, tail):
-        # A tail this long holds no delimiter yet a line of at least
-        # MAX_LENGTH + 1 bytes, whatever comes next.
-        if self._buffer is tail and len(tail) >= self.MAX_LENGTH + len(self.delimiter):
+        if self._buffer is tail and _tailTooLong(tail, self.delimiter, self.MAX_LENGTH):
             self._buffer = b""
             return self.lineLengthExceeded(tail)
         return None
@@ -581,9 +597,9 @@ class FileSender:
 
     def resumeProducing(self):
         """Read one chunk and write it; at the end of the file, finish."""
-        chunk = b""
-        if self.file is not None:
-            chunk = self.file.read(self.CHUNK_SIZE)
+        if self.file is None:
+            return
+        chunk = self.file.read(self.CHUNK_SIZE)
         if not chunk:
             self.file = None
             self.consumer.unregisterProducer()

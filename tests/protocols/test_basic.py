@@ -1,0 +1,469 @@
+"""Unit tests for protocols.basic: line, netstring and length-prefixed receivers."""
+
+import io
+import struct
+
+import pytest
+
+from protocols import basic
+from reactor import log
+from reactor.testing import StringTransport, connectedPair
+
+
+class Lines(basic.LineReceiver):
+    """Records lines and raw data; some lines change the mode."""
+
+    def __init__(self):
+        self.events = []
+
+    def lineReceived(self, line):
+        self.events.append(line)
+        if line == b"RAW":
+            self.setRawMode()
+        elif line == b"PAUSE":
+            self.pauseProducing()
+        elif line == b"CLEAR":
+            self.events.append(("cleared", self.clearLineBuffer()))
+        elif line == b"QUIT":
+            self.transport.loseConnection()
+        elif line == b"STOP":
+            return "stop"
+
+    def rawDataReceived(self, data):
+        self.events.append(("raw", data))
+        if b"|" in data:
+            raw, extra = data.split(b"|", 1)
+            self.events[-1] = ("raw", raw)
+            self.setLineMode(extra)
+
+
+def connected(protocol, transport=None):
+    protocol.makeConnection(transport or StringTransport())
+    return protocol
+
+
+def test_linesAcrossChunks():
+    protocol = connected(Lines())
+    for chunk in (b"on", b"e\r", b"\ntwo\r\n\r\nthr", b"ee\r\n"):
+        protocol.dataReceived(chunk)
+    assert protocol.events == [b"one", b"two", b"", b"three"]
+
+
+def test_sendLineAppendsTheDelimiter():
+    protocol = connected(Lines())
+    protocol.sendLine(b"hello")
+    protocol.delimiter = b"\n"
+    protocol.sendLine(b"world")
+    assert protocol.transport.value() == b"hello\r\nworld\n"
+
+
+def test_rawModeInTheMiddleOfAChunkLosesNothing():
+    protocol = connected(Lines())
+    protocol.dataReceived(b"a\r\nRAW\r\nxy\r\nz|b\r\nc\r\nd")
+    assert protocol.events == [b"a", b"RAW", ("raw", b"xy\r\nz"), b"b", b"c"]
+    protocol.dataReceived(b"\r\n")
+    assert protocol.events[-1] == b"d"
+
+
+def test_setLineModeFromOutsideParsesExtra():
+    protocol = connected(Lines())
+    protocol.setRawMode()
+    protocol.dataReceived(b"raw\r\n")
+    protocol.setLineMode(b"x\r\ny")
+    assert protocol.events == [("raw", b"raw\r\n"), b"x"]
+    assert protocol.setLineMode() is None
+
+
+def test_pauseHoldsLinesUntilResumed():
+    transport = StringTransport()
+    protocol = connected(Lines(), transport)
+    protocol.dataReceived(b"a\r\nPAUSE\r\nb\r\nc\r\n")
+    assert protocol.events == [b"a", b"PAUSE"]
+    assert transport.producerState == "paused"
+    protocol.dataReceived(b"d\r\n")
+    assert protocol.events == [b"a", b"PAUSE"]
+    protocol.resumeProducing()
+    assert protocol.events == [b"a", b"PAUSE", b"b", b"c", b"d"]
+    assert transport.producerState == "producing"
+    protocol.stopProducing()
+    assert protocol.paused and transport.producerState == "stopped"
+
+
+def test_clearLineBufferReturnsTheRest():
+    protocol = connected(Lines())
+    protocol.dataReceived(b"a\r\nCLEAR\r\nb\r\nc")
+    assert protocol.events == [b"a", b"CLEAR", ("cleared", b"b\r\nc")]
+    protocol.dataReceived(b"d\r\n")
+    assert protocol.events[-1] == b"d"
+    protocol.dataReceived(b"tail")
+    assert protocol.clearLineBuffer() == b"tail"
+
+
+def test_noLineDeliveredOnceDisconnecting():
+    protocol = connected(Lines())
+    protocol.dataReceived(b"a\r\nQUIT\r\nb\r\n")
+    protocol.dataReceived(b"c\r\n")
+    assert protocol.events == [b"a", b"QUIT"]
+
+
+def test_lineReceivedReturnValueStopsDelivery():
+    protocol = connected(Lines())
+    assert protocol.dataReceived(b"STOP\r\nb\r\n") == "stop"
+    assert protocol.events == [b"STOP"]
+    protocol.dataReceived(b"")
+    assert protocol.events == [b"STOP", b"b"]
+
+
+def test_rawDataReceivedReturnValueIsReturned():
+    class Raw(Lines):
+        def rawDataReceived(self, data):
+            return "why"
+
+    protocol = connected(Raw())
+    protocol.setRawMode()
+    assert protocol.dataReceived(b"x") == "why"
+
+
+def test_lineLongerThanMaxLengthDropsTheConnection():
+    protocol = connected(Lines())
+    protocol.MAX_LENGTH = 5
+    protocol.dataReceived(b"12345\r\n123456\r\nmore\r\n")
+    assert protocol.events == [b"12345"]
+    assert protocol.transport.disconnecting
+
+
+def test_incompleteLongLineIsNoticedBeforeItsDelimiter():
+    exceeded = []
+
+    class Long(Lines):
+        MAX_LENGTH = 5
+
+        def lineLengthExceeded(self, line):
+            exceeded.append(line)
+
+    protocol = connected(Long())
+    protocol.dataReceived(b"12345\r")
+    assert exceeded == []  # could still be b"12345\r\n"
+    protocol.dataReceived(b"7")
+    assert exceeded == [b"12345\r7"]
+    protocol.dataReceived(b"ok\r\n")
+    assert protocol.events == [b"ok"]
+
+
+def test_lineOfExactlyMaxLengthWithSplitDelimiterIsAccepted():
+    for receiverClass in (Lines, OnlyLines):
+        protocol = connected(receiverClass())
+        protocol.MAX_LENGTH = 5
+        protocol.dataReceived(b"12345\r")
+        protocol.dataReceived(b"\n")
+        assert protocol.events == [b"12345"]
+        assert not protocol.transport.disconnecting
+
+
+def test_defaultCallbacksRaise():
+    protocol = connected(basic.LineReceiver())
+    with pytest.raises(NotImplementedError):
+        protocol.lineReceived(b"x")
+    with pytest.raises(NotImplementedError):
+        protocol.rawDataReceived(b"x")
+    with pytest.raises(NotImplementedError):
+        basic.LineOnlyReceiver().lineReceived(b"x")
+    with pytest.raises(NotImplementedError):
+        basic.NetstringReceiver().stringReceived(b"x")
+    with pytest.raises(NotImplementedError):
+        basic.Int32StringReceiver().stringReceived(b"x")
+
+
+def test_lineReceiverWithoutTransportStillParses():
+    protocol = Lines()
+    protocol.dataReceived(b"a\r\nb")
+    assert protocol.events == [b"a"]
+
+
+def test_reentrantDataIsParsedInOrder():
+    class Loop(Lines):
+        def lineReceived(self, line):
+            self.events.append(line)
+            if line == b"echo":
+                self.dataReceived(b"inner\r\n")
+
+    protocol = connected(Loop())
+    protocol.dataReceived(b"echo\r\nafter\r\npart")
+    protocol.dataReceived(b"ial\r\n")
+    # Data received from inside a callback comes after all data before it.
+    assert protocol.events == [b"echo", b"after", b"partinner", b"ial"]
+
+
+def test_setLineModeFromLineReceivedAppendsExtra():
+    class Extra(Lines):
+        def lineReceived(self, line):
+            self.events.append(line)
+            if line == b"go":
+                self.setLineMode(b"x\r\n")
+
+    protocol = connected(Extra())
+    protocol.dataReceived(b"go\r\ny\r\n")
+    assert protocol.events == [b"go", b"y", b"x"]
+
+
+def test_longLinesWithSelfOverlappingDelimiter():
+    protocol = connected(Lines())
+    protocol.delimiter = b"\n\n"
+    protocol.MAX_LENGTH = 200
+    protocol.dataReceived(b"a" * 150 + b"\n\n\n" + b"b" * 150 + b"\n\n")
+    assert protocol.events == [b"a" * 150, b"\n" + b"b" * 150]
+    protocol.dataReceived(b"c" * 201 + b"\n\n")
+    assert protocol.transport.disconnecting
+
+
+def test_linesFitProbe():
+    fits = basic._linesFit
+    line = b"x" * 100 + b"\r\n"
+    assert fits(line * 1000, b"\r\n", 16384)
+    assert not fits(b"x" * 20000 + b"\r\n", b"\r\n", 16384)
+    assert fits(b"x" * 20000, b"\r\n", 16384) is False  # cannot tell: check lines
+    assert fits(b"abc", b"\r\n", 10) and not fits(b"a" * 11, b"\r\n", 10)
+
+
+# -- LineOnlyReceiver ---------------------------------------------------------------
+
+
+class OnlyLines(basic.LineOnlyReceiver):
+    def __init__(self):
+        self.events = []
+
+    def lineReceived(self, line):
+        self.events.append(line)
+        if line == b"QUIT":
+            self.transport.loseConnection()
+
+
+def test_lineOnlyReceiverSplitsLines():
+    protocol = connected(OnlyLines())
+    protocol.dataReceived(b"a\r\nb")
+    protocol.dataReceived(b"\r\n\r\n")
+    assert protocol.events == [b"a", b"b", b""]
+    protocol.sendLine(b"out")
+    assert protocol.transport.value() == b"out\r\n"
+
+
+def test_lineOnlyReceiverStopsOnceDisconnecting():
+    protocol = connected(OnlyLines())
+    protocol.dataReceived(b"a\r\nQUIT\r\nb\r\n")
+    assert protocol.events == [b"a", b"QUIT"]
+    protocol.MAX_LENGTH = 100
+    protocol.dataReceived(b"x" * 20 + b"\r\n" + b"y" * 101 + b"\r\n")
+    assert protocol.events == [b"a", b"QUIT"]
+
+
+def test_lineOnlyReceiverLongLines():
+    protocol = connected(OnlyLines())
+    protocol.MAX_LENGTH = 100
+    protocol.dataReceived(b"ok\r\n" + b"y" * 101 + b"\r\nlater\r\n")
+    assert protocol.events == [b"ok"]
+    assert protocol.transport.disconnecting
+    protocol = connected(OnlyLines())
+    protocol.MAX_LENGTH = 100
+    protocol.dataReceived(b"ok\r\n" + b"y" * 101)
+    assert protocol.transport.disconnecting
+    protocol = connected(OnlyLines())
+    protocol.MAX_LENGTH = 100
+    protocol.dataReceived(b"ok\r\n" + b"y" * 80 + b"\r\n" + b"z" * 90)
+    assert protocol.events == [b"ok", b"y" * 80]
+    assert not protocol.transport.disconnecting
+
+
+# -- IntNStringReceiver -------------------------------------------------------------
+
+
+class Strings32(basic.Int32StringReceiver):
+    def __init__(self):
+        self.events = []
+
+    def stringReceived(self, string):
+        self.events.append(string)
+        if string == b"PAUSE":
+            self.pauseProducing()
+        elif string == b"ECHO":
+            self.dataReceived(struct.pack("!I", 5) + b"inner")
+
+    def lengthLimitExceeded(self, length):
+        self.events.append(("too long", length))
+        basic.Int32StringReceiver.lengthLimitExceeded(self, length)
+
+
+@pytest.mark.parametrize(
+    "receiverClass, prefix",
+    [
+        (basic.Int8StringReceiver, 1),
+        (basic.Int16StringReceiver, 2),
+        (basic.Int32StringReceiver, 4),
+    ],
+)
+def test_intNRoundTripsByteByByte(receiverClass, prefix):
+    class Receiver(receiverClass):
+        def __init__(self):
+            self.events = []
+
+        def stringReceived(self, string):
+            self.events.append(string)
+
+    sender = connected(Receiver())
+    for string in (b"", b"a", b"hello" * 10):
+        sender.sendString(string)
+    wire = sender.transport.value()
+    assert wire[:prefix] == b"\0" * prefix
+    receiver = connected(Receiver())
+    for index in range(len(wire)):
+        receiver.dataReceived(wire[index : index + 1])
+    assert receiver.events == [b"", b"a", b"hello" * 10]
+    assert receiver.prefixLength == prefix
+
+
+def test_sendStringTooLongForThePrefix():
+    protocol = connected(basic.Int8StringReceiver())
+    protocol.sendString(b"x" * 255)
+    with pytest.raises(basic.StringTooLongError):
+        protocol.sendString(b"x" * 256)
+
+
+def test_lengthLimitExceededDropsAndIgnoresTheRest():
+    protocol = connected(Strings32())
+    protocol.MAX_LENGTH = 10
+    protocol.dataReceived(struct.pack("!I", 2) + b"ok" + struct.pack("!I", 11) + b"x")
+    protocol.dataReceived(struct.pack("!I", 2) + b"no")
+    assert protocol.events == [b"ok", ("too long", 11)]
+    assert protocol.transport.disconnecting and protocol.brokenPeer
+
+
+def test_intNPauseAndResume():
+    protocol = connected(Strings32())
+    wire = b"".join(struct.pack("!I", len(s)) + s for s in (b"a", b"PAUSE", b"b"))
+    protocol.dataReceived(wire)
+    assert protocol.events == [b"a", b"PAUSE"]
+    protocol.resumeProducing()
+    assert protocol.events == [b"a", b"PAUSE", b"b"]
+
+
+def test_intNReentrantDataComesAfterTheChunk():
+    protocol = connected(Strings32())
+    wire = b"".join(struct.pack("!I", len(s)) + s for s in (b"ECHO", b"after"))
+    protocol.dataReceived(wire)
+    protocol.dataReceived(b"\0\0\0\1z")
+    assert protocol.events == [b"ECHO", b"after", b"inner", b"z"]
+
+
+def test_customIntNSubclassGetsItsPrefixLength():
+    class Little(basic.IntNStringReceiver):
+        structFormat = "<H"
+
+        def stringReceived(self, string):
+            self.got = string
+
+    protocol = connected(Little())
+    protocol.dataReceived(b"\x02\x00hi")
+    assert protocol.got == b"hi" and protocol.prefixLength == 2
+
+
+# -- NetstringReceiver ------------------------------------------------------------
+
+
+class Netstrings(basic.NetstringReceiver):
+    def __init__(self):
+        self.events = []
+
+    def stringReceived(self, string):
+        self.events.append(string)
+
+
+def test_netstringsAcrossChunks():
+    protocol = connected(Netstrings())
+    for chunk in (b"3:a", b"bc,0:,1", b"0:0123456789,"):
+        protocol.dataReceived(chunk)
+    assert protocol.events == [b"abc", b"", b"0123456789"]
+    protocol.sendString(b"hello")
+    assert protocol.transport.value() == b"5:hello,"
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [b"x", b":", b"3:abc;", b"01:a,", b"100000:", b"1000000", b"3x", b"-1:"],
+)
+def test_malformedNetstringDropsAndLogs(wire):
+    errors = []
+    log.addObserver(errors.append)
+    try:
+        protocol = connected(Netstrings())
+        protocol.dataReceived(b"1:a," + wire)
+        protocol.dataReceived(b"1:b,")
+    finally:
+        log.removeObserver(errors.append)
+    assert protocol.events == [b"a"]
+    assert protocol.transport.disconnecting and protocol.brokenPeer
+    (event,) = errors
+    assert event["failure"].check(basic.NetstringParseError)
+
+
+def test_incompleteNetstringWaits():
+    protocol = connected(Netstrings())
+    protocol.dataReceived(b"99999:" + b"x" * 1000)
+    assert not protocol.transport.disconnecting and protocol.events == []
+
+
+# -- FileSender ----------------------------------------------------------------------
+
+
+def test_fileSenderStreamsAFileThroughThePump():
+    content = bytes(range(256)) * 200
+    received = []
+
+    class Server(basic.LineReceiver):
+        def connectionMade(self):
+            sender = basic.FileSender()
+            sender.CHUNK_SIZE = 1000
+            d = sender.beginFileTransfer(io.BytesIO(content), self.transport)
+            d.addCallback(received.append)
+
+    class Sink(basic.LineReceiver):
+        def connectionMade(self):
+            self.data = bytearray()
+            self.setRawMode()
+
+        def rawDataReceived(self, data):
+            self.data += data
+
+    server, client = Server(), Sink()
+    connectedPair(server, client)
+    assert bytes(client.data) == content
+    assert received == [content[-1:]]
+
+
+def test_fileSenderTransformAndEmptyFile():
+    transport = StringTransport()
+    d = basic.FileSender().beginFileTransfer(io.BytesIO(b""), transport)
+    assert transport.producer is not None
+    transport.producer.resumeProducing()
+    results = []
+    d.addCallback(results.append)
+    assert results == [b""] and transport.producer is None
+    transport = StringTransport()
+    sender = basic.FileSender()
+    d = sender.beginFileTransfer(io.BytesIO(b"abc"), transport, bytes.upper)
+    sender.resumeProducing()
+    sender.pauseProducing()
+    sender.resumeProducing()
+    sender.resumeProducing()  # after the end: nothing more happens
+    assert transport.value() == b"ABC"
+    d.addCallback(results.append)
+    assert results == [b"", b"C"]
+
+
+def test_fileSenderStopProducingFails():
+    transport = StringTransport()
+    sender = basic.FileSender()
+    d = sender.beginFileTransfer(io.BytesIO(b"abc"), transport)
+    sender.stopProducing()
+    sender.stopProducing()
+    failures = []
+    d.addErrback(failures.append)
+    assert len(failures) == 1 and failures[0].check(Exception)
