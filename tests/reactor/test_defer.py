@@ -278,6 +278,33 @@ def test_resultsOfManyTypesAreNotMistakenForFailures():
         assert seen == [value]
 
 
+def test_newResultClassesAreRememberedAsPlain(monkeypatch):
+    class Custom:
+        pass
+
+    monkeypatch.setattr(defer, "_PLAIN", set(defer._PLAIN))
+    d = succeed(None)
+    d.addCallback(lambda r: Custom())
+    assert Custom in defer._PLAIN
+    seen = []
+    d.addCallbacks(seen.append, lambda f: seen.append("errback"))
+    assert isinstance(seen[0], Custom)
+
+
+def test_plainClassesStayBounded(monkeypatch):
+    class Other:
+        pass
+
+    monkeypatch.setattr(defer, "_PLAIN", set(defer._PLAIN))
+    monkeypatch.setattr(defer, "_PLAIN_LIMIT", len(defer._PLAIN))
+    d = succeed(None)
+    d.addCallback(lambda r: Other())
+    assert Other not in defer._PLAIN
+    seen = []
+    d.addCallback(seen.append)
+    assert isinstance(seen[0], Other)
+
+
 # -- returning Deferreds from callbacks -------------------------------------------
 
 
@@ -453,6 +480,34 @@ def test_sequentialChainFiredInnersFirstDoesNotRecurse():
     assert results == [N]
 
 
+def test_outerPausedByUserStaysPausedWhenInnerFires():
+    inner = Deferred()
+    outer = succeed(None)
+    outer.addCallback(lambda r: inner)
+    calls = []
+    outer.addCallback(calls.append)
+    outer.pause()
+    inner.callback("inner")
+    assert calls == []
+    assert outer.paused == 1
+    outer.unpause()
+    assert calls == ["inner"]
+
+
+def test_innerPausedByOuterCallbackResumesOnUnpause():
+    # outer's callback pauses inner while inner's loop is waiting on it.
+    inner = Deferred()
+    outer = succeed(None)
+    outer.addCallback(lambda r: inner)
+    outer.addCallback(lambda r: inner.pause())
+    calls = []
+    inner.addCallback(calls.append)
+    inner.callback("x")
+    assert calls == []
+    inner.unpause()
+    assert calls == [None]
+
+
 # -- pause, chainDeferred ---------------------------------------------------------
 
 
@@ -567,6 +622,15 @@ def test_cancelOuterCancelsInner():
     outer.addErrback(seen.append)
     outer.cancel()
     assert inner.called
+    assert seen[0].type is CancelledError
+
+
+def test_errbackAfterCancelIsIgnoredOnce():
+    d = Deferred()
+    d.cancel()
+    d.errback(MyError("late failure"))
+    seen = []
+    d.addErrback(seen.append)
     assert seen[0].type is CancelledError
 
 
@@ -703,6 +767,24 @@ def test_successIsNotLogged(logged):
     del d
     gc.collect()
     assert logged == []
+
+
+def test_callbackWithFailureAndNoCallbacksIsLogged(logged):
+    d = Deferred()
+    d.callback(Failure(MyError("via callback")))
+    del d
+    gc.collect()
+    assert unhandledReports(logged)[0]["failure"].getErrorMessage() == "via callback"
+
+
+def test_brokenLoggingDoesNotBreakCollection(monkeypatch):
+    def brokenErr(*args, **kwargs):
+        raise RuntimeError("logging is gone")
+
+    monkeypatch.setattr(log, "err", brokenErr)
+    d = fail(MyError())
+    del d
+    gc.collect()  # an escaping exception would fail the test (unraisable)
 
 
 # -- debug mode -------------------------------------------------------------------

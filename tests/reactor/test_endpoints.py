@@ -1,4 +1,3 @@
-from tests.reactor.conftest_tmp import reactor  # TEMP
 """
 Endpoints: description parsing (no reactor needed) and real listen/connect.
 """

@@ -1,4 +1,3 @@
-from tests.reactor.conftest_tmp import reactor  # TEMP
 """
 TCP conformance tests, run on every reactor through the `reactor` fixture.
 """
@@ -285,6 +284,8 @@ def test_hostNameResolvedInThreadPool(reactor, net):
         spin(reactor, lambda: server.built, what="accept")
         client.built[0].transport.loseConnection()
         spin(reactor, lambda: client.lostReasons, what="close")
+    # The resolving worker hands its answer over just before it goes idle.
+    spin(reactor, lambda: not reactor.getThreadPool().working, what="idle thread pool")
 
 
 def test_exceptionInDataReceivedDropsOnlyThatConnection(reactor, net, errors):

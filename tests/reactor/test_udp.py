@@ -1,4 +1,3 @@
-from tests.reactor.conftest_tmp import reactor  # TEMP
 """
 UDP conformance tests, on every reactor.
 """
