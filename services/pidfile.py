@@ -1,0 +1,369 @@
+"""
+A pidfile that cannot lie: created by the daemon's final process and held
+under an exclusive fcntl lock for the daemon's whole life.
+
+The lock, not the file's content, says whether the daemon runs.  A locked
+pidfile means "running" (``acquire`` raises AlreadyRunning); an unlocked one
+is stale whatever it holds (a dead pid, nothing, garbage, or our own pid
+after a container restart) and is simply overwritten.  Two simultaneous
+starts cannot both win: the kernel gives the lock to exactly one of them.
+
+Which lock, and why
+-------------------
+POSIX record locks (``fcntl.lockf``, i.e. ``F_SETLK``), not ``flock``:
+
+- They belong to a *process* and are not inherited across ``fork``.  So a
+  worker the daemon forks cannot keep the pidfile locked after the daemon
+  died: the lock lives and dies with exactly the pid written in the file.
+  The flip side: the lock must be taken by the final daemon process, after
+  daemonizing (a lock taken before the double fork would vanish with the
+  launcher).  The runner acquires it there.
+- Another process (``loomd --status`` / ``--stop``) sees the lock correctly
+  through ``F_GETLK`` on its own descriptor, which also names the holder's
+  pid even in the instant between the winner's lock and its write.
+- Their trap: closing *any* descriptor of the file releases all of the
+  process's locks on it, and a process never conflicts with itself.  So the
+  holder must never open the pidfile again; ``readPid`` and ``isLocked``
+  check a registry of the pidfiles this process holds (by device and inode,
+  found with stat, which opens nothing) and answer without opening them.
+
+Atomic content, same inode
+--------------------------
+The pid is written with ftruncate + pwrite("PID\\n") + fsync on the locked
+descriptor: a reader sees either an empty file or the whole line.  The usual
+write-a-temporary-then-rename trick is *not* used, because the lock belongs
+to the inode: a rename would put a new, unlocked inode at the path and a
+second start would lock that one and run too.  For the same reason
+``acquire`` re-checks after locking that the path still names the inode it
+locked (a previous daemon may have unlinked it meanwhile) and retries if not.
+
+Paths
+-----
+The path is made absolute when the PidFile is created (at option-parsing
+time), so it names the same file before and after ``--rundir`` changes the
+working directory.  The descriptor of the pidfile's directory is kept open
+too, so ``release`` can unlink the file relative to it even after a
+``--chroot`` has hidden the original path.
+"""
+
+import errno
+import fcntl
+import os
+import stat
+import struct
+import sys
+
+from reactor import log
+
+__all__ = ["PidFile", "AlreadyRunning", "PidFileError", "readPid", "isLocked", "lockHolder"]
+
+
+class PidFileError(Exception):
+    """The pidfile cannot be used (a symlink, not a regular file, no permission...)."""
+
+
+class AlreadyRunning(PidFileError):
+    """
+    Another process holds the pidfile's lock.
+
+    :ivar pid: the holder's pid, or None when it cannot be told.
+    """
+
+    def __init__(self, pid, path):
+        self.pid = pid
+        self.path = path
+        which = "pid %d" % (pid,) if pid else "pid unknown"
+        PidFileError.__init__(self, "already running (%s)" % (which,))
+
+
+# (st_dev, st_ino) -> PidFile, for the pidfiles this process holds locked.
+_held = {}
+
+
+class PidFile:
+    """
+    The daemon's pidfile.
+
+    :ivar path: the absolute path.
+    :ivar pid: the pid written by ``acquire``, or None.
+    """
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.pid = None
+        self._fd = None
+        self._dirFd = None
+        self._key = None
+
+    def __repr__(self):
+        return "<PidFile %s%s>" % (self.path, " held" if self._fd is not None else "")
+
+    @property
+    def held(self):
+        """True between a successful ``acquire`` and ``release``."""
+        return self._fd is not None
+
+    def acquire(self, pid=None):
+        """
+        Lock the pidfile and write pid (default: this process's pid) into it.
+
+        Call it in the final daemon process.  Keeps the file open and locked
+        until ``release`` (or the process's exit, when the kernel drops it).
+
+        :raises AlreadyRunning: another process holds the lock.
+        :raises PidFileError: the path is a symlink or not a regular file, or
+            cannot be opened.
+        """
+        if self._fd is not None:
+            raise PidFileError("pidfile %s is already held by this PidFile" % (self.path,))
+        pid = os.getpid() if pid is None else pid
+        for _attempt in range(10):
+            existed = os.path.lexists(self.path)
+            fd = self._open()
+            try:
+                stale = self._lock(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            if self._stillNamesInode(fd):
+                break
+            # A previous holder unlinked the file between our open and our
+            # lock: the lock is on an orphan inode.  Start again.
+            os.close(fd)
+        else:
+            raise PidFileError("pidfile %s keeps being replaced; giving up" % (self.path,))
+        if existed:
+            log.msg("Replacing stale pidfile %s (it held %r)" % (self.path, stale), system="loomd")
+        self._write(fd, pid)
+        self._fd, self.pid = fd, pid
+        self._dirFd = _openDirectory(os.path.dirname(self.path))
+        info = os.fstat(fd)
+        self._key = (info.st_dev, info.st_ino)
+        _held[self._key] = self
+
+    def _open(self):
+        # lstat first for a clear message; O_NOFOLLOW closes the race where
+        # a symlink appears between the check and the open (ELOOP).
+        try:
+            if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                raise PidFileError("pidfile %s is a symbolic link; refusing it" % (self.path,))
+        except FileNotFoundError:
+            pass
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise PidFileError(
+                    "pidfile %s is a symbolic link; refusing it" % (self.path,)
+                ) from None
+            raise PidFileError("cannot open pidfile %s: %s" % (self.path, error.strerror)) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PidFileError("pidfile %s is not a regular file" % (self.path,))
+        return fd
+
+    def _lock(self, fd):
+        # Returns the stale content ("" when the file was empty).
+        if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) in _held:
+            raise AlreadyRunning(os.getpid(), self.path)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EAGAIN):
+                raise PidFileError(
+                    "cannot lock pidfile %s: %s" % (self.path, error.strerror)
+                ) from None
+            raise AlreadyRunning(_holderOf(fd), self.path) from None
+        return os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+
+    def _stillNamesInode(self, fd):
+        try:
+            current = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino)
+
+    @staticmethod
+    def _write(fd, pid):
+        # Truncate first: a reader then sees "" or "PID\n", never a mix of
+        # the old and the new number.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % (pid,), 0)
+        os.fsync(fd)
+
+    def release(self):
+        """
+        Remove the pidfile and drop the lock; a no-op when not held.
+
+        Unlinks first and unlocks after (so no other start can lock the
+        inode we are about to unlink).  When unlinking is not permitted
+        (privileges were dropped: EACCES/EPERM, or a read-only file system),
+        empties the file through the still-open descriptor instead, so it
+        reads as stale.
+        """
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        _held.pop(self._key, None)
+        try:
+            if self._stillNamesInodeFrom(fd):
+                self._unlink()
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            os.ftruncate(fd, 0)
+            log.msg(
+                "Could not remove pidfile %s (%s); emptied it instead"
+                % (self.path, error.strerror),
+                system="loomd",
+            )
+        finally:
+            os.close(fd)
+            if self._dirFd is not None:
+                os.close(self._dirFd)
+                self._dirFd = None
+
+    def _stillNamesInodeFrom(self, fd):
+        # Never unlink a file that someone else put at our path.
+        name = os.path.basename(self.path)
+        try:
+            if self._dirFd is not None:
+                current = os.stat(name, dir_fd=self._dirFd, follow_symlinks=False)
+            else:
+                current = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _unlink(self):
+        if self._dirFd is not None:
+            os.unlink(os.path.basename(self.path), dir_fd=self._dirFd)
+        else:
+            os.unlink(self.path)
+
+
+def _openDirectory(path):
+    # Kept so that release() works after chroot; None if it can't be opened
+    # (then release falls back to the absolute path).
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+# struct flock on 64-bit Linux: short l_type, short l_whence, off_t l_start,
+# off_t l_len, pid_t l_pid (native alignment, 32 bytes with tail padding).
+_FLOCK = "hhqqi"
+_FLOCK_SIZE = 32
+
+
+def _getLock(fd):
+    """
+    Ask the kernel (F_GETLK) who holds a lock conflicting with a write lock
+    on fd's file.  Returns (locked, pid or None), or None where the layout
+    of struct flock is not known here (then callers fall back).
+    """
+    if not sys.platform.startswith("linux") or struct.calcsize("P") != 8:
+        return None
+    request = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    answer = fcntl.fcntl(fd, fcntl.F_GETLK, request.ljust(_FLOCK_SIZE, b"\0"))
+    lockType, _, _, _, pid = struct.unpack(_FLOCK, answer[: struct.calcsize(_FLOCK)])
+    if lockType == fcntl.F_UNLCK:
+        return False, None
+    # 0: the holder is in another pid namespace; -1: an OFD lock.
+    return True, (pid if pid > 0 else _pidFromFd(fd))
+
+
+def _holderOf(fd):
+    """Return the pid holding a conflicting lock on fd's file, or None."""
+    answer = _getLock(fd)
+    return _pidFromFd(fd) if answer is None else answer[1]
+
+
+def _pidFromFd(fd):
+    return _parsePid(os.pread(fd, 64, 0))
+
+
+def _parsePid(content):
+    try:
+        pid = int(content.strip())
+    except ValueError:
+        return None
+    return pid if pid > 0 else None
+
+
+def _heldHere(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return _held.get((info.st_dev, info.st_ino))
+
+
+def readPid(path):
+    """
+    Return the pid written in the pidfile at path, or None when the file is
+    missing, empty or does not hold a positive number.
+
+    Safe to call in the process holding it (answers from memory: opening
+    and closing the file would drop our own lock).
+    """
+    holder = _heldHere(path)
+    if holder is not None:
+        return holder.pid
+    try:
+        with open(path, "rb") as pidFile:
+            return _parsePid(pidFile.read(64))
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def lockHolder(path):
+    """
+    Return (locked, pid) for the pidfile at path: whether some process holds
+    its lock and, if so, that process's pid (None if it cannot be told).
+
+    Opens the file read-only and asks with F_GETLK, taking no lock itself.
+    A missing file is (False, None).
+
+    :raises PidFileError: the file exists but cannot be read.
+    """
+    holder = _heldHere(path)
+    if holder is not None:
+        return True, holder.pid
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False, None
+    except OSError as error:
+        raise PidFileError("cannot read pidfile %s: %s" % (path, error.strerror)) from None
+    try:
+        answer = _getLock(fd)
+        if answer is None:
+            return _lockedByAttempt(path), _pidFromFd(fd)
+        return answer
+    finally:
+        os.close(fd)
+
+
+def _lockedByAttempt(path):
+    # Portable fallback: try the lock on a separate read-write descriptor.
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def isLocked(path):
+    """Return True when some process holds the lock of the pidfile at path."""
+    return lockHolder(path)[0]
