@@ -9,11 +9,12 @@ result for the next.  A callback that returns another Deferred pauses the
 outer chain until the inner one fires, and the inner result continues down
 the outer chain.
 
-How chaining avoids recursion: ``_runCallbacks`` keeps an explicit stack of
-Deferreds.  When an inner Deferred reaches the marker entry that an outer
-Deferred left on it, the outer one is pushed on the stack and its chain runs
-in the same loop, so a chain of 100,000 Deferreds waiting on each other uses
-one Python frame, not 100,000 (see test_deepChainDoesNotRecurse).
+How chaining avoids recursion: an outer Deferred waiting on an inner one
+leaves a marker entry at the end of the inner's list.  When the inner chain
+reaches it, ``_runSteps`` returns the outer Deferred instead of calling into
+it, and ``_runOuterChains`` runs it in its own loop, keeping the inner ones on
+an explicit stack; so a chain of 100,000 Deferreds waiting on each other uses
+one Python frame, not 100,000 (see test_nestedChainFiredOuterFirstDoesNotRecurse).
 
 Errors left at the end of a chain are not lost: a small ``_DebugInfo`` object
 is attached only when the chain ends on a Failure, and if the Deferred is
@@ -21,10 +22,8 @@ collected while still holding it, its ``__del__`` logs "Unhandled error in
 Deferred" with the traceback.  Successful Deferreds pay nothing for this.
 """
 
-import functools
 import inspect
 import traceback
-import types
 
 from reactor import log
 from reactor.failure import Failure
@@ -487,15 +486,13 @@ class Deferred:
     def _finish(self):
         # The chain has run as far as it can.  Remember a Failure it ended on,
         # so that it is logged if nobody ever handles it.
+        # Called only when the result is a Failure.
         result = self.result
+        result.cleanFailure()
         info = self._debugInfo
-        if isinstance(result, Failure):
-            result.cleanFailure()
-            if info is None:
-                info = self._debugInfo = _DebugInfo()
-            info.failResult = result
-        elif info is not None:
-            info.failResult = None
+        if info is None:
+            info = self._debugInfo = _DebugInfo()
+        info.failResult = result
 
     # -- coroutines and asyncio ---------------------------------------------
 
@@ -702,143 +699,6 @@ def maybeDeferred(f, *args, **kwargs):
     return succeed(result)
 
 
-# -- generators and coroutines ------------------------------------------------
-
-
-class _DefGen_Return(BaseException):  # noqa: N801 - Twisted's name
-    def __init__(self, value):
-        self.value = value
-
-
-def returnValue(val):
-    """
-    Return val from an inlineCallbacks generator (a plain ``return`` does the
-    same and is preferred).
-    """
-    raise _DefGen_Return(val)
-
-
-class _DriverStatus:
-    # What the outer Deferred of one generator run needs to know.
-    __slots__ = ("deferred", "waitingOn", "generator")
-
-    def __init__(self, generator):
-        self.generator = generator
-        self.waitingOn = None
-        self.deferred = None
-
-
-def _startDriving(generator, deferredClass=Deferred):
-    status = _DriverStatus(generator)
-    status.deferred = deferredClass(functools.partial(_cancelDriver, status))
-    _drive(None, False, status)
-    return status.deferred
-
-
-def _cancelDriver(status, deferred):
-    waiting = status.waitingOn
-    if waiting is None:
-        # Cancelled from inside the generator itself: it keeps running, and
-        # whatever it returns later is dropped.
-        deferred._suppressAlreadyCalled = True
-        return None
-    waiting.cancel()
-    if not deferred.called:
-        # The generator caught the CancelledError and goes on waiting for
-        # something else; the outer Deferred follows it, not the cancel.
-        return _KEEP_WAITING
-    return None
-
-
-def _drive(result, isFailure, status):
-    """Run the generator until it waits on an unfired Deferred or finishes."""
-    generator = status.generator
-    send = generator.send
-    while True:
-        try:
-            if isFailure:
-                yielded = result.throwExceptionIntoGenerator(generator)
-            else:
-                yielded = send(result)
-        except StopIteration as stop:
-            status.deferred.callback(stop.value)
-            return
-        except _DefGen_Return as returned:
-            status.deferred.callback(returned.value)
-            return
-        except BaseException as error:
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
-                raise
-            status.deferred.errback()
-            return
-        if not isinstance(yielded, Deferred):
-            # Yielding a plain value hands it straight back.
-            result, isFailure = yielded, False
-            continue
-        if (
-            yielded.called
-            and not yielded.paused
-            and not yielded.callbacks
-            and not yielded._runningCallbacks
-        ):
-            # Already fired: take the result without a round trip through
-            # the callback machinery.
-            result = yielded.result
-            yielded.result = None
-            isFailure = isinstance(result, Failure)
-            if isFailure and yielded._debugInfo is not None:
-                yielded._debugInfo.failResult = None
-            continue
-        status.waitingOn = yielded
-        yielded.addBoth(_resume, status)
-        return
-
-
-def _resume(result, status):
-    status.waitingOn = None
-    _drive(result, isinstance(result, Failure), status)
-    return None
-
-
-def inlineCallbacks(f):
-    """
-    Decorate a generator function so it can ``yield`` Deferreds and get
-    their results (or have their errors raised) at the yield.
-
-    The decorated function returns a Deferred firing with what the generator
-    returns.  Cancelling that Deferred cancels the one being waited on.
-    """
-
-    @functools.wraps(f)
-    def unwindGenerator(*args, **kwargs):
-        try:
-            generator = f(*args, **kwargs)
-        except _DefGen_Return:
-            raise TypeError(
-                "inlineCallbacks requires %r to produce a generator; instead "
-                "caught returnValue being used in a non-generator" % (f,)
-            ) from None
-        if not isinstance(generator, types.GeneratorType):
-            raise TypeError(
-                "inlineCallbacks requires %r to produce a generator; "
-                "instead got %r" % (f, generator)
-            )
-        return _startDriving(generator)
-
-    return unwindGenerator
-
-
-def ensureDeferred(coro):
-    """
-    Return a Deferred for coro: a coroutine is run, a Deferred returned as is.
-
-    :raises NotACoroutineError: for anything else.
-    """
-    if isinstance(coro, Deferred):
-        return coro
-    return Deferred.fromCoroutine(coro)
-
-
 # -- lists --------------------------------------------------------------------
 
 
@@ -916,12 +776,19 @@ def gatherResults(deferredList, consumeErrors=False):
     return d
 
 
-# The synchronisation primitives live in their own module, which imports
-# Deferred from this one: import them last, once everything above exists.
+# The generator driver and the synchronisation primitives live in their own
+# modules, which import Deferred from this one: import them last, once
+# everything above exists.
 from reactor._defersync import (  # noqa: E402 - see above
     DeferredLock,
     DeferredQueue,
     DeferredSemaphore,
     QueueOverflow,
     QueueUnderflow,
+)
+from reactor._inlinecallbacks import (  # noqa: E402 - see above
+    _startDriving,
+    ensureDeferred,
+    inlineCallbacks,
+    returnValue,
 )

@@ -223,6 +223,9 @@ def startLogging(file=None, setStdout=False):
     """
     Start writing every event to file (default sys.stdout).
 
+    setStdout is accepted for compatibility with Twisted, where it redirects
+    print() into the log; Loom leaves sys.stdout alone.
+
     :return: the FileLogObserver added, so it can be removed again.
     """
     observer = FileLogObserver(file if file is not None else sys.stdout)

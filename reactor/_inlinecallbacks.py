@@ -1,0 +1,164 @@
+"""
+inlineCallbacks and coroutines: a generator (or ``async def`` coroutine) that
+yields (or awaits) Deferreds, driven so that it reads like blocking code.
+
+The one idea: ``_drive`` is a loop, not a chain of callbacks.  It sends each
+result into the generator; an already-fired Deferred's result is taken at
+once and the loop goes on (so yielding 10,000 fired Deferreds uses one Python
+frame); an unfired one gets ``_resume`` as its callback and the loop returns
+until it fires.
+
+Import these from ``reactor.defer``, which re-exports them.  Like
+``reactor._defersync``, this module and ``reactor.defer`` import each other at
+their bottoms, after their own definitions, so either may be imported first.
+"""
+
+import functools
+import types
+
+from reactor.failure import Failure
+
+__all__ = ["inlineCallbacks", "returnValue", "ensureDeferred"]
+
+
+class _DefGen_Return(BaseException):  # noqa: N801 - Twisted's name
+    def __init__(self, value):
+        self.value = value
+
+
+def returnValue(val):
+    """
+    Return val from an inlineCallbacks generator (a plain ``return`` does the
+    same and is preferred).
+    """
+    raise _DefGen_Return(val)
+
+
+class _DriverStatus:
+    # What the outer Deferred of one generator run needs to know.
+    __slots__ = ("deferred", "waitingOn", "generator")
+
+    def __init__(self, generator):
+        self.generator = generator
+        self.waitingOn = None
+        self.deferred = None
+
+
+def _startDriving(generator, deferredClass=None):
+    """
+    Run generator (or coroutine) until it first waits, and return the
+    Deferred of its result, an instance of deferredClass (default Deferred).
+    """
+    status = _DriverStatus(generator)
+    deferredClass = deferredClass or Deferred
+    status.deferred = deferredClass(functools.partial(_cancelDriver, status))
+    _drive(None, False, status)
+    return status.deferred
+
+
+def _cancelDriver(status, deferred):
+    waiting = status.waitingOn
+    if waiting is None:
+        # Cancelled from inside the generator itself: it keeps running, and
+        # whatever it returns later is dropped.
+        deferred._suppressAlreadyCalled = True
+        return None
+    waiting.cancel()
+    if not deferred.called:
+        # The generator caught the CancelledError and goes on waiting for
+        # something else; the outer Deferred follows it, not the cancel.
+        return _KEEP_WAITING
+    return None
+
+
+def _drive(result, isFailure, status):
+    """Run the generator until it waits on an unfired Deferred or finishes."""
+    generator = status.generator
+    send = generator.send
+    while True:
+        try:
+            if isFailure:
+                yielded = result.throwExceptionIntoGenerator(generator)
+            else:
+                yielded = send(result)
+        except StopIteration as stop:
+            status.deferred.callback(stop.value)
+            return
+        except _DefGen_Return as returned:
+            status.deferred.callback(returned.value)
+            return
+        except BaseException as error:
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            status.deferred.errback()
+            return
+        if not isinstance(yielded, Deferred):
+            # Yielding a plain value hands it straight back.
+            result, isFailure = yielded, False
+            continue
+        if (
+            yielded.called
+            and not yielded.paused
+            and not yielded.callbacks
+            and not yielded._runningCallbacks
+        ):
+            # Already fired: take the result without a round trip through
+            # the callback machinery.
+            result = yielded.result
+            yielded.result = None
+            isFailure = isinstance(result, Failure)
+            if isFailure and yielded._debugInfo is not None:
+                yielded._debugInfo.failResult = None
+            continue
+        status.waitingOn = yielded
+        yielded.addBoth(_resume, status)
+        return
+
+
+def _resume(result, status):
+    status.waitingOn = None
+    _drive(result, isinstance(result, Failure), status)
+    return None
+
+
+def inlineCallbacks(f):
+    """
+    Decorate a generator function so it can ``yield`` Deferreds and get
+    their results (or have their errors raised) at the yield.
+
+    The decorated function returns a Deferred firing with what the generator
+    returns.  Cancelling that Deferred cancels the one being waited on.
+    """
+
+    @functools.wraps(f)
+    def unwindGenerator(*args, **kwargs):
+        try:
+            generator = f(*args, **kwargs)
+        except _DefGen_Return:
+            raise TypeError(
+                "inlineCallbacks requires %r to produce a generator; instead "
+                "caught returnValue being used in a non-generator" % (f,)
+            ) from None
+        if not isinstance(generator, types.GeneratorType):
+            raise TypeError(
+                "inlineCallbacks requires %r to produce a generator; "
+                "instead got %r" % (f, generator)
+            )
+        return _startDriving(generator)
+
+    return unwindGenerator
+
+
+def ensureDeferred(coro):
+    """
+    Return a Deferred for coro: a coroutine is run, a Deferred returned as is.
+
+    :raises NotACoroutineError: for anything else.
+    """
+    if isinstance(coro, Deferred):
+        return coro
+    return Deferred.fromCoroutine(coro)
+
+
+# At the bottom on purpose: see the module docstring.
+from reactor.defer import _KEEP_WAITING, Deferred  # noqa: E402
