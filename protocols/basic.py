@@ -195,6 +195,10 @@ class LineReceiver(Protocol, _PauseableMixin):
                 if why:
                     return why
                 continue
+            if transport.disconnecting:
+                # No line, and no second lineLengthExceeded, once closing.
+                self._buffer = b""
+                return None
             buffer = self._buffer
             parts = buffer.split(delimiter)
             tail = self._buffer = parts.pop()
@@ -318,11 +322,14 @@ class LineOnlyReceiver(Protocol):
 
     def dataReceived(self, data):
         """Split data into lines and hand each to lineReceived."""
+        transport = self.transport or _NO_TRANSPORT
+        if transport.disconnecting:
+            self._buffer = b""
+            return None
         buffer = self._buffer + data
         delimiter = self.delimiter
         lines = buffer.split(delimiter)
         tail = self._buffer = lines.pop()
-        transport = self.transport or _NO_TRANSPORT
         if not _linesFit(buffer, delimiter, self.MAX_LENGTH):
             return self._checkedLines(lines, transport, tail)
         for line in lines:
