@@ -30,6 +30,12 @@ def _identity(result):
     return result
 
 
+def _check(d, expected):
+    # Once per round: a benchmark that silently failed would time nothing.
+    if d.result != expected:
+        raise AssertionError("benchmark got %r, expected %r" % (d.result, expected))
+
+
 def makeCreateAddFire(defer):
     """Workload a: create, add 3 callbacks, fire."""
     Deferred = defer.Deferred
@@ -41,6 +47,7 @@ def makeCreateAddFire(defer):
             d.addCallback(_identity)
             d.addCallback(_identity)
             d.callback(i)
+        _check(d, n - 1)
 
     return run
 
@@ -56,6 +63,7 @@ def makeTenDeep(defer):
             for _ in range(10):
                 d.addCallback(succeed)
             d.callback(i)
+        _check(d, n - 1)
 
     return run
 
@@ -73,7 +81,8 @@ def makeInlineCallbacks(defer):
 
     def run(n):
         for _ in range(n):
-            thousand()
+            d = thousand()
+        _check(d, sum(range(1000)))
 
     return run
 
