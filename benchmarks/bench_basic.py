@@ -50,15 +50,18 @@ def _makeClasses(basic):
 
 
 def _peers():
-    from twisted.internet import testing as twistedTesting
-    from twisted.protocols import basic as twistedBasic
+    import twisted.internet.testing
+    import twisted.protocols.basic
 
-    from protocols import basic as loomBasic
-    from reactor import testing as loomTesting
+    import protocols.basic
+    import reactor.testing
 
     return {
-        "Loom": (_makeClasses(loomBasic), loomTesting.StringTransport),
-        "Twisted": (_makeClasses(twistedBasic), twistedTesting.StringTransport),
+        "Loom": (_makeClasses(protocols.basic), reactor.testing.StringTransport),
+        "Twisted": (
+            _makeClasses(twisted.protocols.basic),
+            twisted.internet.testing.StringTransport,
+        ),
     }
 
 
@@ -100,7 +103,12 @@ def _measure(points, peers, repeats):
 
 
 def main(argv=None):
-    """Run the benchmark and print a table; return the medians."""
+    """
+    Run the benchmark and print a table.
+
+    :param argv: the command-line arguments (a list); sys.argv[1:] if None.
+    :return: {(point, peer): median items/s}.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--megabytes", type=float, default=10.0)

@@ -440,22 +440,28 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
         prefixLength = self.prefixLength
         unpackFrom = self._unpackFrom
         maxLength = self.MAX_LENGTH
-        stringReceived = self.stringReceived
-        while not self.paused:
-            start = offset + prefixLength
-            if start > end:
+        if self.paused:
+            return offset
+        while True:
+            try:
+                (length,) = unpackFrom(alldata, offset)
+            except struct.error:
+                # Fewer than prefixLength bytes left; the try costs nothing
+                # on 3.11 until it raises, once per chunk.
                 break
-            (length,) = unpackFrom(alldata, offset)
             if length > maxLength:
                 self._unprocessed = b""
                 self.brokenPeer = True
                 self.lengthLimitExceeded(length)
                 return None
+            start = offset + prefixLength
             stop = start + length
             if stop > end:
                 break
             offset = stop
-            stringReceived(alldata[start:stop])
+            self.stringReceived(alldata[start:stop])
+            if self.paused:
+                break
         return offset
 
     def sendString(self, string):
