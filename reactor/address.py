@@ -40,9 +40,7 @@ class _Address:
         return hash((type(self).__name__,) + self._fields())
 
     def __repr__(self):
-        fields = ", ".join(
-            "%s=%r" % (name, getattr(self, name)) for name in self.__slots__
-        )
+        fields = ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__slots__)
         return "%s(%s)" % (type(self).__name__, fields)
 
     def __reduce__(self):
