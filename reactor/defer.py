@@ -23,6 +23,7 @@ Deferred" with the traceback.  Successful Deferreds pay nothing for this.
 """
 
 import inspect
+import operator
 import traceback
 
 from reactor import log
@@ -393,41 +394,44 @@ class Deferred:
         # Returns that outer Deferred in the last case (this one then stays
         # marked as running, with callbacks left to run), else None.
         #
-        # The hot path of the whole module: the result is kept in a local and
-        # stored back only when the loop stops; a step costs one unpacking,
-        # one call and one set lookup when callbacks return plain values.
+        # The hot path of the whole module, so it counts bytecodes: the
+        # result stays in a local and is stored back only when the loop
+        # stops; steps are not counted (the list iterator knows how many
+        # entries are left, and none once exhausted); the marker test hides behind the arguments
+        # test (a marker always has an argument: the outer Deferred).  A step
+        # whose callback returns a plain value costs one unpacking, one call,
+        # one set lookup and a few tests.
         self._runningCallbacks = True
         callbacks = self.callbacks
         result = self.result
         failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
-        index = 0
-        for function, args, kwargs, errback, errbackArgs, errbackKwargs in callbacks:
-            index += 1
+        steps = iter(callbacks)
+        for function, args, kwargs, errback, errbackArgs, errbackKwargs in steps:
             if failed:
                 if errback is None:
                     continue
                 function, args, kwargs = errback, errbackArgs, errbackKwargs
             elif function is None:
                 continue
-            if function is _CONTINUE:
-                # An outer Deferred was waiting on this one: it takes the
-                # result, and runs next in the caller's loop.
-                args.result = result
-                args._chainedTo = None
-                args.paused -= 1
-                self.result = None
-                del callbacks[:index]
-                return args
             try:
-                if args or kwargs:
-                    result = function(result, *args, **kwargs)
-                else:
+                if not (args or kwargs):
                     result = function(result)
+                elif function is _CONTINUE:
+                    # An outer Deferred was waiting on this one: it takes the
+                    # result, and runs next in the caller's loop.
+                    args.result = result
+                    args._chainedTo = None
+                    args.paused -= 1
+                    self.result = None
+                    del callbacks[: len(callbacks) - _lengthHint(steps)]
+                    return args
+                else:
+                    result = function(result, *args, **kwargs)
             except BaseException as error:
                 if isinstance(error, (KeyboardInterrupt, SystemExit)):
                     self.result = result
                     self._runningCallbacks = False
-                    del callbacks[:index]
+                    del callbacks[: len(callbacks) - _lengthHint(steps)]
                     raise
                 result = Failure()
                 failed = True
@@ -435,27 +439,32 @@ class Deferred:
                 if result.__class__ in _PLAIN:
                     failed = False
                 elif isinstance(result, Deferred):
-                    inner = result
                     if (
-                        inner.called
-                        and not inner.paused
-                        and not inner.callbacks
-                        and not inner._runningCallbacks
+                        result.called
+                        and not result.paused
+                        and not result.callbacks
+                        and not result._runningCallbacks
                     ):
                         # Already fired: take its result now (the common case
                         # of returning succeed(x)).
+                        inner = result
                         result = inner.result
                         inner.result = None
-                        if inner._debugInfo is not None:
-                            inner._debugInfo.failResult = None
-                    elif inner is self:
+                        if result.__class__ in _PLAIN:
+                            failed = False
+                        else:
+                            failed = isinstance(result, Failure)
+                            if failed and inner._debugInfo is not None:
+                                # Handled here: not an unhandled error of inner.
+                                inner._debugInfo.failResult = None
+                    elif result is self:
                         result = Failure(TypeError("a callback returned its own Deferred"))
+                        failed = True
                     else:
-                        # Wait for inner: it reaches our marker when it fires.
-                        self._waitFor(inner)
+                        # Wait for it: it reaches our marker when it fires.
+                        self._waitFor(result)
                         failed = False
                         break
-                    failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
                 else:
                     failed = isinstance(result, Failure)
                     if not failed and len(_PLAIN) < _PLAIN_LIMIT:
@@ -466,7 +475,7 @@ class Deferred:
                 break
         else:
             self.result = result
-        del callbacks[:index]
+        del callbacks[: len(callbacks) - _lengthHint(steps)]
         self._runningCallbacks = False
         if failed:
             self._finish()
@@ -586,6 +595,7 @@ _NO_KWARGS = {}
 # the set is capped so that classes made on the fly cannot grow it forever.
 _PLAIN = {type(None), bool, int, float, str, bytes, tuple, list, dict, set}
 _PLAIN_LIMIT = 1024
+_lengthHint = operator.length_hint
 _debugging = False
 
 
