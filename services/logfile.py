@@ -1,0 +1,452 @@
+"""
+The daemon's log destinations, built from stdlib ``logging`` handlers.
+
+Loom's events reach the stdlib logger ``loom`` as LogRecords carrying the
+event dict as ``record.loomEvent`` (see reactor.log); the handlers made here
+are attached there by the runner.  Rotation is the stdlib's
+(RotatingFileHandler, TimedRotatingFileHandler); this module adds only what
+a daemon needs on top:
+
+- ``reopen()`` on every handler: close the stream and open the *path*
+  again.  That is what SIGUSR1 (and SIGHUP) do, so logrotate's
+  move-then-signal works: the daemon stops writing to the moved file and
+  starts a new one at the original path.  (twistd renames the file on
+  SIGUSR1 instead, which after logrotate's move leaves it writing to the
+  moved file.)
+- ``chownLogFiles``: after a privilege drop the daemon still writes through
+  the descriptor opened as root, but rotation renames and creates files, so
+  the file is handed to the target user and the directory is checked: it
+  must be writable by the target user, or rotation and reopening will fail
+  (a warning says so at start-up).
+- Formatters for ``TIME [system] message`` text lines and JSON lines, a
+  syslog handler whose priorities follow the levels (twistd sends
+  everything at ALERT), and ``captureStandardStreams`` so what services
+  print reaches the log.
+"""
+
+import datetime
+import grp
+import io
+import json
+import logging
+import logging.handlers
+import os
+import pwd
+import sys
+import threading
+
+from reactor import log
+
+__all__ = [
+    "makeLogHandler",
+    "makeSyslogHandler",
+    "RotatingLogFile",
+    "DailyLogFile",
+    "PlainLogFile",
+    "StdoutLog",
+    "SyslogHandler",
+    "TextFormatter",
+    "JsonFormatter",
+    "SyslogFormatter",
+    "chownLogFiles",
+    "captureStandardStreams",
+    "LogStream",
+]
+
+
+def _reopen(handler):
+    # Shared by the file handlers: a new stream on the same path.
+    handler.acquire()
+    try:
+        if handler.stream is not None:
+            try:
+                handler.stream.flush()
+            finally:
+                handler.stream.close()
+        handler.stream = handler._open()
+    finally:
+        handler.release()
+
+
+class RotatingLogFile(logging.handlers.RotatingFileHandler):
+    """A size-rotated log file (path, path.1, ... path.N) that can be reopened."""
+
+    def reopen(self):
+        """Close the file and open the path again (after logrotate moved it)."""
+        _reopen(self)
+
+
+class DailyLogFile(logging.handlers.TimedRotatingFileHandler):
+    """A log file rotated at midnight (path.YYYY-MM-DD) that can be reopened."""
+
+    def reopen(self):
+        """Close the file and open the path again (after logrotate moved it)."""
+        _reopen(self)
+
+
+class PlainLogFile(logging.handlers.WatchedFileHandler):
+    """
+    A log file never rotated by us.
+
+    It also notices by itself when the file was moved or removed (the stdlib
+    WatchedFileHandler checks before each write); ``reopen`` forces it.
+    """
+
+    def reopen(self):
+        """Close the file and open the path again."""
+        _reopen(self)
+        self._statstream()
+
+
+class StdoutLog(logging.StreamHandler):
+    """Log lines to standard output (``-l -``, and the default with -n)."""
+
+    def reopen(self):
+        """Nothing to reopen; flushes the stream."""
+        self.flush()
+
+
+def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logFormat="text"):
+    """
+    Build the handler for ``--logfile`` and its rotation options.
+
+    :param path: the log file, or ``-`` for standard output (the stream is
+        taken now: make the handler before ``captureStandardStreams``).
+    :param maxBytes: size rotation threshold; 0 disables size rotation.
+    :param backups: how many rotated files to keep.
+    :param rotate: ``size``, ``daily`` (at midnight) or ``never``.
+    :param logFormat: ``text`` or ``json``.
+    :return: a logging.Handler with a ``reopen()`` method and its formatter set.
+    :raises ValueError: an unknown rotate or logFormat.
+    :raises OSError: the file cannot be opened (it is opened at once, while
+        still privileged and outside any chroot).
+    """
+    formatter = _formatters.get(logFormat)
+    if formatter is None:
+        raise ValueError("unknown log format %r (use text or json)" % (logFormat,))
+    if path == "-":
+        handler = StdoutLog(sys.stdout)
+    elif rotate == "size":
+        handler = RotatingLogFile(path, maxBytes=maxBytes, backupCount=backups, encoding="utf-8")
+    elif rotate == "daily":
+        handler = DailyLogFile(path, when="midnight", backupCount=backups, encoding="utf-8")
+    elif rotate == "never":
+        handler = PlainLogFile(path, encoding="utf-8")
+    else:
+        raise ValueError("unknown log rotation %r (use size, daily or never)" % (rotate,))
+    handler.setFormatter(formatter())
+    return handler
+
+
+# -- formatting ---------------------------------------------------------------
+
+
+def _systemOf(record):
+    event = getattr(record, "loomEvent", None)
+    return event.get("system", "-") if event is not None else record.name
+
+
+def _messageAndTraceback(record, formatter):
+    """Return (message text, traceback text or None) for a record."""
+    event = getattr(record, "loomEvent", None)
+    if event is None:
+        traceback = None
+        if record.exc_info:
+            traceback = formatter.formatException(record.exc_info)
+        return record.getMessage(), traceback
+    failure = event.get("failure")
+    if failure is None or not event.get("isError"):
+        return log.textFromEventDict(event) or "", None
+    text = log.textFromEventDict({key: value for key, value in event.items() if key != "failure"})
+    why = event.get("why") or "Unhandled Error"
+    message = why if not text or text == why else "%s: %s" % (why, text)
+    return message, failure.getTraceback().rstrip("\n")
+
+
+class TextFormatter(logging.Formatter):
+    """
+    ``2026-11-22T10:00:00+0000 [system] message``, one event per line;
+    continuation lines (a traceback) are indented with a tab.
+    """
+
+    def format(self, record):
+        """Return the text line for record."""
+        message, traceback = _messageAndTraceback(record, self)
+        if traceback:
+            message = "%s\n%s" % (message, traceback)
+        message = message.replace("\n", "\n\t")
+        return "%s [%s] %s" % (log.formatTime(record.created), _systemOf(record), message)
+
+
+class JsonFormatter(logging.Formatter):
+    """
+    One JSON object per line: ``time`` (ISO 8601, milliseconds, local
+    offset), ``level``, ``system``, ``message``, and ``traceback`` for errors
+    that carry one.
+    """
+
+    def format(self, record):
+        """Return the JSON line for record."""
+        message, traceback = _messageAndTraceback(record, self)
+        when = datetime.datetime.fromtimestamp(record.created).astimezone()
+        entry = {
+            "time": when.isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "system": _systemOf(record),
+            "message": message,
+        }
+        if traceback:
+            entry["traceback"] = traceback
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class SyslogFormatter(logging.Formatter):
+    """``[system] message`` (syslog adds the time and the ident)."""
+
+    def format(self, record):
+        """Return the syslog message for record."""
+        message, traceback = _messageAndTraceback(record, self)
+        if traceback:
+            message = "%s\n%s" % (message, traceback)
+        return "[%s] %s" % (_systemOf(record), message)
+
+
+_formatters = {"text": TextFormatter, "json": JsonFormatter}
+
+
+# -- syslog -------------------------------------------------------------------
+
+
+class SyslogHandler(logging.handlers.SysLogHandler):
+    """
+    A SysLogHandler sending ``<PRI>prefix[pid]: [system] message``.
+
+    Priorities follow levels: CRITICAL -> LOG_CRIT, ERROR -> LOG_ERR,
+    WARNING -> LOG_WARNING, INFO -> LOG_INFO, below -> LOG_DEBUG (levels
+    between those round down).  The pid is taken at each message, so it is
+    the daemon's even when the handler was made before forking.
+    """
+
+    def __init__(self, address="/dev/log", facility="daemon", prefix="loomd"):
+        if isinstance(facility, str):
+            try:
+                facility = self.facility_names[facility]
+            except KeyError:
+                raise ValueError("unknown syslog facility %r" % (facility,)) from None
+        self.prefix = prefix
+        logging.handlers.SysLogHandler.__init__(self, address=address, facility=facility)
+        self.setFormatter(SyslogFormatter())
+
+    @property
+    def ident(self):
+        """The tag before each message: ``prefix[pid]: ``."""
+        return "%s[%d]: " % (self.prefix, os.getpid())
+
+    def mapPriority(self, levelName):
+        """Return the syslog priority name for a level name (custom levels round down)."""
+        level = logging.getLevelName(levelName)
+        if not isinstance(level, int):
+            # An unnamed level's record says "Level 25".
+            number = levelName[len("Level ") :]
+            if not (levelName.startswith("Level ") and number.isdigit()):
+                return "warning"
+            level = int(number)
+        for threshold, name in _SYSLOG_LEVELS:
+            if level >= threshold:
+                return name
+        return "debug"
+
+    def reopen(self):
+        """Reconnect to the syslog socket (syslogd may have been restarted)."""
+        self.acquire()
+        try:
+            if self.socket is not None:
+                self.socket.close()
+            self.socket = None
+            self.createSocket()
+        finally:
+            self.release()
+
+
+_SYSLOG_LEVELS = (
+    (logging.CRITICAL, "critical"),
+    (logging.ERROR, "err"),
+    (logging.WARNING, "warning"),
+    (logging.INFO, "info"),
+)
+
+
+def makeSyslogHandler(prefix="loomd", facility="daemon", address="/dev/log"):
+    """
+    Build the ``--syslog`` handler.
+
+    :param prefix: the ident (``--prefix``).
+    :param facility: a facility name (``daemon``, ``local0``...) or number.
+    :param address: the syslog socket path.  It is connected now: inside a
+        chroot the path would no longer be reachable.
+    :raises OSError: the socket cannot be reached.
+    :raises ValueError: an unknown facility.
+    """
+    return SyslogHandler(address=address, facility=facility, prefix=prefix)
+
+
+# -- ownership after a privilege drop -------------------------------------------
+
+
+def _groupsOf(uid, gid):
+    try:
+        return set(os.getgrouplist(pwd.getpwuid(uid).pw_name, gid))
+    except KeyError:
+        return {gid}
+
+
+def _writableBy(info, uid, groups):
+    # Write and search permission on a directory, as the kernel checks it.
+    if uid == 0:
+        return True
+    if info.st_uid == uid:
+        return info.st_mode & 0o300 == 0o300
+    if info.st_gid in groups:
+        return info.st_mode & 0o030 == 0o030
+    return info.st_mode & 0o003 == 0o003
+
+
+def chownLogFiles(handler, uid, gid):
+    """
+    Give handler's log file to uid/gid before privileges are dropped, and
+    check that rotation will keep working.
+
+    Rotation renames the file and creates a new one, and reopening after
+    logrotate creates one too: both need write permission on the directory
+    for the target user.  Problems are logged as warnings (system
+    ``loomd``) and returned; the log itself keeps working through the open
+    descriptor either way.
+
+    :param uid: the target uid, or None to keep the owner.
+    :param gid: the target gid, or None to keep the group.
+    :return: the list of warnings (empty when all is well, or when the
+        handler has no file).
+    """
+    path = getattr(handler, "baseFilename", None)
+    if path is None or (uid is None and gid is None):
+        return []
+    warnings = []
+    try:
+        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+    except OSError as error:
+        warnings.append("cannot give log file %s to the new user: %s" % (path, error.strerror))
+    directory = os.path.dirname(path)
+    info = os.stat(directory)
+    targetUid = os.getuid() if uid is None else uid
+    targetGid = os.getgid() if gid is None else gid
+    if not _writableBy(info, targetUid, _groupsOf(targetUid, targetGid)):
+        warnings.append(
+            "log directory %s is not writable by %s: log rotation and reopening will fail "
+            "after the privilege drop" % (directory, _describeUser(targetUid, targetGid))
+        )
+    for warning in warnings:
+        log.msg(warning, system="loomd", logLevel=logging.WARNING)
+    return warnings
+
+
+def _describeUser(uid, gid):
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return "%s:%s" % (user, group)
+
+
+# -- standard streams ----------------------------------------------------------
+
+
+class LogStream(io.TextIOBase):
+    """
+    A text stream that logs each complete line through reactor.log.
+
+    A partial line waits for its newline (or ``close``).  A write made
+    while logging a line of this stream (a handler that prints, or reports
+    its own failure to sys.stderr) goes to the fallback stream instead of
+    looping back into the log.
+    """
+
+    def __init__(self, system, isError=False, fallback=None):
+        self.system = system
+        self.isError = isError
+        self.fallback = fallback
+        self._pending = ""
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def writable(self):
+        """True."""
+        return True
+
+    def isatty(self):
+        """False: nobody is reading this on a terminal."""
+        return False
+
+    def write(self, text):
+        """Log each complete line of text; return len(text)."""
+        if getattr(self._local, "busy", False):
+            if self.fallback is not None:
+                self.fallback.write(text)
+            return len(text)
+        with self._lock:
+            self._pending += text
+            if "\n" not in self._pending:
+                return len(text)
+            *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._log(line)
+        return len(text)
+
+    def _log(self, line):
+        self._local.busy = True
+        try:
+            if self.isError:
+                log.msg(line, system=self.system, isError=True)
+            else:
+                log.msg(line, system=self.system)
+        finally:
+            self._local.busy = False
+
+    def close(self):
+        """Log any partial line, then close."""
+        with self._lock:
+            pending, self._pending = self._pending, ""
+        if pending:
+            self._log(pending)
+        io.TextIOBase.close(self)
+
+
+def captureStandardStreams():
+    """
+    Replace sys.stdout and sys.stderr with LogStreams (systems ``stdout``
+    and ``stderr``, the latter logged as errors), so that what services
+    print reaches the log.
+
+    Make any ``-`` (stdout) log handler before calling this: a handler
+    writing to the replaced sys.stdout would log into itself.
+
+    :return: a function that puts the previous streams back.
+    """
+    previous = sys.stdout, sys.stderr
+    sys.stdout = LogStream("stdout", fallback=previous[1])
+    sys.stderr = LogStream("stderr", isError=True, fallback=previous[1])
+
+    def restore():
+        capturedOut, capturedErr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = previous
+        for stream in (capturedOut, capturedErr):
+            if isinstance(stream, LogStream):
+                stream.close()
+
+    return restore

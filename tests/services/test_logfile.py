@@ -1,0 +1,376 @@
+"""
+Tests for services.logfile: real files, a real syslog socket, real renames.
+"""
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import pytest
+
+from reactor import log
+from services.logfile import (
+    DailyLogFile,
+    JsonFormatter,
+    LogStream,
+    PlainLogFile,
+    RotatingLogFile,
+    StdoutLog,
+    captureStandardStreams,
+    chownLogFiles,
+    makeLogHandler,
+    makeSyslogHandler,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[([^\]]*)\] (.*)$")
+
+
+@pytest.fixture
+def attach():
+    """Attach handlers to the 'loom' logger (at INFO) for one test."""
+    logger = logging.getLogger(log.LOGGER_NAME)
+    attached = []
+    previousLevel = logger.level
+    logger.setLevel(logging.INFO)
+
+    def attachHandler(handler):
+        logger.addHandler(handler)
+        attached.append(handler)
+        return handler
+
+    yield attachHandler
+    for handler in attached:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(previousLevel)
+
+
+@pytest.fixture
+def events():
+    seen = []
+    log.addObserver(seen.append)
+    yield seen
+    log.removeObserver(seen.append)
+
+
+def test_sizeRotationKeepsTheConfiguredBackups(tmp_path, attach):
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), maxBytes=300, backups=2))
+    for number in range(40):
+        log.msg("line number %d" % (number,), system="rotation")
+    assert sorted(os.listdir(tmp_path)) == ["loomd.log", "loomd.log.1", "loomd.log.2"]
+    for name in os.listdir(tmp_path):
+        lines = (tmp_path / name).read_text().splitlines()
+        assert lines and all(TEXT_LINE.match(line) for line in lines)
+        assert os.path.getsize(tmp_path / name) <= 300
+    assert (tmp_path / "loomd.log").read_text().splitlines()[-1].endswith(" line number 39")
+
+
+def test_zeroMaxBytesNeverRotates(tmp_path, attach):
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), maxBytes=0))
+    for number in range(100):
+        log.msg("line number %d" % (number,))
+    assert os.listdir(tmp_path) == ["loomd.log"]
+    assert len(path.read_text().splitlines()) == 100
+
+
+def test_dailyRotationNamesBackupsByDate(tmp_path, attach):
+    path = tmp_path / "loomd.log"
+    handler = attach(makeLogHandler(str(path), rotate="daily", backups=3))
+    assert isinstance(handler, DailyLogFile)
+    log.msg("yesterday")
+    handler.rolloverAt = 0  # midnight has passed
+    log.msg("today")
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 2 and names[0] == "loomd.log"
+    assert re.match(r"^loomd\.log\.\d{4}-\d\d-\d\d$", names[1])
+    assert (tmp_path / names[1]).read_text().endswith("] yesterday\n")
+    assert path.read_text().endswith("] today\n")
+
+
+@pytest.mark.parametrize(
+    "rotate, kind",
+    [("size", RotatingLogFile), ("daily", DailyLogFile), ("never", PlainLogFile)],
+)
+def test_reopenAfterMoveWritesToTheOriginalPath(tmp_path, attach, rotate, kind):
+    # logrotate's move-then-signal.
+    path = tmp_path / "loomd.log"
+    handler = attach(makeLogHandler(str(path), rotate=rotate))
+    assert isinstance(handler, kind)
+    log.msg("before the move")
+    os.rename(path, tmp_path / "loomd.log.moved")
+    handler.reopen()
+    log.msg("after the move")
+    assert [line.split("] ")[1] for line in path.read_text().splitlines()] == ["after the move"]
+    moved = (tmp_path / "loomd.log.moved").read_text().splitlines()
+    assert [line.split("] ")[1] for line in moved] == ["before the move"]
+
+
+def test_dashMeansStandardOutput(capsys, attach):
+    handler = attach(makeLogHandler("-"))
+    assert isinstance(handler, StdoutLog)
+    log.msg("to the terminal", system="tty")
+    handler.reopen()
+    line = capsys.readouterr().out
+    assert TEXT_LINE.match(line.rstrip("\n")).groups() == ("tty", "to the terminal")
+
+
+def test_unknownOptionsAreRefused(tmp_path):
+    with pytest.raises(ValueError, match="unknown log rotation 'weekly'"):
+        makeLogHandler(str(tmp_path / "x.log"), rotate="weekly")
+    with pytest.raises(ValueError, match="unknown log format 'xml'"):
+        makeLogHandler(str(tmp_path / "x.log"), logFormat="xml")
+
+
+def test_textLinesForLoomAndPlainRecords(tmp_path, attach):
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path)))
+    log.msg("hello", "world", system="EchoFactory,3,127.0.0.1")
+    logging.getLogger("loom.other").warning("plain %s", "record")
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError:
+        log.err(None, "Computing failed", system="calc")
+    lines = path.read_text().splitlines()
+    assert TEXT_LINE.match(lines[0]).groups() == ("EchoFactory,3,127.0.0.1", "hello world")
+    assert TEXT_LINE.match(lines[1]).groups() == ("loom.other", "plain record")
+    assert TEXT_LINE.match(lines[2]).groups() == ("calc", "Computing failed")
+    assert lines[3] == "\tTraceback (most recent call last):"
+    assert lines[-1] == "\tZeroDivisionError: division by zero"
+    assert all(line.startswith("\t") for line in lines[3:])
+
+
+def test_jsonLinesParse(tmp_path, attach):
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), logFormat="json"))
+    log.msg("started", system="loomd")
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        log.err(None, "Lookup failed", system="finger")
+    logging.getLogger("loom.x").error(
+        "stdlib with exc", exc_info=(ValueError, ValueError("v"), None)
+    )
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(entries) == 3
+    first, second, third = entries
+    assert set(first) == {"time", "level", "system", "message"}
+    assert (first["level"], first["system"], first["message"]) == ("INFO", "loomd", "started")
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$", first["time"])
+    assert (second["level"], second["system"], second["message"]) == (
+        "ERROR",
+        "finger",
+        "Lookup failed",
+    )
+    assert second["traceback"].startswith("Traceback (most recent call last):")
+    assert second["traceback"].endswith("KeyError: 'missing'")
+    assert (third["system"], third["message"], third["traceback"]) == (
+        "loom.x",
+        "stdlib with exc",
+        "ValueError: v",
+    )
+
+
+def test_jsonErrorWithoutFailureKeepsItsText():
+    record = logging.LogRecord("loom", logging.ERROR, "x", 0, "%s", ("text",), None)
+    record.loomEvent = {"message": ("text",), "isError": True, "system": "s", "why": None}
+    assert json.loads(JsonFormatter().format(record))["message"] == "text"
+
+
+SYSLOG_CASES = [
+    (logging.DEBUG, 7),
+    (logging.INFO, 6),
+    (25, 6),
+    (logging.WARNING, 4),
+    (logging.ERROR, 3),
+    (logging.CRITICAL, 2),
+]
+
+
+def test_syslogPrioritiesFollowLevels(tmp_path):
+    # twistd sends every error at LOG_ALERT; these must be ERR, WARNING...
+    address = str(tmp_path / "log")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(address)
+    server.settimeout(5)
+    handler = makeSyslogHandler(prefix="finger", facility="local0", address=address)
+    try:
+        logger = logging.getLogger("loom.syslogtest")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+        for level, _ in SYSLOG_CASES:
+            logger.log(level, "level %d", level)
+        received = [server.recv(4096) for _ in SYSLOG_CASES]
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        server.close()
+    local0 = 16
+    expected = [
+        b"<%d>finger[%d]: [loom.syslogtest] level %d\x00"
+        % (local0 * 8 + severity, os.getpid(), level)
+        for level, severity in SYSLOG_CASES
+    ]
+    assert received == expected
+
+
+def test_syslogReopenReconnectsAndLoomEventsCarryTheirSystem(tmp_path):
+    address = str(tmp_path / "log")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(address)
+    server.settimeout(5)
+    handler = makeSyslogHandler(address=address)
+    try:
+        record = logging.LogRecord("loom", logging.ERROR, "x", 0, "%s", ("boom",), None)
+        record.loomEvent = {"message": ("boom",), "isError": True, "system": "echo", "why": None}
+        handler.reopen()
+        handler.handle(record)
+        assert server.recv(4096) == b"<27>loomd[%d]: [echo] boom\x00" % (os.getpid(),)
+    finally:
+        handler.close()
+        server.close()
+
+
+def test_unknownSyslogFacility(tmp_path):
+    with pytest.raises(ValueError, match="unknown syslog facility 'nope'"):
+        makeSyslogHandler(facility="nope", address=str(tmp_path / "log"))
+
+
+def test_captureStandardStreamsLogsPrintedLines(events):
+    restore = captureStandardStreams()
+    try:
+        print("hello from a service")
+        sys.stdout.write("partial ")
+        sys.stderr.write("something bad\n")
+        sys.stdout.write("line\nand more\n")
+        print("unfinished", end="")
+    finally:
+        restore()
+    seen = [(event["system"], log.textFromEventDict(event), event["isError"]) for event in events]
+    assert seen == [
+        ("stdout", "hello from a service", False),
+        ("stderr", "something bad", True),
+        ("stdout", "partial line", False),
+        ("stdout", "and more", False),
+        ("stdout", "unfinished", False),
+    ]
+
+
+def test_writesWhileLoggingGoToTheFallback():
+    fallback = _Collect()
+    stream = LogStream("stderr", isError=True, fallback=fallback)
+
+    def noisyObserver(event):
+        stream.write("observer complains\n")
+
+    log.addObserver(noisyObserver)
+    try:
+        stream.write("original\n")
+    finally:
+        log.removeObserver(noisyObserver)
+    assert fallback.written == ["observer complains\n"]
+
+
+class _Collect:
+    def __init__(self):
+        self.written = []
+
+    def write(self, text):
+        self.written.append(text)
+
+
+def test_chownedLogFileAndWritableDirectoryGiveNoWarning(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    os.chown(directory, 65534, 65534)
+    handler = makeLogHandler(str(directory / "loomd.log"))
+    try:
+        assert chownLogFiles(handler, 65534, 65534) == []
+        info = os.stat(directory / "loomd.log")
+        assert (info.st_uid, info.st_gid) == (65534, 65534)
+    finally:
+        handler.close()
+
+
+def test_unwritableDirectoryIsWarnedAbout(tmp_path, events):
+    directory = tmp_path / "logs"
+    directory.mkdir(mode=0o755)
+    os.chmod(directory, 0o755)
+    handler = makeLogHandler(str(directory / "loomd.log"))
+    try:
+        warnings = chownLogFiles(handler, 65534, 65534)
+    finally:
+        handler.close()
+    expected = (
+        "log directory %s is not writable by nobody:nogroup: log rotation and reopening "
+        "will fail after the privilege drop" % (directory,)
+    )
+    assert warnings[-1] == expected
+    assert [log.textFromEventDict(event) for event in events][-1] == expected
+    assert events[-1]["logLevel"] == logging.WARNING
+
+
+def test_noFileNothingToChown():
+    assert chownLogFiles(StdoutLog(sys.stdout), 65534, 65534) == []
+
+
+ROTATE_AFTER_DROP = textwrap.dedent(
+    """
+    import logging, sys
+    from reactor import log
+    from services.logfile import chownLogFiles, makeLogHandler
+    from services.privileges import shedPrivileges
+
+    handler = makeLogHandler(sys.argv[1], maxBytes=200, backups=3)
+    assert chownLogFiles(handler, 65534, 65534) == []
+    shedPrivileges(uid=65534)
+    logger = logging.getLogger("loom")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    for number in range(30):
+        log.msg("after the drop %d" % number)
+    handler.reopen()
+    log.msg("reopened")
+    """
+)
+
+
+def test_rotationKeepsWorkingAfterThePrivilegeDrop():
+    if os.geteuid() != 0:
+        pytest.skip("dropping privileges needs root")
+    # Not under tmp_path: pytest's base directory is 0700 root, which nobody
+    # could not even traverse.
+    directory = tempfile.mkdtemp(prefix="loom-logs-")
+    try:
+        os.chmod(directory, 0o755)
+        os.chown(directory, 65534, 65534)
+        path = os.path.join(directory, "loomd.log")
+        done = subprocess.run(
+            [sys.executable, "-c", ROTATE_AFTER_DROP, path],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=ROOT),
+            cwd=ROOT,
+            timeout=20,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        names = sorted(os.listdir(directory))
+        assert names == ["loomd.log", "loomd.log.1", "loomd.log.2", "loomd.log.3"]
+        with open(path) as current:
+            assert current.read().splitlines()[-1].endswith("] reopened")
+        assert os.stat(path).st_uid == 65534
+    finally:
+        shutil.rmtree(directory)
