@@ -15,7 +15,7 @@ runs it for one step, stopping at the first event or after delay.
 
 import asyncio
 
-from reactor._timers import TimerHeap
+from reactor._reactortimers import ReactorTimerHeap
 from reactor.posixbase import PosixReactorBase
 
 __all__ = ["AsyncioReactor"]
@@ -23,21 +23,21 @@ __all__ = ["AsyncioReactor"]
 _INF = float("inf")
 
 
-class _ArmedTimerHeap(TimerHeap):
+class _ArmedTimerHeap(ReactorTimerHeap):
     # A TimerHeap that reports a call scheduled earlier than the armed timer.
     def __init__(self, seconds, rearm):
-        TimerHeap.__init__(self, seconds)
+        ReactorTimerHeap.__init__(self, seconds)
         self.armedAt = _INF
         self._rearm = rearm
 
     def callLater(self, delay, f, *args, **kw):
-        call = TimerHeap.callLater(self, delay, f, *args, **kw)
+        call = ReactorTimerHeap.callLater(self, delay, f, *args, **kw)
         if call.time < self.armedAt:
             self._rearm()
         return call
 
     def _reschedule(self, call, time):
-        TimerHeap._reschedule(self, call, time)
+        ReactorTimerHeap._reschedule(self, call, time)
         if time < self.armedAt:
             self._rearm()
 

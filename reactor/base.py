@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from reactor import log
 from reactor._events import SystemEvent
-from reactor._timers import TimerHeap
+from reactor._reactortimers import ReactorTimerHeap
 from reactor._waker import PipeWaker, makeWaker
 from reactor.error import (
     CONNECTION_DONE,
@@ -117,7 +117,7 @@ class ReactorBase:
         self._installWaker()
 
     def _makeTimers(self, clock):
-        return TimerHeap(clock)
+        return ReactorTimerHeap(clock)
 
     def _installWaker(self):
         self.waker = makeWaker()

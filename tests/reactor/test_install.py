@@ -1,0 +1,70 @@
+"""
+The global reactor: installed on first use, or chosen by name, once.
+
+Each check runs in a subprocess so this process's global reactor stays
+untouched.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import reactor as loom
+from reactor.pytestplugin import REACTOR_NAMES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def runPython(code):
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_firstUseInstallsTheDefault():
+    out = runPython(
+        "from reactor import reactor; import reactor as r\n"
+        "from reactor.error import ReactorAlreadyInstalledError\n"
+        "print(type(reactor).__name__, r.reactor is reactor)\n"
+        "try: r.install('poll')\n"
+        "except ReactorAlreadyInstalledError: print('refused')\n"
+    )
+    assert out == ["EPollReactor", "True", "refused"]
+
+
+@pytest.mark.parametrize("name", REACTOR_NAMES)
+def test_installByName(name):
+    out = runPython(
+        "import reactor as r\n"
+        "from reactor.error import ReactorAlreadyInstalledError\n"
+        "installed = r.install(%r)\n"
+        "from reactor import reactor\n"
+        "print(type(reactor).__name__, reactor is installed)\n"
+        "try: r.install(%r)\n"
+        "except ReactorAlreadyInstalledError: print('refused')\n" % (name, name)
+    )
+    assert out == [loom.getReactorClass(name).__name__, "True", "refused"]
+
+
+def test_unknownNameIsRefused():
+    with pytest.raises(ValueError, match="select"):
+        loom.getReactorClass("kqueue")
+
+
+@pytest.mark.parametrize("name", REACTOR_NAMES)
+def test_everyReactorClassStandsAlone(name):
+    first, second = loom.getReactorClass(name)(), loom.getReactorClass(name)()
+    try:
+        assert first is not second
+        calls = []
+        first.callLater(0, calls.append, "first")
+        first.iterate(0)
+        second.iterate(0)
+        assert calls == ["first"]
+    finally:
+        first.close()
+        second.close()
