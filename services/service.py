@@ -1,0 +1,502 @@
+"""
+The service tree: Service, MultiService, Application, and ``.tac`` loading.
+
+A program is a tree of services rooted at an Application.  The daemonizer
+calls ``privilegedStartService`` on the root (still root, so low ports can be
+bound), sheds privileges, calls ``startService``, and at shutdown calls
+``stopService`` and waits for the Deferred it returns.
+
+The one idea that differs from Twisted: a MultiService starts its children
+*in order, one at a time*.  When a child's ``startService`` returns a Deferred,
+the next child starts only once it has fired; when a start fails, the children
+already started are stopped again in reverse order and the parent's start
+fails with that error.  When every child starts synchronously, the whole tree
+starts synchronously, as in Twisted.  Stopping is concurrent, as in Twisted:
+every child is asked to stop (last added first) and the parent's stop fires
+when all of them have finished; ``pendingStops`` names those that have not.
+"""
+
+import builtins
+import os
+import traceback
+from collections import namedtuple
+
+from zope.interface import Attribute, Interface, implementer
+
+from reactor import log
+from reactor.defer import DeferredList, maybeDeferred, succeed
+
+__all__ = [
+    "IService",
+    "IServiceCollection",
+    "IProcess",
+    "Service",
+    "MultiService",
+    "Application",
+    "PendingStop",
+    "pendingStops",
+    "TacError",
+    "loadApplication",
+]
+
+
+# -- interfaces ---------------------------------------------------------------
+
+
+class IService(Interface):
+    """A thing that can be started and stopped, and lives in a service tree."""
+
+    name = Attribute("The service's name (a str), or None; unique among siblings.")
+    running = Attribute("True between startService and stopService.")
+    parent = Attribute("The IServiceCollection holding this service, or None.")
+
+    def setName(name):
+        """
+        Set the service's name.
+
+        :raises RuntimeError: if the service already has a parent.
+        """
+
+    def setServiceParent(parent):
+        """Leave the current parent, if any, and join parent (an IServiceCollection)."""
+
+    def disownServiceParent():
+        """Leave the parent; return what its removeService returned (a Deferred or None)."""
+
+    def privilegedStartService():
+        """Do the start-up work that needs privileges (binding ports below 1024)."""
+
+    def startService():
+        """Start the service; may return a Deferred firing when it has started."""
+
+    def stopService():
+        """Stop the service; may return a Deferred firing when it has stopped."""
+
+
+class IServiceCollection(Interface):
+    """A service that holds other services: its children."""
+
+    def getServiceNamed(name):
+        """
+        Return the child named name.
+
+        :raises KeyError: if there is none.
+        """
+
+    def __iter__():
+        """Iterate over the children in the order they were added."""
+
+    def addService(service):
+        """
+        Add a child; start it at once if the collection is running.
+
+        :raises RuntimeError: if a child of the same name is already present.
+        """
+
+    def removeService(service):
+        """Remove a child; stop it if running, returning its stop Deferred or None."""
+
+
+class IProcess(Interface):
+    """The process-level settings of an application."""
+
+    processName = Attribute("The name the process should run under, or None.")
+    uid = Attribute("The user id to run as after privileged start-up, or None.")
+    gid = Attribute("The group id to run as after privileged start-up, or None.")
+
+
+# -- Service ------------------------------------------------------------------
+
+
+@implementer(IService)
+class Service:
+    """
+    The base service: a name, a parent and a running flag.
+
+    Subclasses override startService/stopService, calling the base methods
+    so that ``running`` stays true to the service's state.
+    """
+
+    name = None
+    running = False
+    parent = None
+
+    def __repr__(self):
+        return "<%s %s>" % (type(self).__name__, _label(self))
+
+    def setName(self, name):
+        """
+        Set the service's name.
+
+        :raises RuntimeError: once the service has a parent, whose index of
+            names would go stale.
+        """
+        if self.parent is not None:
+            raise RuntimeError("cannot change name when parent exists")
+        self.name = name
+
+    def setServiceParent(self, parent):
+        """
+        Leave the current parent, if any, and join parent.
+
+        parent is adapted to IServiceCollection when it can be, and used as
+        it is otherwise (anything with addService will do).  If parent refuses
+        the service (a duplicate name), the service is left without a parent.
+
+        :return: what parent.addService returned: the child's start Deferred
+            when the parent is running, else None.
+        """
+        if self.parent is not None:
+            self.disownServiceParent()
+        parent = IServiceCollection(parent, parent)
+        self.parent = parent
+        try:
+            return parent.addService(self)
+        except BaseException:
+            self.parent = None
+            raise
+
+    def disownServiceParent(self):
+        """
+        Leave the parent.
+
+        :return: what the parent's removeService returned: the Deferred of
+            this service's stop if the parent was running, else None.
+        """
+        d = self.parent.removeService(self)
+        self.parent = None
+        return d
+
+    def privilegedStartService(self):
+        """Do nothing; override to acquire what needs privileges."""
+
+    def startService(self):
+        """Mark the service running."""
+        self.running = True
+
+    def stopService(self):
+        """Mark the service stopped."""
+        self.running = False
+
+
+# -- MultiService -------------------------------------------------------------
+
+
+@implementer(IServiceCollection)
+class MultiService(Service):
+    """
+    A service holding other services.
+
+    Children start in the order they were added, each only after the
+    previous one's start has completed, and stop last-added first.
+    """
+
+    def __init__(self):
+        self.services = []
+        self.namedServices = {}
+        # [child, label] for every child whose stop Deferred has not fired; a
+        # list, not a dict, because services need not be hashable.
+        self._stopping = []
+        # Identifies the start in progress; a stop (or a new start) replaces
+        # it so that a chain left over from an earlier start goes no further.
+        self._startAttempt = None
+
+    def __iter__(self):
+        """Iterate over the children in the order they were added."""
+        return iter(list(self.services))
+
+    def getServiceNamed(self, name):
+        """
+        Return the child named name.
+
+        :raises KeyError: if no child has that name.
+        """
+        return self.namedServices[name]
+
+    def addService(self, service):
+        """
+        Add service as the last child.
+
+        If this service is running, the child is started at once (its
+        startService only: privileged start-up is over by then).  If that
+        start raises, the child is taken out again and the error propagates.
+
+        :return: the child's start Deferred (or None) if it was started.
+        :raises RuntimeError: if a child with the same name is present.
+        """
+        if service.name is not None:
+            if service.name in self.namedServices:
+                raise RuntimeError("cannot have two services with same name %r" % (service.name,))
+            self.namedServices[service.name] = service
+        self.services.append(service)
+        if not self.running:
+            return None
+        try:
+            return service.startService()
+        except BaseException:
+            self._forget(service)
+            if service.parent is self:
+                service.parent = None
+            raise
+
+    def removeService(self, service):
+        """
+        Remove a child, stopping it if this service is running.
+
+        :return: the child's stop Deferred if it was stopped, else None.
+        :raises ValueError: if service is not a child.
+        """
+        self._forget(service)
+        if not self.running:
+            return None
+        return self._stopChild(service, _label(service))
+
+    def _forget(self, service):
+        self.services.remove(service)
+        if service.name is not None and self.namedServices.get(service.name) is service:
+            del self.namedServices[service.name]
+
+    def privilegedStartService(self):
+        """Call each child's privilegedStartService, in order."""
+        Service.privilegedStartService(self)
+        for service in self:
+            service.privilegedStartService()
+
+    def startService(self):
+        """
+        Start the children in order, each after the previous one has started.
+
+        :return: a Deferred firing with None when every child has started; it
+            has already fired if every child started synchronously.  If a
+            child's start fails, the children started before it are stopped
+            (last first), this service is marked stopped, and the Deferred
+            fails with the child's error once they have stopped.
+        """
+        Service.startService(self)
+        attempt = self._startAttempt = object()
+        started = []
+        d = succeed(None)
+        for service in self:
+            d.addCallback(self._startChild, service, attempt, started)
+        d.addErrback(self._ebStartFailed, attempt, started)
+        return d
+
+    def _startChild(self, ignored, service, attempt, started):
+        # A stop, or removing the child, while an earlier child was still
+        # starting: the rest of the chain must not start anything.
+        if self._startAttempt is not attempt or service not in self.services:
+            return None
+        d = maybeDeferred(service.startService)
+        d.addCallback(self._cbChildStarted, service, started)
+        return d
+
+    def _cbChildStarted(self, ignored, service, started):
+        started.append(service)
+        return None
+
+    def _ebStartFailed(self, failure, attempt, started):
+        if self._startAttempt is not attempt:
+            # Already stopped by hand while the start was under way: the
+            # children have been asked to stop; only report the failure.
+            return failure
+        self._startAttempt = None
+        Service.stopService(self)
+        d = self._stopChildren(reversed(started))
+        d.addCallback(lambda ignored: failure)
+        return d
+
+    def stopService(self):
+        """
+        Stop every child, last added first, without waiting between them.
+
+        A child whose stop fails is logged with reactor.log.err; the others
+        still stop.  A start still under way starts no more children.
+
+        :return: a Deferred firing with None when every child's stop has
+            finished (at once if they all stopped synchronously).
+        """
+        Service.stopService(self)
+        self._startAttempt = None
+        return self._stopChildren(reversed(list(self)))
+
+    def _stopChildren(self, services):
+        deferreds = [self._stopChild(service, _label(service)) for service in services]
+        d = DeferredList(deferreds)
+        d.addCallback(lambda ignored: None)
+        return d
+
+    def _stopChild(self, service, label):
+        # Registered before the call so that a stop which never fires is
+        # visible to pendingStops; a synchronous stop unregisters at once.
+        entry = [service, label]
+        self._stopping.append(entry)
+        d = maybeDeferred(service.stopService)
+        d.addErrback(self._ebChildStopFailed, label)
+        d.addBoth(self._cbChildStopped, entry)
+        return d
+
+    def _ebChildStopFailed(self, failure, label):
+        log.err(failure, "Error stopping service %s" % (label,))
+        return None
+
+    def _cbChildStopped(self, result, entry):
+        self._stopping.remove(entry)
+        return result
+
+    def stoppingServices(self):
+        """
+        Return the children whose stop Deferred has not fired yet.
+
+        Children removed with removeService while running count too.  See
+        pendingStops for the whole tree.
+        """
+        return [service for service, label in self._stopping]
+
+
+def _label(service):
+    """A service's name, or its class name in angle brackets if it has none."""
+    if service.name is not None:
+        return str(service.name)
+    return "<%s>" % (type(service).__name__,)
+
+
+PendingStop = namedtuple("PendingStop", ["path", "service"])
+PendingStop.__doc__ = """
+A service whose stop has not finished: path is the slash-separated labels
+from the root ("app/web/db"; an unnamed service shows as "<ClassName>").
+"""
+
+
+def pendingStops(root):
+    """
+    Return every service under root whose stop Deferred has not fired.
+
+    The list is in tree order, a parent before its children, so the last
+    entry of each branch is the service actually holding things up (a
+    MultiService is pending while any child is).  Each entry is a
+    PendingStop(path, service).  root itself is not listed.
+    """
+    found = []
+    _collectPending(root, _label(root), found)
+    return found
+
+
+def _collectPending(service, path, found):
+    stopping = getattr(service, "_stopping", None)
+    if not stopping:
+        return
+    for child, label in list(stopping):
+        childPath = path + "/" + label
+        found.append(PendingStop(childPath, child))
+        _collectPending(child, childPath, found)
+
+
+# -- Application --------------------------------------------------------------
+
+
+@implementer(IProcess)
+class Application(MultiService):
+    """
+    The root of a service tree, with the process settings the daemonizer uses.
+
+    In Twisted, ``Application`` is a function returning a Componentized
+    object to which IService and IProcess adapt; here it is one class that
+    provides IService, IServiceCollection and IProcess, so
+    ``IService(application)`` returns the application itself.
+
+    :param name: the service and process name.
+    :param uid: the user id (an int) to run as after privileged start-up.
+    :param gid: the group id (an int) to run as after privileged start-up.
+    """
+
+    def __init__(self, name, uid=None, gid=None):
+        MultiService.__init__(self)
+        self.setName(name)
+        self.processName = name
+        self.uid = uid
+        self.gid = gid
+
+
+# -- .tac files ---------------------------------------------------------------
+
+
+class TacError(Exception):
+    """
+    A .tac file could not be loaded; str() is one message fit for a person.
+
+    :ivar path: the absolute path of the file.
+    """
+
+    def __init__(self, path, message):
+        Exception.__init__(self, message)
+        self.path = path
+
+
+def loadApplication(path):
+    """
+    Run the .tac file at path in a fresh namespace and return its ``application``.
+
+    The namespace holds ``__file__`` (the absolute path), ``__name__``
+    ("__loom_tac__") and the builtins.
+
+    :raises TacError: if the file cannot be read, has a syntax error (the
+        message gives file, line and text), raises while running (the message
+        holds the traceback from the .tac's own code on), defines no
+        ``application``, or defines one that is not a service.
+    """
+    path = os.path.abspath(path)
+    code = _compileTac(path, _readTac(path))
+    namespace = {"__file__": path, "__name__": "__loom_tac__", "__builtins__": builtins}
+    try:
+        exec(code, namespace)
+    except Exception as e:
+        # The first frame is this function's exec; the .tac's start after it.
+        lines = traceback.format_exception(type(e), e, e.__traceback__.tb_next)
+        raise TacError(
+            path, "%s raised an exception while loading:\n%s" % (path, "".join(lines))
+        ) from None
+    if "application" not in namespace:
+        raise TacError(path, "%s does not define 'application'" % (path,))
+    application = namespace["application"]
+    if IService(application, None) is None:
+        raise TacError(
+            path,
+            "%s: 'application' is %r, which is not a service" % (path, application),
+        )
+    return application
+
+
+def _readTac(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise TacError(path, "%s: no such file" % (path,)) from None
+    except OSError as e:
+        raise TacError(path, "%s: cannot read: %s" % (path, e.strerror)) from None
+
+
+def _compileTac(path, source):
+    try:
+        return compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        raise TacError(path, _describeSyntaxError(path, e)) from None
+    except ValueError as e:
+        # Some Python 3.11 releases report a NUL byte in the source as
+        # ValueError rather than SyntaxError; see test_nulByteIsReportedClearly.
+        raise TacError(path, "%s: cannot compile: %s" % (path, e)) from None
+
+
+def _describeSyntaxError(path, error):
+    where = error.filename or path
+    if error.lineno is not None:
+        where += ", line %d" % (error.lineno,)
+    message = "%s: %s: %s" % (where, type(error).__name__, error.msg)
+    if error.text:
+        text = error.text.rstrip("\n")
+        stripped = text.lstrip()
+        message += "\n    " + stripped
+        if error.offset:
+            column = max(error.offset - 1 - (len(text) - len(stripped)), 0)
+            message += "\n    " + " " * column + "^"
+    return message
