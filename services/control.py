@@ -1,0 +1,106 @@
+"""
+``loomd --status``, ``--stop`` and ``--reload``: acting on a running daemon
+through its pidfile, with LSB init-script exit codes.
+
+The pidfile's lock, not its content, says whether the daemon runs (see
+services.pidfile): a pid read from an unlocked file may already belong to
+another process, so it is never signalled.
+"""
+
+import os
+import signal
+import sys
+import time
+
+from services.pidfile import PidFileError, lockHolder
+
+__all__ = ["status", "stop", "reload"]
+
+# LSB exit codes for "status".
+RUNNING = 0
+DEAD_WITH_PIDFILE = 1
+NOT_RUNNING = 3
+UNKNOWN = 4
+# LSB exit code for actions on a program that is not running.
+PROGRAM_NOT_RUNNING = 7
+
+
+def _say(text):
+    sys.stdout.write("loomd: %s\n" % (text,))
+    sys.stdout.flush()
+
+
+def _holder(pidfile):
+    if not pidfile:
+        raise PidFileError("no pidfile: --pidfile is empty")
+    return lockHolder(pidfile)
+
+
+def status(pidfile):
+    """Print and return the LSB status: 0 running, 1 dead with pidfile, 3 stopped, 4 unknown."""
+    try:
+        locked, pid = _holder(pidfile)
+    except PidFileError as error:
+        _say("status unknown: %s" % (error,))
+        return UNKNOWN
+    if locked:
+        _say("running (pid %s)" % (pid,))
+        return RUNNING
+    if os.path.exists(pidfile):
+        _say("not running, but the pidfile %s remains" % (pidfile,))
+        return DEAD_WITH_PIDFILE
+    _say("not running")
+    return NOT_RUNNING
+
+
+def stop(pidfile, timeout=10.0):
+    """
+    Send SIGTERM to the daemon and wait up to timeout seconds for it to exit.
+
+    :return: 0 once it has stopped (or was not running), 1 otherwise.
+    """
+    try:
+        locked, pid = _holder(pidfile)
+    except PidFileError as error:
+        _say("cannot stop: %s" % (error,))
+        return 1
+    if not locked:
+        _say("not running")
+        return 0
+    if not pid:
+        _say("cannot stop: the pidfile %s is locked but names no process" % (pidfile,))
+        return 1
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return 0
+    except PermissionError:
+        _say("cannot stop pid %d: permission denied" % (pid,))
+        return 1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not lockHolder(pidfile)[0]:
+            _say("stopped (pid %d)" % (pid,))
+            return 0
+        time.sleep(0.05)
+    _say("pid %d still running after %ss" % (pid, timeout))
+    return 1
+
+
+def reload(pidfile):
+    """Send SIGHUP to the daemon: 0 if sent, 7 (LSB: not running) otherwise."""
+    try:
+        locked, pid = _holder(pidfile)
+    except PidFileError as error:
+        _say("cannot reload: %s" % (error,))
+        return 1
+    if not locked or not pid:
+        _say("not running")
+        return PROGRAM_NOT_RUNNING
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        _say("not running")
+        return PROGRAM_NOT_RUNNING
+    _say("reload requested (pid %d)" % (pid,))
+    return 0

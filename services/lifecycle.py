@@ -1,0 +1,447 @@
+"""
+The life of a loomd process: start-up in the documented order, one readiness
+point, signals, and a bounded graceful shutdown.
+
+    load application -> check pidfile -> daemonize -> write pidfile
+    -> privilegedStartService -> chroot -> shed privileges -> startService
+    -> report ready (status pipe, READY=1) -> run -> stop -> remove pidfile
+
+Each step that can fail reports through the same ``_fail`` path: the message
+goes to the log, to the launcher's status pipe (daemon mode) or stderr
+(foreground), and the process ends with exit status 1 after releasing the
+pidfile.  A service calling sys.exit() during start-up is a failure like any
+other (twistd's launcher hangs on it).
+
+Shutdown: the first SIGTERM/SIGINT closes the listening ports, then calls
+stopService on the tree and waits for its Deferred up to --shutdown-timeout;
+past the deadline the log names the services still stopping and the exit
+status is 1.  A second signal during shutdown exits at once.  SIGHUP never
+kills: it reopens the logs and calls reload() on services that have one.
+SIGUSR1 reopens the logs (logrotate moves the file, then signals).
+"""
+
+import os
+import signal
+import sys
+
+from reactor import log
+
+__all__ = ["Launch"]
+
+
+
+class StartupError(Exception):
+    """A start-up step failed; the message is what the user reads."""
+
+
+class Launch:
+    """One run of loomd with parsed LoomdOptions."""
+
+    def __init__(self, options):
+        self.options = options
+        self.application = None
+        self.reactor = None
+        self.pidfile = None
+        self.reporter = None
+        self.logging = None
+        self.exitCode = 0
+        self.shuttingDown = False
+        self.uid = self.gid = None
+
+    # -- before daemonizing: everything that can be checked in the launcher --
+
+    def start(self):
+        """Run loomd; return the exit status (in the launcher, or in foreground)."""
+        try:
+            self._installReactor()
+            self.application = self._loadApplication()
+            self.uid, self.gid = self._credentials()
+            if self.options["check"]:
+                from services.check import checkApplication
+
+                return checkApplication(self)
+            self._precheckPidfile()
+        except StartupError as error:
+            sys.stderr.write("loomd: %s\n" % (error,))
+            return 1
+        if self.options["nodaemon"]:
+            self.reporter = _ForegroundReporter()
+            return self._serve()
+        return self._daemonize()
+
+    def _installReactor(self):
+        import reactor
+
+        name = self.options["reactor"]
+        try:
+            self.reactor = reactor.install(name)
+        except ValueError as error:
+            raise StartupError(str(error)) from None
+        except reactor.ReactorAlreadyInstalledError:
+            self.reactor = reactor.reactor
+
+    def _loadApplication(self):
+        from services.service import Application, TacError, loadApplication
+
+        if self.options["python"]:
+            try:
+                return loadApplication(self.options["python"])
+            except TacError as error:
+                raise StartupError(str(error)) from None
+        maker = _findMaker(self.options.subCommand)
+        try:
+            service = maker.makeService(self.options.subOptions)
+        except Exception as error:
+            raise StartupError(
+                "plugin %s failed to build its service: %s" % (maker.tapname, error)
+            ) from None
+        application = Application(maker.tapname)
+        service.setServiceParent(application)
+        return application
+
+    def _credentials(self):
+        from services.privileges import PrivilegeError, resolveGroup, resolveUser
+
+        uid = self.options["uid"] or getattr(self.application, "uid", None)
+        gid = self.options["gid"] or getattr(self.application, "gid", None)
+        try:
+            uid = resolveUser(uid) if uid is not None else None
+            gid = resolveGroup(gid) if gid is not None else None
+        except PrivilegeError as error:
+            raise StartupError(str(error)) from None
+        return uid, gid
+
+    def _pidfilePath(self):
+        path = self.options["pidfile"]
+        if not path:
+            return None
+        if os.getpid() == 1 and not self.options.explicitPidfile:
+            return None  # a container's init writes no pidfile unless asked
+        return path
+
+    def _precheckPidfile(self):
+        from services.pidfile import lockHolder
+
+        path = self._pidfilePath()
+        if path is None:
+            return
+        locked, pid = lockHolder(path)
+        if locked:
+            raise StartupError("already running (pid %s)" % (pid,))
+
+    # -- daemon mode ------------------------------------------------------------
+
+    def _daemonize(self):
+        from services.daemon import StartupFailed, StatusPipe, daemonize
+
+        pipe = StatusPipe()
+        if daemonize(pipe) is not None:
+            # The launching process: wait for the one readiness point.
+            try:
+                pipe.waitForReady(self.options["start_timeout"])
+            except StartupFailed as error:
+                sys.stderr.write("loomd: %s\n" % (error,))
+                return 1
+            return 0
+        self.reporter = _PipeReporter(pipe)
+        code = 1
+        try:
+            code = self._serve()
+        except BaseException as error:
+            from services.daemon import describeStartupError
+
+            self.reporter.error(describeStartupError(error))
+        finally:
+            os._exit(code)
+
+    # -- the process that serves ------------------------------------------------
+
+    def _serve(self):
+        options = self.options
+        try:
+            os.chdir(options["rundir"])
+            umask = options["umask"]
+            if umask is None and not options["nodaemon"]:
+                umask = 0o077
+            if umask is not None:
+                os.umask(umask)
+            self._setupLogging()
+            self._acquirePidfile()
+            self._privilegedStart()
+            self._dropPrivileges()
+            if not options["nodaemon"]:
+                from services.daemon import DaemonError, redirectStandardStreams
+
+                try:
+                    redirectStandardStreams()
+                except DaemonError as error:
+                    raise StartupError(str(error)) from None
+        except StartupError as error:
+            return self._fail(str(error))
+        self._installSignals()
+        self.reactor.callWhenRunning(self._startServices)
+        try:
+            self.reactor.run(installSignalHandlers=False)
+        except SystemExit as exit:
+            return self._fail("a service called sys.exit(%s) during start-up" % (exit.code,))
+        self._cleanup()
+        return self.exitCode
+
+    def _setupLogging(self):
+        from services.daemonlog import DaemonLogging
+
+        try:
+            self.logging = DaemonLogging(self.options)
+        except OSError as error:
+            raise StartupError(
+                "cannot open log file %s: %s" % (error.filename, error.strerror)
+            ) from None
+        log.msg("loomd starting (pid %d, reactor %s)" % (os.getpid(), type(self.reactor).__name__))
+
+    def _acquirePidfile(self):
+        from services.pidfile import AlreadyRunning, PidFile, PidFileError
+
+        path = self._pidfilePath()
+        if path is None:
+            return
+        self.pidfile = PidFile(path)
+        try:
+            self.pidfile.acquire()
+        except AlreadyRunning as error:
+            self.pidfile = None
+            raise StartupError(str(error)) from None
+        except (PidFileError, OSError) as error:
+            self.pidfile = None
+            raise StartupError("cannot write pidfile %s: %s" % (path, error)) from None
+
+    def _privilegedStart(self):
+        from reactor.error import CannotListenError
+
+        try:
+            self.application.privilegedStartService()
+        except CannotListenError as error:
+            raise StartupError(str(error)) from None
+        except SystemExit as exit:
+            raise StartupError(
+                "a service called sys.exit(%s) during start-up" % (exit.code,)
+            ) from None
+        except Exception as error:
+            log.err(None, "privilegedStartService failed")
+            raise StartupError("start-up failed: %s" % (_describe(error),)) from None
+
+    def _dropPrivileges(self):
+        from services.privileges import PrivilegeError, chroot, shedPrivileges
+
+        try:
+            if self.logging is not None:
+                self.logging.prepareForUser(self.uid, self.gid)
+            if self.options["chroot"]:
+                chroot(self.options["chroot"])
+            if self.uid is not None or self.gid is not None:
+                description = shedPrivileges(self.uid, self.gid, euid=self.options["euid"])
+                log.msg(description)
+        except (PrivilegeError, OSError) as error:
+            raise StartupError(str(error)) from None
+
+    def _startServices(self):
+        from reactor.defer import maybeDeferred
+
+        d = maybeDeferred(self.application.startService)
+        d.addCallbacks(self._started, self._startFailed)
+
+    def _started(self, ignored):
+        from services import systemd
+
+        log.msg("loomd ready: every service has started")
+        self.reporter.ready()
+        systemd.notify("READY=1\nSTATUS=running\nMAINPID=%d" % (os.getpid(),))
+        self._startWatchdog()
+
+    def _startFailed(self, failure):
+        from reactor.error import CannotListenError
+
+        if failure.check(CannotListenError):
+            message = failure.getErrorMessage()
+        else:
+            log.err(failure, "startService failed")
+            message = "start-up failed: %s" % (_describe(failure.value),)
+        self._report(message)
+        self.exitCode = 1
+        self.reactor.stop()
+
+    def _startWatchdog(self):
+        from reactor.task import LoopingCall
+        from services import systemd
+
+        interval = systemd.watchdogInterval()
+        if interval:
+            self._watchdog = LoopingCall(systemd.notify, "WATCHDOG=1")
+            self._watchdog.clock = self.reactor
+            self._watchdog.start(interval, now=True)
+
+    def _report(self, message):
+        log.msg("loomd: %s" % (message,), isError=True)
+        if self.reporter is not None:
+            self.reporter.error(message)
+
+    def _fail(self, message):
+        self._report(message)
+        self._cleanup()
+        return 1
+
+    def _cleanup(self):
+        if self.pidfile is not None:
+            self.pidfile.release()
+            self.pidfile = None
+        if self.logging is not None:
+            self.logging.close()
+
+    # -- signals and shutdown ---------------------------------------------------
+
+    def _installSignals(self):
+        reactor = self.reactor
+
+        def onStop(signum, frame):
+            if self.shuttingDown:
+                self._forceExit(signum)
+            reactor.callFromThread(self._shutdown, signum)
+
+        signal.signal(signal.SIGTERM, onStop)
+        signal.signal(signal.SIGINT, onStop)
+        signal.signal(signal.SIGHUP, lambda s, f: reactor.callFromThread(self._reload))
+        signal.signal(signal.SIGUSR1, lambda s, f: reactor.callFromThread(self._reopenLogs))
+        if os.getpid() == 1:
+            signal.signal(signal.SIGCHLD, lambda s, f: reactor.callFromThread(_reapChildren))
+
+    def _forceExit(self, signum):
+        # A second signal during shutdown: the user means it.
+        log.msg("Received %s again during shutdown: exiting now." % (_signalName(signum),))
+        self._cleanup()
+        os._exit(1)
+
+    def _shutdown(self, signum):
+        from reactor.defer import maybeDeferred
+        from services import systemd
+
+        if self.shuttingDown:
+            return
+        self.shuttingDown = True
+        log.msg("Received %s, shutting down." % (_signalName(signum),))
+        systemd.notify("STOPPING=1")
+        self._closeListeningPorts()
+        deadline = self.reactor.callLater(self.options["shutdown_timeout"], self._deadline)
+        d = maybeDeferred(self.application.stopService)
+
+        def stopped(result):
+            if deadline.active():
+                deadline.cancel()
+                if self.reactor.running:
+                    self.reactor.stop()
+            return result
+
+        d.addBoth(stopped)
+        d.addErrback(log.err, "stopService failed")
+
+    def _closeListeningPorts(self):
+        # No new connections while the services wind down.
+        from reactor.interfaces import IListeningPort
+
+        for reader in self.reactor.getReaders():
+            if IListeningPort.providedBy(reader):
+                reader.stopListening()
+
+    def _deadline(self):
+        from services.service import pendingStops
+
+        names = ", ".join(pending.path for pending in pendingStops(self.application)) or "(none)"
+        log.msg(
+            "shutdown timed out after %ss; still stopping: %s"
+            % (self.options["shutdown_timeout"], names),
+            isError=True,
+        )
+        self.exitCode = 1
+        self.reactor.crash()
+
+    def _reload(self):
+        from reactor.defer import maybeDeferred
+        from services import systemd
+
+        log.msg("Received SIGHUP: reopening logs and reloading services.")
+        systemd.notify("RELOADING=1")
+        self._reopenLogs()
+        pending = []
+        for service in _walk(self.application):
+            reload = getattr(service, "reload", None)
+            if callable(reload):
+                pending.append(maybeDeferred(reload).addErrback(log.err, "reload failed"))
+        from reactor.defer import DeferredList
+
+        DeferredList(pending).addCallback(lambda _: systemd.notify("READY=1"))
+
+    def _reopenLogs(self):
+        if self.logging is not None:
+            self.logging.reopen()
+
+
+class _ForegroundReporter:
+    # loomd -n: start-up failures go to stderr as well as to the log.
+    def ready(self):
+        pass
+
+    def error(self, message):
+        sys.__stderr__.write("loomd: %s\n" % (message,))
+        sys.__stderr__.flush()
+
+
+class _PipeReporter:
+    # Daemon mode: the launcher is waiting on the status pipe.
+    def __init__(self, pipe):
+        self.pipe = pipe
+
+    def ready(self):
+        self.pipe.reportReady()
+
+    def error(self, message):
+        self.pipe.reportError(message)
+
+
+def _walk(service):
+    from services.service import IServiceCollection
+
+    yield service
+    if IServiceCollection.providedBy(service):
+        for child in service:
+            yield from _walk(child)
+
+
+def _findMaker(name):
+    from services.plugins import getPlugins
+
+    makers, failures = getPlugins()
+    for maker in makers:
+        if maker.tapname == name:
+            return maker
+    raise StartupError("unknown plugin %r" % (name,))
+
+
+def _reapChildren():
+    # As PID 1 we inherit orphans: reap them, or they stay zombies.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _signalName(signum):
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "signal %d" % (signum,)
+
+
+def _describe(error):
+    text = str(error)
+    return "%s: %s" % (type(error).__name__, text) if text else type(error).__name__

@@ -1,0 +1,233 @@
+"""
+``loomd``: load an application and run it, in the foreground or as a daemon.
+
+The start-up order is the contract (DESIGN.md): parse options, load the
+application, check the pidfile, daemonize, write the pidfile, bind low ports
+(privilegedStartService), shed privileges, start the services, report ready,
+run.  One readiness point serves every caller: the launching process waiting
+on the status pipe, systemd waiting for READY=1, and a foreground user reading
+the log.  Every failure before it is reported there, so the launcher never
+hangs and never exits 0 for a daemon that is not serving.
+
+This module holds the options and the choice of mode; the daemon's life
+(start, signals, shutdown) is services.lifecycle, and the pieces it uses are
+services.daemon, services.pidfile, services.privileges, services.logfile and
+services.systemd.
+"""
+
+import os
+import sys
+
+from services import control
+from services.usage import Options, UsageError
+
+__all__ = ["LoomdOptions", "main", "run"]
+
+DEFAULT_PIDFILE = "loomd.pid"
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+
+        return version("loom")
+    except Exception:
+        return "(unknown version)"
+
+
+def _octal(value):
+    return int(value, 8)
+
+
+_octal.coerceDoc = "An octal number, such as 022 or 0o077."
+
+
+def _seconds(value):
+    number = float(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _choice(*choices):
+    def coerce(value):
+        if value not in choices:
+            raise ValueError("choose one of: %s" % ", ".join(choices))
+        return value
+
+    coerce.coerceDoc = "One of: %s." % ", ".join(choices)
+    return coerce
+
+
+class LoomdOptions(Options):
+    """The options of loomd, twistd's and a few of its own."""
+
+    synopsis = "Usage: loomd [options] (-y FILE.tac | PLUGIN [plugin options])"
+    longdesc = (
+        "Run a Loom application in the foreground (-n) or as a daemon. "
+        "The launcher exits 0 only once every service has started."
+    )
+
+    optFlags = [
+        ["nodaemon", "n", "Do not daemonize: run in the foreground."],
+        ["syslog", None, "Log to syslog, not to a file."],
+        ["euid", "e", "Set only the effective user and group ids (keep the real ones)."],
+        ["no_save", "o", "Accepted for twistd compatibility; has no effect."],
+        ["check", None, "Load and validate the application, bind nothing, and exit."],
+        ["status", None, "Report whether the daemon of --pidfile runs (LSB exit codes)."],
+        ["stop", None, "Stop the daemon of --pidfile (SIGTERM, wait --timeout)."],
+        ["reload", None, "Ask the daemon of --pidfile to reload (SIGHUP)."],
+        ["help-reactors", None, "List the reactors and exit."],
+        ["print-systemd-unit", None, "Print a systemd unit running this command, and exit."],
+    ]
+
+    optParameters = [
+        ["python", "y", None, "Read the application from this .tac file."],
+        ["pidfile", None, DEFAULT_PIDFILE, "Pidfile path; an empty value disables it."],
+        ["logfile", "l", None, "Log file path; '-' is standard output."],
+        ["prefix", None, "loomd", "The ident of syslog lines."],
+        ["syslog-facility", None, "daemon", "The syslog facility (daemon, local0, ...)."],
+        ["rundir", "d", ".", "Change to this directory before running."],
+        ["chroot", None, None, "Chroot to this directory after binding ports."],
+        ["uid", "u", None, "Run as this user (name or number)."],
+        ["gid", "g", None, "Run as this group (name or number)."],
+        ["umask", None, None, "The umask (default 0o077 for a daemon, unchanged otherwise).",
+         _octal],
+        ["reactor", "r", None, "The reactor: epoll, poll, select or asyncio."],
+        ["log-level", None, "info", "The lowest level logged.",
+         _choice("debug", "info", "warning", "error", "critical")],
+        ["log-format", None, "text", "Log line format.", _choice("text", "json")],
+        ["log-max-bytes", None, 10_000_000, "Rotate the log at this size (0: never by size).",
+         int],
+        ["log-backups", None, 10, "How many rotated logs to keep.", int],
+        ["log-rotate", None, "size", "When to rotate the log.", _choice("size", "daily", "never")],
+        ["shutdown-timeout", None, 30.0, "Seconds to wait for services to stop.", _seconds],
+        ["start-timeout", None, 60.0, "Seconds the launcher waits for start-up.", _seconds],
+        ["timeout", None, 10.0, "Seconds --stop waits for the daemon to exit.", _seconds],
+        ["print-init-script", None, None, "Print an LSB init script named NAME, and exit."],
+    ]
+
+    def __init__(self):
+        Options.__init__(self)
+        self.explicitPidfile = False
+        self.subCommands = self._pluginCommands()
+
+    def _pluginCommands(self):
+        try:
+            from services.plugins import getPlugins
+        except ImportError:
+            return []
+        makers, failures = getPlugins()
+        self.pluginFailures = failures
+        return [[m.tapname, None, m.options, m.description] for m in makers]
+
+    def opt_pidfile(self, value):
+        """Pidfile path; an empty value disables it."""
+        self["pidfile"] = value
+        self.explicitPidfile = True
+
+    def opt_version(self):
+        """Print the version and exit."""
+        print("loomd (Loom) %s" % (_version(),))
+        sys.exit(0)
+
+    def postOptions(self):
+        modes = [m for m in ("check", "status", "stop", "reload") if self[m]]
+        if len(modes) > 1:
+            raise UsageError("choose one of --%s" % ", --".join(modes))
+        controlOnly = modes and modes[0] != "check"
+        informational = (
+            self["help_reactors"] or self["print_init_script"] or self["print_systemd_unit"]
+        )
+        if self["python"] and self.subCommand:
+            raise UsageError("give either -y FILE.tac or a plugin name, not both")
+        if not (self["python"] or self.subCommand or controlOnly or informational):
+            raise UsageError("nothing to run: give -y FILE.tac or a plugin name")
+        self.absolutePaths()
+
+    def absolutePaths(self):
+        # A path on the command line means the same file before and after
+        # --rundir and --chroot: resolve it against the launch directory now.
+        for key in ("python", "logfile", "pidfile"):
+            value = self[key]
+            if value and value != "-":
+                if key == "pidfile" and not os.path.isabs(value):
+                    value = os.path.join(os.path.abspath(self["rundir"]), value)
+                self[key] = os.path.abspath(value)
+        self["rundir"] = os.path.abspath(self["rundir"])
+
+
+def run(argv):
+    """
+    Run loomd with argv (without the program name).
+
+    :return: the process exit status.
+    """
+    options = LoomdOptions()
+    try:
+        options.parseOptions(argv)
+    except UsageError as error:
+        sys.stderr.write("loomd: %s\nRun 'loomd --help' for usage.\n" % (error,))
+        return 1
+    if options["help_reactors"]:
+        return _helpReactors()
+    if options["status"]:
+        return control.status(options["pidfile"])
+    if options["stop"]:
+        return control.stop(options["pidfile"], options["timeout"])
+    if options["reload"]:
+        return control.reload(options["pidfile"])
+    if options["print_init_script"] or options["print_systemd_unit"]:
+        return _printDeployment(options, argv)
+    from services.lifecycle import Launch
+
+    return Launch(options).start()
+
+
+def _helpReactors():
+    import reactor
+
+    for name in reactor.REACTORS:
+        marker = " (default)" if name == reactor.defaultReactorName() else ""
+        print("    %-8s%s" % (name, marker))
+    return 0
+
+
+def _printDeployment(options, argv):
+    from services import deploy
+
+    args = _deploymentArguments(argv)
+    if options["print_init_script"]:
+        sys.stdout.write(
+            deploy.initScript(options["print_init_script"], args, options["pidfile"] or None)
+        )
+    else:
+        sys.stdout.write(deploy.systemdUnit(args, description="Loom application"))
+        sockets = [a for a in args if "systemd:" in a]
+        if sockets:
+            sys.stdout.write("\n# --- the matching .socket unit ---\n")
+            sys.stdout.write(deploy.systemdSocket(args))
+    return 0
+
+
+def _deploymentArguments(argv):
+    # The tested command line, minus the printing options themselves.
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--print-systemd-unit":
+            continue
+        if arg == "--print-init-script":
+            skip = True
+            continue
+        if arg.startswith("--print-init-script="):
+            continue
+        args.append(arg)
+    return args
+
+
+def main(argv=None):
+    """The console script: run loomd and exit with its status."""
+    sys.exit(run(sys.argv[1:] if argv is None else argv))
