@@ -25,5 +25,10 @@ test: $(VENV)/.test-installed
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py
 
+# The finger demo in the foreground: finger on 127.0.0.1:1079, its setter on
+# 127.0.0.1:1080.  Ctrl-C stops it.
+run: $(VENV)/.test-installed
+	$(VENV)/bin/loomd -n --pidfile= -y doc/examples/finger.tac
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,6 +11,8 @@ told connectionLost(ConnectionLost), so each connection's protocol hears
 about the end exactly once, however the reactor stops.
 """
 
+import os
+
 from zope.interface import implementer
 
 from reactor import log
@@ -85,6 +87,40 @@ class PosixReactorBase(ReactorBase):
         connector.connect()
         return connector
 
+    # -- inherited sockets (systemd socket activation) ---------------------------
+
+    def adoptStreamPort(self, fileDescriptor, addressFamily, factory):
+        """
+        Accept connections on an inherited listening socket.
+
+        The descriptor is duplicated: the caller keeps (and may close) its own.
+
+        :param addressFamily: socket.AF_INET, AF_INET6 or AF_UNIX.
+        :return: the listening port.
+        """
+        import socket
+
+        from reactor import tcp, unix
+
+        sock = socket.socket(addressFamily, socket.SOCK_STREAM, fileno=os.dup(fileDescriptor))
+        if addressFamily == socket.AF_UNIX:
+            port = unix.Port(sock.getsockname(), factory, reactor=self)
+        else:
+            port = tcp.Port(sock.getsockname()[1], factory, reactor=self)
+        port.adoptSocket(sock)
+        return port
+
+    def adoptDatagramPort(self, fileDescriptor, addressFamily, protocol, maxPacketSize=8192):
+        """Serve datagrams on an inherited bound socket (duplicated, as above)."""
+        import socket
+
+        from reactor import udp
+
+        sock = socket.socket(addressFamily, socket.SOCK_DGRAM, fileno=os.dup(fileDescriptor))
+        port = udp.Port(sock.getsockname()[1], protocol, maxPacketSize=maxPacketSize, reactor=self)
+        port.adoptSocket(sock)
+        return port
+
     # -- UDP --------------------------------------------------------------------
 
     def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
@@ -95,13 +131,18 @@ class PosixReactorBase(ReactorBase):
         listening.startListening()
         return listening
 
-    def listenMulticast(self, port, protocol, interface="", maxPacketSize=8192,
-                        listenMultiple=False):
+    def listenMulticast(
+        self, port, protocol, interface="", maxPacketSize=8192, listenMultiple=False
+    ):
         """Bind a UDP port that can join multicast groups; return the port."""
         from reactor import udp
 
         listening = udp.MulticastPort(
-            port, protocol, interface, maxPacketSize, reactor=self,
+            port,
+            protocol,
+            interface,
+            maxPacketSize,
+            reactor=self,
             listenMultiple=listenMultiple,
         )
         listening.startListening()

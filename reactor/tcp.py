@@ -163,6 +163,23 @@ class Port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         return sock, (self.interface, self.port)
 
+    def adoptSocket(self, sock):
+        """
+        Start accepting on sock, an already bound and listening socket (an
+        inherited one: systemd socket activation).  The port owns sock.
+        """
+        sock.setblocking(False)
+        self._startAccepting(sock)
+
+    def _startAccepting(self, sock):
+        self.socket = sock
+        self.fd = sock.fileno()
+        self._accept = sock._accept
+        self._host = self._hostAddress()
+        self.connected = True
+        self.factory.doStart()
+        self.reactor.addReader(self)
+
     def startListening(self):
         """
         Bind, listen and start accepting.
@@ -177,13 +194,7 @@ class Port:
             sock.close()
             raise CannotListenError(self.interface, self.port, error) from None
         sock.setblocking(False)
-        self.socket = sock
-        self.fd = sock.fileno()
-        self._accept = sock._accept
-        self._host = self._hostAddress()
-        self.connected = True
-        self.factory.doStart()
-        self.reactor.addReader(self)
+        self._startAccepting(sock)
 
     def fileno(self):
         """Return the listening descriptor, or -1 when not listening."""

@@ -71,9 +71,17 @@ class Port:
         sock.setblocking(False)
         return sock
 
+    def adoptSocket(self, sock):
+        """Serve sock, an already bound datagram socket (socket activation)."""
+        sock.setblocking(False)
+        self._start(sock)
+
     def startListening(self):
         """Bind and start delivering datagrams; :raises CannotListenError:."""
-        self.socket = self._bindSocket()
+        self._start(self._bindSocket())
+
+    def _start(self, sock):
+        self.socket = sock
         self.fd = self.socket.fileno()
         self.connected = True
         self.protocol.makeConnection(self)
