@@ -39,6 +39,7 @@ __all__ = [
     "daemonize",
     "redirectStandardStreams",
     "describeExit",
+    "describeStartupError",
 ]
 
 # Longest status text sent through the pipe; well under a pipe's capacity,

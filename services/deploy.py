@@ -32,10 +32,29 @@ def _oneLine(text):
     return " ".join(str(text).split())
 
 
-def _checkPidfileOption(loomdArgs):
-    for arg in loomdArgs:
-        if arg == "--pidfile" or arg.startswith("--pidfile="):
-            raise ValueError("give the pidfile as the pidfile argument, not in loomdArgs")
+def _withoutPidfile(loomdArgs, pidfile):
+    """
+    Return loomdArgs without its --pidfile options (the script passes its
+    own), provided they name the same file.
+
+    :raises ValueError: a --pidfile naming another file.
+    """
+    args, index = [], 0
+    while index < len(loomdArgs):
+        arg = loomdArgs[index]
+        if arg == "--pidfile" and index + 1 < len(loomdArgs):
+            value, index = loomdArgs[index + 1], index + 2
+        elif arg.startswith("--pidfile="):
+            value, index = arg[len("--pidfile=") :], index + 1
+        else:
+            args.append(arg)
+            index += 1
+            continue
+        if os.path.abspath(value) != pidfile:
+            raise ValueError(
+                "loomdArgs name pidfile %s but the init script uses %s" % (value, pidfile)
+            )
+    return args
 
 
 _INIT_SCRIPT = """\
@@ -173,16 +192,22 @@ def initScript(
 
     :param name: the service's name (Provides:), letters, digits, ``_.@-``.
     :param loomdArgs: the options and application after ``loomd``, without
-        ``-n`` (the init script needs a daemon) and without ``--pidfile``.
-    :param pidfile: the pidfile path (made absolute).
+        ``-n`` (the init script needs a daemon).  A ``--pidfile`` among them
+        is dropped (the script passes its own) if it names the same file.
+    :param pidfile: the pidfile path (made absolute: resolve a path relative
+        to --rundir before calling).
     :param loomd: the loomd executable (default: found on PATH).
     :param stopTimeout: seconds a stop waits before SIGKILL (with
         start-stop-daemon) or failing (``loomd --stop --timeout``).
-    :raises ValueError: a bad name, or ``--pidfile`` inside loomdArgs.
+    :raises ValueError: a bad name, no pidfile, or a ``--pidfile`` in
+        loomdArgs naming another file.
     """
     if not _NAME.match(name):
         raise ValueError("init script name %r: use letters, digits and _.@-" % (name,))
-    _checkPidfileOption(loomdArgs)
+    if not pidfile:
+        raise ValueError("an init script needs a pidfile (--pidfile must not be empty)")
+    pidfile = os.path.abspath(pidfile)
+    loomdArgs = _withoutPidfile(loomdArgs, pidfile)
     return _INIT_SCRIPT.format(
         name=name,
         qname=shlex.quote(name),
@@ -191,7 +216,7 @@ def initScript(
         defaultStop=_oneLine(defaultStop),
         description=_oneLine(description or "the %s Loom application" % (name,)),
         loomd=shlex.quote(_loomdPath(loomd)),
-        pidfile=shlex.quote(os.path.abspath(pidfile)),
+        pidfile=shlex.quote(pidfile),
         stopTimeout=int(stopTimeout),
         args=" ".join(shlex.quote(arg) for arg in loomdArgs),
     )

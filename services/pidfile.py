@@ -94,6 +94,7 @@ class PidFile:
         self._fd = None
         self._dirFd = None
         self._key = None
+        self._owner = None
 
     def __repr__(self):
         return "<PidFile %s%s>" % (self.path, " held" if self._fd is not None else "")
@@ -135,7 +136,7 @@ class PidFile:
         if existed:
             log.msg("Replacing stale pidfile %s (it held %r)" % (self.path, stale), system="loomd")
         self._write(fd, pid)
-        self._fd, self.pid = fd, pid
+        self._fd, self.pid, self._owner = fd, pid, os.getpid()
         self._dirFd = _openDirectory(os.path.dirname(self.path))
         info = os.fstat(fd)
         self._key = (info.st_dev, info.st_ino)
@@ -195,7 +196,8 @@ class PidFile:
 
     def release(self):
         """
-        Remove the pidfile and drop the lock; a no-op when not held.
+        Remove the pidfile and drop the lock; a no-op when not held, and
+        in a process forked from the holder it only closes the descriptors.
 
         Unlinks first and unlocks after (so no other start can lock the
         inode we are about to unlink).  When unlinking is not permitted
@@ -207,6 +209,12 @@ class PidFile:
             return
         fd, self._fd = self._fd, None
         _held.pop(self._key, None)
+        if os.getpid() != self._owner:
+            # A forked child (an atexit handler, say) must not remove the
+            # daemon's pidfile; it never held the lock anyway.
+            os.close(fd)
+            self._closeDirectory()
+            return
         try:
             if self._stillNamesInodeFrom(fd):
                 self._unlink()
@@ -221,9 +229,12 @@ class PidFile:
             )
         finally:
             os.close(fd)
-            if self._dirFd is not None:
-                os.close(self._dirFd)
-                self._dirFd = None
+            self._closeDirectory()
+
+    def _closeDirectory(self):
+        if self._dirFd is not None:
+            os.close(self._dirFd)
+            self._dirFd = None
 
     def _stillNamesInodeFrom(self, fd):
         # Never unlink a file that someone else put at our path.

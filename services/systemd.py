@@ -60,7 +60,7 @@ def notify(state, environ=None):
         return False
     if not target.startswith(("/", "@")):
         raise ValueError("NOTIFY_SOCKET=%r is not a UNIX socket path or @name" % (target,))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sender:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
         sender.sendto(state.encode("utf-8"), _address(target))
     return True
 

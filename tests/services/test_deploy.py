@@ -200,11 +200,23 @@ def test_missingLoomdIsFiveOrFourForStatus(tmp_path):
         assert done.returncode == code
 
 
-def test_initScriptRefusesBadNamesAndPidfileInArgs():
+def test_initScriptRefusesBadNamesAndOtherPidfiles():
     with pytest.raises(ValueError, match="init script name"):
         initScript("a b", [], "/run/x.pid")
-    with pytest.raises(ValueError, match="pidfile"):
+    with pytest.raises(ValueError, match="needs a pidfile"):
+        initScript("x", [], "")
+    with pytest.raises(ValueError, match="name pidfile /tmp/y but the init script uses /run/x.pid"):
         initScript("x", ["--pidfile=/tmp/y"], "/run/x.pid")
+
+
+def test_initScriptDropsTheSamePidfileFromTheArguments():
+    script = initScript(
+        "x",
+        ["--pidfile", "/run/x.pid", "-y", "a.tac", "--pidfile=/run/x.pid"],
+        "/run/x.pid",
+        loomd="/usr/bin/loomd",
+    )
+    assert '--pidfile "$PIDFILE" -y a.tac\n' in script
 
 
 # -- systemd ------------------------------------------------------------------

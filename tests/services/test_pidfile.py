@@ -271,3 +271,37 @@ def test_lockIsNotInheritedByForkedChildren(tmp_path):
     finally:
         holder.stdin.close()
         holder.stdout.close()
+
+
+def test_acquireRetriesWhenThePreviousHolderUnlinksMeanwhile(pidFile, monkeypatch):
+    # The previous daemon's release() unlinks the file between our open and
+    # our lock: the lock would be on an orphan inode, so acquire starts over.
+    original = PidFile._lock
+    calls = []
+
+    def lockAfterUnlink(self, fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            os.unlink(self.path)
+        return original(self, fd)
+
+    monkeypatch.setattr(PidFile, "_lock", lockAfterUnlink)
+    pidFile.acquire()
+    assert len(calls) == 2
+    assert readPid(pidFile.path) == os.getpid()
+    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
+    assert runChild(probe, pidFile.path).strip() == "True"
+
+
+def test_releaseInAForkedChildLeavesThePidfile(pidFile):
+    pidFile.acquire()
+    child = os.fork()
+    if child == 0:
+        try:
+            pidFile.release()
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    assert readPid(pidFile.path) == os.getpid()
+    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
+    assert runChild(probe, pidFile.path).strip() == "True"
