@@ -134,8 +134,10 @@ def main(argv=None):
     peers = [("loom", loomReactor), ("twisted", twistedReactor)]
     import reactor as loom
 
-    print("Reactor benchmark: Loom %s reactor vs Twisted EPollReactor, median of %d repeats"
-          % (loom.defaultReactorName(), args.repeats))
+    print(
+        "Reactor benchmark: Loom %s reactor vs Twisted EPollReactor, median of %d repeats"
+        % (loom.defaultReactorName(), args.repeats)
+    )
     print("%-45s %14s %14s %8s" % ("workload", "loom calls/s", "twisted calls/s", "ratio"))
     for title, workload in WORKLOADS:
         rates = {name: [] for name, _ in peers}

@@ -67,9 +67,9 @@ class SystemEvent:
 
     def _continueFiring(self, ignored):
         self.state = "idle"
-        for ignored in self._runPhase("during"):
+        for _ in self._runPhase("during"):
             pass
-        for ignored in self._runPhase("after"):
+        for _ in self._runPhase("after"):
             pass
 
     def _runPhase(self, phase):

@@ -41,7 +41,9 @@ class ReactorTimerHeap(TimerHeap):
             or (heap[size // 2][0] > now and heap[(3 * size) // 4][0] > now)
         ):
             return TimerHeap.runDue(self, now, onlyPrevious, onError)
-        due = [entry for entry in heap if entry[0] <= now]
+        # Cancelled entries are dropped here, not sorted (the stale count is
+        # recomputed below).
+        due = [entry for entry in heap if entry[0] <= now and not entry[2].cancelled]
         heap[:] = [entry for entry in heap if entry[0] > now]
         heapify(heap)
         due.sort()
@@ -64,6 +66,4 @@ class ReactorTimerHeap(TimerHeap):
             # Only if onError itself failed: keep what did not run.
             for entry in remaining:
                 heappush(heap, entry)
-            self._stale = sum(
-                1 for _, seq, call in heap if seq != call._entrySeq or call.cancelled
-            )
+            self._stale = sum(1 for _, seq, call in heap if seq != call._entrySeq or call.cancelled)

@@ -370,9 +370,7 @@ class ReactorBase:
         # signals get a self-pipe of their own (see reactor._waker).
         self._signalWaker = PipeWaker()
         self._addInternalReader(self._signalWaker)
-        saved["wakeup"] = signal.set_wakeup_fd(
-            self._signalWaker.writeFD, warn_on_full_buffer=False
-        )
+        saved["wakeup"] = signal.set_wakeup_fd(self._signalWaker.writeFD, warn_on_full_buffer=False)
         self._savedSignals = saved
 
     def _installChildSignalHandler(self, saved):

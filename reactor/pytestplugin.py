@@ -78,14 +78,16 @@ def checkClean(reactor, threadsBefore=()):
     if removed:
         problems.append("descriptors: %s" % (", ".join(map(repr, removed)),))
     calls = [call for call in reactor.getDelayedCalls() if call.active()]
+    if calls:
+        # Described before cancelling: a cancelled call forgets its function.
+        problems.append("delayed calls: %s" % (", ".join(map(repr, calls)),))
     for call in calls:
         call.cancel()
-    if calls:
-        problems.append("delayed calls: %s" % (", ".join(map(repr, calls)),))
     pool = reactor._threadpool
     if pool is not None and (pool.working or pool._queue.qsize()):
-        problems.append("thread pool busy: %d running, %d queued" % (
-            len(pool.working), pool._queue.qsize()))
+        problems.append(
+            "thread pool busy: %d running, %d queued" % (len(pool.working), pool._queue.qsize())
+        )
     reactor._stopThreadPool()
     stray = _strayThreads(threadsBefore)
     if stray:

@@ -15,9 +15,7 @@ from importlib.metadata import entry_points
 def _pluginLoadedByEntryPoint():
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         return False
-    return any(
-        entry.value == "reactor.pytestplugin" for entry in entry_points(group="pytest11")
-    )
+    return any(entry.value == "reactor.pytestplugin" for entry in entry_points(group="pytest11"))
 
 
 pytest_plugins = [] if _pluginLoadedByEntryPoint() else ["reactor.pytestplugin"]

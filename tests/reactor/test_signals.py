@@ -4,6 +4,7 @@ shutdown triggers, and set_wakeup_fd wakes a sleeping loop.
 """
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -45,6 +46,9 @@ def runChild(reactorName, mode, signum):
         text=True,
     )
     try:
+        # Bounded wait for the child to be running (a loaded machine is slow).
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        assert ready, "child never became ready"
         assert child.stdout.readline() == "ready\n"
         child.send_signal(signum)
         out, err = child.communicate(timeout=20)

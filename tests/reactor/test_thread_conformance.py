@@ -9,13 +9,13 @@ import time
 import pytest
 
 from reactor.defer import Deferred
+from reactor.threadpool import ThreadPool
 from reactor.threads import (
     blockingCallFromThread,
     callMultipleInThread,
     deferToThread,
     deferToThreadPool,
 )
-from reactor.threadpool import ThreadPool
 
 
 def test_callFromThreadWakesASleepingLoop(reactor):
