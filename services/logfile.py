@@ -18,6 +18,10 @@ a daemon needs on top:
   the file is handed to the target user and the directory is checked: it
   must be writable by the target user, or rotation and reopening will fail
   (a warning says so at start-up).
+- ``rebaseForChroot``: rotation and reopening work by path, so after
+  ``--chroot`` a log file inside the jail is renamed to its path as seen
+  from inside; one outside the jail keeps being written through its open
+  descriptor, but can no longer rotate or reopen (a warning says so).
 - Formatters for ``TIME [system] message`` text lines and JSON lines, a
   syslog handler whose priorities follow the levels (twistd sends
   everything at ALERT), and ``captureStandardStreams`` so what services
@@ -49,6 +53,7 @@ __all__ = [
     "JsonFormatter",
     "SyslogFormatter",
     "chownLogFiles",
+    "rebaseForChroot",
     "captureStandardStreams",
     "LogStream",
 ]
@@ -347,6 +352,35 @@ def chownLogFiles(handler, uid, gid):
     for warning in warnings:
         log.msg(warning, system="loomd", logLevel=logging.WARNING)
     return warnings
+
+
+def rebaseForChroot(handler, root):
+    """
+    Make handler's file path valid inside a chroot jail at root; call it
+    right after chrooting.
+
+    A file under root gets its path as seen from inside the jail
+    (``/srv/jail/var/log/x.log`` becomes ``/var/log/x.log``), so rotation
+    and reopening keep working.  A file outside the jail cannot be reached
+    by path any more: it keeps being written through the open descriptor,
+    and a warning is logged and returned.
+
+    :return: the list of warnings (empty when all is well or there is no file).
+    """
+    path = getattr(handler, "baseFilename", None)
+    if path is None:
+        return []
+    root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        warning = (
+            "log file %s is outside the chroot %s: it cannot be rotated or reopened "
+            "from inside" % (path, root)
+        )
+        log.msg(warning, system="loomd", logLevel=logging.WARNING)
+        return [warning]
+    handler.baseFilename = os.path.join("/", os.path.relpath(real, root))
+    return []
 
 
 def _describeUser(uid, gid):

@@ -43,7 +43,9 @@ The path is made absolute when the PidFile is created (at option-parsing
 time), so it names the same file before and after ``--rundir`` changes the
 working directory.  The descriptor of the pidfile's directory is kept open
 too, so ``release`` can unlink the file relative to it even after a
-``--chroot`` has hidden the original path.
+``--chroot`` has hidden the original path.  (A directory descriptor from
+outside the jail is an escape route only for a process that is still root,
+which after the privilege drop it is not; with ``--euid`` it could be.)
 """
 
 import errno

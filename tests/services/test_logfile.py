@@ -27,6 +27,7 @@ from services.logfile import (
     chownLogFiles,
     makeLogHandler,
     makeSyslogHandler,
+    rebaseForChroot,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -374,3 +375,71 @@ def test_rotationKeepsWorkingAfterThePrivilegeDrop():
         assert os.stat(path).st_uid == 65534
     finally:
         shutil.rmtree(directory)
+
+
+def test_rebaseForChrootGivesThePathInsideTheJail(tmp_path):
+    jail = tmp_path / "jail"
+    (jail / "var" / "log").mkdir(parents=True)
+    handler = makeLogHandler(str(jail / "var" / "log" / ".loomd.log"))
+    try:
+        assert rebaseForChroot(handler, str(jail)) == []
+        assert handler.baseFilename == "/var/log/.loomd.log"
+    finally:
+        handler.close()
+
+
+def test_rebaseForChrootWarnsAboutAFileOutsideTheJail(tmp_path, events):
+    (tmp_path / "jail").mkdir()
+    handler = makeLogHandler(str(tmp_path / "loomd.log"))
+    try:
+        warnings = rebaseForChroot(handler, str(tmp_path / "jail"))
+        assert handler.baseFilename == str(tmp_path / "loomd.log")
+    finally:
+        handler.close()
+    assert warnings == [
+        "log file %s is outside the chroot %s: it cannot be rotated or reopened from inside"
+        % (tmp_path / "loomd.log", tmp_path / "jail")
+    ]
+    assert log.textFromEventDict(events[-1]) == warnings[0]
+
+
+ROTATE_IN_CHROOT = textwrap.dedent(
+    """
+    import logging, os, sys
+    from reactor import log
+    from services.logfile import makeLogHandler, rebaseForChroot
+    from services.privileges import chroot
+
+    jail = sys.argv[1]
+    handler = makeLogHandler(os.path.join(jail, "logs", "loomd.log"), maxBytes=200, backups=2)
+    logger = logging.getLogger("loom")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    chroot(jail)
+    assert rebaseForChroot(handler, jail) == []
+    for number in range(20):
+        log.msg("inside the jail %d" % number)
+    os.rename("/logs/loomd.log", "/logs/moved.log")
+    handler.reopen()
+    log.msg("reopened")
+    """
+)
+
+
+def test_rotationAndReopenWorkInsideAChroot(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    jail = tmp_path / "jail"
+    (jail / "logs").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-c", ROTATE_IN_CHROOT, str(jail)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        cwd=ROOT,
+        timeout=20,
+    )
+    assert done.returncode == 0, done.stderr
+    names = sorted(os.listdir(jail / "logs"))
+    assert names == ["loomd.log", "loomd.log.1", "loomd.log.2", "moved.log"]
+    assert (jail / "logs" / "loomd.log").read_text().splitlines()[-1].endswith("] reopened")
