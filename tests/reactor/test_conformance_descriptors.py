@@ -3,8 +3,10 @@ Conformance: descriptor dispatch, on every reactor (the ``reactor`` fixture).
 """
 
 import os
+import socket
 
 import pytest
+import zope.interface
 
 from reactor.defer import Deferred
 from reactor.error import (
@@ -14,6 +16,7 @@ from reactor.error import (
     ConnectionFdescWentAway,
     ConnectionLost,
 )
+from reactor.interfaces import IHalfCloseableDescriptor
 from tests.reactor.reactorhelpers import LoggedErrors, PairDescriptor
 
 
@@ -209,3 +212,17 @@ def test_runUntilRunsCoroutine(reactor, runUntil):
         return (await d) * 6
 
     assert runUntil(reactor, main()) == 42
+
+
+def test_halfCloseableDescriptorGetsReadConnectionLost(reactor):
+    descriptor = PairDescriptor(reactor)
+    halfClosed = []
+    zope.interface.alsoProvides(descriptor, IHalfCloseableDescriptor)
+    descriptor.readConnectionLost = halfClosed.append
+    reactor.addReader(descriptor)
+    descriptor.peer.shutdown(socket.SHUT_WR)
+    iterateUntil(reactor, lambda: halfClosed)
+    assert halfClosed[0].check(ConnectionDone)
+    assert descriptor.lost == []
+    assert reactor.getReaders() == []
+    descriptor.close()

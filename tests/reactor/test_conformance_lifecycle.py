@@ -157,3 +157,18 @@ def test_customEventFiresItsTriggers(reactor):
     reactor.fireSystemEvent("reload")
     reactor.fireSystemEvent("nobody-listens")
     assert events == ["before", "after"]
+
+
+def test_runWithoutSignalHandlersLeavesThemAlone(reactor):
+    import signal
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    seen = []
+    runBriefly(
+        reactor,
+        then=lambda: (
+            seen.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))),
+            reactor.stop(),
+        ),
+    )
+    assert seen == [before]
