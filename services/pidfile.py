@@ -57,7 +57,15 @@ import sys
 
 from reactor import log
 
-__all__ = ["PidFile", "AlreadyRunning", "PidFileError", "readPid", "isLocked", "lockHolder"]
+__all__ = [
+    "PidFile",
+    "AlreadyRunning",
+    "PidFileError",
+    "readPid",
+    "isLocked",
+    "lockHolder",
+    "removeStale",
+]
 
 
 class PidFileError(Exception):
@@ -380,3 +388,41 @@ def _lockedByAttempt(path):
 def isLocked(path):
     """Return True when some process holds the lock of the pidfile at path."""
     return lockHolder(path)[0]
+
+
+def removeStale(path, pid=None):
+    """
+    Remove the pidfile at path if no process holds its lock (and, when pid
+    is given, only if the file holds that pid).
+
+    For the launcher after a failed start: a daemon killed during start-up
+    could not remove its pidfile.  The file is locked while it is checked
+    and unlinked, so a daemon starting at the same moment is not robbed of
+    its pidfile (its ``acquire`` notices the unlinked inode and retries).
+
+    :return: True if the file was removed.
+    """
+    if _heldHere(path) is not None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        if pid is not None and _pidFromFd(fd) != pid:
+            return False
+        mine = os.fstat(fd)
+        try:
+            current = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)

@@ -305,3 +305,34 @@ def test_releaseInAForkedChildLeavesThePidfile(pidFile):
     assert readPid(pidFile.path) == os.getpid()
     probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
     assert runChild(probe, pidFile.path).strip() == "True"
+
+
+def test_removeStaleRemovesOnlyAnUnlockedFileWithThatPid(tmp_path):
+    from services.pidfile import removeStale
+
+    path = tmp_path / "loomd.pid"
+    assert not removeStale(path)
+    path.write_text("123\n")
+    assert not removeStale(path, pid=456)
+    assert path.exists()
+    assert removeStale(path, pid=123)
+    assert not path.exists()
+
+
+def test_removeStaleLeavesALockedPidfile(tmp_path):
+    from services.pidfile import removeStale
+
+    path = tmp_path / "race.pid"
+    holder = spawn(CONTENDER, path)
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == "won\n"
+        assert not removeStale(path)
+        assert not removeStale(path, pid=holder.pid)
+        assert readPid(path) == holder.pid
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
