@@ -293,18 +293,25 @@ def test_acquireRetriesWhenThePreviousHolderUnlinksMeanwhile(pidFile, monkeypatc
     assert runChild(probe, pidFile.path).strip() == "True"
 
 
-def test_releaseInAForkedChildLeavesThePidfile(pidFile):
-    pidFile.acquire()
-    child = os.fork()
-    if child == 0:
-        try:
-            pidFile.release()
-        finally:
-            os._exit(0)
-    os.waitpid(child, 0)
-    assert readPid(pidFile.path) == os.getpid()
-    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
-    assert runChild(probe, pidFile.path).strip() == "True"
+def test_releaseInAForkedChildLeavesThePidfile(tmp_path):
+    # Forking happens in a child Python, never in pytest's own process.
+    code = textwrap.dedent(
+        """
+        import os, sys
+        from services.pidfile import PidFile, isLocked, readPid
+        pidFile = PidFile(sys.argv[1])
+        pidFile.acquire()
+        child = os.fork()
+        if child == 0:
+            try:
+                pidFile.release()
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        print(readPid(sys.argv[1]) == os.getpid(), os.path.exists(sys.argv[1]))
+        """
+    )
+    assert runChild(code, tmp_path / "loomd.pid").split() == ["True", "True"]
 
 
 def test_removeStaleRemovesOnlyAnUnlockedFileWithThatPid(tmp_path):
