@@ -15,7 +15,10 @@ runs it for one step, stopping at the first event or after delay.
 
 import asyncio
 
+from zope.interface import implementer
+
 from reactor._reactortimers import ReactorTimerHeap
+from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
 
 __all__ = ["AsyncioReactor"]
@@ -42,6 +45,7 @@ class _ArmedTimerHeap(ReactorTimerHeap):
             self._rearm()
 
 
+@implementer(IReactorFDSet)
 class AsyncioReactor(PosixReactorBase):
     """
     A reactor whose loop is an asyncio event loop.

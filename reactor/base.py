@@ -258,6 +258,30 @@ class ReactorBase:
             return None
         return self.addSystemEventTrigger("after", "startup", callable, *args, **kw)
 
+    def resolve(self, name, timeout=10):
+        """
+        Return a Deferred firing with the IPv4 address of host name.
+
+        An address is returned as it is; a name is looked up with
+        ``socket.gethostbyname`` in the thread pool.
+
+        :param timeout: seconds before the Deferred fails with TimeoutError.
+        """
+        import ipaddress
+        import socket
+
+        from reactor.defer import succeed
+        from reactor.threads import deferToThreadPool
+
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            pass
+        else:
+            return succeed(name)
+        d = deferToThreadPool(self, self.getThreadPool(), socket.gethostbyname, name)
+        return d.addTimeout(timeout, self)
+
     # -- system event triggers ------------------------------------------------
 
     def addSystemEventTrigger(self, phase, eventType, callable, *args, **kw):

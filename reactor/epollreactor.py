@@ -15,6 +15,9 @@ ConnectionFdescWentAway (test_closedBehindBackIsDropped).
 import errno
 import select
 
+from zope.interface import implementer
+
+from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
 
 __all__ = ["EPollReactor"]
@@ -23,6 +26,7 @@ _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 
 
+@implementer(IReactorFDSet)
 class EPollReactor(PosixReactorBase):
     """A reactor that waits with epoll_wait(2)."""
 

@@ -8,6 +8,9 @@ once with ConnectionFdescWentAway, so it cannot spin the loop.
 
 import select
 
+from zope.interface import implementer
+
+from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
 
 __all__ = ["PollReactor"]
@@ -16,6 +19,7 @@ _IN = select.POLLIN
 _OUT = select.POLLOUT
 
 
+@implementer(IReactorFDSet)
 class PollReactor(PosixReactorBase):
     """A reactor that waits with poll(2)."""
 

@@ -84,6 +84,13 @@ def checkClean(reactor, threadsBefore=()):
     for call in calls:
         call.cancel()
     pool = reactor._threadpool
+    # A call that just handed its result to the reactor may still be
+    # returning in its worker: allow it a moment, bounded.
+    deadline = time.monotonic() + 1
+    while pool is not None and (pool.working or pool._queue.qsize()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.001)
     if pool is not None and (pool.working or pool._queue.qsize()):
         problems.append(
             "thread pool busy: %d running, %d queued" % (len(pool.working), pool._queue.qsize())

@@ -12,12 +12,16 @@ crashes nor spins the loop.
 import errno
 import select
 
+from zope.interface import implementer
+
 from reactor.error import ConnectionFdescWentAway
+from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
 
 __all__ = ["SelectReactor"]
 
 
+@implementer(IReactorFDSet)
 class SelectReactor(PosixReactorBase):
     """A reactor that waits with select(2)."""
 

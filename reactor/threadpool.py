@@ -118,29 +118,31 @@ class ThreadPool:
             if item is _STOP:
                 break
             self.working.append(item)
+            func, args, kw, onResult = item
             try:
-                self._run(*item)
+                success, result = self._call(func, args, kw, onResult is None)
             finally:
+                # No longer working once func returned: whoever onResult
+                # wakes (a reactor, a test's dirty check) sees the pool idle.
                 self.working.remove(item)
-            del item
+            del item, func, args, kw
+            if onResult is not None:
+                try:
+                    onResult(success, result)
+                except Exception:
+                    log.err(None, "Unhandled error in result callback of %s" % (self.name,))
+            del onResult, result
         with lock:
             self.threads.remove(threading.current_thread())
 
-    def _run(self, func, args, kw, onResult):
+    def _call(self, func, args, kw, logErrors):
         try:
-            result = func(*args, **kw)
-            success = True
+            return True, func(*args, **kw)
         except BaseException:
-            result = Failure()
-            success = False
-            if onResult is None:
-                log.err(result, "Unhandled error in thread pool %s" % (self.name,))
-        if onResult is None:
-            return
-        try:
-            onResult(success, result)
-        except Exception:
-            log.err(None, "Unhandled error in result callback of thread pool %s" % (self.name,))
+            failure = Failure()
+            if logErrors:
+                log.err(failure, "Unhandled error in thread pool %s" % (self.name,))
+            return False, failure
 
     def stop(self):
         """

@@ -50,7 +50,8 @@ def test_busyPoolAndStrayThreadsAreNamed(bareReactor):
     before = set(threading.enumerate())
     stray = threading.Thread(target=release.wait, args=(5,), name="stray-one")
     stray.start()
-    bareReactor.callInThread(release.wait, 0.3)
+    # Busy for longer than the check's 1 s grace, but not for ever.
+    bareReactor.callInThread(threading.Event().wait, 1.5)
     with pytest.raises(DirtyReactorError) as error:
         checkClean(bareReactor, before)
     release.set()

@@ -68,3 +68,17 @@ def test_everyReactorClassStandsAlone(name):
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("name", REACTOR_NAMES)
+def test_everyReactorProvidesTheCoreInterfaces(name):
+    from zope.interface.verify import verifyObject
+
+    from reactor.interfaces import IReactorCore, IReactorFDSet, IReactorThreads, IReactorTime
+
+    instance = loom.getReactorClass(name)()
+    try:
+        for interface in (IReactorCore, IReactorTime, IReactorFDSet, IReactorThreads):
+            assert verifyObject(interface, instance)
+    finally:
+        instance.close()

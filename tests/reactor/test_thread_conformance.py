@@ -144,3 +144,8 @@ def test_threadPoolStopsAtShutdownAfterQueuedWork(reactor):
     assert ran == ["first", "queued"]
     assert pool.joined and pool.threads == []
     assert reactor._threadpool is None
+
+
+def test_resolveAddressAndName(reactor, runUntil):
+    assert runUntil(reactor, reactor.resolve("127.0.0.1")) == "127.0.0.1"
+    assert runUntil(reactor, reactor.resolve("localhost")) == "127.0.0.1"
