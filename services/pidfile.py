@@ -129,6 +129,10 @@ class PidFile:
             raise PidFileError("pidfile %s is already held by this PidFile" % (self.path,))
         pid = os.getpid() if pid is None else pid
         for _attempt in range(10):
+            if _heldHere(self.path) is not None:
+                # Checked before opening: closing a second descriptor of a
+                # file we hold would drop our own lock.
+                raise AlreadyRunning(os.getpid(), self.path)
             existed = os.path.lexists(self.path)
             fd = self._open()
             try:
@@ -176,8 +180,6 @@ class PidFile:
 
     def _lock(self, fd):
         # Returns the stale content ("" when the file was empty).
-        if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) in _held:
-            raise AlreadyRunning(os.getpid(), self.path)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:

@@ -230,7 +230,8 @@ def test_secondAcquireInTheSameProcessIsRefused(pidFile):
     pidFile.acquire()
     with pytest.raises(AlreadyRunning, match=r"already running \(pid %d\)" % os.getpid()):
         PidFile(pidFile.path).acquire()
-    assert isLocked(pidFile.path)
+    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
+    assert runChild(probe, pidFile.path).strip() == "True"
 
 
 def test_missingOrUnlockedPidfileIsNotLocked(tmp_path):
