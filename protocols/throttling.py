@@ -1,0 +1,314 @@
+"""
+Bandwidth and connection-count limits: ThrottlingFactory and its wrapper.
+
+Bytes are counted across all of a factory's connections in one-second
+windows.  Unlike Twisted, which looks only once a second, the throttle goes
+on the moment a limit is reached, and each second takes one limit's worth off
+the count, so a burst over the limit is paid back in the seconds after it and
+the average rate stays under the limit.
+
+A throttle is one more reason to be paused, never an override: reads stay
+paused while the wrapped protocol itself paused them, and a producer held
+back by the throttle and by the transport's full buffer resumes only when
+both let go (_ProducerGate).  Also importable from protocols.policies.
+"""
+
+import sys
+
+from zope.interface import implementer
+
+from protocols.policies import ProtocolWrapper, WrappingFactory, _globalReactor
+from reactor import log
+from reactor.interfaces import IPushProducer
+
+__all__ = ["ThrottlingFactory", "ThrottlingProtocol"]
+
+
+@implementer(IPushProducer)
+class _ProducerGate:
+    """
+    What the transport sees in place of a throttled protocol's producer.
+
+    The producer may be held back by the transport (its buffer is full) and
+    by the throttle; it runs only when neither holds it.  A pull producer's
+    requests for more are held while throttled and made on release.
+    """
+
+    def __init__(self, producer, streaming):
+        self.producer = producer
+        self.streaming = streaming
+        self.heldByTransport = False
+        self.throttled = False
+        self.requested = False
+
+    def _running(self):
+        return not (self.heldByTransport or self.throttled)
+
+    def _change(self, **state):
+        before = self._running()
+        self.__dict__.update(state)
+        after = self._running()
+        if before and not after:
+            self.producer.pauseProducing()
+        elif after and not before:
+            self.producer.resumeProducing()
+
+    def pauseProducing(self):
+        """The transport's buffer is full."""
+        self._change(heldByTransport=True)
+
+    def resumeProducing(self):
+        """The transport wants more (push: its buffer drained; pull: one chunk)."""
+        if self.streaming:
+            self._change(heldByTransport=False)
+        elif self.throttled:
+            self.requested = True
+        else:
+            self.producer.resumeProducing()
+
+    def stopProducing(self):
+        """The transport is gone."""
+        self.producer.stopProducing()
+
+    def throttle(self):
+        """Hold the producer back for the throttle."""
+        if self.streaming:
+            self._change(throttled=True)
+        else:
+            self.throttled = True
+
+    def unthrottle(self):
+        """Release the throttle's hold."""
+        if self.streaming:
+            self._change(throttled=False)
+            return
+        self.throttled = False
+        if self.requested:
+            self.requested = False
+            self.producer.resumeProducing()
+
+
+class ThrottlingProtocol(ProtocolWrapper):
+    """
+    A wrapper that counts bytes for its ThrottlingFactory and can be throttled.
+
+    Throttling reads pauses the transport's reading; throttling writes holds
+    back the producer registered through this wrapper (plain ``write`` calls
+    cannot be refused; a protocol that wants its writes paced registers a
+    producer).  Both combine with other pauses rather than override them.
+    """
+
+    _gate = None
+    _readsThrottled = False
+    _readsPausedByProtocol = False
+
+    def makeConnection(self, transport):
+        """Connect, taking on the factory's current throttles."""
+        ProtocolWrapper.makeConnection(self, transport)
+        if self.factory.readsThrottled:
+            self.throttleReads()
+        if self.factory.writesThrottled:
+            self.throttleWrites()
+
+    def write(self, data):
+        """Count data, then write it."""
+        self.factory.registerWritten(len(data))
+        ProtocolWrapper.write(self, data)
+
+    def writeSequence(self, data):
+        """Count the sequence, then write it."""
+        data = list(data)
+        self.factory.registerWritten(sum(map(len, data)))
+        ProtocolWrapper.writeSequence(self, data)
+
+    def dataReceived(self, data):
+        """Count data, then pass it on."""
+        self.factory.registerRead(len(data))
+        ProtocolWrapper.dataReceived(self, data)
+
+    @property
+    def producer(self):
+        """The producer registered through this wrapper, or None."""
+        return self._gate.producer if self._gate is not None else None
+
+    def registerProducer(self, producer, streaming):
+        """Register producer with the transport, behind the throttle."""
+        self._gate = _ProducerGate(producer, streaming)
+        if self.factory.writesThrottled:
+            self._gate.throttle()
+        self.transport.registerProducer(self._gate, bool(streaming))
+
+    def unregisterProducer(self):
+        """Unregister the producer."""
+        self._gate = None
+        self.transport.unregisterProducer()
+
+    def pauseProducing(self):
+        """The wrapped protocol pauses its reading."""
+        self._readsPausedByProtocol = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self):
+        """The wrapped protocol resumes reading (unless the throttle holds it)."""
+        self._readsPausedByProtocol = False
+        if not self._readsThrottled:
+            self.transport.resumeProducing()
+
+    def throttleReads(self):
+        """Stop reading for the throttle."""
+        self._readsThrottled = True
+        self.transport.pauseProducing()
+
+    def unthrottleReads(self):
+        """Read again, unless the wrapped protocol paused reading itself."""
+        self._readsThrottled = False
+        if not self._readsPausedByProtocol:
+            self.transport.resumeProducing()
+
+    def throttleWrites(self):
+        """Hold back the registered producer."""
+        if self._gate is not None:
+            self._gate.throttle()
+
+    def unthrottleWrites(self):
+        """Release the registered producer."""
+        if self._gate is not None:
+            self._gate.unthrottle()
+
+
+class ThrottlingFactory(WrappingFactory):
+    """
+    Limits the total bandwidth and number of its connections.
+
+    Bytes are counted across all connections in one-second windows.  When a
+    window's count reaches ``readLimit`` (``writeLimit``), every connection's
+    reading (producer) is paused at once.  At each second the limit is taken
+    off the count, so an overshoot is carried into the next seconds, and the
+    throttle is lifted once the count is below the limit again.  New
+    connections beyond ``maxConnectionCount`` are refused.
+
+    :param readLimit: bytes per second read, or None for no limit.
+    :param writeLimit: bytes per second written, or None for no limit.
+    :param reactor: the IReactorTime for the one-second checks; the global
+        reactor if None.  The checks run only while connections exist.
+    """
+
+    protocol = ThrottlingProtocol
+
+    def __init__(
+        self,
+        wrappedFactory,
+        maxConnectionCount=sys.maxsize,
+        readLimit=None,
+        writeLimit=None,
+        *,
+        reactor=None,
+    ):
+        WrappingFactory.__init__(self, wrappedFactory)
+        self.connectionCount = 0
+        self.maxConnectionCount = maxConnectionCount
+        self.readLimit = readLimit
+        self.writeLimit = writeLimit
+        self.readThisSecond = 0
+        self.writtenThisSecond = 0
+        self.readsThrottled = False
+        self.writesThrottled = False
+        self.reactor = reactor
+        self._checkCall = None
+
+    def callLater(self, period, func):
+        """Schedule func on the factory's reactor."""
+        if self.reactor is None:
+            self.reactor = _globalReactor()
+        return self.reactor.callLater(period, func)
+
+    def registerRead(self, length):
+        """Count length bytes read; throttle reads if the limit is reached."""
+        self.readThisSecond += length
+        if self.readLimit is not None and self.readThisSecond >= self.readLimit:
+            self.throttleReads()
+
+    def registerWritten(self, length):
+        """Count length bytes written; throttle writes if the limit is reached."""
+        self.writtenThisSecond += length
+        if self.writeLimit is not None and self.writtenThisSecond >= self.writeLimit:
+            self.throttleWrites()
+
+    def checkReadBandwidth(self):
+        """A second passed: take readLimit off the count; unthrottle if below it."""
+        if self.readLimit is None:
+            self.readThisSecond = 0
+            return
+        self.readThisSecond = max(0, self.readThisSecond - self.readLimit)
+        if self.readThisSecond < self.readLimit:
+            self.unthrottleReads()
+
+    def checkWriteBandwidth(self):
+        """A second passed: take writeLimit off the count; unthrottle if below it."""
+        if self.writeLimit is None:
+            self.writtenThisSecond = 0
+            return
+        self.writtenThisSecond = max(0, self.writtenThisSecond - self.writeLimit)
+        if self.writtenThisSecond < self.writeLimit:
+            self.unthrottleWrites()
+
+    def _everySecond(self):
+        self._checkCall = self.callLater(1, self._everySecond)
+        self.checkReadBandwidth()
+        self.checkWriteBandwidth()
+
+    def throttleReads(self):
+        """Pause reading on every connection."""
+        if not self.readsThrottled:
+            log.msg("Throttling reads on %s" % (self.logPrefix(),))
+            self.readsThrottled = True
+            for protocol in list(self.protocols):
+                protocol.throttleReads()
+
+    def unthrottleReads(self):
+        """Resume reading on every connection."""
+        if self.readsThrottled:
+            self.readsThrottled = False
+            for protocol in list(self.protocols):
+                protocol.unthrottleReads()
+
+    def throttleWrites(self):
+        """Hold back every connection's producer."""
+        if not self.writesThrottled:
+            log.msg("Throttling writes on %s" % (self.logPrefix(),))
+            self.writesThrottled = True
+            for protocol in list(self.protocols):
+                protocol.throttleWrites()
+
+    def unthrottleWrites(self):
+        """Release every connection's producer."""
+        if self.writesThrottled:
+            self.writesThrottled = False
+            for protocol in list(self.protocols):
+                protocol.unthrottleWrites()
+
+    def buildProtocol(self, addr):
+        """Wrap a new protocol, or return None past maxConnectionCount."""
+        if self.connectionCount >= self.maxConnectionCount:
+            log.msg("Max connection count reached on %s" % (self.logPrefix(),))
+            return None
+        return WrappingFactory.buildProtocol(self, addr)
+
+    def registerProtocol(self, protocol):
+        """Count the connection; start the per-second checks with the first."""
+        WrappingFactory.registerProtocol(self, protocol)
+        self.connectionCount += 1
+        limited = self.readLimit is not None or self.writeLimit is not None
+        if limited and self._checkCall is None:
+            self._checkCall = self.callLater(1, self._everySecond)
+
+    def unregisterProtocol(self, protocol):
+        """Uncount the connection; stop the checks and forget the counts with the last."""
+        WrappingFactory.unregisterProtocol(self, protocol)
+        self.connectionCount -= 1
+        if self.connectionCount == 0:
+            call, self._checkCall = self._checkCall, None
+            if call is not None and call.active():
+                call.cancel()
+            self.readThisSecond = self.writtenThisSecond = 0
+            self.readsThrottled = self.writesThrottled = False
