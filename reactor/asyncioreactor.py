@@ -125,8 +125,17 @@ class AsyncioReactor(PosixReactorBase):
         if fd == -1:
             self._dropLater(descriptor)
             return
-        if table.get(fd) is descriptor:
+        previous = table.get(fd)
+        if previous is descriptor:
             return
+        if previous is not None:
+            # The fd was closed behind our back and its number reused: the
+            # selector must forget the old registration, or it would only
+            # swap its callback and never tell the kernel about the new file.
+            del table[fd]
+            loop = self._asyncioEventloop
+            (loop.remove_reader if table is self._reads else loop.remove_writer)(fd)
+            self._dropLater(previous)
         try:
             register(fd, self._onEvent, descriptor, fd, event)
         except OSError:

@@ -458,6 +458,23 @@ class ReactorBase:
             self.removeWriter(descriptor)
         return removed
 
+    def _staleOwner(self, fd, descriptor, primary, other):
+        """
+        Return the descriptor that must have lost fd, now being added, or None.
+
+        A second reader (or writer) for one fd means the fd was closed behind
+        our back and its number reused.  A different object registered in the
+        other role that still claims fd is sharing it: allowed, and as in
+        Twisted the last one added is dispatched for both.
+        """
+        previous = primary.get(fd)
+        if previous is not None and previous is not descriptor:
+            return previous
+        previous = other.get(fd)
+        if previous is not None and previous is not descriptor and previous.fileno() != fd:
+            return previous
+        return None
+
     def _findFD(self, descriptor, table):
         # fileno() is -1 once the descriptor closed its socket: find it by identity.
         for fd, known in table.items():

@@ -63,11 +63,10 @@ class EPollReactor(PosixReactorBase):
             return
         if primary.get(fd) is descriptor:
             return
-        previous = self._selectables.get(fd)
-        if previous is not None and previous is not descriptor:
-            # The fd number was closed behind our back and reused.
+        stale = self._staleOwner(fd, descriptor, primary, other)
+        if stale is not None:
             self._forget(fd)
-            self._dropLater(previous)
+            self._dropLater(stale)
         try:
             if fd in other:
                 self._ctl(self._poller.modify, fd, flag | otherFlag)

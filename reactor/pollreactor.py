@@ -57,12 +57,11 @@ class PollReactor(PosixReactorBase):
             return
         if primary.get(fd) is descriptor:
             return
-        previous = self._selectables.get(fd)
-        if previous is not None and previous is not descriptor:
-            # The fd number was closed behind our back and reused.
+        stale = self._staleOwner(fd, descriptor, primary, other)
+        if stale is not None:
             self._reads.pop(fd, None)
             self._writes.pop(fd, None)
-            self._dropLater(previous)
+            self._dropLater(stale)
         # poll's register() also modifies; it checks nothing with the kernel.
         self._poller.register(fd, flag | (otherFlag if fd in other else 0))
         primary[fd] = descriptor

@@ -226,3 +226,24 @@ def test_halfCloseableDescriptorGetsReadConnectionLost(reactor):
     assert descriptor.lost == []
     assert reactor.getReaders() == []
     descriptor.close()
+
+
+def test_reusedFDNumberDropsTheStaleDescriptor(reactor):
+    stale = PairDescriptor(reactor)
+    fd = stale.sock.detach()
+    stale.fileno = lambda: fd
+    reactor.addReader(stale)
+    fresh = PairDescriptor(reactor)
+    os.close(fd)  # behind the reactor's back
+    os.dup2(fresh.sock.fileno(), fd)  # the old number now names fresh's socket
+    fresh.fileno = lambda: fd
+    reactor.addReader(fresh)
+    fresh.peer.sendall(b"new owner")
+    iterateUntil(reactor, lambda: stale.lost and fresh.received)
+    assert [reason.type for reason in stale.lost] == [ConnectionFdescWentAway]
+    assert fresh.received == [b"new owner"] and fresh.lost == []
+    assert reactor.getReaders() == [fresh]
+    reactor.removeReader(fresh)
+    os.close(fd)
+    fresh.close()
+    stale.peer.close()
