@@ -7,7 +7,8 @@ on the very TimerHeap the reactors use (reactor/_timers.py): what a test sees
 is what production does.  The global reactor is only fetched, lazily, when no
 clock was given.
 
-``react(main, argv)`` lives with the reactor core and is added there.
+``react(main, argv)`` lives in reactor._react (it needs a real reactor) and
+is re-exported here.
 """
 
 import inspect
@@ -23,6 +24,7 @@ from reactor.failure import Failure
 from reactor.interfaces import IReactorTime
 
 __all__ = [
+    "react",
     "Clock",
     "LoopingCall",
     "deferLater",
@@ -631,3 +633,8 @@ def coiterate(iterator):
 def cooperate(iterator):
     """Run iterator on the global Cooperator; see Cooperator.cooperate."""
     return _theCooperator.cooperate(iterator)
+
+
+# react() needs a running reactor, so it lives with the reactor core; it is a
+# task helper by name, as in Twisted.
+from reactor._react import react  # noqa: E402

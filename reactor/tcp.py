@@ -70,19 +70,50 @@ def _family(host):
     return None
 
 
+class _AddressedTransport(StreamTransport):
+    # Addresses are asked of the kernel while the connection is open (no
+    # memory spent on them per idle connection) and remembered when it
+    # closes, so that connectionLost can still call getPeer().
+    __slots__ = ("_closedAddresses",)
+
+    def _makeAddress(self, sockaddr):
+        return _address(sockaddr)
+
+    def _addressOf(self, method, index):
+        if self.disconnected:
+            addresses = getattr(self, "_closedAddresses", None)
+            if addresses is None or addresses[index] is None:
+                raise OSError("the connection is closed and its address was never known")
+            return addresses[index]
+        return self._makeAddress(_withSocket(self.fd, method))
+
+    def getPeer(self):
+        """Return the address of the other side (still known after the connection closed)."""
+        return self._addressOf("getpeername", 0)
+
+    def getHost(self):
+        """Return the address of this side (still known after the connection closed)."""
+        return self._addressOf("getsockname", 1)
+
+    def connectionLost(self, reason):
+        """Remember the addresses, then close as StreamTransport does."""
+        if not self.disconnected:
+            self._closedAddresses = (self._safeAddress("getpeername"),
+                                     self._safeAddress("getsockname"))
+        StreamTransport.connectionLost(self, reason)
+
+    def _safeAddress(self, method):
+        try:
+            return self._makeAddress(_withSocket(self.fd, method))
+        except OSError:
+            return None
+
+
 @implementer(ITCPTransport)
-class Connection(StreamTransport):
+class Connection(_AddressedTransport):
     """A TCP connection."""
 
     __slots__ = ()
-
-    def getPeer(self):
-        """Return the IPv4Address or IPv6Address of the other side."""
-        return _address(_withSocket(self.fd, "getpeername"))
-
-    def getHost(self):
-        """Return the IPv4Address or IPv6Address of this side."""
-        return _address(_withSocket(self.fd, "getsockname"))
 
     def getTcpNoDelay(self):
         """Return True when Nagle's algorithm is off."""

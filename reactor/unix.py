@@ -22,10 +22,9 @@ from zope.interface import implementer
 from reactor.address import UNIXAddress
 from reactor.error import CannotListenError
 from reactor.interfaces import IUNIXTransport
-from reactor.stream import StreamTransport
 from reactor.tcp import Connector as _TCPConnector
 from reactor.tcp import Port as _TCPPort
-from reactor.tcp import _withSocket
+from reactor.tcp import _AddressedTransport
 
 
 def _isAbstract(path):
@@ -42,18 +41,13 @@ def _unixAddress(name):
 
 
 @implementer(IUNIXTransport)
-class Connection(StreamTransport):
-    """A UNIX stream connection."""
+class Connection(_AddressedTransport):
+    """A UNIX stream connection (addresses are UNIXAddress; a name may be None)."""
 
     __slots__ = ()
 
-    def getPeer(self):
-        """Return the UNIXAddress of the other side (its name may be None)."""
-        return _unixAddress(_withSocket(self.fd, "getpeername"))
-
-    def getHost(self):
-        """Return the UNIXAddress of this side."""
-        return _unixAddress(_withSocket(self.fd, "getsockname"))
+    def _makeAddress(self, sockaddr):
+        return _unixAddress(sockaddr)
 
     def __repr__(self):
         return "<UNIX %s fd=%d protocol=%s>" % (type(self).__name__, self.fd, self.logPrefix())

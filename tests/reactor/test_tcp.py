@@ -144,6 +144,8 @@ def test_loseConnectionFlushesThenClosesBothSides(reactor, net):
     client.built[0].transport.write(payload)
     client.built[0].transport.loseConnection()
     spin(reactor, lambda: server.built[0].lost and client.built[0].lost, what="close")
+    # Addresses are still known once closed (connectionLost handlers log them).
+    assert server.built[0].transport.getPeer() == client.built[0].transport.getHost()
     assert bytes(server.built[0].received) == payload
     assert server.built[0].lost[0].check(ConnectionDone)
     assert client.built[0].lost[0].check(ConnectionDone)
