@@ -1,0 +1,175 @@
+"""
+The finger tutorial's programs in doc/examples/finger/, each run as a child
+process on a port of its own and queried; and the .tac files, loaded with
+services.service.loadApplication and started on a test reactor.
+"""
+
+import os
+import pathlib
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from protocols.finger import query
+from reactor import defer
+from reactor.error import ConnectionRefusedError
+from reactor.pytestplugin import runUntil
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "doc" / "examples" / "finger"
+
+
+class Program:
+    """One example program running in a child process."""
+
+    def __init__(self, name, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / name), *map(str, args)],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def firstLine(self, timeout=15):
+        """Return the program's first line of output (failing after timeout)."""
+        deadline = time.monotonic() + timeout
+        line = b""
+        stdout = self.process.stdout
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([stdout], [], [], max(0, remaining))
+            if not ready:
+                raise AssertionError("no output from %s in %ss" % (self.process.args, timeout))
+            byte = os.read(stdout.fileno(), 1)
+            if not byte:
+                raise AssertionError("%s exited: %s" % (self.process.args, self.stop()))
+            line += byte
+        return line.decode()
+
+    def port(self):
+        """Read the 'listening on 127.0.0.1:PORT' line; return PORT."""
+        line = self.firstLine()
+        assert line.startswith("listening on 127.0.0.1:"), line
+        return int(line.split(":")[1].split()[0])
+
+    def stop(self):
+        """Stop the program with SIGTERM; return its standard error."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            _, errors = self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, errors = self.process.communicate(timeout=10)
+        return errors.decode(errors="replace")
+
+
+@pytest.fixture
+def run():
+    """Start example programs; stop them all after the test."""
+    programs = []
+
+    def start(name, *args):
+        program = Program(name, *args)
+        programs.append(program)
+        return program
+
+    yield start
+    for program in programs:
+        program.stop()
+
+
+def ask(reactor, port, user):
+    return runUntil(reactor, query("127.0.0.1", port, user, reactor, timeout=10), timeout=15)
+
+
+def freePort():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_finger01RefusesConnections(defaultReactor, run):
+    port = freePort()
+    program = run("finger01.py", port)
+    assert "nothing listens" in program.firstLine()
+    with pytest.raises(ConnectionRefusedError):
+        ask(defaultReactor, port, "alice")
+    assert program.process.poll() is None  # the reactor is running
+
+
+def test_finger02DropsConnections(run):
+    port = run("finger02.py", 0).port()
+    # Nothing is sent: a query written after the server's close could come
+    # back as a reset instead of a clean end.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        assert sock.recv(100) == b""
+
+
+def test_finger03ReadsLineThenDrops(defaultReactor, run):
+    assert ask(defaultReactor, run("finger03.py", 0).port(), "alice") == b""
+
+
+def test_finger04AnswersNoSuchUser(defaultReactor, run):
+    port = run("finger04.py", 0).port()
+    assert ask(defaultReactor, port, "alice") == b"No such user\r\n"
+
+
+def test_finger05AnswersFromDict(defaultReactor, run):
+    port = run("finger05.py", 0).port()
+    assert ask(defaultReactor, port, "alice") == b"Happy and well\r\n"
+    assert ask(defaultReactor, port, "zed") == b"No such user\r\n"
+
+
+def test_finger06AnswersThroughDeferreds(defaultReactor, run):
+    program = run("finger06.py", 0)
+    port = program.port()
+    assert ask(defaultReactor, port, "bob") == b"Out to lunch\r\n"
+    assert ask(defaultReactor, port, "crash") == b"Internal error in server\r\n"
+    assert "asked to crash" in program.stop()  # logged with its traceback
+
+
+def test_finger07AnswersWithCommandOutput(defaultReactor, run):
+    script = "import sys; print('plan of', sys.argv[1])"
+    port = run("finger07.py", 0, sys.executable, "-c", script).port()
+    assert ask(defaultReactor, port, "alice") == b"plan of alice\r\n"
+    assert ask(defaultReactor, port, "-rf") == b"No such user\r\n"
+
+
+def test_finger08ReloadsFileAndTakesSetter(defaultReactor, run, tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text("alice:Reading\n")
+    program = run("finger08.py", 0, users, 0.05)
+    line = program.firstLine()
+    fingerPort, setterPort = [
+        int(part.split(":")[1].rstrip(")"))
+        for part in line.split()
+        if part.startswith("127.0.0.1:")
+    ]
+    assert ask(defaultReactor, fingerPort, "alice") == b"Reading\r\n"
+    users.write_text("alice:Writing\n")
+    assert waitForAnswer(defaultReactor, fingerPort, "alice", b"Writing\r\n")
+    with socket.create_connection(("127.0.0.1", setterPort), timeout=10) as sock:
+        sock.sendall(b"bob\r\nSet by hand\r\n")
+    assert waitForAnswer(defaultReactor, fingerPort, "bob", b"Set by hand\r\n")
+
+
+def waitForAnswer(reactor, port, user, expected, timeout=10):
+    """Query until the answer is expected (True) or timeout passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ask(reactor, port, user) == expected:
+            return True
+        runUntil(reactor, deferLater(reactor, 0.05))
+    return False
+
+
+def deferLater(reactor, delay):
+    d = defer.Deferred()
+    reactor.callLater(delay, d.callback, None)
+    return d
