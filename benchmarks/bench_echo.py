@@ -1,0 +1,456 @@
+"""
+Echo benchmark: Loom, Twisted and asyncio TCP echo servers (and a plain C epoll
+echo server as the floor), driven one after another by the same C load
+generator (benchmarks/echoclient.c).
+
+Each server is its own subprocess listening on an ephemeral port on 127.0.0.1:
+Loom's default reactor (benchmarks/servers/loom_echo.py), Twisted's default
+reactor (epoll; servers/twisted_echo.py), asyncio.Protocol on the plain asyncio
+loop (servers/asyncio_echo.py) and benchmarks/echoserver.c.  The client and the
+C server are compiled with ``cc -O2`` into benchmarks/build/ when missing or
+older than their source.
+
+Points:
+
+- ping-pong at (1 conn, 64 B), (100 conns, 64 B), (1000 conns, 64 B) and
+  (100 conns, 4 KiB): every connection sends a message, waits for its whole
+  echo, sends again.  Reported: round trips/s, the server's own CPU time per
+  round trip (utime+stime from /proc/PID/stat, read by the client at the very
+  start and end of the measured interval) and the client's and server's CPU
+  share of one core.  On 2 cores the client is close to saturation, so the
+  server's CPU per round trip is the figure that compares fairly.
+- churn: CHURN_INFLIGHT connections in flight, each connect, send 64 B, read
+  the echo, close; reported as connections/s and server CPU per connection.
+- idle: resident memory per idle connection, (VmRSS with IDLE_CONNS idle
+  connections established - VmRSS before) / IDLE_CONNS, on a fresh server.
+
+For every repeat all servers are started, each point is run on each server in
+turn (the server order rotating between repeats), and medians are printed with
+the ratio of Loom to each peer, then whether the issue's targets are met.
+
+    python benchmarks/bench_echo.py [--repeats N] [--duration S] [--quick]
+"""
+
+import argparse
+import os
+import resource
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, "build")
+SERVERS = os.path.join(HERE, "servers")
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+CHURN_INFLIGHT = 50
+# With --pin: servers run on CPU 1, the client on CPU 0 (steadier, dearer wake-ups).
+PIN = {"server": None, "client": None}
+IDLE_CONNS = 10_000
+FILE_LIMIT = 65_536
+
+PINGPONG_POINTS = [(1, 64), (100, 64), (1000, 64), (100, 4096)]
+TARGET_POINTS = [(100, 64), (1000, 64)]
+
+
+def peers(withC):
+    """Return (name, argv) for each server, Loom first."""
+    python = sys.executable
+    found = [
+        ("loom", [python, os.path.join(SERVERS, "loom_echo.py")]),
+        ("twisted", [python, os.path.join(SERVERS, "twisted_echo.py")]),
+        ("asyncio", [python, os.path.join(SERVERS, "asyncio_echo.py")]),
+    ]
+    if withC:
+        found.append(("C", [os.path.join(BUILD, "echoserver")]))
+    return found
+
+
+# -- building ------------------------------------------------------------------
+
+
+def build(name):
+    """Compile benchmarks/NAME.c to benchmarks/build/NAME if missing or stale; return its path."""
+    source = os.path.join(HERE, name + ".c")
+    target = os.path.join(BUILD, name)
+    if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(source):
+        return target
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        raise SystemExit("bench_echo: a C compiler (%s) is needed to build %s" % (compiler, name))
+    os.makedirs(BUILD, exist_ok=True)
+    subprocess.run([compiler, "-O2", "-std=c99", "-o", target, source], check=True)
+    return target
+
+
+def raiseFileLimit(wanted=FILE_LIMIT):
+    """Raise RLIMIT_NOFILE (soft, and hard when root) so children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    if hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return
+        except (ValueError, OSError):
+            wanted = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def pinner(role):
+    """A preexec_fn pinning a child to its CPU when --pin was given, else None."""
+    cpu = PIN[role]
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+# -- servers -------------------------------------------------------------------
+
+
+class Server:
+    """One echo server subprocess, started on an ephemeral port."""
+
+    def __init__(self, name, argv):
+        self.name = name
+        self.logPath = os.path.join(BUILD, "server-%s.log" % (name,))
+        self.log = open(self.logPath, "wb")
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        self.process = subprocess.Popen(
+            argv + ["0"],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            cwd=ROOT,
+            env=env,
+            preexec_fn=pinner("server"),
+        )
+        self.pid = self.process.pid
+        self.port = self._readPort()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _readPort(self, timeout=20.0):
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline().decode() if ready else ""
+        if not line.startswith("port="):
+            self.stop()
+            raise RuntimeError(
+                "%s server did not start: %r\n%s" % (self.name, line, self.logTail())
+            )
+        return int(line.strip().split("=")[1])
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self.log.write(line)
+
+    def rss(self):
+        """The server's resident set size in bytes (VmRSS)."""
+        with open("/proc/%d/status" % (self.pid,)) as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS for %s" % (self.name,))
+
+    def logTail(self):
+        """The last lines the server wrote to stderr."""
+        self.log.flush()
+        with open(self.logPath, "rb") as log:
+            return log.read()[-2000:].decode(errors="replace")
+
+    def stop(self):
+        """Kill the server and wait for it."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+# -- running the client --------------------------------------------------------
+
+
+def parseResult(line):
+    """Turn 'result k=v k=v ...' into a dict of floats (mode stays a string)."""
+    fields = dict(item.split("=", 1) for item in line.split()[1:])
+    return {key: (value if key == "mode" else float(value)) for key, value in fields.items()}
+
+
+def runClient(client, server, args, warmup, duration):
+    """Run the client against server; return its parsed result line."""
+    argv = [client, "-p", str(server.port), "-P", str(server.pid), "-w", str(warmup)]
+    argv += ["-d", str(duration), *args]
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=warmup + duration + 60,
+        preexec_fn=pinner("client"),
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("result ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            "client failed on %s (%s): %s\nserver log:\n%s"
+            % (server.name, " ".join(args), done.stderr.strip(), server.logTail())
+        )
+    return parseResult(lines[-1])
+
+
+def measurePingPong(client, server, conns, size, warmup, duration):
+    """Return a dict of rate, server CPU µs per round trip and CPU shares."""
+    result = runClient(
+        client, server, ["-m", "pingpong", "-c", str(conns), "-s", str(size)], warmup, duration
+    )
+    return summarize(result)
+
+
+def measureChurn(client, server, warmup, duration):
+    """Return a dict of connections/s and server CPU µs per connection."""
+    args = ["-m", "churn", "-k", str(CHURN_INFLIGHT), "-s", "64"]
+    return summarize(runClient(client, server, args, warmup, duration))
+
+
+def summarize(result):
+    """Rates and per-item CPU from a client result."""
+    count, elapsed = result["count"], result["elapsed"]
+    return {
+        "rate": count / elapsed,
+        "serverUs": result["server_cpu"] * 1e6 / count if count else float("nan"),
+        "clientShare": 100.0 * result["client_cpu"] / elapsed,
+        "serverShare": 100.0 * result["server_cpu"] / elapsed,
+        "errors": result["errors"],
+    }
+
+
+def measureIdle(client, name, argv, conns):
+    """Start a fresh server, open conns idle connections; return RSS bytes per connection."""
+    server = Server(name, argv)
+    try:
+        time.sleep(0.2)
+        before = server.rss()
+        holder = subprocess.Popen(
+            [client, "-m", "idle", "-p", str(server.port), "-c", str(conns), "-k", "200"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            ready, _, _ = select.select([holder.stdout], [], [], 120)
+            line = holder.stdout.readline() if ready else ""
+            if not line.startswith("ready "):
+                raise RuntimeError(
+                    "idle client failed on %s: %r\n%s" % (name, line, server.logTail())
+                )
+            time.sleep(0.2)
+            after = server.rss()
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        return {"bytesPerConn": (after - before) / conns}
+    finally:
+        server.stop()
+
+
+# -- the table -----------------------------------------------------------------
+
+
+def median(samples, key):
+    """Median of one metric over repeats."""
+    return statistics.median(sample[key] for sample in samples)
+
+
+def formatValue(value):
+    """Compact number formatting for the table."""
+    if value != value:
+        return "nan"
+    if abs(value) >= 1000:
+        return "{:,.0f}".format(value)
+    if abs(value) >= 100:
+        return "%.0f" % value
+    return "%.2f" % value if abs(value) < 10 else "%.1f" % value
+
+
+def printTable(names, rows):
+    """rows: (point label, metric label, {peer: value}); ratios are Loom / peer."""
+    others = [name for name in names if name != "loom"]
+    header = ["point", "metric", *names, *["loom/" + name for name in others]]
+    table = [header]
+    for point, metric, values in rows:
+        ratios = [
+            "%.2fx" % (values["loom"] / values[name]) if values.get(name) else "-"
+            for name in others
+        ]
+        table.append([point, metric, *[formatValue(values[name]) for name in names], *ratios])
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for index, row in enumerate(table):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        print("  ".join(cells))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def checkTargets(results, memory, names):
+    """Print PASS/MISS for the issue's targets; return the number missed."""
+    missed = 0
+    checks = []
+    for conns, size in TARGET_POINTS:
+        samples = results[("pingpong", conns, size)]
+        cpu = {name: median(samples[name], "serverUs") for name in names}
+        rate = {name: median(samples[name], "rate") for name in names}
+        label = "%d conns x %d B" % (conns, size)
+        if "asyncio" in cpu:
+            checks.append(
+                (
+                    "%s: Loom server CPU/rt <= asyncio's" % label,
+                    cpu["loom"] <= cpu["asyncio"],
+                    cpu["loom"],
+                    cpu["asyncio"],
+                )
+            )
+        if "C" in cpu:
+            checks.append(
+                (
+                    "%s: Loom server CPU/rt <= 1.25x C server's" % label,
+                    cpu["loom"] <= 1.25 * cpu["C"],
+                    cpu["loom"],
+                    1.25 * cpu["C"],
+                )
+            )
+        if "twisted" in rate:
+            checks.append(
+                (
+                    "%s: Loom round trips/s >= 2x Twisted's" % label,
+                    rate["loom"] >= 2 * rate["twisted"],
+                    rate["loom"],
+                    2 * rate["twisted"],
+                )
+            )
+    if memory and "twisted" in memory:
+        loomBytes = statistics.median(memory["loom"])
+        twistedBytes = statistics.median(memory["twisted"])
+        checks.append(
+            (
+                "idle: Loom bytes/conn <= 0.5x Twisted's",
+                loomBytes <= 0.5 * twistedBytes,
+                loomBytes,
+                0.5 * twistedBytes,
+            )
+        )
+    print("\nTargets (issue 4):")
+    for label, ok, value, bound in checks:
+        missed += not ok
+        print(
+            "  %-4s %s (Loom %s, bound %s)"
+            % ("PASS" if ok else "MISS", label, formatValue(value), formatValue(bound))
+        )
+    return missed
+
+
+# -- main ----------------------------------------------------------------------
+
+
+def runRepeat(client, peerList, order, warmup, duration, results):
+    """Start every server, run each ping-pong and churn point on each in turn."""
+    servers = {}
+    try:
+        for name, argv in peerList:
+            servers[name] = Server(name, argv)
+        for conns, size in PINGPONG_POINTS:
+            for name in order:
+                sample = measurePingPong(client, servers[name], conns, size, warmup, duration)
+                results[("pingpong", conns, size)].setdefault(name, []).append(sample)
+        for name in order:
+            sample = measureChurn(client, servers[name], warmup, duration)
+            results[("churn",)].setdefault(name, []).append(sample)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def main(argv=None):
+    """Build the client, run every point on every server, print the table."""
+    parser = argparse.ArgumentParser(description="Loom vs Twisted vs asyncio echo benchmark")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--idle-conns", type=int, default=IDLE_CONNS)
+    parser.add_argument("--no-c-server", action="store_true", help="skip the C floor")
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 1, client on CPU 0")
+    parser.add_argument("--quick", action="store_true", help="1 repeat, short points")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup, args.duration = 1, 0.2, 0.5
+        args.idle_conns = min(args.idle_conns, 2000)
+    if args.pin:
+        PIN.update(server=1, client=0)
+    raiseFileLimit(max(FILE_LIMIT, args.idle_conns + 1000))
+    client = build("echoclient")
+    withC = not args.no_c_server
+    if withC:
+        build("echoserver")
+    peerList = peers(withC)
+    names = [name for name, _ in peerList]
+    import reactor as loom
+
+    print(
+        "Echo benchmark on 127.0.0.1: Loom (%s reactor), Twisted (default reactor), asyncio "
+        "(asyncio.Protocol)%s; median of %d repeats, %.1f s warm-up + %.1f s measured per point"
+        % (
+            loom.defaultReactorName(),
+            ", C epoll server" if withC else "",
+            args.repeats,
+            args.warmup,
+            args.duration,
+        ),
+        flush=True,
+    )
+    results = {("pingpong", conns, size): {} for conns, size in PINGPONG_POINTS}
+    results[("churn",)] = {}
+    memory = {name: [] for name in names}
+    started = time.monotonic()
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        runRepeat(client, peerList, order, args.warmup, args.duration, results)
+        for name in order:
+            memory[name].append(
+                measureIdle(client, name, dict(peerList)[name], args.idle_conns)["bytesPerConn"]
+            )
+        print("  repeat %d done (%.0f s)" % (repeat + 1, time.monotonic() - started), flush=True)
+    rows = []
+    for conns, size in PINGPONG_POINTS:
+        samples = results[("pingpong", conns, size)]
+        sizeLabel = "%d B" % size if size < 1024 else "%d KiB" % (size // 1024)
+        label = "pingpong %d x %s" % (conns, sizeLabel)
+        rows.append((label, "round trips/s", {n: median(samples[n], "rate") for n in names}))
+        rows.append(("", "server CPU us/rt", {n: median(samples[n], "serverUs") for n in names}))
+        rows.append(("", "server CPU %", {n: median(samples[n], "serverShare") for n in names}))
+        rows.append(("", "client CPU %", {n: median(samples[n], "clientShare") for n in names}))
+    samples = results[("churn",)]
+    label = "churn (%d in flight)" % CHURN_INFLIGHT
+    rows.append((label, "connections/s", {n: median(samples[n], "rate") for n in names}))
+    rows.append(("", "server CPU us/conn", {n: median(samples[n], "serverUs") for n in names}))
+    rows.append(("", "server CPU %", {n: median(samples[n], "serverShare") for n in names}))
+    rows.append(("", "client CPU %", {n: median(samples[n], "clientShare") for n in names}))
+    rows.append(
+        (
+            "idle %d conns" % args.idle_conns,
+            "RSS bytes/conn",
+            {n: statistics.median(memory[n]) for n in names},
+        )
+    )
+    print()
+    printTable(names, rows)
+    errors = sum(s["errors"] for point in results.values() for ss in point.values() for s in ss)
+    if errors:
+        print("\nclient-side errors (churn connects refused/reset): %d" % errors)
+    print("Ratios are Loom / peer: higher is better for rates, lower for CPU and memory.")
+    checkTargets(results, memory, names)
+    print("Total %.0f s" % (time.monotonic() - started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
