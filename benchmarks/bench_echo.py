@@ -16,8 +16,9 @@ Points:
   (100 conns, 4 KiB): every connection sends a message, waits for its whole
   echo, sends again.  Reported: round trips/s, the server's own CPU time per
   round trip (utime+stime from /proc/PID/stat, read by the client at the very
-  start and end of the measured interval) and the client's and server's CPU
-  share of one core.  On 2 cores the client is close to saturation, so the
+  start and end of the measured interval; "of which user" is its utime alone,
+  the interpreter's part, the rest being the kernel's socket work) and the
+  client's and server's CPU share of one core.  On 2 cores the client is close to saturation, so the
   server's CPU per round trip is the figure that compares fairly.
 - churn: CHURN_INFLIGHT connections in flight, each connect, send 64 B, read
   the echo, close; reported as connections/s and server CPU per connection.
@@ -218,6 +219,7 @@ def summarize(result):
     return {
         "rate": count / elapsed,
         "serverUs": result["server_cpu"] * 1e6 / count if count else float("nan"),
+        "serverUserUs": result["server_user"] * 1e6 / count if count else float("nan"),
         "clientShare": 100.0 * result["client_cpu"] / elapsed,
         "serverShare": 100.0 * result["server_cpu"] / elapsed,
         "errors": result["errors"],
@@ -426,12 +428,14 @@ def main(argv=None):
         label = "pingpong %d x %s" % (conns, sizeLabel)
         rows.append((label, "round trips/s", {n: median(samples[n], "rate") for n in names}))
         rows.append(("", "server CPU us/rt", {n: median(samples[n], "serverUs") for n in names}))
+        rows.append(("", "  of which user", {n: median(samples[n], "serverUserUs") for n in names}))
         rows.append(("", "server CPU %", {n: median(samples[n], "serverShare") for n in names}))
         rows.append(("", "client CPU %", {n: median(samples[n], "clientShare") for n in names}))
     samples = results[("churn",)]
     label = "churn (%d in flight)" % CHURN_INFLIGHT
     rows.append((label, "connections/s", {n: median(samples[n], "rate") for n in names}))
     rows.append(("", "server CPU us/conn", {n: median(samples[n], "serverUs") for n in names}))
+    rows.append(("", "  of which user", {n: median(samples[n], "serverUserUs") for n in names}))
     rows.append(("", "server CPU %", {n: median(samples[n], "serverShare") for n in names}))
     rows.append(("", "client CPU %", {n: median(samples[n], "clientShare") for n in names}))
     rows.append(

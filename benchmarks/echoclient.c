@@ -13,7 +13,8 @@
  *
  * With -P PID the server's utime+stime (from /proc/PID/stat) is read at the
  * start and the end of the measured interval, so the server's CPU time covers
- * exactly the interval the round trips were counted in.
+ * exactly the interval the round trips were counted in (its utime alone is
+ * reported too: the user-space share, i.e. the interpreter's, of that time).
  *
  * Output: one line of key=value pairs on stdout, starting with "result".
  * Exit status 0 on success, 1 on a usage or setup error.
@@ -81,10 +82,11 @@ static double ownCpu(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-/* The server's utime+stime in seconds, or -1 if unknown. */
-static double serverCpu(void)
+/* The server's utime+stime in seconds, or -1 if unknown; its utime in *user. */
+static double serverCpu(double *user)
 {
     char path[64], buf[1024];
+    *user = -1;
     if (opt.serverPid <= 0)
         return -1;
     snprintf(path, sizeof path, "/proc/%d/stat", opt.serverPid);
@@ -102,7 +104,9 @@ static double serverCpu(void)
     if (sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &utime,
                &stime) != 2)
         return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    *user = (double)utime / tick;
+    return (double)(utime + stime) / tick;
 }
 
 static void raiseFileLimit(long wanted)
@@ -232,12 +236,12 @@ static int service(Conn *c, int index, unsigned events, size_t size)
 }
 
 static void printSnapshotDelta(const char *mode, long count, double elapsed, double clientCpu,
-                               double serverCpuUsed)
+                               double serverCpuUsed, double serverUserUsed)
 {
     printf("result mode=%s conns=%d size=%zu count=%ld elapsed=%.6f client_cpu=%.6f "
-           "server_cpu=%.6f errors=%ld\n",
+           "server_cpu=%.6f server_user=%.6f errors=%ld\n",
            mode, strcmp(mode, "churn") == 0 ? opt.inflight : opt.conns, opt.size, count,
-           elapsed, clientCpu, serverCpuUsed, errors);
+           elapsed, clientCpu, serverCpuUsed, serverUserUsed, errors);
     fflush(stdout);
 }
 
@@ -250,7 +254,7 @@ static void runMeasured(const char *mode, Conn *conns, int (*step)(Conn *, int, 
     struct epoll_event events[MAX_EVENTS];
     long count = 0, startCount = 0;
     double start = now(), measureFrom = start + opt.warmup, end = measureFrom + opt.duration;
-    double cpu0 = 0, server0 = 0, t0 = 0;
+    double cpu0 = 0, server0 = 0, user0 = 0, t0 = 0;
     int measuring = 0;
     for (;;) {
         int n = epoll_wait(epfd, events, MAX_EVENTS, 10);
@@ -268,12 +272,14 @@ static void runMeasured(const char *mode, Conn *conns, int (*step)(Conn *, int, 
             t0 = t;
             startCount = count;
             cpu0 = ownCpu();
-            server0 = serverCpu();
+            server0 = serverCpu(&user0);
         } else if (measuring && t >= end) {
-            double server1 = serverCpu();
+            double user1;
+            double server1 = serverCpu(&user1);
             double cpu1 = ownCpu();
             printSnapshotDelta(mode, count - startCount, t - t0, cpu1 - cpu0,
-                               server0 < 0 ? -1 : server1 - server0);
+                               server0 < 0 ? -1 : server1 - server0,
+                               server0 < 0 ? -1 : user1 - user0);
             return;
         }
         if (errors > 1000) {
