@@ -173,3 +173,109 @@ def deferLater(reactor, delay):
     d = defer.Deferred()
     reactor.callLater(delay, d.callback, None)
     return d
+
+
+# -- the .tac files ----------------------------------------------------------------------
+
+# Runs in a child process, so the global reactor the .tac's services use is
+# never the test's: load the application, start it, say so, serve until
+# SIGTERM, stop it, say so.
+TAC_DRIVER = """
+import sys
+from reactor import log, reactor
+from services.service import loadApplication
+
+log.startLogging(sys.stderr)
+application = loadApplication(sys.argv[1])
+
+def started(result):
+    print("started", flush=True)
+
+def stop():
+    d = application.stopService()
+    d.addCallback(lambda result: print("stopped", flush=True))
+    return d
+
+def start():
+    application.privilegedStartService()
+    d = application.startService()
+    d.addCallbacks(started, lambda failure: (log.err(failure), reactor.stop()))
+
+reactor.addSystemEventTrigger("before", "shutdown", stop)
+reactor.callWhenRunning(start)
+reactor.run()
+"""
+
+
+class Tac(Program):
+    """A .tac file loaded and started in a child process."""
+
+    def __init__(self, path, **environment):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", TAC_DRIVER, str(path)],
+            env=dict(os.environ, PYTHONPATH=str(ROOT), **environment),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def stopped(self):
+        """Stop it; return (standard output after "started", standard error)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        output, errors = self.process.communicate(timeout=15)
+        return output.decode(), errors.decode(errors="replace")
+
+
+def startTac(path, **environment):
+    # The .tac files need services.internet.TCPServer, which another engineer
+    # is writing (issue 5 brief).  Until that module lands these two tests
+    # cannot run; they start running by themselves once it does.  They pass
+    # against a stand-in TCPServer(port, factory, interface=) with Twisted's
+    # signature.
+    pytest.importorskip("services.internet", reason="services.internet has not landed yet")
+    tac = Tac(path, **environment)
+    line = tac.firstLine()
+    if line != "started\n":
+        output, errors = tac.stopped()
+        raise AssertionError("%s did not start: %r\n%s" % (path, line + output, errors))
+    return tac
+
+
+def test_fingerTacServesFileAndSetter(defaultReactor, tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text("alice:Reading\n")
+    fingerPort, setterPort = freePort(), freePort()
+    tac = startTac(
+        EXAMPLES / "finger.tac",
+        LOOM_FINGER_PORT=str(fingerPort),
+        LOOM_FINGER_SETTER_PORT=str(setterPort),
+        LOOM_FINGER_USERS=str(users),
+        LOOM_FINGER_INTERVAL="0.05",
+    )
+    try:
+        assert ask(defaultReactor, fingerPort, "alice") == b"Reading\r\n"
+        users.write_text("alice:Writing\n")
+        assert waitForAnswer(defaultReactor, fingerPort, "alice", b"Writing\r\n")
+        with socket.create_connection(("127.0.0.1", setterPort), timeout=10) as sock:
+            sock.sendall(b"bob\r\nSet by hand\r\n")
+        assert waitForAnswer(defaultReactor, fingerPort, "bob", b"Set by hand\r\n")
+    finally:
+        output, errors = tac.stopped()
+    assert output == "stopped\n", errors
+
+
+def test_makeRunTacServesExampleUsers(defaultReactor):
+    fingerPort, setterPort = freePort(), freePort()
+    tac = startTac(
+        ROOT / "doc" / "examples" / "finger.tac",
+        LOOM_FINGER_PORT=str(fingerPort),
+        LOOM_FINGER_SETTER_PORT=str(setterPort),
+    )
+    try:
+        answer = ask(defaultReactor, fingerPort, "alice")
+        assert answer.startswith(b"Alice Liddell") and answer.endswith(b"\r\n")
+        assert ask(defaultReactor, fingerPort, "") == b"alice\r\nbob\r\ncarol\r\n"
+    finally:
+        output, errors = tac.stopped()
+    assert output == "stopped\n", errors
+    assert "query with: printf 'alice\\r\\n' | nc 127.0.0.1 %d" % (fingerPort,) in errors
