@@ -151,7 +151,8 @@ class LoomdOptions(Options):
         for key in ("python", "logfile", "pidfile"):
             value = self[key]
             if value and value != "-":
-                if key == "pidfile" and not os.path.isabs(value):
+                if key == "pidfile" and not self.explicitPidfile:
+                    # Only the default lives in the run directory.
                     value = os.path.join(os.path.abspath(self["rundir"]), value)
                 self[key] = os.path.abspath(value)
         self["rundir"] = os.path.abspath(self["rundir"])
