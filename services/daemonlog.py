@@ -12,7 +12,13 @@ the file to the user privileges are dropped to, so that rotation and
 
 import logging
 
-from services.logfile import captureStandardStreams, chownLogFiles, makeLogHandler, makeSyslogHandler
+from services.logfile import (
+    captureStandardStreams,
+    chownLogFiles,
+    makeLogHandler,
+    makeSyslogHandler,
+    rebaseForChroot,
+)
 
 __all__ = ["DaemonLogging"]
 
@@ -35,7 +41,9 @@ class DaemonLogging:
     def __init__(self, options):
         if options["syslog"]:
             self.handler = makeSyslogHandler(
-                prefix=options["prefix"], facility=options["syslog_facility"]
+                prefix=options["prefix"],
+                facility=options["syslog_facility"],
+                address=options["syslog_socket"],
             )
         else:
             path = options["logfile"]
@@ -58,6 +66,10 @@ class DaemonLogging:
         """Give the log file to uid/gid (before privileges are dropped)."""
         if uid is not None or gid is not None:
             chownLogFiles(self.handler, uid, gid)
+
+    def enterChroot(self, root):
+        """Keep rotation and reopening working after chrooting to root."""
+        rebaseForChroot(self.handler, root)
 
     def reopen(self):
         """Reopen the log file by its path (after logrotate moved it)."""

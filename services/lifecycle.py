@@ -237,6 +237,8 @@ class Launch:
                 self.logging.prepareForUser(self.uid, self.gid)
             if self.options["chroot"]:
                 chroot(self.options["chroot"])
+                if self.logging is not None:
+                    self.logging.enterChroot(self.options["chroot"])
             if self.uid is not None or self.gid is not None:
                 description = shedPrivileges(self.uid, self.gid, euid=self.options["euid"])
                 log.msg(description)

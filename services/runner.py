@@ -87,6 +87,7 @@ class LoomdOptions(Options):
         ["logfile", "l", None, "Log file path; '-' is standard output."],
         ["prefix", None, "loomd", "The ident of syslog lines."],
         ["syslog-facility", None, "daemon", "The syslog facility (daemon, local0, ...)."],
+        ["syslog-socket", None, "/dev/log", "The syslog daemon's UNIX socket."],
         ["rundir", "d", ".", "Change to this directory before running."],
         ["chroot", None, None, "Chroot to this directory after binding ports."],
         ["uid", "u", None, "Run as this user (name or number)."],
@@ -148,7 +149,7 @@ class LoomdOptions(Options):
     def absolutePaths(self):
         # A path on the command line means the same file before and after
         # --rundir and --chroot: resolve it against the launch directory now.
-        for key in ("python", "logfile", "pidfile"):
+        for key in ("python", "logfile", "pidfile", "chroot", "syslog_socket"):
             value = self[key]
             if value and value != "-":
                 if key == "pidfile" and not self.explicitPidfile:

@@ -41,6 +41,12 @@ from services.service import Application, Service
 
 
 class Echo(Protocol):
+    connections = 0
+
+    def connectionMade(self):
+        Echo.connections += 1
+        log.msg("echo connection %d" % (Echo.connections,))
+
     def dataReceived(self, data):
         self.transport.write(data)
 
@@ -96,6 +102,18 @@ def freePort():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def freeLowPort():
+    """A TCP port below 1024 on 127.0.0.1 that was free a moment ago (needs root)."""
+    for port in range(990, 900, -1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port below 1024")
 
 
 def loomdEnvironment(**extra):

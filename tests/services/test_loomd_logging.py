@@ -1,0 +1,114 @@
+"""
+End-to-end logging: SIGUSR1 reopens the log by path (logrotate moves the
+file, then signals; twistd renames it instead and keeps writing to the moved
+file), JSON lines, syslog priorities that follow the levels (twistd sends
+every error at ALERT), and what services print reaching the log.
+"""
+
+import os
+import signal
+import socket
+
+from tests.services.loomd_helpers import (
+    alive,
+    echo,
+    freePort,
+    jsonLines,
+    loomd,  # noqa: F401 - the fixture
+    readLog,
+    tacFile,
+    waitFor,
+)
+
+ECHO_WITH_ERROR = """
+EchoService(%d).setServiceParent(application)
+def complain():
+    print("printed by a service")
+    log.msg("an informational line")
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        log.err(None, "a service error")
+CallbackService(complain).setServiceParent(application)
+"""
+
+
+def stop(pid):
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_sigusr1ReopensTheLogAfterItWasMoved(loomd, tmp_path):
+    port = freePort()
+    tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
+    pid = loomd.daemon(tac)
+    echo(port)
+    waitFor(lambda: "echo connection 1" in readLog(loomd.logfile), what="first connection")
+    moved = loomd.logfile + ".moved"
+    os.rename(loomd.logfile, moved)
+    os.kill(pid, signal.SIGUSR1)
+    waitFor(lambda: os.path.exists(loomd.logfile), what="the log to be reopened")
+    echo(port)
+    waitFor(lambda: "echo connection 2" in readLog(loomd.logfile), what="second connection")
+    assert "echo connection 2" not in readLog(moved)
+    assert "echo connection 1" in readLog(moved)
+    stop(pid)
+
+
+def test_jsonLogsParseLineByLine(loomd, tmp_path):
+    port = freePort()
+    tac = tacFile(tmp_path, ECHO_WITH_ERROR % port)
+    pid = loomd.daemon(tac, "--log-format", "json")
+    stop(pid)
+    entries = jsonLines(loomd.logfile)  # each line parses, or this raises
+    assert entries
+    assert all({"time", "level", "system", "message"} <= set(entry) for entry in entries)
+    messages = {entry["message"]: entry for entry in entries}
+    assert "an informational line" in messages
+    assert messages["printed by a service"]["system"] == "stdout"
+    error = [entry for entry in entries if entry["message"].startswith("a service error")][0]
+    assert error["level"] == "ERROR"
+    assert "ZeroDivisionError" in error["traceback"]
+
+
+def test_textLogHasTimeSystemAndCapturedPrints(loomd, tmp_path):
+    tac = tacFile(tmp_path, ECHO_WITH_ERROR % freePort())
+    pid = loomd.daemon(tac)
+    stop(pid)
+    lines = readLog(loomd.logfile).splitlines()
+    printed = [line for line in lines if line.endswith("printed by a service")][0]
+    timestamp, system = printed.split(" ")[:2]
+    assert len(timestamp) == len("2026-11-22T10:00:00+0000") and timestamp[10] == "T"
+    assert system == "[stdout]"
+    assert any(line.startswith("\tZeroDivisionError") for line in lines)
+
+
+def test_syslogPrioritiesFollowTheLevels(loomd, tmp_path):
+    path = str(tmp_path / "log.sock")
+    collector = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    collector.bind(path)
+    collector.settimeout(5)
+    try:
+        tac = tacFile(tmp_path, ECHO_WITH_ERROR % freePort())
+        result = loomd.run(
+            "-y", tac, "--pidfile", loomd.pidfile, "--syslog", "--syslog-socket", path,
+            "--syslog-facility", "local0", "--prefix", "myapp",
+        )
+        assert result.returncode == 0, result.stderr
+        datagrams = []
+        while not any(b"a service error" in d for d in datagrams):
+            datagrams.append(collector.recv(65536))
+    finally:
+        collector.close()
+    loomd.run("--stop", "--pidfile", loomd.pidfile)
+    local0 = 16 * 8
+    byText = {}
+    for datagram in datagrams:
+        priority, rest = datagram.decode().split(">", 1)
+        byText[rest] = int(priority.lstrip("<"))
+    error = [text for text in byText if "a service error" in text][0]
+    info = [text for text in byText if "an informational line" in text][0]
+    assert byText[error] == local0 + 3  # LOG_ERR, not LOG_ALERT (1)
+    assert byText[info] == local0 + 6  # LOG_INFO
+    assert error.startswith("myapp[")
+    assert "ZeroDivisionError" in error

@@ -1,0 +1,107 @@
+"""
+End-to-end, as root: loomd binds a port below 1024, then drops to
+nobody/nogroup for good (real, effective and saved ids, supplementary groups),
+still serves, and afterwards leaves no pidfile that reads as live.  Its log
+keeps rotating after the drop (twistd's rotation silently stops there).
+"""
+
+import os
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+from tests.services.loomd_helpers import (
+    alive,
+    echo,
+    freeLowPort,
+    loomd,  # noqa: F401 - the fixture
+    needRoot,
+    procStatus,
+    readLog,
+    readPid,
+    tacFile,
+    waitFor,
+)
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def sharedDirectory():
+    """A directory nobody can write to (tmp_path's parents are root-only)."""
+    needRoot()
+    directory = tempfile.mkdtemp(prefix="loomd-nobody-")
+    os.chown(directory, NOBODY, NOBODY)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_rootBindsLowPortThenRunsAsNobody(loomd, tmp_path):
+    needRoot()
+    port = freeLowPort()
+    tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
+    pid = loomd.daemon(tac, "-u", "nobody", "-g", "nogroup")
+    status = procStatus(pid)
+    assert status["Uid"].split() == [str(NOBODY)] * 4
+    assert status["Gid"].split() == [str(NOBODY)] * 4
+    assert status["Groups"].split() == [str(NOBODY)]
+    assert echo(port) == b"hello loomd\n"
+    assert "running as uid=65534(nobody)" in readLog(loomd.logfile)
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    # The pidfile's directory is root's: nobody cannot unlink, so it was
+    # emptied through its open descriptor and reads as stale.
+    assert readPid(loomd.pidfile) is None
+    assert not os.path.exists(loomd.pidfile) or open(loomd.pidfile).read() == ""
+    status = loomd.run("--status", "--pidfile", loomd.pidfile)
+    assert status.returncode in (1, 3)
+
+
+def test_applicationUidAndGidAreHonoured(loomd, tmp_path):
+    needRoot()
+    tac = tacFile(tmp_path, 'application = Application("test", uid=65534, gid=65534)\n')
+    pid = loomd.daemon(tac)
+    assert procStatus(pid)["Uid"].split() == [str(NOBODY)] * 4
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_euidKeepsTheRealIds(loomd, tmp_path):
+    needRoot()
+    tac = tacFile(tmp_path, "")
+    pid = loomd.daemon(tac, "-u", "nobody", "--euid")
+    uids = procStatus(pid)["Uid"].split()
+    assert uids[0] == "0" and uids[1] == str(NOBODY)
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_sizeRotationContinuesAfterThePrivilegeDrop(loomd, tmp_path, sharedDirectory):
+    logfile = os.path.join(sharedDirectory, "app.log")
+    tac = tacFile(
+        tmp_path,
+        """
+        from reactor.task import LoopingCall
+        def chatter():
+            log.msg("x" * 200)
+        loop = LoopingCall(chatter)
+        CallbackService(lambda: loop.start(0.005) and None).setServiceParent(application)
+        """,
+    )
+    result = loomd.run(
+        "-y", tac, "--pidfile", loomd.pidfile, "-l", logfile, "-u", "nobody",
+        "--log-max-bytes", "4000", "--log-backups", "3",
+    )
+    assert result.returncode == 0, result.stderr
+    pid = readPid(loomd.pidfile)
+    loomd.track(pid)
+    backup = logfile + ".2"
+    waitFor(lambda: os.path.exists(backup), what="two rotations")
+    assert os.stat(logfile + ".1").st_uid == NOBODY
+    assert os.stat(logfile).st_uid == NOBODY
+    assert "x" * 200 in readLog(logfile + ".1")
+    assert "Traceback" not in readLog(logfile)
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
