@@ -29,7 +29,10 @@ def listeningAddresses(service):
     port = getattr(endpoint, "_port", None)
     if isinstance(port, int):
         found.append(("tcp", getattr(endpoint, "_interface", ""), port))
+    elif _isTCPServer(service) and isinstance(getattr(service, "portNumber", None), int):
+        found.append(("tcp", service.interface, service.portNumber))
     elif type(service).__name__ == "TCPServer":
+        # A TCPServer-like class of Twisted's shape: (port, factory, backlog, interface).
         args = getattr(service, "args", ())
         kwargs = getattr(service, "kwargs", {})
         if args and isinstance(args[0], int):
@@ -39,6 +42,14 @@ def listeningAddresses(service):
         for child in service:
             found.extend(listeningAddresses(child))
     return found
+
+
+def _isTCPServer(service):
+    try:
+        from services.internet import TCPServer
+    except ImportError:
+        return False
+    return isinstance(service, TCPServer)
 
 
 def _listeningPorts():

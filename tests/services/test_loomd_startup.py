@@ -74,12 +74,25 @@ def test_daemonStartsWritesPidfileServesAndStopsOnSigterm(loomd, tmp_path):
     assert "loomd ready" in log and "Received SIGTERM" in log
 
 
-def test_portInUseIsReportedByTheLauncher(loomd, tmp_path):
+SERVERS = {
+    "listenTCP": "EchoService(%d).setServiceParent(application)\n",
+    "TCPServer": "from services.internet import TCPServer\n"
+    "TCPServer(%d, Factory.forProtocol(Echo), interface='127.0.0.1')"
+    ".setServiceParent(application)\n",
+    "endpoint": "from services.internet import service\n"
+    "service('tcp:%d:interface=127.0.0.1', Factory.forProtocol(Echo))"
+    ".setServiceParent(application)\n",
+}
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_portInUseIsReportedByTheLauncher(loomd, tmp_path, server):
+    # twistd exits 0 here and leaves a daemon listening on nothing.
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
+        tac = tacFile(tmp_path, SERVERS[server] % port)
         err = failedStart(loomd, tac)
     assert "cannot listen on 127.0.0.1:%d: address already in use" % port in err
 
