@@ -26,7 +26,7 @@ import sys
 
 from reactor import log
 
-__all__ = ["Launch"]
+__all__ = ["Launch", "StartupError", "walkServices"]
 
 
 
@@ -372,7 +372,7 @@ class Launch:
         systemd.notify("RELOADING=1")
         self._reopenLogs()
         pending = []
-        for service in _walk(self.application):
+        for service in walkServices(self.application):
             reload = getattr(service, "reload", None)
             if callable(reload):
                 pending.append(maybeDeferred(reload).addErrback(log.err, "reload failed"))
@@ -407,13 +407,14 @@ class _PipeReporter:
         self.pipe.reportError(message)
 
 
-def _walk(service):
+def walkServices(service):
+    """Yield service and every service under it, parents first."""
     from services.service import IServiceCollection
 
     yield service
     if IServiceCollection.providedBy(service):
         for child in service:
-            yield from _walk(child)
+            yield from walkServices(child)
 
 
 def _findMaker(name):

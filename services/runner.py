@@ -205,11 +205,45 @@ def _printDeployment(options, argv):
         )
     else:
         sys.stdout.write(deploy.systemdUnit(args, description="Loom application"))
-        sockets = [a for a in args if "systemd:" in a]
-        if sockets:
-            sys.stdout.write("\n# --- the matching .socket unit ---\n")
-            sys.stdout.write(deploy.systemdSocket(args))
+        names = _systemdEndpointNames(options, args)
+        if names is not None:
+            sys.stdout.write(
+                "\n# --- the matching .socket unit: set ListenStream= to the address ---\n"
+            )
+            sys.stdout.write(
+                deploy.systemdSocket(
+                    "Loom application socket",
+                    listenStreams=["127.0.0.1:8080"],
+                    fileDescriptorName=names[0] if names else None,
+                )
+            )
     return 0
+
+
+def _systemdEndpointNames(options, args):
+    """
+    Return the names= of the systemd: endpoints the application uses ([]
+    when they go by index), or None when it uses none.  A .tac is loaded to
+    find them; plugin arguments are read as given.
+    """
+    from services.activation import SystemdEndpoint
+
+    found = [arg for arg in args if "systemd:" in arg]
+    names = [part[5:] for arg in found for part in arg.split(":") if part.startswith("name=")]
+    if options["python"]:
+        from services.lifecycle import StartupError, Launch, walkServices
+
+        try:
+            application = Launch(options)._loadApplication()
+        except StartupError:
+            application = None
+        for service in walkServices(application) if application is not None else ():
+            endpoint = getattr(service, "endpoint", None)
+            if isinstance(endpoint, SystemdEndpoint):
+                found.append(endpoint)
+                if endpoint._name is not None:
+                    names.append(endpoint._name)
+    return names if found else None
 
 
 def _deploymentArguments(argv):

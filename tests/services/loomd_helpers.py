@@ -137,15 +137,19 @@ def echo(port, data=b"hello loomd\n", timeout=5.0, host="127.0.0.1"):
         return received
 
 
-def waitFor(predicate, timeout=5.0, what="condition"):
-    """Poll predicate every 20 ms until true; fail the test after timeout seconds."""
+def waitFor(predicate, timeout=8.0, what="condition", context=None):
+    """
+    Poll predicate every 20 ms until true; fail the test after timeout
+    seconds, showing context() (a log, say) when given.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail("timed out after %ss waiting for %s" % (timeout, what))
+            detail = "\n" + context() if context is not None else ""
+            pytest.fail("timed out after %ss waiting for %s%s" % (timeout, what, detail))
         time.sleep(0.02)
 
 

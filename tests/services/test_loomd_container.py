@@ -1,0 +1,84 @@
+"""
+End-to-end: loomd as a container's PID 1 (in a new PID namespace made with
+``unshare --pid --fork``, as root): it reaps orphans re-parented to it,
+writes no pidfile unless asked, logs to stdout with -n, and stops on SIGTERM.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from tests.services.loomd_helpers import (
+    LOOMD,
+    loomd,  # noqa: F401 - the fixture
+    loomdEnvironment,
+    procStatus,
+    tacFile,
+    wait,
+    waitFor,
+)
+
+# A service leaving orphans behind: each round, a child forks a grandchild
+# and exits at once; the grandchild exits a moment later, re-parented to PID 1.
+ORPHANS = """
+from reactor.task import LoopingCall
+made = []
+def makeOrphan():
+    if os.fork() == 0:
+        if os.fork() == 0:
+            time.sleep(0.05)
+        os._exit(0)
+    made.append(1)
+    log.msg("made orphan %%d" %% len(made))
+    if len(made) == 5:
+        orphans.stop()
+        with open(%r, "w") as done:
+            done.write("5")
+orphans = LoopingCall(makeOrphan)
+CallbackService(lambda: orphans.start(0.02) and None).setServiceParent(application)
+"""
+
+
+def childrenOf(pid):
+    """(pid, state) of every process whose parent is pid (read from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = procStatus(int(entry))
+            except (OSError, ValueError):
+                continue
+            if status.get("PPid") == str(pid):
+                found.append((int(entry), status["State"].split()[0]))
+    return found
+
+
+def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare(1) for a PID namespace")
+    probe = subprocess.run([unshare, "--pid", "--fork", "true"], capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a PID namespace here: %s" % (probe.stderr.decode().strip(),))
+    done = tmp_path / "done"
+    tac = tacFile(tmp_path, ORPHANS % (str(done),))
+    command = [unshare, "--pid", "--fork", "--kill-child"] + LOOMD + ["-n", "-y", tac]
+    process = subprocess.Popen(command, env=loomdEnvironment(), cwd=str(tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    loomd.popens.append(process)
+    inner = waitFor(lambda: [pid for pid, _ in childrenOf(process.pid)], what="loomd to start")[0]
+    loomd.track(inner)
+    assert procStatus(inner)["NSpid"].split()[-1] == "1"
+    waitFor(done.exists, what="five orphans")
+    # Ten processes were forked; every one must be reaped, by its parent
+    # (loomd) or by PID 1 (loomd again, for the orphans).
+    waitFor(lambda: childrenOf(inner) == [], what="every child to be reaped",
+            context=lambda: repr(childrenOf(inner)))
+    assert not os.path.exists(tmp_path / "loomd.pid")
+    os.kill(inner, signal.SIGTERM)
+    code, out, err = wait(process)
+    assert code == 0, err
+    assert "made orphan 5" in out  # -n logs to stdout

@@ -1,0 +1,183 @@
+"""
+End-to-end systemd integration, with the test playing systemd: READY=1,
+RELOADING=1, STOPPING=1 and WATCHDOG=1 arrive on a NOTIFY_SOCKET the test
+binds; socket activation adopts a listening socket the test bound and passed
+as descriptor 3 with LISTEN_FDS/LISTEN_PID; the printed unit runs what was
+tested.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.services.loomd_helpers import (
+    echo,
+    freePort,
+    loomd,  # noqa: F401 - the fixture
+    loomdEnvironment,
+    readLog,
+    tacFile,
+    wait,
+    waitFor,
+)
+
+
+class NotifySocket:
+    """A datagram socket collecting sd_notify messages."""
+
+    def __init__(self, path):
+        self.path = path
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(path)
+        self.socket.settimeout(0.1)
+        self.messages = []
+
+    def collect(self):
+        """Read whatever has arrived; return all messages so far (each a str)."""
+        while True:
+            try:
+                self.messages.append(self.socket.recv(4096).decode())
+            except (socket.timeout, BlockingIOError):
+                return self.messages
+
+    def waitFor(self, predicate, what, logfile=None):
+        return waitFor(lambda: predicate(self.collect()), what=what,
+                       context=lambda: "received %r; log:\n%s" % (self.messages, readLog(logfile)))
+
+    def close(self):
+        self.socket.close()
+
+
+@pytest.fixture
+def notifySocket(tmp_path):
+    sock = NotifySocket(str(tmp_path / "notify.sock"))
+    yield sock
+    sock.close()
+
+
+def lines(messages):
+    return [line for message in messages for line in message.split("\n")]
+
+
+def test_readyReloadingStoppingAndWatchdogAreNotified(loomd, tmp_path, notifySocket):
+    port = freePort()
+    tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
+    env = loomdEnvironment(NOTIFY_SOCKET=notifySocket.path, WATCHDOG_USEC=200000)
+    process = loomd.spawn("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile, env=env)
+    notifySocket.waitFor(lambda m: "READY=1" in lines(m), "READY=1", loomd.logfile)
+    ready = [m for m in notifySocket.messages if "READY=1" in m][0]
+    assert "MAINPID=%d" % (process.pid,) in ready
+    assert echo(port) == b"hello loomd\n"  # ready means serving
+    notifySocket.waitFor(lambda m: lines(m).count("WATCHDOG=1") >= 3, "three WATCHDOG=1")
+    process.send_signal(signal.SIGHUP)
+    notifySocket.waitFor(lambda m: lines(m).count("READY=1") >= 2, "READY=1 after reload")
+    after = lines(notifySocket.messages)
+    assert "RELOADING=1" in after
+    reloading = after.index("RELOADING=1")
+    assert "READY=1" in after[reloading:]
+    process.send_signal(signal.SIGTERM)
+    code, _, err = wait(process)
+    assert code == 0, err
+    assert "STOPPING=1" in lines(notifySocket.collect())
+
+
+def test_watchdogIsNotSentForAnotherPid(loomd, tmp_path, notifySocket):
+    # WATCHDOG_PID naming another process: the pings are not ours to send.
+    tac = tacFile(tmp_path, "")
+    env = loomdEnvironment(NOTIFY_SOCKET=notifySocket.path, WATCHDOG_USEC=100000,
+                           WATCHDOG_PID=os.getpid())
+    process = loomd.spawn("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile, env=env)
+    notifySocket.waitFor(lambda m: "READY=1" in lines(m), "READY=1", loomd.logfile)
+    process.send_signal(signal.SIGTERM)
+    assert wait(process)[0] == 0
+    assert "WATCHDOG=1" not in lines(notifySocket.collect())
+
+
+# Plays systemd's part between fork and exec: descriptor 3, LISTEN_PID = the
+# pid that will run loomd (exec keeps it), LISTEN_FDS, then exec loomd.
+WRAPPER = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
+if sys.argv[2]:
+    os.environ["LISTEN_FDNAMES"] = sys.argv[2]
+os.execv(sys.executable, [sys.executable] + sys.argv[3:])
+"""
+
+
+@pytest.mark.parametrize("selector", ["index=0", "name=web"])
+def test_socketActivationServesThePassedSocket(loomd, tmp_path, selector):
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    port = listening.getsockname()[1]
+    tac = tacFile(
+        tmp_path,
+        """
+        from services.internet import service
+        service("systemd:domain=INET:%s", Factory.forProtocol(Echo)).setServiceParent(application)
+        """ % (selector,),
+    )
+    command = [sys.executable, "-c", WRAPPER, str(listening.fileno()),
+               "web" if selector.startswith("name") else ""]
+    command += loomd.command("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile)[1:]
+    process = subprocess.Popen(command, env=loomdEnvironment(), cwd=str(tmp_path),
+                               pass_fds=(listening.fileno(),), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    loomd.popens.append(process)
+    listening.close()  # only loomd holds it now
+    waitFor(lambda: "loomd ready" in readLog(loomd.logfile) or process.poll() is not None,
+            what="start-up")
+    assert process.poll() is None, process.communicate()
+    assert echo(port) == b"hello loomd\n"
+    process.send_signal(signal.SIGTERM)
+    assert wait(process)[0] == 0
+
+
+def test_socketActivationWithoutPassedSocketsFailsClearly(loomd, tmp_path):
+    tac = tacFile(
+        tmp_path,
+        """
+        from services.internet import service
+        service("systemd:domain=INET:index=0", Factory.forProtocol(Echo)).setServiceParent(application)
+        """,
+    )
+    started = time.monotonic()
+    result = loomd.run("-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
+    assert result.returncode == 1
+    assert time.monotonic() - started < 10
+    assert "systemd passed 0 socket(s); there is no index 0" in result.stderr
+    assert loomd.leftovers() == [] and not os.path.exists(loomd.pidfile)
+
+
+def test_printedUnitIsTypeNotifyRunningTheSameCommand(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    result = loomd.run("--print-systemd-unit", "-y", tac, "--shutdown-timeout", "7")
+    assert result.returncode == 0, result.stderr
+    unit = result.stdout
+    assert "Type=notify" in unit
+    execStart = [line for line in unit.splitlines() if line.startswith("ExecStart=")][0]
+    assert " -n " in execStart and tac in execStart and "--shutdown-timeout 7" in execStart
+
+
+def test_printedUnitComesWithASocketUnitForSystemdEndpoints(loomd, tmp_path):
+    tac = tacFile(
+        tmp_path,
+        """
+        from services.internet import service
+        service("systemd:domain=INET:name=web", Factory.forProtocol(Echo)).setServiceParent(application)
+        """,
+    )
+    result = loomd.run("--print-systemd-unit", "-y", tac)
+    assert result.returncode == 0, result.stderr
+    assert "Type=notify" in result.stdout
+    assert "[Socket]" in result.stdout and "FileDescriptorName=web" in result.stdout
