@@ -1,0 +1,19 @@
+"""The discard plugin: ``loomd discard [--port tcp:8009]``.  Read and drop everything."""
+
+from services.plugins_builtin import listen, portParameter
+from services.usage import Options as _BaseOptions
+
+
+class Options(_BaseOptions):
+    """Options of the discard plugin."""
+
+    synopsis = "loomd discard [--port DESCRIPTION]"
+    optParameters = [portParameter("tcp:8009")]
+
+
+def makeService(options, reactor=None):
+    """Return a service running protocols.wire.Discard on options["port"]."""
+    from protocols.protocol import Factory
+    from protocols.wire import Discard
+
+    return listen(options, Factory.forProtocol(Discard), reactor)

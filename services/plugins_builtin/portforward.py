@@ -1,0 +1,29 @@
+"""
+The port forwarder: ``loomd portforward --port tcp:6666 --host HOST --dest_port 6665``.
+
+Each connection accepted on ``--port`` is relayed to ``--host``:``--dest_port``
+(protocols.portforward).  The option names and defaults are Twisted's.
+"""
+
+from services.plugins_builtin import listen, portParameter
+from services.usage import Options as _BaseOptions
+from services.usage import portCoerce
+
+
+class Options(_BaseOptions):
+    """Options of the portforward plugin."""
+
+    synopsis = "loomd portforward [--port DESCRIPTION] [--host HOST] [--dest_port PORT]"
+    optParameters = [
+        portParameter("tcp:6666"),
+        ["host", "h", "localhost", "The host to forward to."],
+        ["dest_port", "d", 6665, "The port to forward to.", portCoerce],
+    ]
+
+
+def makeService(options, reactor=None):
+    """Return a service forwarding options["port"] to host:dest_port."""
+    from protocols.portforward import ProxyFactory
+
+    factory = ProxyFactory(options["host"], options["dest_port"], reactor=reactor)
+    return listen(options, factory, reactor)
