@@ -19,7 +19,7 @@ from reactor.defer import execute
 from reactor.endpoints import registerServerParser
 from reactor.interfaces import IStreamServerEndpoint
 
-__all__ = ["SystemdEndpoint", "passedDescriptors"]
+__all__ = ["SystemdEndpoint", "passedDescriptors", "listenPassedDatagram"]
 
 _DOMAINS = {"INET": socket.AF_INET, "INET6": socket.AF_INET6, "UNIX": socket.AF_UNIX}
 _passed = None
@@ -72,6 +72,39 @@ class SystemdEndpoint:
     def __repr__(self):
         which = "name=%s" % (self._name,) if self._name is not None else "index=%s" % (self._index,)
         return "<SystemdEndpoint %s>" % (which,)
+
+
+def _findDescriptor(index, name):
+    # The descriptor chosen by index or by name, with the endpoint's errors.
+    return SystemdEndpoint(None, "INET", index=index, name=name)._descriptor()
+
+
+def listenPassedDatagram(
+    protocol, domain="INET", index=None, name=None, maxPacketSize=8192, reactor=None
+):
+    """
+    Serve a datagram socket systemd passed (ListenDatagram=) with protocol.
+
+    Stream sockets go through the ``systemd:`` endpoint; endpoints are for
+    streams only, so a datagram socket is adopted with this call, typically
+    from a service's privilegedStartService or startService.
+
+    :param protocol: a DatagramProtocol.
+    :param domain: ``INET``, ``INET6`` or ``UNIX``.
+    :param index: the socket's position among the passed ones; or
+    :param name: its FileDescriptorName= (exactly one of index and name).
+    :param reactor: the reactor (the global one by default).
+    :return: the IListeningPort.
+    :raises ValueError: no such passed socket, or a bad domain/selector.
+    """
+    if domain not in _DOMAINS:
+        raise ValueError("domain must be INET, INET6 or UNIX, not %r" % (domain,))
+    if (index is None) == (name is None):
+        raise ValueError("give exactly one of index= and name=")
+    if reactor is None:
+        from reactor import reactor
+    fd = _findDescriptor(index, name)
+    return reactor.adoptDatagramPort(fd, _DOMAINS[domain], protocol, maxPacketSize)
 
 
 def _parseSystemd(reactor, description, args, kwargs):

@@ -90,8 +90,9 @@ def _writableAs(uid, gid, paths):
                     if not existed:
                         os.unlink(path)
                 except OSError as error:
-                    problems.append("%s is not writable by the target user: %s"
-                                    % (path, error.strerror.lower()))
+                    problems.append(
+                        "%s is not writable by the target user: %s" % (path, error.strerror.lower())
+                    )
         except Exception as error:
             problems.append("cannot switch to the target user: %s" % (error,))
         os.write(writeEnd, "\n".join(problems).encode())
@@ -112,7 +113,7 @@ def checkApplication(launch):
             problems.append("directory %s does not exist" % (directory,))
     busy = _listeningPorts()
     addresses = listeningAddresses(launch.application)
-    for kind, interface, port in addresses:
+    for _kind, interface, port in addresses:
         where = "%s:%d" % (interface or "0.0.0.0", port)
         if port and port in busy:
             problems.append("cannot listen on %s: address already in use" % (where,))

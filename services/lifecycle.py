@@ -24,10 +24,18 @@ import os
 import signal
 import sys
 
+# Everything used after --chroot is imported here, before it: inside the
+# jail the modules' files may not exist (test_chrootKeepsPidfileAndLogWorking).
 from reactor import log
+from reactor.defer import DeferredList, maybeDeferred
+from reactor.error import CannotListenError
+from reactor.interfaces import IListeningPort
+from reactor.task import LoopingCall
+from services import systemd
+from services.daemon import DaemonError, describeStartupError, redirectStandardStreams
+from services.service import IServiceCollection, pendingStops
 
 __all__ = ["Launch", "StartupError", "walkServices"]
-
 
 
 class StartupError(Exception):
@@ -148,8 +156,6 @@ class Launch:
         try:
             code = self._serve()
         except BaseException as error:
-            from services.daemon import describeStartupError
-
             self.reporter.error(describeStartupError(error))
         finally:
             os._exit(code)
@@ -170,8 +176,6 @@ class Launch:
             self._privilegedStart()
             self._dropPrivileges()
             if not options["nodaemon"]:
-                from services.daemon import DaemonError, redirectStandardStreams
-
                 try:
                     redirectStandardStreams()
                 except DaemonError as error:
@@ -215,7 +219,6 @@ class Launch:
             raise StartupError("cannot write pidfile %s: %s" % (path, error)) from None
 
     def _privilegedStart(self):
-        from reactor.error import CannotListenError
 
         try:
             self.application.privilegedStartService()
@@ -246,21 +249,19 @@ class Launch:
             raise StartupError(str(error)) from None
 
     def _startServices(self):
-        from reactor.defer import maybeDeferred
 
         d = maybeDeferred(self.application.startService)
         d.addCallbacks(self._started, self._startFailed)
+        # A failure of the readiness point itself must reach the launcher too.
+        d.addErrback(self._startFailed)
 
     def _started(self, ignored):
-        from services import systemd
-
-        log.msg("loomd ready: every service has started")
-        self.reporter.ready()
         systemd.notify("READY=1\nSTATUS=running\nMAINPID=%d" % (os.getpid(),))
         self._startWatchdog()
+        log.msg("loomd ready: every service has started")
+        self.reporter.ready()
 
     def _startFailed(self, failure):
-        from reactor.error import CannotListenError
 
         if failure.check(CannotListenError):
             message = failure.getErrorMessage()
@@ -272,8 +273,6 @@ class Launch:
         self.reactor.stop()
 
     def _startWatchdog(self):
-        from reactor.task import LoopingCall
-        from services import systemd
 
         interval = systemd.watchdogInterval()
         if interval:
@@ -322,8 +321,6 @@ class Launch:
         os._exit(1)
 
     def _shutdown(self, signum):
-        from reactor.defer import maybeDeferred
-        from services import systemd
 
         if self.shuttingDown:
             return
@@ -346,14 +343,12 @@ class Launch:
 
     def _closeListeningPorts(self):
         # No new connections while the services wind down.
-        from reactor.interfaces import IListeningPort
 
         for reader in self.reactor.getReaders():
             if IListeningPort.providedBy(reader):
                 reader.stopListening()
 
     def _deadline(self):
-        from services.service import pendingStops
 
         names = ", ".join(pending.path for pending in pendingStops(self.application)) or "(none)"
         log.msg(
@@ -365,8 +360,6 @@ class Launch:
         self.reactor.crash()
 
     def _reload(self):
-        from reactor.defer import maybeDeferred
-        from services import systemd
 
         log.msg("Received SIGHUP: reopening logs and reloading services.")
         systemd.notify("RELOADING=1")
@@ -376,7 +369,6 @@ class Launch:
             reload = getattr(service, "reload", None)
             if callable(reload):
                 pending.append(maybeDeferred(reload).addErrback(log.err, "reload failed"))
-        from reactor.defer import DeferredList
 
         DeferredList(pending).addCallback(lambda _: systemd.notify("READY=1"))
 
@@ -409,7 +401,6 @@ class _PipeReporter:
 
 def walkServices(service):
     """Yield service and every service under it, parents first."""
-    from services.service import IServiceCollection
 
     yield service
     if IServiceCollection.providedBy(service):

@@ -92,14 +92,23 @@ class LoomdOptions(Options):
         ["chroot", None, None, "Chroot to this directory after binding ports."],
         ["uid", "u", None, "Run as this user (name or number)."],
         ["gid", "g", None, "Run as this group (name or number)."],
-        ["umask", None, None, "The umask (default 0o077 for a daemon, unchanged otherwise).",
-         _octal],
+        [
+            "umask",
+            None,
+            None,
+            "The umask (default 0o077 for a daemon, unchanged otherwise).",
+            _octal,
+        ],
         ["reactor", "r", None, "The reactor: epoll, poll, select or asyncio."],
-        ["log-level", None, "info", "The lowest level logged.",
-         _choice("debug", "info", "warning", "error", "critical")],
+        [
+            "log-level",
+            None,
+            "info",
+            "The lowest level logged.",
+            _choice("debug", "info", "warning", "error", "critical"),
+        ],
         ["log-format", None, "text", "Log line format.", _choice("text", "json")],
-        ["log-max-bytes", None, 10_000_000, "Rotate the log at this size (0: never by size).",
-         int],
+        ["log-max-bytes", None, 10_000_000, "Rotate the log at this size (0: never by size).", int],
         ["log-backups", None, 10, "How many rotated logs to keep.", int],
         ["log-rotate", None, "size", "When to rotate the log.", _choice("size", "daily", "never")],
         ["shutdown-timeout", None, 30.0, "Seconds to wait for services to stop.", _seconds],
@@ -231,7 +240,7 @@ def _systemdEndpointNames(options, args):
     found = [arg for arg in args if "systemd:" in arg]
     names = [part[5:] for arg in found for part in arg.split(":") if part.startswith("name=")]
     if options["python"]:
-        from services.lifecycle import StartupError, Launch, walkServices
+        from services.lifecycle import Launch, StartupError, walkServices
 
         try:
             application = Launch(options)._loadApplication()

@@ -29,8 +29,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LOOMD = [sys.executable, os.path.join(REPO, "bin", "loomd")]
 
 # Environment variables of the test runner that must not leak into loomd.
-_SCRUBBED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
-             "LISTEN_FDNAMES")
+_SCRUBBED = (
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+)
 
 PRELUDE = '''
 import os, sys, time, logging
@@ -243,8 +249,15 @@ class Loomd:
         the test unless the launcher exits 0.  Returns the daemon's pid.
         """
         result = self.run(
-            "-y", tac, "--pidfile", self.pidfile, "-l", self.logfile, *args,
-            env=env, timeout=timeout,
+            "-y",
+            tac,
+            "--pidfile",
+            self.pidfile,
+            "-l",
+            self.logfile,
+            *args,
+            env=env,
+            timeout=timeout,
         )
         assert result.returncode == 0, (result.stdout, result.stderr, readLog(self.logfile))
         pid = readPid(self.pidfile)
@@ -257,8 +270,11 @@ class Loomd:
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         process = subprocess.Popen(
-            self.command(*args), env=env or loomdEnvironment(), cwd=self.directory,
-            text=True, **kwargs,
+            self.command(*args),
+            env=env or loomdEnvironment(),
+            cwd=self.directory,
+            text=True,
+            **kwargs,
         )
         self.popens.append(process)
         return process
@@ -300,8 +316,8 @@ def needRoot():
         pytest.skip("needs root (privileges, low ports, chroot)")
 
 
-@pytest.fixture
-def loomd(tmp_path):
+@pytest.fixture(name="loomd")
+def loomdFixture(tmp_path):
     """A Loomd for this test; kills what it started when the test ends."""
     runner = Loomd(tmp_path)
     try:

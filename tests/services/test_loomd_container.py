@@ -13,8 +13,8 @@ import pytest
 
 from tests.services.loomd_helpers import (
     LOOMD,
-    loomd,  # noqa: F401 - the fixture
     loomdEnvironment,
+    loomdFixture,  # noqa: F401 - the loomd fixture
     procStatus,
     tacFile,
     wait,
@@ -66,8 +66,14 @@ def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
     done = tmp_path / "done"
     tac = tacFile(tmp_path, ORPHANS % (str(done),))
     command = [unshare, "--pid", "--fork", "--kill-child"] + LOOMD + ["-n", "-y", tac]
-    process = subprocess.Popen(command, env=loomdEnvironment(), cwd=str(tmp_path),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=loomdEnvironment(),
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     loomd.popens.append(process)
     inner = waitFor(lambda: [pid for pid, _ in childrenOf(process.pid)], what="loomd to start")[0]
     loomd.track(inner)
@@ -75,8 +81,11 @@ def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
     waitFor(done.exists, what="five orphans")
     # Ten processes were forked; every one must be reaped, by its parent
     # (loomd) or by PID 1 (loomd again, for the orphans).
-    waitFor(lambda: childrenOf(inner) == [], what="every child to be reaped",
-            context=lambda: repr(childrenOf(inner)))
+    waitFor(
+        lambda: childrenOf(inner) == [],
+        what="every child to be reaped",
+        context=lambda: repr(childrenOf(inner)),
+    )
     assert not os.path.exists(tmp_path / "loomd.pid")
     os.kill(inner, signal.SIGTERM)
     code, out, err = wait(process)

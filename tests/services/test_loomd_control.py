@@ -15,7 +15,7 @@ import pytest
 from tests.services.loomd_helpers import (
     alive,
     freePort,
-    loomd,  # noqa: F401 - the fixture
+    loomdFixture,  # noqa: F401 - the loomd fixture
     needRoot,
     readLog,
     tacFile,
@@ -122,8 +122,17 @@ def test_checkReportsLogUnwritableByTheTargetUser(loomd, tmp_path):
     logs.mkdir(mode=0o700)
     tac = tacFile(tmp_path, "")
     logfile = str(logs / "app.log")
-    result = loomd.run("--check", "-y", tac, "-u", "nobody", "-l", logfile,
-                       "--pidfile", str(tmp_path / "other.pid"))
+    result = loomd.run(
+        "--check",
+        "-y",
+        tac,
+        "-u",
+        "nobody",
+        "-l",
+        logfile,
+        "--pidfile",
+        str(tmp_path / "other.pid"),
+    )
     assert result.returncode == 1
     assert "%s is not writable by the target user" % (logfile,) in result.stderr
     assert not os.path.exists(logfile)

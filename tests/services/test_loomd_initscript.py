@@ -17,8 +17,8 @@ from tests.services.loomd_helpers import (
     alive,
     echo,
     freePort,
-    loomd,  # noqa: F401 - the fixture
     loomdEnvironment,
+    loomdFixture,  # noqa: F401 - the loomd fixture
     readPid,
     tacFile,
 )
@@ -42,8 +42,17 @@ def initScript(loomd, tmp_path):
     bindir.mkdir()
     installLoomd(bindir)
     env = loomdEnvironment(PATH="%s:%s" % (bindir, os.environ.get("PATH", "/usr/bin:/bin")))
-    result = loomd.run("--print-init-script", "echo-daemon", "-y", tac,
-                       "--pidfile", loomd.pidfile, "-l", loomd.logfile, env=env)
+    result = loomd.run(
+        "--print-init-script",
+        "echo-daemon",
+        "-y",
+        tac,
+        "--pidfile",
+        loomd.pidfile,
+        "-l",
+        loomd.logfile,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     path = str(tmp_path / "echo-daemon")
     with open(path, "w") as script:
@@ -64,8 +73,9 @@ def test_initScriptStartsReportsAndStopsADaemon(loomd, initScript):
     path, port, env = initScript
 
     def action(name):
-        return subprocess.run(["sh", path, name], env=env, capture_output=True, text=True,
-                              timeout=20)
+        return subprocess.run(
+            ["sh", path, name], env=env, capture_output=True, text=True, timeout=20
+        )
 
     assert action("status").returncode == 3
     started = action("start")

@@ -14,7 +14,7 @@ from tests.services.loomd_helpers import (
     echo,
     freePort,
     jsonLines,
-    loomd,  # noqa: F401 - the fixture
+    loomdFixture,  # noqa: F401 - the loomd fixture
     readLog,
     tacFile,
     waitFor,
@@ -91,8 +91,17 @@ def test_syslogPrioritiesFollowTheLevels(loomd, tmp_path):
     try:
         tac = tacFile(tmp_path, ECHO_WITH_ERROR % freePort())
         result = loomd.run(
-            "-y", tac, "--pidfile", loomd.pidfile, "--syslog", "--syslog-socket", path,
-            "--syslog-facility", "local0", "--prefix", "myapp",
+            "-y",
+            tac,
+            "--pidfile",
+            loomd.pidfile,
+            "--syslog",
+            "--syslog-socket",
+            path,
+            "--syslog-facility",
+            "local0",
+            "--prefix",
+            "myapp",
         )
         assert result.returncode == 0, result.stderr
         datagrams = []
@@ -112,3 +121,33 @@ def test_syslogPrioritiesFollowTheLevels(loomd, tmp_path):
     assert byText[info] == local0 + 6  # LOG_INFO
     assert error.startswith("myapp[")
     assert "ZeroDivisionError" in error
+
+
+def test_uncaughtErrorsReachTheLog(loomd, tmp_path):
+    tac = tacFile(
+        tmp_path,
+        """
+        import gc
+        def failLater():
+            raise KeyError("raised in a timed call")
+        def unhandled():
+            fail(LookupError("never handled"))
+            gc.collect()
+        def start():
+            reactor.callLater(0, failLater)
+            reactor.callLater(0, unhandled)
+            sys.stderr.write("written to stderr\\n")
+        CallbackService(start).setServiceParent(application)
+        """,
+    )
+    pid = loomd.daemon(tac)
+    waitFor(
+        lambda: "never handled" in readLog(loomd.logfile),
+        what="the unhandled error",
+        context=lambda: readLog(loomd.logfile),
+    )
+    stop(pid)
+    log = readLog(loomd.logfile)
+    assert "KeyError: 'raised in a timed call'" in log
+    assert "LookupError: never handled" in log
+    assert "[stderr] written to stderr" in log

@@ -16,8 +16,8 @@ from tests.services.loomd_helpers import (
     alive,
     echo,
     freePort,
-    loomd,  # noqa: F401 - the fixture
     loomdEnvironment,
+    loomdFixture,  # noqa: F401 - the loomd fixture
     readLog,
     readPid,
     tacFile,
@@ -36,8 +36,7 @@ def test_fiveConcurrentStartsRunExactlyOne(loomd, tmp_path):
     # Each start binds nothing that would collide before the pidfile lock:
     # the port is only bound after it, so the lock alone decides.
     launchers = [
-        loomd.spawn("-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
-        for _ in range(5)
+        loomd.spawn("-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile) for _ in range(5)
     ]
     results = []
     for launcher in launchers:
@@ -113,7 +112,14 @@ def test_relativePathsMeanTheSameFileAfterRundir(loomd, tmp_path):
     rundir.mkdir()
     tac = tacFile(tmp_path, "")
     result = loomd.run(
-        "-y", "app.tac", "--pidfile", "rel.pid", "-l", "rel.log", "-d", str(rundir),
+        "-y",
+        "app.tac",
+        "--pidfile",
+        "rel.pid",
+        "-l",
+        "rel.log",
+        "-d",
+        str(rundir),
         env=loomdEnvironment(),
     )
     assert result.returncode == 0, result.stderr

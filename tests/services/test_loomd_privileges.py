@@ -16,7 +16,7 @@ from tests.services.loomd_helpers import (
     alive,
     echo,
     freeLowPort,
-    loomd,  # noqa: F401 - the fixture
+    loomdFixture,  # noqa: F401 - the loomd fixture
     needRoot,
     procStatus,
     readLog,
@@ -91,8 +91,18 @@ def test_sizeRotationContinuesAfterThePrivilegeDrop(loomd, tmp_path, sharedDirec
         """,
     )
     result = loomd.run(
-        "-y", tac, "--pidfile", loomd.pidfile, "-l", logfile, "-u", "nobody",
-        "--log-max-bytes", "4000", "--log-backups", "3",
+        "-y",
+        tac,
+        "--pidfile",
+        loomd.pidfile,
+        "-l",
+        logfile,
+        "-u",
+        "nobody",
+        "--log-max-bytes",
+        "4000",
+        "--log-backups",
+        "3",
     )
     assert result.returncode == 0, result.stderr
     pid = readPid(loomd.pidfile)
@@ -105,3 +115,34 @@ def test_sizeRotationContinuesAfterThePrivilegeDrop(loomd, tmp_path, sharedDirec
     assert "Traceback" not in readLog(logfile)
     os.kill(pid, signal.SIGTERM)
     waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_chrootKeepsPidfileAndLogWorking(loomd, tmp_path):
+    # A jail with /dev/null; the log inside it, the pidfile outside.
+    needRoot()
+    import stat
+
+    jail = tmp_path / "jail"
+    (jail / "dev").mkdir(parents=True)
+    (jail / "var").mkdir()
+    try:
+        os.mknod(str(jail / "dev" / "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError as error:
+        pytest.skip("cannot make /dev/null in a jail here: %s" % (error,))
+    logfile = str(jail / "var" / "app.log")
+    port = freeLowPort()
+    tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
+    result = loomd.run("-y", tac, "--pidfile", loomd.pidfile, "-l", logfile, "--chroot", str(jail))
+    assert result.returncode == 0, result.stderr
+    pid = readPid(loomd.pidfile)
+    loomd.track(pid)
+    assert os.readlink("/proc/%d/root" % (pid,)) == str(jail)
+    assert echo(port) == b"hello loomd\n"
+    os.rename(logfile, logfile + ".old")
+    os.kill(pid, signal.SIGUSR1)
+    waitFor(lambda: os.path.exists(logfile), what="the log reopened inside the jail")
+    echo(port)
+    waitFor(lambda: "echo connection 2" in readLog(logfile), what="the new log to be used")
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    assert not os.path.exists(loomd.pidfile)

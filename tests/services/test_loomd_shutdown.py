@@ -17,7 +17,7 @@ from tests.services.loomd_helpers import (
     alive,
     echo,
     freePort,
-    loomd,  # noqa: F401 - the fixture
+    loomdFixture,  # noqa: F401 - the loomd fixture
     readLog,
     readPid,
     tacFile,
@@ -42,10 +42,11 @@ slow.setServiceParent(application)
 
 def foreground(loomd, tac, *args):
     """Start loomd -n logging to the test's log file; wait until ready."""
-    process = loomd.spawn("-n", "-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile,
-                          *args)
-    waitFor(lambda: "loomd ready" in readLog(loomd.logfile) or process.poll() is not None,
-            what="start-up")
+    process = loomd.spawn("-n", "-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile, *args)
+    waitFor(
+        lambda: "loomd ready" in readLog(loomd.logfile) or process.poll() is not None,
+        what="start-up",
+    )
     assert process.poll() is None, process.communicate()
     return process
 
@@ -110,12 +111,13 @@ def test_sighupReloadsAndNeverKills(loomd, tmp_path):
                 with open(%r, "w") as marker:
                     marker.write(str(Reloadable.count))
         Reloadable().setServiceParent(application)
-        """ % (str(marker),),
+        """
+        % (str(marker),),
     )
     pid = loomd.daemon(tac)
     for expected in ("1", "2"):
         os.kill(pid, signal.SIGHUP)
-        waitFor(lambda: marker.exists() and marker.read_text() == expected, what="reload")
+        waitFor(lambda e=expected: marker.exists() and marker.read_text() == e, what="reload")
     assert alive(pid)
     assert readPid(loomd.pidfile) == pid
     assert loomd.run("--status", "--pidfile", loomd.pidfile).returncode == 0

@@ -17,8 +17,9 @@ from tests.services.loomd_helpers import (
     alive,
     echo,
     freePort,
-    loomd,  # noqa: F401 - the fixture
+    loomdFixture,  # noqa: F401 - the loomd fixture
     needRoot,
+    procStatus,
     readLog,
     readPid,
     tacFile,
@@ -67,6 +68,10 @@ def test_daemonStartsWritesPidfileServesAndStopsOnSigterm(loomd, tmp_path):
     # Detached: its own session, not our child.
     assert os.getsid(pid) != os.getsid(0)
     assert echo(port) == b"hello loomd\n"
+    # Standard streams on /dev/null, umask 0o077, working directory --rundir.
+    assert [os.readlink("/proc/%d/fd/%d" % (pid, fd)) for fd in (0, 1, 2)] == ["/dev/null"] * 3
+    assert procStatus(pid)["Umask"] == "0077"
+    assert os.readlink("/proc/%d/cwd" % (pid,)) == str(tmp_path)
     os.kill(pid, signal.SIGTERM)
     waitFor(lambda: not alive(pid), what="the daemon to exit")
     assert not os.path.exists(loomd.pidfile)
@@ -241,9 +246,47 @@ def test_eachReactorIsSelectableWithR(loomd, tmp_path, reactorName):
     tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
     pid = loomd.daemon(tac, "-r", reactorName)
     assert echo(port) == b"hello loomd\n"
-    assert "reactor %s" % ({"select": "SelectReactor", "poll": "PollReactor",
-                             "epoll": "EPollReactor", "asyncio": "AsyncioReactor"}[reactorName],
-                            ) in readLog(loomd.logfile)
+    assert "reactor %s" % (
+        {
+            "select": "SelectReactor",
+            "poll": "PollReactor",
+            "epoll": "EPollReactor",
+            "asyncio": "AsyncioReactor",
+        }[reactorName],
+    ) in readLog(loomd.logfile)
     os.kill(pid, signal.SIGTERM)
     waitFor(lambda: not alive(pid), what="the daemon to exit")
     assert readPid(loomd.pidfile) is None
+
+
+def test_umaskOptionAndForegroundUmaskUnchanged(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    pid = loomd.daemon(tac, "--umask", "027")
+    assert procStatus(pid)["Umask"] == "0027"
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    foregroundLog = str(tmp_path / "foreground.log")
+    process = loomd.spawn(
+        "-n", "-y", tac, "--pidfile", "", "-l", foregroundLog, preexec_fn=lambda: os.umask(0o002)
+    )
+    waitFor(lambda: "loomd ready" in readLog(foregroundLog), what="start-up")
+    assert procStatus(process.pid)["Umask"] == "0002"
+    process.send_signal(signal.SIGTERM)
+    assert wait(process)[0] == 0
+
+
+def test_versionHelpReactorsAndNoSave(loomd, tmp_path):
+    version = loomd.run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("loomd (Loom) ")
+    reactors = loomd.run("--help-reactors")
+    assert reactors.returncode == 0
+    assert reactors.stdout.split()[:2] == ["epoll", "(default)"]
+    assert {"poll", "select", "asyncio"} <= set(reactors.stdout.split())
+    tac = tacFile(tmp_path, "")
+    pid = loomd.daemon(tac, "-o")
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    bad = loomd.run("-y", tac, "-r", "kqueue")
+    assert bad.returncode == 1 and "unknown reactor 'kqueue'" in bad.stderr
+    nothing = loomd.run()
+    assert nothing.returncode == 1 and "nothing to run" in nothing.stderr

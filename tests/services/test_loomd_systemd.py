@@ -18,8 +18,8 @@ import pytest
 from tests.services.loomd_helpers import (
     echo,
     freePort,
-    loomd,  # noqa: F401 - the fixture
     loomdEnvironment,
+    loomdFixture,  # noqa: F401 - the loomd fixture
     readLog,
     tacFile,
     wait,
@@ -46,8 +46,11 @@ class NotifySocket:
                 return self.messages
 
     def waitFor(self, predicate, what, logfile=None):
-        return waitFor(lambda: predicate(self.collect()), what=what,
-                       context=lambda: "received %r; log:\n%s" % (self.messages, readLog(logfile)))
+        return waitFor(
+            lambda: predicate(self.collect()),
+            what=what,
+            context=lambda: "received %r; log:\n%s" % (self.messages, readLog(logfile)),
+        )
 
     def close(self):
         self.socket.close()
@@ -89,8 +92,9 @@ def test_readyReloadingStoppingAndWatchdogAreNotified(loomd, tmp_path, notifySoc
 def test_watchdogIsNotSentForAnotherPid(loomd, tmp_path, notifySocket):
     # WATCHDOG_PID naming another process: the pings are not ours to send.
     tac = tacFile(tmp_path, "")
-    env = loomdEnvironment(NOTIFY_SOCKET=notifySocket.path, WATCHDOG_USEC=100000,
-                           WATCHDOG_PID=os.getpid())
+    env = loomdEnvironment(
+        NOTIFY_SOCKET=notifySocket.path, WATCHDOG_USEC=100000, WATCHDOG_PID=os.getpid()
+    )
     process = loomd.spawn("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile, env=env)
     notifySocket.waitFor(lambda m: "READY=1" in lines(m), "READY=1", loomd.logfile)
     process.send_signal(signal.SIGTERM)
@@ -125,18 +129,32 @@ def test_socketActivationServesThePassedSocket(loomd, tmp_path, selector):
         """
         from services.internet import service
         service("systemd:domain=INET:%s", Factory.forProtocol(Echo)).setServiceParent(application)
-        """ % (selector,),
+        """
+        % (selector,),
     )
-    command = [sys.executable, "-c", WRAPPER, str(listening.fileno()),
-               "web" if selector.startswith("name") else ""]
+    command = [
+        sys.executable,
+        "-c",
+        WRAPPER,
+        str(listening.fileno()),
+        "web" if selector.startswith("name") else "",
+    ]
     command += loomd.command("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile)[1:]
-    process = subprocess.Popen(command, env=loomdEnvironment(), cwd=str(tmp_path),
-                               pass_fds=(listening.fileno(),), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=loomdEnvironment(),
+        cwd=str(tmp_path),
+        pass_fds=(listening.fileno(),),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     loomd.popens.append(process)
     listening.close()  # only loomd holds it now
-    waitFor(lambda: "loomd ready" in readLog(loomd.logfile) or process.poll() is not None,
-            what="start-up")
+    waitFor(
+        lambda: "loomd ready" in readLog(loomd.logfile) or process.poll() is not None,
+        what="start-up",
+    )
     assert process.poll() is None, process.communicate()
     assert echo(port) == b"hello loomd\n"
     process.send_signal(signal.SIGTERM)
@@ -148,7 +166,8 @@ def test_socketActivationWithoutPassedSocketsFailsClearly(loomd, tmp_path):
         tmp_path,
         """
         from services.internet import service
-        service("systemd:domain=INET:index=0", Factory.forProtocol(Echo)).setServiceParent(application)
+        echo = service("systemd:domain=INET:index=0", Factory.forProtocol(Echo))
+        echo.setServiceParent(application)
         """,
     )
     started = time.monotonic()
@@ -174,10 +193,56 @@ def test_printedUnitComesWithASocketUnitForSystemdEndpoints(loomd, tmp_path):
         tmp_path,
         """
         from services.internet import service
-        service("systemd:domain=INET:name=web", Factory.forProtocol(Echo)).setServiceParent(application)
+        echo = service("systemd:domain=INET:name=web", Factory.forProtocol(Echo))
+        echo.setServiceParent(application)
         """,
     )
     result = loomd.run("--print-systemd-unit", "-y", tac)
     assert result.returncode == 0, result.stderr
     assert "Type=notify" in result.stdout
     assert "[Socket]" in result.stdout and "FileDescriptorName=web" in result.stdout
+
+
+def test_socketActivationAdoptsAPassedDatagramSocket(loomd, tmp_path):
+    passed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    passed.bind(("127.0.0.1", 0))
+    port = passed.getsockname()[1]
+    tac = tacFile(
+        tmp_path,
+        """
+        from protocols.protocol import DatagramProtocol
+        from services.activation import listenPassedDatagram
+        class UDPEcho(DatagramProtocol):
+            def datagramReceived(self, data, address):
+                self.transport.write(data, address)
+        class PassedUDP(Service):
+            def privilegedStartService(self):
+                Service.privilegedStartService(self)
+                self.port = listenPassedDatagram(UDPEcho(), index=0)
+        PassedUDP().setServiceParent(application)
+        """,
+    )
+    command = [sys.executable, "-c", WRAPPER, str(passed.fileno()), ""]
+    command += loomd.command("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile)[1:]
+    process = subprocess.Popen(
+        command,
+        env=loomdEnvironment(),
+        cwd=str(tmp_path),
+        pass_fds=(passed.fileno(),),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    loomd.popens.append(process)
+    passed.close()
+    waitFor(
+        lambda: "loomd ready" in readLog(loomd.logfile) or process.poll() is not None,
+        what="start-up",
+    )
+    assert process.poll() is None, process.communicate()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        client.sendto(b"ping", ("127.0.0.1", port))
+        assert client.recvfrom(100)[0] == b"ping"
+    process.send_signal(signal.SIGTERM)
+    assert wait(process)[0] == 0
