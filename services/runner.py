@@ -213,7 +213,13 @@ def _printDeployment(options, argv):
             deploy.initScript(options["print_init_script"], args, options["pidfile"] or None)
         )
     else:
-        sys.stdout.write(deploy.systemdUnit(args, description="Loom application"))
+        sys.stdout.write(
+            deploy.systemdUnit(
+                args,
+                description="Loom application",
+                shutdownTimeout=options["shutdown_timeout"],
+            )
+        )
         names = _systemdEndpointNames(options, args)
         if names is not None:
             sys.stdout.write(
@@ -255,12 +261,20 @@ def _systemdEndpointNames(options, args):
     return names if found else None
 
 
+_PATH_OPTIONS = ("-y", "--python", "-l", "--logfile", "--pidfile", "-d", "--rundir", "--chroot")
+
+
 def _deploymentArguments(argv):
-    # The tested command line, minus the printing options themselves.
-    args, skip = [], False
+    # The tested command line, minus the printing options themselves, with
+    # paths made absolute: init and systemd start the daemon from "/".
+    args, skip, pathNext = [], False, False
     for arg in argv:
         if skip:
             skip = False
+            continue
+        if pathNext:
+            pathNext = False
+            args.append(_absolute(arg))
             continue
         if arg == "--print-systemd-unit":
             continue
@@ -269,8 +283,16 @@ def _deploymentArguments(argv):
             continue
         if arg.startswith("--print-init-script="):
             continue
+        option, equals, value = arg.partition("=")
+        if equals and option in _PATH_OPTIONS and option.startswith("--"):
+            arg = "%s=%s" % (option, _absolute(value))
+        pathNext = arg in _PATH_OPTIONS
         args.append(arg)
     return args
+
+
+def _absolute(path):
+    return os.path.abspath(path) if path and path != "-" else path
 
 
 def main(argv=None):

@@ -180,12 +180,15 @@ def test_socketActivationWithoutPassedSocketsFailsClearly(loomd, tmp_path):
 
 def test_printedUnitIsTypeNotifyRunningTheSameCommand(loomd, tmp_path):
     tac = tacFile(tmp_path, "")
-    result = loomd.run("--print-systemd-unit", "-y", tac, "--shutdown-timeout", "7")
+    # A relative path on the command line becomes absolute: systemd starts from /.
+    result = loomd.run("--print-systemd-unit", "-y", "app.tac", "--shutdown-timeout", "7")
     assert result.returncode == 0, result.stderr
     unit = result.stdout
     assert "Type=notify" in unit
     execStart = [line for line in unit.splitlines() if line.startswith("ExecStart=")][0]
-    assert " -n " in execStart and tac in execStart and "--shutdown-timeout 7" in execStart
+    assert " -n " in execStart and " -y %s " % (tac,) in execStart
+    assert "--shutdown-timeout 7" in execStart
+    assert "TimeoutStopSec=12" in unit  # loomd's own deadline comes first
 
 
 def test_printedUnitComesWithASocketUnitForSystemdEndpoints(loomd, tmp_path):
