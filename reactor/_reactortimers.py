@@ -11,7 +11,7 @@ of the heap is due) keeps the usual case, a few due calls at the top, on the
 plain path.
 
 Cancelled, moved-later and moved-earlier calls are handled as TimerHeap
-handles them; the stale-entry count is recomputed after a bulk run.
+handles them.
 test_hundredThousandTimersFireInTimeOrder and test_bulkRunHonoursCancelAndReset
 cover this path.  TODO(#3): this belongs in TimerHeap.runDue itself.
 """
@@ -41,21 +41,23 @@ class ReactorTimerHeap(TimerHeap):
             or (heap[size // 2][0] > now and heap[(3 * size) // 4][0] > now)
         ):
             return TimerHeap.runDue(self, now, onlyPrevious, onError)
-        # Cancelled entries are dropped here, not sorted (the stale count is
-        # recomputed below).
-        due = [entry for entry in heap if entry[0] <= now and not entry[2].cancelled]
+        # Stale entries are dropped here, not sorted.
+        calls = self._calls
+        due = [entry for entry in heap if entry[0] <= now and entry[1] in calls]
         heap[:] = [entry for entry in heap if entry[0] > now]
         heapify(heap)
         due.sort()
+        takeCall = calls.pop
         remaining = iter(due)
         try:
-            for _, seq, call in remaining:
-                if call.cancelled or seq != call._entrySeq:
+            for _, seq in remaining:
+                # None: cancelled or moved earlier, before or during this run.
+                call = takeCall(seq, None)
+                if call is None:
                     continue
                 if seq != call._seq:
                     # Moved later (before or during this run): back in the heap.
-                    heappush(heap, (call.time, call._seq, call))
-                    call._entrySeq = call._seq
+                    heappush(heap, self._newEntry(call))
                     continue
                 call.called = True
                 try:
@@ -66,4 +68,4 @@ class ReactorTimerHeap(TimerHeap):
             # Only if onError itself failed: keep what did not run.
             for entry in remaining:
                 heappush(heap, entry)
-            self._stale = sum(1 for _, seq, call in heap if seq != call._entrySeq or call.cancelled)
+

@@ -1,16 +1,19 @@
 """
 The timer heap: DelayedCall, and the TimerHeap every reactor and task.Clock share.
 
-One idea: a heapq of ``(time, seq, call)`` tuples, with removal done lazily.
-The tuples compare in C (``seq`` is unique, so the call itself is never
-compared) and ties run in scheduling order.  Cancelling a call only marks it;
-its entry is dropped when it reaches the top of the heap, or when stale
-entries pass half of the heap and the heap is rebuilt (``_compact``), so
-scheduling and cancelling in a loop keeps memory bounded.
+One idea: a heapq of ``(time, seq)`` tuples, and a dict from each entry's
+``seq`` to the live call it stands for.  The tuples compare in C (``seq`` is
+unique) and ties run in scheduling order; holding only a float and an int,
+they are untracked by the garbage collector, so a burst of timers adds one
+tracked object per call (the DelayedCall), not two.  Cancelling a call
+removes it from the dict; its entry, now stale, is dropped when it reaches the
+top of the heap, or when stale entries outnumber live ones and the heap is
+rebuilt (``_compact``), so scheduling and cancelling in a loop keeps memory
+bounded.
 
 Rescheduling is where Loom does better than re-sorting.  Each call remembers
-the ``seq`` of the one heap entry that stands for it (``_entrySeq``) and the
-``seq`` of its latest schedule (``_seq``):
+the ``seq`` of the one heap entry that stands for it (``_entrySeq``, its key
+in the dict) and the ``seq`` of its latest schedule (``_seq``):
 
 - ``reset()`` or ``delay()`` to a *later* time only records the new time and a
   new ``seq``.  The old entry, which is earlier, stays put; when it reaches the
@@ -40,6 +43,10 @@ _COMPACT_MINIMUM = 64
 
 # runDue(onlyPrevious=False) compares every seq against this: nothing is newer.
 _NO_LIMIT = float("inf")
+
+# The kw of every call made without keyword arguments: one shared dict
+# rather than a new one per call (never mutated).
+_NO_KW = {}
 
 
 @implementer(IDelayedCall)
@@ -103,8 +110,8 @@ class DelayedCall:
         # attribute); it must not keep its arguments alive with it.
         self.func = None
         self.args = ()
-        self.kw = {}
-        self._timers._cancelled()
+        self.kw = _NO_KW
+        self._timers._cancel(self)
 
     def reset(self, secondsFromNow):
         """
@@ -197,15 +204,16 @@ class TimerHeap:
             (the reactor's clock, or Clock.seconds).
         """
         self.seconds = seconds
+        # (time, seq) entries, and the live call each seq stands for.  An
+        # entry whose seq is not in _calls is stale (its call was cancelled,
+        # or moved earlier to an entry of its own).
         self._heap = []
-        # How many entries of _heap stand for no live call (cancelled, or
-        # left behind when a call was moved earlier).
-        self._stale = 0
+        self._calls = {}
         self._counter = count()
 
     def __len__(self):
         """Return how many calls are scheduled and live."""
-        return len(self._heap) - self._stale
+        return len(self._calls)
 
     def callLater(self, delay, f, *args, **kw):
         """
@@ -218,13 +226,14 @@ class TimerHeap:
             raise ValueError("callLater() delay must be >= 0, not %r" % (delay,))
         time = self.seconds() + delay
         seq = next(self._counter)
-        call = DelayedCall(time, f, args, kw, self, seq)
-        heappush(self._heap, (time, seq, call))
+        call = DelayedCall(time, f, args, kw or _NO_KW, self, seq)
+        heappush(self._heap, (time, seq))
+        self._calls[seq] = call
         return call
 
     def getDelayedCalls(self):
         """Return a list of the calls still scheduled (in no particular order)."""
-        return [call for _, seq, call in self._heap if seq == call._entrySeq and not call.cancelled]
+        return list(self._calls.values())
 
     def timeout(self):
         """
@@ -233,15 +242,16 @@ class TimerHeap:
         :return: 0 if a call is overdue, None if no call is scheduled.
         """
         heap = self._heap
+        calls = self._calls
         while heap:
-            time, seq, call = heap[0]
-            if call.cancelled or seq != call._entrySeq:
+            time, seq = heap[0]
+            call = calls.get(seq)
+            if call is None:
                 heappop(heap)
-                self._stale -= 1
             elif seq != call._seq:
                 # Moved later by reset() or delay(): move its entry now.
-                heapreplace(heap, (call.time, call._seq, call))
-                call._entrySeq = call._seq
+                del calls[seq]
+                heapreplace(heap, self._newEntry(call))
             else:
                 delay = time - self.seconds()
                 return delay if delay > 0 else 0
@@ -263,22 +273,21 @@ class TimerHeap:
         """
         heap = self._heap
         pop = heappop
-        replace = heapreplace
+        takeCall = self._calls.pop
         # Every seq handed out from here on is newer than limit.
         limit = next(self._counter) if onlyPrevious else _NO_LIMIT
         while heap:
-            time, seq, call = heap[0]
+            time, seq = heap[0]
             if time > now or seq > limit:
                 # Ordered by (time, seq): a new entry can only be on top once
                 # everything older that is due has run (test_runDueOnlyPrevious).
                 break
-            if call.cancelled or seq != call._entrySeq:
+            call = takeCall(seq, None)
+            if call is None:
                 pop(heap)
-                self._stale -= 1
                 continue
             if seq != call._seq:
-                replace(heap, (call.time, call._seq, call))
-                call._entrySeq = call._seq
+                heapreplace(heap, self._newEntry(call))
                 continue
             pop(heap)
             call.called = True
@@ -291,37 +300,43 @@ class TimerHeap:
 
     # -- bookkeeping for DelayedCall ------------------------------------------
 
-    def _cancelled(self):
-        # The cancelled call's entry is now stale.
-        self._stale += 1
-        self._maybeCompact()
+    def _newEntry(self, call):
+        # call was moved later, and its old entry (already out of _calls) is
+        # leaving the heap: return the entry that stands for it from now on.
+        seq = call._seq
+        self._calls[seq] = call
+        call._entrySeq = seq
+        return (call.time, seq)
+
+    def _cancel(self, call):
+        # Its entry goes stale: found and dropped when it reaches the top.
+        calls = self._calls
+        del calls[call._entrySeq]
+        self._maybeCompact(calls)
 
     def _reschedule(self, call, time):
         seq = next(self._counter)
         call._seq = seq
         if time < call.time:
             # Earlier than its entry may be: it needs an entry of its own now.
-            heappush(self._heap, (time, seq, call))
+            calls = self._calls
+            del calls[call._entrySeq]
+            calls[seq] = call
             call._entrySeq = seq
-            self._stale += 1
             call.time = time
-            self._maybeCompact()
+            heappush(self._heap, (time, seq))
+            self._maybeCompact(calls)
         else:
             call.time = time
 
-    def _maybeCompact(self):
-        stale = self._stale
-        if stale > _COMPACT_MINIMUM and stale * 2 > len(self._heap):
+    def _maybeCompact(self, calls):
+        stale = len(self._heap) - len(calls)
+        if stale > _COMPACT_MINIMUM and stale > len(calls):
             self._compact()
 
     def _compact(self):
         # Rebuild in place: runDue may be iterating over this very list.
         heap = self._heap
-        live = []
-        for _, seq, call in heap:
-            if seq == call._entrySeq and not call.cancelled:
-                live.append((call.time, call._seq, call))
-                call._entrySeq = call._seq
-        heap[:] = live
+        calls = self._calls
+        heap[:] = [entry for entry in heap if entry[1] in calls]
         heapify(heap)
-        self._stale = 0

@@ -23,7 +23,6 @@ Deferred" with the traceback.  Successful Deferreds pay nothing for this.
 """
 
 import inspect
-import operator
 import traceback
 
 from reactor import log
@@ -396,17 +395,18 @@ class Deferred:
         #
         # The hot path of the whole module, so it counts bytecodes: the
         # result stays in a local and is stored back only when the loop
-        # stops; steps are not counted (the list iterator knows how many
-        # entries are left, and none once exhausted); the marker test hides behind the arguments
-        # test (a marker always has an argument: the outer Deferred).  A step
+        # stops; steps are not counted (a run to the end clears the list, and
+        # one that stops early finds its place by identity); the marker test
+        # hides behind the arguments test (a marker always has an argument:
+        # the outer Deferred).  A step
         # whose callback returns a plain value costs one unpacking, one call,
         # one set lookup and a few tests.
         self._runningCallbacks = True
         callbacks = self.callbacks
         result = self.result
         failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
-        steps = iter(callbacks)
-        for function, args, kwargs, errback, errbackArgs, errbackKwargs in steps:
+        for step in callbacks:
+            function, args, kwargs, errback, errbackArgs, errbackKwargs = step
             if failed:
                 if errback is None:
                     continue
@@ -423,7 +423,7 @@ class Deferred:
                     args._chainedTo = None
                     args.paused -= 1
                     self.result = None
-                    del callbacks[: len(callbacks) - _lengthHint(steps)]
+                    _dropThrough(callbacks, step)
                     return args
                 else:
                     result = function(result, *args, **kwargs)
@@ -431,7 +431,7 @@ class Deferred:
                 if isinstance(error, (KeyboardInterrupt, SystemExit)):
                     self.result = result
                     self._runningCallbacks = False
-                    del callbacks[: len(callbacks) - _lengthHint(steps)]
+                    _dropThrough(callbacks, step)
                     raise
                 result = Failure()
                 failed = True
@@ -464,6 +464,7 @@ class Deferred:
                         # Wait for it: it reaches our marker when it fires.
                         self._waitFor(result)
                         failed = False
+                        _dropThrough(callbacks, step)
                         break
                 else:
                     failed = isinstance(result, Failure)
@@ -472,10 +473,12 @@ class Deferred:
             if self.paused:
                 # A callback paused this Deferred: keep its result for unpause.
                 self.result = result
+                _dropThrough(callbacks, step)
                 break
         else:
+            # Every step ran (the iterator also saw steps added meanwhile).
             self.result = result
-        del callbacks[: len(callbacks) - _lengthHint(steps)]
+            callbacks.clear()
         self._runningCallbacks = False
         if failed:
             self._finish()
@@ -595,8 +598,18 @@ _NO_KWARGS = {}
 # the set is capped so that classes made on the fly cannot grow it forever.
 _PLAIN = {type(None), bool, int, float, str, bytes, tuple, list, dict, set}
 _PLAIN_LIMIT = 1024
-_lengthHint = operator.length_hint
 _debugging = False
+
+
+def _dropThrough(callbacks, step):
+    # Remove the steps that ran, up to and including step.  Found by identity:
+    # every entry is a tuple built for it, so the first match is the one.
+    # Only a chain that stops early pays for this; one that runs to the end
+    # clears the list.
+    for index, entry in enumerate(callbacks):
+        if entry is step:
+            del callbacks[: index + 1]
+            return
 
 
 def _runOuterChains(inner, outer):

@@ -180,6 +180,29 @@ def test_cancelDropsReferencesToArguments():
     assert (call.func, call.args, call.kw) == (None, (), {})
 
 
+def test_cancelledCallIsFreedWhileItsEntryWaits():
+    # The heap holds (time, seq) entries, not calls: a cancelled call nobody
+    # else holds is freed at once, long before its entry reaches the top.
+    clock, timers = makeTimers()
+    timers.callLater(1, print)
+    call = timers.callLater(100, print)
+    ref = weakref.ref(call)
+    call.cancel()
+    del call
+    assert ref() is None
+    assert len(timers._heap) == 2 and len(timers) == 1
+
+
+def test_heapEntriesAreNotCollectorTracked():
+    # A burst of timers must not double the objects the collector scans:
+    # entries hold only atoms, so a collection untracks them.
+    clock, timers = makeTimers()
+    for i in range(100):
+        timers.callLater(i, print)
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in timers._heap)
+
+
 def test_timeoutSkipsCancelledCalls():
     clock, timers = makeTimers()
     first = timers.callLater(1, print)
