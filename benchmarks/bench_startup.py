@@ -41,7 +41,9 @@ def timeToListen(command, env, timeout=20.0):
                 return time.perf_counter() - start
             except OSError:
                 if process.poll() is not None:
-                    raise RuntimeError("%s exited with %s" % (command[0], process.returncode))
+                    raise RuntimeError(
+                        "%s exited with %s" % (command[0], process.returncode)
+                    ) from None
                 time.sleep(0.0005)
         raise RuntimeError("%s did not listen within %ss" % (command, timeout))
     finally:
@@ -63,8 +65,14 @@ def main():
     python = sys.executable
     twistd = shutil.which("twistd", path=os.path.dirname(python)) or shutil.which("twistd")
     peers = {
-        "loomd -n -y": [python, os.path.join(ROOT, "bin", "loomd"), "-n", "--pidfile=",
-                        "-y", "startup/loom_echo.tac"],
+        "loomd -n -y": [
+            python,
+            os.path.join(ROOT, "bin", "loomd"),
+            "-n",
+            "--pidfile=",
+            "-y",
+            "startup/loom_echo.tac",
+        ],
         "twistd -n -y": [twistd, "-n", "--pidfile=", "-y", "startup/twisted_echo.tac"],
         "asyncio script": [python, "startup/asyncio_echo.py"],
     }
@@ -87,8 +95,10 @@ def main():
         print("%-18s %10.1f %14.2f" % (name, value, loom / value))
     print("%-18s %10.1f" % ("python -c pass", floor))
     if "twistd -n -y" in medians:
-        print("loomd takes %.2f of twistd's time (target: at most 0.33)"
-              % (loom / medians["twistd -n -y"],))
+        print(
+            "loomd takes %.2f of twistd's time (target: at most 0.33)"
+            % (loom / medians["twistd -n -y"],)
+        )
 
 
 if __name__ == "__main__":

@@ -68,4 +68,3 @@ class ReactorTimerHeap(TimerHeap):
             # Only if onError itself failed: keep what did not run.
             for entry in remaining:
                 heappush(heap, entry)
-

@@ -159,8 +159,17 @@ class IReactorSSL(Interface):
 class IReactorProcess(Interface):
     """Child processes."""
 
-    def spawnProcess(processProtocol, executable, args=(), env={}, path=None,
-                     uid=None, gid=None, usePTY=0, childFDs=None):
+    def spawnProcess(
+        processProtocol,
+        executable,
+        args=(),
+        env={},
+        path=None,
+        uid=None,
+        gid=None,
+        usePTY=0,
+        childFDs=None,
+    ):
         """Start a child process connected to processProtocol."""
 
 

@@ -51,8 +51,16 @@ _ABORTED.cleanFailure()
 
 # Errors on read or write that mean the peer went away, not a bug.
 _GONE = frozenset(
-    [errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ENOTCONN, errno.ESHUTDOWN,
-     errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH]
+    [
+        errno.ECONNRESET,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.ENOTCONN,
+        errno.ESHUTDOWN,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+    ]
 )
 
 

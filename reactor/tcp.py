@@ -98,8 +98,10 @@ class _AddressedTransport(StreamTransport):
     def connectionLost(self, reason):
         """Remember the addresses, then close as StreamTransport does."""
         if not self.disconnected:
-            self._closedAddresses = (self._safeAddress("getpeername"),
-                                     self._safeAddress("getsockname"))
+            self._closedAddresses = (
+                self._safeAddress("getpeername"),
+                self._safeAddress("getsockname"),
+            )
         StreamTransport.connectionLost(self, reason)
 
     def _safeAddress(self, method):
@@ -187,9 +189,7 @@ class Port:
     def _makeSocket(self):
         family = _family(self.interface)
         if family is None:
-            raise CannotListenError(
-                self.interface, self.port, OSError("not a literal IP address")
-            )
+            raise CannotListenError(self.interface, self.port, OSError("not a literal IP address"))
         sock = socket.socket(family, self.socketType)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         return sock, (self.interface, self.port)

@@ -126,7 +126,9 @@ class Port:
         try:
             if self._connectedAddress is not None:
                 if addr not in (None, self._connectedAddress):
-                    raise ValueError("a connected port writes only to %r" % (self._connectedAddress,))
+                    raise ValueError(
+                        "a connected port writes only to %r" % (self._connectedAddress,)
+                    )
                 return self.socket.send(datagram)
             if addr is None:
                 raise ValueError("write() needs an address on an unconnected UDP port")
@@ -213,8 +215,9 @@ class Port:
 class MulticastPort(Port):
     """A UDP port that can join multicast groups."""
 
-    def __init__(self, port, protocol, interface="", maxPacketSize=8192, reactor=None,
-                 listenMultiple=False):
+    def __init__(
+        self, port, protocol, interface="", maxPacketSize=8192, reactor=None, listenMultiple=False
+    ):
         Port.__init__(self, port, protocol, interface, maxPacketSize, reactor)
         self._listenMultiple = listenMultiple
 

@@ -28,8 +28,10 @@ from reactor.tcp import _AddressedTransport
 
 
 def _isAbstract(path):
-    return isinstance(path, bytes) and path[:1] == b"\0" or (
-        isinstance(path, str) and path[:1] == "\0"
+    return (
+        isinstance(path, bytes)
+        and path[:1] == b"\0"
+        or (isinstance(path, str) and path[:1] == "\0")
     )
 
 
@@ -203,4 +205,3 @@ def _checkListenerAlive(path):
     finally:
         os.close(fd)
     raise OSError(111, "the listener of %s is dead (stale lock file)" % (path,))
-

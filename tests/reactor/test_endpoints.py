@@ -18,7 +18,13 @@ from reactor.endpoints import (
 )
 from reactor.error import CannotListenError, ConnectingCancelledError, ConnectionRefusedError
 from reactor.testing import MemoryReactor
-from tests.reactor.transport_helpers import EchoRecorder, Recorder, RecordingServerFactory, spin, wait
+from tests.reactor.transport_helpers import (
+    EchoRecorder,
+    Recorder,
+    RecordingServerFactory,
+    spin,
+    wait,
+)
 
 
 def test_parseDescriptionSplitsFieldsAndEscapes():
@@ -116,7 +122,9 @@ def test_unixEndpoints(reactor, tmp_path):
     path = str(tmp_path / "e.sock")
     server = RecordingServerFactory(EchoRecorder)
     port = wait(reactor, serverFromString(reactor, "unix:%s:mode=600" % path).listen(server))
-    protocol = wait(reactor, connectProtocol(clientFromString(reactor, "unix:path=%s" % path), Recorder()))
+    protocol = wait(
+        reactor, connectProtocol(clientFromString(reactor, "unix:path=%s" % path), Recorder())
+    )
     protocol.transport.write(b"unix")
     spin(reactor, lambda: bytes(protocol.received) == b"unix", what="echo")
     protocol.transport.loseConnection()

@@ -2,13 +2,13 @@
 TCP conformance tests, run on every reactor through the `reactor` fixture.
 """
 
-import errno
 import os
 import resource
 import socket
 
 import pytest
 
+from reactor import log
 from reactor.address import IPv4Address, IPv6Address
 from reactor.error import (
     CannotListenError,
@@ -19,12 +19,11 @@ from reactor.error import (
     TimeoutError,
     UserError,
 )
-from reactor import log
 from tests.reactor.transport_helpers import (
     EchoRecorder,
+    Recorder,
     RecordingClientFactory,
     RecordingServerFactory,
-    Recorder,
     spin,
     wait,
 )
@@ -409,7 +408,7 @@ def test_thousandConcurrentConnections(reactor, net):
         server = RecordingServerFactory(EchoRecorder)
         port = net.listen(server, backlog=1024)
         clients = []
-        for index in range(1000):
+        for _ in range(1000):
             client = RecordingClientFactory()
             clients.append(client)
             net.connect(port, client)
