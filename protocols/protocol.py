@@ -9,8 +9,6 @@ end.  A factory builds one protocol per connection and is told, through
 The names and behaviour are Twisted's (twisted.internet.protocol).
 """
 
-import random
-
 from zope.interface import implementer
 
 from reactor import defer, error, log
@@ -211,6 +209,8 @@ class ReconnectingClientFactory(ClientFactory):
         # not pin every later delay at 0 (a busy reconnect loop).
         delay = min(max(self.delay, self.initialDelay) * self.factor, self.maxDelay)
         if self.jitter:
+            import random  # here, not at import time: it slows loomd's start
+
             delay = random.normalvariate(delay, delay * self.jitter)
         return max(0.0, min(delay, self.maxDelay))
 

@@ -7,8 +7,8 @@ Deferred (or coroutine) it returns is done, and exit with status 0 on
 success, 1 on an error (logged), or the code of a SystemExit it raised.
 """
 
-import inspect
 import sys
+from types import CoroutineType
 
 from reactor import log
 from reactor.defer import Deferred, ensureDeferred, maybeDeferred
@@ -54,7 +54,7 @@ def react(main, argv=(), _reactor=None):
 
 
 def _awaitCoroutine(result):
-    if inspect.iscoroutine(result) or isinstance(result, Deferred):
+    if isinstance(result, (CoroutineType, Deferred)):
         return ensureDeferred(result)
     return result
 

@@ -22,8 +22,8 @@ collected while still holding it, its ``__del__`` logs "Unhandled error in
 Deferred" with the traceback.  Successful Deferreds pay nothing for this.
 """
 
-import inspect
 import traceback
+from types import CoroutineType, GeneratorType
 
 from reactor import log
 from reactor.failure import Failure
@@ -523,7 +523,7 @@ class Deferred:
 
         :raises NotACoroutineError: if coroutine is not a coroutine or generator.
         """
-        if not (inspect.iscoroutine(coroutine) or inspect.isgenerator(coroutine)):
+        if not isinstance(coroutine, (CoroutineType, GeneratorType)):
             raise NotACoroutineError("%r is not a coroutine" % (coroutine,))
         return _startDriving(coroutine, cls)
 
@@ -717,7 +717,7 @@ def maybeDeferred(f, *args, **kwargs):
         return result
     if isinstance(result, Failure):
         return fail(result)
-    if inspect.iscoroutine(result):
+    if isinstance(result, CoroutineType):
         return Deferred.fromCoroutine(result)
     return succeed(result)
 

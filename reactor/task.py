@@ -11,9 +11,9 @@ clock was given.
 is re-exported here.
 """
 
-import inspect
 import math
 import time
+from types import CoroutineType
 
 from zope.interface import implementer
 
@@ -274,7 +274,7 @@ class LoopingCall:
         except Exception:
             self._ebCalled(Failure())
             return
-        if inspect.iscoroutine(result):
+        if isinstance(result, CoroutineType):
             result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
             result.addCallbacks(self._cbCalled, self._ebCalled)

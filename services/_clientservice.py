@@ -18,8 +18,6 @@ class with a ``__dict__`` does; ``__slots__``-only classes are refused with
 a TypeError).
 """
 
-import random
-
 from reactor import log
 from reactor.defer import CancelledError, Deferred, fail, maybeDeferred, succeed
 from reactor.error import ConnectionLost
@@ -29,7 +27,7 @@ from services.service import Service
 __all__ = ["ClientService", "backoffPolicy"]
 
 
-def backoffPolicy(initialDelay=1.0, maxDelay=60.0, factor=1.5, jitter=random.random):
+def backoffPolicy(initialDelay=1.0, maxDelay=60.0, factor=1.5, jitter=None):
     """
     Return a retry policy: exponential back-off with jitter.
 
@@ -40,8 +38,13 @@ def backoffPolicy(initialDelay=1.0, maxDelay=60.0, factor=1.5, jitter=random.ran
     ``initialDelay * factor`` before the first retry, despite documenting
     initialDelay as that first delay; this one waits initialDelay.)
 
-    :param jitter: a callable of no arguments returning the noise to add.
+    :param jitter: a callable of no arguments returning the noise to add;
+        by default random.random.
     """
+    if jitter is None:
+        import random  # here, not at import time: it slows loomd's start
+
+        jitter = random.random
 
     def policy(attempt):
         exponent = min(max(attempt - 1, 0), 1000)

@@ -28,12 +28,9 @@ a daemon needs on top:
   print reaches the log.
 """
 
-import datetime
 import grp
 import io
-import json
 import logging
-import logging.handlers
 import os
 import pwd
 import sys
@@ -44,11 +41,11 @@ from reactor import log
 __all__ = [
     "makeLogHandler",
     "makeSyslogHandler",
-    "RotatingLogFile",
-    "DailyLogFile",
-    "PlainLogFile",
+    "RotatingLogFile",  # noqa: F822 - provided by __getattr__
+    "DailyLogFile",  # noqa: F822 - provided by __getattr__
+    "PlainLogFile",  # noqa: F822 - provided by __getattr__
     "StdoutLog",
-    "SyslogHandler",
+    "SyslogHandler",  # noqa: F822 - provided by __getattr__
     "TextFormatter",
     "JsonFormatter",
     "SyslogFormatter",
@@ -57,50 +54,6 @@ __all__ = [
     "captureStandardStreams",
     "LogStream",
 ]
-
-
-def _reopen(handler):
-    # Shared by the file handlers: a new stream on the same path.
-    handler.acquire()
-    try:
-        if handler.stream is not None:
-            try:
-                handler.stream.flush()
-            finally:
-                handler.stream.close()
-        handler.stream = handler._open()
-    finally:
-        handler.release()
-
-
-class RotatingLogFile(logging.handlers.RotatingFileHandler):
-    """A size-rotated log file (path, path.1, ... path.N) that can be reopened."""
-
-    def reopen(self):
-        """Close the file and open the path again (after logrotate moved it)."""
-        _reopen(self)
-
-
-class DailyLogFile(logging.handlers.TimedRotatingFileHandler):
-    """A log file rotated at midnight (path.YYYY-MM-DD) that can be reopened."""
-
-    def reopen(self):
-        """Close the file and open the path again (after logrotate moved it)."""
-        _reopen(self)
-
-
-class PlainLogFile(logging.handlers.WatchedFileHandler):
-    """
-    A log file never rotated by us.
-
-    It also notices by itself when the file was moved or removed (the stdlib
-    WatchedFileHandler checks before each write); ``reopen`` forces it.
-    """
-
-    def reopen(self):
-        """Close the file and open the path again."""
-        _reopen(self)
-        self._statstream()
 
 
 class StdoutLog(logging.StreamHandler):
@@ -131,7 +84,11 @@ def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logForm
         raise ValueError("unknown log format %r (use text or json)" % (logFormat,))
     if path == "-":
         handler = StdoutLog(sys.stdout)
-    elif rotate == "size":
+        handler.setFormatter(formatter())
+        return handler
+    from services._loghandlers import DailyLogFile, PlainLogFile, RotatingLogFile
+
+    if rotate == "size":
         handler = RotatingLogFile(path, maxBytes=maxBytes, backupCount=backups, encoding="utf-8")
     elif rotate == "daily":
         handler = DailyLogFile(path, when="midnight", backupCount=backups, encoding="utf-8")
@@ -192,6 +149,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record):
         """Return the JSON line for record."""
+        import datetime
+        import json
+
         message, traceback = _messageAndTraceback(record, self)
         when = datetime.datetime.fromtimestamp(record.created).astimezone()
         entry = {
@@ -219,66 +179,23 @@ class SyslogFormatter(logging.Formatter):
 _formatters = {"text": TextFormatter, "json": JsonFormatter}
 
 
+# -- the handlers' classes, imported when first used -------------------------
+
+# Each is a subclass of a logging.handlers class, and that module (with
+# what it imports) is a tenth of loomd's start-up: a foreground run logging
+# to stdout never needs it.
+_LAZY_HANDLERS = ("RotatingLogFile", "DailyLogFile", "PlainLogFile", "SyslogHandler")
+
+
+def __getattr__(name):
+    if name in _LAZY_HANDLERS:
+        from services import _loghandlers
+
+        return getattr(_loghandlers, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
 # -- syslog -------------------------------------------------------------------
-
-
-class SyslogHandler(logging.handlers.SysLogHandler):
-    """
-    A SysLogHandler sending ``<PRI>prefix[pid]: [system] message``.
-
-    Priorities follow levels: CRITICAL -> LOG_CRIT, ERROR -> LOG_ERR,
-    WARNING -> LOG_WARNING, INFO -> LOG_INFO, below -> LOG_DEBUG (levels
-    between those round down).  The pid is taken at each message, so it is
-    the daemon's even when the handler was made before forking.
-    """
-
-    def __init__(self, address="/dev/log", facility="daemon", prefix="loomd"):
-        if isinstance(facility, str):
-            try:
-                facility = self.facility_names[facility]
-            except KeyError:
-                raise ValueError("unknown syslog facility %r" % (facility,)) from None
-        self.prefix = prefix
-        logging.handlers.SysLogHandler.__init__(self, address=address, facility=facility)
-        self.setFormatter(SyslogFormatter())
-
-    @property
-    def ident(self):
-        """The tag before each message: ``prefix[pid]: ``."""
-        return "%s[%d]: " % (self.prefix, os.getpid())
-
-    def mapPriority(self, levelName):
-        """Return the syslog priority name for a level name (custom levels round down)."""
-        level = logging.getLevelName(levelName)
-        if not isinstance(level, int):
-            # An unnamed level's record says "Level 25".
-            number = levelName[len("Level ") :]
-            if not (levelName.startswith("Level ") and number.isdigit()):
-                return "warning"
-            level = int(number)
-        for threshold, name in _SYSLOG_LEVELS:
-            if level >= threshold:
-                return name
-        return "debug"
-
-    def reopen(self):
-        """Reconnect to the syslog socket (syslogd may have been restarted)."""
-        self.acquire()
-        try:
-            if self.socket is not None:
-                self.socket.close()
-            self.socket = None
-            self.createSocket()
-        finally:
-            self.release()
-
-
-_SYSLOG_LEVELS = (
-    (logging.CRITICAL, "critical"),
-    (logging.ERROR, "err"),
-    (logging.WARNING, "warning"),
-    (logging.INFO, "info"),
-)
 
 
 def makeSyslogHandler(prefix="loomd", facility="daemon", address="/dev/log"):
@@ -292,6 +209,8 @@ def makeSyslogHandler(prefix="loomd", facility="daemon", address="/dev/log"):
     :raises OSError: the socket cannot be reached.
     :raises ValueError: an unknown facility.
     """
+    from services._loghandlers import SyslogHandler
+
     return SyslogHandler(address=address, facility=facility, prefix=prefix)
 
 

@@ -120,7 +120,16 @@ class LoomdOptions(Options):
     def __init__(self):
         Options.__init__(self)
         self.explicitPidfile = False
-        self.subCommands = self._pluginCommands()
+        self._subCommands = None
+        self.pluginFailures = []
+
+    @property
+    def subCommands(self):
+        # Finding plugins reads the metadata of every installed distribution:
+        # done only when a plugin name or --help needs the list, not for -y.
+        if self._subCommands is None:
+            self._subCommands = self._pluginCommands()
+        return self._subCommands
 
     def _pluginCommands(self):
         try:

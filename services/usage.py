@@ -22,20 +22,14 @@ Where Loom differs from twisted.python.usage, on purpose (doc/usage.md):
 """
 
 import getopt
-import inspect
 import os
-import shutil
 import sys
 import textwrap
-from dataclasses import dataclass, field
-from importlib import metadata
 
 __all__ = ["Options", "UsageError", "portCoerce"]
 
-_POSITIONAL = (
-    inspect.Parameter.POSITIONAL_ONLY,
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-)
+# co_flags bit of a code object taking *args.
+_CO_VARARGS = 0x04
 
 
 class UsageError(Exception):
@@ -62,22 +56,54 @@ def portCoerce(value):
 portCoerce.coerceDoc = "Must be an int between 0 and 65535."
 
 
-@dataclass
 class _Option:
     """
     One option: every spelling of it, and what to do when it is seen.
+
+    :ivar name: the canonical name and dict key, with underscores.
+    :ivar kind: "flag", "parameter" or "handler".
+    :ivar longNames: the long spellings, as shown in the help.
+    :ivar methodName: the opt_* method to call, if any.
     """
 
-    name: str  # the canonical name and dict key, with underscores
-    kind: str  # "flag", "parameter" or "handler"
-    takesArg: bool
-    shortNames: list = field(default_factory=list)
-    longNames: list = field(default_factory=list)  # as shown in the help
-    default: object = None
-    doc: str = ""
-    coerce: object = None
-    methodName: str = None  # the opt_* method to call, if any
-    placeholder: str = "VALUE"
+    def __init__(
+        self,
+        name,
+        kind,
+        takesArg,
+        shortNames=None,
+        longNames=None,
+        default=None,
+        doc="",
+        coerce=None,
+        placeholder="VALUE",
+    ):
+        self.name = name
+        self.kind = kind
+        self.takesArg = takesArg
+        self.shortNames = shortNames or []
+        self.longNames = longNames or []
+        self.default = default
+        self.doc = doc
+        self.coerce = coerce
+        self.methodName = None
+        self.placeholder = placeholder
+
+    def __repr__(self):
+        return "<_Option %s (%s)>" % (self.name, self.kind)
+
+
+def _cleandoc(text):
+    """Strip a docstring's indentation and blank edges (as inspect.cleandoc)."""
+    lines = text.expandtabs().split("\n")
+    indents = [len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()]
+    margin = min(indents, default=0)
+    lines = [lines[0].lstrip()] + [line[margin:] for line in lines[1:]]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def _canonical(longName):
@@ -154,20 +180,51 @@ def _argumentOf(method, name):
     Return (takesArg, placeholder) for an opt_* method: it takes a value
     exactly when it takes one positional argument besides self.
     """
-    parameters = inspect.signature(method).parameters.values()
-    positional = [p for p in parameters if p.kind in _POSITIONAL]
-    if len(positional) > 1 or any(p.kind is p.VAR_POSITIONAL for p in parameters):
+    positional, _, varargs = _positionalParameters(method)
+    if len(positional) > 1 or varargs:
         raise ValueError(f"opt_{name} must take no argument (a flag) or exactly one")
     if positional:
-        return True, positional[0].name.upper()
+        return True, positional[0].upper()
     return False, ""
+
+
+def _positionalParameters(function):
+    """
+    Return (names, required, varargs) for the positional parameters of a
+    function or bound method (self left out): their names, how many have no
+    default, and whether it takes *args.
+
+    Read from the code object when there is one: importing inspect would
+    cost loomd a noticeable share of its start-up time.
+    """
+    target = getattr(function, "__func__", function)
+    code = getattr(target, "__code__", None)
+    if code is None or hasattr(target, "__wrapped__"):
+        return _positionalByInspect(function)
+    names = list(code.co_varnames[: code.co_argcount])
+    required = len(names) - len(target.__defaults__ or ())
+    if target is not function:  # a bound method: self is given
+        names = names[1:]
+        required -= 1
+    return names, max(required, 0), bool(code.co_flags & _CO_VARARGS)
+
+
+def _positionalByInspect(function):
+    import inspect
+
+    parameters = inspect.signature(function).parameters.values()
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in parameters if p.kind in kinds]
+    required = sum(p.default is p.empty for p in positional)
+    varargs = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    return [p.name for p in positional], required, varargs
 
 
 def _summary(method):
     """
     The first paragraph of a docstring, on one line, for the usage text.
     """
-    doc = inspect.cleandoc(method.__doc__ or "")
+    doc = _cleandoc(method.__doc__ or "")
     return " ".join(doc.split("\n\n")[0].split())
 
 
@@ -221,10 +278,8 @@ def _arityMessage(function, args):
     """
     Say how many positional arguments ``function`` wanted and what it got.
     """
-    parameters = inspect.signature(function).parameters.values()
-    positional = [p for p in parameters if p.kind in _POSITIONAL]
-    required = sum(p.default is p.empty for p in positional)
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+    positional, required, varargs = _positionalParameters(function)
+    if varargs:
         expected = f"at least {required}"
     elif required < len(positional):
         expected = f"{required} to {len(positional)}"
@@ -235,6 +290,10 @@ def _arityMessage(function, args):
 
 
 def _loomVersion():
+    # Imported here: importlib.metadata costs more start-up time than the rest
+    # of option parsing, and only --version needs it.
+    from importlib import metadata
+
     try:
         return metadata.version("loom")
     except metadata.PackageNotFoundError:
@@ -361,7 +420,7 @@ class Options(dict):
             raise UsageError(str(e)) from None
         for spelling, value in pairs:
             self._dispatch(spelling, value)
-        if self.subCommands and (args or self.defaultSubCommand is not None):
+        if (args or self.defaultSubCommand is not None) and self.subCommands:
             self._parseSubCommand(args or [self.defaultSubCommand])
         else:
             self._parseArgs(args)
@@ -438,10 +497,9 @@ class Options(dict):
         raise UsageError(f"unknown command: {command} (expected one of: {names})")
 
     def _parseArgs(self, args):
-        try:
-            inspect.signature(self.parseArgs).bind(*args)
-        except TypeError:
-            raise UsageError(_arityMessage(self.parseArgs, args)) from None
+        positional, required, varargs = _positionalParameters(self.parseArgs)
+        if len(args) < required or (len(args) > len(positional) and not varargs):
+            raise UsageError(_arityMessage(self.parseArgs, args))
         self.parseArgs(*args)
 
     def getSynopsis(self):
@@ -473,10 +531,13 @@ class Options(dict):
         """
         if self.subOptions is not None:
             return self.subOptions.getUsage(width)
-        width = width or shutil.get_terminal_size((80, 24)).columns
+        if not width:
+            import shutil
+
+            width = shutil.get_terminal_size((80, 24)).columns
         sections = [self.getSynopsis()]
         if self.longdesc:
-            paragraphs = inspect.cleandoc(self.longdesc).split("\n\n")
+            paragraphs = _cleandoc(self.longdesc).split("\n\n")
             sections.append("\n\n".join(textwrap.fill(p, width) for p in paragraphs))
         sections.append("Options:\n" + _formatRows(self._optionRows(), width))
         if self.subCommands:
