@@ -504,10 +504,15 @@ class ReactorBase:
                 inRead = fd in self._reads
                 why = descriptor.doRead() if inRead else CONNECTION_LOST
         except Exception:
-            why = Failure()
-            log.err(why, "Unhandled error in %s" % (_logPrefix(descriptor),))
+            why = self._unhandledIn(descriptor)
         if why:
             self._disconnectSelectable(descriptor, why, inRead)
+
+    def _unhandledIn(self, descriptor):
+        """Log the exception being handled, raised by descriptor; return its Failure."""
+        why = Failure()
+        log.err(why, "Unhandled error in %s" % (_logPrefix(descriptor),))
+        return why
 
     def _disconnectSelectable(self, descriptor, why, isRead):
         """Remove descriptor and tell it why: connectionLost(Failure(why))."""

@@ -124,7 +124,18 @@ class EPollReactor(PosixReactorBase):
         dispatch = self._doReadOrWrite
         for fd, event in events:
             descriptor = selectables.get(fd)
-            if descriptor is not None:
+            if descriptor is None:
+                continue
+            if event == _IN:
+                # Readable and nothing else, the common case, dispatched here
+                # to save a call per event; _doReadOrWrite does the rest.
+                try:
+                    why = descriptor.doRead()
+                except Exception:
+                    why = self._unhandledIn(descriptor)
+                if why:
+                    self._disconnectSelectable(descriptor, why, True)
+            else:
                 dispatch(descriptor, fd, event)
 
     def close(self):
