@@ -202,7 +202,13 @@ class ReactorBase:
         self._ioThread = threading.get_ident()
         if installSignalHandlers:
             self._handleSignals()
-        self.fireSystemEvent("startup")
+        try:
+            self.fireSystemEvent("startup")
+        except BaseException:
+            # A SystemExit from a startup trigger (react's main) leaves run()
+            # before its finally: no handler or wakeup fd of ours may stay.
+            self._restoreSignals()
+            raise
 
     def mainLoop(self):
         """Run until crash() (the last step of a stop()) ends the loop."""
@@ -385,17 +391,43 @@ class ReactorBase:
 
         if threading.current_thread() is not threading.main_thread():
             return
-        saved = {}
+        # installSignalWakeup() may have been called before run().
+        saved = self._savedSignals if self._savedSignals is not None else {}
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             saved[signal.SIGINT] = signal.signal(signal.SIGINT, self.sigInt)
         saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, self.sigTerm)
         self._installChildSignalHandler(saved)
+        self._savedSignals = saved
+        self.installSignalWakeup()
+
+    def installSignalWakeup(self):
+        """
+        Make every signal wake the loop, so that a Python signal handler runs
+        at once (undone when run() returns).
+
+        Python runs signal handlers in the main thread between bytecodes.  A
+        signal that arrives just before the loop blocks in select/poll/epoll,
+        or that the kernel hands to another thread, would leave its handler
+        waiting until something else woke the loop: for ever, on an idle
+        daemon.  signal.set_wakeup_fd closes that gap.  run() does this
+        itself when it installs its handlers; a program installing its own
+        handlers and running with installSignalHandlers=False (loomd) calls
+        this first.  Main thread only; a no-op elsewhere or when done already.
+        """
+        import signal
+
+        if self._signalWaker is not None:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
         # set_wakeup_fd writes one byte per signal, which an eventfd refuses:
         # signals get a self-pipe of their own (see reactor._waker).
-        self._signalWaker = PipeWaker()
-        self._addInternalReader(self._signalWaker)
-        saved["wakeup"] = signal.set_wakeup_fd(self._signalWaker.writeFD, warn_on_full_buffer=False)
-        self._savedSignals = saved
+        waker = self._signalWaker = PipeWaker()
+        self._addInternalReader(waker)
+        previous = signal.set_wakeup_fd(waker.writeFD, warn_on_full_buffer=False)
+        if self._savedSignals is None:
+            self._savedSignals = {}
+        self._savedSignals["wakeup"] = previous
 
     def _installChildSignalHandler(self, saved):
         """

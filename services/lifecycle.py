@@ -301,6 +301,9 @@ class Launch:
 
     def _installSignals(self):
         reactor = self.reactor
+        # Without it a signal arriving as the loop goes to sleep would wait
+        # for the next event: an idle daemon would ignore SIGTERM.
+        reactor.installSignalWakeup()
 
         def onStop(signum, frame):
             if self.shuttingDown:

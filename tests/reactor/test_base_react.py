@@ -43,3 +43,20 @@ def test_systemExitCodeIsKept(reactor):
     with pytest.raises(SystemExit) as exit:
         react(main, _reactor=reactor)
     assert exit.value.code == 3
+
+
+def test_systemExitAtStartupRestoresSignals(reactor):
+    # The handlers and wakeup fd installed by run() must not outlive it.
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM), signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(before[1])
+
+    def main(reactor):
+        raise SystemExit(4)
+
+    with pytest.raises(SystemExit):
+        react(main, _reactor=reactor)
+    after = signal.getsignal(signal.SIGTERM), signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(after[1])
+    assert after == before

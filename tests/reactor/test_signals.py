@@ -77,3 +77,95 @@ def test_wakeupFDWakesTheSleepingLoop(reactorName):
     assert code == 0, err
     assert "after-shutdown" in out.splitlines()
     assert "timed out" not in out
+
+
+# The main thread blocks SIGTERM, so the kernel must hand it to the other
+# thread: the main thread's epoll_wait is never interrupted, and only the
+# byte set_wakeup_fd writes can wake it for its Python handler to run.  This
+# is, made certain, what happens when a signal arrives just before the loop
+# goes to sleep.
+OTHER_THREAD_CHILD = r"""
+import os, signal, sys, threading
+from reactor import getReactorClass
+
+reactor = getReactorClass(sys.argv[1])()
+say = lambda text: print(text, flush=True)
+released = threading.Event()
+threading.Thread(target=released.wait, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+if sys.argv[2] == "own-handler":
+    # loomd's way: its own handler, run with installSignalHandlers=False.
+    signal.signal(signal.SIGTERM, lambda s, f: reactor.callFromThread(reactor.stop))
+    if sys.argv[3] == "wakeup":
+        reactor.installSignalWakeup()
+    install = False
+else:
+    install = True
+reactor.callLater(8, lambda: (say("not woken"), os._exit(3)))
+reactor.callWhenRunning(say, "ready")
+reactor.run(installSignalHandlers=install)
+say("stopped")
+"""
+
+
+def runOtherThreadChild(reactorName, *mode):
+    child = subprocess.Popen(
+        [sys.executable, "-c", OTHER_THREAD_CHILD, reactorName, *mode],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        assert ready, "child never became ready"
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return child.returncode, out, err
+
+
+@pytest.mark.parametrize("reactorName", REACTOR_NAMES)
+@pytest.mark.parametrize(
+    "mode", [("reactor-handlers",), ("own-handler", "wakeup")], ids=["run", "installSignalWakeup"]
+)
+def test_signalTakenByAnotherThreadStillWakesTheLoop(reactorName, mode):
+    code, out, err = runOtherThreadChild(reactorName, *mode)
+    assert (code, out) == (0, "stopped\n"), err
+
+
+def test_withoutTheWakeupTheLoopSleepsOn():
+    # The control: the same child without installSignalWakeup is only woken
+    # by its 8 s timer, which shows the test above can fail.
+    code, out, err = runOtherThreadChild("epoll", "own-handler", "none")
+    assert (code, out) == (3, "not woken\n"), err
+
+
+def test_installSignalWakeupBeforeRunIsKeptAndRestored():
+    from reactor.epollreactor import EPollReactor
+
+    reactor = EPollReactor()
+    previous = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(previous)
+    seen = []
+
+    def whileRunning():
+        current = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(current)
+        seen.append(current)
+        reactor.stop()
+
+    try:
+        reactor.installSignalWakeup()
+        reactor.installSignalWakeup()  # a second call changes nothing
+        wakeupFD = reactor._signalWaker.writeFD
+        reactor.callWhenRunning(whileRunning)
+        reactor.run()
+        assert seen == [wakeupFD] and reactor._signalWaker is None
+        assert signal.set_wakeup_fd(previous) == previous
+    finally:
+        reactor.close()

@@ -137,3 +137,30 @@ def test_sighupWithoutReloadableServicesKeepsRunning(loomd, tmp_path):
     assert alive(pid) and readPid(loomd.pidfile) == pid
     os.kill(pid, signal.SIGTERM)
     waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+@pytest.mark.parametrize("reactorName", ["epoll", "asyncio"])
+def test_sigtermReachesAnIdleDaemonWhoseMainThreadCannotTakeIt(loomd, tmp_path, reactorName):
+    # The kernel hands SIGTERM to a thread of the service's (the main thread
+    # blocks it), so the main thread's sleep is never interrupted: what a
+    # signal arriving just as the loop goes to sleep looks like, made
+    # certain.  The loop must still wake and shut down.
+    tac = tacFile(
+        tmp_path,
+        """
+        import signal, threading
+
+        class OtherThread(Service):
+            def startService(self):
+                Service.startService(self)
+                threading.Thread(target=threading.Event().wait, daemon=True).start()
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+        OtherThread().setServiceParent(application)
+        """,
+    )
+    pid = loomd.daemon(tac, "-r", reactorName)
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    assert "Received SIGTERM, shutting down." in readLog(loomd.logfile)
+    assert readPid(loomd.pidfile) is None
