@@ -22,6 +22,7 @@ collected while still holding it, its ``__del__`` logs "Unhandled error in
 Deferred" with the traceback.  Successful Deferreds pay nothing for this.
 """
 
+import operator
 import traceback
 from types import CoroutineType, GeneratorType
 
@@ -225,7 +226,12 @@ class Deferred:
 
     def addCallback(self, callback, *args, **kwargs):
         """Add callback(result, *args, **kwargs); errors pass it by. Returns self."""
-        self.callbacks.append((callback, args, kwargs, None, None, None))
+        if args or kwargs:
+            self.callbacks.append((callback, args, kwargs, None, None, None))
+        else:
+            # The common case is the callback itself: no tuple to build and
+            # unpack (_runSteps tells the two apart by class).
+            self.callbacks.append(callback)
         if self.called:
             self._runCallbacks()
         return self
@@ -396,23 +402,31 @@ class Deferred:
         # The hot path of the whole module, so it counts bytecodes: the
         # result stays in a local and is stored back only when the loop
         # stops; steps are not counted (a run to the end clears the list, and
-        # one that stops early finds its place by identity); the marker test
-        # hides behind the arguments test (a marker always has an argument:
-        # the outer Deferred).  A step
-        # whose callback returns a plain value costs one unpacking, one call,
-        # one set lookup and a few tests.
+        # one that stops early asks the iterator how many are left); the
+        # marker test hides behind the arguments test (a marker always has
+        # an argument: the outer Deferred).  A step of addCallback(f) is f
+        # itself, not a tuple (see addCallback); one whose callback returns a
+        # plain value costs a class test, one call, one set lookup and a few
+        # tests.
         self._runningCallbacks = True
         callbacks = self.callbacks
         result = self.result
         failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
-        for step in callbacks:
-            function, args, kwargs, errback, errbackArgs, errbackKwargs = step
-            if failed:
-                if errback is None:
+        steps = iter(callbacks)
+        for step in steps:
+            if step.__class__ is tuple:
+                function, args, kwargs, errback, errbackArgs, errbackKwargs = step
+                if failed:
+                    if errback is None:
+                        continue
+                    function, args, kwargs = errback, errbackArgs, errbackKwargs
+                elif function is None:
                     continue
-                function, args, kwargs = errback, errbackArgs, errbackKwargs
-            elif function is None:
+            elif failed:
                 continue
+            else:
+                function = step
+                args = kwargs = None
             try:
                 if not (args or kwargs):
                     result = function(result)
@@ -423,7 +437,7 @@ class Deferred:
                     args._chainedTo = None
                     args.paused -= 1
                     self.result = None
-                    _dropThrough(callbacks, step)
+                    _dropRan(callbacks, steps)
                     return args
                 else:
                     result = function(result, *args, **kwargs)
@@ -431,7 +445,7 @@ class Deferred:
                 if isinstance(error, (KeyboardInterrupt, SystemExit)):
                     self.result = result
                     self._runningCallbacks = False
-                    _dropThrough(callbacks, step)
+                    _dropRan(callbacks, steps)
                     raise
                 result = Failure()
                 failed = True
@@ -464,7 +478,7 @@ class Deferred:
                         # Wait for it: it reaches our marker when it fires.
                         self._waitFor(result)
                         failed = False
-                        _dropThrough(callbacks, step)
+                        _dropRan(callbacks, steps)
                         break
                 else:
                     failed = isinstance(result, Failure)
@@ -473,7 +487,7 @@ class Deferred:
             if self.paused:
                 # A callback paused this Deferred: keep its result for unpause.
                 self.result = result
-                _dropThrough(callbacks, step)
+                _dropRan(callbacks, steps)
                 break
         else:
             # Every step ran (the iterator also saw steps added meanwhile).
@@ -598,18 +612,15 @@ _NO_KWARGS = {}
 # the set is capped so that classes made on the fly cannot grow it forever.
 _PLAIN = {type(None), bool, int, float, str, bytes, tuple, list, dict, set}
 _PLAIN_LIMIT = 1024
+_lengthHint = operator.length_hint
 _debugging = False
 
 
-def _dropThrough(callbacks, step):
-    # Remove the steps that ran, up to and including step.  Found by identity:
-    # every entry is a tuple built for it, so the first match is the one.
+def _dropRan(callbacks, steps):
+    # Remove the steps that ran: all but those the iterator has not reached.
     # Only a chain that stops early pays for this; one that runs to the end
     # clears the list.
-    for index, entry in enumerate(callbacks):
-        if entry is step:
-            del callbacks[: index + 1]
-            return
+    del callbacks[: len(callbacks) - _lengthHint(steps)]
 
 
 def _runOuterChains(inner, outer):
