@@ -848,3 +848,41 @@ def test_noDebugInfoWithoutDebugging():
     with pytest.raises(AlreadyCalledError) as info:
         d.callback(2)
     assert "makeDeferredHere" not in str(info.value)
+
+
+def test_sameCallbackAddedTwiceResumesAtTheRightStep():
+    # addCallback(g) stores g itself, so g appears three times in the list:
+    # when the chain waits at the second g, the steps that ran must be found
+    # by position, not by identity.
+    calls = []
+    inner = Deferred()
+
+    def g(result):
+        calls.append(result)
+        return inner if result == 2 else result + 1
+
+    d = Deferred()
+    d.addCallback(g).addCallback(g).addCallback(g)
+    d.callback(1)
+    assert calls == [1, 2]
+    inner.callback(10)
+    assert calls == [1, 2, 10]
+    assert d.result == 11
+
+
+def test_sameCallbackAddedTwiceAcrossAPause():
+    calls = []
+    d = Deferred()
+
+    def g(result):
+        calls.append(result)
+        if result == 2:
+            d.pause()
+        return result + 1
+
+    d.addCallback(g).addCallback(g).addCallback(g)
+    d.callback(1)
+    assert calls == [1, 2]
+    d.unpause()
+    assert calls == [1, 2, 3]
+    assert d.result == 4
