@@ -37,9 +37,10 @@ say("exited sigterm-restored=%s" % (signal.getsignal(signal.SIGTERM) is signal.S
 """
 
 
-def runChild(reactorName, mode, signum):
+def runChild(reactorName, mode, signum, script=CHILD):
+    """Run script with its arguments; once it says "ready", send signum."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, reactorName, mode],
+        [sys.executable, "-c", script, reactorName, *mode.split()],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -108,40 +109,23 @@ say("stopped")
 """
 
 
-def runOtherThreadChild(reactorName, *mode):
-    child = subprocess.Popen(
-        [sys.executable, "-c", OTHER_THREAD_CHILD, reactorName, *mode],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([child.stdout], [], [], 30)
-        assert ready, "child never became ready"
-        assert child.stdout.readline() == "ready\n"
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=20)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    return child.returncode, out, err
+def runOtherThreadChild(reactorName, mode):
+    return runChild(reactorName, mode, signal.SIGTERM, OTHER_THREAD_CHILD)
 
 
 @pytest.mark.parametrize("reactorName", REACTOR_NAMES)
 @pytest.mark.parametrize(
-    "mode", [("reactor-handlers",), ("own-handler", "wakeup")], ids=["run", "installSignalWakeup"]
+    "mode", ["reactor-handlers", "own-handler wakeup"], ids=["run", "installSignalWakeup"]
 )
 def test_signalTakenByAnotherThreadStillWakesTheLoop(reactorName, mode):
-    code, out, err = runOtherThreadChild(reactorName, *mode)
+    code, out, err = runOtherThreadChild(reactorName, mode)
     assert (code, out) == (0, "stopped\n"), err
 
 
 def test_withoutTheWakeupTheLoopSleepsOn():
     # The control: the same child without installSignalWakeup is only woken
     # by its 8 s timer, which shows the test above can fail.
-    code, out, err = runOtherThreadChild("epoll", "own-handler", "none")
+    code, out, err = runOtherThreadChild("epoll", "own-handler none")
     assert (code, out) == (3, "not woken\n"), err
 
 
