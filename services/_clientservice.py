@@ -115,18 +115,29 @@ class ClientService(Service):
     :param retryPolicy: a callable from the number of failures in a row (1
         for the first) to the seconds to wait; backoffPolicy() by default.
     :param clock: the IReactorTime for the waits (the global reactor by
-        default, looked up at start).
+        default, looked up at start); ``reactor`` is the same, under the
+        name the other services use.
     :param prepareConnection: called with each new protocol before it
         counts as connected; if it returns a Deferred, the connection counts
         once that fires.  If it raises or fails, the connection is closed
         and counted as a failed attempt.
     """
 
-    def __init__(self, endpoint, factory, retryPolicy=None, clock=None, prepareConnection=None):
+    def __init__(
+        self,
+        endpoint,
+        factory,
+        retryPolicy=None,
+        clock=None,
+        prepareConnection=None,
+        reactor=None,
+    ):
+        if clock is not None and reactor is not None and clock is not reactor:
+            raise TypeError("give clock or reactor, not both")
         self.endpoint = endpoint
         self.factory = factory
         self.retryPolicy = retryPolicy if retryPolicy is not None else backoffPolicy()
-        self.clock = clock
+        self.clock = clock if clock is not None else reactor
         self.prepareConnection = prepareConnection
         self._state = "init"
         self._attempt = None  # the connect Deferred while connecting

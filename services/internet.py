@@ -21,7 +21,8 @@ disconnected), so a graceful shutdown can wait for it.
   endpoint up, reconnecting with jittered exponential back-off.
 
 The reactor defaults to the global one, looked up only when it is needed
-(``reactor=`` gives another, a MemoryReactor in tests).
+(``reactor=`` gives another, a MemoryReactor in tests).  SSLServer and
+SSLClient are not here: they come with TLS support, which Loom lacks so far.
 """
 
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
@@ -358,19 +359,22 @@ class TimerService(Service):
     stopService waits for a call in progress: if the last call returned a
     Deferred that has not fired, the stop's Deferred fires after it.
 
-    Set ``clock`` (an IReactorTime such as task.Clock) before starting to
-    schedule on something other than the global reactor.  It is an
-    attribute, not a keyword argument, because keyword arguments go to
-    callable.
+    ``reactor`` (keyword only; an IReactorTime such as task.Clock in tests)
+    schedules the calls on something other than the global reactor; the
+    other keyword arguments go to callable (wrap a callable that itself
+    wants a ``reactor`` keyword in functools.partial).  Setting the
+    ``clock`` attribute before starting, Twisted's way, does the same.
     """
 
     clock = None
     _loop = None
     _loopFinished = None
 
-    def __init__(self, step, callable, *args, **kw):
+    def __init__(self, step, callable, *args, reactor=None, **kw):
         self.step = step
         self.call = (callable, args, kw)
+        if reactor is not None:
+            self.clock = reactor
 
     def startService(self):
         """Start the LoopingCall (calling at once)."""

@@ -370,3 +370,15 @@ def test_keepsAConnectionToARealServer(reactor, runUntil):
     assert not protocol.transport.connected
     runUntil(reactor, serverFactory.closed)
     runUntil(reactor, server.stopService())
+
+
+def test_reactorKeywordIsTheClock():
+    clock, endpoint = Clock(), FakeEndpoint()
+    svc = ClientService(endpoint, Factory.forProtocol(Greeter), reactor=clock)
+    assert svc.clock is clock
+    svc.startService()
+    endpoint.attempts[-1].fail()
+    assert 1.0 <= nextDelay(clock) < 2.0
+    svc.stopService()
+    with pytest.raises(TypeError):
+        ClientService(endpoint, Factory.forProtocol(Greeter), clock=clock, reactor=Clock())

@@ -617,3 +617,14 @@ def test_privilegedStartServiceBindsALowPortAsRoot(defaultReactor, runUntil):
     roundTrip(reactor, runUntil, port, factory)
     runUntil(reactor, svc.stopService())
     assertPortFree(port)
+
+
+def test_timerServiceTakesReactorKeyword():
+    # reactor= is TimerService's own (the other keywords go to the callable).
+    clock, calls = Clock(), []
+    svc = TimerService(2, lambda *a, **kw: calls.append((a, kw)), "x", reactor=clock, key=1)
+    svc.startService()
+    clock.advance(2)
+    assert calls == [(("x",), {"key": 1})] * 2
+    assert result(svc.stopService()) is None
+    assert clock.getDelayedCalls() == []
