@@ -568,7 +568,9 @@ class NetstringReceiver(Protocol):
         digits = buffer[offset:digitsEnd]
         if len(digits) > 1 and digits[0:1] == b"0":
             raise NetstringParseError("netstring length has a leading zero")
-        if digits and int(digits) > self.MAX_LENGTH:
+        # More digits than MAX_LENGTH has is too long already: checked before
+        # int(), which refuses (ValueError) more than 4300 digits.
+        if len(digits) > len(str(self.MAX_LENGTH)) or (digits and int(digits) > self.MAX_LENGTH):
             raise NetstringParseError("netstring longer than the maximum %d" % (self.MAX_LENGTH,))
         if digitsEnd == end:
             raise IncompleteNetstring()

@@ -190,7 +190,8 @@ class ThrottlingFactory(WrappingFactory):
     :param readLimit: bytes per second read, or None for no limit.
     :param writeLimit: bytes per second written, or None for no limit.
     :param reactor: the IReactorTime for the one-second checks; the global
-        reactor if None.  The checks run only while connections exist.
+        reactor if None.  The checks run while connections exist, and after
+        the last one closed until the counts are paid off.
     """
 
     protocol = ThrottlingProtocol
@@ -253,9 +254,24 @@ class ThrottlingFactory(WrappingFactory):
             self.unthrottleWrites()
 
     def _everySecond(self):
-        self._checkCall = self.callLater(1, self._everySecond)
-        self.checkReadBandwidth()
-        self.checkWriteBandwidth()
+        self._checkCall = None
+        try:
+            self.checkReadBandwidth()
+            self.checkWriteBandwidth()
+        finally:
+            # Go on while anything is left to pay off, even with no
+            # connection: a client that reconnects finds the same budget.
+            if not self._idle():
+                self._checkCall = self.callLater(1, self._everySecond)
+
+    def _idle(self):
+        return not (
+            self.connectionCount
+            or self.readThisSecond
+            or self.writtenThisSecond
+            or self.readsThrottled
+            or self.writesThrottled
+        )
 
     def throttleReads(self):
         """Pause reading on every connection."""
@@ -303,12 +319,9 @@ class ThrottlingFactory(WrappingFactory):
             self._checkCall = self.callLater(1, self._everySecond)
 
     def unregisterProtocol(self, protocol):
-        """Uncount the connection; stop the checks and forget the counts with the last."""
+        """
+        Uncount the connection.  The counts are kept: the per-second checks
+        stop only once they are paid off, so reconnecting buys no budget.
+        """
         WrappingFactory.unregisterProtocol(self, protocol)
         self.connectionCount -= 1
-        if self.connectionCount == 0:
-            call, self._checkCall = self._checkCall, None
-            if call is not None and call.active():
-                call.cancel()
-            self.readThisSecond = self.writtenThisSecond = 0
-            self.readsThrottled = self.writesThrottled = False

@@ -387,7 +387,8 @@ def test_netstringsAcrossChunks():
 
 @pytest.mark.parametrize(
     "wire",
-    [b"x", b":", b"3:abc;", b"01:a,", b"100000:", b"1000000", b"3x", b"-1:"],
+    [b"x", b":", b"3:abc;", b"01:a,", b"100000:", b"1000000", b"3x", b"-1:", b"1" * 5000],
+    ids=lambda wire: repr(wire[:12]),
 )
 def test_malformedNetstringDropsAndLogs(wire):
     errors = []

@@ -464,16 +464,38 @@ def test_throttlingRefusesPastMaxConnectionCount():
     assert factory.buildProtocol(PEER) is not None
 
 
-def test_throttlingChecksStopWithLastConnection():
+def test_throttlingChecksStopOnceTheLastConnectionsBytesArePaidOff():
     clock = Clock()
     factory = ThrottlingFactory(Factory.forProtocol(Recorder), readLimit=10, reactor=clock)
     assert clock.getDelayedCalls() == []
     wrapper, transport = connect(factory)
-    wrapper.dataReceived(b"x" * 50)
+    wrapper.dataReceived(b"x" * 35)
     assert len(clock.getDelayedCalls()) == 1
     transport.loseConnection()
-    assert clock.getDelayedCalls() == []
+    # Not forgotten: 35 bytes at 10/s take until the fourth check.
+    assert factory.readsThrottled and factory.readThisSecond == 35
+    clock.pump([1, 1, 1])
+    assert factory.readThisSecond == 5 and len(clock.getDelayedCalls()) == 1
+    clock.advance(1)
     assert not factory.readsThrottled and factory.readThisSecond == 0
+    assert clock.getDelayedCalls() == []
+
+
+def test_reconnectingBuysNoFreshReadBudget():
+    clock = Clock()
+    factory = ThrottlingFactory(Factory.forProtocol(Recorder), readLimit=100, reactor=clock)
+    for _ in range(3):
+        wrapper, transport = connect(factory)
+        assert wrapper.transport is not None
+        wrapper.dataReceived(b"x" * 100)
+        transport.loseConnection()
+    wrapper, transport = connect(factory)
+    assert factory.readsThrottled and transport.producerState == "paused"
+    clock.pump([1, 1])
+    assert factory.readsThrottled
+    clock.advance(1)
+    assert not factory.readsThrottled and transport.producerState == "producing"
+    transport.loseConnection()
 
 
 # -- connection limits --------------------------------------------------------------------
