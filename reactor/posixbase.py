@@ -32,11 +32,29 @@ class PosixReactorBase(ReactorBase):
 
     def __init__(self):
         super().__init__()
+        # Every connection and port of this reactor not yet closed, watched
+        # or not: one whose reading is paused (pauseProducing, a half-close,
+        # accepts paused by EMFILE) is in no read or write set, but must
+        # still be closed at shutdown.
+        self._openDescriptors = set()
         self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
 
+    def _opened(self, descriptor):
+        """A transport or port of this reactor was opened (see disconnectAll)."""
+        self._openDescriptors.add(descriptor)
+
+    def _closed(self, descriptor):
+        """It was closed."""
+        self._openDescriptors.discard(descriptor)
+
     def disconnectAll(self):
-        """Remove every descriptor and tell each connectionLost(ConnectionLost)."""
-        for descriptor in self.removeAll():
+        """
+        Remove every descriptor and tell each connectionLost(ConnectionLost),
+        including the connections and ports that were not being watched.
+        """
+        removed = self.removeAll()
+        unwatched = self._openDescriptors.difference(removed)
+        for descriptor in removed + list(unwatched):
             try:
                 descriptor.connectionLost(_LOST_FAILURE)
             except Exception:

@@ -123,6 +123,7 @@ class StreamTransport:
         self._readShut = False
         self._writeError = None
         self._owner = owner
+        _tell(reactor, "_opened", self)
 
     # -- the descriptor side (called by the reactor) ------------------------
 
@@ -233,6 +234,7 @@ class StreamTransport:
             os.close(fd)
         except OSError:
             pass
+        _tell(self.reactor, "_closed", self)
         _contained(self.protocol.connectionLost, "connectionLost", reason)
         if self._owner is not None:
             self._owner._transportLost(self, reason)
@@ -445,3 +447,11 @@ def _contained(function, name, *args):
         function(*args)
     except Exception:
         log.err(None, "Unhandled error in %s()" % (name,))
+
+
+def _tell(reactor, event, descriptor):
+    """Tell reactor a descriptor was opened or closed, if it keeps track (see
+    PosixReactorBase.disconnectAll); other reactors do not."""
+    hook = getattr(reactor, event, None)
+    if hook is not None:
+        hook(descriptor)

@@ -35,7 +35,7 @@ from reactor.error import (
 )
 from reactor.failure import Failure
 from reactor.interfaces import IConnector, IListeningPort, ITCPTransport
-from reactor.stream import StreamTransport
+from reactor.stream import StreamTransport, _tell
 
 _ACCEPT_EXHAUSTED = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
 # accept() errors that concern only the one connection being accepted.
@@ -209,6 +209,7 @@ class Port:
         self._host = self._hostAddress()
         self.connected = True
         self.factory.doStart()
+        _tell(self.reactor, "_opened", self)
         self.reactor.addReader(self)
 
     def startListening(self):
@@ -313,6 +314,7 @@ class Port:
         sock, self.socket = self.socket, None
         self.fd = -1
         sock.close()
+        _tell(self.reactor, "_closed", self)
         stopped, self._stopped = self._stopped, None
         try:
             self.factory.doStop()

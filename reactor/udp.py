@@ -21,6 +21,7 @@ from reactor.address import IPv4Address, IPv6Address
 from reactor.defer import Deferred, succeed
 from reactor.error import CannotListenError, MessageLengthError
 from reactor.interfaces import IListeningPort, IUDPTransport
+from reactor.stream import _tell
 from reactor.tcp import _family
 
 
@@ -84,6 +85,7 @@ class Port:
         self.socket = sock
         self.fd = self.socket.fileno()
         self.connected = True
+        _tell(self.reactor, "_opened", self)
         self.protocol.makeConnection(self)
         self.reactor.addReader(self)
 
@@ -193,6 +195,7 @@ class Port:
         sock, self.socket = self.socket, None
         self.fd = -1
         sock.close()
+        _tell(self.reactor, "_closed", self)
         stopped, self._stopped = self._stopped, None
         try:
             self.protocol.doStop()
