@@ -19,14 +19,17 @@ class NoCurrentExceptionError(Exception):
     """Failure() was called with no argument outside an ``except`` block."""
 
 
-class Failure(BaseException):
+class Failure(Exception):
     """
     An exception and its traceback, as a value.
 
     ``Failure()`` inside an ``except`` block wraps the exception being handled;
     ``Failure(exception)`` wraps an explicit one (using its ``__traceback__``
     if it was raised).  A Failure is itself raisable: ``trap`` re-raises it
-    when nothing matches, so the errback chain carries it on unchanged.
+    when nothing matches, so the errback chain carries it on unchanged.  It
+    is an Exception, so that one raised outside a chain (a connectionLost or
+    a timed call that traps) is caught and logged by the reactor's guards
+    like any other error, instead of stopping the loop.
 
     :ivar value: the exception instance.
     :ivar type: its class.
@@ -36,7 +39,7 @@ class Failure(BaseException):
     # Twisted's constructor also takes captureVars; variables are never
     # captured here, the argument is accepted for compatibility.
     def __init__(self, exc_value=None, exc_type=None, exc_tb=None, captureVars=False):
-        BaseException.__init__(self)
+        Exception.__init__(self)
         if exc_value is None:
             exc_type, exc_value, exc_tb = sys.exc_info()
             if exc_value is None:
