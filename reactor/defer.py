@@ -578,6 +578,8 @@ class Deferred:
         """
 
         def adapt(future):
+            if d.called:
+                return  # cancelled: the Deferred has its CancelledError already
             try:
                 result = future.result()
             except BaseException:

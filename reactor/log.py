@@ -87,8 +87,11 @@ def err(_stuff=None, _why=None, **fields):
 
     :param _stuff: a Failure, an exception, or None inside an ``except`` block
         for the exception being handled.
-    :param _why: a sentence saying what went wrong, logged before the traceback.
+    :param _why: a sentence saying what went wrong, logged before the traceback
+        (also accepted as the keyword ``why``).
     """
+    if _why is None:
+        _why = fields.pop("why", None)
     if _stuff is None:
         _stuff = Failure()
     if isinstance(_stuff, BaseException) and not isinstance(_stuff, Failure):

@@ -369,10 +369,14 @@ def test_fromFutureGetsError(loop):
 def test_cancellingDeferredCancelsFuture(loop):
     future = loop.create_future()
     d = Deferred.fromFuture(future)
+    errors = []
+    loop.set_exception_handler(lambda loop, context: errors.append(context))
     d.cancel()
     assert future.cancelled()
     loop.run_until_complete(asyncio.sleep(0))
     assert resultOf(d).type is CancelledError
+    # The future's done-callback must not fire the Deferred a second time.
+    assert errors == []
 
 
 def test_coroutineAwaitingDeferredInsideAsyncio(loop):

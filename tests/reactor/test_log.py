@@ -284,3 +284,13 @@ def test_errorsReachStderrWithoutObserverOrHandler(monkeypatch, capsys):
     cutOffStdlibHandlers(monkeypatch)
     log.err(MyError("not lost"))
     assert "not lost" in capsys.readouterr().err
+
+
+def test_errTakesWhyAsAKeyword(events):
+    # Twisted's spelling: log.err(failure, why="...").
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        log.err(why="while parsing")
+    assert events[0]["why"] == "while parsing"
+    assert events[0]["failure"].type is ValueError
