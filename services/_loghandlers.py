@@ -14,32 +14,103 @@ __all__ = ["RotatingLogFile", "DailyLogFile", "PlainLogFile", "SyslogHandler"]
 
 
 def _reopen(handler):
-    # Shared by the file handlers: a new stream on the same path.
+    """
+    Give handler a new stream on its path; the old one is closed only once
+    the new one is open, so a failure (a directory the daemon may no longer
+    write to) keeps the log going to the file already open.
+    """
     handler.acquire()
     try:
-        if handler.stream is not None:
+        try:
+            stream = handler._open()
+        except OSError as error:
+            _warn(
+                handler,
+                "cannot reopen log file %s: %s; still writing to the file "
+                "already open" % (handler.baseFilename, error.strerror),
+            )
+            return False
+        old, handler.stream = handler.stream, stream
+        if old is not None:
             try:
-                handler.stream.flush()
+                old.flush()
             finally:
-                handler.stream.close()
-        handler.stream = handler._open()
+                old.close()
+        return True
     finally:
         handler.release()
 
 
+def _warn(handler, message):
+    # One line written straight to handler's stream (not through emit,
+    # which could try to rotate again), formatted like every other line.
+    record = logging.LogRecord("loomd", logging.WARNING, __file__, 0, message, None, None)
+    try:
+        handler.stream.write(handler.format(record) + handler.terminator)
+        handler.stream.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def _rotate(handler, rollover, disable):
+    """
+    Run the stdlib's rollover; if it fails (the directory is not writable
+    after a privilege drop, say), keep logging to the current file in
+    append mode, call disable() so that no later record tries again, and
+    say so once in the log.  No record is lost either way.
+    """
+    try:
+        rollover()
+    except OSError as error:
+        disable()
+        if handler.stream is None:
+            try:
+                handler.stream = handler._open()
+            except OSError:
+                return
+        _warn(
+            handler,
+            "cannot rotate log file %s: %s; log rotation is disabled "
+            "(the directory must be writable by the daemon's user)"
+            % (handler.baseFilename, error.strerror),
+        )
+
+
 class RotatingLogFile(logging.handlers.RotatingFileHandler):
-    """A size-rotated log file (path, path.1, ... path.N) that can be reopened."""
+    """
+    A size-rotated log file (path, path.1, ... path.N) that can be reopened.
+
+    A rotation that fails disables size rotation instead of losing records.
+    """
+
+    def doRollover(self):
+        """Rotate, or on failure keep the current file and stop rotating."""
+        _rotate(self, super().doRollover, self._disableRotation)
+
+    def _disableRotation(self):
+        self.maxBytes = 0
 
     def reopen(self):
-        """Close the file and open the path again (after logrotate moved it)."""
+        """Open the path again (after logrotate moved it); keep the old file on failure."""
         _reopen(self)
 
 
 class DailyLogFile(logging.handlers.TimedRotatingFileHandler):
-    """A log file rotated at midnight (path.YYYY-MM-DD) that can be reopened."""
+    """
+    A log file rotated at midnight (path.YYYY-MM-DD) that can be reopened.
+
+    A rotation that fails disables rotation instead of losing records.
+    """
+
+    def doRollover(self):
+        """Rotate, or on failure keep the current file and stop rotating."""
+        _rotate(self, super().doRollover, self._disableRotation)
+
+    def _disableRotation(self):
+        self.rolloverAt = float("inf")
 
     def reopen(self):
-        """Close the file and open the path again (after logrotate moved it)."""
+        """Open the path again (after logrotate moved it); keep the old file on failure."""
         _reopen(self)
 
 
@@ -49,12 +120,27 @@ class PlainLogFile(logging.handlers.WatchedFileHandler):
 
     It also notices by itself when the file was moved or removed (the stdlib
     WatchedFileHandler checks before each write); ``reopen`` forces it.
+    When the path cannot be opened again, it keeps the file already open.
     """
 
+    _watching = True
+
+    def reopenIfNeeded(self):
+        """Reopen the path if the file there is no longer ours (and can be opened)."""
+        if not self._watching:
+            return
+        try:
+            info = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            info = None
+        if info is None or (info.st_dev, info.st_ino) != (self.dev, self.ino):
+            self.reopen()
+
     def reopen(self):
-        """Close the file and open the path again."""
-        _reopen(self)
-        self._statstream()
+        """Open the path again; on failure keep the old file and stop watching the path."""
+        self._watching = _reopen(self)
+        if self._watching:
+            self._statstream()
 
 
 class SyslogHandler(logging.handlers.SysLogHandler):

@@ -12,7 +12,11 @@ a daemon needs on top:
   move-then-signal works: the daemon stops writing to the moved file and
   starts a new one at the original path.  (twistd renames the file on
   SIGUSR1 instead, which after logrotate's move leaves it writing to the
-  moved file.)
+  moved file.)  The new stream is opened before the old
+  one is closed: when the path cannot be opened, the log goes on in the
+  old file.  Likewise a rotation that fails (a directory the daemon's user
+  may not write to) keeps the current file and disables rotation with one
+  warning line, where the stdlib would lose every later record.
 - ``chownLogFiles``: after a privilege drop the daemon still writes through
   the descriptor opened as root, but rotation renames and creates files, so
   the file is handed to the target user and the directory is checked: it

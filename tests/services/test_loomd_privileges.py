@@ -146,3 +146,82 @@ def test_chrootKeepsPidfileAndLogWorking(loomd, tmp_path):
     os.kill(pid, signal.SIGTERM)
     waitFor(lambda: not alive(pid), what="the daemon to exit")
     assert not os.path.exists(loomd.pidfile)
+
+
+@pytest.fixture
+def rootDirectory():
+    """A root-owned 0755 directory, like /var/log/app: nobody may read, not write."""
+    needRoot()
+    directory = tempfile.mkdtemp(prefix="loomd-rootlog-")
+    os.chmod(directory, 0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+CHATTER = """
+from reactor.task import LoopingCall
+def chatter():
+    log.msg("chatter " + "x" * 100)
+loop = LoopingCall(chatter)
+CallbackService(lambda: loop.start(0.01) and None).setServiceParent(application)
+"""
+
+
+def startChatterAsNobody(loomd, tmp_path, logfile, maxBytes=600):
+    """Start CHATTER as nobody with a size rotation threshold; return the pid."""
+    tac = tacFile(tmp_path, CHATTER)
+    result = loomd.run(
+        "-y",
+        tac,
+        "--pidfile",
+        loomd.pidfile,
+        "-l",
+        logfile,
+        "-u",
+        "nobody",
+        "--log-max-bytes",
+        maxBytes,
+    )
+    assert result.returncode == 0, result.stderr
+    pid = readPid(loomd.pidfile)
+    loomd.track(pid)
+    return pid
+
+
+def test_failedRotationKeepsLoggingToTheCurrentFile(loomd, tmp_path, rootDirectory):
+    # nobody cannot rename in a root-owned directory: the stdlib's rollover
+    # closes the file, fails, and every later record used to be lost.
+    logfile = os.path.join(rootDirectory, "app.log")
+    pid = startChatterAsNobody(loomd, tmp_path, logfile)
+    # 30 lines of 150 bytes are well past the 600-byte threshold.
+    waitFor(
+        lambda: readLog(logfile).count("chatter ") > 30,
+        what="lines past the threshold",
+        context=lambda: readLog(logfile),
+    )
+    assert readLog(logfile).count("log rotation is disabled") == 1
+    assert not os.path.exists(logfile + ".1")
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    assert "Received SIGTERM, shutting down." in readLog(logfile)
+
+
+def test_failedReopenKeepsTheOldFile(loomd, tmp_path, rootDirectory):
+    # logrotate moved the log, but nobody cannot create a new one there:
+    # SIGUSR1 used to close the old file before the open failed.
+    logfile = os.path.join(rootDirectory, "app.log")
+    pid = startChatterAsNobody(loomd, tmp_path, logfile, maxBytes=0)
+    moved = logfile + ".moved"
+    os.rename(logfile, moved)
+    count = readLog(moved).count("chatter ")
+    os.kill(pid, signal.SIGUSR1)
+    waitFor(
+        lambda: readLog(moved).count("chatter ") > count + 30,
+        what="lines after SIGUSR1",
+        context=lambda: readLog(moved),
+    )
+    assert "cannot reopen log file" in readLog(moved)
+    assert not os.path.exists(logfile)
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    assert "Received SIGTERM, shutting down." in readLog(moved)
