@@ -141,13 +141,14 @@ class _ConnectingEndpoint:
         connector = None
 
         def cancel(d):
+            # Fail first: stopping the attempt makes the connector report a
+            # failure of its own (UserError), which must not be the answer.
+            d.errback(Failure(ConnectingCancelledError(self._destination())))
             if connector is not None and getattr(connector, "state", "connecting") == "connecting":
                 try:
                     connector.stopConnecting()
                 except NotConnectingError:
                     pass
-            if not d.called:
-                d.errback(Failure(ConnectingCancelledError(self._destination())))
 
         d = Deferred(cancel)
         factory = _EndpointFactory(protocolFactory, d)

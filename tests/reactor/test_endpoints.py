@@ -139,3 +139,20 @@ def test_cancelConnectAttempt():
     failures = []
     d.addErrback(failures.append)
     assert failures and failures[0].check(ConnectingCancelledError, CancelledError)
+
+
+def test_cancelConnectAttemptOnARealReactor(reactor):
+    # Stopping the connector reports a failure of its own (UserError): the
+    # Deferred must still fail with ConnectingCancelledError.
+    server = RecordingServerFactory()
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    try:
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
+        d = endpoint.connect(RecordingServerFactory())
+        d.cancel()
+        failures = []
+        d.addErrback(failures.append)
+        assert [f.type for f in failures] == [ConnectingCancelledError]
+        spin(reactor, lambda: all(p.events[-1:] == ["lost"] for p in server.built), what="close")
+    finally:
+        wait(reactor, port.stopListening())
