@@ -128,12 +128,15 @@ class Launch:
         return path
 
     def _precheckPidfile(self):
-        from services.pidfile import lockHolder
+        from services.pidfile import PidFileError, lockHolder
 
         path = self._pidfilePath()
         if path is None:
             return
-        locked, pid = lockHolder(path)
+        try:
+            locked, pid = lockHolder(path)
+        except PidFileError as error:
+            raise StartupError(str(error)) from None
         if locked:
             raise StartupError("already running (pid %s)" % (pid,))
 

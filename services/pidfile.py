@@ -362,6 +362,8 @@ def lockHolder(path):
     except FileNotFoundError:
         return False, None
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PidFileError("pidfile %s is a symbolic link; refusing it" % (path,)) from None
         raise PidFileError("cannot read pidfile %s: %s" % (path, error.strerror)) from None
     try:
         answer = _getLock(fd)
