@@ -151,6 +151,7 @@ class Launch:
             try:
                 pipe.waitForReady(self.options["start_timeout"])
             except StartupFailed as error:
+                self._removeKilledDaemonsPidfile(pipe.daemonPid)
                 sys.stderr.write("loomd: %s\n" % (error,))
                 return 1
             return 0
@@ -162,6 +163,19 @@ class Launch:
             self.reporter.error(describeStartupError(error))
         finally:
             os._exit(code)
+
+    def _removeKilledDaemonsPidfile(self, daemonPid):
+        """
+        After a failed start the daemon is gone, but when it had to be
+        killed (a start-up that blocked the loop past --start-timeout) it
+        could not remove its pidfile: remove it if it still names that
+        daemon and nobody holds its lock.
+        """
+        from services.pidfile import removeStale
+
+        path = self._pidfilePath()
+        if path is not None and daemonPid is not None:
+            removeStale(path, pid=daemonPid)
 
     # -- the process that serves ------------------------------------------------
 

@@ -228,6 +228,16 @@ def test_noAnswerWithinStartTimeoutKillsTheDaemon(loomd, tmp_path):
     assert "no answer from the daemon within 1 seconds" in err
 
 
+def test_startupBlockingTheLoopIsKilledAndItsPidfileRemoved(loomd, tmp_path):
+    # SIGTERM cannot be handled while startService sleeps: the launcher
+    # kills the daemon after the grace period, and removes its pidfile.
+    tac = tacFile(
+        tmp_path, "CallbackService(lambda: time.sleep(30)).setServiceParent(application)\n"
+    )
+    err = failedStart(loomd, tac, "--start-timeout", "1", timeout=12)
+    assert "no answer from the daemon within 1 seconds" in err
+
+
 def test_foregroundStartFailureExitsOneWithMessage(loomd, tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
