@@ -5,7 +5,8 @@ Bytes are counted across all of a factory's connections in one-second
 windows.  Unlike Twisted, which looks only once a second, the throttle goes
 on the moment a limit is reached, and each second takes one limit's worth off
 the count, so a burst over the limit is paid back in the seconds after it and
-the average rate stays under the limit.
+the average rate stays under the limit.  Writes past the limit are kept by
+the wrapper and sent as the count is paid off, producer or not.
 
 A throttle is one more reason to be paused, never an override: reads stay
 paused while the wrapped protocol itself paused them, and a producer held
@@ -93,14 +94,17 @@ class ThrottlingProtocol(ProtocolWrapper):
     A wrapper that counts bytes for its ThrottlingFactory and can be throttled.
 
     Throttling reads pauses the transport's reading; throttling writes holds
-    back the producer registered through this wrapper (plain ``write`` calls
-    cannot be refused; a protocol that wants its writes paced registers a
-    producer).  Both combine with other pauses rather than override them.
+    back the producer registered through this wrapper and keeps what the
+    protocol writes meanwhile, in order, until the throttle is lifted (a
+    close asked for meanwhile waits for it too).  Both combine with other
+    pauses rather than override them.
     """
 
     _gate = None
     _readsThrottled = False
     _readsPausedByProtocol = False
+    _held = None  # writes kept while writes are throttled, else None
+    _closeWhenReleased = False
 
     def makeConnection(self, transport):
         """Connect, taking on the factory's current throttles."""
@@ -111,15 +115,41 @@ class ThrottlingProtocol(ProtocolWrapper):
             self.throttleWrites()
 
     def write(self, data):
-        """Count data, then write it."""
+        """Count data and write it; while writes are throttled, keep it."""
+        if self._held is not None:
+            self._held.append(data)
+            return
         self.factory.registerWritten(len(data))
         ProtocolWrapper.write(self, data)
 
     def writeSequence(self, data):
-        """Count the sequence, then write it."""
+        """Count the sequence and write it; while writes are throttled, keep it."""
         data = list(data)
+        if self._held is not None:
+            self._held.extend(data)
+            return
         self.factory.registerWritten(sum(map(len, data)))
         ProtocolWrapper.writeSequence(self, data)
+
+    def loseConnection(self):
+        """Close once the writes kept back by the throttle have been sent."""
+        if self._held:
+            self._disconnecting = True
+            self._closeWhenReleased = True
+            return
+        ProtocolWrapper.loseConnection(self)
+
+    def _release(self):
+        # Send what was kept, counting it, until the throttle comes back.
+        held, self._held = self._held or [], None
+        for index, data in enumerate(held):
+            if self.factory.writesThrottled:
+                self._held = held[index:]
+                return
+            self.factory.registerWritten(len(data))
+            ProtocolWrapper.write(self, data)
+        if self._closeWhenReleased:
+            ProtocolWrapper.loseConnection(self)
 
     def dataReceived(self, data):
         """Count data, then pass it on."""
@@ -166,14 +196,22 @@ class ThrottlingProtocol(ProtocolWrapper):
             self.transport.resumeProducing()
 
     def throttleWrites(self):
-        """Hold back the registered producer."""
+        """Hold back the registered producer, and keep what is written."""
+        if self._held is None:
+            self._held = []
         if self._gate is not None:
             self._gate.throttle()
 
     def unthrottleWrites(self):
-        """Release the registered producer."""
-        if self._gate is not None:
+        """Send what was kept, then release the registered producer."""
+        self._release()
+        if self._gate is not None and self._held is None:
             self._gate.unthrottle()
+
+    def connectionLost(self, reason):
+        """Forget what was kept (it can no longer be sent), then pass it on."""
+        self._held = None
+        ProtocolWrapper.connectionLost(self, reason)
 
 
 class ThrottlingFactory(WrappingFactory):

@@ -481,6 +481,39 @@ def test_throttlingChecksStopOnceTheLastConnectionsBytesArePaidOff():
     assert clock.getDelayedCalls() == []
 
 
+def test_plainWritesOverTheWriteLimitWaitTheirTurn():
+    # No producer: what is written past the limit is kept, in order, and
+    # sent as the seconds pay the count off; a close waits for it.
+    clock = Clock()
+    factory = ThrottlingFactory(Factory.forProtocol(Recorder), writeLimit=100, reactor=clock)
+    wrapper, transport = connect(factory)
+    protocol = wrapper.wrappedProtocol
+    for index in range(5):
+        protocol.transport.write(b"%d" % index * 50)
+    protocol.transport.loseConnection()
+    assert transport.value() == b"0" * 50 + b"1" * 50
+    assert not transport.disconnecting and protocol.transport.disconnecting
+    clock.advance(1)
+    assert transport.value() == b"".join(b"%d" % i * 50 for i in range(4))
+    assert not transport.disconnecting
+    clock.advance(1)
+    assert transport.value() == b"".join(b"%d" % i * 50 for i in range(5))
+    assert transport.disconnecting
+
+
+def test_writesKeptByTheThrottleAreDroppedWithTheConnection():
+    clock = Clock()
+    factory = ThrottlingFactory(Factory.forProtocol(Recorder), writeLimit=10, reactor=clock)
+    wrapper, transport = connect(factory)
+    wrapper.wrappedProtocol.transport.writeSequence([b"x" * 10, b"y" * 10])
+    wrapper.wrappedProtocol.transport.write(b"z")
+    assert transport.value() == b"x" * 10 + b"y" * 10
+    transport.loseConnection()
+    clock.pump([1] * 5)
+    assert transport.value() == b"x" * 10 + b"y" * 10
+    assert clock.getDelayedCalls() == []
+
+
 def test_reconnectingBuysNoFreshReadBudget():
     clock = Clock()
     factory = ThrottlingFactory(Factory.forProtocol(Recorder), readLimit=100, reactor=clock)
