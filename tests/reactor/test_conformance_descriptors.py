@@ -16,6 +16,7 @@ from reactor.error import (
     ConnectionFdescWentAway,
     ConnectionLost,
 )
+from reactor.failure import Failure
 from reactor.interfaces import IHalfCloseableDescriptor
 from tests.reactor.reactorhelpers import LoggedErrors, PairDescriptor
 
@@ -247,3 +248,63 @@ def test_reusedFDNumberDropsTheStaleDescriptor(reactor):
     os.close(fd)
     fresh.close()
     stale.peer.close()
+
+
+def test_raisingDoWriteDropsOnlyThatDescriptor(reactor):
+    broken, healthy = PairDescriptor(reactor), PairDescriptor(reactor)
+
+    def explode():
+        raise ZeroDivisionError("write boom")
+
+    broken.doWrite = explode
+    healthy.toSend = b"still here"
+    with LoggedErrors() as logged:
+        reactor.addWriter(broken)
+        reactor.addWriter(healthy)
+        iterateUntil(reactor, lambda: broken.lost and not healthy.toSend)
+        for _ in range(3):
+            reactor.iterate(0)
+    assert len(broken.lost) == 1
+    assert broken.lost[0].check(ZeroDivisionError)
+    assert [f.type for f in logged.failures()] == [ZeroDivisionError]
+    assert "write boom" in logged.failures()[0].getTraceback()
+    assert "explode" in logged.failures()[0].getTraceback()
+    assert healthy.peer.recv(100) == b"still here"
+    assert healthy.lost == []
+    assert reactor.getWriters() == []
+    broken.close()
+    healthy.close()
+
+
+def _returnedReason(kind):
+    """Return (doRead/doWrite's return value, a check of connectionLost's reason)."""
+    if kind == "exception":
+        instance = ValueError("returned, not raised")
+        return instance, lambda reason: reason.value is instance
+    if kind == "failure":
+        failure = Failure(KeyError("a returned Failure"))
+        return failure, lambda reason: reason is failure
+    return CONNECTION_LOST, lambda reason: reason.check(ConnectionLost)
+
+
+@pytest.mark.parametrize("side", ["read", "write"])
+@pytest.mark.parametrize("kind", ["exception", "failure", "lost"])
+def test_returnedExceptionOrFailureDropsWithoutLogging(reactor, side, kind):
+    why, isExpected = _returnedReason(kind)
+    descriptor = PairDescriptor(reactor)
+    with LoggedErrors() as logged:
+        if side == "read":
+            descriptor.onRead = lambda data: why
+            reactor.addReader(descriptor)
+            descriptor.peer.sendall(b"x")
+        else:
+            descriptor.doWrite = lambda: why
+            reactor.addWriter(descriptor)
+        iterateUntil(reactor, lambda: descriptor.lost)
+        for _ in range(3):
+            reactor.iterate(0)
+    assert len(descriptor.lost) == 1
+    assert isExpected(descriptor.lost[0])
+    assert logged.events == []
+    assert reactor.getReaders() == reactor.getWriters() == []
+    descriptor.close()
