@@ -182,7 +182,7 @@ class Launch:
     def _serve(self):
         options = self.options
         try:
-            os.chdir(options["rundir"])
+            self._changeToRundir()
             umask = options["umask"]
             if umask is None and not options["nodaemon"]:
                 umask = 0o077
@@ -208,6 +208,15 @@ class Launch:
         self._cleanup()
         return self.exitCode
 
+    def _changeToRundir(self):
+        rundir = self.options["rundir"]
+        try:
+            os.chdir(rundir)
+        except OSError as error:
+            raise StartupError(
+                "cannot change to run directory %s: %s" % (rundir, error.strerror)
+            ) from None
+
     def _setupLogging(self):
         from services.daemonlog import DaemonLogging
 
@@ -217,6 +226,8 @@ class Launch:
             raise StartupError(
                 "cannot open log file %s: %s" % (error.filename, error.strerror)
             ) from None
+        except ValueError as error:
+            raise StartupError(str(error)) from None
         log.msg("loomd starting (pid %d, reactor %s)" % (os.getpid(), type(self.reactor).__name__))
 
     def _acquirePidfile(self):
@@ -298,7 +309,10 @@ class Launch:
             self._watchdog.start(interval, now=True)
 
     def _report(self, message):
-        log.msg("loomd: %s" % (message,), isError=True)
+        # Before logging is set up a log line would reach stderr through
+        # the stdlib's last-resort handler: the reporter says it once.
+        if self.logging is not None:
+            log.msg("loomd: %s" % (message,), isError=True)
         if self.reporter is not None:
             self.reporter.error(message)
 

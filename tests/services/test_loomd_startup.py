@@ -300,3 +300,26 @@ def test_versionHelpReactorsAndNoSave(loomd, tmp_path):
     assert bad.returncode == 1 and "unknown reactor 'kqueue'" in bad.stderr
     nothing = loomd.run()
     assert nothing.returncode == 1 and "nothing to run" in nothing.stderr
+
+
+@pytest.mark.parametrize("mode", [(), ("-n",)], ids=["daemon", "foreground"])
+def test_missingRundirIsAMessage(loomd, tmp_path, mode):
+    tac = tacFile(tmp_path, "")
+    missing = str(tmp_path / "missing")
+    result = loomd.run(*mode, "-y", tac, "--pidfile", loomd.pidfile, "-d", missing)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "loomd: cannot change to run directory %s: No such file or directory\n" % (missing,)
+    )
+    assertNothingLeft(loomd)
+
+
+@pytest.mark.parametrize("mode", [(), ("-n",)], ids=["daemon", "foreground"])
+def test_unknownSyslogFacilityIsAMessage(loomd, tmp_path, mode):
+    tac = tacFile(tmp_path, "")
+    result = loomd.run(
+        *mode, "-y", tac, "--pidfile", loomd.pidfile, "--syslog", "--syslog-facility", "bogus"
+    )
+    assert result.returncode == 1
+    assert result.stderr == "loomd: unknown syslog facility 'bogus'\n"
+    assertNothingLeft(loomd)
