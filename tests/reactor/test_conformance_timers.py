@@ -25,8 +25,7 @@ def test_timersFireInTimeOrder(reactor, runUntil):
     assert fired == expected
 
 
-def test_hundredThousandTimersFireInTimeOrder(defaultReactor, runUntil):
-    reactor = defaultReactor
+def test_hundredThousandTimersFireInTimeOrder(reactor, runUntil):
     rng = random.Random(5)
     fired = []
     count = 100_000
@@ -37,7 +36,7 @@ def test_hundredThousandTimersFireInTimeOrder(defaultReactor, runUntil):
         if len(fired) == count:
             done.callback(None)
 
-    calls = [reactor.callLater(rng.uniform(0, 0.01), fire, i) for i in range(count)]
+    calls = [reactor.callLater(rng.uniform(0, 0.05), fire, i) for i in range(count)]
     runUntil(reactor, done, timeout=30)
     # Ties keep scheduling order, so (time, index) is the exact order.
     expected = [i for _, i in sorted((call.getTime(), i) for i, call in enumerate(calls))]
