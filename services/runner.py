@@ -15,6 +15,7 @@ services.daemon, services.pidfile, services.privileges, services.logfile and
 services.systemd.
 """
 
+import math
 import os
 import sys
 
@@ -219,7 +220,12 @@ def _printDeployment(options, argv):
     args = _deploymentArguments(argv)
     if options["print_init_script"]:
         sys.stdout.write(
-            deploy.initScript(options["print_init_script"], args, options["pidfile"] or None)
+            deploy.initScript(
+                options["print_init_script"],
+                _withoutNodaemon(args),
+                options["pidfile"] or None,
+                stopTimeout=math.ceil(options["shutdown_timeout"]) + STOP_MARGIN,
+            )
         )
     else:
         sys.stdout.write(
@@ -268,6 +274,61 @@ def _systemdEndpointNames(options, args):
                 if endpoint._name is not None:
                     names.append(endpoint._name)
     return names if found else None
+
+
+STOP_MARGIN = 5
+"""Seconds an init script's stop waits beyond --shutdown-timeout before giving up."""
+
+
+def _valueOptions():
+    # loomd's options that take a value: "--logfile" and "l", say.
+    longs = {"--" + entry[0] for entry in LoomdOptions.optParameters}
+    shorts = {entry[1] for entry in LoomdOptions.optParameters if entry[1]}
+    return longs, shorts
+
+
+def _withoutNodaemon(args):
+    """
+    Return args without loomd's own -n/--nodaemon (an init script must
+    start a daemon).  Option values and the plugin's own arguments (after
+    the plugin name) are kept as they are.
+    """
+    longs, shorts = _valueOptions()
+    kept, valueNext = [], False
+    for index, arg in enumerate(args):
+        if valueNext:
+            valueNext = False
+        elif arg == "--nodaemon":
+            continue
+        elif arg.startswith("--"):
+            valueNext = arg in longs
+        elif arg.startswith("-") and len(arg) > 1:
+            arg, valueNext = _withoutShortN(arg, shorts)
+            if arg is None:
+                continue
+        else:
+            kept.extend(args[index:])  # the plugin name and its arguments
+            break
+        kept.append(arg)
+    return kept
+
+
+def _withoutShortN(group, shorts):
+    """
+    Drop n from a group of short flags ("-nu" -> "-u"); a letter taking a
+    value ends the flags (in "-yn" the n is -y's value).  Return (the group
+    or None when nothing is left, whether the next argument is a value).
+    """
+    letters = group[1:]
+    for position, letter in enumerate(letters):
+        if letter in shorts:
+            flags, rest = letters[:position], letters[position:]
+            break
+    else:
+        flags, rest = letters, ""
+    letters = flags.replace("n", "") + rest
+    valueNext = rest[:1] in shorts and len(rest) == 1
+    return ("-" + letters if letters else None), valueNext
 
 
 _PATH_OPTIONS = ("-y", "--python", "-l", "--logfile", "--pidfile", "-d", "--rundir", "--chroot")

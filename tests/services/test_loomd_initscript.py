@@ -94,3 +94,53 @@ def test_initScriptStartsReportsAndStopsADaemon(loomd, initScript):
     assert action("status").returncode == 3
     assert action("reload").returncode == 7
     assert action("bogus").returncode == 2
+
+
+def printedScript(loomd, tmp_path, *args):
+    """The text of ``loomd --print-init-script app ARGS``."""
+    tac = tacFile(tmp_path, "")
+    result = loomd.run("--print-init-script", "app", "-y", tac, "--pidfile", loomd.pidfile, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def startCommand(text):
+    """The loomd arguments of the script's plain (no start-stop-daemon) start."""
+    line = [entry for entry in text.splitlines() if '"$LOOMD" --pidfile "$PIDFILE"' in entry]
+    return line[0].split('"$PIDFILE"', 1)[1].split()
+
+
+def test_initScriptStopTimeoutFollowsShutdownTimeout(loomd, tmp_path):
+    text = printedScript(loomd, tmp_path, "--shutdown-timeout", "120")
+    assert "\nSTOP_TIMEOUT=125\n" in text
+    text = printedScript(loomd, tmp_path, "--shutdown-timeout", "2.5")
+    assert "\nSTOP_TIMEOUT=8\n" in text
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        (["-n"], []),
+        (["--nodaemon"], []),
+        (["-nu", "nobody"], ["-u", "nobody"]),
+        (["--prefix", "-n", "-n"], ["--prefix", "-n"]),  # a syslog ident "-n"
+    ],
+)
+def test_initScriptStartsADaemonEvenFromANodaemonCommandLine(loomd, tmp_path, given, expected):
+    text = printedScript(loomd, tmp_path, *given)
+    args = startCommand(text)
+    assert args[2:] == expected, args
+    assert "-n" not in args[:2] and "--nodaemon" not in args
+
+
+def test_pluginArgumentsKeepTheirN():
+    from services.runner import _withoutNodaemon
+
+    assert _withoutNodaemon(["-n", "--umask", "022", "web", "-n", "5"]) == [
+        "--umask",
+        "022",
+        "web",
+        "-n",
+        "5",
+    ]
+    assert _withoutNodaemon(["-yn", "-n"]) == ["-yn"]
