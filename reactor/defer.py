@@ -147,6 +147,8 @@ class _DebugInfo:
 # The marker a chained outer Deferred leaves on the inner one: when the inner
 # chain reaches it, the outer Deferred continues with the inner result.
 _CONTINUE = object()
+# The marker chainDeferred(d) leaves: d fires with the result there.
+_CHAIN = object()
 
 
 class Deferred:
@@ -289,7 +291,12 @@ class Deferred:
         This chain goes on with None (d takes the result).  Returns self.
         """
         d._chainedTo = self
-        return self.addBoth(_fireChained, d)
+        # A marker step, run like an outer chain's (see _runSteps), so a long
+        # line of chained Deferreds fires in one loop, without recursion.
+        self.callbacks.append((_CHAIN, d, None, _CHAIN, d, None))
+        if self.called:
+            self._runCallbacks()
+        return self
 
     # -- firing -------------------------------------------------------------
 
@@ -439,6 +446,17 @@ class Deferred:
                     self.result = None
                     _dropRan(callbacks, steps)
                     return args
+                elif function is _CHAIN:
+                    # chainDeferred: args takes the result and runs next in
+                    # the caller's loop; this chain goes on with None.
+                    if args.called:
+                        args._alreadyCalled()  # raises, unless a cancel made it quiet
+                        result = None
+                    else:
+                        _takeChainedResult(args, result)
+                        self.result = None
+                        _dropRan(callbacks, steps)
+                        return args
                 else:
                     result = function(result, *args, **kwargs)
             except BaseException as error:
@@ -653,13 +671,14 @@ def _runOuterChains(inner, outer):
         current = stack.pop()
 
 
-def _fireChained(result, d):
-    # chainDeferred's step: d is no longer waiting once it has the result.
+def _takeChainedResult(d, result):
+    # chainDeferred's step reached: d fires with result (its callbacks run
+    # next, in _runOuterChains).
     d._chainedTo = None
-    if isinstance(result, Failure):
-        d.errback(result)
-    else:
-        d.callback(result)
+    d.called = True
+    d.result = result
+    if d._debugInfo is not None:
+        d._debugInfo.invoker = traceback.format_stack()[:-1]
 
 
 def _cancelledToTimedOutError(value, timeout):

@@ -564,6 +564,70 @@ def test_chainDeferredPassesResultAndFailure():
     assert seen[0].type is MyError
 
 
+def test_longChainDeferredLineDoesNotRecurse():
+    ds = [Deferred() for _ in range(N)]
+    for first, second in zip(ds, ds[1:]):
+        first.chainDeferred(second)
+    results, failures = [], []
+    ds[-1].addCallback(results.append)
+    with lowRecursionLimit():
+        ds[0].callback("end")
+    assert results == ["end"]
+    assert all(d.result is None for d in ds[:-1])
+    es = [Deferred() for _ in range(N)]
+    for first, second in zip(es, es[1:]):
+        first.chainDeferred(second)
+    es[-1].addErrback(failures.append)
+    with lowRecursionLimit():
+        es[0].errback(MyError())
+    assert [f.type for f in failures] == [MyError]
+
+
+def test_chainDeferredOrderAndWhatFollows():
+    a, b = Deferred(), Deferred()
+    events = []
+    b.addCallback(lambda r: events.append(("b", r)))
+    a.addCallback(lambda r: events.append(("a1", r)) or r)
+    a.chainDeferred(b)
+    a.addCallback(lambda r: events.append(("a2", r)))
+    a.callback(3)
+    # b's chain runs before a goes on, and a goes on with None.
+    assert events == [("a1", 3), ("b", 3), ("a2", None)]
+
+
+def test_chainDeferredToAFiredDeferredFailsTheStep():
+    a, b = Deferred(), Deferred()
+    b.callback("already")
+    a.chainDeferred(b)
+    failures = []
+    a.addErrback(failures.append)
+    a.callback(1)
+    assert [f.type for f in failures] == [defer.AlreadyCalledError]
+
+
+def test_chainDeferredToACancelledDeferredIsQuiet():
+    a, b = Deferred(), Deferred()
+    a.chainDeferred(b)
+    b.cancel()
+    b.addErrback(lambda f: f.trap(defer.CancelledError))
+    results = []
+    a.addBoth(results.append)
+    a.callback(1)
+    assert results == [None]
+
+
+def test_chainDeferredToAPausedDeferredWaitsForUnpause():
+    a, b = Deferred(), Deferred()
+    b.pause()
+    a.chainDeferred(b)
+    seen = []
+    b.addCallback(seen.append)
+    a.callback("r")
+    assert seen == [] and b.called
+    b.unpause()
+    assert seen == ["r"]
+
+
 def test_reprShowsState():
     d = Deferred()
     assert repr(d).startswith("<Deferred at 0x")
