@@ -566,7 +566,7 @@ def test_chainDeferredPassesResultAndFailure():
 
 def test_longChainDeferredLineDoesNotRecurse():
     ds = [Deferred() for _ in range(N)]
-    for first, second in zip(ds, ds[1:]):
+    for first, second in zip(ds, ds[1:], strict=False):
         first.chainDeferred(second)
     results, failures = [], []
     ds[-1].addCallback(results.append)
@@ -575,7 +575,7 @@ def test_longChainDeferredLineDoesNotRecurse():
     assert results == ["end"]
     assert all(d.result is None for d in ds[:-1])
     es = [Deferred() for _ in range(N)]
-    for first, second in zip(es, es[1:]):
+    for first, second in zip(es, es[1:], strict=False):
         first.chainDeferred(second)
     es[-1].addErrback(failures.append)
     with lowRecursionLimit():
