@@ -200,6 +200,8 @@ class MultiService(Service):
         # Identifies the start in progress; a stop (or a new start) replaces
         # it so that a chain left over from an earlier start goes no further.
         self._startAttempt = None
+        # The children privilegedStartService was called on.
+        self._privileged = []
 
     def __iter__(self):
         """Iterate over the children in the order they were added."""
@@ -259,8 +261,10 @@ class MultiService(Service):
     def privilegedStartService(self):
         """Call each child's privilegedStartService, in order."""
         Service.privilegedStartService(self)
+        self._privileged = []
         for service in self:
             service.privilegedStartService()
+            self._privileged.append(service)
 
     def startService(self):
         """
@@ -269,8 +273,10 @@ class MultiService(Service):
         :return: a Deferred firing with None when every child has started; it
             has already fired if every child started synchronously.  If a
             child's start fails, the children started before it are stopped
-            (last first), this service is marked stopped, and the Deferred
-            fails with the child's error once they have stopped.
+            (last first), and so are those whose privilegedStartService ran
+            but which did not start (to release what that took, a port bound
+            as root); this service is marked stopped, and the Deferred fails
+            with the child's error once they have stopped.
         """
         Service.startService(self)
         attempt = self._startAttempt = object()
@@ -301,7 +307,11 @@ class MultiService(Service):
             return failure
         self._startAttempt = None
         Service.stopService(self)
-        d = self._stopChildren(reversed(started))
+        # Children whose privilegedStartService ran but whose start did not
+        # (the failed one, those after it) are stopped too: a server among
+        # them holds the port it bound while root.
+        unstarted = [s for s in self._privileged if s not in started and s in self.services]
+        d = self._stopChildren(list(reversed(started)) + unstarted[::-1])
         d.addCallback(lambda ignored: failure)
         return d
 

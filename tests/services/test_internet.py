@@ -628,3 +628,28 @@ def test_timerServiceTakesReactorKeyword():
     assert calls == [(("x",), {"key": 1})] * 2
     assert result(svc.stopService()) is None
     assert clock.getDelayedCalls() == []
+
+
+def test_failedStartReleasesPortsBoundInPrivilegedStart():
+    # The tree bound both ports as root; the first child's start fails, so
+    # the server after it never starts: its port must not stay open.
+    from services.service import MultiService, Service
+
+    class Failing(Service):
+        def startService(self):
+            raise RuntimeError("cannot start")
+
+    reactor, factory = MemoryReactor(), Factory()
+    tree = MultiService()
+    first = TCPServer(1023, factory, interface="127.0.0.1", reactor=reactor)
+    first.setServiceParent(tree)
+    Failing().setServiceParent(tree)
+    last = TCPServer(1022, factory, interface="127.0.0.1", reactor=reactor)
+    last.setServiceParent(tree)
+    tree.privilegedStartService()
+    ports = [first._port, last._port]
+    failures = []
+    tree.startService().addErrback(failures.append)
+    assert [f.type for f in failures] == [RuntimeError]
+    assert not any(port.listening for port in ports)
+    assert first._port is None and last._port is None
