@@ -82,3 +82,13 @@ def test_everyReactorProvidesTheCoreInterfaces(name):
             assert verifyObject(interface, instance)
     finally:
         instance.close()
+
+
+def test_connectionSentinelsArePackageNames():
+    from reactor import CONNECTION_DONE, CONNECTION_LOST
+    from reactor.error import ConnectionDone, ConnectionLost
+
+    assert isinstance(CONNECTION_DONE, ConnectionDone)
+    assert isinstance(CONNECTION_LOST, ConnectionLost)
+    assert CONNECTION_DONE is loom.error.CONNECTION_DONE
+    assert CONNECTION_LOST is loom.error.CONNECTION_LOST

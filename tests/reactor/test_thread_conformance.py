@@ -149,3 +149,28 @@ def test_threadPoolStopsAtShutdownAfterQueuedWork(reactor):
 def test_resolveAddressAndName(reactor, runUntil):
     assert runUntil(reactor, reactor.resolve("127.0.0.1")) == "127.0.0.1"
     assert runUntil(reactor, reactor.resolve("localhost")) == "127.0.0.1"
+
+
+def test_suggestThreadPoolSizeResizesAnExistingPool(reactor, runUntil):
+    reactor.suggestThreadPoolSize(1)
+    pool = reactor.getThreadPool()
+    reactor.suggestThreadPoolSize(2)
+    # Both calls must run at once to pass the barrier: one thread is not enough.
+    barrier = threading.Barrier(2, timeout=2)
+    done = Deferred()
+    met = []
+
+    def arrived():
+        met.append("met")
+        if len(met) == 2:
+            done.callback(None)
+
+    def meet():
+        barrier.wait()
+        reactor.callFromThread(arrived)
+
+    reactor.callInThread(meet)
+    reactor.callInThread(meet)
+    runUntil(reactor, done)
+    assert pool is reactor.getThreadPool()
+    assert pool.max == 2
