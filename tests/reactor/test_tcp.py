@@ -5,6 +5,7 @@ TCP conformance tests, run on every reactor through the `reactor` fixture.
 import os
 import resource
 import socket
+import threading
 
 import pytest
 
@@ -17,6 +18,7 @@ from reactor.error import (
     ConnectionLost,
     ConnectionRefusedError,
     TimeoutError,
+    UnknownHostError,
     UserError,
 )
 from tests.reactor.transport_helpers import (
@@ -24,6 +26,8 @@ from tests.reactor.transport_helpers import (
     Recorder,
     RecordingClientFactory,
     RecordingServerFactory,
+    freePort,
+    ipv6Available,
     spin,
     wait,
 )
@@ -289,6 +293,45 @@ def test_hostNameResolvedInThreadPool(reactor, net):
     spin(reactor, lambda: not reactor.getThreadPool().working, what="idle thread pool")
 
 
+def test_hostNameResolvedOffTheReactorThread(reactor, net, monkeypatch):
+    # getaddrinfo can block for seconds: it must run in the thread pool.
+    # The stand-in answers "localhost" with 127.0.0.1, where the server is.
+    realGetaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def recordingGetaddrinfo(host, port, *args):
+        lookups.append((host, threading.current_thread()))
+        return realGetaddrinfo("127.0.0.1" if host == "localhost" else host, port, *args)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recordingGetaddrinfo)
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client, host="localhost", timeout=5)
+    spin(reactor, lambda: client.built or client.failed, what="connect")
+    assert client.failed == []
+    spin(reactor, lambda: server.built, what="accept")
+    assert [host for host, _ in lookups] == ["localhost"]
+    assert lookups[0][1] is not threading.current_thread()
+    spin(reactor, lambda: not reactor.getThreadPool().working, what="idle thread pool")
+
+
+def test_unknownHostFailsWithUnknownHostError(reactor, monkeypatch):
+    # The resolver's answer for a name that does not exist, without asking DNS.
+    def noSuchHost(host, port, *args):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", noSuchHost)
+    client = RecordingClientFactory()
+    connector = reactor.connectTCP("no-such-host.invalid", 80, client, timeout=5)
+    spin(reactor, lambda: client.failed, what="failure")
+    assert client.failed[0].check(UnknownHostError)
+    assert "no-such-host.invalid" in client.failed[0].getErrorMessage()
+    assert connector.state == "disconnected"
+    assert client.built == []
+    spin(reactor, lambda: not reactor.getThreadPool().working, what="idle thread pool")
+
+
 def test_exceptionInDataReceivedDropsOnlyThatConnection(reactor, net, errors):
     class Exploding(Recorder):
         def dataReceived(self, data):
@@ -429,17 +472,7 @@ def test_thousandConcurrentConnections(reactor, net):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def _ipv6Available():
-    try:
-        probe = socket.socket(socket.AF_INET6)
-        probe.bind(("::1", 0))
-        probe.close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _ipv6Available(), reason="::1 is not available on this machine")
+@pytest.mark.skipif(not ipv6Available(), reason="::1 is not available on this machine")
 def test_ipv6Loopback(reactor, net):
     server = RecordingServerFactory(EchoRecorder)
     port = net.listen(server, interface="::1")
@@ -451,6 +484,85 @@ def test_ipv6Loopback(reactor, net):
     spin(reactor, lambda: bytes(client.built[0].received) == b"six", what="echo")
     assert isinstance(client.built[0].transport.getPeer(), IPv6Address)
     assert client.built[0].transport.getPeer().host == "::1"
+
+
+@pytest.mark.skipif(not ipv6Available(), reason="::1 is not available on this machine")
+def test_listenOnIPv6AnyAcceptsIPv6(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server, interface="::")
+    portNumber = port.getHost().port
+    assert port.getHost() == IPv6Address("TCP", "::", portNumber)
+    client = RecordingClientFactory()
+    connector = net.connect(port, client, host="::1")
+    assert connector.getDestination() == IPv6Address("TCP", "::1", portNumber)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    peer = server.built[0].transport.getPeer()
+    assert isinstance(peer, IPv6Address) and peer.host == "::1"
+    assert peer == client.built[0].transport.getHost()
+
+
+def _systemIsDualStack():
+    probe = socket.socket(socket.AF_INET6)
+    try:
+        return not probe.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+    finally:
+        probe.close()
+
+
+@pytest.mark.skipif(not ipv6Available(), reason="::1 is not available on this machine")
+def test_listenOnIPv6AnyAcceptsMappedIPv4WhereDualStack(reactor, net):
+    # Like Twisted, Loom leaves IPV6_V6ONLY at the system's default.
+    if not _systemIsDualStack():
+        pytest.skip("this system makes IPv6 sockets IPv6-only (net.ipv6.bindv6only)")
+    server = RecordingServerFactory()
+    port = net.listen(server, interface="::")
+    client = RecordingClientFactory()
+    net.connect(port, client, host="127.0.0.1")
+    spin(reactor, lambda: client.built or client.failed, what="connect")
+    assert client.failed == []
+    spin(reactor, lambda: server.built, what="accept")
+    peer = server.built[0].transport.getPeer()
+    assert isinstance(peer, IPv6Address) and peer.host == "::ffff:127.0.0.1"
+    assert peer.port == client.built[0].transport.getHost().port
+
+
+def test_connectFromBindAddress(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    local = IPv4Address("TCP", "127.0.0.1", freePort())
+    client = RecordingClientFactory()
+    net.connect(port, client, bindAddress=(local.host, local.port), timeout=5)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    assert client.built[0].transport.getHost() == local
+    assert server.built[0].transport.getPeer() == local
+
+
+def test_acceptLoopTakesSeveralConnectionsPerWakeup(reactor, net):
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    accepted = []
+    doRead = port.doRead
+
+    def countingDoRead():
+        before = len(server.built)
+        try:
+            return doRead()
+        finally:
+            accepted.append(len(server.built) - before)
+
+    port.doRead = countingDoRead
+    # Blocking connects complete in the kernel, so all five wait in the
+    # accept queue before the reactor first sees the port readable.
+    clients = [
+        socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5) for _ in range(5)
+    ]
+    try:
+        spin(reactor, lambda: sum(accepted) == 5, what="five accepts")
+        assert accepted[0] > 1, accepted
+    finally:
+        for sock in clients:
+            sock.close()
+    spin(reactor, lambda: all(protocol.lost for protocol in server.built), what="closes")
 
 
 def test_tcpOptions(reactor, net):

@@ -2,14 +2,16 @@
 UDP conformance tests, on every reactor.
 """
 
+import random
 import socket
 
 import pytest
 
 from protocols.protocol import DatagramProtocol
-from reactor.address import IPv4Address
+from reactor.address import IPv4Address, IPv6Address
 from reactor.error import CannotListenError, MessageLengthError
-from tests.reactor.transport_helpers import spin, wait
+from reactor.failure import Failure
+from tests.reactor.transport_helpers import freePort, ipv6Available, spin, wait
 
 
 class Recorder(DatagramProtocol):
@@ -121,5 +123,90 @@ def test_multicastJoinAndLeave(reactor):
         left = []
         port.leaveGroup("239.255.42.99").addBoth(left.append)
         assert left == [None]
+    finally:
+        wait(reactor, port.stopListening())
+
+
+@pytest.mark.skipif(not ipv6Available(), reason="::1 is not available on this machine")
+def test_udpRoundTripOverIPv6(reactor):
+    server, client = Recorder(echo=True), Recorder()
+    serverPort = reactor.listenUDP(0, server, interface="::1")
+    clientPort = reactor.listenUDP(0, client, interface="::1")
+    try:
+        host = serverPort.getHost()
+        assert host == IPv6Address("UDP", "::1", host.port)
+        clientPort.write(b"over six", ("::1", host.port))
+        spin(reactor, lambda: client.datagrams, what="echo")
+        datagram, addr = client.datagrams[0]
+        assert datagram == b"over six"
+        assert tuple(addr[:2]) == ("::1", host.port)
+        assert tuple(server.datagrams[0][1][:2]) == ("::1", clientPort.getHost().port)
+    finally:
+        wait(reactor, serverPort.stopListening())
+        wait(reactor, clientPort.stopListening())
+
+
+@pytest.mark.skipif(not ipv6Available(), reason="::1 is not available on this machine")
+def test_connectedPortAndRefusalOverIPv6(reactor):
+    closedPort = freePort(socket.AF_INET6, socket.SOCK_DGRAM, "::1")
+    client = Recorder()
+    port = reactor.listenUDP(0, client, interface="::1")
+    try:
+        port.connect("::1", closedPort)
+        port.write(b"anyone there?")
+        spin(reactor, lambda: client.refused, what="ICMPv6 port unreachable")
+        assert client.datagrams == []
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_maxPacketSizeTruncatesLongerDatagrams(reactor):
+    server = Recorder()
+    port = reactor.listenUDP(0, server, interface="127.0.0.1", maxPacketSize=100)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        address = ("127.0.0.1", port.getHost().port)
+        sender.sendto(bytes(range(250)), address)
+        sender.sendto(b"short", address)
+        spin(reactor, lambda: len(server.datagrams) == 2, what="two datagrams")
+        assert [datagram for datagram, _ in server.datagrams] == [bytes(range(100)), b"short"]
+    finally:
+        sender.close()
+        wait(reactor, port.stopListening())
+
+
+def _privateGroup():
+    # A group of our own: while any socket on this machine (another test
+    # run) is a member of a group, the kernel delivers that group's
+    # datagrams for our port to us even after we left (IP_MULTICAST_ALL).
+    return "239.255.%d.%d" % (random.randrange(256), random.randrange(1, 255))
+
+
+def test_multicastLeaveGroupStopsDelivery(reactor):
+    group = _privateGroup()
+    receiver = Recorder()
+    port = reactor.listenMulticast(0, receiver, listenMultiple=True)
+    try:
+        address = (group, port.getHost().port)
+        port.setLoopbackMode(True)
+        joined = []
+        port.joinGroup(group, interface="127.0.0.1").addBoth(joined.append)
+        if isinstance(joined[0], Failure):
+            pytest.skip("no multicast on the loopback interface: %s" % joined[0].getErrorMessage())
+        try:
+            port.setOutgoingInterface("127.0.0.1")
+            port.write(b"member", address)
+        except OSError as error:
+            pytest.skip("cannot send multicast through the loopback interface: %s" % (error,))
+        spin(reactor, lambda: receiver.datagrams, timeout=5, what="multicast datagram")
+        left = []
+        port.leaveGroup(group, interface="127.0.0.1").addBoth(left.append)
+        assert left == [None]
+        port.write(b"left", address)
+        # Sent after it from the same socket: once the marker is in, the
+        # group datagram would have been too.
+        port.write(b"marker", ("127.0.0.1", port.getHost().port))
+        spin(reactor, lambda: receiver.datagrams[-1][0] == b"marker", timeout=5, what="marker")
+        assert [datagram for datagram, _ in receiver.datagrams] == [b"member", b"marker"]
     finally:
         wait(reactor, port.stopListening())

@@ -2,8 +2,11 @@
 UNIX socket conformance tests, on every reactor.
 """
 
+import contextlib
 import os
+import select
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -97,3 +100,68 @@ def test_connectToMissingPathFails(reactor, path):
     reactor.connectUNIX(path, client, timeout=5)
     spin(reactor, lambda: client.failed, what="failure")
     assert client.built == []
+
+
+# A listener in another process: it binds with wantPID=True, says so, and
+# waits on stdin (accepting nothing) until it is killed.
+_CHILD_LISTENER = """
+import sys
+import reactor
+from protocols.protocol import Factory, Protocol
+listener = reactor.getReactorClass("select")()
+listener.listenUNIX(sys.argv[1], Factory.forProtocol(Protocol), wantPID=True)
+print("listening", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def _childListener(path):
+    """Run a wantPID listener on path in a child process; SIGKILL it on exit."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_LISTENER, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=root),
+    )
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], 10)
+        assert ready, "the child listener did not start within 10s"
+        assert child.stdout.readline() == b"listening\n"
+        yield child
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        child.stdin.close()
+        child.stdout.close()
+
+
+def test_wantPIDTakesOverFromKilledListener(reactor, path):
+    with _childListener(path) as child:
+        assert open(path + ".lock").read().strip() == str(child.pid)
+        with pytest.raises(CannotListenError):
+            reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
+    # SIGKILL left the socket file and the lock file behind.
+    assert os.path.exists(path) and os.path.exists(path + ".lock")
+    server = RecordingServerFactory(EchoRecorder)
+    port = reactor.listenUNIX(path, server, wantPID=True)
+    try:
+        assert open(path + ".lock").read().strip() == str(os.getpid())
+        client = RecordingClientFactory()
+        reactor.connectUNIX(path, client, timeout=5)
+        spin(reactor, lambda: client.built and server.built, what="connect")
+        client.built[0].transport.loseConnection()
+        spin(reactor, lambda: server.built[0].lost, what="close")
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_checkPIDConnectsToLiveListener(reactor, path):
+    with _childListener(path):
+        client = RecordingClientFactory()
+        reactor.connectUNIX(path, client, timeout=5, checkPID=True)
+        spin(reactor, lambda: client.built or client.failed, what="connect")
+        assert client.failed == []
+    # The child is gone: the connection it never accepted is reset or closed.
+    spin(reactor, lambda: client.lostReasons, what="connection lost")

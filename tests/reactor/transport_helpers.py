@@ -3,6 +3,7 @@ Small helpers for the transport conformance tests: bounded spinning of a
 reactor, and protocols that record what happens to them.
 """
 
+import socket
 import time
 
 from protocols.protocol import ClientFactory, Factory, Protocol
@@ -26,6 +27,31 @@ def wait(reactor, deferred, timeout=10.0):
     if hasattr(result, "raiseException") and hasattr(result, "trap"):
         result.raiseException()
     return result
+
+
+def ipv6Available():
+    """Return True if a socket can be bound to the IPv6 loopback address ::1."""
+    try:
+        probe = socket.socket(socket.AF_INET6)
+    except OSError:
+        return False
+    try:
+        probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def freePort(family=socket.AF_INET, kind=socket.SOCK_STREAM, host="127.0.0.1"):
+    """Return a port number that was free a moment ago (nothing listens on it)."""
+    probe = socket.socket(family, kind)
+    try:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+    finally:
+        probe.close()
 
 
 class Recorder(Protocol):
