@@ -6,14 +6,18 @@ The one idea: ``_drive`` is a loop, not a chain of callbacks.  It sends each
 result into the generator; an already-fired Deferred's result is taken at
 once and the loop goes on (so yielding 10,000 fired Deferreds uses one Python
 frame); an unfired one gets ``_resume`` as its callback and the loop returns
-until it fires.
+until it fires.  A line of generators each waiting on the one before also
+runs in bounded stack: past a few dozen nested resumes, ``_resume`` queues
+the next one for the outermost to run (see ``_resume``).
 
 Import these from ``reactor.defer``, which re-exports them.  Like
 ``reactor._defersync``, this module and ``reactor.defer`` import each other at
 their bottoms, after their own definitions, so either may be imported first.
 """
 
+import collections
 import functools
+import threading
 import types
 
 from reactor.failure import Failure
@@ -116,9 +120,40 @@ def _drive(result, isFailure, status):
 
 
 def _resume(result, status):
+    # The Deferred status waited on fired: drive its generator on.  When a
+    # generator finishes, its Deferred fires the _resume of the one awaiting
+    # it, inside this call: nesting N generators deep, fired innermost first,
+    # nests N drives.  Past _MAX_NESTED the resume is queued instead and run
+    # by the outermost _resume once the drives above it have returned, so
+    # 100,000 nested generators need no deeper stack (while a few levels
+    # keep Twisted's order: the awaiting generator runs at once).
     status.waitingOn = None
-    _drive(result, isinstance(result, Failure), status)
+    nesting = _nesting
+    if nesting.depth >= _MAX_NESTED:
+        nesting.queued.append((result, status))
+        return None
+    nesting.depth += 1
+    try:
+        _drive(result, isinstance(result, Failure), status)
+    finally:
+        nesting.depth -= 1
+    if nesting.depth == 0:
+        queued = nesting.queued
+        while queued:
+            result, status = queued.popleft()
+            _resume(result, status)
     return None
+
+
+class _Nesting(threading.local):
+    # Per thread: Deferreds of different threads never run into each other.
+    def __init__(self):
+        self.depth = 0
+        self.queued = collections.deque()
+
+
+_MAX_NESTED = 50
+_nesting = _Nesting()
 
 
 def inlineCallbacks(f):

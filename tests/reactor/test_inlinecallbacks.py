@@ -386,3 +386,65 @@ def test_coroutineAwaitingDeferredInsideAsyncio(loop):
         return await d.asFuture(loop)
 
     assert loop.run_until_complete(asyncio.wait_for(main(), 5)) == "bridged"
+
+
+@inlineCallbacks
+def _plusOne(awaited):
+    result = yield awaited
+    return result + 1
+
+
+async def _plusOneAsync(awaited):
+    return (await awaited) + 1
+
+
+def test_longLineOfWaitingGeneratorsFiresWithoutRecursion():
+    # Each generator waits on the previous one's Deferred; the first fires
+    # last, and each finishing generator resumes the next.
+    bottom = Deferred()
+    d = bottom
+    for _ in range(20000):
+        d = _plusOne(d)
+    results = []
+    d.addBoth(results.append)
+    bottom.callback(0)
+    assert results == [20000]
+
+
+def test_longLineOfWaitingCoroutinesFiresWithoutRecursion():
+    bottom = Deferred()
+    d = bottom
+    for _ in range(20000):
+        d = ensureDeferred(_plusOneAsync(d))
+    results = []
+    d.addBoth(results.append)
+    bottom.callback(0)
+    assert results == [20000]
+
+
+def test_longLineOfWaitingGeneratorsCarriesAFailure():
+    bottom = Deferred()
+    d = bottom
+    for _ in range(5000):
+        d = _plusOne(d)
+    failures = []
+    d.addErrback(failures.append)
+    bottom.errback(ZeroDivisionError())
+    assert [f.type for f in failures] == [ZeroDivisionError]
+
+
+def test_shallowNestingResumesTheAwaitingGeneratorAtOnce():
+    # A few levels deep the order is Twisted's: the generator waiting on a
+    # Deferred runs inside that Deferred's callback() call.
+    events = []
+    inner = Deferred()
+
+    @inlineCallbacks
+    def waiter():
+        value = yield inner
+        events.append(("resumed", value))
+
+    waiter()
+    inner.callback(1)
+    events.append("after callback")
+    assert events == [("resumed", 1), "after callback"]
