@@ -4,13 +4,18 @@ check, as the user it would run as, that everything start-up needs is
 usable — binding nothing and starting nothing.
 
 Checked: the .tac or plugin loads; the user and group exist; each TCP port
-is free (read from /proc/net/tcp and tcp6, so nothing is bound) and a port
-below 1024 is only asked of a loomd started as root; the pidfile and the log
-file can be created and written by the target user (tested in a child
-process that has really dropped to that user, so file permissions, ACLs and
-group membership all count); the run and chroot directories exist.
+is free on the interface asked for (read from /proc/net/tcp and tcp6, so
+nothing is bound: a port busy on 127.0.0.2 only does not stop 127.0.0.1) and
+a port below 1024 is only asked of a loomd started as root; the pidfile is
+usable as the real start sees it (not a symlink, readable, not locked by a
+running daemon); the pidfile and the log file can be created and written,
+and each UNIX socket's directory exists and is writable, by the target user
+(tested in a child process that has really dropped to that user, so file
+permissions, ACLs and group membership all count); the run and chroot
+directories exist.
 """
 
+import ipaddress
 import os
 import sys
 
@@ -20,7 +25,8 @@ __all__ = ["checkApplication", "listeningAddresses"]
 def listeningAddresses(service):
     """
     Return (kind, interface, port) for each stream server in the service tree
-    whose address is known without binding: TCP servers and endpoint services.
+    whose address is known without binding: TCP and UNIX servers and endpoint
+    services.  A UNIX socket is ("unix", path, None).
     """
     from services.service import IServiceCollection
 
@@ -29,8 +35,12 @@ def listeningAddresses(service):
     port = getattr(endpoint, "_port", None)
     if isinstance(port, int):
         found.append(("tcp", getattr(endpoint, "_interface", ""), port))
+    elif type(endpoint).__name__ == "UNIXServerEndpoint":
+        found.append(("unix", os.fsdecode(endpoint._address), None))
     elif _isTCPServer(service) and isinstance(getattr(service, "portNumber", None), int):
         found.append(("tcp", service.interface, service.portNumber))
+    elif _isUNIXServer(service):
+        found.append(("unix", os.fsdecode(service.address), None))
     elif type(service).__name__ == "TCPServer":
         # A TCPServer-like class of Twisted's shape: (port, factory, backlog, interface).
         args = getattr(service, "args", ())
@@ -52,9 +62,20 @@ def _isTCPServer(service):
     return isinstance(service, TCPServer)
 
 
-def _listeningPorts():
-    # Ports in state LISTEN (0A), from the kernel's tables.
-    ports = set()
+def _isUNIXServer(service):
+    try:
+        from services.internet import UNIXServer
+    except ImportError:
+        return False
+    return isinstance(service, UNIXServer)
+
+
+def _listeningSockets():
+    """
+    Return the (address, port) of every TCP socket in state LISTEN (0A), from
+    the kernel's tables; the address is an ipaddress object.
+    """
+    found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as lines:
@@ -62,16 +83,45 @@ def _listeningPorts():
                 for line in lines:
                     fields = line.split()
                     if fields[3] == "0A":
-                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+                        address, port = fields[1].rsplit(":", 1)
+                        found.add((_kernelAddress(address), int(port, 16)))
         except OSError:
             continue
-    return ports
+    return found
 
 
-def _writableAs(uid, gid, paths):
+def _kernelAddress(text):
+    # /proc/net/tcp{,6} print each 32-bit word of the address in host order.
+    raw = b"".join(bytes.fromhex(text[i : i + 8])[::-1] for i in range(0, len(text), 8))
+    address = ipaddress.ip_address(raw)
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _portInUse(interface, port, listening):
+    """
+    Whether binding interface:port would collide with a listening socket:
+    one on the same address, or a wildcard on either side (0.0.0.0 within
+    IPv4, and :: which also takes IPv4 on a dual-stack host).
+    """
+    try:
+        wanted = ipaddress.ip_address(interface or "0.0.0.0")
+    except ValueError:
+        wanted = None  # not a literal address: the start will say so
+    for address, busyPort in listening:
+        if busyPort != port:
+            continue
+        if wanted is None or address == wanted or address == ipaddress.IPv6Address("::"):
+            return True
+        if address.version == wanted.version and (address.is_unspecified or wanted.is_unspecified):
+            return True
+    return False
+
+
+def _writableAs(uid, gid, paths, sockets=()):
     """
     Return the problems found trying, as uid/gid, to open each path for
-    appending (creating it if missing, then removing what we created).
+    appending (creating it if missing, then removing what we created), and
+    to create each UNIX socket path (its directory exists and is writable).
     """
     from services.privileges import shedPrivileges
 
@@ -93,6 +143,10 @@ def _writableAs(uid, gid, paths):
                     problems.append(
                         "%s is not writable by the target user: %s" % (path, error.strerror.lower())
                     )
+            for path in sockets:
+                problem = _socketDirectoryProblem(path)
+                if problem:
+                    problems.append("cannot listen on %s: %s" % (path, problem))
         except Exception as error:
             problems.append("cannot switch to the target user: %s" % (error,))
         os.write(writeEnd, "\n".join(problems).encode())
@@ -104,6 +158,40 @@ def _writableAs(uid, gid, paths):
     return [line for line in text.split("\n") if line]
 
 
+def _socketDirectoryProblem(path):
+    if path.startswith("\0") or path.startswith("@"):
+        return None  # an abstract socket has no directory
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.stat(directory)
+    except FileNotFoundError:
+        return "directory %s does not exist" % (directory,)
+    except OSError as error:
+        return "directory %s: %s" % (directory, error.strerror.lower())
+    if not os.path.isdir(directory):
+        return "%s is not a directory" % (directory,)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "directory %s is not writable by the target user" % (directory,)
+    return None
+
+
+def _pidfileProblem(launch):
+    # The launcher's own pre-check: a symlink, an unreadable file, a daemon
+    # holding the lock; and what the daemon's open would refuse.
+    from services.lifecycle import StartupError
+
+    path = launch._pidfilePath()
+    if path is None:
+        return None
+    try:
+        launch._precheckPidfile()
+    except StartupError as error:
+        return str(error)
+    if os.path.lexists(path) and not os.path.isfile(path):
+        return "pidfile %s is not a regular file" % (path,)
+    return None
+
+
 def checkApplication(launch):
     """Run the checks for a Launch whose application is loaded; return 0 or 1."""
     options = launch.options
@@ -111,11 +199,18 @@ def checkApplication(launch):
     for directory in (options["rundir"], options["chroot"]):
         if directory and not os.path.isdir(directory):
             problems.append("directory %s does not exist" % (directory,))
-    busy = _listeningPorts()
+    pidfileProblem = _pidfileProblem(launch)
+    if pidfileProblem:
+        problems.append(pidfileProblem)
+    listening = _listeningSockets()
     addresses = listeningAddresses(launch.application)
-    for _kind, interface, port in addresses:
-        where = "%s:%d" % (interface or "0.0.0.0", port)
-        if port and port in busy:
+    sockets = []
+    for kind, interface, port in addresses:
+        if kind == "unix":
+            sockets.append(interface)
+            continue
+        where = _where(kind, interface, port)
+        if port and _portInUse(interface, port, listening):
             problems.append("cannot listen on %s: address already in use" % (where,))
         if 0 < port < 1024 and os.geteuid() != 0:
             problems.append("cannot listen on %s: ports below 1024 need root" % (where,))
@@ -125,12 +220,18 @@ def checkApplication(launch):
     elif not options["syslog"] and options["logfile"] is None and not options["nodaemon"]:
         files.append(os.path.join(options["rundir"], "loomd.log"))
     files = [path for path in files if path]
-    if files and not problems:
-        problems.extend(_writableAs(launch.uid, launch.gid, files))
+    if (files or sockets) and not problems:
+        problems.extend(_writableAs(launch.uid, launch.gid, files, sockets))
     if problems:
         for problem in problems:
             sys.stderr.write("loomd: check failed: %s\n" % (problem,))
         return 1
-    listening = ", ".join("%s:%d" % (i or "0.0.0.0", p) for _, i, p in addresses) or "nothing known"
+    listening = ", ".join(_where(*address) for address in addresses) or "nothing known"
     sys.stdout.write("loomd: check passed: application loaded; listens on %s\n" % (listening,))
     return 0
+
+
+def _where(kind, interface, port):
+    if kind == "unix":
+        return interface
+    return "%s:%d" % (interface or "0.0.0.0", port)

@@ -251,7 +251,7 @@ class Launch:
         try:
             self.application.privilegedStartService()
         except CannotListenError as error:
-            raise StartupError(str(error)) from None
+            raise StartupError(_cannotListen(error)) from None
         except SystemExit as exit:
             raise StartupError(
                 "a service called sys.exit(%s) during start-up" % (exit.code,)
@@ -292,7 +292,7 @@ class Launch:
     def _startFailed(self, failure):
 
         if failure.check(CannotListenError):
-            message = failure.getErrorMessage()
+            message = _cannotListen(failure.value)
         else:
             log.err(failure, "startService failed")
             message = "start-up failed: %s" % (_describe(failure.value),)
@@ -468,6 +468,17 @@ def _signalName(signum):
         return signal.Signals(signum).name
     except ValueError:
         return "signal %d" % (signum,)
+
+
+def _cannotListen(error):
+    """
+    The message of a CannotListenError.  A UNIX socket's carries its path
+    as the port and no interface: name the path alone, not "0.0.0.0:/path".
+    """
+    if error.interface is None and isinstance(error.port, (str, bytes)):
+        reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+        return "cannot listen on %s: %s" % (os.fsdecode(error.port), reason.lower())
+    return str(error)
 
 
 def _describe(error):

@@ -9,6 +9,7 @@ nothing.
 import os
 import signal
 import socket
+import tempfile
 
 import pytest
 
@@ -144,3 +145,115 @@ def test_controlCommandsNeedNoApplication(loomd, option):
     result = loomd.run(option, "--pidfile", loomd.pidfile)
     assert result.returncode in (0, 3, 7)
     assert "nothing to run" not in result.stderr
+
+
+@pytest.mark.parametrize("server", [TCP_SERVER, ENDPOINT], ids=["TCPServer", "endpoint"])
+def test_checkPortInUseHonoursTheInterface(loomd, tmp_path, server):
+    # A port busy on 127.0.0.2 alone leaves 127.0.0.1's free; 127.0.0.2's is not.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.2", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        onOne = tacFile(tmp_path, server % port, name="one.tac")
+        onTwo = tacFile(tmp_path, (server % port).replace("127.0.0.1", "127.0.0.2"), name="two.tac")
+        passing = loomd.run("--check", "-y", onOne, "--pidfile", loomd.pidfile)
+        failing = loomd.run("--check", "-y", onTwo, "--pidfile", loomd.pidfile)
+    assert passing.returncode == 0, passing.stderr
+    assert failing.returncode == 1
+    assert "cannot listen on 127.0.0.2:%d: address already in use" % (port,) in failing.stderr
+
+
+def test_checkPortInUseOnTheWildcard(loomd, tmp_path):
+    # A listener on 0.0.0.0 takes the port of every IPv4 address.
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        tac = tacFile(tmp_path, TCP_SERVER % port)
+        result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:%d: address already in use" % (port,) in result.stderr
+
+
+def test_checkRefusesASymlinkPidfile(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    os.symlink(str(tmp_path / "elsewhere.pid"), loomd.pidfile)
+    result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
+    assert result.returncode == 1
+    assert "pidfile %s is a symbolic link" % (loomd.pidfile,) in result.stderr
+    # The real start refuses it with the same words.
+    start = loomd.run("-y", tac, "--pidfile", loomd.pidfile)
+    assert start.returncode == 1 and "symbolic link" in start.stderr
+
+
+def test_checkRefusesAPidfileThatIsNotARegularFile(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    os.mkdir(loomd.pidfile)
+    result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
+    assert result.returncode == 1
+    assert "pidfile %s" % (loomd.pidfile,) in result.stderr
+    assert loomd.run("-y", tac, "--pidfile", loomd.pidfile).returncode == 1
+
+
+def test_checkReportsADaemonAlreadyRunning(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    pid = loomd.daemon(tac)
+    result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
+    assert result.returncode == 1
+    assert "already running (pid %d)" % (pid,) in result.stderr
+    assert alive(pid)
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+UNIX_ENDPOINT = """
+from services.internet import service
+service("unix:%s", Factory.forProtocol(Echo)).setServiceParent(application)
+"""
+
+
+def test_checkReportsAUnixSocketDirectoryMissing(loomd, tmp_path):
+    path = str(tmp_path / "missing" / "app.sock")
+    tac = tacFile(tmp_path, UNIX_ENDPOINT % (path,))
+    result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
+    assert result.returncode == 1
+    assert (
+        "cannot listen on %s: directory %s does not exist" % (path, tmp_path / "missing")
+        in result.stderr
+    )
+    good = str(tmp_path / "app.sock")
+    tac = tacFile(tmp_path, UNIX_ENDPOINT % (good,), name="good.tac")
+    result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
+    assert result.returncode == 0, result.stderr
+    assert good in result.stdout and not os.path.exists(good)
+
+
+def test_checkReportsAUnixSocketDirectoryUnwritableByTheTargetUser(loomd, tmp_path):
+    needRoot()
+    # Root's directory, open to all but writable by root alone (pytest's
+    # tmp_path is not reachable by nobody, hence a directory of its own).
+    sockets = tempfile.mkdtemp(prefix="loomd-sockets-")
+    try:
+        os.chmod(sockets, 0o755)
+        path = os.path.join(sockets, "app.sock")
+        tac = tacFile(tmp_path, UNIX_ENDPOINT % (path,))
+        args = ("--check", "-y", tac, "--pidfile", "", "-l", "-")
+        result = loomd.run(*args, "-u", "nobody")
+        assert result.returncode == 1
+        assert (
+            "cannot listen on %s: directory %s is not writable by the target user"
+            % (path, sockets)
+            in result.stderr
+        )
+        assert loomd.run(*args).returncode == 0, loomd.run(*args).stderr  # root may
+    finally:
+        os.rmdir(sockets)
+
+
+def test_unixListenFailureNamesThePath(loomd, tmp_path):
+    path = str(tmp_path / "missing" / "app.sock")
+    tac = tacFile(tmp_path, UNIX_ENDPOINT % (path,))
+    result = loomd.run("-n", "-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
+    assert result.returncode == 1
+    assert "cannot listen on %s: no such file or directory" % (path,) in result.stderr
+    assert "0.0.0.0" not in result.stderr
