@@ -241,8 +241,7 @@ def test_checkReportsAUnixSocketDirectoryUnwritableByTheTargetUser(loomd, tmp_pa
         result = loomd.run(*args, "-u", "nobody")
         assert result.returncode == 1
         assert (
-            "cannot listen on %s: directory %s is not writable by the target user"
-            % (path, sockets)
+            "cannot listen on %s: directory %s is not writable by the target user" % (path, sockets)
             in result.stderr
         )
         assert loomd.run(*args).returncode == 0, loomd.run(*args).stderr  # root may
