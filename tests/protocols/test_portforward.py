@@ -294,3 +294,36 @@ def test_slowReaderKeepsForwarderBuffersBounded(reactor):
     assert digest == expected.hexdigest()
     assert peaks.samples >= TOTAL // (1 << 16)
     assert 0 < peaks.peak < 4 * peaks.highWater
+
+
+class SourceOnAccept(Protocol):
+    """The backend: writes its chunks to whoever connects."""
+
+    def connectionMade(self):
+        ChunkWriter(self.transport, self.factory.chunks)
+
+
+def test_slowUserKeepsForwarderBuffersBoundedTheOtherWay(reactor):
+    # The backend writes as fast as it can; the user reads slowly: the
+    # forwarder must pause reading from the backend, not buffer it all.
+    total = TOTAL // 4
+    done = defer.Deferred()
+    expected = hashlib.sha256()
+    backendFactory = Factory.forProtocol(SourceOnAccept)
+    backendFactory.chunks = (expected.update(chunk) or chunk for chunk in pattern(total))
+    backendPort = reactor.listenTCP(0, backendFactory, interface="127.0.0.1")
+    peaks = Peaks()
+    proxyFactory = measuringFactory("127.0.0.1", backendPort.getHost().port, reactor, peaks)
+    proxyPort = reactor.listenTCP(0, proxyFactory, interface="127.0.0.1")
+    userFactory = ClientFactory()
+    userFactory.protocol = lambda: SlowSink(reactor, done)
+    userFactory.noisy = False
+    try:
+        reactor.connectTCP("127.0.0.1", proxyPort.getHost().port, userFactory)
+        count, digest = runUntil(reactor, done, timeout=40)
+    finally:
+        runUntil(reactor, defer.maybeDeferred(backendPort.stopListening))
+        runUntil(reactor, defer.maybeDeferred(proxyPort.stopListening))
+    assert count == total
+    assert digest == expected.hexdigest()
+    assert 0 < peaks.peak < 4 * peaks.highWater
