@@ -13,19 +13,76 @@ import os
 import re
 import shlex
 import shutil
+import sys
 
-__all__ = ["initScript", "systemdUnit", "systemdSocket", "systemdQuote"]
+__all__ = ["initScript", "systemdUnit", "systemdSocket", "systemdQuote", "runningLoomd"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
 
-def _loomdPath(loomd):
-    # An absolute path: start-stop-daemon --startas and ExecStart need one.
+def _loomdCommand(loomd):
+    """
+    Return the words that run loomd, the first an absolute path (start-stop-
+    daemon --startas and ExecStart need one).
+
+    The default is the loomd running now (``runningLoomd``); a name without a
+    slash is looked up on PATH.
+    """
     if loomd is None:
-        loomd = shutil.which("loomd") or "/usr/local/bin/loomd"
-    elif os.sep not in loomd:
+        return runningLoomd()
+    if isinstance(loomd, (list, tuple)):
+        return list(loomd)
+    if os.sep not in loomd:
         loomd = shutil.which(loomd) or loomd
-    return os.path.abspath(loomd) if os.sep in loomd else loomd
+    return [os.path.abspath(loomd) if os.sep in loomd else loomd]
+
+
+def runningLoomd(argv0=None, executable=None, path=None):
+    """
+    Return the command (a list of words) that runs the loomd running now:
+
+    1. sys.argv[0] made absolute, when it is an executable file named loomd
+       whose ``#!`` line runs this very interpreter (a console script; a
+       ``#!/usr/bin/env python3`` launcher counts only when that python3 is
+       this interpreter, else it would run without this one's packages);
+    2. else ``loomd`` found on PATH;
+    3. else ``[sys.executable, "-m", "services.runner"]``.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    executable = sys.executable if executable is None else executable
+    candidate = os.path.abspath(argv0) if argv0 else ""
+    if (
+        os.path.basename(candidate) == "loomd"
+        and os.path.isfile(candidate)
+        and os.access(candidate, os.X_OK)
+        and _runsInterpreter(candidate, executable, path)
+    ):
+        return [candidate]
+    found = shutil.which("loomd", path=path)
+    if found:
+        return [os.path.abspath(found)]
+    return [executable, "-m", "services.runner"]
+
+
+def _runsInterpreter(script, executable, path):
+    # Whether the script's #! line starts the interpreter at executable.
+    try:
+        with open(script, "rb") as lines:
+            first = lines.readline(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    if not first.startswith("#!"):
+        return False
+    words = first[2:].split()
+    if not words:
+        return False
+    interpreter = words[0]
+    if os.path.basename(interpreter) == "env" and len(words) > 1:
+        interpreter = shutil.which(words[1], path=path)
+    try:
+        return interpreter is not None and os.path.samefile(interpreter, executable)
+    except OSError:
+        return False
 
 
 def _oneLine(text):
@@ -83,8 +140,12 @@ LOOMD={loomd}
 PIDFILE={pidfile}
 STOP_TIMEOUT={stopTimeout}
 
+run_loomd() {{
+    "$LOOMD" {loomdArgs}"$@"
+}}
+
 loomd_status() {{
-    "$LOOMD" --status --pidfile "$PIDFILE" >/dev/null 2>&1
+    run_loomd --status --pidfile "$PIDFILE" >/dev/null 2>&1
 }}
 
 do_start() {{
@@ -96,9 +157,9 @@ do_start() {{
     echo "Starting $NAME"
     if command -v start-stop-daemon >/dev/null 2>&1; then
         start-stop-daemon --start --quiet --pidfile "$PIDFILE" --startas "$LOOMD" -- \\
-            --pidfile "$PIDFILE" {args}
+            {loomdArgs}--pidfile "$PIDFILE" {args}
     else
-        "$LOOMD" --pidfile "$PIDFILE" {args}
+        run_loomd --pidfile "$PIDFILE" {args}
     fi
 }}
 
@@ -121,14 +182,14 @@ do_stop() {{
         [ $? -eq 1 ] && rm -f "$PIDFILE"  # killed: it could not remove it
         return 0
     else
-        "$LOOMD" --stop --pidfile "$PIDFILE" --timeout "$STOP_TIMEOUT"
+        run_loomd --stop --pidfile "$PIDFILE" --timeout "$STOP_TIMEOUT"
     fi
 }}
 
 do_reload() {{
     loomd_status || {{ echo "$NAME is not running"; return 7; }}
     echo "Reloading $NAME"
-    "$LOOMD" --reload --pidfile "$PIDFILE"
+    run_loomd --reload --pidfile "$PIDFILE"
 }}
 
 if ! command -v "$LOOMD" >/dev/null 2>&1; then
@@ -159,7 +220,7 @@ case "$1" in
         if loomd_status; then do_reload; else do_start; fi
         ;;
     status)
-        "$LOOMD" --status --pidfile "$PIDFILE"
+        run_loomd --status --pidfile "$PIDFILE"
         ;;
     *)
         echo "Usage: $0 {{start|stop|restart|reload|force-reload|status}}" >&2
@@ -196,7 +257,8 @@ def initScript(
         is dropped (the script passes its own) if it names the same file.
     :param pidfile: the pidfile path (made absolute: resolve a path relative
         to --rundir before calling).
-    :param loomd: the loomd executable (default: found on PATH).
+    :param loomd: the loomd executable, or the words running it (default:
+        the loomd running now, see ``runningLoomd``).
     :param stopTimeout: seconds a stop waits before SIGKILL (with
         start-stop-daemon) or failing (``loomd --stop --timeout``).
     :raises ValueError: a bad name, no pidfile, or a ``--pidfile`` in
@@ -208,6 +270,7 @@ def initScript(
         raise ValueError("an init script needs a pidfile (--pidfile must not be empty)")
     pidfile = os.path.abspath(pidfile)
     loomdArgs = _withoutPidfile(loomdArgs, pidfile)
+    command = _loomdCommand(loomd)
     return _INIT_SCRIPT.format(
         name=name,
         qname=shlex.quote(name),
@@ -215,7 +278,8 @@ def initScript(
         defaultStart=_oneLine(defaultStart),
         defaultStop=_oneLine(defaultStop),
         description=_oneLine(description or "the %s Loom application" % (name,)),
-        loomd=shlex.quote(_loomdPath(loomd)),
+        loomd=shlex.quote(command[0]),
+        loomdArgs="".join(shlex.quote(word) + " " for word in command[1:]),
         pidfile=shlex.quote(pidfile),
         stopTimeout=int(stopTimeout),
         args=" ".join(shlex.quote(arg) for arg in loomdArgs),
@@ -291,7 +355,7 @@ def systemdUnit(
     args = list(loomdArgs)
     if "-n" not in args and "--nodaemon" not in args:
         args.insert(0, "-n")
-    command = " ".join(systemdQuote(word) for word in [_loomdPath(loomd), *args])
+    command = " ".join(systemdQuote(word) for word in [*_loomdCommand(loomd), *args])
     unitEntries = [("Description", _oneLine(description))]
     if socketUnit is not None:
         unitEntries += [("Requires", socketUnit), ("After", "network.target " + socketUnit)]

@@ -368,3 +368,7 @@ def _absolute(path):
 def main(argv=None):
     """The console script: run loomd and exit with its status."""
     sys.exit(run(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -106,7 +106,7 @@ def printedScript(loomd, tmp_path, *args):
 
 def startCommand(text):
     """The loomd arguments of the script's plain (no start-stop-daemon) start."""
-    line = [entry for entry in text.splitlines() if '"$LOOMD" --pidfile "$PIDFILE"' in entry]
+    line = [entry for entry in text.splitlines() if 'run_loomd --pidfile "$PIDFILE"' in entry]
     return line[0].split('"$PIDFILE"', 1)[1].split()
 
 
@@ -144,3 +144,61 @@ def test_pluginArgumentsKeepTheirN():
         "5",
     ]
     assert _withoutNodaemon(["-yn", "-n"]) == ["-yn"]
+
+
+def installedLoomd():
+    """The console script of the interpreter running the tests (skip without one)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "loomd")
+    if not os.access(path, os.X_OK):
+        pytest.skip("no loomd console script next to %s" % (sys.executable,))
+    return path
+
+
+@pytest.mark.parametrize("option", ["--print-init-script=app", "--print-systemd-unit"])
+def test_printedFilesRunTheLoomdThatPrintedThem(loomd, tmp_path, option):
+    # loomd run by its absolute path, not on PATH: the printed files name
+    # that path, not a guessed /usr/local/bin/loomd.
+    console = installedLoomd()
+    tac = tacFile(tmp_path, "")
+    env = loomdEnvironment(PATH="/usr/bin:/bin")
+    result = subprocess.run(
+        [console, option, "-y", tac, "--pidfile", loomd.pidfile],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/usr/local/bin/loomd" not in result.stdout
+    if option == "--print-systemd-unit":
+        assert "ExecStart=%s -n " % (console,) in result.stdout
+        return
+    assert "LOOMD=%s\n" % (console,) in result.stdout
+    script = str(tmp_path / "app")
+    with open(script, "w") as out:
+        out.write(result.stdout)
+    status = subprocess.run(["sh", script, "status"], env=env, capture_output=True, timeout=15)
+    assert status.returncode == 3, status  # not running; 5 would be "not installed"
+
+
+def test_printedInitScriptFallsBackToTheInterpreter(loomd, tmp_path):
+    # No loomd script at all: `python -m services.runner`, which works.
+    tac = tacFile(tmp_path, "")
+    env = loomdEnvironment(PATH="/usr/bin:/bin")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.runner", "--print-init-script", "app", "-y", tac],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LOOMD=%s\n" % (sys.executable,) in result.stdout
+    script = str(tmp_path / "app")
+    with open(script, "w") as out:
+        out.write(result.stdout)
+    assert subprocess.run(["sh", "-n", script], timeout=10).returncode == 0
+    status = subprocess.run(["sh", script, "status"], env=env, capture_output=True, timeout=15)
+    assert status.returncode == 3, status
