@@ -15,7 +15,14 @@ import shlex
 import shutil
 import sys
 
-__all__ = ["initScript", "systemdUnit", "systemdSocket", "systemdQuote", "runningLoomd"]
+__all__ = [
+    "initScript",
+    "systemdUnit",
+    "systemdSocket",
+    "systemdSocketUnits",
+    "systemdQuote",
+    "runningLoomd",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
@@ -312,9 +319,12 @@ def systemdQuote(word):
 
 
 def _section(title, entries):
+    # A key of None is a comment line.
     lines = ["[%s]" % (title,)]
     for key, value in entries:
-        if value is not None:
+        if key is None:
+            lines.append("# %s" % (_oneLine(value),))
+        elif value is not None:
             lines.append("%s=%s" % (key, value))
     return "\n".join(lines) + "\n"
 
@@ -350,21 +360,25 @@ def systemdUnit(
     :param watchdogSec: WatchdogSec= (seconds), or None for no watchdog.
     :param shutdownTimeout: loomd's --shutdown-timeout; TimeoutStopSec gets
         5 seconds more, so loomd's own deadline comes first.
-    :param socketUnit: a socket unit name (``finger.socket``) to require.
+    :param socketUnit: a socket unit name (``finger.socket``), or a list of
+        them, to require and to take the sockets of (Sockets=).
     """
     args = list(loomdArgs)
     if "-n" not in args and "--nodaemon" not in args:
         args.insert(0, "-n")
     command = " ".join(systemdQuote(word) for word in [*_loomdCommand(loomd), *args])
     unitEntries = [("Description", _oneLine(description))]
+    sockets = None
     if socketUnit is not None:
-        unitEntries += [("Requires", socketUnit), ("After", "network.target " + socketUnit)]
+        sockets = socketUnit if isinstance(socketUnit, str) else " ".join(socketUnit)
+        unitEntries += [("Requires", sockets), ("After", "network.target " + sockets)]
     else:
         unitEntries.append(("After", "network.target"))
     serviceEntries = [
         ("Type", "notify"),
         ("NotifyAccess", "main"),
         ("ExecStart", command),
+        ("Sockets", sockets),
         ("ExecReload", "/bin/kill -HUP $MAINPID"),
         ("Restart", "on-failure"),
         ("KillMode", "mixed"),
@@ -425,3 +439,57 @@ def systemdSocket(
             _section("Install", [("WantedBy", "sockets.target")]),
         ]
     )
+
+
+PLACEHOLDER_PORT = 8080
+"""The first port of the placeholder addresses in generated socket units."""
+
+
+def systemdSocketUnits(base, endpoints, description="Loom application"):
+    """
+    Return [(file name, text)] of the socket units serving an application's
+    ``systemd:`` endpoints, for the service unit ``BASE.service``.
+
+    :param endpoints: (kind, index, name) for each passed socket the
+        application takes: kind ``"stream"`` (a ``systemd:`` endpoint) or
+        ``"datagram"`` (listenPassedDatagram); exactly one of index and name.
+
+    Sockets taken by index share one unit, ``BASE.socket``, listed in index
+    order (systemd passes a unit's sockets in the order of its Listen lines).
+    FileDescriptorName= names every socket of its unit, so each named socket
+    gets a unit of its own, ``BASE-NAME.socket``.  Each address is a
+    placeholder, 127.0.0.1:8080 and up, under a comment asking for the real
+    one.
+    """
+    indexed = sorted((e for e in endpoints if e[2] is None), key=lambda e: e[1])
+    named = [e for e in endpoints if e[2] is not None]
+    groups = []
+    if indexed:
+        groups.append(("%s.socket" % (base,), None, indexed))
+    for endpoint in named:
+        groups.append(("%s-%s.socket" % (base, endpoint[2]), endpoint[2], [endpoint]))
+    units, port = [], PLACEHOLDER_PORT
+    for fileName, name, members in groups:
+        entries = []
+        for kind, index, _ in members:
+            key = "ListenDatagram" if kind == "datagram" else "ListenStream"
+            which = "named %s" % (name,) if name is not None else "index %d" % (index,)
+            entries.append(
+                (
+                    None,
+                    "The %s socket %s: replace the placeholder below with the address"
+                    " to listen on (host:port, [v6]:port or /path)." % (kind, which),
+                )
+            )
+            entries.append((key, "127.0.0.1:%d" % (port,)))
+            port += 1
+        entries += [("FileDescriptorName", name), ("Service", "%s.service" % (base,))]
+        text = "\n".join(
+            [
+                _section("Unit", [("Description", _oneLine(description) + " socket")]),
+                _section("Socket", entries),
+                _section("Install", [("WantedBy", "sockets.target")]),
+            ]
+        )
+        units.append((fileName, text))
+    return units

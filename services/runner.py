@@ -228,38 +228,50 @@ def _printDeployment(options, argv):
             )
         )
     else:
-        sys.stdout.write(
-            deploy.systemdUnit(
-                args,
-                description="Loom application",
-                shutdownTimeout=options["shutdown_timeout"],
-            )
+        endpoints = _systemdEndpoints(options, args)
+        base = _unitBase(options)
+        sockets = deploy.systemdSocketUnits(base, endpoints) if endpoints else []
+        unit = deploy.systemdUnit(
+            args,
+            description="Loom application",
+            shutdownTimeout=options["shutdown_timeout"],
+            socketUnit=[name for name, _ in sockets] or None,
         )
-        names = _systemdEndpointNames(options, args)
-        if names is not None:
+        if not sockets:
+            sys.stdout.write(unit)
+            return 0
+        sys.stdout.write("# --- %s.service ---\n%s" % (base, unit))
+        for name, text in sockets:
             sys.stdout.write(
-                "\n# --- the matching .socket unit: set ListenStream= to the address ---\n"
-            )
-            sys.stdout.write(
-                deploy.systemdSocket(
-                    "Loom application socket",
-                    listenStreams=["127.0.0.1:8080"],
-                    fileDescriptorName=names[0] if names else None,
-                )
+                "\n# --- %s: set each ListenStream=/ListenDatagram= address ---\n%s" % (name, text)
             )
     return 0
 
 
-def _systemdEndpointNames(options, args):
+def _unitBase(options):
+    # The unit name the socket units' Service= points at: the .tac's or
+    # the plugin's name.
+    if options["python"]:
+        name = os.path.splitext(os.path.basename(options["python"]))[0]
+    else:
+        name = options.subCommand or "loomd"
+    name = "".join(c if c.isalnum() or c in "_.@-" else "-" for c in name)
+    return name or "loomd"
+
+
+def _systemdEndpoints(options, args):
     """
-    Return the names= of the systemd: endpoints the application uses ([]
-    when they go by index), or None when it uses none.  A .tac is loaded to
-    find them; plugin arguments are read as given.
+    Return (kind, index, name) for each socket the application takes from
+    systemd, in the order found: ``systemd:`` endpoints (kind "stream") of
+    the plugin's arguments or of the loaded .tac's services, and the
+    listenPassedDatagram calls (kind "datagram") written in the .tac.
     """
     from services.activation import SystemdEndpoint
 
-    found = [arg for arg in args if "systemd:" in arg]
-    names = [part[5:] for arg in found for part in arg.split(":") if part.startswith("name=")]
+    found = []
+    for arg in args:
+        if arg.startswith("systemd:") or ":systemd:" in arg or "=systemd:" in arg:
+            found.append(("stream", *_selector(arg[arg.index("systemd:") :].split(":")[1:])))
     if options["python"]:
         from services.lifecycle import Launch, StartupError, walkServices
 
@@ -270,10 +282,54 @@ def _systemdEndpointNames(options, args):
         for service in walkServices(application) if application is not None else ():
             endpoint = getattr(service, "endpoint", None)
             if isinstance(endpoint, SystemdEndpoint):
-                found.append(endpoint)
-                if endpoint._name is not None:
-                    names.append(endpoint._name)
-    return names if found else None
+                found.append(("stream", endpoint._index, endpoint._name))
+        found.extend(("datagram", index, name) for index, name in _passedDatagrams(options))
+    unique = []
+    for entry in found:
+        if entry not in unique and (entry[1] is not None or entry[2] is not None):
+            unique.append(entry)
+    return unique
+
+
+def _selector(parts):
+    # (index, name) from an endpoint description's key=value parts.
+    values = dict(part.split("=", 1) for part in parts if "=" in part)
+    index = values.get("index")
+    try:
+        index = int(index) if index is not None else None
+    except ValueError:
+        index = None
+    return index, values.get("name")
+
+
+def _passedDatagrams(options):
+    """
+    (index, name) of each listenPassedDatagram(...) call in the .tac's text
+    with a literal index= or name=: a datagram socket is adopted from a
+    service's start, so the loaded application cannot tell.
+    """
+    import ast
+
+    try:
+        with open(options["python"], "rb") as source:
+            tree = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        function = node.func
+        called = getattr(function, "id", None) or getattr(function, "attr", None)
+        if called != "listenPassedDatagram":
+            continue
+        keywords = {
+            k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)
+        }
+        index, name = keywords.get("index"), keywords.get("name")
+        if isinstance(index, int) or isinstance(name, str):
+            found.append((index if isinstance(index, int) else None, name))
+    return found
 
 
 STOP_MARGIN = 5

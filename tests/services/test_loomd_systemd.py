@@ -7,6 +7,7 @@ tested.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -249,3 +250,78 @@ def test_socketActivationAdoptsAPassedDatagramSocket(loomd, tmp_path):
         assert client.recvfrom(100)[0] == b"ping"
     process.send_signal(signal.SIGTERM)
     assert wait(process)[0] == 0
+
+
+SEVERAL_ENDPOINTS = """
+from protocols.protocol import DatagramProtocol
+from services.activation import listenPassedDatagram
+from services.internet import service
+service("systemd:domain=INET:index=1", Factory.forProtocol(Echo)).setServiceParent(application)
+service("systemd:domain=INET:index=0", Factory.forProtocol(Echo)).setServiceParent(application)
+service("systemd:domain=INET6:name=web", Factory.forProtocol(Echo)).setServiceParent(application)
+class PassedUDP(Service):
+    def privilegedStartService(self):
+        Service.privilegedStartService(self)
+        self.port = listenPassedDatagram(DatagramProtocol(), index=2)
+PassedUDP().setServiceParent(application)
+"""
+
+
+def printedUnits(text):
+    """{file name: text} of the units in --print-systemd-unit's output."""
+    units, name = {}, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("# --- "):
+            name = line[len("# --- ") :].split()[0].rstrip(":")
+            units[name] = ""
+        elif name is not None:
+            units[name] += line
+    return units
+
+
+def test_printedSocketUnitsHaveASocketPerEndpoint(loomd, tmp_path):
+    tac = tacFile(tmp_path, SEVERAL_ENDPOINTS)
+    result = loomd.run("--print-systemd-unit", "-y", tac)
+    assert result.returncode == 0, result.stderr
+    units = printedUnits(result.stdout)
+    assert sorted(units) == ["app-web.socket", "app.service", "app.socket"]
+    service = units["app.service"]
+    assert "Sockets=app.socket app-web.socket\n" in service
+    assert "Requires=app.socket app-web.socket\n" in service
+    # The sockets taken by index share one unit, in index order.
+    listens = [line for line in units["app.socket"].splitlines() if line.startswith("Listen")]
+    assert listens == [
+        "ListenStream=127.0.0.1:8080",
+        "ListenStream=127.0.0.1:8081",
+        "ListenDatagram=127.0.0.1:8082",
+    ]
+    comments = [line for line in units["app.socket"].splitlines() if line.startswith("#")]
+    assert ["index 0" in comments[0], "index 1" in comments[1], "index 2" in comments[2]] == [
+        True
+    ] * 3
+    assert all("replace the placeholder" in comment for comment in comments)
+    assert "FileDescriptorName" not in units["app.socket"]
+    assert "Service=app.service\n" in units["app.socket"]
+    # A named socket has a unit of its own: FileDescriptorName names a unit's every socket.
+    web = units["app-web.socket"]
+    assert "ListenStream=127.0.0.1:8083\n" in web and "FileDescriptorName=web\n" in web
+    verify = shutil.which("systemd-analyze")
+    if verify is None:
+        pytest.skip("systemd-analyze is not installed; the text was checked above")
+    for name, text in units.items():
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        [verify, "verify", "--man=no", *(str(tmp_path / name) for name in sorted(units))],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "app" not in done.stderr, done.stderr
+
+
+def test_printedSocketUnitForAPluginEndpoint(loomd, tmp_path):
+    result = loomd.run("--print-systemd-unit", "echo", "--port", "systemd:domain=INET:name=echo")
+    assert result.returncode == 0, result.stderr
+    units = printedUnits(result.stdout)
+    assert "FileDescriptorName=echo\n" in units["echo-echo.socket"]
