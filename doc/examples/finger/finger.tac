@@ -1,7 +1,10 @@
 """
-Finger as a service tree: the tutorial's last step.
+Finger as a service tree: the tutorial's summary.
 
     loomd -n -y doc/examples/finger/finger.tac
+
+finger09.tac to finger11.tac build service trees like this one a step at a
+time; this is finger10.tac's tree, with the finger service named "users".
 
 The application holds a FingerService whose users come from a file re-read
 every few seconds, and two TCPServers: finger (answers queries) and the
