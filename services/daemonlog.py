@@ -20,7 +20,7 @@ from services.logfile import (
     rebaseForChroot,
 )
 
-__all__ = ["DaemonLogging"]
+__all__ = ["DaemonLogging", "EarlyLog"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -82,3 +82,43 @@ class DaemonLogging:
         root.removeHandler(self.handler)
         root.setLevel(self._previousLevel)
         self.handler.close()
+
+
+class EarlyLog(logging.Handler):
+    """
+    Keeps what is logged before the daemon's log exists (while the .tac
+    loads, in the launcher) so that it can be written to the log once there
+    is one.  Warnings and errors also go to stderr at once, as they would
+    with no handler at all (the launcher's terminal sees them).
+    """
+
+    def __init__(self):
+        logging.Handler.__init__(self, logging.DEBUG)
+        self.records = []
+        root = logging.getLogger()
+        self._previousLevel = root.level
+        root.setLevel(logging.DEBUG)
+        root.addHandler(self)
+
+    def emit(self, record):
+        """Keep record; echo it to stderr if it is a warning or worse."""
+        self.records.append(record)
+        if record.levelno >= logging.WARNING:
+            logging.lastResort.handle(record)
+
+    def stop(self):
+        """Detach; return the records kept (an empty list the second time)."""
+        root = logging.getLogger()
+        if self in root.handlers:
+            root.removeHandler(self)
+            root.setLevel(self._previousLevel)
+        records, self.records = self.records, []
+        return records
+
+
+def replay(records):
+    """Log records again, through the handlers set up since (DaemonLogging)."""
+    for record in records:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)

@@ -52,6 +52,7 @@ class Launch:
         self.pidfile = None
         self.reporter = None
         self.logging = None
+        self._earlyLog = None
         self.exitCode = 0
         self.shuttingDown = False
         self.uid = self.gid = None
@@ -60,6 +61,10 @@ class Launch:
 
     def start(self):
         """Run loomd; return the exit status (in the launcher, or in foreground)."""
+        from services.daemonlog import EarlyLog
+
+        # What the .tac logs while it loads is kept for the log, set up later.
+        self._earlyLog = EarlyLog()
         try:
             self._installReactor()
             self.application = self._loadApplication()
@@ -67,9 +72,11 @@ class Launch:
             if self.options["check"]:
                 from services.check import checkApplication
 
+                self._earlyLog.stop()
                 return checkApplication(self)
             self._precheckPidfile()
         except StartupError as error:
+            self._earlyLog.stop()
             sys.stderr.write("loomd: %s\n" % (error,))
             return 1
         if self.options["nodaemon"]:
@@ -147,7 +154,9 @@ class Launch:
 
         pipe = StatusPipe()
         if daemonize(pipe) is not None:
-            # The launching process: wait for the one readiness point.
+            # The launching process: wait for the one readiness point (what
+            # the .tac logged goes to the daemon's log, not to ours).
+            self._earlyLog.stop()
             try:
                 pipe.waitForReady(self.options["start_timeout"])
             except StartupFailed as error:
@@ -218,8 +227,9 @@ class Launch:
             ) from None
 
     def _setupLogging(self):
-        from services.daemonlog import DaemonLogging
+        from services.daemonlog import DaemonLogging, replay
 
+        early = self._earlyLog.stop() if self._earlyLog is not None else []
         try:
             self.logging = DaemonLogging(self.options)
         except OSError as error:
@@ -229,6 +239,7 @@ class Launch:
         except ValueError as error:
             raise StartupError(str(error)) from None
         log.msg("loomd starting (pid %d, reactor %s)" % (os.getpid(), type(self.reactor).__name__))
+        replay(early)
 
     def _acquirePidfile(self):
         from services.pidfile import AlreadyRunning, PidFile, PidFileError

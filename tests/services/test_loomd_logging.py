@@ -151,3 +151,36 @@ def test_uncaughtErrorsReachTheLog(loomd, tmp_path):
     assert "KeyError: 'raised in a timed call'" in log
     assert "LookupError: never handled" in log
     assert "[stderr] written to stderr" in log
+
+
+TAC_THAT_LOGS = """
+log.msg("loading: an info line from the .tac")
+logging.getLogger("app").warning("loading: a warning from the .tac")
+"""
+
+
+def test_whatTheTacLogsWhileLoadingReachesTheDaemonsLog(loomd, tmp_path):
+    # twistd keeps these too; loomd loads the .tac before its log exists.
+    pid = loomd.daemon(tacFile(tmp_path, TAC_THAT_LOGS))
+    text = readLog(loomd.logfile)
+    assert "loading: an info line from the .tac" in text
+    assert "loading: a warning from the .tac" in text
+    assert text.index("loomd starting") < text.index("loading: an info line")
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_whatTheTacLogsWhileLoadingFollowsTheLogLevel(loomd, tmp_path):
+    pid = loomd.daemon(tacFile(tmp_path, TAC_THAT_LOGS), "--log-level", "warning")
+    text = readLog(loomd.logfile)
+    assert "loading: a warning from the .tac" in text
+    assert "loading: an info line" not in text
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_aTacWarningStillShowsOnTheLaunchersTerminal(loomd, tmp_path):
+    result = loomd.run("--check", "-y", tacFile(tmp_path, TAC_THAT_LOGS))
+    assert result.returncode == 0, result.stderr
+    assert "loading: a warning from the .tac" in result.stderr
+    assert "an info line" not in result.stderr
