@@ -100,12 +100,9 @@ def _drive(result, isFailure, status):
             # Yielding a plain value hands it straight back.
             result, isFailure = yielded, False
             continue
-        if (
-            yielded.called
-            and not yielded.paused
-            and not yielded.callbacks
-            and not yielded._runningCallbacks
-        ):
+        # Fired, neither paused nor running: its callbacks have all run (see
+        # Deferred._runSteps), so its result is final.
+        if yielded.called and not (yielded.paused or yielded._runningCallbacks):
             # Already fired: take the result without a round trip through
             # the callback machinery.
             result = yielded.result

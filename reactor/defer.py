@@ -471,12 +471,10 @@ class Deferred:
                 if result.__class__ in _PLAIN:
                     failed = False
                 elif isinstance(result, Deferred):
-                    if (
-                        result.called
-                        and not result.paused
-                        and not result.callbacks
-                        and not result._runningCallbacks
-                    ):
+                    # A fired Deferred that is neither paused nor running has
+                    # run all its callbacks (they would have run, or it would
+                    # be paused or still running): its result is final.
+                    if result.called and not (result.paused or result._runningCallbacks):
                         # Already fired: take its result now (the common case
                         # of returning succeed(x)).
                         inner = result
