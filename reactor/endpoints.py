@@ -280,8 +280,29 @@ def _integer(name, value, description):
         ) from None
 
 
-def _bool(value):
-    return str(value).lower() in ("1", "true", "yes", "on")
+def _bool(name, value, description):
+    text = str(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(
+        "%s must be 1 or 0 (or yes/no), not %r, in endpoint description %r"
+        % (name, value, description)
+    )
+
+
+def _seconds(name, value, description):
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(
+            "%s must be a number of seconds above 0, not %r, in endpoint description %r"
+            % (name, value, description)
+        )
+    return seconds
 
 
 def _serverTCP(reactor, description, args, kwargs, defaultInterface=""):
@@ -316,7 +337,7 @@ def _parseServerUNIX(reactor, description, args, kwargs):
         address,
         backlog=_integer("backlog", kwargs.pop("backlog", 50), description),
         mode=mode,
-        wantPID=_bool(kwargs.pop("lockfile", "0")),
+        wantPID=_bool("lockfile", kwargs.pop("lockfile", "0"), description),
     )
 
 
@@ -330,7 +351,7 @@ def _parseClientTCP(reactor, description, args, kwargs):
         reactor,
         host,
         _integer("port", port, description),
-        timeout=float(kwargs.pop("timeout", 30)),
+        timeout=_seconds("timeout", kwargs.pop("timeout", 30), description),
         bindAddress=(bindAddress, 0) if bindAddress else None,
     )
 
@@ -342,8 +363,8 @@ def _parseClientUNIX(reactor, description, args, kwargs):
     return UNIXClientEndpoint(
         reactor,
         path,
-        timeout=float(kwargs.pop("timeout", 30)),
-        checkPID=_bool(kwargs.pop("checkPID", "0")),
+        timeout=_seconds("timeout", kwargs.pop("timeout", 30), description),
+        checkPID=_bool("checkPID", kwargs.pop("checkPID", "0"), description),
     )
 
 

@@ -156,3 +156,56 @@ def test_cancelConnectAttemptOnARealReactor(reactor):
         spin(reactor, lambda: all(p.events[-1:] == ["lost"] for p in server.built), what="close")
     finally:
         wait(reactor, port.stopListening())
+
+
+@pytest.mark.parametrize(
+    "description, words",
+    [
+        ("tcp:host=127.0.0.1:port=80:timeout=abc", "timeout must be a number of seconds"),
+        ("tcp:host=127.0.0.1:port=80:timeout=0", "timeout must be a number of seconds"),
+        ("unix:path=/tmp/x:checkPID=maybe", "checkPID must be 1 or 0"),
+    ],
+)
+def test_badClientFieldsNameTheDescription(description, words):
+    with pytest.raises(ValueError) as error:
+        clientFromString(MemoryReactor(), description)
+    assert words in str(error.value) and description in str(error.value)
+
+
+def test_badLockfileFieldNamesTheDescription():
+    with pytest.raises(ValueError, match="lockfile must be 1 or 0"):
+        serverFromString(MemoryReactor(), "unix:/tmp/x.sock:lockfile=sure")
+
+
+def test_tcp6DescriptionListensOnIPv6(reactor):
+    from tests.reactor.transport_helpers import ipv6Available
+
+    if not ipv6Available():
+        pytest.skip("no IPv6 loopback on this machine")
+    server = RecordingServerFactory(EchoRecorder)
+    port = wait(reactor, serverFromString(reactor, "tcp6:0:interface=\\:\\:1").listen(server))
+    try:
+        assert port.getHost().type == "TCP" and port.getHost().host == "::1"
+        endpoint = clientFromString(reactor, "tcp6:host=\\:\\:1:port=%d" % port.getHost().port)
+        protocol = wait(reactor, connectProtocol(endpoint, Recorder()))
+        protocol.transport.write(b"six")
+        spin(reactor, lambda: bytes(protocol.received) == b"six", what="echo over IPv6")
+        protocol.transport.loseConnection()
+        spin(reactor, lambda: protocol.events[-1:] == ["lost"], what="close")
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_unixLockfileDescriptionKeepsALockFile(reactor, tmp_path):
+    import os
+
+    path = str(tmp_path / "locked.sock")
+    port = wait(
+        reactor,
+        serverFromString(reactor, "unix:%s:lockfile=1" % path).listen(RecordingServerFactory()),
+    )
+    try:
+        assert os.path.exists(path + ".lock")
+    finally:
+        wait(reactor, port.stopListening())
+    assert not os.path.exists(path + ".lock")
