@@ -98,6 +98,10 @@ class Port:
         recvfrom = self.socket.recvfrom
         size = self.maxPacketSize
         protocol = self.protocol
+        # IPv6 addresses come with flow and scope ids: protocols get (host,
+        # port) for both families, as in Twisted, so replies and comparisons
+        # work the same.
+        ipv6 = self.socket.family == socket.AF_INET6
         for _ in range(self.maxReads):
             try:
                 data, sockaddr = recvfrom(size)
@@ -111,6 +115,8 @@ class Port:
                 if error.errno in (errno.EINTR, errno.ECONNRESET):
                     continue
                 raise
+            if ipv6:
+                sockaddr = sockaddr[:2]
             try:
                 protocol.datagramReceived(data, sockaddr)
             except Exception:
