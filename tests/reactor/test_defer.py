@@ -950,3 +950,24 @@ def test_sameCallbackAddedTwiceAcrossAPause():
     d.unpause()
     assert calls == [1, 2, 3]
     assert d.result == 4
+
+
+def test_chainDeferredOnAFiredDeferredFiresAtOnce():
+    a, b = Deferred(), Deferred()
+    a.callback("early")
+    a.chainDeferred(b)
+    assert b.result == "early" and a.result is None
+
+
+def test_chainedDeferredRecordsWhereItFiredInDebugMode():
+    defer.setDebugging(True)
+    try:
+        a, b = Deferred(), Deferred()
+        a.chainDeferred(b)
+        a.callback(1)
+        with pytest.raises(defer.AlreadyCalledError) as error:
+            b.callback(2)
+    finally:
+        defer.setDebugging(False)
+    fired = str(error.value).split("first fired at:")[1]
+    assert "a.callback(1)" in fired
