@@ -10,7 +10,8 @@ Each step that can fail reports through the same ``_fail`` path: the message
 goes to the log, to the launcher's status pipe (daemon mode) or stderr
 (foreground), and the process ends with exit status 1 after releasing the
 pidfile.  A service calling sys.exit() during start-up is a failure like any
-other (twistd's launcher hangs on it).
+other (twistd's launcher hangs on it); once started, sys.exit(N) is a request
+to shut down gracefully and exit with N.
 
 Shutdown: the first SIGTERM/SIGINT closes the listening ports, then calls
 stopService on the tree and waits for its Deferred up to --shutdown-timeout;
@@ -54,6 +55,7 @@ class Launch:
         self.logging = None
         self._earlyLog = None
         self.exitCode = 0
+        self.ready = False
         self.shuttingDown = False
         self.uid = self.gid = None
 
@@ -210,12 +212,38 @@ class Launch:
             return self._fail(str(error))
         self._installSignals()
         self.reactor.callWhenRunning(self._startServices)
-        try:
-            self.reactor.run(installSignalHandlers=False)
-        except SystemExit as exit:
-            return self._fail("a service called sys.exit(%s) during start-up" % (exit.code,))
+        resuming = False
+        while True:
+            try:
+                if resuming:
+                    self._resumeLoop()
+                else:
+                    self.reactor.run(installSignalHandlers=False)
+                break
+            except SystemExit as exit:
+                if not self.ready:
+                    return self._fail(
+                        "a service called sys.exit(%s) during start-up" % (exit.code,)
+                    )
+                # After start-up it asks for a graceful shutdown: the loop
+                # is entered again to run it (run() would refuse, as the
+                # reactor never stopped).
+                self._exitCalled(exit.code)
+                resuming = True
         self._cleanup()
         return self.exitCode
+
+    def _resumeLoop(self):
+        # run() undid the signal wakeup on its way out.
+        self.reactor.installSignalWakeup()
+        self.reactor.mainLoop()
+
+    def _exitCalled(self, code):
+        self.exitCode = _exitStatus(code)
+        if self.shuttingDown:
+            log.msg("a service called sys.exit(%s) during shutdown" % (code,), isError=True)
+            return
+        self._shutdown("a service called sys.exit(%s): shutting down" % (code,))
 
     def _changeToRundir(self):
         rundir = self.options["rundir"]
@@ -298,6 +326,7 @@ class Launch:
         systemd.notify("READY=1\nSTATUS=running\nMAINPID=%d" % (os.getpid(),))
         self._startWatchdog()
         log.msg("loomd ready: every service has started")
+        self.ready = True
         self.reporter.ready()
 
     def _startFailed(self, failure):
@@ -350,7 +379,9 @@ class Launch:
         def onStop(signum, frame):
             if self.shuttingDown:
                 self._forceExit(signum)
-            reactor.callFromThread(self._shutdown, signum)
+            reactor.callFromThread(
+                self._shutdown, "Received %s, shutting down." % (_signalName(signum),)
+            )
 
         signal.signal(signal.SIGTERM, onStop)
         signal.signal(signal.SIGINT, onStop)
@@ -365,12 +396,12 @@ class Launch:
         self._cleanup()
         os._exit(1)
 
-    def _shutdown(self, signum):
+    def _shutdown(self, reason):
 
         if self.shuttingDown:
             return
         self.shuttingDown = True
-        log.msg("Received %s, shutting down." % (_signalName(signum),))
+        log.msg(reason)
         systemd.notify("STOPPING=1")
         self._closeListeningPorts()
         deadline = self.reactor.callLater(self.options["shutdown_timeout"], self._deadline)
@@ -472,6 +503,15 @@ def _reapChildren():
             return
         if pid == 0:
             return
+
+
+def _exitStatus(code):
+    """The exit status sys.exit(code) asks for, as the interpreter computes it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
 
 
 def _signalName(signum):

@@ -164,3 +164,41 @@ def test_sigtermReachesAnIdleDaemonWhoseMainThreadCannotTakeIt(loomd, tmp_path, 
     waitFor(lambda: not alive(pid), what="the daemon to exit")
     assert "Received SIGTERM, shutting down." in readLog(loomd.logfile)
     assert readPid(loomd.pidfile) is None
+
+
+EXIT_AFTER_START = """
+def slowStop():
+    d = Deferred()
+    def done():
+        log.msg("stopService ran to the end")
+        d.callback(None)
+    reactor.callLater(0.3, done)
+    return d
+CallbackService(onStop=slowStop).setServiceParent(application)
+EchoService(%(port)d).setServiceParent(application)
+reactor.callLater(0.5, sys.exit, %(code)s)
+"""
+
+
+@pytest.mark.parametrize("code, status", [("3", 3), ("None", 0), ("'goodbye'", 1)])
+def test_sysExitAfterStartUpShutsDownGracefully(loomd, tmp_path, code, status):
+    # Once started, sys.exit(N) stops the services (their Deferreds awaited),
+    # removes the pidfile and exits with N, as the interpreter would.
+    tac = tacFile(tmp_path, EXIT_AFTER_START % {"port": freePort(), "code": code})
+    process = foreground(loomd, tac)
+    returncode, _, err = wait(process)
+    log = readLog(loomd.logfile)
+    assert returncode == status, (err, log)
+    assert "a service called sys.exit(%s): shutting down" % (eval(code),) in log
+    assert log.index("shutting down") < log.index("stopService ran to the end")
+    assert not os.path.exists(loomd.pidfile)
+
+
+def test_sysExitAfterStartUpStopsADaemon(loomd, tmp_path):
+    tac = tacFile(tmp_path, EXIT_AFTER_START % {"port": freePort(), "code": 3})
+    pid = loomd.daemon(tac)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    log = readLog(loomd.logfile)
+    assert "a service called sys.exit(3): shutting down" in log
+    assert "stopService ran to the end" in log
+    assert not os.path.exists(loomd.pidfile)
