@@ -67,10 +67,24 @@ def test_initScriptPassesShDashN(initScript):
     assert "### BEGIN INIT INFO" in text and "# Provides:          echo-daemon" in text
 
 
-def test_initScriptStartsReportsAndStopsADaemon(loomd, initScript):
-    if shutil.which("start-stop-daemon", path="/sbin:/usr/sbin:/bin:/usr/bin") is None:
+def installLoggingStartStopDaemon(directory, real, logPath):
+    """A start-stop-daemon in directory that logs its arguments, then runs real."""
+    path = os.path.join(str(directory), "start-stop-daemon")
+    with open(path, "w") as script:
+        script.write('#!/bin/sh\necho "$*" >> %s\nexec %s "$@"\n' % (logPath, real))
+    os.chmod(path, 0o755)
+
+
+def test_initScriptStartsReportsAndStopsADaemon(loomd, initScript, tmp_path):
+    real = shutil.which("start-stop-daemon", path="/sbin:/usr/sbin:/bin:/usr/bin")
+    if real is None:
         pytest.skip("start-stop-daemon (Debian package dpkg) is not installed")
     path, port, env = initScript
+    # The bin directory first on the script's PATH gets a start-stop-daemon
+    # that says when it runs: start and stop must go through it, not through
+    # the `loomd --stop` fallback.
+    calls = tmp_path / "start-stop-daemon.log"
+    installLoggingStartStopDaemon(tmp_path / "bin", real, calls)
 
     def action(name):
         return subprocess.run(
@@ -91,6 +105,9 @@ def test_initScriptStartsReportsAndStopsADaemon(loomd, initScript):
     stopped = action("stop")
     assert stopped.returncode == 0, (stopped.stdout, stopped.stderr)
     assert not alive(pid)
+    invocations = calls.read_text().splitlines()
+    assert [line.split()[0] for line in invocations] == ["--start", "--stop"], invocations
+    assert "--pidfile %s" % (loomd.pidfile,) in invocations[1]
     assert action("status").returncode == 3
     assert action("reload").returncode == 7
     assert action("bogus").returncode == 2
