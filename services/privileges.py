@@ -5,7 +5,7 @@ The order is the one that works: supplementary groups first (setgroups
 needs root), then the group id (setgid needs root), then the user id, which
 gives root up.  With ``euid=True`` (``--euid``) only the effective ids
 change, so the process can take root back later; without it, shedding is
-verified by trying to regain root and expecting the kernel to refuse.
+verified by trying to regain user and group root and expecting the kernel to refuse.
 """
 
 import errno
@@ -118,7 +118,7 @@ def shedPrivileges(uid=None, gid=None, euid=False):
     if uid is not None:
         _attempt("switch to user %s" % _label(uid, _userName), os.setuid, uid)
         if uid != 0:
-            _verifyRootIsGone()
+            _verifyRootIsGone(gid)
     return describeCredentials()
 
 
@@ -140,13 +140,20 @@ def _attempt(what, function, *args):
         raise PrivilegeError("cannot %s: %s" % (what, error.strerror)) from None
 
 
-def _verifyRootIsGone():
-    for regain in (os.setuid, os.seteuid):
+def _verifyRootIsGone(gid):
+    """
+    Try to take back user root, then group root (unless group 0 was the
+    target: setting the group one has is always allowed); each must fail.
+    """
+    attempts = [("root", os.setuid), ("root", os.seteuid)]
+    if gid != 0:
+        attempts += [("group root", os.setgid), ("group root", os.setegid)]
+    for what, regain in attempts:
         try:
             regain(0)
         except PermissionError:
             continue
-        raise PrivilegeError("privileges were not shed: root could be regained")
+        raise PrivilegeError("privileges were not shed: %s could be regained" % (what,))
 
 
 def _label(number, lookup):

@@ -106,6 +106,63 @@ def test_shedToNobodyForGood():
     ]
 
 
+def refuse(ignored):
+    raise PermissionError(1, "Operation not permitted")
+
+
+@pytest.mark.parametrize(
+    "allowed, what",
+    [
+        ("setuid", "root"),
+        ("seteuid", "root"),
+        ("setgid", "group root"),
+        ("setegid", "group root"),
+    ],
+)
+def test_verifyRootIsGoneFailsWhenAnyIdComesBack(monkeypatch, allowed, what):
+    # Every way back to uid 0 or gid 0 is tried; one that works is an error.
+    from services import privileges
+
+    regained = []
+    for name in ("setuid", "seteuid", "setgid", "setegid"):
+        monkeypatch.setattr(os, name, refuse)
+    monkeypatch.setattr(os, allowed, regained.append)
+    with pytest.raises(PrivilegeError) as error:
+        privileges._verifyRootIsGone(65534)
+    assert str(error.value) == "privileges were not shed: %s could be regained" % (what,)
+    assert regained == [0]
+
+
+def test_verifyRootIsGonePassesWhenEveryWayBackIsRefused(monkeypatch):
+    from services import privileges
+
+    tried = []
+
+    def record(name):
+        def attempt(number):
+            tried.append((name, number))
+            refuse(number)
+
+        return attempt
+
+    for name in ("setuid", "seteuid", "setgid", "setegid"):
+        monkeypatch.setattr(os, name, record(name))
+    privileges._verifyRootIsGone(65534)
+    assert tried == [("setuid", 0), ("seteuid", 0), ("setgid", 0), ("setegid", 0)]
+
+
+@needsRoot
+def test_shedToAUserInGroupRoot():
+    # Group 0 asked for: keeping it is not "regaining" it.
+    lines = runAs(
+        """
+        print(shedPrivileges(uid=65534, gid=0).split()[3])
+        print(regain())
+        """
+    )
+    assert lines == ["gid=0(root)", "regain refused"]
+
+
 @needsRoot
 def test_groupOnlyClearsSupplementaryGroups():
     lines = runAs(
