@@ -1,7 +1,7 @@
 """
 End-to-end: loomd as a container's PID 1 (in a new PID namespace made with
 ``unshare --pid --fork``, as root): it reaps orphans re-parented to it,
-writes no pidfile unless asked, logs to stdout with -n, and stops on SIGTERM.
+writes no pidfile unless asked (and one when asked), logs to stdout with -n, and stops on SIGTERM.
 """
 
 import os
@@ -16,6 +16,7 @@ from tests.services.loomd_helpers import (
     loomdEnvironment,
     loomdFixture,  # noqa: F401 - the loomd fixture
     procStatus,
+    readLog,
     tacFile,
     wait,
     waitFor,
@@ -56,13 +57,19 @@ def childrenOf(pid):
     return found
 
 
-def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
+def needUnshare():
+    """The path of unshare(1); skip unless it can make a PID namespace here."""
     unshare = shutil.which("unshare")
     if os.geteuid() != 0 or unshare is None:
         pytest.skip("needs root and unshare(1) for a PID namespace")
     probe = subprocess.run([unshare, "--pid", "--fork", "true"], capture_output=True, timeout=10)
     if probe.returncode != 0:
         pytest.skip("cannot make a PID namespace here: %s" % (probe.stderr.decode().strip(),))
+    return unshare
+
+
+def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
+    unshare = needUnshare()
     done = tmp_path / "done"
     tac = tacFile(tmp_path, ORPHANS % (str(done),))
     command = [unshare, "--pid", "--fork", "--kill-child"] + LOOMD + ["-n", "-y", tac]
@@ -91,3 +98,32 @@ def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
     code, out, err = wait(process)
     assert code == 0, err
     assert "made orphan 5" in out  # -n logs to stdout
+
+
+def test_pidOneWritesAnExplicitPidfile(loomd, tmp_path):
+    # --pidfile given: a container's init writes it after all (its pid in
+    # the namespace, 1), and removes it when it stops.
+    unshare = needUnshare()
+    tac = tacFile(tmp_path, "CallbackService().setServiceParent(application)\n")
+    pidfile = tmp_path / "run" / "app.pid"
+    pidfile.parent.mkdir()
+    command = [unshare, "--pid", "--fork", "--kill-child"] + LOOMD
+    command += ["-n", "-y", tac, "--pidfile", str(pidfile), "-l", loomd.logfile]
+    process = subprocess.Popen(
+        command,
+        env=loomdEnvironment(),
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    loomd.popens.append(process)
+    inner = waitFor(lambda: [pid for pid, _ in childrenOf(process.pid)], what="loomd to start")[0]
+    loomd.track(inner)
+    # Signalled only once ready: PID 1 ignores a SIGTERM it has no handler for.
+    waitFor(lambda: "loomd ready" in readLog(loomd.logfile), what="start-up")
+    assert pidfile.read_text().strip() == "1"
+    os.kill(inner, signal.SIGTERM)
+    code, _, err = wait(process)
+    assert code == 0, err
+    assert not pidfile.exists()
