@@ -74,8 +74,10 @@ def test_readyReloadingStoppingAndWatchdogAreNotified(loomd, tmp_path, notifySoc
     env = loomdEnvironment(NOTIFY_SOCKET=notifySocket.path, WATCHDOG_USEC=200000)
     process = loomd.spawn("-n", "-y", tac, "--pidfile", "", "-l", loomd.logfile, env=env)
     notifySocket.waitFor(lambda m: "READY=1" in lines(m), "READY=1", loomd.logfile)
-    ready = [m for m in notifySocket.messages if "READY=1" in m][0]
-    assert "MAINPID=%d" % (process.pid,) in ready
+    ready = [m for m in notifySocket.messages if "READY=1" in m][0].split("\n")
+    # One datagram says ready, what the service is doing, and whose pid it is.
+    assert "READY=1" in ready and "MAINPID=%d" % (process.pid,) in ready, ready
+    assert [field for field in ready if field.startswith("STATUS=")] == ["STATUS=running"], ready
     assert echo(port) == b"hello loomd\n"  # ready means serving
     notifySocket.waitFor(lambda m: lines(m).count("WATCHDOG=1") >= 3, "three WATCHDOG=1")
     process.send_signal(signal.SIGHUP)
