@@ -239,29 +239,6 @@ def startTac(path, **environment):
     return tac
 
 
-def test_fingerTacServesFileAndSetter(defaultReactor, tmp_path):
-    users = tmp_path / "users.txt"
-    users.write_text("alice:Reading\n")
-    fingerPort, setterPort = freePort(), freePort()
-    tac = startTac(
-        EXAMPLES / "finger.tac",
-        LOOM_FINGER_PORT=str(fingerPort),
-        LOOM_FINGER_SETTER_PORT=str(setterPort),
-        LOOM_FINGER_USERS=str(users),
-        LOOM_FINGER_INTERVAL="0.05",
-    )
-    try:
-        assert ask(defaultReactor, fingerPort, "alice") == b"Reading\r\n"
-        users.write_text("alice:Writing\n")
-        assert waitForAnswer(defaultReactor, fingerPort, "alice", b"Writing\r\n")
-        with socket.create_connection(("127.0.0.1", setterPort), timeout=10) as sock:
-            sock.sendall(b"bob\r\nSet by hand\r\n")
-        assert waitForAnswer(defaultReactor, fingerPort, "bob", b"Set by hand\r\n")
-    finally:
-        output, errors = tac.stopped()
-    assert output == "stopped\n", errors
-
-
 def test_finger09TacServesDict(defaultReactor):
     port = freePort()
     tac = startTac(EXAMPLES / "finger09.tac", LOOM_FINGER_PORT=str(port))
@@ -274,12 +251,14 @@ def test_finger09TacServesDict(defaultReactor):
     assert output == "stopped\n", errors
 
 
-def test_finger10TacReloadsFileAndTakesSetter(defaultReactor, tmp_path):
+@pytest.mark.parametrize("name", ["finger10.tac", "finger.tac"])
+def test_tacReloadsFileAndTakesSetter(defaultReactor, tmp_path, name):
+    # finger10.tac, the step, and finger.tac, the summary, serve the same.
     users = tmp_path / "users.txt"
     users.write_text("alice:Reading\n")
     fingerPort, setterPort = freePort(), freePort()
     tac = startTac(
-        EXAMPLES / "finger10.tac",
+        EXAMPLES / name,
         LOOM_FINGER_PORT=str(fingerPort),
         LOOM_FINGER_SETTER_PORT=str(setterPort),
         LOOM_FINGER_USERS=str(users),
