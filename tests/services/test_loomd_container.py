@@ -68,11 +68,9 @@ def needUnshare():
     return unshare
 
 
-def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
-    unshare = needUnshare()
-    done = tmp_path / "done"
-    tac = tacFile(tmp_path, ORPHANS % (str(done),))
-    command = [unshare, "--pid", "--fork", "--kill-child"] + LOOMD + ["-n", "-y", tac]
+def startAsPidOne(loomd, tmp_path, *arguments):
+    """Run loomd -n ARGUMENTS as PID 1 of a new PID namespace; return (Popen, its pid)."""
+    command = [needUnshare(), "--pid", "--fork", "--kill-child"] + LOOMD + ["-n", *arguments]
     process = subprocess.Popen(
         command,
         env=loomdEnvironment(),
@@ -84,6 +82,13 @@ def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
     loomd.popens.append(process)
     inner = waitFor(lambda: [pid for pid, _ in childrenOf(process.pid)], what="loomd to start")[0]
     loomd.track(inner)
+    return process, inner
+
+
+def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
+    done = tmp_path / "done"
+    tac = tacFile(tmp_path, ORPHANS % (str(done),))
+    process, inner = startAsPidOne(loomd, tmp_path, "-y", tac)
     assert procStatus(inner)["NSpid"].split()[-1] == "1"
     waitFor(done.exists, what="five orphans")
     # Ten processes were forked; every one must be reaped, by its parent
@@ -103,23 +108,11 @@ def test_pidOneReapsOrphansAndWritesNoPidfile(loomd, tmp_path):
 def test_pidOneWritesAnExplicitPidfile(loomd, tmp_path):
     # --pidfile given: a container's init writes it after all (its pid in
     # the namespace, 1), and removes it when it stops.
-    unshare = needUnshare()
     tac = tacFile(tmp_path, "CallbackService().setServiceParent(application)\n")
     pidfile = tmp_path / "run" / "app.pid"
     pidfile.parent.mkdir()
-    command = [unshare, "--pid", "--fork", "--kill-child"] + LOOMD
-    command += ["-n", "-y", tac, "--pidfile", str(pidfile), "-l", loomd.logfile]
-    process = subprocess.Popen(
-        command,
-        env=loomdEnvironment(),
-        cwd=str(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    loomd.popens.append(process)
-    inner = waitFor(lambda: [pid for pid, _ in childrenOf(process.pid)], what="loomd to start")[0]
-    loomd.track(inner)
+    arguments = ["-y", tac, "--pidfile", str(pidfile), "-l", loomd.logfile]
+    process, inner = startAsPidOne(loomd, tmp_path, *arguments)
     # Signalled only once ready: PID 1 ignores a SIGTERM it has no handler for.
     waitFor(lambda: "loomd ready" in readLog(loomd.logfile), what="start-up")
     assert pidfile.read_text().strip() == "1"
