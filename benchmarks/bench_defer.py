@@ -149,7 +149,7 @@ def printTable(rows):
 def main(argv=None):
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="tiny run, for smoke tests")
     args = parser.parse_args(argv)
     scale = 0.05 if args.quick else 1.0
