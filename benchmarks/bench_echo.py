@@ -375,9 +375,9 @@ def runRepeat(client, peerList, order, warmup, duration, results):
 def main(argv=None):
     """Build the client, run every point on every server, print the table."""
     parser = argparse.ArgumentParser(description="Loom vs Twisted vs asyncio echo benchmark")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=1.5)
     parser.add_argument("--idle-conns", type=int, default=IDLE_CONNS)
     parser.add_argument("--no-c-server", action="store_true", help="skip the C floor")
     parser.add_argument("--pin", action="store_true", help="servers on CPU 1, client on CPU 0")
