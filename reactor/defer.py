@@ -77,32 +77,6 @@ class NotACoroutineError(TypeError):
     """ensureDeferred was given something that is neither a coroutine nor a Deferred."""
 
 
-class FirstError(Exception):
-    """
-    The first failure of a DeferredList with fireOnOneErrback.
-
-    :ivar subFailure: the Failure; :ivar index: the position of its Deferred.
-    """
-
-    def __init__(self, failure, index):
-        Exception.__init__(self, failure, index)
-        self.subFailure = failure
-        self.index = index
-
-    def __repr__(self):
-        return "FirstError[#%d, %r]" % (self.index, self.subFailure.value)
-
-    def __str__(self):
-        return "FirstError[#%d, %s]" % (self.index, self.subFailure)
-
-    def __eq__(self, other):
-        if isinstance(other, FirstError):
-            return (self.subFailure, self.index) == (other.subFailure, other.index)
-        return False
-
-    __hash__ = Exception.__hash__
-
-
 def passthru(arg):
     """Return arg: the identity callback."""
     return arg
@@ -752,86 +726,14 @@ def maybeDeferred(f, *args, **kwargs):
     return succeed(result)
 
 
-# -- lists --------------------------------------------------------------------
-
-
-class DeferredList(Deferred):
-    """
-    A Deferred that fires when every Deferred of a list has fired, with a list
-    of (success, result) pairs in the original order.
-
-    :param fireOnOneCallback: fire with (result, index) at the first success.
-    :param fireOnOneErrback: errback with FirstError at the first failure.
-    :param consumeErrors: stop failures from continuing down the listed
-        Deferreds' own chains (so they are not logged as unhandled).
-    """
-
-    def __init__(
-        self,
-        deferredList,
-        fireOnOneCallback=False,
-        fireOnOneErrback=False,
-        consumeErrors=False,
-    ):
-        self._deferredList = list(deferredList)
-        Deferred.__init__(self)
-        self.resultList = [None] * len(self._deferredList)
-        self.finishedCount = 0
-        self.fireOnOneCallback = fireOnOneCallback
-        self.fireOnOneErrback = fireOnOneErrback
-        self.consumeErrors = consumeErrors
-        if not self._deferredList and not fireOnOneCallback:
-            self.callback([])
-        for index, deferred in enumerate(self._deferredList):
-            deferred.addCallbacks(
-                self._cbDeferred,
-                self._cbDeferred,
-                callbackArgs=(index, SUCCESS),
-                errbackArgs=(index, FAILURE),
-            )
-
-    def _cbDeferred(self, result, index, succeeded):
-        self.resultList[index] = (succeeded, result)
-        self.finishedCount += 1
-        if not self.called:
-            if succeeded and self.fireOnOneCallback:
-                self.callback((result, index))
-            elif not succeeded and self.fireOnOneErrback:
-                self.errback(Failure(FirstError(result, index)))
-            elif self.finishedCount == len(self.resultList):
-                self.callback(self.resultList)
-        if not succeeded and self.consumeErrors:
-            return None
-        return result
-
-    def cancel(self):
-        """Cancel every Deferred of the list that has not fired yet."""
-        if self.called:
-            return
-        for deferred in self._deferredList:
-            try:
-                deferred.cancel()
-            except Exception:
-                log.err(None, "Exception raised from user supplied canceller")
-
-
-def _parseGatheredResults(resultList):
-    return [result for succeeded, result in resultList]
-
-
-def gatherResults(deferredList, consumeErrors=False):
-    """
-    Return a Deferred firing with the list of results, or failing with
-    FirstError at the first failure.
-    """
-    d = DeferredList(deferredList, fireOnOneErrback=True, consumeErrors=consumeErrors)
-    d.addCallback(_parseGatheredResults)
-    return d
-
-
-# The generator driver and the synchronisation primitives live in their own
-# modules, which import Deferred from this one: import them last, once
-# everything above exists.
+# DeferredList, the generator driver and the synchronisation primitives live
+# in their own modules, which import Deferred from this one: import them last,
+# once everything above exists.
+from reactor._deferlist import (  # noqa: E402 - see above
+    DeferredList,
+    FirstError,
+    gatherResults,
+)
 from reactor._defersync import (  # noqa: E402 - see above
     DeferredLock,
     DeferredQueue,

@@ -1,0 +1,119 @@
+"""
+DeferredList and gatherResults: one Deferred for the results of many.
+
+The one idea: each listed Deferred gets a step that records its outcome at
+its index, in the order of the list, whatever the order of firing; the
+DeferredList fires once all have (or at the first success or failure when
+asked to).
+
+Import them from ``reactor.defer``, which re-exports them.  DeferredList
+subclasses Deferred, so this module imports ``reactor.defer`` at its top, and
+``reactor.defer`` imports this one at its bottom, once Deferred exists:
+import ``reactor.defer``, not this private module.
+"""
+
+from reactor import log
+from reactor.defer import FAILURE, SUCCESS, Deferred
+from reactor.failure import Failure
+
+__all__ = ["DeferredList", "FirstError", "gatherResults"]
+
+
+class FirstError(Exception):
+    """
+    The first failure of a DeferredList with fireOnOneErrback.
+
+    :ivar subFailure: the Failure; :ivar index: the position of its Deferred.
+    """
+
+    def __init__(self, failure, index):
+        Exception.__init__(self, failure, index)
+        self.subFailure = failure
+        self.index = index
+
+    def __repr__(self):
+        return "FirstError[#%d, %r]" % (self.index, self.subFailure.value)
+
+    def __str__(self):
+        return "FirstError[#%d, %s]" % (self.index, self.subFailure)
+
+    def __eq__(self, other):
+        if isinstance(other, FirstError):
+            return (self.subFailure, self.index) == (other.subFailure, other.index)
+        return False
+
+    __hash__ = Exception.__hash__
+
+
+class DeferredList(Deferred):
+    """
+    A Deferred that fires when every Deferred of a list has fired, with a list
+    of (success, result) pairs in the original order.
+
+    :param fireOnOneCallback: fire with (result, index) at the first success.
+    :param fireOnOneErrback: errback with FirstError at the first failure.
+    :param consumeErrors: stop failures from continuing down the listed
+        Deferreds' own chains (so they are not logged as unhandled).
+    """
+
+    def __init__(
+        self,
+        deferredList,
+        fireOnOneCallback=False,
+        fireOnOneErrback=False,
+        consumeErrors=False,
+    ):
+        self._deferredList = list(deferredList)
+        Deferred.__init__(self)
+        self.resultList = [None] * len(self._deferredList)
+        self.finishedCount = 0
+        self.fireOnOneCallback = fireOnOneCallback
+        self.fireOnOneErrback = fireOnOneErrback
+        self.consumeErrors = consumeErrors
+        if not self._deferredList and not fireOnOneCallback:
+            self.callback([])
+        for index, deferred in enumerate(self._deferredList):
+            deferred.addCallbacks(
+                self._cbDeferred,
+                self._cbDeferred,
+                callbackArgs=(index, SUCCESS),
+                errbackArgs=(index, FAILURE),
+            )
+
+    def _cbDeferred(self, result, index, succeeded):
+        self.resultList[index] = (succeeded, result)
+        self.finishedCount += 1
+        if not self.called:
+            if succeeded and self.fireOnOneCallback:
+                self.callback((result, index))
+            elif not succeeded and self.fireOnOneErrback:
+                self.errback(Failure(FirstError(result, index)))
+            elif self.finishedCount == len(self.resultList):
+                self.callback(self.resultList)
+        if not succeeded and self.consumeErrors:
+            return None
+        return result
+
+    def cancel(self):
+        """Cancel every Deferred of the list that has not fired yet."""
+        if self.called:
+            return
+        for deferred in self._deferredList:
+            try:
+                deferred.cancel()
+            except Exception:
+                log.err(None, "Exception raised from user supplied canceller")
+
+
+def _parseGatheredResults(resultList):
+    return [result for succeeded, result in resultList]
+
+
+def gatherResults(deferredList, consumeErrors=False):
+    """
+    Return a Deferred firing with the list of results, or failing with
+    FirstError at the first failure.
+    """
+    d = DeferredList(deferredList, fireOnOneErrback=True, consumeErrors=consumeErrors)
+    d.addCallback(_parseGatheredResults)
+    return d
