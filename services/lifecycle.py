@@ -212,6 +212,10 @@ class Launch:
             return self._fail(str(error))
         self._installSignals()
         self.reactor.callWhenRunning(self._startServices)
+        return self._run()
+
+    def _run(self):
+        # Run the loop until it stops; return the exit status.
         resuming = False
         while True:
             try:
