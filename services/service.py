@@ -24,7 +24,7 @@ from collections import namedtuple
 from zope.interface import Attribute, Interface, implementer
 
 from reactor import log
-from reactor.defer import DeferredList, maybeDeferred, succeed
+from reactor.defer import Deferred, DeferredList, maybeDeferred, succeed
 
 __all__ = [
     "IService",
@@ -221,7 +221,8 @@ class MultiService(Service):
 
         If this service is running, the child is started at once (its
         startService only: privileged start-up is over by then).  If that
-        start raises, the child is taken out again and the error propagates.
+        start raises, or returns a Deferred that fails, the child is taken
+        out again (and marked not running) and the error propagates.
 
         :return: the child's start Deferred (or None) if it was started.
         :raises RuntimeError: if a child with the same name is present.
@@ -234,12 +235,25 @@ class MultiService(Service):
         if not self.running:
             return None
         try:
-            return service.startService()
+            started = service.startService()
         except BaseException:
-            self._forget(service)
-            if service.parent is self:
-                service.parent = None
+            self._abandon(service)
             raise
+        if isinstance(started, Deferred):
+            started.addErrback(self._ebAddedChildFailed, service)
+        return started
+
+    def _ebAddedChildFailed(self, failure, service):
+        if service in self.services:
+            self._abandon(service)
+        return failure
+
+    def _abandon(self, service):
+        # A child whose start failed: out of the tree, and not running.
+        self._forget(service)
+        if service.parent is self:
+            service.parent = None
+        service.running = False
 
     def removeService(self, service):
         """

@@ -312,6 +312,23 @@ def test_addToRunningParentWhoseStartRaisesLeavesTreeUnchanged():
         root.getServiceNamed("late")
 
 
+def test_addToRunningParentWhoseStartFailsLaterIsTakenOut():
+    events = []
+    pending = Deferred()
+    root = tree(events)
+    root.startService()
+    child = Recorder("late", events, start=lambda: pending)
+    d = root.addService(child)
+    assert list(root) == [child] and child.running
+    failures = []
+    d.addErrback(failures.append)
+    pending.errback(ValueError("no"))
+    assert [f.type for f in failures] == [ValueError]
+    assert list(root) == [] and child.parent is None and not child.running
+    with pytest.raises(KeyError):
+        root.getServiceNamed("late")
+
+
 def test_addToStoppedParentDoesNotStartChild():
     events = []
     root = tree(events)
