@@ -13,7 +13,9 @@ plain path.
 Cancelled, moved-later and moved-earlier calls are handled as TimerHeap
 handles them.
 test_hundredThousandTimersFireInTimeOrder and test_bulkRunHonoursCancelAndReset
-cover this path.  TODO(#3): this belongs in TimerHeap.runDue itself.
+cover this path.  It is a subclass because only reactors take bursts this
+way (they run with onlyPrevious and an error handler); task.Clock keeps the
+plain heap, whose runDue lets an error propagate with the rest scheduled.
 """
 
 from heapq import heapify, heappush
