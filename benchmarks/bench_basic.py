@@ -123,7 +123,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--megabytes", type=float, default=10.0)
     parser.add_argument("--single-chunk-lines", type=int, default=50000)
+    parser.add_argument("--quick", action="store_true", help="tiny run, for smoke tests")
     options = parser.parse_args(argv)
+    if options.quick:
+        options.repeats, options.megabytes, options.single_chunk_lines = 1, 0.5, 5000
 
     count = int(options.megabytes * 1_000_000) // ITEM
     lines = _chunks(_lineStream(count), CHUNK)

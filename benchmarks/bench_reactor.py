@@ -130,7 +130,10 @@ def main(argv=None):
     """Run every workload on both reactors, interleaved, and print the table."""
     parser = argparse.ArgumentParser(description="Loom vs Twisted reactor benchmark")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one repeat, for smoke tests")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
     peers = [("loom", loomReactor), ("twisted", twistedReactor)]
     import reactor as loom
 
