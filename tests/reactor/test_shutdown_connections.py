@@ -95,3 +95,21 @@ def test_nothingIsClosedTwice(reactor):
         assert reactor._openDescriptors == set()
     finally:
         client.close()
+
+
+def test_closedConnectionsAreNotKeptAlive(reactor):
+    # The reactor tracks what it opened only until it is closed: a busy
+    # server must not accumulate its past connections.
+    server = RecordingServerFactory()
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    for _ in range(50):
+        client = socket.create_connection(("127.0.0.1", port.getHost().port))
+        client.close()
+    spin(
+        reactor,
+        lambda: len(server.built) == 50 and all(p.events == ["made", "lost"] for p in server.built),
+        what="50 connections made and lost",
+    )
+    assert reactor._openDescriptors == {port}
+    port.stopListening()
+    spin(reactor, lambda: not reactor._openDescriptors, what="the port to close")
