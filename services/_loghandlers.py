@@ -76,42 +76,35 @@ def _rotate(handler, rollover, disable):
         )
 
 
-class RotatingLogFile(logging.handlers.RotatingFileHandler):
+class _SafeRotation:
     """
-    A size-rotated log file (path, path.1, ... path.N) that can be reopened.
-
-    A rotation that fails disables size rotation instead of losing records.
+    What both rotating handlers add to the stdlib's: a rotation that fails
+    disables rotation instead of losing records (``_disableRotation`` says
+    how for each), and ``reopen`` keeps the old file when the path cannot be
+    opened again.
     """
 
     def doRollover(self):
         """Rotate, or on failure keep the current file and stop rotating."""
         _rotate(self, super().doRollover, self._disableRotation)
+
+    def reopen(self):
+        """Open the path again (after logrotate moved it); keep the old file on failure."""
+        _reopen(self)
+
+
+class RotatingLogFile(_SafeRotation, logging.handlers.RotatingFileHandler):
+    """A size-rotated log file (path, path.1, ... path.N) that can be reopened."""
 
     def _disableRotation(self):
         self.maxBytes = 0
 
-    def reopen(self):
-        """Open the path again (after logrotate moved it); keep the old file on failure."""
-        _reopen(self)
 
-
-class DailyLogFile(logging.handlers.TimedRotatingFileHandler):
-    """
-    A log file rotated at midnight (path.YYYY-MM-DD) that can be reopened.
-
-    A rotation that fails disables rotation instead of losing records.
-    """
-
-    def doRollover(self):
-        """Rotate, or on failure keep the current file and stop rotating."""
-        _rotate(self, super().doRollover, self._disableRotation)
+class DailyLogFile(_SafeRotation, logging.handlers.TimedRotatingFileHandler):
+    """A log file rotated at midnight (path.YYYY-MM-DD) that can be reopened."""
 
     def _disableRotation(self):
         self.rolloverAt = float("inf")
-
-    def reopen(self):
-        """Open the path again (after logrotate moved it); keep the old file on failure."""
-        _reopen(self)
 
 
 class PlainLogFile(logging.handlers.WatchedFileHandler):

@@ -28,6 +28,8 @@ def listeningAddresses(service):
     whose address is known without binding: TCP and UNIX servers and endpoint
     services.  A UNIX socket is ("unix", path, None).
     """
+    from reactor.endpoints import UNIXServerEndpoint
+    from services.internet import TCPServer, UNIXServer
     from services.service import IServiceCollection
 
     found = []
@@ -35,11 +37,11 @@ def listeningAddresses(service):
     port = getattr(endpoint, "_port", None)
     if isinstance(port, int):
         found.append(("tcp", getattr(endpoint, "_interface", ""), port))
-    elif type(endpoint).__name__ == "UNIXServerEndpoint":
+    elif isinstance(endpoint, UNIXServerEndpoint):
         found.append(("unix", os.fsdecode(endpoint._address), None))
-    elif _isTCPServer(service) and isinstance(getattr(service, "portNumber", None), int):
+    elif isinstance(service, TCPServer) and isinstance(getattr(service, "portNumber", None), int):
         found.append(("tcp", service.interface, service.portNumber))
-    elif _isUNIXServer(service):
+    elif isinstance(service, UNIXServer):
         found.append(("unix", os.fsdecode(service.address), None))
     elif type(service).__name__ == "TCPServer":
         # A TCPServer-like class of Twisted's shape: (port, factory, backlog, interface).
@@ -52,22 +54,6 @@ def listeningAddresses(service):
         for child in service:
             found.extend(listeningAddresses(child))
     return found
-
-
-def _isTCPServer(service):
-    try:
-        from services.internet import TCPServer
-    except ImportError:
-        return False
-    return isinstance(service, TCPServer)
-
-
-def _isUNIXServer(service):
-    try:
-        from services.internet import UNIXServer
-    except ImportError:
-        return False
-    return isinstance(service, UNIXServer)
 
 
 def _listeningSockets():
