@@ -432,10 +432,14 @@ def systemdSocket(
         if not value or any(char.isspace() for char in value):
             raise ValueError("socket address %r must be one word" % (value,))
     entries = addresses + [("FileDescriptorName", fileDescriptorName), ("Service", service)]
+    return _socketUnit(description, entries)
+
+
+def _socketUnit(description, socketEntries):
     return "\n".join(
         [
             _section("Unit", [("Description", _oneLine(description))]),
-            _section("Socket", entries),
+            _section("Socket", socketEntries),
             _section("Install", [("WantedBy", "sockets.target")]),
         ]
     )
@@ -484,12 +488,5 @@ def systemdSocketUnits(base, endpoints, description="Loom application"):
             entries.append((key, "127.0.0.1:%d" % (port,)))
             port += 1
         entries += [("FileDescriptorName", name), ("Service", "%s.service" % (base,))]
-        text = "\n".join(
-            [
-                _section("Unit", [("Description", _oneLine(description) + " socket")]),
-                _section("Socket", entries),
-                _section("Install", [("WantedBy", "sockets.target")]),
-            ]
-        )
-        units.append((fileName, text))
+        units.append((fileName, _socketUnit(_oneLine(description) + " socket", entries)))
     return units
