@@ -9,6 +9,8 @@ import os
 import signal
 import socket
 
+import pytest
+
 from tests.services.loomd_helpers import (
     alive,
     echo,
@@ -38,20 +40,25 @@ def stop(pid):
     waitFor(lambda: not alive(pid), what="the daemon to exit")
 
 
-def test_sigusr1ReopensTheLogAfterItWasMoved(loomd, tmp_path):
+@pytest.mark.parametrize(
+    "signum, suffix", [(signal.SIGUSR1, ".moved"), (signal.SIGHUP, ".1")], ids=["SIGUSR1", "SIGHUP"]
+)
+def test_signalReopensTheLogAfterItWasMoved(loomd, tmp_path, signum, suffix):
+    # logrotate's move-then-signal, with either signal.
     port = freePort()
     tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
     pid = loomd.daemon(tac)
     echo(port)
     waitFor(lambda: "echo connection 1" in readLog(loomd.logfile), what="first connection")
-    moved = loomd.logfile + ".moved"
+    moved = loomd.logfile + suffix
     os.rename(loomd.logfile, moved)
-    os.kill(pid, signal.SIGUSR1)
+    os.kill(pid, signum)
     waitFor(lambda: os.path.exists(loomd.logfile), what="the log to be reopened")
     echo(port)
     waitFor(lambda: "echo connection 2" in readLog(loomd.logfile), what="second connection")
     assert "echo connection 2" not in readLog(moved)
     assert "echo connection 1" in readLog(moved)
+    assert alive(pid)
     stop(pid)
 
 

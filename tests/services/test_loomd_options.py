@@ -116,21 +116,3 @@ def test_defaultPidfileIsInTheRunDirectory(loomd, tmp_path):
     assert not os.path.exists(str(tmp_path / "loomd.pid"))  # not the launch directory's
     stop(pid)
     assert not os.path.exists(pidfile)
-
-
-def test_sighupReopensTheLogAfterItWasMoved(loomd, tmp_path):
-    port = freePort()
-    tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
-    pid = loomd.daemon(tac)
-    echo(port)
-    waitFor(lambda: "echo connection 1" in readLog(loomd.logfile), what="first connection")
-    moved = loomd.logfile + ".1"
-    os.rename(loomd.logfile, moved)
-    os.kill(pid, signal.SIGHUP)
-    waitFor(lambda: os.path.exists(loomd.logfile), what="the log to be reopened")
-    echo(port)
-    waitFor(lambda: "echo connection 2" in readLog(loomd.logfile), what="second connection")
-    assert "echo connection 2" not in readLog(moved)
-    assert "echo connection 1" in readLog(moved)
-    assert alive(pid)
-    stop(pid)
