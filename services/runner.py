@@ -271,7 +271,9 @@ def _systemdEndpoints(options, args):
     found = []
     for arg in args:
         if arg.startswith("systemd:") or ":systemd:" in arg or "=systemd:" in arg:
-            found.append(("stream", *_selector(arg[arg.index("systemd:") :].split(":")[1:])))
+            endpoint = _systemdEndpoint(arg[arg.index("systemd:") :])
+            if endpoint is not None:
+                found.append(("stream", endpoint._index, endpoint._name))
     if options["python"]:
         from services.lifecycle import Launch, StartupError, walkServices
 
@@ -291,15 +293,15 @@ def _systemdEndpoints(options, args):
     return unique
 
 
-def _selector(parts):
-    # (index, name) from an endpoint description's key=value parts.
-    values = dict(part.split("=", 1) for part in parts if "=" in part)
-    index = values.get("index")
+def _systemdEndpoint(description):
+    # The SystemdEndpoint a description makes, read by the systemd: parser
+    # itself (nothing is adopted until it listens); None if it is malformed.
+    from reactor.endpoints import serverFromString
+
     try:
-        index = int(index) if index is not None else None
+        return serverFromString(None, description)
     except ValueError:
-        index = None
-    return index, values.get("name")
+        return None
 
 
 def _passedDatagrams(options):
