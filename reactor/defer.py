@@ -186,44 +186,47 @@ class Deferred:
         The errback does not see errors raised by this callback (use addBoth
         or a later addErrback for that).  Returns self, for chaining calls.
         """
-        self.callbacks.append(
-            (
-                callback,
-                tuple(callbackArgs),
-                callbackKeywords or _NO_KWARGS,
-                errback,
-                tuple(errbackArgs),
-                errbackKeywords or _NO_KWARGS,
-            )
+        step = (
+            callback,
+            tuple(callbackArgs),
+            callbackKeywords or _NO_KWARGS,
+            errback,
+            tuple(errbackArgs),
+            errbackKeywords or _NO_KWARGS,
         )
         if self.called:
-            self._runCallbacks()
+            self._addToFired(step)
+        else:
+            self.callbacks.append(step)
         return self
 
     def addCallback(self, callback, *args, **kwargs):
         """Add callback(result, *args, **kwargs); errors pass it by. Returns self."""
-        if args or kwargs:
-            self.callbacks.append((callback, args, kwargs, None, None, None))
-        else:
-            # The common case is the callback itself: no tuple to build and
-            # unpack (_runSteps tells the two apart by class).
-            self.callbacks.append(callback)
+        # The common case is the callback itself: no tuple to build and
+        # unpack (_runSteps tells the two apart by class).
+        step = (callback, args, kwargs, None, None, None) if args or kwargs else callback
         if self.called:
-            self._runCallbacks()
+            self._addToFired(step)
+        else:
+            self.callbacks.append(step)
         return self
 
     def addErrback(self, errback, *args, **kwargs):
         """Add errback(failure, *args, **kwargs); results pass it by. Returns self."""
-        self.callbacks.append((None, None, None, errback, args, kwargs))
+        step = (None, None, None, errback, args, kwargs)
         if self.called:
-            self._runCallbacks()
+            self._addToFired(step)
+        else:
+            self.callbacks.append(step)
         return self
 
     def addBoth(self, callback, *args, **kwargs):
         """Add callback as both callback and errback. Returns self."""
-        self.callbacks.append((callback, args, kwargs, callback, args, kwargs))
+        step = (callback, args, kwargs, callback, args, kwargs)
         if self.called:
-            self._runCallbacks()
+            self._addToFired(step)
+        else:
+            self.callbacks.append(step)
         return self
 
     def addTimeout(self, timeout, clock, onTimeoutCancel=None):
@@ -267,10 +270,24 @@ class Deferred:
         d._chainedTo = self
         # A marker step, run like an outer chain's (see _runSteps), so a long
         # line of chained Deferreds fires in one loop, without recursion.
-        self.callbacks.append((_CHAIN, d, None, _CHAIN, d, None))
+        step = (_CHAIN, d, None, _CHAIN, d, None)
         if self.called:
-            self._runCallbacks()
+            self._addToFired(step)
+        else:
+            self.callbacks.append(step)
         return self
+
+    def _addToFired(self, step):
+        # Add a step to a Deferred that has fired, and run it if the chain
+        # can run now.  succeed() leaves callbacks an empty tuple (most
+        # already-fired Deferreds are consumed without ever getting a
+        # callback, so they never pay for a list).
+        callbacks = self.callbacks
+        if callbacks.__class__ is tuple:
+            self.callbacks = [step]
+        else:
+            callbacks.append(step)
+        self._runCallbacks()
 
     # -- firing -------------------------------------------------------------
 
@@ -395,44 +412,44 @@ class Deferred:
         failed = result.__class__ not in _PLAIN and isinstance(result, Failure)
         steps = iter(callbacks)
         for step in steps:
-            if step.__class__ is tuple:
-                function, args, kwargs, errback, errbackArgs, errbackKwargs = step
-                if failed:
-                    if errback is None:
-                        continue
-                    function, args, kwargs = errback, errbackArgs, errbackKwargs
-                elif function is None:
-                    continue
-            elif failed:
-                continue
-            else:
-                function = step
-                args = kwargs = None
             try:
-                if not (args or kwargs):
-                    result = function(result)
-                elif function is _CONTINUE:
-                    # An outer Deferred was waiting on this one: it takes the
-                    # result, and runs next in the caller's loop.
-                    args.result = result
-                    args._chainedTo = None
-                    args.paused -= 1
-                    self.result = None
-                    _dropRan(callbacks, steps)
-                    return args
-                elif function is _CHAIN:
-                    # chainDeferred: args takes the result and runs next in
-                    # the caller's loop; this chain goes on with None.
-                    if args.called:
-                        args._alreadyCalled()  # raises, unless a cancel made it quiet
-                        result = None
-                    else:
-                        _takeChainedResult(args, result)
+                if step.__class__ is not tuple:
+                    # addCallback(f): the step is f itself.
+                    if failed:
+                        continue
+                    result = step(result)
+                else:
+                    function, args, kwargs, errback, errbackArgs, errbackKwargs = step
+                    if failed:
+                        if errback is None:
+                            continue
+                        function, args, kwargs = errback, errbackArgs, errbackKwargs
+                    elif function is None:
+                        continue
+                    if not (args or kwargs):
+                        result = function(result)
+                    elif function is _CONTINUE:
+                        # An outer Deferred was waiting on this one: it takes
+                        # the result, and runs next in the caller's loop.
+                        args.result = result
+                        args._chainedTo = None
+                        args.paused -= 1
                         self.result = None
                         _dropRan(callbacks, steps)
                         return args
-                else:
-                    result = function(result, *args, **kwargs)
+                    elif function is _CHAIN:
+                        # chainDeferred: args takes the result and runs next in
+                        # the caller's loop; this chain goes on with None.
+                        if args.called:
+                            args._alreadyCalled()  # raises, unless a cancel made it quiet
+                            result = None
+                        else:
+                            _takeChainedResult(args, result)
+                            self.result = None
+                            _dropRan(callbacks, steps)
+                            return args
+                    else:
+                        result = function(result, *args, **kwargs)
             except BaseException as error:
                 if isinstance(error, (KeyboardInterrupt, SystemExit)):
                     self.result = result
@@ -482,7 +499,8 @@ class Deferred:
         else:
             # Every step ran (the iterator also saw steps added meanwhile).
             self.result = result
-            callbacks.clear()
+            if callbacks:
+                callbacks.clear()
         self._runningCallbacks = False
         if failed:
             self._finish()
@@ -497,7 +515,11 @@ class Deferred:
         self.result = inner
         self.paused += 1
         self._chainedTo = inner
-        inner.callbacks.append((_CONTINUE, self, None, _CONTINUE, self, None))
+        step = (_CONTINUE, self, None, _CONTINUE, self, None)
+        if inner.callbacks.__class__ is tuple:  # from succeed(): see _addToFired
+            inner.callbacks = [step]
+        else:
+            inner.callbacks.append(step)
 
     def _finish(self):
         # The chain has run as far as it can.  Remember a Failure it ended on,
@@ -675,7 +697,7 @@ def succeed(result):
     """Return a Deferred that has already fired with result."""
     # Built without __init__: this is on the hot path of every fast API.
     d = _newDeferred(Deferred)
-    d.callbacks = []
+    d.callbacks = ()
     d.called = True
     d.paused = 0
     d._runningCallbacks = False

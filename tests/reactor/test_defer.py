@@ -971,3 +971,57 @@ def test_chainedDeferredRecordsWhereItFiredInDebugMode():
         defer.setDebugging(False)
     fired = str(error.value).split("first fired at:")[1]
     assert "a.callback(1)" in fired
+
+
+# succeed() leaves the callback list unbuilt until a step is added; every way
+# of adding one must still run it at once and keep the steps in order.
+@pytest.mark.parametrize(
+    "add",
+    [
+        lambda d, seen: d.addCallback(seen.append),
+        lambda d, seen: d.addCallback(lambda r, extra: seen.append(r + extra), 0),
+        lambda d, seen: d.addCallbacks(seen.append, lambda f: seen.append("errback")),
+        lambda d, seen: d.addBoth(seen.append),
+        lambda d, seen: d.chainDeferred(Deferred().addCallback(seen.append)),
+    ],
+    ids=["addCallback", "addCallbackArgs", "addCallbacks", "addBoth", "chainDeferred"],
+)
+def test_everyAddOnSucceedRunsAtOnce(add):
+    seen = []
+    d = succeed(5)
+    add(d, seen)
+    assert seen == [5]
+    d.addCallback(lambda r: seen.append("next"))
+    assert seen == [5, "next"]
+
+
+def test_addErrbackOnSucceedPassesTheResultOn():
+    d = succeed(5)
+    d.addErrback(lambda f: "not called")
+    assert d.result == 5
+    d.addCallback(lambda r: r + 1)
+    assert d.result == 6
+
+
+def test_pauseAndUnpauseSucceedWithNoCallbacks():
+    d = succeed(5)
+    d.pause()
+    d.unpause()
+    assert d.result == 5
+    d.pause()
+    d.addCallback(lambda r: r + 1)
+    assert d.result == 5
+    d.unpause()
+    assert d.result == 6
+
+
+def test_pausedSucceedReturnedFromACallbackIsWaitedOn():
+    inner = succeed("inner")
+    inner.pause()
+    outer = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.callback(None)
+    assert outer.paused
+    inner.unpause()
+    assert outer.result == "inner" and not outer.paused
+    assert inner.result is None  # the outer chain took it
