@@ -279,15 +279,19 @@ class Deferred:
 
     def _addToFired(self, step):
         # Add a step to a Deferred that has fired, and run it if the chain
-        # can run now.  succeed() leaves callbacks an empty tuple (most
-        # already-fired Deferreds are consumed without ever getting a
-        # callback, so they never pay for a list).
+        # can run now.
+        self._appendStep(step)
+        self._runCallbacks()
+
+    def _appendStep(self, step):
+        # succeed() leaves callbacks an empty tuple (most already-fired
+        # Deferreds are consumed without ever getting a callback, so they
+        # never pay for a list): the first step added makes the list.
         callbacks = self.callbacks
         if callbacks.__class__ is tuple:
             self.callbacks = [step]
         else:
             callbacks.append(step)
-        self._runCallbacks()
 
     # -- firing -------------------------------------------------------------
 
@@ -515,11 +519,7 @@ class Deferred:
         self.result = inner
         self.paused += 1
         self._chainedTo = inner
-        step = (_CONTINUE, self, None, _CONTINUE, self, None)
-        if inner.callbacks.__class__ is tuple:  # from succeed(): see _addToFired
-            inner.callbacks = [step]
-        else:
-            inner.callbacks.append(step)
+        inner._appendStep((_CONTINUE, self, None, _CONTINUE, self, None))
 
     def _finish(self):
         # The chain has run as far as it can.  Remember a Failure it ended on,
