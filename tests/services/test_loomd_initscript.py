@@ -178,44 +178,40 @@ def test_printedFilesRunTheLoomdThatPrintedThem(loomd, tmp_path, option):
     console = installedLoomd()
     tac = tacFile(tmp_path, "")
     env = loomdEnvironment(PATH="/usr/bin:/bin")
-    result = subprocess.run(
-        [console, option, "-y", tac, "--pidfile", loomd.pidfile],
-        env=env,
-        cwd=str(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=15,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "/usr/local/bin/loomd" not in result.stdout
+    text = printedBy([console, option, "-y", tac, "--pidfile", loomd.pidfile], env, tmp_path)
+    assert "/usr/local/bin/loomd" not in text
     if option == "--print-systemd-unit":
-        assert "ExecStart=%s -n " % (console,) in result.stdout
+        assert "ExecStart=%s -n " % (console,) in text
         return
-    assert "LOOMD=%s\n" % (console,) in result.stdout
-    script = str(tmp_path / "app")
-    with open(script, "w") as out:
-        out.write(result.stdout)
-    status = subprocess.run(["sh", script, "status"], env=env, capture_output=True, timeout=15)
-    assert status.returncode == 3, status  # not running; 5 would be "not installed"
+    assert "LOOMD=%s\n" % (console,) in text
+    assert statusOfScript(text, env, tmp_path) == 3  # not running; 5 would be "not installed"
 
 
 def test_printedInitScriptFallsBackToTheInterpreter(loomd, tmp_path):
     # No loomd script at all: `python -m services.runner`, which works.
     tac = tacFile(tmp_path, "")
     env = loomdEnvironment(PATH="/usr/bin:/bin")
+    argv = [sys.executable, "-m", "services.runner", "--print-init-script", "app", "-y", tac]
+    text = printedBy(argv, env, tmp_path)
+    assert "LOOMD=%s\n" % (sys.executable,) in text
+    assert statusOfScript(text, env, tmp_path) == 3
+
+
+def printedBy(argv, env, tmp_path):
+    """The standard output of a command that prints a file; it must succeed."""
     result = subprocess.run(
-        [sys.executable, "-m", "services.runner", "--print-init-script", "app", "-y", tac],
-        env=env,
-        cwd=str(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=15,
+        argv, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=15
     )
     assert result.returncode == 0, result.stderr
-    assert "LOOMD=%s\n" % (sys.executable,) in result.stdout
+    return result.stdout
+
+
+def statusOfScript(text, env, tmp_path):
+    """Save a printed init script, check its syntax, return the exit code of its status."""
     script = str(tmp_path / "app")
     with open(script, "w") as out:
-        out.write(result.stdout)
+        out.write(text)
     assert subprocess.run(["sh", "-n", script], timeout=10).returncode == 0
-    status = subprocess.run(["sh", script, "status"], env=env, capture_output=True, timeout=15)
-    assert status.returncode == 3, status
+    return subprocess.run(
+        ["sh", script, "status"], env=env, capture_output=True, timeout=15
+    ).returncode
