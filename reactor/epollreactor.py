@@ -36,8 +36,11 @@ class EPollReactor(PosixReactorBase):
 
     def __init__(self):
         self._poller = select.epoll()
-        # fd -> the descriptor dispatched for it (reader or writer).
-        self._selectables = {}
+        # Indexed by fd: the descriptor dispatched for it (reader or writer),
+        # or None.  A list, not a dict: indexing it by the small int epoll
+        # hands back is a few instructions, where a dict lookup of an fd
+        # above 256 (not a cached int) hashes and compares.
+        self._selectables = []
         super().__init__()
 
     def addReader(self, reader):
@@ -67,6 +70,10 @@ class EPollReactor(PosixReactorBase):
         if stale is not None:
             self._forget(fd)
             self._dropLater(stale)
+        table = self._selectables
+        if fd >= len(table):
+            # Grown before the fd is registered: every fd epoll reports fits.
+            table.extend([None] * (max(fd + 1, 2 * len(table), 64) - len(table)))
         try:
             if fd in other:
                 self._ctl(self._poller.modify, fd, flag | otherFlag)
@@ -79,7 +86,7 @@ class EPollReactor(PosixReactorBase):
             self._dropLater(descriptor)
             return
         primary[fd] = descriptor
-        self._selectables[fd] = descriptor
+        table[fd] = descriptor
 
     def _ctl(self, operation, fd, flags):
         # Our tables and the kernel's interest set disagree only when an fd
@@ -103,7 +110,7 @@ class EPollReactor(PosixReactorBase):
                 self._selectables[fd] = other[fd]
                 self._poller.modify(fd, otherFlag)
             else:
-                del self._selectables[fd]
+                self._selectables[fd] = None
                 self._poller.unregister(fd)
         except OSError:
             pass  # Closed behind our back: the kernel forgot it already.
@@ -111,7 +118,8 @@ class EPollReactor(PosixReactorBase):
     def _forget(self, fd):
         self._reads.pop(fd, None)
         self._writes.pop(fd, None)
-        self._selectables.pop(fd, None)
+        if fd < len(self._selectables):
+            self._selectables[fd] = None
         try:
             self._poller.unregister(fd)
         except OSError:
@@ -123,7 +131,7 @@ class EPollReactor(PosixReactorBase):
         selectables = self._selectables
         dispatch = self._doReadOrWrite
         for fd, event in events:
-            descriptor = selectables.get(fd)
+            descriptor = selectables[fd]
             if descriptor is None:
                 continue
             if event == _IN:
