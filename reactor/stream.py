@@ -42,6 +42,12 @@ from reactor.interfaces import (
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 _read = os.read
+# Read size after a read that came back short of this.  os.read(fd, n) builds
+# a bytes object of n bytes and shrinks it to what came: for n = 64 KiB that
+# is a malloc() and a realloc(), for n up to about 470 it is Python's
+# small-object allocator, several hundred instructions cheaper per read.  A
+# read that fills the small size goes back to bufferSize at once.
+_SMALL_READ = 448
 _write = os.write
 _writev = os.writev
 _DONE = CONNECTION_DONE
@@ -83,6 +89,7 @@ class StreamTransport:
         "disconnected",
         "_buffer",
         "_bufferSize",
+        "_readSize",
         "_producer",
         "_streaming",
         "_producerPaused",
@@ -95,7 +102,7 @@ class StreamTransport:
         "__weakref__",
     )
 
-    bufferSize = 65536  # bytes read per wakeup
+    bufferSize = 65536  # most bytes read per wakeup (fewer while reads come small)
     highWater = 65536  # pause a push producer above this many buffered bytes
     lowWater = 16384  # ... and resume it at or below this many
 
@@ -114,6 +121,7 @@ class StreamTransport:
         self.disconnected = False
         self._buffer = None
         self._bufferSize = 0
+        self._readSize = self.bufferSize
         self._producer = None
         self._streaming = False
         self._producerPaused = False
@@ -133,13 +141,18 @@ class StreamTransport:
 
     def doRead(self):
         """Read one chunk and hand it to the protocol; on EOF, end or half-close."""
+        size = self._readSize
         try:
-            data = _read(self.fd, self.bufferSize)
+            data = _read(self.fd, size)
         except BlockingIOError:
             return None
         except OSError as error:
             return _LOST if error.errno in _GONE else error
         if data:
+            if len(data) == size:
+                self._readSize = self.bufferSize
+            elif size > _SMALL_READ and len(data) < _SMALL_READ:
+                self._readSize = _SMALL_READ
             self.protocol.dataReceived(data)
             return None
         return self._readEOF()
@@ -251,18 +264,22 @@ class StreamTransport:
 
         Ignored after the connection is lost or closing has begun.
         """
-        if self._buffer is None:
-            if self.disconnecting or self.disconnected or not data:
-                if data.__class__ is str:
-                    raise TypeError("write() takes bytes, not str")
-                return
+        if self._buffer is None and not self.disconnecting:
+            # The common case pays for no further test: once disconnected, fd
+            # is -1 and os.write fails with EBADF, which is ignored like any
+            # failure to write nothing.
             try:
                 sent = _write(self.fd, data)
             except BlockingIOError:
                 sent = 0
             except OSError as error:
-                self._deferError(error)
+                if data and not self.disconnected:
+                    self._deferError(error)
                 return
+            except TypeError:
+                if data.__class__ is str:
+                    raise TypeError("write() takes bytes, not str") from None
+                raise
             if sent == len(data):
                 return
             self._buffer = [memoryview(data)[sent:]]

@@ -10,10 +10,13 @@ small so that each doWrite hands the kernel a bounded amount.
 import socket
 
 import pytest
+from zope.interface import implementer
 
 from reactor import stream, tcp
 from reactor.error import ConnectionDone
+from reactor.interfaces import IHalfCloseableProtocol
 from tests.reactor.transport_helpers import (
+    Recorder,
     RecordingClientFactory,
     RecordingServerFactory,
     spin,
@@ -21,19 +24,29 @@ from tests.reactor.transport_helpers import (
 )
 
 
+def _openPair(reactor, protocol=Recorder):
+    """Connect over loopback TCP; return (client protocol, server protocol, port)."""
+    server = RecordingServerFactory(protocol)
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    client = RecordingClientFactory(protocol)
+    reactor.connectTCP("127.0.0.1", port.getHost().port, client, timeout=5)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    return client.built[0], server.built[0], port
+
+
+def _closePair(reactor, client, server, port):
+    for protocol in (client, server):
+        protocol.transport.abortConnection()
+    wait(reactor, port.stopListening())
+    spin(reactor, lambda: client.lost and server.lost, what="cleanup")
+
+
 @pytest.fixture
 def pair(reactor):
     """A TCP connection on loopback as (client protocol, server protocol), closed afterwards."""
-    server = RecordingServerFactory()
-    port = reactor.listenTCP(0, server, interface="127.0.0.1")
-    client = RecordingClientFactory()
-    reactor.connectTCP("127.0.0.1", port.getHost().port, client, timeout=5)
-    spin(reactor, lambda: client.built and server.built, what="connect")
-    yield client.built[0], server.built[0]
-    for protocol in (client.built[0], server.built[0]):
-        protocol.transport.abortConnection()
-    wait(reactor, port.stopListening())
-    spin(reactor, lambda: client.built[0].lost and server.built[0].lost, what="cleanup")
+    client, server, port = _openPair(reactor)
+    yield client, server
+    _closePair(reactor, client, server, port)
 
 
 def _shrinkSendBuffer(transport):
@@ -136,3 +149,134 @@ def test_stopProducingClosesConnection(reactor, pair):
     assert server.lost[0].check(ConnectionDone)
     assert client.events == ["made", "lost"]
     assert server.events == ["made", "lost"]
+
+
+# -- the read size ---------------------------------------------------------------
+
+
+@pytest.fixture
+def readSizes(monkeypatch):
+    """Record (fd, size asked) for every read the stream transports make."""
+    calls = []
+    realRead = stream._read
+
+    def recordingRead(fd, size):
+        calls.append((fd, size))
+        return realRead(fd, size)
+
+    monkeypatch.setattr(stream, "_read", recordingRead)
+    return calls
+
+
+def _sendAndAwait(reactor, sender, receiver, data):
+    before = len(receiver.received)
+    sender.transport.write(data)
+    spin(reactor, lambda: len(receiver.received) >= before + len(data), what="data")
+
+
+def test_smallMessagesAreReadWithTheSmallSize(reactor, pair, readSizes):
+    # The first read asks for bufferSize; once one came back short of
+    # _SMALL_READ, the next ones ask for _SMALL_READ only.
+    client, server = pair
+    for index in range(5):
+        _sendAndAwait(reactor, client, server, b"m%02d" % index * 16)
+    asked = [size for fd, size in readSizes if fd == server.transport.fd]
+    assert asked[0] == stream.StreamTransport.bufferSize
+    assert asked[1:] == [stream._SMALL_READ] * (len(asked) - 1)
+    assert len(asked) >= 5
+    assert bytes(server.received) == b"".join(b"m%02d" % index * 16 for index in range(5))
+
+
+def test_aReadThatFillsTheSmallSizeGrowsBack(reactor, pair, readSizes):
+    # After small messages, a large one arrives whole: its first read takes
+    # _SMALL_READ bytes, the next asks for bufferSize again.
+    client, server = pair
+    _sendAndAwait(reactor, client, server, b"hello")
+    sizes = []
+    server.dataReceived = lambda data: (
+        sizes.append(len(data)),
+        type(server).dataReceived(server, data),
+    )
+    big = bytes(range(256)) * 1024
+    _sendAndAwait(reactor, client, server, big)
+    assert bytes(server.received) == b"hello" + big
+    asked = [size for fd, size in readSizes if fd == server.transport.fd]
+    assert asked[:3] == [
+        stream.StreamTransport.bufferSize,
+        stream._SMALL_READ,
+        stream.StreamTransport.bufferSize,
+    ]
+    assert sizes[0] == stream._SMALL_READ
+    assert max(sizes[1:]) > stream._SMALL_READ
+
+
+def test_largeReadsKeepTheFullSize(reactor, pair, readSizes):
+    # Reads of a few KiB are short of bufferSize but not small: no shrinking.
+    client, server = pair
+    for index in range(5):
+        _sendAndAwait(reactor, client, server, b"%d" % index * 4096)
+    asked = {size for fd, size in readSizes if fd == server.transport.fd}
+    assert asked == {stream.StreamTransport.bufferSize}
+
+
+def test_aSmallBufferSizeIsNeverExceeded(reactor, monkeypatch, readSizes):
+    # A transport class with bufferSize below _SMALL_READ reads at most that.
+    monkeypatch.setattr(stream.StreamTransport, "bufferSize", 100)
+    sender, receiver, port = _openPair(reactor)
+    _sendAndAwait(reactor, sender, receiver, b"a" * 10)
+    _sendAndAwait(reactor, sender, receiver, b"b" * 1000)
+    assert bytes(receiver.received) == b"a" * 10 + b"b" * 1000
+    assert {size for fd, size in readSizes if fd == receiver.transport.fd} == {100}
+    _closePair(reactor, sender, receiver, port)
+
+
+# -- writes that are ignored -----------------------------------------------------
+
+
+def test_writeAfterConnectionLostIsIgnored(reactor, pair):
+    client, server = pair
+    client.transport.loseConnection()
+    spin(reactor, lambda: client.lost and server.lost, what="close")
+    client.transport.write(b"too late")
+    client.transport.write(b"")
+    reactor.iterate(0)
+    assert client.transport.getBufferSize() == 0
+    assert client.events == ["made", "lost"]
+    assert client.lost[0].check(ConnectionDone)
+
+
+def test_writeAfterLoseConnectionIsNotSent(reactor, pair):
+    client, server = pair
+    client.transport.write(b"before")
+    client.transport.loseConnection()
+    client.transport.write(b"after")
+    spin(reactor, lambda: client.lost and server.lost, what="close")
+    assert bytes(server.received) == b"before"
+    assert server.lost[0].check(ConnectionDone)
+
+
+@implementer(IHalfCloseableProtocol)
+class HalfOpen(Recorder):
+    """Keeps the connection open when either direction is shut."""
+
+    def readConnectionLost(self):
+        self.events.append("readLost")
+
+    def writeConnectionLost(self):
+        self.events.append("writeLost")
+
+
+def test_emptyWriteAfterWriteSideClosedDoesNotLoseTheConnection(reactor):
+    # Writing nothing once the write side is shut is ignored, as it is on an
+    # open connection; the connection stays up for reading.
+    client, server, port = _openPair(reactor, HalfOpen)
+    client.transport.loseWriteConnection()
+    spin(reactor, lambda: "readLost" in server.events, what="half-close")
+    client.transport.write(b"")
+    for _ in range(5):
+        reactor.iterate(0.01)
+    assert client.transport.connected and not client.lost
+    _sendAndAwait(reactor, server, client, b"still reading")
+    assert bytes(client.received) == b"still reading"
+    assert client.events == ["made", "writeLost"]
+    _closePair(reactor, client, server, port)
