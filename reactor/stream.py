@@ -239,10 +239,13 @@ class StreamTransport:
         self.disconnected = True
         self.connected = False
         self._buffer = None
+        # fd is -1 from here on, before any user code runs, so that write()
+        # from stopProducing or connectionLost fails (and is ignored) instead
+        # of sending on a connection that is being closed.
+        fd, self.fd = self.fd, -1
         producer, self._producer = self._producer, None
         if producer is not None:
             _contained(producer.stopProducing, "stopProducing")
-        fd, self.fd = self.fd, -1
         try:
             os.close(fd)
         except OSError:
@@ -266,8 +269,8 @@ class StreamTransport:
         """
         if self._buffer is None and not self.disconnecting:
             # The common case pays for no further test: once disconnected, fd
-            # is -1 and os.write fails with EBADF, which is ignored like any
-            # failure to write nothing.
+            # is -1 (see connectionLost) and os.write fails with EBADF, which
+            # is ignored like any failure to write nothing.
             try:
                 sent = _write(self.fd, data)
             except BlockingIOError:

@@ -10,12 +10,11 @@ small so that each doWrite hands the kernel a bounded amount.
 import socket
 
 import pytest
-from zope.interface import implementer
 
 from reactor import stream, tcp
 from reactor.error import ConnectionDone
-from reactor.interfaces import IHalfCloseableProtocol
 from tests.reactor.transport_helpers import (
+    HalfCloseRecorder,
     Recorder,
     RecordingClientFactory,
     RecordingServerFactory,
@@ -24,9 +23,9 @@ from tests.reactor.transport_helpers import (
 )
 
 
-def _openPair(reactor, protocol=Recorder):
+def _openPair(reactor, protocol=Recorder, serverProtocol=None):
     """Connect over loopback TCP; return (client protocol, server protocol, port)."""
-    server = RecordingServerFactory(protocol)
+    server = RecordingServerFactory(serverProtocol or protocol)
     port = reactor.listenTCP(0, server, interface="127.0.0.1")
     client = RecordingClientFactory(protocol)
     reactor.connectTCP("127.0.0.1", port.getHost().port, client, timeout=5)
@@ -255,21 +254,10 @@ def test_writeAfterLoseConnectionIsNotSent(reactor, pair):
     assert server.lost[0].check(ConnectionDone)
 
 
-@implementer(IHalfCloseableProtocol)
-class HalfOpen(Recorder):
-    """Keeps the connection open when either direction is shut."""
-
-    def readConnectionLost(self):
-        self.events.append("readLost")
-
-    def writeConnectionLost(self):
-        self.events.append("writeLost")
-
-
 def test_emptyWriteAfterWriteSideClosedDoesNotLoseTheConnection(reactor):
     # Writing nothing once the write side is shut is ignored, as it is on an
     # open connection; the connection stays up for reading.
-    client, server, port = _openPair(reactor, HalfOpen)
+    client, server, port = _openPair(reactor, HalfCloseRecorder)
     client.transport.loseWriteConnection()
     spin(reactor, lambda: "readLost" in server.events, what="half-close")
     client.transport.write(b"")
@@ -279,4 +267,38 @@ def test_emptyWriteAfterWriteSideClosedDoesNotLoseTheConnection(reactor):
     _sendAndAwait(reactor, server, client, b"still reading")
     assert bytes(client.received) == b"still reading"
     assert client.events == ["made", "writeLost"]
+    _closePair(reactor, client, server, port)
+
+
+class WritesWhenStopped:
+    """A push producer that tries to write once more when it is stopped."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.stopped = 0
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+    def stopProducing(self):
+        self.stopped += 1
+        self.transport.write(b"from stopProducing")
+
+
+def test_writeWhileTheConnectionIsBeingLostIsNotSent(reactor):
+    # The server half-closes; the client, not half-closeable, loses its
+    # connection and its producer's stopProducing writes.  The server is
+    # still reading, but that write is never sent.
+    client, server, port = _openPair(reactor, Recorder, HalfCloseRecorder)
+    producer = WritesWhenStopped(client.transport)
+    client.transport.registerProducer(producer, True)
+    server.transport.loseWriteConnection()
+    spin(reactor, lambda: client.lost, what="client lost")
+    for _ in range(5):
+        reactor.iterate(0.01)
+    assert producer.stopped == 1
+    assert bytes(server.received) == b""
     _closePair(reactor, client, server, port)

@@ -6,7 +6,10 @@ reactor, and protocols that record what happens to them.
 import socket
 import time
 
+from zope.interface import implementer
+
 from protocols.protocol import ClientFactory, Factory, Protocol
+from reactor.interfaces import IHalfCloseableProtocol
 
 
 def spin(reactor, predicate, timeout=10.0, what="condition"):
@@ -82,6 +85,17 @@ class Recorder(Protocol):
 
 class EchoRecorder(Recorder):
     echo = True
+
+
+@implementer(IHalfCloseableProtocol)
+class HalfCloseRecorder(Recorder):
+    """A Recorder that stays connected when either direction is shut."""
+
+    def readConnectionLost(self):
+        self.events.append("readLost")
+
+    def writeConnectionLost(self):
+        self.events.append("writeLost")
 
 
 class RecordingServerFactory(Factory):
