@@ -9,23 +9,12 @@ import errno
 import os
 import socket
 
-from zope.interface import implementer
-
-from reactor.interfaces import IHalfCloseableProtocol
 from tests.reactor.transport_helpers import (
+    HalfCloseRecorder,
     Recorder,
     RecordingServerFactory,
     spin,
 )
-
-
-@implementer(IHalfCloseableProtocol)
-class HalfCloser(Recorder):
-    def readConnectionLost(self):
-        self.events.append("read-lost")
-
-    def writeConnectionLost(self):
-        self.events.append("write-lost")
 
 
 def isOpen(fd):
@@ -45,7 +34,7 @@ def test_pausedAndHalfClosedConnectionsAreClosedAtShutdown(reactor):
     server = RecordingServerFactory()
     server.protocol = Recorder
     port = reactor.listenTCP(0, server, interface="127.0.0.1")
-    halfServer = RecordingServerFactory(HalfCloser)
+    halfServer = RecordingServerFactory(HalfCloseRecorder)
     halfPort = reactor.listenTCP(0, halfServer, interface="127.0.0.1")
     clients = [
         socket.create_connection(("127.0.0.1", port.getHost().port)),
@@ -57,11 +46,11 @@ def test_pausedAndHalfClosedConnectionsAreClosedAtShutdown(reactor):
         paused.transport.pauseProducing()
         clients[1].shutdown(socket.SHUT_WR)
         half = halfServer.built[0]
-        spin(reactor, lambda: "read-lost" in half.events, what="half-close")
+        spin(reactor, lambda: "readLost" in half.events, what="half-close")
         fds = [paused.transport.fileno(), half.transport.fileno()]
         runAndStop(reactor)
         assert paused.events == ["made", "lost"]
-        assert half.events == ["made", "read-lost", "lost"]
+        assert half.events == ["made", "readLost", "lost"]
         assert not any(isOpen(fd) for fd in fds)
     finally:
         for client in clients:
