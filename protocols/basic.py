@@ -77,19 +77,6 @@ _INTERRUPTED = object()
 _DEADLINE_SLACK = 1e-6
 
 
-def _describePeer(transport):
-    """Return " from HOST:PORT" for transport's peer, or "" if it has none."""
-    try:
-        peer = transport.getPeer()
-    except Exception:
-        return ""
-    host = getattr(peer, "host", None)
-    if host is None:
-        name = getattr(peer, "name", None)
-        return " from %s" % (name,) if name else ""
-    return (" from [%s]:%s" if ":" in host else " from %s:%s") % (host, peer.port)
-
-
 class _Receiver(Protocol):
     """
     What every framing receiver shares: the deadline for completing one
@@ -145,7 +132,11 @@ class _Receiver(Protocol):
 
     def _logDrop(self, kind, detail):
         ratelimit.peerLog.msg(
-            kind, "Dropping %s%s: %s", self.logPrefix(), _describePeer(self.transport), detail
+            kind,
+            "Dropping %s%s: %s",
+            self.logPrefix(),
+            ratelimit.describePeer(self.transport),
+            detail,
         )
 
     def _watchMessage(self, pending, fresh):

@@ -376,8 +376,9 @@ class TimeoutProtocol(ProtocolWrapper, TimeoutMixin):
         """
         ratelimit.peerLog.msg(
             "connection lifetime",
-            "Closing %s: connection older than its lifetime of %g s",
+            "Closing %s%s: connection older than its lifetime of %g s",
             self.logPrefix(),
+            ratelimit.describePeer(self.transport),
             self.lifetime,
         )
         self._closeThenAbort()

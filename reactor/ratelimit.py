@@ -17,14 +17,15 @@ module must not choose the reactor).  With neither, the count is written
 with the next line of its kind instead.
 
 ``peerLog`` is the instance shared by the protocols: the log of what
-misbehaving peers make them do (protocols.basic, protocols.policies).
+misbehaving peers make them do (protocols.basic, protocols.policies), and
+``describePeer(transport)`` names the peer in such a line.
 """
 
 import time
 
 from reactor import log
 
-__all__ = ["RateLimitedLog", "peerLog"]
+__all__ = ["RateLimitedLog", "describePeer", "peerLog"]
 
 
 class _Window:
@@ -108,3 +109,16 @@ class RateLimitedLog:
 
 
 peerLog = RateLimitedLog()
+
+
+def describePeer(transport):
+    """Return " from HOST:PORT" for transport's peer, or "" if it has none."""
+    try:
+        peer = transport.getPeer()
+    except Exception:
+        return ""
+    host = getattr(peer, "host", None)
+    if host is None:
+        name = getattr(peer, "name", None)
+        return " from %s" % (name,) if name else ""
+    return (" from [%s]:%s" if ":" in host else " from %s:%s") % (host, peer.port)

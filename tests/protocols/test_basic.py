@@ -638,8 +638,8 @@ def test_eachKindOfDropHasItsOwnLimit(peerLog):
     ],
 )
 def test_theDropLineNamesThePeer(peer, shown):
-    assert basic._describePeer(StringTransport(peerAddress=peer)) == shown
-    assert basic._describePeer(object()) == ""
+    assert ratelimit.describePeer(StringTransport(peerAddress=peer)) == shown
+    assert ratelimit.describePeer(object()) == ""
 
 
 # -- FileSender ----------------------------------------------------------------------

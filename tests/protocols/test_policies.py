@@ -320,7 +320,8 @@ def test_lifetimeClosesAConnectionHoweverActive(monkeypatch):
     assert wrapper.wrappedProtocol.events[-1] == ("lost", ConnectionDone)
     assert clock.getDelayedCalls() == [] and factory.protocols == {}
     assert lines == [
-        "Closing Recorder (TimeoutProtocol): connection older than its lifetime of 60 s"
+        "Closing Recorder (TimeoutProtocol) from 192.0.2.7:4000:"
+        " connection older than its lifetime of 60 s"
     ]
 
 
