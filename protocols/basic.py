@@ -14,6 +14,15 @@ in tests/protocols/test_basic_properties.py).
 
 The length-prefixed receivers likewise walk one buffer with an offset and
 slice each string out once.
+
+Every receiver can also hold a peer to a deadline per message
+(``messageTimeout``): a slow sender that trickles one byte at a time keeps
+an idle timeout happy for ever, but not this.  Its timer costs nothing per
+message: it is looked at once per chunk, armed only while a partial message
+stays buffered, and never reset; when it fires it compares the partial
+message's start time with the clock and sleeps again for what remains (see
+_Receiver).  A peer dropped for bad framing or slowness is logged in one
+rate-limited line (reactor.ratelimit.peerLog), not a traceback.
 """
 
 import functools
@@ -22,9 +31,8 @@ import struct
 
 from zope.interface import implementer
 
-from protocols.protocol import Protocol
-from reactor import defer, log
-from reactor.failure import Failure
+from protocols.protocol import Protocol, connectionDone
+from reactor import defer, ratelimit
 from reactor.interfaces import IProducer, IPullProducer
 
 __all__ = [
@@ -62,6 +70,112 @@ class _NoTransport:
 
 _NO_TRANSPORT = _NoTransport()
 _INTERRUPTED = object()
+
+
+# A deadline timer may fire a hair before the time it was computed for (float
+# rounding of now + remaining): closer than this counts as reached.
+_DEADLINE_SLACK = 1e-6
+
+
+class _Receiver(Protocol):
+    """
+    What every framing receiver shares: the deadline for completing one
+    message, and the one-line log of a peer dropped for misbehaving.
+
+    A receiver's dataReceived calls ``_watchMessage(pending, fresh)`` once
+    per chunk, and only when ``messageTimeout`` is set: ``pending`` says a
+    partial message is left buffered, ``fresh`` that a message was completed
+    during the chunk (so the partial one began in it).  One DelayedCall per
+    connection, armed when a partial message first waits; it is never reset
+    per message: when it fires it sleeps again until the current partial
+    message's own deadline, or does nothing if none waits.
+
+    :ivar messageTimeout: seconds allowed to receive one whole message, from
+        its first byte; None (the default, as in Twisted) for no limit.
+    :ivar clock: the IReactorTime of the deadline timer (a task.Clock in
+        tests); if None, the protocol's ``reactor`` attribute if it has one,
+        else the global reactor (TimeoutMixin's rule).
+    """
+
+    messageTimeout = None
+    clock = None
+    _messageClock = None
+    _messageStarted = None
+    _messageCall = None
+
+    def messageTimedOut(self):
+        """
+        A message was still incomplete ``messageTimeout`` seconds after its
+        first byte: log it (one rate-limited line) and abort the connection.
+
+        Aborted rather than closed cleanly: a peer too slow to send is
+        seldom reading, and a clean close would wait for it to read what is
+        buffered.  An override that keeps the connection gives the partial
+        message a fresh deadline from the next byte that arrives.
+        """
+        self._logDrop(
+            "message timeout",
+            "message not complete %g s after its first byte" % (self.messageTimeout,),
+        )
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is None:
+            self.transport.loseConnection()
+        else:
+            abort()
+
+    def connectionLost(self, reason=connectionDone):
+        """Cancel the deadline timer (a subclass overriding this should call it)."""
+        call, self._messageCall = self._messageCall, None
+        self._messageStarted = None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _logDrop(self, kind, detail):
+        ratelimit.peerLog.msg(
+            kind,
+            "Dropping %s%s: %s",
+            self.logPrefix(),
+            ratelimit.describePeer(self.transport),
+            detail,
+        )
+
+    def _watchMessage(self, pending, fresh):
+        if not pending:
+            self._messageStarted = None
+            return
+        clock = self._messageClock or self._findClock()
+        if fresh or self._messageStarted is None:
+            self._messageStarted = clock.seconds()
+        if self._messageCall is None:
+            self._messageCall = clock.callLater(self.messageTimeout, self._messageDeadline)
+
+    def _findClock(self):
+        clock = self.clock or getattr(self, "reactor", None)
+        if clock is None:
+            import reactor as loom  # on use: importing protocols must not install one
+
+            clock = loom.reactor
+        self._messageClock = clock
+        return clock
+
+    def _messageDeadline(self):
+        self._messageCall = None
+        started, timeout = self._messageStarted, self.messageTimeout
+        transport = self.transport
+        if started is None or timeout is None or transport is None or transport.disconnecting:
+            # Nothing waits, the limit was lifted, or we are closing anyway.
+            return
+        if getattr(transport, "disconnected", False):
+            # connectionLost was overridden without calling ours.
+            return
+        clock = self._messageClock
+        remaining = started + timeout - clock.seconds()
+        if remaining > _DEADLINE_SLACK:
+            # The message waiting now began after this timer was armed.
+            self._messageCall = clock.callLater(remaining, self._messageDeadline)
+            return
+        self._messageStarted = None
+        self.messageTimedOut()
 
 
 def _tailTooLong(tail, delimiter, maxLength):
@@ -137,7 +251,7 @@ class _PauseableMixin:
 # -- lines ---------------------------------------------------------------------
 
 
-class LineReceiver(Protocol, _PauseableMixin):
+class LineReceiver(_Receiver, _PauseableMixin):
     """
     A protocol that receives lines and/or raw data, by mode.
 
@@ -145,11 +259,15 @@ class LineReceiver(Protocol, _PauseableMixin):
     after ``setRawMode()`` every byte goes to ``rawDataReceived`` until
     ``setLineMode(extra)``.  A line longer than ``MAX_LENGTH`` goes to
     ``lineLengthExceeded``, which drops the connection by default.  No line
-    is delivered once the transport is disconnecting.
+    is delivered once the transport is disconnecting.  With
+    ``messageTimeout`` set, a line still incomplete that many seconds after
+    its first byte calls ``messageTimedOut`` (raw mode and pauses are not
+    timed).
 
     :ivar delimiter: the line separator, ``b"\\r\\n"``.
     :ivar MAX_LENGTH: the longest line accepted, in bytes (16384).
     :ivar line_mode: True in line mode, False in raw mode.
+    :ivar messageTimeout: seconds allowed for one line, or None (no limit).
     """
 
     line_mode = True
@@ -177,6 +295,17 @@ class LineReceiver(Protocol, _PauseableMixin):
             # resumeProducing, a loopback): the running loop will get to it.
             self._buffer += data
             return None
+        if self.messageTimeout is None:
+            return self._receive(data)
+        # The buffer keeps exactly its old tail plus data unless a line was
+        # taken off it, that is, unless the partial line left is a new one.
+        untouched = len(self._buffer) + len(data)
+        why = self._receive(data)
+        buffer = self._buffer
+        self._watchMessage(buffer and self.line_mode and not self.paused, len(buffer) != untouched)
+        return why
+
+    def _receive(self, data):
         self._buffer += data
         self._busyReceiving = True
         try:
@@ -298,14 +427,16 @@ class LineReceiver(Protocol, _PauseableMixin):
 
     def lineLengthExceeded(self, line):
         """
-        A line longer than MAX_LENGTH arrived (or is arriving); drop the connection.
+        A line longer than MAX_LENGTH arrived (or is arriving): log it (one
+        rate-limited line) and drop the connection.
 
         :param line: the long line and everything buffered after it.
         """
+        self._logDrop("line too long", "line longer than %d bytes" % (self.MAX_LENGTH,))
         return self.transport.loseConnection()
 
 
-class LineOnlyReceiver(Protocol):
+class LineOnlyReceiver(_Receiver):
     """
     A faster line receiver with no raw mode and no pausing.
 
@@ -314,6 +445,8 @@ class LineOnlyReceiver(Protocol):
 
     :ivar delimiter: the line separator, ``b"\\r\\n"``.
     :ivar MAX_LENGTH: the longest line accepted, in bytes (16384).
+    :ivar messageTimeout: seconds allowed for one line, from its first byte,
+        or None (no limit); past it ``messageTimedOut`` is called.
     """
 
     _buffer = b""
@@ -322,6 +455,14 @@ class LineOnlyReceiver(Protocol):
 
     def dataReceived(self, data):
         """Split data into lines and hand each to lineReceived."""
+        if self.messageTimeout is None:
+            return self._receive(data)
+        untouched = len(self._buffer) + len(data)
+        why = self._receive(data)
+        self._watchMessage(self._buffer, len(self._buffer) != untouched)
+        return why
+
+    def _receive(self, data):
         transport = self.transport or _NO_TRANSPORT
         if transport.disconnecting:
             self._buffer = b""
@@ -366,24 +507,28 @@ class LineOnlyReceiver(Protocol):
         return self.transport.write(line + self.delimiter)
 
     def lineLengthExceeded(self, line):
-        """A line longer than MAX_LENGTH arrived; drop the connection."""
+        """A line longer than MAX_LENGTH arrived: log it (rate-limited) and drop the connection."""
+        self._logDrop("line too long", "line longer than %d bytes" % (self.MAX_LENGTH,))
         return self.transport.loseConnection()
 
 
 # -- length-prefixed strings ------------------------------------------------------
 
 
-class IntNStringReceiver(Protocol, _PauseableMixin):
+class IntNStringReceiver(_Receiver, _PauseableMixin):
     """
     Receives strings each preceded by its length as a fixed-size integer.
 
     Subclasses set ``structFormat`` (a struct format of one unsigned
     integer) and ``prefixLength``.  A length over ``MAX_LENGTH`` calls
     ``lengthLimitExceeded`` (which drops the connection by default); the
-    stream cannot be re-framed after that, so later data is ignored.
+    stream cannot be re-framed after that, so later data is ignored.  With
+    ``messageTimeout`` set, a string (prefix included) still incomplete that
+    many seconds after its first byte calls ``messageTimedOut``.
 
     :ivar MAX_LENGTH: the longest string accepted (99999).
     :ivar brokenPeer: True once a length over MAX_LENGTH was seen.
+    :ivar messageTimeout: seconds allowed for one string, or None (no limit).
     """
 
     MAX_LENGTH = 99999
@@ -404,7 +549,11 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
         raise NotImplementedError
 
     def lengthLimitExceeded(self, length):
-        """A length prefix over MAX_LENGTH arrived; drop the connection."""
+        """A length prefix over MAX_LENGTH arrived: log it (rate-limited), drop the connection."""
+        self._logDrop(
+            "length limit exceeded",
+            "string of %d bytes announced, over the maximum %d" % (length, self.MAX_LENGTH),
+        )
         self.transport.loseConnection()
 
     def dataReceived(self, data):
@@ -415,6 +564,17 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
             # Re-entered from stringReceived: the running loop picks it up.
             self._unprocessed += data
             return
+        if self.messageTimeout is None:
+            self._receive(data)
+            return
+        # A string's prefix stays buffered with it until the string is
+        # complete: the length changes only when a string was taken off.
+        untouched = len(self._unprocessed) + len(data)
+        self._receive(data)
+        rest = self._unprocessed
+        self._watchMessage(rest and not self.paused and not self.brokenPeer, len(rest) != untouched)
+
+    def _receive(self, data):
         alldata = self._unprocessed + data if self._unprocessed else data
         self._busyReceiving = True
         try:
@@ -501,17 +661,21 @@ class Int8StringReceiver(IntNStringReceiver):
 _DIGITS = re.compile(rb"\d*")
 
 
-class NetstringReceiver(Protocol):
+class NetstringReceiver(_Receiver):
     """
     Receives netstrings (``b"5:hello,"``), see https://cr.yp.to/proto/netstrings.txt.
 
     A malformed netstring, a length with a leading zero, or one over
-    ``MAX_LENGTH`` drops the connection and logs NetstringParseError; the
-    error is noticed as soon as the bytes received cannot begin a valid
-    netstring, whatever the chunking.
+    ``MAX_LENGTH`` drops the connection and is logged in one rate-limited
+    line (not a traceback: the peer's error is not ours); the error is
+    noticed as soon as the bytes received cannot begin a valid netstring,
+    whatever the chunking.  With ``messageTimeout`` set, a netstring still
+    incomplete that many seconds after its first byte calls
+    ``messageTimedOut``.
 
     :ivar MAX_LENGTH: the longest string accepted (99999).
     :ivar brokenPeer: True once the peer sent something malformed.
+    :ivar messageTimeout: seconds allowed for one netstring, or None (no limit).
     """
 
     MAX_LENGTH = 99999
@@ -533,17 +697,25 @@ class NetstringReceiver(Protocol):
             return
         self._buffer += data
         try:
-            self._parse()
-        except NetstringParseError:
+            delivered = self._parse()
+        except NetstringParseError as error:
             self.brokenPeer = True
             self._buffer = b""
-            log.err(Failure(), "Dropping %s: malformed netstring" % (self.logPrefix(),))
+            self._logDrop("malformed netstring", "malformed netstring (%s)" % (error,))
             self.transport.loseConnection()
+            return
+        if self.messageTimeout is not None:
+            # The length prefix is consumed before its string is complete,
+            # so only a delivered string means a new message began.
+            pending = self._buffer or self._expected is not None
+            self._watchMessage(pending and not self.brokenPeer, delivered)
 
     def _parse(self):
+        """Deliver the complete netstrings buffered; return True if there were any."""
         buffer = self._buffer
         offset = 0
         end = len(buffer)
+        delivered = False
         try:
             while offset < end and not self.brokenPeer:
                 if self._expected is None:
@@ -557,10 +729,12 @@ class NetstringReceiver(Protocol):
                 string = buffer[offset:stop]
                 offset = stop + 1
                 self._expected = None
+                delivered = True
                 self.stringReceived(string)
         except IncompleteNetstring:
             pass
         self._buffer = buffer[offset:]
+        return delivered
 
     def _parseLength(self, buffer, offset, end):
         """Read ``digits:`` at offset; return the offset of the payload."""

@@ -453,6 +453,7 @@ class FingerSetterProtocol(LineReceiver):
 
     def connectionLost(self, reason):
         """Apply what was received."""
+        LineReceiver.connectionLost(self, reason)
         lines = self.lines
         if not lines:
             return

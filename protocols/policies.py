@@ -21,6 +21,8 @@ Where Loom differs from Twisted, on purpose:
 - TimeoutProtocol, after asking for a clean close on timeout, aborts the
   connection if it is still open ``abortTimeout`` seconds later: a peer that
   neither speaks nor reads cannot pin a buffer for ever.
+- TimeoutFactory can also cap a connection's total ``lifetime``, whatever
+  it sends: an idle timeout alone is beaten by one byte every few seconds.
 - The connection counters move when a connection is made and lost, not when
   its protocol is built, so an attempt that never connects leaks no slot.
 """
@@ -28,6 +30,7 @@ Where Loom differs from Twisted, on purpose:
 from zope.interface import directlyProvides, providedBy
 
 from protocols.protocol import ClientFactory, Protocol, ServerFactory
+from reactor import ratelimit
 from reactor.interfaces import IHalfCloseableProtocol
 
 __all__ = [
@@ -311,28 +314,36 @@ class TimeoutMixin:
 
 class TimeoutProtocol(ProtocolWrapper, TimeoutMixin):
     """
-    A wrapper that closes the connection after ``timeoutPeriod`` idle seconds.
+    A wrapper that closes the connection after ``timeoutPeriod`` idle seconds,
+    or ``lifetime`` seconds after it was made, whichever comes first.
 
-    Reads and writes both count as activity.  On timeout it asks for a clean
-    close; if the connection is still there ``abortTimeout`` seconds later
-    (the peer is not reading what is buffered), it aborts it.  Timers go
-    through ``factory.callLater``.
+    Reads and writes both count as activity; nothing postpones the end of
+    the lifetime.  Either way it asks for a clean close; if the connection
+    is still there ``abortTimeout`` seconds later (the peer is not reading
+    what is buffered), it aborts it.  Timers go through ``factory.callLater``.
+
+    :param timeoutPeriod: idle seconds allowed, or None for no idle timeout.
+    :param lifetime: seconds the connection may last, or None for no limit.
     """
 
     abortTimeout = 30
     _abortCall = None
+    _lifetimeCall = None
 
-    def __init__(self, factory, wrappedProtocol, timeoutPeriod):
+    def __init__(self, factory, wrappedProtocol, timeoutPeriod, lifetime=None):
         ProtocolWrapper.__init__(self, factory, wrappedProtocol)
         self.timeoutPeriod = timeoutPeriod
+        self.lifetime = lifetime
 
     def callLater(self, period, func):
         """Schedule through the factory (so a test can replace its clock)."""
         return self.factory.callLater(period, func)
 
     def makeConnection(self, transport):
-        """Arm the timeout, then connect as any wrapper does."""
+        """Arm the timeouts, then connect as any wrapper does."""
         self.setTimeout(self.timeoutPeriod)
+        if self.lifetime is not None:
+            self._lifetimeCall = self.callLater(self.lifetime, self._lifetimeOver)
         ProtocolWrapper.makeConnection(self, transport)
 
     def write(self, data):
@@ -356,7 +367,29 @@ class TimeoutProtocol(ProtocolWrapper, TimeoutMixin):
 
     def timeoutConnection(self):
         """Idle too long: close cleanly, and abort later if that does not finish."""
-        if self.abortTimeout is not None:
+        self._closeThenAbort()
+
+    def lifetimeExceeded(self):
+        """
+        The connection is ``lifetime`` seconds old: log it (one rate-limited
+        line), close cleanly, and abort later if that does not finish.
+        """
+        ratelimit.peerLog.msg(
+            "connection lifetime",
+            "Closing %s%s: connection older than its lifetime of %g s",
+            self.logPrefix(),
+            ratelimit.describePeer(self.transport),
+            self.lifetime,
+        )
+        self._closeThenAbort()
+
+    def _lifetimeOver(self):
+        self._lifetimeCall = None
+        if not self.disconnecting:
+            self.lifetimeExceeded()
+
+    def _closeThenAbort(self):
+        if self.abortTimeout is not None and self._abortCall is None:
             self._abortCall = self.callLater(self.abortTimeout, self._abort)
         self.loseConnection()
 
@@ -369,26 +402,37 @@ class TimeoutProtocol(ProtocolWrapper, TimeoutMixin):
     def connectionLost(self, reason):
         """Cancel the timers, then pass the loss on."""
         self.cancelTimeout()
-        call, self._abortCall = self._abortCall, None
-        if call is not None and call.active():
-            call.cancel()
+        for name in ("_abortCall", "_lifetimeCall"):
+            call = getattr(self, name)
+            setattr(self, name, None)
+            if call is not None and call.active():
+                call.cancel()
         ProtocolWrapper.connectionLost(self, reason)
 
 
 class TimeoutFactory(WrappingFactory):
     """
-    Drops connections idle for ``timeoutPeriod`` seconds (30 minutes by default).
+    Drops connections idle for ``timeoutPeriod`` seconds (30 minutes by
+    default), and, given a ``lifetime``, connections older than that.
 
-    The defence against a client that connects and never speaks.
+    The idle timeout is the defence against a client that connects and never
+    speaks; the lifetime, against one that speaks too slowly to be idle (one
+    byte every few seconds) or streams for ever.  For line- and
+    message-based protocols, a per-message deadline (``messageTimeout`` of
+    the protocols.basic receivers) catches the slow sender much sooner.
 
+    :param timeoutPeriod: idle seconds allowed, or None for no idle timeout.
+    :param lifetime: seconds any connection may last, or None (the default,
+        as in Twisted) for no limit.
     :param reactor: the IReactorTime for the timers; the global reactor if None.
     """
 
     protocol = TimeoutProtocol
 
-    def __init__(self, wrappedFactory, timeoutPeriod=30 * 60, *, reactor=None):
+    def __init__(self, wrappedFactory, timeoutPeriod=30 * 60, *, lifetime=None, reactor=None):
         WrappingFactory.__init__(self, wrappedFactory)
         self.timeoutPeriod = timeoutPeriod
+        self.lifetime = lifetime
         self.reactor = reactor
 
     def buildProtocol(self, addr):
@@ -396,7 +440,9 @@ class TimeoutFactory(WrappingFactory):
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
             return None
-        return self.protocol(self, wrapped, timeoutPeriod=self.timeoutPeriod)
+        return self.protocol(
+            self, wrapped, timeoutPeriod=self.timeoutPeriod, lifetime=self.lifetime
+        )
 
     def callLater(self, period, func):
         """Schedule func on the factory's reactor."""

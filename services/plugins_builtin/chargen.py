@@ -1,6 +1,13 @@
-"""The chargen plugin: ``loomd chargen [--port tcp:8019]``.  Send characters until closed."""
+"""
+The chargen plugin: ``loomd chargen [--port tcp:8019]``.  Send characters until closed.
 
-from services.plugins_builtin import listen, portParameter
+Chargen writes for as long as the client reads, so its writes keep a
+connection from being idle; a client that stops reading pauses it, and the
+idle timeout (5 minutes) then closes the connection.  The lifetime (an hour)
+caps the bandwidth any one client can draw from it.
+"""
+
+from services.plugins_builtin import listen, portParameter, timeoutParameters
 from services.usage import Options as _BaseOptions
 
 
@@ -8,7 +15,7 @@ class Options(_BaseOptions):
     """Options of the chargen plugin."""
 
     synopsis = "loomd chargen [--port DESCRIPTION]"
-    optParameters = [portParameter("tcp:8019")]
+    optParameters = [portParameter("tcp:8019"), *timeoutParameters(300.0, 3600.0)]
 
 
 def makeService(options, reactor=None):

@@ -1,6 +1,12 @@
-"""The discard plugin: ``loomd discard [--port tcp:8009]``.  Read and drop everything."""
+"""
+The discard plugin: ``loomd discard [--port tcp:8009]``.  Read and drop everything.
 
-from services.plugins_builtin import listen, portParameter
+Discard is a diagnostic sink (a throughput test runs for minutes): a
+connection idle for 5 minutes, or older than an hour, is closed
+(``--idle-timeout``, ``--lifetime``).
+"""
+
+from services.plugins_builtin import listen, portParameter, timeoutParameters
 from services.usage import Options as _BaseOptions
 
 
@@ -8,7 +14,7 @@ class Options(_BaseOptions):
     """Options of the discard plugin."""
 
     synopsis = "loomd discard [--port DESCRIPTION]"
-    optParameters = [portParameter("tcp:8009")]
+    optParameters = [portParameter("tcp:8009"), *timeoutParameters(300.0, 3600.0)]
 
 
 def makeService(options, reactor=None):

@@ -1,6 +1,12 @@
-"""The echo plugin: ``loomd echo [--port tcp:8007]``.  Echo every byte back."""
+"""
+The echo plugin: ``loomd echo [--port tcp:8007]``.  Echo every byte back.
 
-from services.plugins_builtin import listen, portParameter
+Echo is a diagnostic service, used for seconds or minutes: a connection idle
+for 5 minutes, or older than an hour, is closed (``--idle-timeout``,
+``--lifetime``), so that idle or trickling clients cannot pile up.
+"""
+
+from services.plugins_builtin import listen, portParameter, timeoutParameters
 from services.usage import Options as _BaseOptions
 
 
@@ -8,7 +14,7 @@ class Options(_BaseOptions):
     """Options of the echo plugin."""
 
     synopsis = "loomd echo [--port DESCRIPTION]"
-    optParameters = [portParameter("tcp:8007")]
+    optParameters = [portParameter("tcp:8007"), *timeoutParameters(300.0, 3600.0)]
 
 
 def makeService(options, reactor=None):

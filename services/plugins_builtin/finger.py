@@ -3,11 +3,16 @@ The finger plugin: ``loomd finger [--file USERS] [--port tcp:8079]``.
 
 Answers from a ``user:info`` file (re-read every ``--interval`` seconds, so
 edits show without a restart); without ``--file`` every user is unknown.
+
+A finger client sends one line at once and reads one answer: the query line
+must be complete 10 s after its first byte (``--message-timeout``), a client
+that says nothing is dropped after 30 s (``--idle-timeout``), and no
+exchange lasts more than a minute (``--lifetime``).
 """
 
 import os
 
-from services.plugins_builtin import listen, portParameter
+from services.plugins_builtin import listen, portParameter, seconds, timeoutParameters
 from services.usage import Options as _BaseOptions
 from services.usage import UsageError
 
@@ -20,6 +25,14 @@ class Options(_BaseOptions):
         portParameter("tcp:8079"),
         ["file", "f", None, "The user list: one user:information line per user."],
         ["interval", "i", 30.0, "Seconds between re-reads of the user list.", float],
+        [
+            "message-timeout",
+            None,
+            10.0,
+            "Drop a client whose query line is not complete this long after its first byte.",
+            seconds,
+        ],
+        *timeoutParameters(30.0, 60.0),
     ]
 
     def postOptions(self):
@@ -35,7 +48,7 @@ class Options(_BaseOptions):
 
 def makeService(options, reactor=None):
     """Return a MultiService: the FingerService (file reloads) and its port."""
-    from protocols.finger import FileUserSource, FingerService
+    from protocols.finger import FileUserSource, FingerProtocol, FingerService
     from services.service import MultiService
 
     if options["file"] is None:
@@ -47,5 +60,12 @@ def makeService(options, reactor=None):
     top = MultiService()
     users.setName("users")
     users.setServiceParent(top)
-    listen(options, users.getFingerFactory(), reactor).setServiceParent(top)
+    factory = users.getFingerFactory()
+    # A subclass, the Twisted way to set a receiver's class attributes.
+    factory.protocol = type(
+        "FingerProtocol",
+        (FingerProtocol,),
+        {"messageTimeout": options["message_timeout"], "clock": reactor},
+    )
+    listen(options, factory, reactor).setServiceParent(top)
     return top

@@ -6,8 +6,27 @@ import struct
 import pytest
 
 from protocols import basic
-from reactor import log
+from protocols.protocol import connectionDone
+from reactor import ratelimit
+from reactor.address import IPv6Address, UNIXAddress
+from reactor.task import Clock
 from reactor.testing import StringTransport, connectedPair
+
+
+class RecordedLog(ratelimit.RateLimitedLog):
+    """A RateLimitedLog on a Clock that keeps its lines in ``lines``."""
+
+    def __init__(self):
+        self.lines = []
+        ratelimit.RateLimitedLog.__init__(self, 1.0, clock=Clock(), emit=self.lines.append)
+
+
+@pytest.fixture(autouse=True)
+def peerLog(monkeypatch):
+    """Each test gets its own rate-limited peer log (on a Clock), recording its lines."""
+    recorded = RecordedLog()
+    monkeypatch.setattr(ratelimit, "peerLog", recorded)
+    return recorded
 
 
 class Lines(basic.LineReceiver):
@@ -390,25 +409,237 @@ def test_netstringsAcrossChunks():
     [b"x", b":", b"3:abc;", b"01:a,", b"100000:", b"1000000", b"3x", b"-1:", b"1" * 5000],
     ids=lambda wire: repr(wire[:12]),
 )
-def test_malformedNetstringDropsAndLogs(wire):
-    errors = []
-    log.addObserver(errors.append)
-    try:
-        protocol = connected(Netstrings())
-        protocol.dataReceived(b"1:a," + wire)
-        protocol.dataReceived(b"1:b,")
-    finally:
-        log.removeObserver(errors.append)
+def test_malformedNetstringDropsAndLogsOneLine(wire, peerLog):
+    protocol = connected(Netstrings())
+    protocol.dataReceived(b"1:a," + wire)
+    protocol.dataReceived(b"1:b,")
     assert protocol.events == [b"a"]
     assert protocol.transport.disconnecting and protocol.brokenPeer
-    (event,) = errors
-    assert event["failure"].check(basic.NetstringParseError)
+    (line,) = peerLog.lines
+    assert "\n" not in line and "Traceback" not in line
+    assert line.startswith("Dropping Netstrings from 192.168.1.1:54321: malformed netstring (")
 
 
 def test_incompleteNetstringWaits():
     protocol = connected(Netstrings())
     protocol.dataReceived(b"99999:" + b"x" * 1000)
     assert not protocol.transport.disconnecting and protocol.events == []
+
+
+# -- the deadline for one message (messageTimeout) ---------------------------------------
+
+
+def _recording(base):
+    class Receiver(base):
+        def __init__(self):
+            self.events = []
+
+        def lineReceived(self, message):
+            self.events.append(message)
+
+        stringReceived = lineReceived
+
+    Receiver.__name__ = base.__name__
+    return Receiver
+
+
+FRAMINGS = [
+    (basic.LineReceiver, lambda message: message + b"\r\n"),
+    (basic.LineOnlyReceiver, lambda message: message + b"\r\n"),
+    (basic.NetstringReceiver, lambda message: b"%d:%s," % (len(message), message)),
+    (basic.Int8StringReceiver, lambda message: struct.pack("!B", len(message)) + message),
+    (basic.Int16StringReceiver, lambda message: struct.pack("!H", len(message)) + message),
+    (basic.Int32StringReceiver, lambda message: struct.pack("!I", len(message)) + message),
+]
+framings = pytest.mark.parametrize(
+    "base, frame", FRAMINGS, ids=[base.__name__ for base, _ in FRAMINGS]
+)
+
+
+class CountingClock(Clock):
+    """A Clock that counts the calls scheduled on it."""
+
+    scheduled = 0
+
+    def callLater(self, delay, function, *args, **kwargs):
+        self.scheduled += 1
+        return Clock.callLater(self, delay, function, *args, **kwargs)
+
+
+def timed(base, timeout=5.0):
+    """A recording receiver of class base with messageTimeout, connected, on a CountingClock."""
+    protocol = _recording(base)()
+    protocol.messageTimeout = timeout
+    protocol.clock = CountingClock()
+    return connected(protocol), protocol.clock
+
+
+def activeCalls(clock):
+    return [call for call in clock.getDelayedCalls() if call.active()]
+
+
+@framings
+def test_messageTrickledOneByteEveryTwoSecondsIsDroppedAtTheDeadline(base, frame, peerLog):
+    protocol, clock = timed(base, 5.0)
+    wire = frame(b"hello, world")
+    for index in range(3):  # a byte at 0, 2 and 4 s
+        protocol.dataReceived(wire[index : index + 1])
+        clock.advance(2 if index < 2 else 0.999)
+    assert not protocol.transport.disconnecting
+    clock.advance(0.001)  # 5 s after the first byte
+    assert protocol.transport.aborted and protocol.events == []
+    (line,) = peerLog.lines
+    assert line == (
+        "Dropping %s from 192.168.1.1:54321: message not complete 5 s after its first byte"
+        % (base.__name__,)
+    )
+
+
+@framings
+def test_messageCompletedInTimeIsKeptAndTheNextGetsAFreshDeadline(base, frame, peerLog):
+    protocol, clock = timed(base, 5.0)
+    first, second = frame(b"first"), frame(b"second")
+    wire = first + second
+    protocol.dataReceived(wire[:2])
+    clock.advance(4)
+    protocol.dataReceived(wire[2 : len(first) + 1])  # ends the first, begins the second
+    assert protocol.events == [b"first"]
+    clock.advance(4.9)  # 8.9 s after the first began, 4.9 s after the second did
+    assert not protocol.transport.disconnecting
+    protocol.dataReceived(wire[len(first) + 1 : len(first) + 2])
+    clock.advance(0.1)
+    assert protocol.transport.aborted and protocol.events == [b"first"]
+    assert len(peerLog.lines) == 1
+
+
+@framings
+def test_noDeadlineByDefault(base, frame):
+    protocol = connected(_recording(base)())
+    clock = protocol.clock = CountingClock()
+    wire = frame(b"x" * 40)
+    for index in range(30):
+        protocol.dataReceived(wire[index : index + 1])
+        clock.advance(2)
+    assert not protocol.transport.disconnecting and clock.scheduled == 0
+
+
+@framings
+def test_theDeadlineTimerIsArmedOnceNotPerMessage(base, frame):
+    protocol, clock = timed(base, 5.0)
+    message = frame(b"0123456789")
+    for _ in range(1000):  # 1,000 messages each cut in two, over 2 s
+        protocol.dataReceived(message[:4])
+        clock.advance(0.001)
+        protocol.dataReceived(message[4:])
+        clock.advance(0.001)
+    assert len(protocol.events) == 1000 and clock.scheduled == 1
+    clock.advance(10)  # fires once, finds nothing waiting, is not re-armed
+    assert clock.scheduled == 1 and activeCalls(clock) == []
+    assert not protocol.transport.disconnecting
+
+
+@framings
+def test_connectionLostCancelsTheDeadline(base, frame):
+    protocol, clock = timed(base, 5.0)
+    protocol.dataReceived(frame(b"partial")[:3])
+    assert len(activeCalls(clock)) == 1
+    protocol.connectionLost(connectionDone)
+    assert activeCalls(clock) == []
+
+
+def test_noTimeoutOnceClosing(peerLog):
+    protocol, clock = timed(basic.LineReceiver, 5.0)
+    protocol.dataReceived(b"partial")
+    protocol.transport.loseConnection()
+    clock.advance(10)
+    assert not protocol.transport.aborted and peerLog.lines == []
+
+
+def test_pausedOrRawLineReceiverIsNotTimed():
+    protocol = connected(Lines())
+    protocol.messageTimeout, protocol.clock = 5.0, Clock()
+    protocol.dataReceived(b"PAUSE\r\npartial")
+    protocol.clock.advance(10)  # we stopped reading: the peer is not slow
+    assert not protocol.transport.disconnecting
+    protocol.resumeProducing()  # the partial line is timed from now
+    protocol.clock.advance(4.9)
+    assert not protocol.transport.disconnecting
+    protocol.clock.advance(0.1)
+    assert protocol.transport.aborted
+    protocol = connected(Lines())
+    protocol.messageTimeout, protocol.clock = 5.0, Clock()
+    protocol.dataReceived(b"RAW\r\nraw bytes, no delimiter")
+    protocol.clock.advance(10)
+    assert not protocol.transport.disconnecting
+
+
+def test_messageTimedOutCanBeOverriddenAndTheReactorAttributeServesAsClock():
+    class Patient(_recording(basic.LineOnlyReceiver)):
+        def messageTimedOut(self):
+            self.events.append("timed out")
+
+    protocol = connected(Patient())
+    protocol.messageTimeout, protocol.reactor = 5.0, Clock()
+    protocol.dataReceived(b"slow")
+    protocol.reactor.advance(5)
+    assert protocol.events == ["timed out"] and not protocol.transport.disconnecting
+    protocol.dataReceived(b" still")  # kept: the partial line starts a new period
+    protocol.reactor.advance(4.9)
+    assert protocol.events == ["timed out"]
+    protocol.reactor.advance(0.1)
+    assert protocol.events == ["timed out", "timed out"]
+
+
+# -- one rate-limited line per peer dropped -------------------------------------------------
+
+
+def test_longLinesAreLoggedInOneRateLimitedLine(peerLog):
+    for base in (basic.LineReceiver, basic.LineOnlyReceiver, basic.LineReceiver):
+        protocol = connected(_recording(base)())
+        protocol.MAX_LENGTH = 100
+        protocol.dataReceived(b"x" * 101)
+        assert protocol.transport.disconnecting
+    assert peerLog.lines == [
+        "Dropping LineReceiver from 192.168.1.1:54321: line longer than 100 bytes"
+    ]
+    peerLog.clock.advance(1)
+    assert peerLog.lines[1:] == [
+        "line too long: 2 more like this not logged (at most one line per 1 s)"
+    ]
+
+
+def test_eachKindOfDropHasItsOwnLimit(peerLog):
+    connected(Netstrings()).dataReceived(b"x")
+    connected(Netstrings()).dataReceived(b"y")
+    connected(_recording(basic.LineOnlyReceiver)()).dataReceived(b"z" * 16385)
+    connected(Strings32()).dataReceived(struct.pack("!I", 100000))
+    protocol, clock = timed(basic.Int16StringReceiver, 1.0)
+    protocol.dataReceived(b"\0")
+    clock.advance(1)
+    kinds = [line.split(": ", 1)[1] for line in peerLog.lines]
+    assert kinds == [
+        "malformed netstring (expected a netstring length and ':')",
+        "line longer than 16384 bytes",
+        "string of 100000 bytes announced, over the maximum 99999",
+        "message not complete 1 s after its first byte",
+    ]
+    peerLog.clock.advance(1)
+    assert peerLog.lines[4:] == [
+        "malformed netstring: 1 more like this not logged (at most one line per 1 s)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "peer, shown",
+    [
+        (IPv6Address("TCP", "::1", 7000), " from [::1]:7000"),
+        (UNIXAddress("/run/app.sock"), " from /run/app.sock"),
+        (UNIXAddress(None), ""),
+    ],
+)
+def test_theDropLineNamesThePeer(peer, shown):
+    assert ratelimit.describePeer(StringTransport(peerAddress=peer)) == shown
+    assert ratelimit.describePeer(object()) == ""
 
 
 # -- FileSender ----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from protocols.policies import (
     WrappingFactory,
 )
 from protocols.protocol import Factory, Protocol
+from reactor import ratelimit
 from reactor.address import IPv4Address, UNIXAddress
 from reactor.error import ConnectionDone
 from reactor.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
@@ -295,6 +296,54 @@ def test_timeoutFactoryAbortsWhenCleanCloseStalls():
     assert transport.disconnecting and not transport.aborted
     clock.advance(wrapper.abortTimeout)
     assert transport.aborted
+
+
+def test_lifetimeClosesAConnectionHoweverActive(monkeypatch):
+    # One byte every 2 s keeps a 30 s idle timeout happy for ever; the
+    # lifetime ends it all the same.
+    lines = []
+    monkeypatch.setattr(
+        ratelimit, "peerLog", ratelimit.RateLimitedLog(clock=Clock(), emit=lines.append)
+    )
+    clock = Clock()
+    factory = TimeoutFactory(
+        Factory.forProtocol(Recorder), timeoutPeriod=30, lifetime=60, reactor=clock
+    )
+    wrapper, transport = connect(factory)
+    for _ in range(29):
+        clock.advance(2)
+        wrapper.dataReceived(b"x")
+        wrapper.wrappedProtocol.transport.write(b"y")
+    clock.advance(1.9)
+    assert not transport.disconnecting
+    clock.advance(0.1)
+    assert wrapper.wrappedProtocol.events[-1] == ("lost", ConnectionDone)
+    assert clock.getDelayedCalls() == [] and factory.protocols == {}
+    assert lines == [
+        "Closing Recorder (TimeoutProtocol) from 192.0.2.7:4000:"
+        " connection older than its lifetime of 60 s"
+    ]
+
+
+def test_lifetimeAbortsWhenCleanCloseStallsAndIsOffByDefault():
+    clock = Clock()
+    factory = TimeoutFactory(
+        Factory.forProtocol(Recorder), timeoutPeriod=None, lifetime=10, reactor=clock
+    )
+    wrapper = factory.buildProtocol(PEER)
+    transport = StringTransport()
+    wrapper.makeConnection(transport)
+    clock.advance(10)
+    assert transport.disconnecting and not transport.aborted
+    clock.advance(wrapper.abortTimeout)
+    assert transport.aborted
+    factory = TimeoutFactory(Factory.forProtocol(Recorder), timeoutPeriod=30, reactor=clock)
+    assert factory.lifetime is None
+    wrapper, transport = connect(factory)
+    for _ in range(1000):
+        clock.advance(20)
+        wrapper.dataReceived(b"ping")
+    assert not transport.disconnecting
 
 
 class RefusingFactory(Factory):

@@ -10,11 +10,15 @@ import pytest
 from zope.interface.verify import verifyObject
 
 import reactor as loom
+from protocols.policies import TimeoutFactory
 from protocols.protocol import Protocol
 from protocols.wire import chargenPattern
 from reactor import log
+from reactor.address import IPv4Address
 from reactor.defer import Deferred
 from reactor.endpoints import TCP4ClientEndpoint, connectProtocol
+from reactor.task import Clock
+from reactor.testing import StringTransport
 from services.internet import StreamServerEndpointService
 from services.plugins import IServiceMaker, ServiceMaker, builtinMakers, getPlugins
 from services.plugins_builtin import chargen, daytime, discard, echo, finger, portforward
@@ -72,6 +76,59 @@ def test_portforwardTakesHostAndDestinationPort():
 def test_fingerRefusesAUserListItCannotRead(tmp_path):
     with pytest.raises(UsageError, match="cannot read the user list"):
         parsed(finger, "--file", str(tmp_path / "missing.txt"))
+
+
+# (plugin, idle timeout, lifetime): the documented defaults, None meaning off.
+LIMITS = [
+    (echo, 300.0, 3600.0),
+    (discard, 300.0, 3600.0),
+    (chargen, 300.0, 3600.0),
+    (daytime, 60.0, None),
+    (finger, 30.0, 60.0),
+    (portforward, 600.0, None),
+]
+
+
+@pytest.mark.parametrize("module, idle, lifetime", LIMITS, ids=lambda v: getattr(v, "__name__", v))
+def test_builtinPluginsBoundTheirConnectionsByDefault(module, idle, lifetime):
+    options = parsed(module)
+    assert (options["idle_timeout"], options["lifetime"]) == (idle, lifetime)
+    usage = options.getUsage(width=200)
+    assert "--idle-timeout=" in usage and "--lifetime=" in usage
+    assert ("[default: %s]" % (idle,)) in usage
+    assert ("[default: %s]" % (lifetime,) if lifetime else "Off by default") in usage
+    factory = module.makeService(options, reactor=Clock())
+    factory = (list(factory)[1] if module is finger else factory).factory
+    assert isinstance(factory, TimeoutFactory)
+    assert (factory.timeoutPeriod, factory.lifetime) == (idle, lifetime)
+
+
+def test_timeoutOptionsTakeSecondsAndZeroTurnsThemOff():
+    options = parsed(echo, "--idle-timeout", "0", "--lifetime", "2.5")
+    assert (options["idle_timeout"], options["lifetime"]) == (None, 2.5)
+    for bad in ("-1", "nan", "inf", "soon"):
+        with pytest.raises(UsageError):
+            parsed(echo, "--lifetime", bad)
+    options = parsed(echo, "--idle-timeout", "0", "--lifetime", "0")
+    svc = echo.makeService(options, reactor=Clock())
+    assert not isinstance(svc.factory, TimeoutFactory)
+
+
+def test_fingerDropsATrickledQueryAtItsMessageTimeout():
+    clock = Clock()
+    options = parsed(finger, "--message-timeout", "2")
+    assert parsed(finger)["message_timeout"] == 10.0
+    factory = list(finger.makeService(options, reactor=clock))[1].factory
+    wrapper = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))
+    transport = StringTransport()
+    wrapper.makeConnection(transport)
+    wrapper.dataReceived(b"a")
+    clock.advance(1)
+    wrapper.dataReceived(b"l")
+    clock.advance(0.999)
+    assert not transport.disconnecting
+    clock.advance(0.001)
+    assert transport.aborted
 
 
 def test_makeServiceThroughTheMakerLeavesTheGlobalReactorAlone():
