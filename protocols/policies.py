@@ -113,6 +113,11 @@ class ProtocolWrapper(Protocol):
     # -- the transport side (called by the wrapped protocol) --------------------
 
     @property
+    def autoPauseReading(self):
+        """The wrapped protocol's choice (the transport asks the wrapper)."""
+        return getattr(self.wrappedProtocol, "autoPauseReading", None)
+
+    @property
     def disconnecting(self):
         """True once loseConnection was called here or on the real transport."""
         return self._disconnecting or getattr(self.transport, "disconnecting", False)

@@ -269,9 +269,18 @@ class Protocol(BaseProtocol):
     The base class for stream protocols: override dataReceived.
 
     :ivar factory: the factory that built this protocol, if any.
+    :cvar autoPauseReading: whether the transport stops reading from the
+        connection while more than ``transport.highWater`` bytes wait to be
+        sent (and no producer is registered), until they drain to
+        ``transport.lowWater``.  None (the default) leaves it to the
+        transport: on for connections a server accepted, so that a client
+        that sends without reading cannot make the answers pile up; off for
+        outgoing connections.  True or False, on the class or the instance,
+        decides for this protocol (see doc/transports.md, "Backpressure").
     """
 
     factory = None
+    autoPauseReading = None
 
     def logPrefix(self):
         """Return the prefix for log lines about this protocol: its class name."""

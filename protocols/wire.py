@@ -28,7 +28,13 @@ __all__ = ["Chargen", "Daytime", "Discard", "Echo", "QOTD", "Time", "chargenPatt
 
 
 class Echo(Protocol):
-    """RFC 862: send back every byte received."""
+    """
+    RFC 862: send back every byte received.
+
+    Bounded with no code of its own: on a connection a server accepted, the
+    transport stops reading while more than ``highWater`` bytes of echo wait
+    for a client that does not read (see reactor.stream).
+    """
 
     def dataReceived(self, data):
         """Write data back to the peer."""

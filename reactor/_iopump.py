@@ -20,6 +20,10 @@ The pump also models what a real transport does around the bytes:
   a paused read).  Bytes then pile up on the other side; past ``highWater``
   that side's push producer is paused, and resumed when its buffer drains.
   A pull producer is asked for more whenever its transport's buffer is empty.
+- Backpressure by default, as reactor.stream does it: with no producer
+  registered, the server's transport stops delivering to its protocol while
+  more than ``highWater`` bytes it wrote wait (the client's does not, unless
+  its protocol's ``autoPauseReading`` says so), until its buffer is delivered.
 """
 
 from zope.interface import implementer
@@ -50,10 +54,16 @@ class MemoryTransport:
     :ivar disconnected: connectionLost has been delivered.
     :ivar readPaused: pauseProducing was called: nothing is delivered to
         protocol until resumeProducing.
-    :ivar highWater: buffered bytes past which a push producer is paused.
+    :ivar highWater: buffered bytes past which a push producer is paused,
+        or reading is (see autoPauseReading).
+    :ivar autoPauseReading: whether reading pauses while more than
+        highWater bytes are buffered and no producer is registered, when the
+        protocol does not say (True for the server end of connectedPair).
+    :ivar autoPaused: reading is paused for that reason.
     """
 
     highWater = 2**16
+    autoPauseReading = False
 
     def __init__(self, protocol, hostAddress, peerAddress):
         self.protocol = protocol
@@ -69,6 +79,7 @@ class MemoryTransport:
         self.producer = None
         self.streaming = None
         self.producerPaused = False
+        self.autoPaused = False
         self.noDelay = False
         self.keepAlive = False
         self._buffer = []
@@ -91,9 +102,13 @@ class MemoryTransport:
             return
         self._buffer.append(bytes(data))
         self._bufferSize += len(data)
-        if self.streaming and not self.producerPaused and self._bufferSize > self.highWater:
-            self.producerPaused = True
-            self.producer.pauseProducing()
+        if self._bufferSize > self.highWater:
+            if self.streaming and not self.producerPaused:
+                self.producerPaused = True
+                self.producer.pauseProducing()
+            elif self.producer is None and not self.autoPaused:
+                choice = getattr(self.protocol, "autoPauseReading", None)
+                self.autoPaused = bool(self.autoPauseReading if choice is None else choice)
 
     def writeSequence(self, data):
         """Buffer each bytes object of the iterable data."""
@@ -159,6 +174,7 @@ class MemoryTransport:
         self.producer = producer
         self.streaming = streaming
         self.producerPaused = False
+        self.autoPaused = False  # the producer takes over
         if not streaming:
             producer.resumeProducing()
 
@@ -188,7 +204,8 @@ class MemoryTransport:
         return data
 
     def _drained(self):
-        """The buffer is empty: let the producer go on."""
+        """The buffer is empty: read again, let the producer go on."""
+        self.autoPaused = False
         producer = self.producer
         if producer is None or self.disconnected or self.disconnecting:
             return
@@ -267,7 +284,12 @@ class IOPump:
         return busy
 
     def _deliver(self, source, destination):
-        if not source._buffer or destination.readPaused or destination.disconnected:
+        if (
+            not source._buffer
+            or destination.readPaused
+            or destination.autoPaused
+            or destination.disconnected
+        ):
             return False
         destination.protocol.dataReceived(source._take())
         return True
@@ -322,6 +344,7 @@ def connectedPair(
     serverAddress = serverAddress or IPv4Address("TCP", "127.0.0.1", 80)
     clientAddress = clientAddress or IPv4Address("TCP", "127.0.0.1", 54321)
     serverTransport = MemoryTransport(serverProtocol, serverAddress, clientAddress)
+    serverTransport.autoPauseReading = True  # as an accepted connection's
     clientTransport = MemoryTransport(clientProtocol, clientAddress, serverAddress)
     serverTransport.peer = clientTransport
     clientTransport.peer = serverTransport

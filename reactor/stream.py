@@ -17,9 +17,26 @@ CONNECTION_DONE, and the reactor calls ``connectionLost`` from its own
 dispatch boundary.  An error met inside ``write()`` is kept and reported the
 same way.
 
-A push producer is paused when the buffer grows past ``highWater`` and
-resumed when it drains to ``lowWater``; a pull producer is asked for more each
-time the buffer empties.
+Backpressure: when the buffer grows past ``highWater`` the transport holds
+back whoever fills it.  A registered push producer is paused.  With no
+producer registered, a connection accepted by a server (tcp.Server,
+unix.Server) stops *reading* (``_autoPaused``): what it buffers are answers
+to what it read, so a client that sends without reading cannot make a
+request/response or echo protocol buffer without limit.  Outgoing
+connections keep reading, so that two peers that both write before they read
+cannot wait on each other for ever; a protocol's ``autoPauseReading`` (True or
+False) overrides either default.  Both pauses end when the buffer drains to
+``lowWater``; a pull producer is asked for more each time it empties.  The
+automatic pause is a second reason not to read, beside ``pauseProducing()``
+from whoever consumes our data: reading resumes only when neither holds it
+(``_startReading``, the one place reading is re-added).  The checks live
+where bytes are buffered and where they drain, so a write that the kernel
+takes whole pays for none of them (test_readingPausedAboveHighWater,
+test_externalPauseAndAutoPauseCompose).
+
+``write()`` keeps a reference to the bytes it is given (a memoryview of
+what the kernel did not take), never a copy: writing one 100 MB object holds
+those 100 MB once.
 """
 
 import errno
@@ -94,6 +111,7 @@ class StreamTransport:
         "_streaming",
         "_producerPaused",
         "_readPaused",
+        "_autoPaused",
         "_writeShut",
         "_writeShutPending",
         "_readShut",
@@ -103,8 +121,13 @@ class StreamTransport:
     )
 
     bufferSize = 65536  # most bytes read per wakeup (fewer while reads come small)
-    highWater = 65536  # pause a push producer above this many buffered bytes
-    lowWater = 16384  # ... and resume it at or below this many
+    highWater = 65536  # above this many buffered bytes, pause the producer or reading
+    lowWater = 16384  # ... and resume at or below this many
+    # Pause reading above highWater when no producer is registered, unless the
+    # protocol's own autoPauseReading (True or False) says otherwise.  On for
+    # the connections a listening port accepts (tcp.Server, unix.Server), off
+    # for outgoing ones: see "Backpressure" in doc/transports.md for why.
+    autoPauseReading = False
 
     def __init__(self, fd, protocol, reactor, owner=None):
         """
@@ -125,7 +148,8 @@ class StreamTransport:
         self._producer = None
         self._streaming = False
         self._producerPaused = False
-        self._readPaused = False
+        self._readPaused = False  # paused by pauseProducing()
+        self._autoPaused = False  # paused because the buffer passed highWater
         self._writeShut = False
         self._writeShutPending = False
         self._readShut = False
@@ -184,7 +208,8 @@ class StreamTransport:
                 return _LOST if error.errno in _GONE else error
             self._consume(sent)
             if self._buffer:
-                self._maybeResumeProducer()
+                if self._bufferSize <= self.lowWater and (self._producerPaused or self._autoPaused):
+                    self._resumeFilling()
                 return None
         return self._bufferDrained()
 
@@ -207,6 +232,9 @@ class StreamTransport:
         # finish a close or half-close that was waiting for this.
         self._buffer = None
         self._bufferSize = 0
+        if self._autoPaused:
+            self._autoPaused = False
+            self._startReading()
         producer = self._producer
         if producer is not None:
             if not self._streaming:
@@ -227,10 +255,47 @@ class StreamTransport:
             return self._shutdownWrite()
         return None
 
-    def _maybeResumeProducer(self):
-        if self._producerPaused and self._bufferSize <= self.lowWater:
+    def _bufferFull(self):
+        # More than highWater bytes wait for the kernel: hold back whoever
+        # adds to them.  A registered producer is the one to pause (a pull
+        # producer is only asked for more once the buffer is empty); without
+        # one, the bytes come from answering what we read, so stop reading
+        # (test_readingPausedAboveHighWater) if the protocol, or else the
+        # kind of connection, says so.  Called for every buffered write above
+        # highWater while nothing is paused: rare, and never on the fast path.
+        producer = self._producer
+        if producer is not None:
+            if self._streaming:
+                self._producerPaused = True
+                producer.pauseProducing()
+        else:
+            choice = getattr(self.protocol, "autoPauseReading", None)
+            if choice or (choice is None and self.autoPauseReading):
+                self._autoPaused = True
+                self.reactor.removeReader(self)
+
+    def _resumeFilling(self):
+        # The buffer drained to lowWater: let whoever _bufferFull held back go.
+        if self._producerPaused:
             self._producerPaused = False
             self._producer.resumeProducing()
+        if self._autoPaused:
+            self._autoPaused = False
+            self._startReading()
+
+    def _startReading(self):
+        # Watch for reading again, unless another reason holds it back: an
+        # external pauseProducing(), the automatic pause, a close or a
+        # half-close from the peer.  The one place reading is re-added, so it
+        # happens once per pause (test_readingResumesAtLowWaterOncePerPause).
+        if not (
+            self._readPaused
+            or self._autoPaused
+            or self.disconnecting
+            or self._readShut
+            or self.disconnected
+        ):
+            self.reactor.addReader(self)
 
     def connectionLost(self, reason):
         """The reactor dropped us: close the descriptor, tell the protocol once."""
@@ -295,41 +360,46 @@ class StreamTransport:
                 return
             self._buffer.append(data)
             self._bufferSize += len(data)
-        if self._streaming and self._bufferSize > self.highWater:
-            if not self._producerPaused:
-                self._producerPaused = True
-                self._producer.pauseProducing()
+        if self._bufferSize > self.highWater and not (self._producerPaused or self._autoPaused):
+            self._bufferFull()
 
     def writeSequence(self, sequence):
-        """Send a sequence of bytes objects, with one writev when possible."""
+        """
+        Send a sequence of bytes objects, with one writev when possible.
+
+        The pieces are buffered as they are, not joined: what the kernel
+        does not take costs no copy.
+        """
         pieces = [piece for piece in sequence if piece]
         for piece in pieces:
             if piece.__class__ is str:
                 raise TypeError("writeSequence() takes bytes, not str")
-        if not pieces:
-            return
-        if self._buffer is not None or len(pieces) == 1 or len(pieces) > _IOV_MAX:
-            self.write(b"".join(pieces))
+        if len(pieces) <= 1:
+            if pieces:
+                self.write(pieces[0])
             return
         if self.disconnecting or self.disconnected:
             return
-        try:
-            sent = _writev(self.fd, pieces)
-        except BlockingIOError:
-            sent = 0
-        except OSError as error:
-            self._deferError(error)
-            return
-        self._buffer = pieces
-        self._bufferSize = sum(map(len, pieces))
-        self._consume(sent)
-        if self._buffer:
-            self.reactor.addWriter(self)
-            if self._streaming and self._bufferSize > self.highWater:
-                self._producerPaused = True
-                self._producer.pauseProducing()
+        if self._buffer is not None:
+            self._buffer.extend(pieces)
+            self._bufferSize += sum(map(len, pieces))
         else:
-            self._buffer = None
+            try:
+                sent = _writev(self.fd, pieces if len(pieces) <= _IOV_MAX else pieces[:_IOV_MAX])
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                self._deferError(error)
+                return
+            self._buffer = pieces
+            self._bufferSize = sum(map(len, pieces))
+            self._consume(sent)
+            if not self._buffer:
+                self._buffer = None
+                return
+            self.reactor.addWriter(self)
+        if self._bufferSize > self.highWater and not (self._producerPaused or self._autoPaused):
+            self._bufferFull()
 
     def _deferError(self, error):
         # Report on the reactor's next turn, from its dispatch boundary.
@@ -388,11 +458,13 @@ class StreamTransport:
             self.reactor.removeReader(self)
 
     def resumeProducing(self):
-        """Start reading again."""
+        """
+        Start reading again, unless our own buffer is still above highWater
+        (then reading resumes once it drains to lowWater).
+        """
         if self._readPaused and not self.disconnected:
             self._readPaused = False
-            if not self.disconnecting and not self._readShut:
-                self.reactor.addReader(self)
+            self._startReading()
 
     def stopProducing(self):
         """Stop for good: close the connection."""
@@ -404,6 +476,7 @@ class StreamTransport:
         """
         Take data from producer: a push producer (streaming=True) is paused and
         resumed with the buffer; a pull producer is asked for more as it drains.
+        While a producer is registered, reading is never paused automatically.
 
         :raises RuntimeError: if a producer is already registered.
         """
@@ -418,6 +491,10 @@ class StreamTransport:
         self._producer = producer
         self._streaming = bool(streaming)
         self._producerPaused = False
+        if self._autoPaused:
+            # The producer takes over from the automatic pause of reading.
+            self._autoPaused = False
+            self._startReading()
         if not streaming:
             self.reactor.addWriter(self)
 

@@ -137,6 +137,19 @@ class Connection(_AddressedTransport):
         return "<%s fd=%d protocol=%s>" % (type(self).__name__, self.fd, self.logPrefix())
 
 
+class Server(Connection):
+    """
+    A TCP connection accepted by a listening Port.
+
+    Reading pauses while more than ``highWater`` bytes wait to be sent (see
+    reactor.stream), so a client that sends without reading cannot make the
+    server buffer without limit.
+    """
+
+    __slots__ = ()
+    autoPauseReading = True
+
+
 def startConnection(transport, protocol, reactor):
     """
     Call protocol.makeConnection(transport) and start reading.
@@ -153,8 +166,8 @@ def startConnection(transport, protocol, reactor):
         reactor.removeWriter(transport)
         transport.connectionLost(failure)
         return
-    if not (transport.disconnecting or transport.disconnected or transport._readPaused):
-        reactor.addReader(transport)
+    # Unless connectionMade closed, paused reading, or wrote past highWater.
+    transport._startReading()
 
 
 @implementer(IListeningPort)
@@ -166,7 +179,7 @@ class Port:
     :ivar acceptPause: seconds to stop accepting after EMFILE and friends.
     """
 
-    transport = Connection
+    transport = Server
     socketType = socket.SOCK_STREAM
     numberAccepts = 128
     acceptPause = 0.1

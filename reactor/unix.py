@@ -55,6 +55,13 @@ class Connection(_AddressedTransport):
         return "<UNIX %s fd=%d protocol=%s>" % (type(self).__name__, self.fd, self.logPrefix())
 
 
+class Server(Connection):
+    """A UNIX connection accepted by a listening Port (reading pauses as for tcp.Server)."""
+
+    __slots__ = ()
+    autoPauseReading = True
+
+
 class _LockFile:
     # An flock'ed "<path>.lock" holding our pid, for wantPID.
     def __init__(self, path):
@@ -92,7 +99,7 @@ class Port(_TCPPort):
         socket left by a dead process.
     """
 
-    transport = Connection
+    transport = Server
     _kind = "UNIX"
 
     def __init__(self, path, factory, backlog=50, mode=0o666, wantPID=False, reactor=None):

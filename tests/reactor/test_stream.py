@@ -8,12 +8,15 @@ small so that each doWrite hands the kernel a bounded amount.
 """
 
 import socket
+import time
+import tracemalloc
 
 import pytest
 
 from reactor import stream, tcp
 from reactor.error import ConnectionDone
 from tests.reactor.transport_helpers import (
+    EchoRecorder,
     HalfCloseRecorder,
     Recorder,
     RecordingClientFactory,
@@ -302,3 +305,401 @@ def test_writeWhileTheConnectionIsBeingLostIsNotSent(reactor):
     assert producer.stopped == 1
     assert bytes(server.received) == b""
     _closePair(reactor, client, server, port)
+
+
+# -- backpressure by default: reading pauses while our own buffer is full ---------
+
+
+_CHUNK = b"x" * 65536
+
+
+def _shrinkKernelBuffers(*transports):
+    # Small send buffers on both ends, so that the kernel holds little and
+    # the transports' own buffers show where the bytes pile up.  (Not the
+    # receive buffers: shrinking a window already advertised stalls TCP.)
+    for transport in transports:
+        _shrinkSendBuffer(transport)
+
+
+def _openUNIXPair(reactor, path, protocol, serverProtocol):
+    server = RecordingServerFactory(serverProtocol)
+    port = reactor.listenUNIX(path, server)
+    client = RecordingClientFactory(protocol)
+    reactor.connectUNIX(path, client, timeout=5)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    return client.built[0], server.built[0], port
+
+
+@pytest.fixture(params=["tcp", "unix"])
+def echoPair(request, reactor, tmp_path):
+    """
+    (client, server) over TCP or UNIX: the server echoes, the client does not
+    read (its reading is paused) until the test resumes it.
+    """
+    if request.param == "tcp":
+        client, server, port = _openPair(reactor, Recorder, EchoRecorder)
+    else:
+        path = str(tmp_path / "echo.sock")
+        client, server, port = _openUNIXPair(reactor, path, Recorder, EchoRecorder)
+    _shrinkKernelBuffers(client.transport, server.transport)
+    client.transport.pauseProducing()
+    yield client, server
+    _closePair(reactor, client, server, port)
+
+
+@pytest.fixture
+def readerChanges(reactor, monkeypatch):
+    """Record ("add" or "remove", transport, its buffer size) for each change of
+    a stream transport's reading."""
+    changes = []
+    for name, event in (("addReader", "add"), ("removeReader", "remove")):
+        real = getattr(reactor, name)
+
+        def record(descriptor, real=real, event=event):
+            if isinstance(descriptor, stream.StreamTransport):
+                changes.append((event, descriptor, descriptor.getBufferSize()))
+            real(descriptor)
+
+        monkeypatch.setattr(reactor, name, record)
+    return changes
+
+
+def _reading(reactor, protocol):
+    return protocol.transport in reactor.getReaders()
+
+
+def _floodUntilPaused(reactor, client, server):
+    """
+    Write 64 KiB chunks from client to the echoing server until the server
+    stops reading (at most 16 MiB); return the bytes written.
+    """
+    for count in range(256):
+        if not _reading(reactor, server):
+            return count * len(_CHUNK)
+        client.transport.write(_CHUNK)
+        reactor.iterate(0)
+    raise AssertionError(
+        "the server never stopped reading; %d bytes buffered for a peer that does not read"
+        % (server.transport.getBufferSize(),)
+    )
+
+
+def _settle(reactor, seconds=0.3):
+    # Longer than TCP's minimum retransmission timeout (200 ms): a segment
+    # the kernel dropped while the receiver was full has been sent again.
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reactor.iterate(0.01)
+
+
+def _flush(reactor, client, server, written):
+    """Let the client read again and wait until every byte has been echoed back."""
+    client.transport.resumeProducing()
+    spin(
+        reactor,
+        lambda: len(client.received) >= written,
+        what="the echo of %d bytes (client has %d)" % (written, len(client.received)),
+    )
+    assert len(server.received) == len(client.received) == written
+
+
+def test_readingPausedAboveHighWater(reactor, echoPair):
+    # A peer that sends without reading: the echo server's own buffer passes
+    # highWater, it stops reading, and more sending piles up on the sender's
+    # side, not the server's.
+    client, server = echoPair
+    written = _floodUntilPaused(reactor, client, server)
+    transport = server.transport
+    limit = transport.highWater + transport.bufferSize
+    assert transport.highWater < transport.getBufferSize() <= limit
+    received = len(server.received)
+    for _ in range(16):
+        client.transport.write(_CHUNK)
+        written += len(_CHUNK)
+        reactor.iterate(0)
+    _settle(reactor)
+    assert len(server.received) == received
+    assert transport.getBufferSize() <= limit
+    assert not _reading(reactor, server)
+    _flush(reactor, client, server, written)
+    assert _reading(reactor, server)
+
+
+def test_readingResumesAtLowWaterOncePerPause(reactor, echoPair, readerChanges):
+    # Each time reading is paused, the buffer is past highWater; each time it
+    # is re-added, the buffer has drained to lowWater; and adds and removes
+    # alternate: the read side is re-added exactly once per pause.
+    client, server = echoPair
+    del readerChanges[:]
+    written = _floodUntilPaused(reactor, client, server)
+    _flush(reactor, client, server, written)
+    transport = server.transport
+    changes = [
+        (event, size) for event, descriptor, size in readerChanges if descriptor is transport
+    ]
+    assert changes[0][0] == "remove" and changes[-1][0] == "add", changes
+    assert [event for event, size in changes] == ["remove", "add"] * (len(changes) // 2)
+    assert all(size > transport.highWater for event, size in changes if event == "remove")
+    assert all(size <= transport.lowWater for event, size in changes if event == "add")
+
+
+def test_externalPauseAndAutoPauseCompose(reactor, echoPair, readerChanges):
+    # pauseProducing() from a consumer of ours and the automatic pause are two
+    # separate reasons not to read: reading resumes only when both let go.
+    client, server = echoPair
+    transport = server.transport
+    written = _floodUntilPaused(reactor, client, server)
+    del readerChanges[:]
+    # Resumed from outside while our buffer is still full: still paused.
+    transport.pauseProducing()
+    transport.resumeProducing()
+    assert not _reading(reactor, server)
+    # Paused from outside, then the buffer drains: still paused.
+    transport.pauseProducing()
+    client.transport.resumeProducing()
+    spin(reactor, lambda: transport.getBufferSize() == 0, what="the server's buffer to drain")
+    _settle(reactor)
+    assert not _reading(reactor, server)
+    assert len(server.received) == len(client.received)
+    transport.resumeProducing()
+    assert _reading(reactor, server)
+    adds = [change for change in readerChanges if change[:2] == ("add", transport)]
+    assert adds == [("add", transport, 0)]  # once, when both have let go
+    _flush(reactor, client, server, written)
+
+
+def test_pushProducerRegisteredTakesOver(reactor, echoPair):
+    # A push producer registered while reading is paused automatically takes
+    # over: reading resumes at once, and from then on the buffer pauses the
+    # producer, never the reading.
+    client, server = echoPair
+    transport = server.transport
+    written = _floodUntilPaused(reactor, client, server)
+    producer = BufferWatcher(transport)
+    transport.registerProducer(producer, True)
+    assert _reading(reactor, server)
+    # The client still has plenty buffered: the server reads and echoes it.
+    spin(reactor, lambda: producer.events, what="the producer to be paused")
+    _settle(reactor)
+    assert producer.events[0][0] == "pause"
+    assert _reading(reactor, server)
+    transport.unregisterProducer()
+    _flush(reactor, client, server, written)
+
+
+def test_pullProducerRegisteredTakesOver(reactor, echoPair):
+    client, server = echoPair
+    transport = server.transport
+    written = _floodUntilPaused(reactor, client, server)
+    producer = BufferWatcher(transport)
+    transport.registerProducer(producer, False)
+    assert _reading(reactor, server)
+    client.transport.resumeProducing()
+    spin(reactor, lambda: producer.events, what="the pull producer to be asked for more")
+    assert producer.events[0] == ("resume", 0)
+    transport.unregisterProducer()
+    _flush(reactor, client, server, written)
+
+
+class NoAutoPauseEcho(EchoRecorder):
+    autoPauseReading = False
+
+
+def test_optedOutProtocolKeepsReading(reactor, tmp_path):
+    # A protocol with autoPauseReading = False is read whatever is buffered.
+    client, server, port = _openPair(reactor, Recorder, NoAutoPauseEcho)
+    _shrinkKernelBuffers(client.transport, server.transport)
+    client.transport.pauseProducing()
+    transport = server.transport
+    for _ in range(64):
+        client.transport.write(_CHUNK)
+        reactor.iterate(0)
+    spin(reactor, lambda: transport.getBufferSize() > 8 * transport.highWater, what="buffering")
+    assert _reading(reactor, server)
+    _closePair(reactor, client, server, port)
+
+
+def test_optOutOnTheInstanceAndThroughAWrapper(reactor):
+    # The switch is read from the protocol the transport has: an instance
+    # attribute counts, and a ProtocolWrapper answers for what it wraps.
+    from protocols.policies import WrappingFactory
+
+    server = WrappingFactory(RecordingServerFactory(EchoRecorder))
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    factory = RecordingClientFactory(Recorder)
+    reactor.connectTCP("127.0.0.1", port.getHost().port, factory, timeout=5)
+    spin(reactor, lambda: factory.built and server.wrappedFactory.built, what="connect")
+    client, wrapped = factory.built[0], server.wrappedFactory.built[0]
+    wrapped.autoPauseReading = False
+    wrapper = wrapped.transport
+    assert wrapper.autoPauseReading is False
+    _shrinkKernelBuffers(client.transport, wrapper.transport)
+    client.transport.pauseProducing()
+    for _ in range(64):
+        client.transport.write(_CHUNK)
+        reactor.iterate(0)
+    spin(reactor, lambda: wrapper.getBufferSize() > 8 * wrapper.highWater, what="buffering")
+    assert wrapper.transport in reactor.getReaders()
+    for protocol in (client, wrapped):
+        protocol.transport.abortConnection()
+    wait(reactor, port.stopListening())
+    spin(reactor, lambda: client.lost and wrapped.lost, what="cleanup")
+
+
+def test_loseConnectionWhileAutoPaused(reactor, echoPair, readerChanges):
+    # The close waits for the buffer to drain, and reading is not resumed on
+    # the way out.
+    client, server = echoPair
+    _floodUntilPaused(reactor, client, server)
+    del readerChanges[:]
+    server.transport.loseConnection()
+    echoed = len(server.received)
+    client.transport.resumeProducing()
+    spin(reactor, lambda: server.lost and client.lost, what="close")
+    assert server.lost[0].check(ConnectionDone)
+    assert len(client.received) == echoed
+    assert ("add", server.transport) not in [change[:2] for change in readerChanges]
+
+
+def test_abortConnectionWhileAutoPaused(reactor, echoPair, readerChanges):
+    client, server = echoPair
+    _floodUntilPaused(reactor, client, server)
+    del readerChanges[:]
+    server.transport.abortConnection()
+    spin(reactor, lambda: server.lost and client.lost, what="abort")
+    assert ("add", server.transport) not in [change[:2] for change in readerChanges]
+    assert server.events == ["made", "lost"]
+
+
+class HalfCloseEcho(HalfCloseRecorder):
+    echo = True
+
+
+def test_halfCloseWhileAutoPausedResumesReading(reactor):
+    # The write side is shut once the buffer drains; reading comes back then,
+    # as a half-close keeps the read side.
+    client, server, port = _openPair(reactor, HalfCloseRecorder, HalfCloseEcho)
+    _shrinkKernelBuffers(client.transport, server.transport)
+    client.transport.pauseProducing()
+    written = _floodUntilPaused(reactor, client, server)
+    server.echo = False
+    server.transport.loseWriteConnection()
+    client.transport.resumeProducing()
+    spin(reactor, lambda: "readLost" in client.events, what="the half-close")
+    assert _reading(reactor, server)
+    client.transport.write(b"after the half-close")
+    spin(reactor, lambda: server.received.endswith(b"after the half-close"), what="more data")
+    assert len(server.received) >= written
+    assert server.events == ["made", "writeLost"]
+    _closePair(reactor, client, server, port)
+
+
+class PausedOnConnect(Recorder):
+    """Does not read until resumed."""
+
+    def connectionMade(self):
+        Recorder.connectionMade(self)
+        self.transport.pauseProducing()
+
+
+class FloodsOnConnect(Recorder):
+    """Writes 4 MiB in connectionMade, far more than highWater."""
+
+    def connectionMade(self):
+        Recorder.connectionMade(self)
+        self.transport.write(b"h" * (4 << 20))
+
+
+def test_noReadingWhileConnectionMadeOutputIsBuffered(reactor, readerChanges):
+    # Reading starts once what connectionMade wrote has drained to lowWater,
+    # not when the connection is made; and then only once.
+    serverFactory = RecordingServerFactory(FloodsOnConnect)
+    port = reactor.listenTCP(0, serverFactory, interface="127.0.0.1")
+    # Accepted sockets inherit the listener's small send buffer.
+    port.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    clientFactory = RecordingClientFactory(PausedOnConnect)
+    reactor.connectTCP("127.0.0.1", port.getHost().port, clientFactory, timeout=5)
+    spin(reactor, lambda: clientFactory.built and serverFactory.built, what="connect")
+    client, server = clientFactory.built[0], serverFactory.built[0]
+    transport = server.transport
+    assert transport.getBufferSize() > transport.highWater
+    client.transport.write(b"early")
+    _settle(reactor)
+    assert server.received == b""
+    assert not _reading(reactor, server)
+    client.transport.resumeProducing()
+    spin(reactor, lambda: server.received == b"early", what="the early bytes")
+    adds = [change for change in readerChanges if change[:2] == ("add", transport)]
+    assert len(adds) == 1 and adds[0][2] <= transport.lowWater, adds
+    _closePair(reactor, client, server, port)
+
+
+class WritesOnConnect(Recorder):
+    """A client that writes 4 MiB at once, then reads the echo."""
+
+    def connectionMade(self):
+        Recorder.connectionMade(self)
+        self.transport.write(b"c" * (4 << 20))
+
+
+def test_outgoingConnectionsKeepReadingSoTwoPeersCannotDeadlock(reactor):
+    # A client that writes more than highWater before it reads anything, to an
+    # echo server: the server pauses, the client keeps reading (its
+    # connections are not paused by default), and everything comes back.
+    # Were both ends to pause, each would wait for the other for ever.
+    client, server, port = _openPair(reactor, WritesOnConnect, EchoRecorder)
+    spin(reactor, lambda: len(client.received) == 4 << 20, what="the whole echo")
+    assert client.transport.autoPauseReading is False
+    assert server.transport.autoPauseReading is True
+    _closePair(reactor, client, server, port)
+
+
+class PausingClient(Recorder):
+    autoPauseReading = True
+
+
+def test_aClientProtocolCanOptIn(reactor):
+    # autoPauseReading = True on the protocol turns the pause on for an
+    # outgoing connection too (here the client "echoes" by writing a lot).
+    client, server, port = _openPair(reactor, PausingClient, Recorder)
+    _shrinkKernelBuffers(client.transport, server.transport)
+    server.transport.pauseProducing()
+    _fillUntil(
+        client.transport, lambda: client.transport.getBufferSize() > client.transport.highWater
+    )
+    assert not _reading(reactor, client)
+    server.transport.resumeProducing()
+    spin(reactor, lambda: _reading(reactor, client), what="reading to resume")
+    assert client.transport.getBufferSize() <= client.transport.lowWater
+    _closePair(reactor, client, server, port)
+
+
+def _tracedGrowth(action):
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        action()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_writtenBytesAreHeldByReferenceNotCopied(reactor, pair):
+    # 32 MiB written to a peer that does not read: the transport keeps the
+    # object it was given (memoryviews of it), and pieces given to
+    # writeSequence while buffering are kept as they are, not joined.
+    client, server = pair
+    server.transport.pauseProducing()
+    transport = client.transport
+    big = bytes(32 << 20)
+    pieces = [bytes(4 << 20) for _ in range(8)]
+
+    def writeAndRun():
+        transport.write(big)
+        transport.writeSequence(pieces)
+        for _ in range(10):
+            reactor.iterate(0)
+
+    growth = _tracedGrowth(writeAndRun)
+    assert transport.getBufferSize() > 60 << 20
+    assert growth < 1 << 20, growth

@@ -531,3 +531,35 @@ def test_flushGivesUpOnAProducerThatNeverStops():
 def test_memoryTransportIsExported():
     assert issubclass(MemoryTransport, object)
     assert verifyObject(IPushProducer, connectedPair(Recorder(), Recorder()).serverTransport)
+
+
+def test_serverStopsReadingWhileItsBufferIsFull():
+    # As on a real accepted connection: a client that does not read makes an
+    # echo server stop reading once more than highWater bytes wait for it;
+    # the server reads again once its buffer has been delivered.
+    server, client = Echo(), Recorder()
+    pump = connectedPair(server, client)
+    client.transport.pauseProducing()
+    for _ in range(8):
+        client.transport.write(b"z" * 40000)
+        pump.flush()
+    assert server.transport.autoPaused
+    assert len(server.data) == 80000  # the write that passed highWater, no more
+    client.transport.resumeProducing()
+    pump.flush()
+    assert server.data == client.data == b"z" * 320000
+    assert not server.transport.autoPaused
+
+
+def test_clientKeepsReadingUnlessItsProtocolSaysSo():
+    server, client = Recorder(), Echo()
+    pump = connectedPair(server, client)
+    server.transport.pauseProducing()
+    for _ in range(3):
+        server.transport.write(b"c" * 40000)
+        pump.flush()
+    assert client.data == b"c" * 120000 and not client.transport.autoPaused
+    client.autoPauseReading = True
+    server.transport.write(b"d" * 40000)
+    pump.flush()
+    assert client.transport.autoPaused
