@@ -11,9 +11,17 @@ loop with call_soon_threadsafe, once per burst.
 
 ``run()`` runs the loop for ever (until the reactor stops); ``iterate(delay)``
 runs it for one step, stopping at the first event or after delay.
+
+A loop made here (no ``eventloop`` given) waits with a _RepairingSelector:
+the stdlib's epoll selector, plus the repair the epoll reactor makes when a
+file outlives the fd number it was registered under (see
+reactor.epollreactor): without it the loop spins on that file's events.
+A loop passed in keeps its own selector, and that risk.
 """
 
 import asyncio
+import select
+import selectors
 
 from zope.interface import implementer
 
@@ -60,10 +68,17 @@ class AsyncioReactor(PosixReactorBase):
 
     def __init__(self, eventloop=None):
         self._ownLoop = eventloop is None
-        self._asyncioEventloop = asyncio.new_event_loop() if eventloop is None else eventloop
+        if eventloop is None:
+            eventloop = asyncio.SelectorEventLoop(_makeSelector())
+        self._asyncioEventloop = eventloop
         self._timerHandle = None
         self._iterating = False
         super().__init__()
+
+    @property
+    def interestSetRebuilds(self):
+        """How many times the loop's epoll set was rebuilt (reactor.epollreactor)."""
+        return getattr(self._asyncioEventloop._selector, "rebuilds", 0)
 
     @property
     def eventloop(self):
@@ -202,3 +217,70 @@ class AsyncioReactor(PosixReactorBase):
             self._timerHandle.cancel()
         if self._ownLoop and not self._asyncioEventloop.is_closed():
             self._asyncioEventloop.close()
+
+
+class _RepairingSelector(selectors.EpollSelector):
+    """
+    The stdlib's epoll selector, with its interest set rebuilt when it holds
+    a file under a number that no longer names it: after a registered fd was
+    closed behind our back while the file lived on elsewhere (dup, fork,
+    SCM_RIGHTS).  We rebuild when the kernel cannot forget an fd being
+    unregistered, and when events keep coming for an fd nobody registered.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._strays = {}
+        self.rebuilds = 0
+
+    def unregister(self, fileobj):
+        """Unregister fileobj; rebuild if the kernel no longer knows its fd."""
+        key = selectors._BaseSelectorImpl.unregister(self, fileobj)
+        try:
+            self._selector.unregister(key.fd)
+        except OSError:
+            self._rebuild()
+        return key
+
+    def select(self, timeout=None):
+        """Wait for events, as the stdlib's; rebuild after repeated strays."""
+        ready = super().select(timeout)
+        if self._strays and max(self._strays.values()) >= 3:
+            self._rebuild()
+        return ready
+
+    def _key_from_fd(self, fd):
+        key = self._fd_to_key.get(fd)
+        if key is None:
+            # Once is normal (unregistered earlier in this batch); again and
+            # again is a file left in the interest set under a dead number.
+            self._strays[fd] = self._strays.get(fd, 0) + 1
+        return key
+
+    def register(self, fileobj, events, data=None):
+        """Register fileobj, as the stdlib's."""
+        key = super().register(fileobj, events, data)
+        self._strays.pop(key.fd, None)
+        return key
+
+    def _rebuild(self):
+        self.rebuilds += 1
+        self._strays.clear()
+        old, self._selector = self._selector, select.epoll()
+        old.close()
+        for key in list(self._fd_to_key.values()):
+            flags = (self._EVENT_READ if key.events & selectors.EVENT_READ else 0) | (
+                self._EVENT_WRITE if key.events & selectors.EVENT_WRITE else 0
+            )
+            try:
+                self._selector.register(key.fd, flags)
+            except OSError:
+                # Closed behind our back for good: the reactor finds out at
+                # its next call for it, as with epoll.
+                pass
+
+
+def _makeSelector():
+    if hasattr(select, "epoll"):
+        return _RepairingSelector()
+    return selectors.DefaultSelector()

@@ -1,15 +1,30 @@
 """
-The epoll reactor: one epoll object and a dict from fd to descriptor.
+The epoll reactor: one epoll object and a list from fd to descriptor.
 
 Level-triggered on purpose: doRead() takes one chunk per wakeup, so a busy
 socket cannot starve the rest; edge-triggered would strand the remainder.
 
-The kernel drops an fd from the interest set when its last reference is
-closed, so a descriptor whose fd was closed behind our back produces no
-events: it cannot spin the loop.  We find out at the next epoll_ctl on it
-(EBADF when the descriptor asks to read or write again, or the fd number
-turning up again for a new descriptor); it is then dropped with
-ConnectionFdescWentAway (test_closedBehindBackIsDropped).
+An fd closed behind our back is the one way our tables and the kernel's
+interest set can disagree, and it comes in two kinds:
+
+- the fd's file is closed for good: the kernel drops it from the interest
+  set by itself, so it produces no events.  We find out at the next
+  epoll_ctl on it (EBADF when the descriptor asks to read or write again,
+  or the fd number turning up again for a new descriptor), and drop the
+  descriptor with ConnectionFdescWentAway.
+- the file lives on through another fd (dup, fork, SCM_RIGHTS): epoll
+  watches the *file*, registered under the old number, and closing that
+  number does not remove it; no epoll_ctl can, since the number no longer
+  names that file.  Level-triggered events keep arriving for a number we no
+  longer know, or now know as someone else's, and the loop would spin.
+
+The second kind is repaired by rebuilding the interest set: a new epoll
+object holding exactly what our tables watch.  We rebuild when the kernel
+refuses to forget an fd we remove (it was closed behind our back), when a
+new descriptor takes over an fd number still held by an old one, and when
+events keep arriving for an fd that nobody watches (three in a row: one
+such event is normal, for a descriptor removed earlier in the same batch).
+test_staleEpollEntryDoesNotSpin counts the loop's turns in that state.
 """
 
 import errno
@@ -41,6 +56,10 @@ class EPollReactor(PosixReactorBase):
         # hands back is a few instructions, where a dict lookup of an fd
         # above 256 (not a cached int) hashes and compares.
         self._selectables = []
+        # fd -> how many events came for it while nobody watched it.
+        self._strays = {}
+        # How many times the interest set was rebuilt (for tests and logs).
+        self.interestSetRebuilds = 0
         super().__init__()
 
     def addReader(self, reader):
@@ -66,10 +85,15 @@ class EPollReactor(PosixReactorBase):
             return
         if primary.get(fd) is descriptor:
             return
+        if self._strays:
+            self._strays.pop(fd, None)
         stale = self._staleOwner(fd, descriptor, primary, other)
         if stale is not None:
+            # Its fd was closed behind our back: its file may still be in
+            # the interest set under this number (see the module docstring).
             self._forget(fd)
             self._dropLater(stale)
+            self._rebuildInterestSet()
         table = self._selectables
         if fd >= len(table):
             # Grown before the fd is registered: every fd epoll reports fits.
@@ -84,6 +108,8 @@ class EPollReactor(PosixReactorBase):
                 raise
             self._forget(fd)
             self._dropLater(descriptor)
+            if fd in other:
+                self._rebuildInterestSet()
             return
         primary[fd] = descriptor
         table[fd] = descriptor
@@ -113,7 +139,9 @@ class EPollReactor(PosixReactorBase):
                 self._selectables[fd] = None
                 self._poller.unregister(fd)
         except OSError:
-            pass  # Closed behind our back: the kernel forgot it already.
+            # Closed behind our back: the kernel forgot the file if that
+            # was its last fd, but not if it lives on elsewhere.
+            self._rebuildInterestSet()
 
     def _forget(self, fd):
         self._reads.pop(fd, None)
@@ -125,6 +153,38 @@ class EPollReactor(PosixReactorBase):
         except OSError:
             pass
 
+    def _rebuildInterestSet(self):
+        """
+        Replace the interest set with one holding exactly what we watch.
+
+        The old epoll object may hold files registered under numbers that
+        no longer name them; closing it is the only way to drop those.
+        Done at once: it is our own bookkeeping, it calls no user code, and
+        an fd that cannot be registered again is dropped on the next turn.
+        """
+        self.interestSetRebuilds += 1
+        self._strays.clear()
+        old, self._poller = self._poller, select.epoll()
+        old.close()
+        for fd in set(self._reads) | set(self._writes):
+            flags = (_IN if fd in self._reads else 0) | (_OUT if fd in self._writes else 0)
+            try:
+                self._poller.register(fd, flags)
+            except OSError:
+                lost = self._reads.get(fd) or self._writes.get(fd)
+                self._forget(fd)
+                self._dropLater(lost)
+
+    def _strayEvent(self, fd):
+        # An event for an fd nobody watches.  Once is normal (a descriptor
+        # removed earlier in this batch); the same fd again, turn after
+        # turn, is a file left in the interest set under a dead number.
+        count = self._strays.get(fd, 0) + 1
+        if count < 3:
+            self._strays[fd] = count
+        else:
+            self._rebuildInterestSet()
+
     def doIteration(self, timeout):
         """Wait up to timeout seconds (None: no limit) and dispatch the events."""
         events = self._poller.poll(-1 if timeout is None else timeout)
@@ -133,6 +193,7 @@ class EPollReactor(PosixReactorBase):
         for fd, event in events:
             descriptor = selectables[fd]
             if descriptor is None:
+                self._strayEvent(fd)
                 continue
             if event == _IN:
                 # Readable and nothing else, the common case, dispatched here

@@ -308,3 +308,89 @@ def test_returnedExceptionOrFailureDropsWithoutLogging(reactor, side, kind):
     assert logged.events == []
     assert reactor.getReaders() == reactor.getWriters() == []
     descriptor.close()
+
+
+# -- a file that outlives its fd number ------------------------------------
+#
+# epoll watches files, registered under an fd number.  When the number is
+# closed behind the reactor's back while the file lives on through another
+# fd (dup, fork, SCM_RIGHTS), the kernel keeps the file in the interest set
+# and its level-triggered events keep coming, for a number that no longer
+# names it.  Each test leaves the old file readable and runs the loop for
+# one second, counting its turns and the CPU time it used: a loop that
+# sleeps turns a handful of times and uses next to none; the spinning one
+# turned about 165,000 times.  (asyncio turns inside its own run_forever,
+# where the turns are not seen: its CPU time is.)
+
+
+def _turnsInOneSecond(reactor):
+    """Run reactor for one second; return (turns, CPU seconds of this thread)."""
+    import time
+
+    turns = 0
+    cpu = time.thread_time()
+    deadline = time.monotonic() + 1.0
+    while (left := deadline - time.monotonic()) > 0:
+        reactor.iterate(left)
+        turns += 1
+    return turns, time.thread_time() - cpu
+
+
+def _readableWithLiveDup(reactor):
+    """A registered reader whose fd is closed behind the reactor's back while a
+    dup keeps its (readable) file open; return (descriptor, fd, dupFd)."""
+    descriptor = PairDescriptor(reactor)
+    fd = descriptor.sock.detach()
+    descriptor.fileno = lambda: fd  # still claims the old number
+    reactor.addReader(descriptor)
+    descriptor.peer.sendall(b"never read")
+    duplicate = os.dup(fd)
+    os.close(fd)
+    return descriptor, fd, duplicate
+
+
+def test_closedFdWithLiveDupDoesNotSpin(reactor):
+    descriptor, fd, duplicate = _readableWithLiveDup(reactor)
+    with LoggedErrors():
+        turns, cpu = _turnsInOneSecond(reactor)
+    assert turns < 50 and cpu < 0.25
+    assert len(descriptor.lost) == 1
+    assert reactor.getReaders() == []
+    if hasattr(reactor, "interestSetRebuilds"):  # the epoll-based ones
+        assert reactor.interestSetRebuilds >= 1
+    os.close(duplicate)
+    descriptor.peer.close()
+
+
+def test_removedAfterCloseWithLiveDupDoesNotSpin(reactor):
+    # The reactor is told, but only after the number was closed: epoll_ctl
+    # can no longer name the file to take it out.
+    descriptor, fd, duplicate = _readableWithLiveDup(reactor)
+    reactor.removeReader(descriptor)
+    turns, cpu = _turnsInOneSecond(reactor)
+    assert turns < 50 and cpu < 0.25
+    assert descriptor.lost == []
+    os.close(duplicate)
+    descriptor.peer.close()
+
+
+def test_reusedFdNumberWithLiveDupDoesNotSpin(reactor):
+    fresh = PairDescriptor(reactor)  # made first: its sockets keep their own numbers
+    stale, fd, duplicate = _readableWithLiveDup(reactor)
+    os.dup2(fresh.sock.fileno(), fd)  # the old number now names fresh's socket
+    fresh.fileno = lambda: fd
+    reactor.addReader(fresh)
+    with LoggedErrors():
+        turns, cpu = _turnsInOneSecond(reactor)
+    assert turns < 50 and cpu < 0.25
+    # fresh is woken only by its own socket: nothing spurious to read.
+    assert fresh.lost == [] and fresh.reads == 0
+    fresh.peer.sendall(b"new owner")
+    iterateUntil(reactor, lambda: fresh.received)
+    assert fresh.received == [b"new owner"]
+    assert [reason.type for reason in stale.lost] == [ConnectionFdescWentAway]
+    reactor.removeReader(fresh)
+    os.close(fd)
+    os.close(duplicate)
+    fresh.close()
+    stale.peer.close()
