@@ -14,6 +14,7 @@ is re-exported here.
 import math
 import time
 from types import CoroutineType
+from typing import Generic, TypeVar
 
 from zope.interface import implementer
 
@@ -404,9 +405,15 @@ def _defaultScheduler(tick):
     return _globalReactor().callLater(_EPSILON, tick)
 
 
-class CooperativeTask:
+# The iterator a CooperativeTask runs.
+_IteratorT = TypeVar("_IteratorT")
+
+
+class CooperativeTask(Generic[_IteratorT]):
     """
     One iterator run a step at a time by a Cooperator (made by cooperate()).
+
+    ``CooperativeTask[I]`` (at run time too) runs an iterator of type I.
 
     Each step is one next() on the iterator.  A step that yields a Deferred
     pauses the task until the Deferred fires; if it fails, so does the task.
