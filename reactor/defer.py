@@ -606,9 +606,13 @@ class Deferred(Generic[_T]):
             try:
                 result = future.result()
             except BaseException:
-                d.errback(Failure())
+                failure = Failure()
             else:
                 d.callback(result)
+                return
+            # Outside the except block, so that what the callbacks raise does
+            # not carry the Future's exception as its __context__.
+            d.errback(failure)
 
         def cancel(d):
             future.cancel()

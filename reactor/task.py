@@ -273,8 +273,8 @@ class LoopingCall:
             else:
                 result = self.f(*self.a, **self.kw)
         except Exception:
-            self._ebCalled(Failure())
-            return
+            # Handled below, outside this block (see _oneWorkUnit).
+            result = Failure()
         if isinstance(result, CoroutineType):
             result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
@@ -503,13 +503,19 @@ class CooperativeTask(Generic[_IteratorT]):
         try:
             result = next(self._iterator)
         except StopIteration:
-            self._completeWith(TaskDone(), self._iterator)
+            completion = TaskDone(), self._iterator
         except Exception:
-            self._completeWith(TaskFailed(), Failure())
+            completion = TaskFailed(), Failure()
         else:
             if isinstance(result, Deferred):
                 self.pause()
                 result.addCallbacks(self._cbStepDone, self._ebStepFailed)
+            return
+        # Completed after the except block, not inside it: the whenDone
+        # callbacks resume code waiting on the task, and an exception it
+        # raises would carry the StopIteration as its __context__
+        # (test_coiterateLeavesNoStopIterationContext).
+        self._completeWith(*completion)
 
     def _cbStepDone(self, result):
         self.resume()
