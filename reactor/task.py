@@ -294,7 +294,9 @@ class LoopingCall:
             else:
                 result = self.f(*self.a, **self.kw)
         except Exception:
-            # Handled below, outside this block (see _oneWorkUnit).
+            # Handled below, outside this block: the start() Deferred's
+            # errbacks must not run with this error as the one being handled
+            # (test_loopingCallFailureFiresOutsideItsExceptBlock).
             result = Failure()
         if isinstance(result, CoroutineType):
             result = Deferred.fromCoroutine(result)
