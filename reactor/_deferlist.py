@@ -12,9 +12,14 @@ subclasses Deferred, so this module imports ``reactor.defer`` at its top, and
 import ``reactor.defer``, not this private module.
 """
 
+from typing import TypeVar
+
 from reactor import log
 from reactor.defer import FAILURE, SUCCESS, Deferred
 from reactor.failure import Failure
+
+# The result type of the listed Deferreds.
+_T = TypeVar("_T")
 
 __all__ = ["DeferredList", "FirstError", "gatherResults"]
 
@@ -45,10 +50,12 @@ class FirstError(Exception):
     __hash__ = Exception.__hash__
 
 
-class DeferredList(Deferred):
+class DeferredList(Deferred[list[tuple[bool, _T]]]):
     """
     A Deferred that fires when every Deferred of a list has fired, with a list
     of (success, result) pairs in the original order.
+
+    ``DeferredList[T]`` (at run time too) is a list of ``Deferred[T]``.
 
     :param fireOnOneCallback: fire with (result, index) at the first success.
     :param fireOnOneErrback: errback with FirstError at the first failure.

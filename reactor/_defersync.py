@@ -10,6 +10,8 @@ import each other, each at its bottom, after its own definitions: whichever is
 imported first, the names the other one asks for already exist.
 """
 
+from typing import Generic, TypeVar
+
 __all__ = [
     "DeferredLock",
     "DeferredSemaphore",
@@ -17,6 +19,10 @@ __all__ = [
     "QueueOverflow",
     "QueueUnderflow",
 ]
+
+
+# The type of what a DeferredQueue holds.
+_T = TypeVar("_T")
 
 
 class QueueOverflow(Exception):
@@ -147,9 +153,11 @@ class DeferredSemaphore(_ConcurrencyPrimitive):
             self.waiting.pop(0).callback(self)
 
 
-class DeferredQueue:
+class DeferredQueue(Generic[_T]):
     """
     A queue whose get() returns a Deferred.
+
+    ``DeferredQueue[T]`` (at run time too) holds objects of type T.
 
     :param size: the most objects held before put() raises QueueOverflow
         (None: unbounded).

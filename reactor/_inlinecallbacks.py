@@ -6,9 +6,20 @@ The one idea: ``_drive`` is a loop, not a chain of callbacks.  It sends each
 result into the generator; an already-fired Deferred's result is taken at
 once and the loop goes on (so yielding 10,000 fired Deferreds uses one Python
 frame); an unfired one gets ``_resume`` as its callback and the loop returns
-until it fires.  A line of generators each waiting on the one before also
-runs in bounded stack: past a few dozen nested resumes, ``_resume`` queues
-the next one for the outermost to run (see ``_resume``).
+until it fires.  A yielded coroutine (or generator) is driven the same way,
+by a driver of its own, and waited on through its Deferred.
+
+Cancelling: the Deferred of a run has ``_cancelDriver`` as its canceller,
+which cancels the Deferred the generator waits on.  When that is the
+Deferred of another run (a nested inlineCallbacks function or coroutine),
+its canceller does the same, so the cancel reaches the innermost Deferred
+actually waited on, at any depth; the CancelledError then climbs back
+through each generator, which may let it pass, catch it, or turn it into
+something else (see test_inlinecallbacks_nesting).
+
+A line of generators each waiting on the one before also runs in bounded
+stack: past a few dozen nested resumes, ``_resume`` queues the next one for
+the outermost to run (see ``_resume``).
 
 Import these from ``reactor.defer``, which re-exports them.  Like
 ``reactor._defersync``, this module and ``reactor.defer`` import each other at
@@ -21,6 +32,10 @@ import threading
 import types
 
 from reactor.failure import Failure
+
+# What a generator may yield besides a Deferred to wait on: a coroutine (the
+# call of an ``async def``) or a generator, run as its own inlineCallbacks.
+_DRIVABLE = (types.CoroutineType, types.GeneratorType)
 
 __all__ = ["inlineCallbacks", "returnValue", "ensureDeferred"]
 
@@ -86,20 +101,24 @@ def _drive(result, isFailure, status):
             else:
                 yielded = send(result)
         except StopIteration as stop:
-            status.deferred.callback(stop.value)
-            return
+            result, isFailure = stop.value, False
+            break
         except _DefGen_Return as returned:
-            status.deferred.callback(returned.value)
-            return
+            result, isFailure = returned.value, False
+            break
         except BaseException as error:
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
-            status.deferred.errback()
-            return
+            result, isFailure = Failure(), True
+            break
         if not isinstance(yielded, Deferred):
-            # Yielding a plain value hands it straight back.
-            result, isFailure = yielded, False
-            continue
+            if not isinstance(yielded, _DRIVABLE):
+                # Yielding a plain value hands it straight back.
+                result, isFailure = yielded, False
+                continue
+            # A coroutine (or generator) yielded: run it as Twisted 26 does,
+            # and wait for its Deferred like any other.
+            yielded = _startDriving(yielded)
         # Fired, neither paused nor running: its callbacks have all run (see
         # Deferred._runSteps), so its result is final.
         if yielded.called and not (yielded.paused or yielded._runningCallbacks):
@@ -114,6 +133,15 @@ def _drive(result, isFailure, status):
         status.waitingOn = yielded
         yielded.addBoth(_resume, status)
         return
+    # Fired here, after the except blocks, not inside them: the callbacks run
+    # now resume the generators awaiting this one, and an exception one of
+    # them raises would otherwise carry the StopIteration (or the error being
+    # handled) as its __context__, printed as "During handling of the above
+    # exception..." (test_noStopIterationNoiseInTraceback).
+    if isFailure:
+        status.deferred.errback(result)
+    else:
+        status.deferred.callback(result)
 
 
 def _resume(result, status):
@@ -158,8 +186,12 @@ def inlineCallbacks(f):
     Decorate a generator function so it can ``yield`` Deferreds and get
     their results (or have their errors raised) at the yield.
 
-    The decorated function returns a Deferred firing with what the generator
-    returns.  Cancelling that Deferred cancels the one being waited on.
+    It may also yield a coroutine (the call of an ``async def``) or a
+    generator: it is run as by ensureDeferred, and its result is sent back.
+    Any other value yielded is sent back as is.  The decorated function
+    returns a Deferred firing with what the generator returns.  Cancelling
+    that Deferred cancels the one being waited on, down through nested
+    inlineCallbacks functions and coroutines.
     """
 
     @functools.wraps(f)

@@ -7,6 +7,16 @@ walks no frames.  The traceback text is computed only when asked for, or when
 ``cleanFailure()`` is called to let go of the frames (a Deferred does that when
 its chain ends on a Failure, so that an unhandled error does not keep every
 local variable of the failed call stack alive).
+
+Re-raising a cleaned Failure: ``trap``, ``raiseException`` and
+``throwExceptionIntoGenerator`` raise the original exception, but its
+traceback is gone.  So they raise it through ``_reraiseCleaned``, a frame
+that holds the Failure; a Failure made from what comes out sees that frame
+at the end of its traceback and continues the stack with the cleaned one's
+saved frames.  Hence an error raised in a coroutine that failed at once
+(its Deferred cleaned before anyone waited on it) still shows where it was
+raised, after the frames of every level it was re-raised through
+(test_failure_frames).
 """
 
 import sys
@@ -25,11 +35,11 @@ class Failure(Exception):
 
     ``Failure()`` inside an ``except`` block wraps the exception being handled;
     ``Failure(exception)`` wraps an explicit one (using its ``__traceback__``
-    if it was raised).  A Failure is itself raisable: ``trap`` re-raises it
-    when nothing matches, so the errback chain carries it on unchanged.  It
-    is an Exception, so that one raised outside a chain (a connectionLost or
-    a timed call that traps) is caught and logged by the reactor's guards
-    like any other error, instead of stopping the loop.
+    if it was raised).  ``trap`` re-raises the original exception when
+    nothing matches (as Twisted 26 does), so ``except ValueError`` around it
+    works, and an errback that traps only what it knows passes the rest down
+    the chain.  A Failure raised itself (``raise failure``) is unwrapped by
+    the next ``Failure()``.
 
     :ivar value: the exception instance.
     :ivar type: its class.
@@ -50,7 +60,7 @@ class Failure(Exception):
             # Failure(ValueError) means Failure(ValueError()).
             exc_value = exc_value()
         if isinstance(exc_value, Failure):
-            # Raised by trap() or raiseException(): unwrap, keep the original.
+            # A Failure raised as an exception: unwrap, keep the original.
             self.__dict__.update(exc_value.__dict__)
             return
         if exc_tb is None:
@@ -58,6 +68,7 @@ class Failure(Exception):
         self.value = exc_value
         self.type = exc_type or type(exc_value)
         self.tb = exc_tb
+        # Set by cleanFailure(): the traceback's frames summarised.
         self._stack = None
 
     def check(self, *errorTypes):
@@ -80,16 +91,19 @@ class Failure(Exception):
         """
         Return the matching type if the exception is one of errorTypes.
 
-        Otherwise raise this Failure itself, so an errback that traps only
-        what it knows passes everything else down the chain untouched.
+        Otherwise re-raise the original exception (raiseException), so an
+        errback that traps only what it knows passes everything else down
+        the chain, and ``except`` clauses around it see the real exception.
         """
         matched = self.check(*errorTypes)
         if matched is None:
-            raise self
+            self.raiseException()
         return matched
 
     def raiseException(self):
         """Re-raise the original exception, with its original traceback."""
+        if self.tb is None and self._stack is not None:
+            _reraiseCleaned(self)
         raise self.value.with_traceback(self.tb)
 
     @property
@@ -103,24 +117,54 @@ class Failure(Exception):
 
         :return: what the generator yields next.
         """
-        return generator.throw(self.value.with_traceback(self.tb))
+        tb = self.tb
+        if tb is None and self._stack is not None:
+            try:
+                _reraiseCleaned(self)
+            except BaseException as error:
+                tb = error.__traceback__.tb_next  # the marker frame alone
+        return generator.throw(self.value.with_traceback(tb))
+
+    @property
+    def frames(self):
+        """
+        The traceback's frames, outermost first, as Twisted's tuples:
+        (function name, file name, line number, (), ()) -- locals and
+        globals are never captured.  Kept by cleanFailure().
+        """
+        return [(f.name, f.filename, f.lineno, (), ()) for f in self._summary()]
 
     def getTracebackObject(self):
-        """Return the traceback object (None after cleanFailure())."""
-        return self.tb
+        """
+        Return a traceback object for the traceback module (extract_tb,
+        format_tb...): the real one while it is held, else (after
+        cleanFailure(), or when a cleaned Failure was re-raised) one built
+        from the saved frames.  None if the exception was never raised.
+        """
+        tb = self.tb
+        if tb is not None and not _endsInMarker(tb):
+            return tb
+        return _FakeTraceback.chain(self._summary())
 
     def cleanFailure(self):
         """
         Let go of the traceback's frames, keeping what is needed to print it.
 
-        After this, ``tb`` is None and ``getTraceback()`` still works.
+        After this, ``tb`` is None; ``getTraceback()``, ``frames`` and
+        ``getTracebackObject()`` give what they gave before.
         """
         if self.tb is not None:
-            self._stack = traceback.StackSummary.extract(
-                traceback.walk_tb(self.tb), lookup_lines=False
-            )
+            self._stack = _extractFrames(self.tb)
             self.tb = None
             self.value.__traceback__ = None
+
+    def _summary(self):
+        # The frames, outermost first: the traceback's, or the saved ones.
+        if self.tb is not None:
+            return _extractFrames(self.tb)
+        if self._stack is not None:
+            return self._stack
+        return traceback.StackSummary()
 
     def getErrorMessage(self):
         """Return the exception's message (its str, or its repr if that is empty)."""
@@ -139,17 +183,18 @@ class Failure(Exception):
         """
         if detail == "brief":
             return self.getBriefTraceback() + "\n"
-        if self.tb is not None:
-            lines = traceback.format_exception(self.type, self.value, self.tb)
-        elif self._remoteTraceback is not None:
-            return self._remoteTraceback
-        else:
+        if self.tb is None and self._stack is None:
+            if self._remoteTraceback is not None:
+                return self._remoteTraceback
             lines = ["Traceback (most recent call last):\n"]
-            if self._stack:
-                lines.extend(self._stack.format())
-            else:
-                lines.append("Failure: (no traceback: never raised)\n")
-            lines.extend(traceback.format_exception_only(self.type, self.value))
+            lines.append("Failure: (no traceback: never raised)\n")
+        else:
+            # The exceptions this one was raised from (or while handling)
+            # first, as Python prints them; cleanFailure() keeps them.
+            lines = _formatChain(self.value)
+            lines.append("Traceback (most recent call last):\n")
+            lines.extend(self._summary().format())
+        lines.extend(traceback.format_exception_only(self.type, self.value))
         return "".join(lines)
 
     def printTraceback(self, file=None, elideFrameworkCode=False, detail="default"):
@@ -189,6 +234,126 @@ def _rebuildFailure(type_, message, tracebackText):
     failure = Failure(value)
     failure._remoteTraceback = tracebackText
     return failure
+
+
+def _reraiseCleaned(failure):
+    # The marker frame: raise failure's exception from here, so that the
+    # traceback of what comes out ends in this frame, whose local variable
+    # names the cleaned Failure to continue the stack with.
+    raise failure.value.with_traceback(None)
+
+
+_MARKER_CODE = _reraiseCleaned.__code__
+
+
+def _endsInMarker(tb):
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code is _MARKER_CODE
+
+
+def _extractFrames(tb):
+    """
+    Summarise the frames of tb; if it ends in the marker frame (a cleaned
+    Failure re-raised), the marker is replaced by that Failure's frames.
+
+    Source lines are read only when printed, and no column positions are
+    computed (the carets of Python's own tracebacks): finding them costs
+    several times the rest, on every cleanFailure().
+    """
+    entries = []
+    while tb is not None:
+        entries.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    summary = traceback.StackSummary.extract(entries, lookup_lines=False)
+    if entries and entries[-1][0].f_code is _MARKER_CODE:
+        origin = entries[-1][0].f_locals.get("failure")
+        del summary[-1]
+        if isinstance(origin, Failure):
+            summary.extend(origin._summary())
+    return summary
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _formatChain(value):
+    """
+    Return the lines Python prints before value's own traceback: the
+    exceptions it was raised from (__cause__) or while handling
+    (__context__), oldest first, each with the sentence linking it on.
+    """
+    chain = []
+    seen = {id(value)}
+    while True:
+        if value.__cause__ is not None:
+            value, message = value.__cause__, _CAUSE
+        elif value.__context__ is not None and not value.__suppress_context__:
+            value, message = value.__context__, _CONTEXT
+        else:
+            break
+        if id(value) in seen:
+            break
+        seen.add(id(value))
+        chain.append((value, message))
+    lines = []
+    for value, message in reversed(chain):
+        if value.__traceback__ is not None:
+            lines.append("Traceback (most recent call last):\n")
+            lines.extend(_extractFrames(value.__traceback__).format())
+        lines.extend(traceback.format_exception_only(type(value), value))
+        lines.append(message)
+    return lines
+
+
+class _FakeCode:
+    # The attributes of a code object that the traceback module reads.
+    def __init__(self, name, filename):
+        self.co_name = self.co_qualname = name
+        self.co_filename = filename
+        self.co_firstlineno = 0
+
+    def co_positions(self):
+        return iter(())
+
+
+class _FakeFrame:
+    # The attributes of a frame that the traceback module reads.
+    def __init__(self, summary, back):
+        self.f_code = _FakeCode(summary.name, summary.filename)
+        self.f_lineno = summary.lineno
+        self.f_globals = {}
+        self.f_locals = {}
+        self.f_back = back
+
+
+class _FakeTraceback:
+    """
+    A traceback entry rebuilt from a saved frame summary, for the traceback
+    module (a real one needs live frames, which cleanFailure let go).
+    """
+
+    def __init__(self, frame):
+        self.tb_frame = frame
+        self.tb_lineno = frame.f_lineno
+        self.tb_lasti = -1  # no instruction: the traceback module asks no position
+        self.tb_next = None
+
+    @classmethod
+    def chain(cls, summary):
+        """Return the first of a chain of entries for summary, or None if empty."""
+        first = previous = None
+        back = None
+        for frameSummary in summary:
+            back = _FakeFrame(frameSummary, back)
+            entry = cls(back)
+            if previous is None:
+                first = entry
+            else:
+                previous.tb_next = entry
+            previous = entry
+        return first
 
 
 def _qualifiedName(klass):

@@ -14,6 +14,7 @@ is re-exported here.
 import math
 import time
 from types import CoroutineType
+from typing import Generic, TypeVar
 
 from zope.interface import implementer
 
@@ -128,6 +129,10 @@ class LoopingCall:
     very sum a Clock advanced by interval reaches, so advancing a Clock by
     0.1 always makes exactly one call (test_loopingCallKeepsFloatGrid).
 
+    ``interval`` may be changed while running (as in Twisted); the grid
+    then continues from the clock time of the last call, counted in the new
+    interval (see _regrid).
+
     :ivar f: the function; a, kw: its arguments.
     :ivar running: True between start() and stop() (or a failure).
     :ivar interval: seconds between calls, set by start().
@@ -148,11 +153,16 @@ class LoopingCall:
         self.a = a
         self.kw = kw
         self._withCount = False
-        # Grid index and grid time of the previous call and of the next one.
+        # Grid index and grid time of the previous call and of the next one,
+        # on the grid of _gridInterval (unused while it is 0).
         self._lastIndex = 0
         self._lastTime = 0.0
         self._nextIndex = 0
         self._nextTime = 0.0
+        self._gridInterval = None
+        # The clock's time at the last call; None before the first (and
+        # after reset(), whose time is the grid's new index 0).
+        self._lastCalledAt = None
 
     @property
     def clock(self):
@@ -177,7 +187,10 @@ class LoopingCall:
 
         count is how many intervals have elapsed since the previous call: 1
         normally, 3 if the clock jumped (or the process stalled) so that two
-        calls were skipped.  With interval 0 it is always 1.
+        calls were skipped.  With interval 0 it is always 1; when interval
+        is changed (from 0 too), the next count is the number of new
+        intervals, counted from starttime, between the last call and now, as
+        in Twisted.
         """
         loop = cls(countCallable)
         loop._withCount = True
@@ -203,7 +216,8 @@ class LoopingCall:
         self.running = True
         deferred = self._deferred = Deferred()
         self.starttime = self.clock.seconds()
-        self.interval = interval
+        self.interval = self._gridInterval = interval
+        self._lastCalledAt = None
         if now:
             self._lastIndex = -1
             self._nextIndex = 0
@@ -248,32 +262,42 @@ class LoopingCall:
             self.call = None
             self.starttime = self._lastTime = self.clock.seconds()
             self._lastIndex = 0
+            self._lastCalledAt = None
+            self._gridInterval = self.interval
             self._scheduleFrom(self.starttime)
 
     def __call__(self):
         self.call = None
-        index = self._nextIndex
-        gridTime = self._nextTime
+        now = self.clock.seconds()
         interval = self.interval
+        if interval != self._gridInterval:
+            self._regrid(interval)
         if interval:
+            index = self._nextIndex
+            gridTime = self._nextTime
             # Late (a stalled process, a big Clock.advance): count the
             # intervals that really elapsed.  Never less than the scheduled
             # index, so float rounding cannot make count 0.
-            elapsed = int((self.clock.seconds() - self.starttime) // interval)
+            elapsed = int((now - self.starttime) // interval)
             if elapsed > index:
                 index = elapsed
                 gridTime = self.starttime + elapsed * interval
-        count = index - self._lastIndex
-        self._lastIndex = index
-        self._lastTime = gridTime
+            count = index - self._lastIndex
+            self._lastIndex = index
+            self._lastTime = gridTime
+        else:
+            count = 1
+        self._lastCalledAt = now
         try:
             if self._withCount:
                 result = self.f(count, *self.a, **self.kw)
             else:
                 result = self.f(*self.a, **self.kw)
         except Exception:
-            self._ebCalled(Failure())
-            return
+            # Handled below, outside this block: the start() Deferred's
+            # errbacks must not run with this error as the one being handled
+            # (test_loopingCallFailureFiresOutsideItsExceptBlock).
+            result = Failure()
         if isinstance(result, CoroutineType):
             result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
@@ -296,10 +320,29 @@ class LoopingCall:
         deferred, self._deferred = self._deferred, None
         deferred.errback(failure)
 
+    def _regrid(self, interval):
+        # interval was changed since the grid was laid out: put the last
+        # call on the new grid by the clock time it was made at (Twisted's
+        # count: whole intervals since starttime), so that the next count is
+        # the new intervals elapsed since then.  Interval 0 keeps no grid;
+        # only the time of each call (test_withCountAfterIntervalZero).
+        self._gridInterval = interval
+        if not interval:
+            return
+        if self._lastCalledAt is None:
+            index = 0
+        else:
+            index = int((self._lastCalledAt - self.starttime) // interval)
+        self._lastIndex = index
+        self._lastTime = self.starttime + index * interval
+        self._nextIndex = index + 1
+        self._nextTime = self._lastTime + interval
+
     def _scheduleFrom(self, when):
         interval = self.interval
+        if interval != self._gridInterval:
+            self._regrid(interval)
         if interval == 0:
-            self._nextIndex = self._lastIndex + 1
             self.call = self.clock.callLater(0, self)
             return
         index = int((when - self.starttime) // interval) + 1
@@ -404,9 +447,15 @@ def _defaultScheduler(tick):
     return _globalReactor().callLater(_EPSILON, tick)
 
 
-class CooperativeTask:
+# The iterator a CooperativeTask runs.
+_IteratorT = TypeVar("_IteratorT")
+
+
+class CooperativeTask(Generic[_IteratorT]):
     """
     One iterator run a step at a time by a Cooperator (made by cooperate()).
+
+    ``CooperativeTask[I]`` (at run time too) runs an iterator of type I.
 
     Each step is one next() on the iterator.  A step that yields a Deferred
     pauses the task until the Deferred fires; if it fails, so does the task.
@@ -496,13 +545,19 @@ class CooperativeTask:
         try:
             result = next(self._iterator)
         except StopIteration:
-            self._completeWith(TaskDone(), self._iterator)
+            completion = TaskDone(), self._iterator
         except Exception:
-            self._completeWith(TaskFailed(), Failure())
+            completion = TaskFailed(), Failure()
         else:
             if isinstance(result, Deferred):
                 self.pause()
                 result.addCallbacks(self._cbStepDone, self._ebStepFailed)
+            return
+        # Completed after the except block, not inside it: the whenDone
+        # callbacks resume code waiting on the task, and an exception it
+        # raises would carry the StopIteration as its __context__
+        # (test_coiterateLeavesNoStopIterationContext).
+        self._completeWith(*completion)
 
     def _cbStepDone(self, result):
         self.resume()

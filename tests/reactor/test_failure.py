@@ -94,17 +94,38 @@ def test_failureOfFailureUnwraps():
 def test_cleanFailureDropsTracebackButKeepsText():
     failure = failureOf(MyError("clean me"))
     before = failure.getTraceback()
+    framesBefore = failure.frames
     failure.cleanFailure()
     assert failure.tb is None
-    assert failure.getTracebackObject() is None
     assert failure.value.__traceback__ is None
     after = failure.getTraceback()
     assert "raiser" in after
     assert "raise exception" in after
     assert after.rstrip().endswith("MyError: clean me")
-    assert after.splitlines()[0] == before.splitlines()[0]
+    assert after == before
+    assert failure.frames == framesBefore
     failure.cleanFailure()  # a second call is harmless
     assert failure.getTraceback() == after
+
+
+def test_cleanedTracebackObjectServesTheTracebackModule():
+    failure = failureOf(MyError("clean me"))
+    before = traceback.extract_tb(failure.getTracebackObject())
+    failure.cleanFailure()
+    tb = failure.getTracebackObject()
+    assert tb is not None
+    after = traceback.extract_tb(tb)
+    assert [(f.name, f.filename, f.lineno) for f in after] == [
+        (f.name, f.filename, f.lineno) for f in before
+    ]
+    assert [f.name for f in after] == ["failureOf", "raiser"]
+    assert traceback.format_tb(tb)[-1].strip().endswith("raise exception")
+
+
+def test_neverRaisedHasNoTracebackObjectNorFrames():
+    failure = Failure(MyError("never"))
+    assert failure.getTracebackObject() is None
+    assert failure.frames == []
 
 
 def test_tracebackOfNeverRaisedException():
@@ -142,11 +163,37 @@ def test_trapReturnsMatch():
     assert failure.trap(KeyError, MyError) is MyError
 
 
-def test_trapReraisesTheFailureItself():
+def test_trapReraisesTheOriginalException():
+    # As Twisted 26: ``except MyError`` around a trap catches what it did not
+    # match (Loom raised the Failure itself before).
     failure = failureOf(MyError("x"))
-    with pytest.raises(Failure) as info:
+    with pytest.raises(MyError) as info:
         failure.trap(KeyError)
-    assert info.value is failure
+    assert info.value is failure.value
+    names = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert names[-2:] == ["failureOf", "raiser"]
+
+
+def test_exceptAroundTrapCatchesTheOriginalType():
+    caught = []
+    try:
+        failureOf(ValueError("not a key")).trap(KeyError)
+    except ValueError as error:
+        caught.append(str(error))
+    assert caught == ["not a key"]
+
+
+def test_trapOfACleanedFailureStillShowsWhereItWasRaised():
+    failure = failureOf(MyError("cleaned"))
+    failure.cleanFailure()
+    try:
+        failure.trap(KeyError)
+    except MyError:
+        again = Failure()
+    assert again.value is failure.value
+    names = [frame[0] for frame in again.frames]
+    assert names[-4:] == ["trap", "raiseException", "failureOf", "raiser"]
+    assert "in _reraiseCleaned" not in again.getTraceback()
 
 
 def test_raiseExceptionReraisesOriginalWithTraceback():

@@ -1,8 +1,8 @@
 """
-Failure.trap re-raises the Failure itself.  Raised outside a Deferred chain
-(in a connectionLost, a timed call, a thread call, a maybeDeferred function,
-a LoopingCall), it must be contained and logged like any other error: the
-loop goes on and nothing else notices.
+Failure.trap re-raises the original exception (as Twisted 26 does).  Raised
+outside a Deferred chain (in a connectionLost, a timed call, a thread call, a
+maybeDeferred function, a LoopingCall), it must be contained and logged like
+any other error: the loop goes on and nothing else notices.
 """
 
 import os
