@@ -66,8 +66,8 @@ def _kind(mode):
 
 
 def identity(info):
-    """The (device, inode) pair that names one file, from an os.stat_result."""
-    return (info.st_dev, info.st_ino)
+    """What tells one file from another, from an os.stat_result: device, inode and type."""
+    return (info.st_dev, info.st_ino, stat.S_IFMT(info.st_mode))
 
 
 def inspect(path):
@@ -132,8 +132,8 @@ def bindPath(sock, path, mode):
     process umask's choice when mode is None); replace a stale socket found
     there.
 
-    :return: the (device, inode) of the file bound, or None if the file at
-        path right after bind() is not a socket of ours.
+    :return: the identity() of the file bound, or None if the file at path
+        right after bind() is not a socket of ours.
     :raises OSError: EADDRINUSE or EEXIST with a message saying what is in
         the way (a live listener, a file that is not a socket), or bind()'s own.
     """

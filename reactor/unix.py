@@ -77,7 +77,7 @@ class Port(_TCPPort):
         self.mode = mode
         self.wantPID = wantPID
         self._lock = None
-        self._bound = None  # (device, inode) of the socket file we created
+        self._bound = None  # the identity of the socket file we created
 
     def startListening(self):
         """
