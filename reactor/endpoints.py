@@ -71,9 +71,9 @@ class TCP6ServerEndpoint(TCP4ServerEndpoint):
 
 @implementer(IStreamServerEndpoint)
 class UNIXServerEndpoint:
-    """Listen on a UNIX socket path."""
+    """Listen on a UNIX socket path (mode None: the process umask decides)."""
 
-    def __init__(self, reactor, address, backlog=50, mode=0o666, wantPID=False):
+    def __init__(self, reactor, address, backlog=50, mode=None, wantPID=False):
         self._reactor = reactor
         self._address = address
         self._backlog = backlog
@@ -328,8 +328,9 @@ def _parseServerUNIX(reactor, description, args, kwargs):
     address = args.pop(0) if args else kwargs.pop("address", None)
     if not address:
         raise ValueError("no path in endpoint description %r" % (description,))
+    mode = kwargs.pop("mode", None)
     try:
-        mode = int(kwargs.pop("mode", "666"), 8)
+        mode = None if mode is None else int(mode, 8)
     except ValueError:
         raise ValueError("mode must be octal in endpoint description %r" % (description,)) from None
     return UNIXServerEndpoint(
@@ -402,7 +403,8 @@ def serverFromString(reactor, description):
     Return the server endpoint a description names.
 
     ``tcp:PORT[:interface=IP][:backlog=N]``, ``tcp6:PORT[...]``,
-    ``unix:PATH[:mode=660][:backlog=N][:lockfile=1]``.
+    ``unix:PATH[:mode=660][:backlog=N][:lockfile=1]`` (without mode the
+    process umask decides the socket file's permissions).
 
     :raises ValueError: for a malformed description, saying what is wrong.
     """

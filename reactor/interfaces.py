@@ -132,8 +132,14 @@ class IReactorTCP(Interface):
 class IReactorUNIX(Interface):
     """UNIX stream sockets."""
 
-    def listenUNIX(address, factory, backlog=50, mode=0o666, wantPID=0):
-        """Listen on a UNIX socket path; return an IListeningPort."""
+    def listenUNIX(address, factory, backlog=50, mode=None, wantPID=False):
+        """
+        Listen on a UNIX socket path; return an IListeningPort.
+
+        :param mode: the socket file's permission bits, set as it is created;
+            None lets the process umask decide (Twisted's default is 0o666).
+        :param wantPID: hold a ``path.lock`` file naming this process.
+        """
 
     def connectUNIX(address, factory, timeout=30, checkPID=0):
         """Connect to a UNIX socket path; return an IConnector."""

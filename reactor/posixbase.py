@@ -89,8 +89,14 @@ class PosixReactorBase(ReactorBase):
 
     # -- UNIX -------------------------------------------------------------------
 
-    def listenUNIX(self, address, factory, backlog=50, mode=0o666, wantPID=False):
-        """Listen on a UNIX socket path (or an abstract '\\0name'); return the port."""
+    def listenUNIX(self, address, factory, backlog=50, mode=None, wantPID=False):
+        """
+        Listen on a UNIX socket path (or an abstract '\\0name'); return the port.
+
+        The socket file is created with ``mode`` (the umask decides when it
+        is None); a stale socket at the path is replaced, a live one or
+        anything else is refused (CannotListenError).  See reactor.unix.
+        """
         from reactor import unix
 
         listening = unix.Port(address, factory, backlog, mode, wantPID, reactor=self)

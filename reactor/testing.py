@@ -441,7 +441,7 @@ class MemoryReactor:
         self.sslClients.append((host, port, factory, contextFactory, timeout, bindAddress))
         return self._connector(_inetAddress("TCP", host, port))
 
-    def listenUNIX(self, address, factory, backlog=50, mode=0o666, wantPID=False):
+    def listenUNIX(self, address, factory, backlog=50, mode=None, wantPID=False):
         """Record the call; return a port whose getHost() shows address."""
         self.unixServers.append((address, factory, backlog, mode, wantPID))
         return _FakePort(UNIXAddress(address))

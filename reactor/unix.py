@@ -1,13 +1,17 @@
 """
 UNIX stream sockets: connections, listening ports and connectors.
 
-They reuse TCP's machinery (reactor.tcp) with AF_UNIX addresses.  Two things
-are particular to them:
+They reuse TCP's machinery (reactor.tcp) with AF_UNIX addresses.  What is
+particular to them is the file a listening socket puts in the file system,
+handled by reactor._socketfile: created with its mode from the first instant
+(the umask's choice unless ``mode`` is given), a stale one left by a dead
+listener replaced, a live one or anything that is not a socket refused, and
+removed at stop only while it is still the one we bound.
 
 - ``wantPID``: a lock file ``<path>.lock`` beside the socket holds the pid of
-  the listening process under an flock.  A new listener that can take the lock
-  knows the socket left on disk belongs to a dead process and removes it; one
-  that cannot refuses to start (the socket is in use).
+  the listening process under an flock, so that two listeners starting at
+  once cannot both take the path, and clients (``checkPID``) can tell a dead
+  listener from a live one.
 - Linux abstract-namespace addresses (a leading NUL byte) live in no file
   system: nothing to remove, no mode to set.
 """
@@ -15,10 +19,10 @@ are particular to them:
 import fcntl
 import os
 import socket
-import stat
 
 from zope.interface import implementer
 
+from reactor import _socketfile, log
 from reactor.address import UNIXAddress
 from reactor.error import CannotListenError
 from reactor.interfaces import IUNIXTransport
@@ -62,85 +66,61 @@ class Server(Connection):
     autoPauseReading = True
 
 
-class _LockFile:
-    # An flock'ed "<path>.lock" holding our pid, for wantPID.
-    def __init__(self, path):
-        self.path = path
-        self.fd = None
-
-    def acquire(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
-        self.fd = fd
-        return True
-
-    def release(self):
-        if self.fd is not None:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-            os.close(self.fd)
-            self.fd = None
-
-
 class Port(_TCPPort):
     """
     A listening UNIX socket.
 
-    :param mode: the permission bits of the socket file.
-    :param wantPID: keep a lock file beside the socket, and remove a stale
-        socket left by a dead process.
+    :param mode: the permission bits of the socket file, applied as it is
+        created; None (the default) lets the process umask decide.
+    :param wantPID: keep a lock file beside the socket naming this process.
     """
 
     transport = Server
     _kind = "UNIX"
 
-    def __init__(self, path, factory, backlog=50, mode=0o666, wantPID=False, reactor=None):
+    def __init__(self, path, factory, backlog=50, mode=None, wantPID=False, reactor=None):
         _TCPPort.__init__(self, path, factory, backlog, "", reactor)
         self.path = path
         self.mode = mode
         self.wantPID = wantPID
         self._lock = None
-
-    def _makeSocket(self):
-        return socket.socket(socket.AF_UNIX, self.socketType), self.path
+        self._bound = None  # the identity of the socket file we created
 
     def startListening(self):
         """
-        Bind (removing a stale socket when wantPID allows it), listen, accept.
+        Take the lock file (wantPID), bind (replacing a stale socket), listen, accept.
 
-        :raises CannotListenError: if the path is in use or cannot be bound.
+        :raises CannotListenError: if the path is in use, holds something
+            that is not a socket, or cannot be bound; the message says which.
         """
-        if self.wantPID and not _isAbstract(self.path):
-            self._lock = _LockFile("%s.lock" % (os.fsdecode(self.path),))
-            if not self._lock.acquire():
-                self._lock = None
-                raise CannotListenError(
-                    None, self.path, OSError("in use by another process (lock file held)")
-                )
-            self._removeStaleSocket()
+        abstract = _isAbstract(self.path)
+        if self.wantPID and not abstract:
+            self._takeLock()
+        sock = socket.socket(socket.AF_UNIX, self.socketType)
         try:
-            _TCPPort.startListening(self)
-        except CannotListenError as error:
+            if abstract:
+                sock.bind(self.path)
+            else:
+                self._bound = _socketfile.bindPath(sock, self.path, self.mode)
+            sock.listen(self.backlog)
+        except OSError as error:
+            sock.close()
             self._releaseLock()
-            raise CannotListenError(None, self.path, error.socketError) from None
-        if not _isAbstract(self.path):
-            os.chmod(self.path, self.mode)
+            raise CannotListenError(None, self.path, error) from None
+        sock.setblocking(False)
+        self._startAccepting(sock)
 
-    def _removeStaleSocket(self):
-        # We hold the lock, so a socket file left here belongs to nobody alive.
+    def _takeLock(self):
+        lock = _socketfile.LockFile("%s.lock" % (os.fsdecode(self.path),))
         try:
-            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+            taken = lock.acquire()
+        except OSError as error:
+            raise CannotListenError(None, self.path, error) from None
+        if not taken:
+            raise CannotListenError(
+                None, self.path, OSError("in use by another process (lock file held)")
+            )
+        self._lock = lock
 
     def _releaseLock(self):
         if self._lock is not None:
@@ -149,13 +129,21 @@ class Port(_TCPPort):
 
     def connectionLost(self, reason):
         """Close the socket, remove its file (and lock file), tell the factory."""
-        if self.socket is not None and not _isAbstract(self.path):
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        if self.socket is not None:
+            self._removeSocketFile()
         self._releaseLock()
         _TCPPort.connectionLost(self, reason)
+
+    def _removeSocketFile(self):
+        bound, self._bound = self._bound, None
+        error = _socketfile.unlinkIfSame(self.path, bound)
+        if error is not None:
+            # Typically EACCES: privileges were dropped and the directory is
+            # root's.  The next listener finds the file stale and replaces it.
+            log.msg(
+                "could not remove the socket file %s (%s); the next listener "
+                "will replace it as stale" % (os.fsdecode(self.path), error.strerror),
+            )
 
     def _peerAddress(self, sockaddr):
         return _unixAddress(sockaddr)
@@ -202,7 +190,7 @@ class Connector(_TCPConnector):
 def _checkListenerAlive(path):
     lockPath = "%s.lock" % (os.fsdecode(path),)
     try:
-        fd = os.open(lockPath, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(lockPath, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise OSError(2, "no lock file %s: the listener is not running" % (lockPath,)) from None
     try:

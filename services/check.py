@@ -8,11 +8,18 @@ is free on the interface asked for (read from /proc/net/tcp and tcp6, so
 nothing is bound: a port busy on 127.0.0.2 only does not stop 127.0.0.1) and
 a port below 1024 is only asked of a loomd started as root; the pidfile is
 usable as the real start sees it (not a symlink, readable, not locked by a
-running daemon); the pidfile and the log file can be created and written,
-and each UNIX socket's directory exists and is writable, by the target user
-(tested in a child process that has really dropped to that user, so file
-permissions, ACLs and group membership all count); the run and chroot
-directories exist.
+running daemon); the pidfile and the log file can be created and written
+by the target user (tested in a child process that has really dropped to
+that user, so file permissions, ACLs and group membership all count); the
+run and chroot directories exist.
+
+UNIX sockets are bound in privilegedStartService, as the user loomd starts
+as, and judged the way that bind judges them (reactor._socketfile): the
+directory must be writable by that user; a stale socket there is fine (the
+start replaces it), a live one or anything that is not a socket is a
+failure with the very message the start would give.  When the target user
+cannot write the directory, the socket file outlives a stop: a note says
+so, and the next start replaces it.
 """
 
 import ipaddress
@@ -107,7 +114,8 @@ def _writableAs(uid, gid, paths, sockets=()):
     """
     Return the problems found trying, as uid/gid, to open each path for
     appending (creating it if missing, then removing what we created), and
-    to create each UNIX socket path (its directory exists and is writable).
+    notes ("note: ...") for each UNIX socket whose directory uid/gid cannot
+    write (its file will outlive a stop).
     """
     from services.privileges import shedPrivileges
 
@@ -130,9 +138,11 @@ def _writableAs(uid, gid, paths, sockets=()):
                         "%s is not writable by the target user: %s" % (path, error.strerror.lower())
                     )
             for path in sockets:
-                problem = _socketDirectoryProblem(path)
-                if problem:
-                    problems.append("cannot listen on %s: %s" % (path, problem))
+                if _socketDirectoryProblem(path, "the target user"):
+                    problems.append(
+                        "note: the target user cannot remove %s at stop; the next "
+                        "start replaces it as stale" % (path,)
+                    )
         except Exception as error:
             problems.append("cannot switch to the target user: %s" % (error,))
         os.write(writeEnd, "\n".join(problems).encode())
@@ -144,7 +154,7 @@ def _writableAs(uid, gid, paths, sockets=()):
     return [line for line in text.split("\n") if line]
 
 
-def _socketDirectoryProblem(path):
+def _socketDirectoryProblem(path, who):
     if path.startswith("\0") or path.startswith("@"):
         return None  # an abstract socket has no directory
     directory = os.path.dirname(os.path.abspath(path))
@@ -157,7 +167,24 @@ def _socketDirectoryProblem(path):
     if not os.path.isdir(directory):
         return "%s is not a directory" % (directory,)
     if not os.access(directory, os.W_OK | os.X_OK):
-        return "directory %s is not writable by the target user" % (directory,)
+        return "directory %s is not writable by %s" % (directory, who)
+    return None
+
+
+def _socketProblem(path):
+    # What the start would say binding path, as the user loomd starts as.
+    from reactor import _socketfile
+    from reactor.error import CannotListenError
+    from services.lifecycle import _cannotListen
+
+    problem = _socketDirectoryProblem(path, "the user loomd starts as")
+    if problem:
+        return "cannot listen on %s: %s" % (path, problem)
+    if path.startswith("\0") or path.startswith("@"):
+        return None
+    error = _socketfile.obstacle(path)
+    if error is not None:
+        return _cannotListen(CannotListenError(None, path, error))
     return None
 
 
@@ -194,6 +221,9 @@ def checkApplication(launch):
     for kind, interface, port in addresses:
         if kind == "unix":
             sockets.append(interface)
+            problem = _socketProblem(interface)
+            if problem:
+                problems.append(problem)
             continue
         where = _where(kind, interface, port)
         if port and _portInUse(interface, port, listening):
@@ -206,12 +236,17 @@ def checkApplication(launch):
     elif not options["syslog"] and options["logfile"] is None and not options["nodaemon"]:
         files.append(os.path.join(options["rundir"], "loomd.log"))
     files = [path for path in files if path]
+    notes = []
     if (files or sockets) and not problems:
-        problems.extend(_writableAs(launch.uid, launch.gid, files, sockets))
+        found = _writableAs(launch.uid, launch.gid, files, sockets)
+        notes = [line for line in found if line.startswith("note: ")]
+        problems.extend(line for line in found if not line.startswith("note: "))
     if problems:
         for problem in problems:
             sys.stderr.write("loomd: check failed: %s\n" % (problem,))
         return 1
+    for note in notes:
+        sys.stdout.write("loomd: %s\n" % (note,))
     listening = ", ".join(_where(*address) for address in addresses) or "nothing known"
     sys.stdout.write("loomd: check passed: application loaded; listens on %s\n" % (listening,))
     return 0

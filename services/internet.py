@@ -160,12 +160,15 @@ class UNIXServer(_ListeningService):
     :param address: the socket's path.
     :param factory: the IProtocolFactory for accepted connections.
     :param backlog: the listen queue length.
-    :param mode: the socket file's permissions.
+    :param mode: the socket file's permission bits, set as it is created;
+        None (the default) lets the process umask decide (loomd's is 0o077
+        unless ``--umask`` says otherwise: give 0o660 or 0o666 to let others
+        connect).
     :param wantPID: hold a ``path.lock`` file naming this process.
     :param reactor: the IReactorUNIX to listen with (the global one by default).
     """
 
-    def __init__(self, address, factory, backlog=50, mode=0o666, wantPID=False, reactor=None):
+    def __init__(self, address, factory, backlog=50, mode=None, wantPID=False, reactor=None):
         _ListeningService.__init__(self, reactor)
         self.address = address
         self.factory = factory

@@ -67,6 +67,8 @@ def test_serverDescriptionsBuildEndpoints():
     unix = serverFromString(reactor, "unix:/run/x.sock:mode=660:lockfile=1")
     assert isinstance(unix, UNIXServerEndpoint)
     assert (unix._address, unix._mode, unix._wantPID) == ("/run/x.sock", 0o660, True)
+    # Without mode= the umask decides, as for any file the process creates.
+    assert serverFromString(reactor, "unix:/run/x.sock")._mode is None
 
 
 def test_clientDescriptionsBuildEndpoints():

@@ -64,14 +64,15 @@ def test_abstractNamespaceRoundTrip(reactor):
     _roundTrip(reactor, name)
 
 
-def test_wantPIDRemovesStaleSocket(reactor, path):
-    # A socket file left by a dead process, with no lock held.
+def _staleSocket(path):
+    # A socket file whose listener is gone, as a killed process leaves it.
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(path)
     stale.close()
-    assert os.path.exists(path)
-    with pytest.raises(CannotListenError):
-        reactor.listenUNIX(path, RecordingServerFactory())
+
+
+def test_wantPIDHoldsTheLockFile(reactor, path):
+    _staleSocket(path)
     port = reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
     try:
         assert os.path.exists(path + ".lock")
@@ -85,9 +86,7 @@ def test_wantPIDRemovesStaleSocket(reactor, path):
 
 
 def test_checkPIDRefusesDeadListener(reactor, path):
-    stale = socket.socket(socket.AF_UNIX)
-    stale.bind(path)
-    stale.close()
+    _staleSocket(path)
     open(path + ".lock", "w").write("99999\n")
     client = RecordingClientFactory()
     reactor.connectUNIX(path, client, checkPID=True)
@@ -165,3 +164,190 @@ def test_checkPIDConnectsToLiveListener(reactor, path):
         assert client.failed == []
     # The child is gone: the connection it never accepted is reset or closed.
     spin(reactor, lambda: client.lostReasons, what="connection lost")
+
+
+# -- the socket file: its mode, what is in the way, what is removed ---------------
+
+
+@pytest.fixture
+def umask():
+    """A function setting the process umask for this test; the old one comes back after."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+def _mode(path):
+    return os.lstat(path).st_mode & 0o777
+
+
+def _currentUmask():
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def test_defaultModeFollowsTheUmask(reactor, path, umask):
+    umask(0o027)
+    port = reactor.listenUNIX(path, RecordingServerFactory())
+    try:
+        assert _mode(path) == 0o750
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_explicitModeIsExactWhateverTheUmask(reactor, path, umask):
+    for mask in (0o077, 0o000):
+        umask(mask)
+        port = reactor.listenUNIX(path, RecordingServerFactory(), mode=0o660)
+        try:
+            assert _mode(path) == 0o660
+            assert _currentUmask() == mask, "the temporary umask is undone"
+        finally:
+            wait(reactor, port.stopListening())
+    umask(0o022)
+    with pytest.raises(CannotListenError):
+        reactor.listenUNIX(path + ".d/missing.sock", RecordingServerFactory(), mode=0o600)
+    assert _currentUmask() == 0o022, "the temporary umask is undone when bind() fails"
+
+
+def test_socketIsNeverWiderThanAsked(reactor, path, umask, monkeypatch):
+    # What bind() creates, seen before anything can chmod it afterwards; a
+    # permissive process umask would make it 0777 for that moment.
+    seen = []
+
+    class WatchedSocket(socket.socket):
+        def bind(self, address):
+            mask = _currentUmask()
+            super().bind(address)
+            if address == path:
+                seen.append((_mode(path), mask))
+
+    umask(0o000)
+    monkeypatch.setattr(socket, "socket", WatchedSocket)
+    port = reactor.listenUNIX(path, RecordingServerFactory(), mode=0o600)
+    try:
+        assert seen == [(0o600, 0o177)]
+        assert _mode(path) == 0o600
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_staleSocketIsReplaced(reactor, path):
+    _staleSocket(path)
+    _roundTrip(reactor, path)
+    assert not os.path.exists(path)
+
+
+def test_liveSocketIsRefused(reactor, path):
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(path)
+    live.listen(5)
+    before = os.lstat(path)
+    try:
+        with pytest.raises(CannotListenError) as info:
+            reactor.listenUNIX(path, RecordingServerFactory())
+        assert "another process is listening on it" in str(info.value)
+        assert os.lstat(path).st_ino == before.st_ino
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(path)  # the live listener still gets its connections
+        client.close()
+    finally:
+        live.close()
+
+
+def test_regularFileIsRefusedAndUntouched(reactor, path):
+    with open(path, "wb") as precious:
+        precious.write(b"not a socket\n")
+    before = os.lstat(path)
+    with pytest.raises(CannotListenError) as info:
+        reactor.listenUNIX(path, RecordingServerFactory())
+    assert "holds a regular file, not a socket: left untouched" in str(info.value)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert open(path, "rb").read() == b"not a socket\n"
+
+
+def test_symlinkAtSocketPathIsRefused(reactor, path, tmp_path):
+    # Even to a stale socket: a symlink is never followed nor removed.
+    elsewhere = str(tmp_path / "elsewhere.sock")
+    _staleSocket(elsewhere)
+    os.symlink(elsewhere, path)
+    with pytest.raises(CannotListenError) as info:
+        reactor.listenUNIX(path, RecordingServerFactory())
+    assert "holds a symbolic link, not a socket" in str(info.value)
+    assert os.readlink(path) == elsewhere and os.path.exists(elsewhere)
+
+
+def test_stopLeavesAReplacedSocketAlone(reactor, path):
+    port = reactor.listenUNIX(path, RecordingServerFactory())
+    os.unlink(path)
+    newer = socket.socket(socket.AF_UNIX)
+    newer.bind(path)
+    newerInode = os.lstat(path).st_ino
+    try:
+        wait(reactor, port.stopListening())
+        assert os.path.exists(path), "another listener's socket file was removed"
+        assert os.lstat(path).st_ino == newerInode
+    finally:
+        newer.close()
+
+
+def test_adoptedSocketFileIsKeptAtStop(reactor, path):
+    # A socket passed by systemd is systemd's to remove (RemoveOnStop=).
+    inherited = socket.socket(socket.AF_UNIX)
+    inherited.bind(path)
+    inherited.listen(5)
+    try:
+        port = reactor.adoptStreamPort(inherited.fileno(), socket.AF_UNIX, RecordingServerFactory())
+        wait(reactor, port.stopListening())
+        assert os.path.exists(path)
+    finally:
+        inherited.close()
+
+
+def test_symlinkAtLockPathIsRefused(reactor, path, tmp_path):
+    # Planted by whoever may write the directory, to make a listener started
+    # as root truncate a file of root's.
+    target = tmp_path / "precious"
+    target.write_bytes(b"root:secret\n")
+    os.symlink(str(target), path + ".lock")
+    with pytest.raises(CannotListenError) as info:
+        reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
+    assert "is a symbolic link, not a regular file: left untouched" in str(info.value)
+    assert target.read_bytes() == b"root:secret\n"
+    assert not os.path.exists(path)
+
+
+def test_lockFileWithAnotherHardLinkIsRefused(reactor, path, tmp_path):
+    target = tmp_path / "precious"
+    target.write_bytes(b"root:secret\n")
+    os.link(str(target), path + ".lock")
+    with pytest.raises(CannotListenError) as info:
+        reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
+    assert "has 2 hard links: left untouched" in str(info.value)
+    assert target.read_bytes() == b"root:secret\n"
+
+
+def test_lockFileIsEmptiedWhenItCannotBeRemoved(reactor, path, monkeypatch):
+    # As after dropping privileges in a directory of root's: unlink() fails,
+    # and the lock file must not go on naming a process that has exited.
+    port = reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
+    realUnlink = os.unlink
+
+    def refusingUnlink(name, *args, **kwargs):
+        if os.fsdecode(name).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", name)
+        return realUnlink(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refusingUnlink)
+    wait(reactor, port.stopListening())
+    monkeypatch.undo()
+    assert open(path + ".lock").read() == ""
+    # The emptied lock file is taken again by the next listener.
+    port = reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
+    try:
+        assert open(path + ".lock").read().strip() == str(os.getpid())
+    finally:
+        wait(reactor, port.stopListening())

@@ -189,6 +189,8 @@ def test_unixServerPassesItsArguments():
     svc.startService()
     assert reactor.unixServers == [("/tmp/s.sock", factory, 3, 0o600, True)]
     assert svc.getHost().name == "/tmp/s.sock"
+    UNIXServer("/tmp/t.sock", factory, reactor=reactor).privilegedStartService()
+    assert reactor.unixServers[1] == ("/tmp/t.sock", factory, 50, None, False)
 
 
 def test_udpServerPassesItsArguments():

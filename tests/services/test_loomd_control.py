@@ -218,10 +218,13 @@ def test_checkReportsAUnixSocketDirectoryMissing(loomd, tmp_path):
     assert good in result.stdout and not os.path.exists(good)
 
 
-def test_checkReportsAUnixSocketDirectoryUnwritableByTheTargetUser(loomd, tmp_path):
+def test_checkNotesASocketTheTargetUserCannotRemove(loomd, tmp_path):
     needRoot()
     # Root's directory, open to all but writable by root alone (pytest's
     # tmp_path is not reachable by nobody, hence a directory of its own).
+    # The socket is bound as root, so the start works (see
+    # tests/reliability/test_unix_sockets.py); only its removal at stop does
+    # not, and the next start replaces it: a note, not a failure.
     sockets = tempfile.mkdtemp(prefix="loomd-sockets-")
     try:
         os.chmod(sockets, 0o755)
@@ -229,12 +232,15 @@ def test_checkReportsAUnixSocketDirectoryUnwritableByTheTargetUser(loomd, tmp_pa
         tac = tacFile(tmp_path, UNIX_ENDPOINT % (path,))
         args = ("--check", "-y", tac, "--pidfile", "", "-l", "-")
         result = loomd.run(*args, "-u", "nobody")
-        assert result.returncode == 1
+        assert result.returncode == 0, result.stderr
         assert (
-            "cannot listen on %s: directory %s is not writable by the target user" % (path, sockets)
-            in result.stderr
+            "note: the target user cannot remove %s at stop; the next start replaces it as stale"
+            % (path,)
+            in result.stdout
         )
-        assert loomd.run(*args).returncode == 0, loomd.run(*args).stderr  # root may
+        result = loomd.run(*args)
+        assert result.returncode == 0, result.stderr
+        assert "note:" not in result.stdout  # root may remove it
     finally:
         os.rmdir(sockets)
 
