@@ -332,7 +332,7 @@ def _flushStandardStreams():
             pass
 
 
-def daemonize(statusPipe):
+def daemonize(statusPipe, blockSignals=()):
     """
     Double-fork into a daemon.
 
@@ -341,11 +341,25 @@ def daemonize(statusPipe):
     ``statusPipe.waitForReady``.  In the daemon (the grandchild: not a
     session leader, so it can never acquire a controlling terminal),
     returns None; it must end with ``reportReady`` or ``reportError``.
+
+    :param blockSignals: signals the daemon starts with blocked, so that
+        none of them acts (a default action kills) before the daemon has
+        installed its handlers; the daemon unblocks them then, and those
+        sent meanwhile are delivered.  They are blocked before the first
+        fork, as the mask is inherited: there is no moment at which a
+        process of the daemon's exists without it.  The launcher's own
+        mask is restored after the fork.
     """
     _flushStandardStreams()
     statusPipe._subreaper = _becomeSubreaper()
-    child = os.fork()
+    previousMask = signal.pthread_sigmask(signal.SIG_BLOCK, blockSignals)
+    try:
+        child = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previousMask)
+        raise
     if child > 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previousMask)
         os.close(statusPipe.writeFd)
         statusPipe.writeFd = None
         statusPipe.sessionId = child
