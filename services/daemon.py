@@ -20,6 +20,10 @@ forking, so that the daemon, orphaned when the intermediate process exits,
 is re-parented to the launcher for as long as it waits: the launcher can
 then tell *how* a daemon died during start-up ("status 3", "signal 9").
 
+Signals the daemon will handle are blocked before the first fork
+(``blockSignals``): the mask is inherited, so a signal sent to the daemon
+before it has installed its handlers waits instead of killing it.
+
 Changing directory and umask, and pointing the standard streams at
 /dev/null (``redirectStandardStreams``, once logging is set up), are left
 to the caller, in the daemon.

@@ -2,9 +2,10 @@
 The life of a loomd process: start-up in the documented order, one readiness
 point, signals, and a bounded graceful shutdown.
 
-    load application -> check pidfile -> daemonize -> write pidfile
-    -> privilegedStartService -> chroot -> shed privileges -> startService
-    -> report ready (status pipe, READY=1) -> run -> stop -> remove pidfile
+    load application -> check pidfile -> daemonize -> install signal handlers
+    -> write pidfile -> privilegedStartService -> chroot -> shed privileges
+    -> startService -> report ready (status pipe, READY=1) -> run -> stop
+    -> remove pidfile
 
 Each step that can fail reports through the same ``_fail`` path: the message
 goes to the log, to the launcher's status pipe (daemon mode) or stderr
