@@ -7,10 +7,12 @@ loop, and every timer with it.  So the deadline runs in a daemon thread.
 When it passes, the thread first asks the loop (callFromThread) to end the
 shutdown the ordinary way: the owner logs what is still stopping, ends the
 loop, cleans up and exits 1.  When the loop does not answer within a short
-grace, the reactor thread is blocked: the thread describes where (the
-service whose stopService call has not returned, and the reactor thread's
-stack from sys._current_frames) and hands over to the owner, which must
-end the process (os._exit: the reactor thread cannot be unwound).
+grace, the reactor thread is blocked: the deadline's thread hands over to
+the owner, which says where (the service whose stopService call has not
+returned; the reactor thread's stack, which ``threadStack`` reads from
+sys._current_frames) and must end the process (os._exit: the reactor
+thread cannot be unwound).  Should that exit itself hang (a log on a hung
+disk), os._exit(1) follows LAST_RESORT seconds later.
 
 A Python thread needs the GIL: a C call that blocks while holding it (rare:
 sleeps, locks and blocking I/O release it) stops this thread too.  The
@@ -22,6 +24,7 @@ import os
 import sys
 import threading
 import traceback
+from typing import Any, Callable, Optional
 
 __all__ = ["ShutdownDeadline", "LOOP_GRACE", "threadStack"]
 
@@ -50,14 +53,14 @@ class ShutdownDeadline:
 
     def __init__(
         self,
-        timeout,
-        reactor,
+        timeout: float,
+        reactor: Any,
         *,
-        onDeadline,
-        onBlocked,
-        grace=LOOP_GRACE,
-        lastResort=LAST_RESORT,
-    ):
+        onDeadline: Callable[[], None],
+        onBlocked: Callable[[int], None],
+        grace: float = LOOP_GRACE,
+        lastResort: Optional[float] = LAST_RESORT,
+    ) -> None:
         self.timeout = timeout
         self.grace = grace
         self.lastResort = lastResort
@@ -72,13 +75,13 @@ class ShutdownDeadline:
         self._exiting = threading.Lock()
         self._disarmed = False
 
-    def start(self):
+    def start(self) -> None:
         """Arm the deadline; call it in the reactor thread."""
         self._reactorThread = threading.get_ident()
         thread = threading.Thread(target=self._watch, name="loomd shutdown deadline", daemon=True)
         thread.start()
 
-    def disarm(self):
+    def disarm(self) -> None:
         """
         The shutdown is over: the deadline does nothing from now on.
 
@@ -110,7 +113,7 @@ class ShutdownDeadline:
             self._onDeadline()
 
 
-def threadStack(threadId):
+def threadStack(threadId: int) -> str:
     """
     The stack of the thread threadId as text, most recent call last (as a
     traceback shows it); "" when that thread is gone.
