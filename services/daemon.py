@@ -20,6 +20,10 @@ forking, so that the daemon, orphaned when the intermediate process exits,
 is re-parented to the launcher for as long as it waits: the launcher can
 then tell *how* a daemon died during start-up ("status 3", "signal 9").
 
+Signals the daemon will handle are blocked before the first fork
+(``blockSignals``): the mask is inherited, so a signal sent to the daemon
+before it has installed its handlers waits instead of killing it.
+
 Changing directory and umask, and pointing the standard streams at
 /dev/null (``redirectStandardStreams``, once logging is set up), are left
 to the caller, in the daemon.
@@ -332,7 +336,7 @@ def _flushStandardStreams():
             pass
 
 
-def daemonize(statusPipe):
+def daemonize(statusPipe, blockSignals=()):
     """
     Double-fork into a daemon.
 
@@ -341,11 +345,25 @@ def daemonize(statusPipe):
     ``statusPipe.waitForReady``.  In the daemon (the grandchild: not a
     session leader, so it can never acquire a controlling terminal),
     returns None; it must end with ``reportReady`` or ``reportError``.
+
+    :param blockSignals: signals the daemon starts with blocked, so that
+        none of them acts (a default action kills) before the daemon has
+        installed its handlers; the daemon unblocks them then, and those
+        sent meanwhile are delivered.  They are blocked before the first
+        fork, as the mask is inherited: there is no moment at which a
+        process of the daemon's exists without it.  The launcher's own
+        mask is restored after the fork.
     """
     _flushStandardStreams()
     statusPipe._subreaper = _becomeSubreaper()
-    child = os.fork()
+    previousMask = signal.pthread_sigmask(signal.SIG_BLOCK, blockSignals)
+    try:
+        child = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previousMask)
+        raise
     if child > 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previousMask)
         os.close(statusPipe.writeFd)
         statusPipe.writeFd = None
         statusPipe.sessionId = child

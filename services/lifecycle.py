@@ -2,9 +2,10 @@
 The life of a loomd process: start-up in the documented order, one readiness
 point, signals, and a bounded graceful shutdown.
 
-    load application -> check pidfile -> daemonize -> write pidfile
-    -> privilegedStartService -> chroot -> shed privileges -> startService
-    -> report ready (status pipe, READY=1) -> run -> stop -> remove pidfile
+    load application -> check pidfile -> daemonize -> install signal handlers
+    -> write pidfile -> privilegedStartService -> chroot -> shed privileges
+    -> startService -> report ready (status pipe, READY=1) -> run -> stop
+    -> remove pidfile
 
 Each step that can fail reports through the same ``_fail`` path: the message
 goes to the log, to the launcher's status pipe (daemon mode) or stderr
@@ -13,12 +14,26 @@ pidfile.  A service calling sys.exit() during start-up is a failure like any
 other (twistd's launcher hangs on it); once started, sys.exit(N) is a request
 to shut down gracefully and exit with N.
 
-Shutdown: the first SIGTERM/SIGINT closes the listening ports, then calls
-stopService on the tree and waits for its Deferred up to --shutdown-timeout;
-past the deadline the log names the services still stopping and the exit
-status is 1.  A second signal during shutdown exits at once.  SIGHUP never
-kills: it reopens the logs and calls reload() on services that have one.
-SIGUSR1 reopens the logs (logrotate moves the file, then signals).
+Signals are handled from before the daemon exists to its exit: SIGTERM,
+SIGINT, SIGHUP and SIGUSR1 are blocked before the fork (the daemon inherits
+the mask) and unblocked once their handlers are installed, before the
+pidfile is written, so a signal sent as soon as the pidfile appears (by
+logrotate, ``loomd --reload``, an impatient user) is handled, never fatal.
+A handler only records and queues; the loop acts on it:
+
+- SIGUSR1 reopens the logs (logrotate moves the file, then signals).
+- SIGHUP never kills: it reopens the logs and calls reload() on services
+  that have one, between RELOADING=1 and READY=1.  During start-up the
+  reload waits until every service has started, then runs once; during a
+  reload, one more follows it.
+- The first SIGTERM/SIGINT closes the listening ports, then calls
+  stopService on the tree and waits for its Deferred up to
+  --shutdown-timeout, kept by a thread (services.stopdeadline) so that a
+  stopService blocking the loop is bounded and named too.  During start-up
+  it aborts the start: what started is stopped, READY=1 is never sent, the
+  launcher exits 1 saying so, the daemon itself 0 (a stop it was asked
+  for, as systemd expects from a unit stopped while activating).  A second
+  signal exits at once.
 """
 
 import os
@@ -34,9 +49,13 @@ from reactor.interfaces import IListeningPort
 from reactor.task import LoopingCall
 from services import systemd
 from services.daemon import DaemonError, describeStartupError, redirectStandardStreams
-from services.service import IServiceCollection, pendingStops
+from services.service import IServiceCollection, pendingStops, stopCallsInProgress
+from services.stopdeadline import ShutdownDeadline, threadStack
 
-__all__ = ["Launch", "StartupError", "walkServices"]
+__all__ = ["Launch", "StartupError", "walkServices", "HANDLED_SIGNALS"]
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+"""The signals loomd handles, blocked from before the fork until their handlers exist."""
 
 
 class StartupError(Exception):
@@ -58,6 +77,13 @@ class Launch:
         self.ready = False
         self.shuttingDown = False
         self.uid = self.gid = None
+        # Set by the signal handler itself, before the loop hears of it.
+        self._stopSignal = None
+        self._queuedSignals = set()
+        self._reloading = False
+        self._reloadQueued = False
+        self._deadline = None
+        self._rootStopReturned = True
 
     # -- before daemonizing: everything that can be checked in the launcher --
 
@@ -155,7 +181,7 @@ class Launch:
         from services.daemon import StartupFailed, StatusPipe, daemonize
 
         pipe = StatusPipe()
-        if daemonize(pipe) is not None:
+        if daemonize(pipe, blockSignals=HANDLED_SIGNALS) is not None:
             # The launching process: wait for the one readiness point (what
             # the .tac logged goes to the daemon's log, not to ours).
             self._earlyLog.stop()
@@ -192,6 +218,9 @@ class Launch:
 
     def _serve(self):
         options = self.options
+        # First of all, before the pidfile tells the world we run: from now
+        # on a signal is queued for the loop, never fatal.
+        self._installSignals()
         try:
             self._changeToRundir()
             umask = options["umask"]
@@ -210,7 +239,10 @@ class Launch:
                     raise StartupError(str(error)) from None
         except StartupError as error:
             return self._fail(str(error))
-        self._installSignals()
+        # Only now, the standard streams being in place: the wakeup pipe
+        # could otherwise take descriptor 0, 1 or 2 and be overwritten.  The
+        # loop has not slept yet, so no signal has needed it.
+        self.reactor.installSignalWakeup()
         self.reactor.callWhenRunning(self._startServices)
         return self._run()
 
@@ -234,6 +266,11 @@ class Launch:
                 # reactor never stopped).
                 self._exitCalled(exit.code)
                 resuming = True
+        if self._stopSignal is not None and not self.ready:
+            self._report(
+                "start-up interrupted by %s: stopped before every service had started"
+                % (self._stopSignal,)
+            )
         self._cleanup()
         return self.exitCode
 
@@ -320,21 +357,31 @@ class Launch:
             raise StartupError(str(error)) from None
 
     def _startServices(self):
-
+        if self._stopSignal is not None:
+            return  # asked to stop before the loop ran: the queued shutdown follows
         d = maybeDeferred(self.application.startService)
         d.addCallbacks(self._started, self._startFailed)
         # A failure of the readiness point itself must reach the launcher too.
         d.addErrback(self._startFailed)
 
     def _started(self, ignored):
+        if self.shuttingDown:
+            # A stop came during start-up: what started is being stopped.
+            # Never ready (test_sigtermDuringStartUpAbortsIt).
+            log.msg("start-up finished during shutdown: not reporting ready")
+            return
         systemd.notify("READY=1\nSTATUS=running\nMAINPID=%d" % (os.getpid(),))
         self._startWatchdog()
         log.msg("loomd ready: every service has started")
         self.ready = True
         self.reporter.ready()
+        if self._reloadQueued:
+            self._reload("Reloading services: a SIGHUP came during start-up.")
 
     def _startFailed(self, failure):
-
+        if self.shuttingDown:
+            log.err(failure, "startService failed during shutdown")
+            return
         if failure.check(CannotListenError):
             message = _cannotListen(failure.value)
         else:
@@ -366,6 +413,12 @@ class Launch:
         return 1
 
     def _cleanup(self):
+        if self._deadline is not None:
+            self._deadline.disarm()
+        self._release()
+
+    def _release(self):
+        # Remove the pidfile, flush and close the log.
         if self.pidfile is not None:
             self.pidfile.release()
             self.pidfile = None
@@ -375,51 +428,85 @@ class Launch:
     # -- signals and shutdown ---------------------------------------------------
 
     def _installSignals(self):
-        reactor = self.reactor
-        # Without it a signal arriving as the loop goes to sleep would wait
-        # for the next event: an idle daemon would ignore SIGTERM.
-        reactor.installSignalWakeup()
-
-        def onStop(signum, frame):
-            if self.shuttingDown:
-                self._forceExit(signum)
-            reactor.callFromThread(
-                self._shutdown, "Received %s, shutting down." % (_signalName(signum),)
-            )
-
-        signal.signal(signal.SIGTERM, onStop)
-        signal.signal(signal.SIGINT, onStop)
-        signal.signal(signal.SIGHUP, lambda s, f: reactor.callFromThread(self._reload))
-        signal.signal(signal.SIGUSR1, lambda s, f: reactor.callFromThread(self._reopenLogs))
+        # The handlers run in the main thread between two bytecodes, maybe
+        # in the middle of start-up or of logging: they only record and
+        # queue, and the loop acts (before it runs, once it does).
+        signal.signal(signal.SIGTERM, self._onStopSignal)
+        signal.signal(signal.SIGINT, self._onStopSignal)
+        signal.signal(signal.SIGHUP, self._onSignalQueued)
+        signal.signal(signal.SIGUSR1, self._onSignalQueued)
         if os.getpid() == 1:
+            reactor = self.reactor
             signal.signal(signal.SIGCHLD, lambda s, f: reactor.callFromThread(_reapChildren))
+        # Blocked since before the fork (daemonize); those sent meanwhile
+        # are delivered now, to the handlers.  Unblocked in the foreground
+        # too: a daemon whose parent left SIGTERM blocked could not be
+        # stopped.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+
+    def _onSignalQueued(self, signum, frame):
+        # One call queued per signal number at most: a flood of SIGHUPs
+        # must not grow the loop's queue faster than reloads drain it
+        # (test_signalsFromTheMomentThePidfileAppearsNeverKillTheDaemon).
+        if signum not in self._queuedSignals:
+            self._queuedSignals.add(signum)
+            self.reactor.callFromThread(self._onQueuedSignal, signum)
+
+    def _onQueuedSignal(self, signum):
+        # Forgotten first: a signal arriving from here on queues another run.
+        self._queuedSignals.discard(signum)
+        if signum == signal.SIGHUP:
+            self._onReloadSignal()
+        else:
+            self._reopenLogs()
+
+    def _onStopSignal(self, signum, frame):
+        if self.shuttingDown or self._stopSignal is not None:
+            self._forceExit(signum)
+        self._stopSignal = _signalName(signum)
+        self.reactor.callFromThread(
+            self._shutdown, "Received %s, shutting down." % (self._stopSignal,)
+        )
 
     def _forceExit(self, signum):
         # A second signal during shutdown: the user means it.
         log.msg("Received %s again during shutdown: exiting now." % (_signalName(signum),))
+        if not self.ready and self.reporter is not None:
+            self.reporter.error(
+                "start-up interrupted by %s, sent twice: exited at once" % (_signalName(signum),)
+            )
         self._cleanup()
         os._exit(1)
 
     def _shutdown(self, reason):
-
         if self.shuttingDown:
             return
         self.shuttingDown = True
+        if not self.ready:
+            reason += " (during start-up: stopping what has started)"
         log.msg(reason)
         systemd.notify("STOPPING=1")
         self._closeListeningPorts()
-        deadline = self.reactor.callLater(self.options["shutdown_timeout"], self._deadline)
-        d = maybeDeferred(self.application.stopService)
-
-        def stopped(result):
-            if deadline.active():
-                deadline.cancel()
-                if self.reactor.running:
-                    self.reactor.stop()
-            return result
-
-        d.addBoth(stopped)
+        self._deadline = ShutdownDeadline(
+            self.options["shutdown_timeout"],
+            self.reactor,
+            onDeadline=self._deadlinePassed,
+            onBlocked=self._deadlineBlocked,
+        )
+        self._deadline.start()
+        self._rootStopReturned = False
+        try:
+            d = maybeDeferred(self.application.stopService)
+        finally:
+            self._rootStopReturned = True
+        d.addBoth(self._stopped)
         d.addErrback(log.err, "stopService failed")
+
+    def _stopped(self, result):
+        # The deadline, if it passed, has already ended the loop.
+        if self.reactor.running:
+            self.reactor.stop()
+        return result
 
     def _closeListeningPorts(self):
         # No new connections while the services wind down.
@@ -428,29 +515,85 @@ class Launch:
             if IListeningPort.providedBy(reader):
                 reader.stopListening()
 
-    def _deadline(self):
-
-        names = ", ".join(pending.path for pending in pendingStops(self.application)) or "(none)"
+    def _deadlinePassed(self):
+        # In the loop: it still turns, so the services' Deferreds are late.
         log.msg(
             "shutdown timed out after %ss; still stopping: %s"
-            % (self.options["shutdown_timeout"], names),
+            % (self.options["shutdown_timeout"], self._stillStopping()),
             isError=True,
         )
         self.exitCode = 1
         self.reactor.crash()
 
-    def _reload(self):
+    def _deadlineBlocked(self, reactorThread):
+        # In the deadline's thread: the reactor thread is stuck and cannot
+        # be unwound.  Say where, release the pidfile, flush the log, exit.
+        blocked = stopCallsInProgress(self.application)
+        if blocked:
+            where = "in the stopService of %s" % (blocked[-1].path,)
+        elif not self._rootStopReturned:
+            where = "in the stopService of %s" % (_root(self.application),)
+        else:
+            where = "outside any stopService"
+        log.msg(
+            "shutdown timed out after %ss: the reactor thread is blocked %s; exiting now.\n"
+            "Still stopping: %s\nReactor thread stack (most recent call last):\n%s"
+            % (
+                self.options["shutdown_timeout"],
+                where,
+                self._stillStopping(),
+                threadStack(reactorThread).rstrip("\n"),
+            ),
+            isError=True,
+        )
+        if not self.ready and self.reporter is not None:
+            self.reporter.error("start-up interrupted; stopping timed out, blocked %s" % (where,))
+        self._release()
+        os._exit(1)
 
-        log.msg("Received SIGHUP: reopening logs and reloading services.")
-        systemd.notify("RELOADING=1")
+    def _stillStopping(self):
+        return ", ".join(pending.path for pending in pendingStops(self.application)) or "(none)"
+
+    def _onReloadSignal(self):
+        if self.shuttingDown:
+            log.msg("Received SIGHUP during shutdown: reopening logs, not reloading.")
+            self._reopenLogs()
+        elif not self.ready:
+            log.msg(
+                "Received SIGHUP during start-up: reopening logs now; "
+                "services reload once every service has started."
+            )
+            self._reopenLogs()
+            self._reloadQueued = True
+        elif self._reloading:
+            log.msg("Received SIGHUP during a reload: one more reload follows it.")
+            self._reloadQueued = True
+        else:
+            self._reload("Received SIGHUP: reopening logs and reloading services.")
+
+    def _reload(self, reason):
+        # Only once ready, one at a time: RELOADING=1 ... READY=1 brackets
+        # a reload that really ran (test_sighupDuringStartUpReloadsOnceAfterIt).
+        self._reloading, self._reloadQueued = True, False
+        log.msg(reason)
+        systemd.reloading("reloading")
         self._reopenLogs()
         pending = []
         for service in walkServices(self.application):
             reload = getattr(service, "reload", None)
             if callable(reload):
                 pending.append(maybeDeferred(reload).addErrback(log.err, "reload failed"))
+        DeferredList(pending).addCallback(self._reloaded)
 
-        DeferredList(pending).addCallback(lambda _: systemd.notify("READY=1"))
+    def _reloaded(self, ignored):
+        self._reloading = False
+        if self.shuttingDown:
+            return  # STOPPING=1 was said; READY=1 now would contradict it
+        if self._reloadQueued:
+            self._reload("Reloading services again: a SIGHUP came during the reload.")
+            return
+        systemd.notify("READY=1\nSTATUS=running")
+        log.msg("reload finished")
 
     def _reopenLogs(self):
         if self.logging is not None:
@@ -486,6 +629,11 @@ def walkServices(service):
     if IServiceCollection.providedBy(service):
         for child in service:
             yield from walkServices(child)
+
+
+def _root(service):
+    # The root's label, as pendingStops paths begin with it.
+    return str(service.name) if service.name is not None else "<%s>" % (type(service).__name__,)
 
 
 def _findMaker(name):

@@ -13,7 +13,9 @@ already started are stopped again in reverse order and the parent's start
 fails with that error.  When every child starts synchronously, the whole tree
 starts synchronously, as in Twisted.  Stopping is concurrent, as in Twisted:
 every child is asked to stop (last added first) and the parent's stop fires
-when all of them have finished; ``pendingStops`` names those that have not.
+when all of them have finished; ``pendingStops`` names those that have not,
+and ``stopCallsInProgress`` those whose stopService call has not even returned
+(the one blocking the reactor thread, seen from another thread).
 """
 
 import builtins
@@ -35,6 +37,7 @@ __all__ = [
     "Application",
     "PendingStop",
     "pendingStops",
+    "stopCallsInProgress",
     "TacError",
     "loadApplication",
 ]
@@ -194,7 +197,7 @@ class MultiService(Service):
     def __init__(self):
         self.services = []
         self.namedServices = {}
-        # [child, label] for every child whose stop Deferred has not fired; a
+        # A _Stopping for every child whose stop Deferred has not fired; a
         # list, not a dict, because services need not be hashable.
         self._stopping = []
         # Identifies the start in progress; a stop (or a new start) replaces
@@ -351,10 +354,15 @@ class MultiService(Service):
 
     def _stopChild(self, service, label):
         # Registered before the call so that a stop which never fires is
-        # visible to pendingStops; a synchronous stop unregisters at once.
-        entry = [service, label]
+        # visible to pendingStops, and a call which never returns (it blocks
+        # the reactor thread) to stopCallsInProgress; a synchronous stop
+        # unregisters at once.
+        entry = _Stopping(service, label)
         self._stopping.append(entry)
-        d = maybeDeferred(service.stopService)
+        try:
+            d = maybeDeferred(service.stopService)
+        finally:
+            entry.returned = True
         d.addErrback(self._ebChildStopFailed, label)
         d.addBoth(self._cbChildStopped, entry)
         return d
@@ -374,7 +382,15 @@ class MultiService(Service):
         Children removed with removeService while running count too.  See
         pendingStops for the whole tree.
         """
-        return [service for service, label in self._stopping]
+        return [entry.service for entry in self._stopping]
+
+
+class _Stopping:
+    # A child being stopped: whether its stopService call has returned yet.
+    __slots__ = ("service", "label", "returned")
+
+    def __init__(self, service, label):
+        self.service, self.label, self.returned = service, label, False
 
 
 def _label(service):
@@ -401,18 +417,36 @@ def pendingStops(root):
     PendingStop(path, service).  root itself is not listed.
     """
     found = []
-    _collectPending(root, _label(root), found)
+    _collectPending(root, _label(root), found, False)
     return found
 
 
-def _collectPending(service, path, found):
+def stopCallsInProgress(root):
+    """
+    Return the services under root whose stopService call has not returned.
+
+    Meant to be called from another thread while the reactor thread is
+    stuck: the last entry is the service whose stopService blocks it (its
+    ancestors, still inside their own stopService calls, come before it).
+    Entries are PendingStop(path, service), in tree order; root itself is
+    not listed (its caller knows whether root's call returned).
+    """
+    found = []
+    _collectPending(root, _label(root), found, True)
+    return found
+
+
+def _collectPending(service, path, found, callsOnly):
     stopping = getattr(service, "_stopping", None)
     if not stopping:
         return
-    for child, label in list(stopping):
-        childPath = path + "/" + label
-        found.append(PendingStop(childPath, child))
-        _collectPending(child, childPath, found)
+    # A copy: the reactor thread may change the list while another reads it.
+    for entry in list(stopping):
+        if callsOnly and entry.returned:
+            continue
+        childPath = path + "/" + entry.label
+        found.append(PendingStop(childPath, entry.service))
+        _collectPending(entry.service, childPath, found, callsOnly)
 
 
 # -- Application --------------------------------------------------------------

@@ -4,9 +4,10 @@ The two systemd protocols a service speaks: notification and socket activation.
 Notification (sd_notify): one datagram of ``KEY=VALUE`` lines sent to the
 AF_UNIX socket named by ``$NOTIFY_SOCKET`` (a path, or ``@name`` for the
 abstract namespace).  ``READY=1`` ends start-up for a Type=notify unit,
-``STOPPING=1`` and ``RELOADING=1`` announce those phases, ``WATCHDOG=1``
-pings the watchdog.  Everything is a no-op when the variable is unset, so
-callers need not ask whether they run under systemd.
+``STOPPING=1`` and ``RELOADING=1`` announce those phases (a reload ends with
+``READY=1`` again), ``WATCHDOG=1`` pings the watchdog.  Everything is a
+no-op when the variable is unset, so callers need not ask whether they run
+under systemd.
 
 Socket activation (sd_listen_fds): systemd passes listening sockets as
 descriptors 3, 4, ... and says so with ``LISTEN_FDS`` (how many),
@@ -19,6 +20,7 @@ import collections
 import fcntl
 import os
 import socket
+import time
 
 __all__ = [
     "notify",
@@ -82,8 +84,16 @@ def stopping(status=None, environ=None):
 
 
 def reloading(status=None, environ=None):
-    """Send RELOADING=1 (and STATUS=status); send ``ready()`` when done.  See ``notify``."""
-    return notify(_withStatus("RELOADING=1", status), environ)
+    """
+    Send RELOADING=1 with MONOTONIC_USEC (and STATUS=status); send
+    ``ready()`` once the reload has finished.  See ``notify``.
+
+    MONOTONIC_USEC is now on CLOCK_MONOTONIC, in microseconds: systemd
+    >= 253 requires it with RELOADING=1 for Type=notify-reload units, to
+    tell the answer to its own reload signal from an earlier reload.
+    """
+    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    return notify(_withStatus("RELOADING=1\nMONOTONIC_USEC=%d" % (now,), status), environ)
 
 
 def watchdogPing(environ=None):

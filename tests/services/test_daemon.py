@@ -21,20 +21,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 LAUNCHER = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
     from services.daemon import (
         StartupFailed, StatusPipe, daemonize, redirectStandardStreams)
 
+    def blocked():
+        return sorted(s.name for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
     mode, pidPath = sys.argv[1], sys.argv[2]
     timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 10
+    block = (signal.SIGHUP, signal.SIGUSR1) if mode.startswith("mask") else ()
     pipe = StatusPipe()
-    if daemonize(pipe) is not None:
+    if daemonize(pipe, blockSignals=block) is not None:
         try:
             pid = pipe.waitForReady(timeout, grace=0.3 if mode == "closeAndHang" else 2)
         except StartupFailed as failure:
             print("error:", failure, flush=True)
             sys.exit(1)
         print("started", pid, flush=True)
+        if mode.startswith("mask"):
+            print("launcher blocks", blocked(), flush=True)
         sys.exit(0)
 
     # The daemon.
@@ -64,6 +70,12 @@ LAUNCHER = textwrap.dedent(
                 time.sleep(60)
             elif mode == "closeAndHang":
                 os.close(pipe.writeFd)
+                time.sleep(60)
+            elif mode == "mask":
+                pipe.reportError("daemon blocks %s" % (blocked(),))
+            elif mode == "maskReady":
+                redirectStandardStreams()
+                pipe.reportReady()
                 time.sleep(60)
     except BaseException:
         os._exit(1)
@@ -118,6 +130,23 @@ def test_successReportsOkAndTheDaemonKeepsRunning(tmp_path):
         assert os.getsid(pid) != os.getsid(0)
         for fd in (0, 1, 2):
             assert os.readlink("/proc/%d/fd/%d" % (pid, fd)) == os.devnull
+    finally:
+        killAndWait(pid)
+
+
+def test_blockedSignalsAreBlockedInTheDaemonOnly(tmp_path):
+    # Blocked from before the fork, so no process of the daemon's ever
+    # exists without them blocked; the launcher gets its own mask back.
+    code, output, _ = launch(tmp_path, "mask")
+    assert code == 1
+    assert output == "error: daemon blocks ['SIGHUP', 'SIGUSR1']"
+
+
+def test_blockedSignalsAreRestoredInTheLauncher(tmp_path):
+    code, output, pid = launch(tmp_path, "maskReady")
+    try:
+        assert code == 0
+        assert output.splitlines() == ["started %d" % (pid,), "launcher blocks []"]
     finally:
         killAndWait(pid)
 

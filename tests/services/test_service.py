@@ -20,6 +20,7 @@ from services.service import (
     PendingStop,
     Service,
     pendingStops,
+    stopCallsInProgress,
 )
 
 
@@ -617,6 +618,37 @@ def test_pendingStopsIncludesRemovedChild():
 
 def test_pendingStopsOfPlainServiceIsEmpty():
     assert pendingStops(Service()) == []
+
+
+def test_stopCallsInProgressNamesTheCallThatHasNotReturned():
+    # What a watchdog thread sees while db's stopService blocks the reactor
+    # thread: db and the collections whose calls lead to it, not cache (its
+    # stop Deferred is pending, but its call returned).
+    seen = []
+    slow = Deferred()
+    app = Application("app")
+    web = MultiService()
+    web.setName("web")
+    web.setServiceParent(app)
+    Recorder("cache", [], stop=lambda: slow).setServiceParent(app)
+    db = Recorder("db", [], stop=lambda: seen.append(stopCallsInProgress(app)))
+    db.setServiceParent(web)
+    app.startService()
+    app.stopService()
+    assert seen == [[PendingStop("app/web", web), PendingStop("app/web/db", db)]]
+    assert stopCallsInProgress(app) == []
+    assert [entry.path for entry in pendingStops(app)] == ["app/cache"]
+    slow.callback(None)
+
+
+def test_stopCallsInProgressForgetsACallThatRaised():
+    # A SystemExit passes through maybeDeferred: the call still returned.
+    root = MultiService()
+    Recorder("db", [], stop=SystemExit(3)).setServiceParent(root)
+    root.startService()
+    with pytest.raises(SystemExit):
+        root.stopService()
+    assert stopCallsInProgress(root) == []
 
 
 # -- Application --------------------------------------------------------------

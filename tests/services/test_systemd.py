@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -53,7 +54,22 @@ def test_phasesAndWatchdog(notifySocket):
     systemd.reloading("Reloading\nusers", environ=environ)
     systemd.watchdogPing(environ)
     received = [receiver.recv(4096) for _ in range(3)]
-    assert received == [b"STOPPING=1", b"RELOADING=1\nSTATUS=Reloading users", b"WATCHDOG=1"]
+    assert received[0] == b"STOPPING=1"
+    assert received[1].startswith(b"RELOADING=1\nMONOTONIC_USEC=")
+    assert received[1].endswith(b"\nSTATUS=Reloading users")
+    assert received[2] == b"WATCHDOG=1"
+
+
+def test_reloadingCarriesTheMonotonicTime(notifySocket):
+    # systemd >= 253 (Type=notify-reload) matches MONOTONIC_USEC against the
+    # moment it sent the reload signal: it must be CLOCK_MONOTONIC, in µs.
+    address, receiver = notifySocket
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    systemd.reloading(environ={"NOTIFY_SOCKET": address})
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    fields = dict(line.split("=", 1) for line in receiver.recv(4096).decode().split("\n"))
+    assert fields["RELOADING"] == "1"
+    assert before <= int(fields["MONOTONIC_USEC"]) <= after
 
 
 def test_notifyIsANoOpWithoutTheVariable():
