@@ -155,8 +155,10 @@ def test_suggestThreadPoolSizeResizesAnExistingPool(reactor, runUntil):
     reactor.suggestThreadPoolSize(1)
     pool = reactor.getThreadPool()
     reactor.suggestThreadPoolSize(2)
-    # Both calls must run at once to pass the barrier: one thread is not enough.
-    barrier = threading.Barrier(2, timeout=2)
+    # Both calls must run at once to pass the barrier: one thread is not
+    # enough.  The timeouts only guard against a hang: a loaded machine may
+    # take seconds to schedule the second thread.
+    barrier = threading.Barrier(2, timeout=30)
     done = Deferred()
     met = []
 
@@ -171,6 +173,6 @@ def test_suggestThreadPoolSizeResizesAnExistingPool(reactor, runUntil):
 
     reactor.callInThread(meet)
     reactor.callInThread(meet)
-    runUntil(reactor, done)
+    runUntil(reactor, done, timeout=40)
     assert pool is reactor.getThreadPool()
     assert pool.max == 2
