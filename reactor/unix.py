@@ -19,6 +19,7 @@ import stat
 
 from zope.interface import implementer
 
+from reactor._safeopen import openFile
 from reactor.address import UNIXAddress
 from reactor.error import CannotListenError
 from reactor.interfaces import IUNIXTransport
@@ -62,7 +63,10 @@ class _LockFile:
         self.fd = None
 
     def acquire(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # Created as root beside the socket, often in a directory others may
+        # write to: never through a planted link (RefusedFile), never a FIFO.
+        dirFd, fd = openFile(self.path, "lock file", os.O_RDWR | os.O_CREAT, 0o644)
+        os.close(dirFd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -113,7 +117,12 @@ class Port(_TCPPort):
         """
         if self.wantPID and not _isAbstract(self.path):
             self._lock = _LockFile("%s.lock" % (os.fsdecode(self.path),))
-            if not self._lock.acquire():
+            try:
+                acquired = self._lock.acquire()
+            except OSError as error:
+                self._lock = None
+                raise CannotListenError(None, self.path, error) from None
+            if not acquired:
                 self._lock = None
                 raise CannotListenError(
                     None, self.path, OSError("in use by another process (lock file held)")
@@ -195,7 +204,7 @@ class Connector(_TCPConnector):
 def _checkListenerAlive(path):
     lockPath = "%s.lock" % (os.fsdecode(path),)
     try:
-        fd = os.open(lockPath, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(lockPath, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise OSError(2, "no lock file %s: the listener is not running" % (lockPath,)) from None
     try:

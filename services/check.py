@@ -7,8 +7,10 @@ Checked: the .tac or plugin loads; the user and group exist; each TCP port
 is free on the interface asked for (read from /proc/net/tcp and tcp6, so
 nothing is bound: a port busy on 127.0.0.2 only does not stop 127.0.0.1) and
 a port below 1024 is only asked of a loomd started as root; the pidfile is
-usable as the real start sees it (not a symlink, readable, not locked by a
-running daemon); the pidfile and the log file can be created and written,
+usable as the real start sees it (not a symlink, a hard link or anything
+but a regular file, readable, not locked by a running daemon); so is the
+log file (the start opens both as root and refuses those); the pidfile and
+the log file can be created and written,
 and each UNIX socket's directory exists and is writable, by the target user
 (tested in a child process that has really dropped to that user, so file
 permissions, ACLs and group membership all count); the run and chroot
@@ -119,10 +121,12 @@ def _writableAs(uid, gid, paths, sockets=()):
         try:
             if uid is not None or gid is not None:
                 shedPrivileges(uid, gid)
+            # As the start would: no link followed, no FIFO waited on.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
             for path in paths:
-                existed = os.path.exists(path)
+                existed = os.path.lexists(path)
                 try:
-                    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+                    os.close(os.open(path, flags | os.O_NOCTTY | os.O_CLOEXEC, 0o644))
                     if not existed:
                         os.unlink(path)
                 except OSError as error:
@@ -200,12 +204,13 @@ def checkApplication(launch):
             problems.append("cannot listen on %s: address already in use" % (where,))
         if 0 < port < 1024 and os.geteuid() != 0:
             problems.append("cannot listen on %s: ports below 1024 need root" % (where,))
-    files = [launch._pidfilePath()]
+    logFiles = []
     if not options["syslog"] and options["logfile"] not in (None, "-"):
-        files.append(options["logfile"])
+        logFiles.append(options["logfile"])
     elif not options["syslog"] and options["logfile"] is None and not options["nodaemon"]:
-        files.append(os.path.join(options["rundir"], "loomd.log"))
-    files = [path for path in files if path]
+        logFiles.append(os.path.join(options["rundir"], "loomd.log"))
+    problems.extend(_refusedLogFiles(logFiles))
+    files = [path for path in [launch._pidfilePath()] + logFiles if path]
     if (files or sockets) and not problems:
         problems.extend(_writableAs(launch.uid, launch.gid, files, sockets))
     if problems:
@@ -215,6 +220,14 @@ def checkApplication(launch):
     listening = ", ".join(_where(*address) for address in addresses) or "nothing known"
     sys.stdout.write("loomd: check passed: application loaded; listens on %s\n" % (listening,))
     return 0
+
+
+def _refusedLogFiles(paths):
+    # What the start would refuse to open as root: a symbolic link, a hard
+    # link, something that is not a regular file (reactor._safeopen).
+    from reactor._safeopen import checkPath
+
+    return [problem for problem in (checkPath(path, "log file") for path in paths) if problem]
 
 
 def _where(kind, interface, port):

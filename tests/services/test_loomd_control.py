@@ -170,7 +170,7 @@ def test_checkRefusesASymlinkPidfile(loomd, tmp_path):
     os.symlink(str(tmp_path / "elsewhere.pid"), loomd.pidfile)
     result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
     assert result.returncode == 1
-    assert "pidfile %s is a symbolic link" % (loomd.pidfile,) in result.stderr
+    assert "refusing to open pidfile %s: it is a symbolic link" % (loomd.pidfile,) in result.stderr
     # The real start refuses it with the same words.
     start = loomd.run("-y", tac, "--pidfile", loomd.pidfile)
     assert start.returncode == 1 and "symbolic link" in start.stderr
