@@ -7,6 +7,7 @@ Failing writes come from /dev/full (every write fails with ENOSPC) swapped
 in as the handler's stream, and, as root, from a real full tmpfs.
 """
 
+import errno
 import logging
 import os
 import subprocess
@@ -16,7 +17,13 @@ import pytest
 from reactor import log
 from reactor.task import Clock
 from services._logfailures import WriteFailures
-from services.logfile import StdoutLog, TextFormatter, captureStandardStreams, makeLogHandler
+from services.logfile import (
+    StdoutLog,
+    TextFormatter,
+    captureStandardStreams,
+    makeLogHandler,
+    makeSyslogHandler,
+)
 
 ROTATIONS = ["size", "daily", "never"]
 
@@ -266,3 +273,41 @@ def test_aFullDiskFeedsNothingBackThroughTheCapturedStderr(fullDisk, attach, eve
     report, after = messages(path)[-2:]
     assert report.startswith("log file %s could not be written for " % (path,))
     assert report.endswith(" lines lost") and after == "after"
+
+
+def test_syslogThatCannotBeReachedCountsLinesToo(tmp_path, capfd):
+    # syslogd went away: every send fails (the stdlib reconnects and fails
+    # again); once it is back, the count comes first.
+    import socket
+
+    address = str(tmp_path / "log")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(address)
+    handler = makeSyslogHandler(address=address)
+    clock = Clock()
+    handler._failures._clock = clock.seconds
+    handler._failures.syslogAddress = str(tmp_path / "no-syslog")
+    server.close()
+    os.unlink(address)
+    logger = logging.getLogger("loom.syslogfailtest")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for number in range(20):
+            logger.warning("lost %d", number)
+        assert handler._failures.lost == 20
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+            server.bind(address)
+            server.settimeout(5)
+            clock.advance(1)
+            logger.warning("back")
+            received = [server.recv(4096), server.recv(4096)]
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert received[0].endswith(
+        b"[loomd] syslog at %s could not be written for 1.0 s (%s): 20 lines lost\x00"
+        % (address.encode(), os.strerror(errno.ENOENT).encode())
+    )
+    assert received[1].endswith(b"[loom.syslogfailtest] back\x00")
+    assert "Traceback" not in capfd.readouterr().err
