@@ -84,6 +84,17 @@ def test_zeroMaxBytesNeverRotates(tmp_path, attach):
     assert len(path.read_text().splitlines()) == 100
 
 
+def test_noBackupsEmptiesTheFileAtTheSize(tmp_path, attach):
+    # The stdlib reopened the same file for every line past the size.
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), maxBytes=300, backups=0))
+    for number in range(40):
+        log.msg("line number %d" % (number,))
+    assert os.listdir(tmp_path) == ["loomd.log"]
+    assert 0 < os.path.getsize(path) <= 300
+    assert path.read_text().splitlines()[-1].endswith(" line number 39")
+
+
 def test_dailyRotationNamesBackupsByDate(tmp_path, attach):
     path = tmp_path / "loomd.log"
     handler = attach(makeLogHandler(str(path), rotate="daily", backups=3))
