@@ -185,6 +185,9 @@ class LogFile:
         new one.  A failure disables rotation with one warning, and no line
         is lost: the log goes on in the file already open.
         """
+        if self.directoryFd is None:
+            self._disableRotation()  # out of reach after a chroot
+            return
         try:
             current = self._renameForRotation()
         except OSError as error:
@@ -319,12 +322,16 @@ class DailyLogFile(LogFile, logging.handlers.TimedRotatingFileHandler):
         return when
 
     def _afterRotation(self):
-        if self.backupCount > 0:
-            for name in self._expiredBackups():
-                try:
-                    os.unlink(name, dir_fd=self.directoryFd)
-                except OSError:
-                    pass
+        # Old backups that cannot be listed or removed stay: not worth a line.
+        try:
+            expired = self._expiredBackups() if self.backupCount > 0 else []
+        except OSError:
+            expired = []
+        for name in expired:
+            try:
+                os.unlink(name, dir_fd=self.directoryFd)
+            except OSError:
+                pass
         now = int(time.time())
         rolloverAt = self.computeRollover(now)
         while rolloverAt <= now:
