@@ -19,7 +19,6 @@ import stat
 
 from zope.interface import implementer
 
-from reactor._safeopen import openFile
 from reactor.address import UNIXAddress
 from reactor.error import CannotListenError
 from reactor.interfaces import IUNIXTransport
@@ -63,10 +62,7 @@ class _LockFile:
         self.fd = None
 
     def acquire(self):
-        # Created as root beside the socket, often in a directory others may
-        # write to: never through a planted link (RefusedFile), never a FIFO.
-        dirFd, fd = openFile(self.path, "lock file", os.O_RDWR | os.O_CREAT, 0o644)
-        os.close(dirFd)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -117,12 +113,7 @@ class Port(_TCPPort):
         """
         if self.wantPID and not _isAbstract(self.path):
             self._lock = _LockFile("%s.lock" % (os.fsdecode(self.path),))
-            try:
-                acquired = self._lock.acquire()
-            except OSError as error:
-                self._lock = None
-                raise CannotListenError(None, self.path, error) from None
-            if not acquired:
+            if not self._lock.acquire():
                 self._lock = None
                 raise CannotListenError(
                     None, self.path, OSError("in use by another process (lock file held)")
@@ -204,7 +195,7 @@ class Connector(_TCPConnector):
 def _checkListenerAlive(path):
     lockPath = "%s.lock" % (os.fsdecode(path),)
     try:
-        fd = os.open(lockPath, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(lockPath, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise OSError(2, "no lock file %s: the listener is not running" % (lockPath,)) from None
     try:

@@ -7,10 +7,8 @@ Checked: the .tac or plugin loads; the user and group exist; each TCP port
 is free on the interface asked for (read from /proc/net/tcp and tcp6, so
 nothing is bound: a port busy on 127.0.0.2 only does not stop 127.0.0.1) and
 a port below 1024 is only asked of a loomd started as root; the pidfile is
-usable as the real start sees it (not a symlink, a hard link or anything
-but a regular file, readable, not locked by a running daemon); so is the
-log file (the start opens both as root and refuses those); the pidfile and
-the log file can be created and written,
+usable as the real start sees it (not a symlink, readable, not locked by a
+running daemon); the pidfile and the log file can be created and written,
 and each UNIX socket's directory exists and is writable, by the target user
 (tested in a child process that has really dropped to that user, so file
 permissions, ACLs and group membership all count); the run and chroot
@@ -182,6 +180,22 @@ def _pidfileProblem(launch):
     return None
 
 
+def _logFileProblem(options):
+    """
+    What the start would refuse to open as root at the log path: a symbolic
+    link, a hard link, anything but a regular file, or a directory reached
+    through a link others could have planted (reactor._safeopen).
+    """
+    from reactor._safeopen import checkPath
+
+    path = options["logfile"]
+    if options["syslog"] or path == "-" or (path is None and options["nodaemon"]):
+        return None
+    if path is None:
+        path = os.path.join(options["rundir"], "loomd.log")
+    return checkPath(path, "log file")
+
+
 def checkApplication(launch):
     """Run the checks for a Launch whose application is loaded; return 0 or 1."""
     options = launch.options
@@ -192,6 +206,9 @@ def checkApplication(launch):
     pidfileProblem = _pidfileProblem(launch)
     if pidfileProblem:
         problems.append(pidfileProblem)
+    logProblem = _logFileProblem(options)
+    if logProblem:
+        problems.append(logProblem)
     listening = _listeningSockets()
     addresses = listeningAddresses(launch.application)
     sockets = []
@@ -204,13 +221,12 @@ def checkApplication(launch):
             problems.append("cannot listen on %s: address already in use" % (where,))
         if 0 < port < 1024 and os.geteuid() != 0:
             problems.append("cannot listen on %s: ports below 1024 need root" % (where,))
-    logFiles = []
+    files = [launch._pidfilePath()]
     if not options["syslog"] and options["logfile"] not in (None, "-"):
-        logFiles.append(options["logfile"])
+        files.append(options["logfile"])
     elif not options["syslog"] and options["logfile"] is None and not options["nodaemon"]:
-        logFiles.append(os.path.join(options["rundir"], "loomd.log"))
-    problems.extend(_refusedLogFiles(logFiles))
-    files = [path for path in [launch._pidfilePath()] + logFiles if path]
+        files.append(os.path.join(options["rundir"], "loomd.log"))
+    files = [path for path in files if path]
     if (files or sockets) and not problems:
         problems.extend(_writableAs(launch.uid, launch.gid, files, sockets))
     if problems:
@@ -220,14 +236,6 @@ def checkApplication(launch):
     listening = ", ".join(_where(*address) for address in addresses) or "nothing known"
     sys.stdout.write("loomd: check passed: application loaded; listens on %s\n" % (listening,))
     return 0
-
-
-def _refusedLogFiles(paths):
-    # What the start would refuse to open as root: a symbolic link, a hard
-    # link, something that is not a regular file (reactor._safeopen).
-    from reactor._safeopen import checkPath
-
-    return [problem for problem in (checkPath(path, "log file") for path in paths) if problem]
 
 
 def _where(kind, interface, port):

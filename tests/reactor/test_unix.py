@@ -84,23 +84,6 @@ def test_wantPIDRemovesStaleSocket(reactor, path):
     assert not os.path.exists(path + ".lock")
 
 
-@pytest.mark.parametrize("kind", ["symlink", "fifo"])
-def test_wantPIDRefusesALinkOrAFifoAtTheLockFile(reactor, path, tmp_path, kind):
-    # The lock file is created as root beside the socket and truncated: a
-    # link planted there used to truncate its target (a FIFO hung the open).
-    precious = tmp_path / "precious"
-    precious.write_text("do not touch\n")
-    if kind == "symlink":
-        os.symlink(precious, path + ".lock")
-    else:
-        os.mkfifo(path + ".lock")
-    with pytest.raises(CannotListenError) as info:
-        reactor.listenUNIX(path, RecordingServerFactory(), wantPID=True)
-    assert "refusing to open lock file" in str(info.value)
-    assert precious.read_text() == "do not touch\n"
-    assert not os.path.exists(path)
-
-
 def test_checkPIDRefusesDeadListener(reactor, path):
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(path)
