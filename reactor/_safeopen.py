@@ -1,7 +1,7 @@
 """
-Opening a file that a process running as root was told to write (a log, a
-pidfile, a lock file) so that whoever may write to its directory cannot
-redirect the write.
+Opening a file that a process running as root was told to write (loomd's
+log and pidfile) so that whoever may write to its directory cannot redirect
+the write.
 
 The one idea: resolve an untrusted path once, by hand, and keep what was
 resolved.  The directory is reached one component at a time from ``/`` with
