@@ -127,10 +127,12 @@ def _writableAs(uid, gid, paths, sockets=()):
         try:
             if uid is not None or gid is not None:
                 shedPrivileges(uid, gid)
+            # As the start would: no link followed, no FIFO waited on.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
             for path in paths:
-                existed = os.path.exists(path)
+                existed = os.path.lexists(path)
                 try:
-                    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+                    os.close(os.open(path, flags | os.O_NOCTTY | os.O_CLOEXEC, 0o644))
                     if not existed:
                         os.unlink(path)
                 except OSError as error:
@@ -205,6 +207,22 @@ def _pidfileProblem(launch):
     return None
 
 
+def _logFileProblem(options):
+    """
+    What the start would refuse to open as root at the log path: a symbolic
+    link, a hard link, anything but a regular file, or a directory reached
+    through a link others could have planted (reactor._safeopen).
+    """
+    from reactor._safeopen import checkPath
+
+    path = options["logfile"]
+    if options["syslog"] or path == "-" or (path is None and options["nodaemon"]):
+        return None
+    if path is None:
+        path = os.path.join(options["rundir"], "loomd.log")
+    return checkPath(path, "log file")
+
+
 def checkApplication(launch):
     """Run the checks for a Launch whose application is loaded; return 0 or 1."""
     options = launch.options
@@ -215,6 +233,9 @@ def checkApplication(launch):
     pidfileProblem = _pidfileProblem(launch)
     if pidfileProblem:
         problems.append(pidfileProblem)
+    logProblem = _logFileProblem(options)
+    if logProblem:
+        problems.append(logProblem)
     listening = _listeningSockets()
     addresses = listeningAddresses(launch.application)
     sockets = []

@@ -33,6 +33,7 @@ import contextlib
 import os
 import select
 import signal
+import stat
 import sys
 import time
 
@@ -399,11 +400,18 @@ def redirectStandardStreams(devnull=os.devnull):
     """
     _flushStandardStreams()
     try:
-        fd = os.open(devnull, os.O_RDWR)
+        fd = os.open(devnull, os.O_RDWR | os.O_NOCTTY)
     except OSError as error:
         raise DaemonError(
             "cannot open %s for the standard streams: %s" % (devnull, error.strerror)
         ) from None
+    if not stat.S_ISCHR(os.fstat(fd).st_mode):
+        # Inside a chroot /dev/null is whatever the jail holds: a regular
+        # file (or a link to one) would collect what the daemon prints, as root.
+        os.close(fd)
+        raise DaemonError(
+            "%s is not a character device; refusing it for the standard streams" % (devnull,)
+        )
     for target in (0, 1, 2):
         if fd != target:
             os.dup2(fd, target)

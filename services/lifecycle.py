@@ -296,11 +296,15 @@ class Launch:
             ) from None
 
     def _setupLogging(self):
+        from reactor._safeopen import RefusedFile
         from services.daemonlog import DaemonLogging, replay
 
         early = self._earlyLog.stop() if self._earlyLog is not None else []
         try:
             self.logging = DaemonLogging(self.options)
+        except RefusedFile as error:
+            # "refusing to open log file X: it is a symbolic link" says it all.
+            raise StartupError(str(error)) from None
         except OSError as error:
             raise StartupError(
                 "cannot open log file %s: %s" % (error.filename, error.strerror)
@@ -322,9 +326,13 @@ class Launch:
         except AlreadyRunning as error:
             self.pidfile = None
             raise StartupError(str(error)) from None
-        except (PidFileError, OSError) as error:
+        except PidFileError as error:
+            # Its message names the pidfile and the reason already.
             self.pidfile = None
-            raise StartupError("cannot write pidfile %s: %s" % (path, error)) from None
+            raise StartupError(str(error)) from None
+        except OSError as error:
+            self.pidfile = None
+            raise StartupError("cannot write pidfile %s: %s" % (path, error.strerror)) from None
 
     def _privilegedStart(self):
 

@@ -3,28 +3,38 @@ The daemon's log destinations, built from stdlib ``logging`` handlers.
 
 Loom's events reach the stdlib logger ``loom`` as LogRecords carrying the
 event dict as ``record.loomEvent`` (see reactor.log); the handlers made here
-are attached there by the runner.  Rotation is the stdlib's
-(RotatingFileHandler, TimedRotatingFileHandler); this module adds only what
-a daemon needs on top:
+are attached there by the runner.  Rotation follows the stdlib's
+(RotatingFileHandler, TimedRotatingFileHandler); this module and
+services._loghandlers add what a daemon started as root needs on top:
 
-- ``reopen()`` on every handler: close the stream and open the *path*
-  again.  That is what SIGUSR1 (and SIGHUP) do, so logrotate's
+- Safe files: the log's directory is opened once, at start-up, without
+  following a symbolic link others could have planted, and kept open; the
+  file is opened in it with O_NOFOLLOW and must be a regular file with a
+  single link (reactor._safeopen).  So a user who may write to the log's
+  directory cannot make root append to, or hand over, another file.
+- ``reopen()`` on every handler: open the *path* again and only then close
+  the old stream.  That is what SIGUSR1 (and SIGHUP) do, so logrotate's
   move-then-signal works: the daemon stops writing to the moved file and
   starts a new one at the original path.  (twistd renames the file on
   SIGUSR1 instead, which after logrotate's move leaves it writing to the
-  moved file.)  The new stream is opened before the old
-  one is closed: when the path cannot be opened, the log goes on in the
-  old file.  Likewise a rotation that fails (a directory the daemon's user
-  may not write to) keeps the current file and disables rotation with one
-  warning line, where the stdlib would lose every later record.
+  moved file.)  When the path cannot be opened (or is refused), the log
+  goes on in the old file, with one warning.  Likewise a rotation that
+  fails keeps the current file and disables rotation with one warning
+  line, where the stdlib would lose every later record.
+- A log that cannot be written (a full disk) costs no more than one that
+  can: lines are counted and dropped, one warning goes to stderr and
+  syslog, one line with the count goes to the log when it works again
+  (services._logfailures), never a traceback per line.
 - ``chownLogFiles``: after a privilege drop the daemon still writes through
   the descriptor opened as root, but rotation renames and creates files, so
-  the file is handed to the target user and the directory is checked: it
-  must be writable by the target user, or rotation and reopening will fail
-  (a warning says so at start-up).
-- ``rebaseForChroot``: rotation and reopening work by path, so after
-  ``--chroot`` a log file inside the jail is renamed to its path as seen
-  from inside; one outside the jail keeps being written through its open
+  the file is handed to the target user (fchown on the open descriptor,
+  never by path) and the directory is checked: it must be writable by the
+  target user, or rotation and reopening will fail (a warning says so at
+  start-up).
+- ``rebaseForChroot``: rotation and reopening go through the kept
+  directory descriptor, which keeps working inside a chroot when the log
+  is inside the jail; for a log outside the jail the descriptor would be a
+  way out, so it is closed: the file keeps being written through its open
   descriptor, but can no longer rotate or reopen (a warning says so).
 - Formatters for ``TIME [system] message`` text lines and JSON lines, a
   syslog handler whose priorities follow the levels (twistd sends
@@ -41,6 +51,7 @@ import sys
 import threading
 
 from reactor import log
+from services._logfailures import CountsLostLines, WriteFailures
 
 __all__ = [
     "makeLogHandler",
@@ -60,12 +71,24 @@ __all__ = [
 ]
 
 
-class StdoutLog(logging.StreamHandler):
-    """Log lines to standard output (``-l -``, and the default with -n)."""
+class StdoutLog(CountsLostLines, logging.StreamHandler):
+    """
+    Log lines to standard output (``-l -``, and the default with -n).
+
+    When stdout cannot be written (a full disk, a closed pipe) lines are
+    counted and dropped as for a file (services._logfailures).
+    """
+
+    def __init__(self, stream=None):
+        logging.StreamHandler.__init__(self, stream)
+        self._failures = WriteFailures("standard output")
 
     def reopen(self):
-        """Nothing to reopen; flushes the stream."""
-        self.flush()
+        """Nothing to reopen; flushes the stream (a failure is no news: ignored)."""
+        try:
+            self.flush()
+        except OSError:
+            pass
 
 
 def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logFormat="text"):
@@ -260,11 +283,13 @@ def chownLogFiles(handler, uid, gid):
         return []
     warnings = []
     try:
-        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        # Through the descriptor: a path could by now name another file.
+        os.fchown(handler.stream.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
     except OSError as error:
         warnings.append("cannot give log file %s to the new user: %s" % (path, error.strerror))
     directory = os.path.dirname(path)
-    info = os.stat(directory)
+    directoryFd = getattr(handler, "directoryFd", None)
+    info = os.fstat(directoryFd) if directoryFd is not None else os.stat(directory)
     targetUid = os.getuid() if uid is None else uid
     targetGid = os.getgid() if gid is None else gid
     if not _writableBy(info, targetUid, _groupsOf(targetUid, targetGid)):
@@ -283,10 +308,12 @@ def rebaseForChroot(handler, root):
     right after chrooting.
 
     A file under root gets its path as seen from inside the jail
-    (``/srv/jail/var/log/x.log`` becomes ``/var/log/x.log``), so rotation
-    and reopening keep working.  A file outside the jail cannot be reached
-    by path any more: it keeps being written through the open descriptor,
-    and a warning is logged and returned.
+    (``/srv/jail/var/log/x.log`` becomes ``/var/log/x.log``), and rotation
+    and reopening keep working through the directory descriptor the handler
+    keeps.  For a file outside the jail that descriptor would be a way out
+    of it, so it is closed: the file keeps being written through its open
+    descriptor, but can no longer be rotated or reopened; a warning is
+    logged and returned.
 
     :return: the list of warnings (empty when all is well or there is no file).
     """
@@ -295,7 +322,15 @@ def rebaseForChroot(handler, root):
         return []
     root = os.path.realpath(root)
     real = os.path.realpath(path)
-    if os.path.commonpath([root, real]) != root:
+    inside = os.path.commonpath([root, real]) == root
+    directoryFd = getattr(handler, "directoryFd", None)
+    if directoryFd is not None and inside:
+        # What was opened decides, not what the path names now.
+        inside = _underRoot(directoryFd)
+    if not inside:
+        leave = getattr(handler, "leaveDirectory", None)
+        if leave is not None:
+            leave()
         warning = (
             "log file %s is outside the chroot %s: it cannot be rotated or reopened "
             "from inside" % (path, root)
@@ -304,6 +339,30 @@ def rebaseForChroot(handler, root):
         return [warning]
     handler.baseFilename = os.path.join("/", os.path.relpath(real, root))
     return []
+
+
+def _underRoot(directoryFd):
+    """
+    Whether the directory directoryFd lies under this process's root (the
+    jail, after chroot): climb with ".." until the root is met, or the top
+    of the file system, whose ".." is itself.
+    """
+    root = os.stat("/")
+    flags = os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_PATH", os.O_RDONLY)
+    fd = os.open(".", flags, dir_fd=directoryFd)
+    try:
+        while True:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) == (root.st_dev, root.st_ino):
+                return True
+            parent = os.open("..", flags, dir_fd=fd)
+            above = os.fstat(parent)
+            os.close(fd)
+            fd = parent
+            if (above.st_dev, above.st_ino) == (info.st_dev, info.st_ino):
+                return False
+    finally:
+        os.close(fd)
 
 
 def _describeUser(uid, gid):

@@ -41,21 +41,27 @@ Paths
 -----
 The path is made absolute when the PidFile is created (at option-parsing
 time), so it names the same file before and after ``--rundir`` changes the
-working directory.  The descriptor of the pidfile's directory is kept open
-too, so ``release`` can unlink the file relative to it even after a
-``--chroot`` has hidden the original path.  (A directory descriptor from
-outside the jail is an escape route only for a process that is still root,
-which after the privilege drop it is not; with ``--euid`` it could be.)
+working directory.  It is opened as root, so it is opened safely
+(reactor._safeopen): the directory is walked without following a symbolic
+link others could have planted, the file is opened in it with O_NOFOLLOW
+and O_NONBLOCK, and it must be a regular file with a single link; the
+launcher's checks (``lockHolder``, ``readPid``, ``removeStale``) open it the
+same way, so a FIFO cannot hang ``--status`` either.  The descriptor of the
+pidfile's directory is kept open, so ``release`` can unlink the file
+relative to it even after a ``--chroot`` has hidden the original path.  (A
+directory descriptor from outside the jail lets the process reach, with its
+own permissions, files outside the jail through ``..``: it is the price of
+removing the pidfile after chrooting.)
 """
 
 import errno
 import fcntl
 import os
-import stat
 import struct
 import sys
 
 from reactor import log
+from reactor._safeopen import RefusedFile, openDirectory, openFile, openIn
 
 __all__ = [
     "PidFile",
@@ -69,7 +75,10 @@ __all__ = [
 
 
 class PidFileError(Exception):
-    """The pidfile cannot be used (a symlink, not a regular file, no permission...)."""
+    """
+    The pidfile cannot be used (a symlink, a hard link, not a regular file,
+    no permission...); the message names the path and the reason.
+    """
 
 
 class AlreadyRunning(PidFileError):
@@ -122,8 +131,8 @@ class PidFile:
         until ``release`` (or the process's exit, when the kernel drops it).
 
         :raises AlreadyRunning: another process holds the lock.
-        :raises PidFileError: the path is a symlink or not a regular file, or
-            cannot be opened.
+        :raises PidFileError: the path is a symlink, a hard link or not a
+            regular file, or cannot be opened.
         """
         if self._fd is not None:
             raise PidFileError("pidfile %s is already held by this PidFile" % (self.path,))
@@ -133,50 +142,46 @@ class PidFile:
                 # Checked before opening: closing a second descriptor of a
                 # file we hold would drop our own lock.
                 raise AlreadyRunning(os.getpid(), self.path)
-            existed = os.path.lexists(self.path)
-            fd = self._open()
+            dirFd, fd, existed = self._open()
             try:
                 stale = self._lock(fd)
             except BaseException:
                 os.close(fd)
+                os.close(dirFd)
                 raise
-            if self._stillNamesInode(fd):
+            if self._stillNamesInode(dirFd, fd):
                 break
             # A previous holder unlinked the file between our open and our
             # lock: the lock is on an orphan inode.  Start again.
             os.close(fd)
+            os.close(dirFd)
         else:
             raise PidFileError("pidfile %s keeps being replaced; giving up" % (self.path,))
         if existed:
             log.msg("Replacing stale pidfile %s (it held %r)" % (self.path, stale), system="loomd")
         self._write(fd, pid)
         self._fd, self.pid, self._owner = fd, pid, os.getpid()
-        self._dirFd = _openDirectory(os.path.dirname(self.path))
+        self._dirFd = dirFd
         info = os.fstat(fd)
         self._key = (info.st_dev, info.st_ino)
         _held[self._key] = self
 
     def _open(self):
-        # lstat first for a clear message; O_NOFOLLOW closes the race where
-        # a symlink appears between the check and the open (ELOOP).
+        # Returns (directory fd, file fd, whether the file existed): the
+        # directory is walked safely and the file opened in it without
+        # following a link, never blocking on a FIFO (reactor._safeopen).
         try:
-            if stat.S_ISLNK(os.lstat(self.path).st_mode):
-                raise PidFileError("pidfile %s is a symbolic link; refusing it" % (self.path,))
-        except FileNotFoundError:
-            pass
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(self.path, flags, 0o644)
+            dirFd = openDirectory(os.path.dirname(self.path), "pidfile", self.path)
         except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise PidFileError(
-                    "pidfile %s is a symbolic link; refusing it" % (self.path,)
-                ) from None
-            raise PidFileError("cannot open pidfile %s: %s" % (self.path, error.strerror)) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise PidFileError("pidfile %s is not a regular file" % (self.path,))
-        return fd
+            raise _pidFileError(error, self.path) from None
+        try:
+            existed = _exists(dirFd, os.path.basename(self.path))
+            flags = os.O_RDWR | os.O_CREAT
+            fd = openIn(dirFd, os.path.basename(self.path), "pidfile", self.path, flags, 0o644)
+        except OSError as error:
+            os.close(dirFd)
+            raise _pidFileError(error, self.path) from None
+        return dirFd, fd, existed
 
     def _lock(self, fd):
         # Returns the stale content ("" when the file was empty).
@@ -190,9 +195,9 @@ class PidFile:
             raise AlreadyRunning(_holderOf(fd), self.path) from None
         return os.pread(fd, 64, 0).decode("ascii", "replace").strip()
 
-    def _stillNamesInode(self, fd):
+    def _stillNamesInode(self, dirFd, fd):
         try:
-            current = os.stat(self.path, follow_symlinks=False)
+            current = os.stat(os.path.basename(self.path), dir_fd=dirFd, follow_symlinks=False)
         except FileNotFoundError:
             return False
         mine = os.fstat(fd)
@@ -268,13 +273,34 @@ class PidFile:
             os.unlink(self.path)
 
 
-def _openDirectory(path):
-    # Kept so that release() works after chroot; None if it can't be opened
-    # (then release falls back to the absolute path).
+def _pidFileError(error, path):
+    # A refusal names the pidfile and the reason; other errors get a prefix.
+    if isinstance(error, RefusedFile):
+        return PidFileError(str(error))
+    return PidFileError("cannot open pidfile %s: %s" % (path, error.strerror))
+
+
+def _exists(dirFd, name):
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
+        os.stat(name, dir_fd=dirFd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _openForReading(path, flags=os.O_RDONLY):
+    """
+    Open an existing pidfile as the daemon would (no link followed, no FIFO
+    waited on); return (directory fd, fd), or None when it is missing.
+
+    :raises PidFileError: it is refused or cannot be opened.
+    """
+    try:
+        return openFile(path, "pidfile", flags)
+    except FileNotFoundError:
         return None
+    except OSError as error:
+        raise _pidFileError(error, os.path.abspath(path)) from None
 
 
 # struct flock on 64-bit Linux: short l_type, short l_whence, off_t l_start,
@@ -338,10 +364,17 @@ def readPid(path):
     if holder is not None:
         return holder.pid
     try:
-        with open(path, "rb") as pidFile:
-            return _parsePid(pidFile.read(64))
-    except (FileNotFoundError, IsADirectoryError):
+        opened = _openForReading(path)
+    except PidFileError:
+        return None  # a link, a FIFO...: it names no daemon
+    if opened is None:
         return None
+    dirFd, fd = opened
+    try:
+        return _pidFromFd(fd)
+    finally:
+        os.close(fd)
+        os.close(dirFd)
 
 
 def lockHolder(path):
@@ -357,14 +390,10 @@ def lockHolder(path):
     holder = _heldHere(path)
     if holder is not None:
         return True, holder.pid
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
+    opened = _openForReading(path)
+    if opened is None:
         return False, None
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise PidFileError("pidfile %s is a symbolic link; refusing it" % (path,)) from None
-        raise PidFileError("cannot read pidfile %s: %s" % (path, error.strerror)) from None
+    dirFd, fd = opened
     try:
         answer = _getLock(fd)
         if answer is None:
@@ -372,20 +401,25 @@ def lockHolder(path):
         return answer
     finally:
         os.close(fd)
+        os.close(dirFd)
 
 
 def _lockedByAttempt(path):
     # Portable fallback: try the lock on a separate read-write descriptor.
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        opened = _openForReading(path, os.O_RDWR)
+    except PidFileError:
         return False
+    if opened is None:
+        return False
+    dirFd, fd = opened
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return True
     finally:
         os.close(fd)
+        os.close(dirFd)
     return False
 
 
@@ -409,9 +443,13 @@ def removeStale(path, pid=None):
     if _heldHere(path) is not None:
         return False
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        opened = _openForReading(path, os.O_RDWR)
+    except PidFileError:
         return False
+    if opened is None:
+        return False
+    dirFd, fd = opened
+    name = os.path.basename(os.path.abspath(path))
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -421,12 +459,13 @@ def removeStale(path, pid=None):
             return False
         mine = os.fstat(fd)
         try:
-            current = os.stat(path, follow_symlinks=False)
+            current = os.stat(name, dir_fd=dirFd, follow_symlinks=False)
         except FileNotFoundError:
             return False
         if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
             return False
-        os.unlink(path)
+        os.unlink(name, dir_fd=dirFd)
         return True
     finally:
         os.close(fd)
+        os.close(dirFd)

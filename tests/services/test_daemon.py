@@ -197,6 +197,19 @@ def test_missingDevNullIsReportedNotHung(tmp_path):
     )
 
 
+def test_aDevNullThatIsNotADeviceIsRefused(tmp_path):
+    # In a chroot /dev/null is whatever the jail holds: a regular file there
+    # would collect what the daemon prints, written as root.
+    fake = tmp_path / "null"
+    fake.write_text("")
+    code, output, pid = launch(tmp_path, "nodevnull", 10, fake)
+    assert code == 1
+    assert output == (
+        "error: %s is not a character device; refusing it for the standard streams" % (fake,)
+    )
+    assert fake.read_text() == ""
+
+
 def test_noAnswerWithinTheTimeoutStopsTheDaemon(tmp_path):
     code, output, pid = launch(tmp_path, "hang", 0.3)
     assert (code, output) == (1, "error: no answer from the daemon within 0.3 seconds; stopped it")

@@ -84,6 +84,17 @@ def test_zeroMaxBytesNeverRotates(tmp_path, attach):
     assert len(path.read_text().splitlines()) == 100
 
 
+def test_noBackupsEmptiesTheFileAtTheSize(tmp_path, attach):
+    # The stdlib reopened the same file for every line past the size.
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), maxBytes=300, backups=0))
+    for number in range(40):
+        log.msg("line number %d" % (number,))
+    assert os.listdir(tmp_path) == ["loomd.log"]
+    assert 0 < os.path.getsize(path) <= 300
+    assert path.read_text().splitlines()[-1].endswith(" line number 39")
+
+
 def test_dailyRotationNamesBackupsByDate(tmp_path, attach):
     path = tmp_path / "loomd.log"
     handler = attach(makeLogHandler(str(path), rotate="daily", backups=3))
@@ -443,3 +454,226 @@ def test_rotationAndReopenWorkInsideAChroot(tmp_path):
     names = sorted(os.listdir(jail / "logs"))
     assert names == ["loomd.log", "loomd.log.1", "loomd.log.2", "moved.log"]
     assert (jail / "logs" / "loomd.log").read_text().splitlines()[-1].endswith("] reopened")
+
+
+# -- files that must not be opened (issue 14) -----------------------------------
+
+
+@pytest.fixture
+def precious(tmp_path):
+    """A root-style 0600 file that a log must never touch: its path."""
+    path = tmp_path / "shadow"
+    path.write_text("root:secret\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def fileState(path):
+    """What must not change about a file: content, mode, owner."""
+    info = os.stat(path)
+    return path.read_bytes(), info.st_mode, info.st_uid, info.st_gid
+
+
+def plant(kind, path, target):
+    """Put a symlink or a hard link to target, or a FIFO, at path; return its reason."""
+    if kind == "symlink":
+        os.symlink(target, path)
+        return "it is a symbolic link"
+    if kind == "hardlink":
+        os.link(target, path)
+        return "it has 2 hard links"
+    os.mkfifo(path)
+    return "it is not a regular file (FIFO)"
+
+
+LINKS = ["symlink", "hardlink", "fifo"]
+ROTATIONS = ["size", "daily", "never"]
+
+
+@pytest.mark.parametrize("rotate", ROTATIONS)
+@pytest.mark.parametrize("kind", LINKS)
+def test_linkAtLogPathIsRefused(tmp_path, precious, kind, rotate):
+    path = tmp_path / "app.log"
+    reason = plant(kind, path, precious)
+    before = fileState(precious)
+    with pytest.raises(OSError) as caught:
+        makeLogHandler(str(path), rotate=rotate)
+    assert str(caught.value) == "refusing to open log file %s: %s" % (path, reason)
+    assert fileState(precious) == before
+
+
+def lastMessages(path, count):
+    """The messages (after ``[system] ``) of the last count lines of a text log."""
+    return [line.split("] ", 1)[1] for line in path.read_text().splitlines()[-count:]]
+
+
+@pytest.mark.parametrize("rotate", ROTATIONS)
+@pytest.mark.parametrize("kind", LINKS)
+def test_reopenRefusesALinkAndKeepsTheFileAlreadyOpen(tmp_path, attach, precious, kind, rotate):
+    # logrotate moved the log; someone planted a link where it was.
+    path = tmp_path / "app.log"
+    handler = attach(makeLogHandler(str(path), rotate=rotate))
+    log.msg("before")
+    moved = tmp_path / "app.log.moved"
+    os.rename(path, moved)
+    reason = plant(kind, path, precious)
+    before = fileState(precious)
+    assert handler.reopen() is False
+    log.msg("after")
+    log.msg("still")
+    assert lastMessages(moved, 3) == [
+        "refusing to open log file %s: %s; still writing to the file already open" % (path, reason),
+        "after",
+        "still",
+    ]
+    assert fileState(precious) == before
+
+
+def plantAfterRename(handler, kind, target, monkeypatch):
+    """
+    Stage the race a rotation must survive: a link planted at the path
+    right after the file was renamed away, before the new one is opened.
+    """
+    rename = handler._renameForRotation
+    planted = []
+
+    def renameThenPlant():
+        backup = rename()
+        planted.append(plant(kind, handler.baseFilename, target))
+        return backup
+
+    monkeypatch.setattr(handler, "_renameForRotation", renameThenPlant)
+    return planted
+
+
+@pytest.mark.parametrize("rotate", ["size", "daily"])
+@pytest.mark.parametrize("kind", LINKS)
+def test_rotationRefusesALinkAndKeepsLogging(tmp_path, attach, precious, monkeypatch, kind, rotate):
+    path = tmp_path / "app.log"
+    handler = attach(makeLogHandler(str(path), rotate=rotate, maxBytes=400, backups=3))
+    planted = plantAfterRename(handler, kind, precious, monkeypatch)
+    before = fileState(precious)
+    log.msg("first")
+    if rotate == "daily":
+        handler.rolloverAt = 0  # midnight has passed
+    for number in range(10):
+        log.msg("line %d %s" % (number, "x" * 40))
+    backup = [name for name in os.listdir(tmp_path) if name.startswith("app.log.")]
+    assert len(planted) == 1 and len(backup) == 1  # one rotation tried, then none
+    messages = [line.split("] ", 1)[1] for line in (tmp_path / backup[0]).read_text().splitlines()]
+    warning = (
+        "refusing to open log file %s: %s; log rotation is disabled and the log goes on in %s"
+        % (path, planted[0], tmp_path / backup[0])
+    )
+    assert messages.count(warning) == 1
+    # No line lost: all went to the file already open, before and after.
+    lines = [message for message in messages if message.startswith("line ")]
+    assert lines == ["line %d %s" % (number, "x" * 40) for number in range(10)]
+    assert fileState(precious) == before
+
+
+def test_watchedLogRefusesALinkPlantedAfterAMove(tmp_path, attach, precious):
+    # --log-rotate never notices a moved file by itself before each line.
+    path = tmp_path / "app.log"
+    attach(makeLogHandler(str(path), rotate="never"))
+    log.msg("before")
+    moved = tmp_path / "app.log.moved"
+    os.rename(path, moved)
+    os.symlink(precious, path)
+    before = fileState(precious)
+    for number in range(3):
+        log.msg("after %d" % (number,))
+    assert lastMessages(moved, 5) == [
+        "before",
+        "refusing to open log file %s: it is a symbolic link; still writing to the file "
+        "already open" % (path,),
+        "after 0",
+        "after 1",
+        "after 2",
+    ]
+    assert fileState(precious) == before
+
+
+@pytest.mark.parametrize("rotate", ["size", "daily"])
+def test_rotationStaysInTheDirectoryOpenedAtStart(tmp_path, attach, precious, rotate):
+    # The log's directory is moved away and a link to another one put in
+    # its place: renames and the new file stay in the directory opened at
+    # start-up, where the path led then.
+    logs, elsewhere = tmp_path / "logs", tmp_path / "elsewhere"
+    logs.mkdir()
+    elsewhere.mkdir()
+    os.symlink(precious, elsewhere / "app.log")
+    handler = attach(makeLogHandler(str(logs / "app.log"), rotate=rotate, maxBytes=300))
+    log.msg("first")
+    os.rename(logs, tmp_path / "logs.moved")
+    os.symlink(elsewhere, logs)
+    before = fileState(precious)
+    if rotate == "daily":
+        handler.rolloverAt = 0
+    for number in range(10):
+        log.msg("line %d %s" % (number, "x" * 40))
+    assert os.listdir(elsewhere) == ["app.log"]
+    rotated = os.listdir(tmp_path / "logs.moved")
+    assert "app.log" in rotated and any(name.startswith("app.log.") for name in rotated)
+    assert fileState(precious) == before
+
+
+def test_chownGoesThroughTheOpenFileNotThePath(tmp_path, precious):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    path = tmp_path / "app.log"
+    handler = makeLogHandler(str(path))
+    try:
+        os.rename(path, tmp_path / "app.log.moved")
+        os.symlink(precious, path)
+        before = fileState(precious)
+        chownLogFiles(handler, 65534, 65534)
+    finally:
+        handler.close()
+    assert fileState(precious) == before
+    info = os.stat(tmp_path / "app.log.moved")
+    assert (info.st_uid, info.st_gid) == (65534, 65534)
+
+
+UNDER_ROOT = textwrap.dedent(
+    """
+    import os, sys
+    from services.logfile import makeLogHandler, rebaseForChroot
+    from services.privileges import chroot
+
+    jail = sys.argv[1]
+    inside = makeLogHandler(os.path.join(jail, "logs", "in.log"))
+    outside = makeLogHandler(os.path.join(os.path.dirname(jail), "out.log"))
+    chroot(jail)
+    print(rebaseForChroot(inside, jail) == [], inside.directoryFd is not None)
+    print(len(rebaseForChroot(outside, jail)), outside.directoryFd)
+    print(outside.reopen())
+    """
+)
+
+
+def test_aDirectoryOutsideTheJailIsClosedAfterChroot(tmp_path):
+    # Its descriptor would lead out of the jail through "..".
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    jail = tmp_path / "jail"
+    (jail / "logs").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-c", UNDER_ROOT, str(jail)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        cwd=ROOT,
+        timeout=20,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True True", "1 None", "False"]
+    assert (
+        (tmp_path / "out.log")
+        .read_text()
+        .splitlines()[-1]
+        .endswith(
+            "cannot reopen log file %s: it is out of reach after the chroot; still writing to "
+            "the file already open" % (tmp_path / "out.log",)
+        )
+    )

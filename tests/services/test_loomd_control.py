@@ -170,10 +170,27 @@ def test_checkRefusesASymlinkPidfile(loomd, tmp_path):
     os.symlink(str(tmp_path / "elsewhere.pid"), loomd.pidfile)
     result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile)
     assert result.returncode == 1
-    assert "pidfile %s is a symbolic link" % (loomd.pidfile,) in result.stderr
+    assert "refusing to open pidfile %s: it is a symbolic link" % (loomd.pidfile,) in result.stderr
     # The real start refuses it with the same words.
     start = loomd.run("-y", tac, "--pidfile", loomd.pidfile)
     assert start.returncode == 1 and "symbolic link" in start.stderr
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_checkRefusesWhatTheStartWouldRefuseAtTheLogPath(loomd, tmp_path, kind):
+    # A FIFO at the log path used to hang --check itself (its probe open
+    # waited for a reader).
+    tac = tacFile(tmp_path, "")
+    if kind == "symlink":
+        os.symlink(str(tmp_path / "elsewhere.log"), loomd.logfile)
+        reason = "it is a symbolic link"
+    else:
+        os.mkfifo(loomd.logfile)
+        reason = "it is not a regular file (FIFO)"
+    result = loomd.run("--check", "-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
+    assert result.returncode == 1
+    assert "refusing to open log file %s: %s" % (loomd.logfile, reason) in result.stderr
+    assert not os.path.exists(tmp_path / "elsewhere.log")
 
 
 def test_checkRefusesAPidfileThatIsNotARegularFile(loomd, tmp_path):

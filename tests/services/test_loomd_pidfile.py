@@ -102,7 +102,8 @@ def test_symlinkPidfileIsRefused(loomd, tmp_path):
     result = loomd.run("-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr == "loomd: pidfile %s is a symbolic link; refusing it\n" % (loomd.pidfile,)
+    expected = "loomd: refusing to open pidfile %s: it is a symbolic link\n" % (loomd.pidfile,)
+    assert result.stderr == expected
     assert os.path.islink(loomd.pidfile) and target.read_text() == ""
     assert loomd.leftovers() == []
 

@@ -140,7 +140,7 @@ def test_symlinkIsRefused(tmp_path):
     target.write_text("precious\n")
     link = tmp_path / "loomd.pid"
     link.symlink_to(target)
-    with pytest.raises(PidFileError, match="is a symbolic link; refusing it"):
+    with pytest.raises(PidFileError, match=": it is a symbolic link$"):
         PidFile(link).acquire()
     assert target.read_text() == "precious\n"
 
@@ -155,8 +155,58 @@ def test_danglingSymlinkIsRefusedAndNothingCreated(tmp_path):
 
 def test_directoryIsRefused(tmp_path):
     (tmp_path / "loomd.pid").mkdir()
-    with pytest.raises(PidFileError, match="cannot open pidfile|not a regular file"):
+    with pytest.raises(PidFileError, match=r"it is not a regular file \(directory\)$"):
         PidFile(tmp_path / "loomd.pid").acquire()
+
+
+def test_hardLinkIsRefusedAndItsTargetUntouched(tmp_path):
+    # A hard link to a root file (fs.protected_hardlinks=0 lets anyone make
+    # one): writing the pid would truncate the target.
+    target = tmp_path / "shadow"
+    target.write_text("root:secret\n")
+    os.chmod(target, 0o600)
+    os.link(target, tmp_path / "loomd.pid")
+    with pytest.raises(PidFileError) as caught:
+        PidFile(tmp_path / "loomd.pid").acquire()
+    assert str(caught.value) == (
+        "refusing to open pidfile %s: it has 2 hard links" % (tmp_path / "loomd.pid",)
+    )
+    assert target.read_text() == "root:secret\n"
+    assert os.stat(target).st_mode & 0o777 == 0o600
+
+
+# Each of the pidfile's readers and its writer on a FIFO nobody writes to or
+# reads from: an open that waited would hang loomd --status or the start.
+FIFO_PROBE = textwrap.dedent(
+    """
+    import sys
+    from services import pidfile
+    path = sys.argv[1]
+    try:
+        pidfile.PidFile(path).acquire()
+    except pidfile.PidFileError as error:
+        print("acquire:", error)
+    try:
+        pidfile.lockHolder(path)
+    except pidfile.PidFileError as error:
+        print("lockHolder:", error)
+    print("readPid:", pidfile.readPid(path))
+    print("removeStale:", pidfile.removeStale(path))
+    """
+)
+
+
+def test_fifoIsRefusedWithoutBlocking(tmp_path):
+    path = tmp_path / "loomd.pid"
+    os.mkfifo(path)
+    refusal = "refusing to open pidfile %s: it is not a regular file (FIFO)" % (path,)
+    assert runChild(FIFO_PROBE, path).splitlines() == [
+        "acquire: " + refusal,
+        "lockHolder: " + refusal,
+        "readPid: None",
+        "removeStale: False",
+    ]
+    assert os.path.exists(path)
 
 
 def test_releaseRemovesThePidfile(pidFile):
