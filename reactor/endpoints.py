@@ -16,6 +16,7 @@ protocol sits between the transport and the user's protocol.
 
 from zope.interface import implementer
 
+from reactor.address import IPv4Address, IPv6Address, UNIXAddress
 from reactor.defer import Deferred, execute
 from reactor.error import ConnectingCancelledError, NotConnectingError
 from reactor.failure import Failure
@@ -135,8 +136,9 @@ class _ConnectingEndpoint:
         """
         Connect; return a Deferred firing with the connected protocol.
 
-        Cancelling the Deferred before it fires abandons the attempt
-        (ConnectingCancelledError).
+        Cancelling the Deferred before it fires abandons the attempt: it
+        fails with ConnectingCancelledError, whose ``address`` is the
+        destination as an address object (IPv4Address, UNIXAddress, ...).
         """
         connector = None
 
@@ -176,7 +178,10 @@ class TCP4ClientEndpoint(_ConnectingEndpoint):
         )
 
     def _destination(self):
-        return (self._host, self._port)
+        # An address object, as Twisted's connector.getDestination() gives.
+        if ":" in self._host:
+            return IPv6Address("TCP", self._host, self._port)
+        return IPv4Address("TCP", self._host, self._port)
 
     def __repr__(self):
         return "<%s %s:%s>" % (type(self).__name__, self._host, self._port)
@@ -202,7 +207,7 @@ class UNIXClientEndpoint(_ConnectingEndpoint):
         )
 
     def _destination(self):
-        return self._path
+        return UNIXAddress(self._path)
 
     def __repr__(self):
         return "<%s %r>" % (type(self).__name__, self._path)
