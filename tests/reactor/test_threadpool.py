@@ -3,6 +3,7 @@ Unit tests of reactor.threadpool.ThreadPool.
 """
 
 import threading
+import time
 
 import pytest
 
@@ -84,3 +85,31 @@ def test_minThreadsStartAtOnce():
 def test_badSizesAreRefused():
     with pytest.raises(ValueError):
         ThreadPool(3, 2)
+
+
+def _waitFor(predicate, what):
+    # Workers change state in their own threads: a bounded wait, not a sleep.
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.001)
+
+
+def test_waitersAndWorkingListTheIdleAndBusyWorkers():
+    pool = ThreadPool(2, 4, "lists")
+    started, release = threading.Event(), threading.Event()
+    pool.start()
+    try:
+        _waitFor(lambda: len(pool.waiters) == 2, "two idle workers")
+        assert set(pool.waiters) == set(pool.threads) and pool.working == []
+        pool.callInThread(lambda: (started.set(), release.wait(10)))
+        assert started.wait(10)
+        _waitFor(lambda: len(pool.waiters) == 1, "one idle worker")
+        assert len(pool.working) == 1
+        release.set()
+        _waitFor(lambda: len(pool.waiters) == 2, "both idle again")
+        assert pool.working == []
+    finally:
+        release.set()
+        pool.stop()
+    assert pool.waiters == [] and pool.working == []
