@@ -62,7 +62,7 @@ class GAIResolver:
 
     def __init__(self, reactor, getThreadPool=None, getaddrinfo=None):
         self._reactor = reactor
-        self._getThreadPool = getThreadPool or reactor.getThreadPool
+        self._getThreadPool = getThreadPool
         self._getaddrinfo = getaddrinfo or socket.getaddrinfo
 
     def resolveHostName(
@@ -80,11 +80,14 @@ class GAIResolver:
         """
         family = _FAMILIES.get(frozenset(addressTypes or ()), socket.AF_UNSPEC)
         socketType = _SOCKET_TYPES[transportSemantics]
+        # Looked up here, not in __init__: a reactor without a thread pool
+        # (a MemoryReactor) fails the resolution, not the endpoint's creation.
+        pool = (self._getThreadPool or self._reactor.getThreadPool)()
         resolution = HostResolution(hostName)
         resolutionReceiver.resolutionBegan(resolution)
         d = deferToThreadPool(
             self._reactor,
-            self._getThreadPool(),
+            pool,
             self._lookUp,
             hostName,
             portNumber,

@@ -174,6 +174,15 @@ def test_aNameWithoutAddressesIsADNSLookupError():
     assert reactor.tcpClients == []
 
 
+def test_aReactorThatCannotResolveFailsTheConnect():
+    # No nameResolver and no thread pool for the default resolver.
+    from reactor.testing import MemoryReactor
+
+    endpoint = HostnameEndpoint(MemoryReactor(), "example.org", 80)
+    failure = outcome(endpoint.connect(RecordingServerFactory()))[0]
+    assert failure.check(DNSLookupError) and "example.org" in str(failure.value)
+
+
 def test_eachAttemptGetsTheTimeoutAndBindAddress():
     reactor, endpoint = memoryEndpoint([V4A], timeout=7, bindAddress="192.0.2.9")
     endpoint.connect(RecordingServerFactory())
