@@ -50,7 +50,9 @@ class ThreadPool:
         self.working = []
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._waiting = []  # the workers blocked waiting for work
+        # Both under the lock, so that _adjust compares a consistent pair.
+        self._waiting = []  # the workers waiting for work, or just handed some
+        self._unclaimed = 0  # calls queued that no worker has yet counted as taken
         self._counter = 0
 
     @property
@@ -92,13 +94,19 @@ class ThreadPool:
         """
         if self.joined:
             raise RuntimeError("ThreadPool %s is stopped: cannot run %r" % (self.name, func))
-        self._queue.put((func, args, kw, onResult))
+        with self._lock:
+            self._unclaimed += 1
+            self._queue.put((func, args, kw, onResult))
         if self.started:
             self._adjust()
 
     def _adjust(self):
+        # Not the queue's size: a worker whose get() has just returned a
+        # call still counts as waiting until it takes the lock, and against
+        # the shrunken queue it would be counted as free for the next call,
+        # which then waited for a thread (test_callTakenButNotYetCountedGetsItsOwnThread).
         with self._lock:
-            need = self._queue.qsize() - len(self._waiting)
+            need = self._unclaimed - len(self._waiting)
             while need > 0 and len(self.threads) < self.max:
                 self._startThread()
                 need -= 1
@@ -124,6 +132,8 @@ class ThreadPool:
             item = get()
             with lock:
                 waiting.remove(thread)
+                if item is not _STOP:
+                    self._unclaimed -= 1
             if item is _STOP:
                 break
             self.working.append(item)
@@ -162,7 +172,7 @@ class ThreadPool:
         self.joined = True
         self.started = False
         with self._lock:
-            if self._queue.qsize() and not self.threads:
+            if self._unclaimed and not self.threads:
                 # Work queued before start(): give it a thread to run in.
                 self._startThread()
             threads = list(self.threads)

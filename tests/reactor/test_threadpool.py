@@ -2,6 +2,7 @@
 Unit tests of reactor.threadpool.ThreadPool.
 """
 
+import queue
 import threading
 import time
 
@@ -113,3 +114,45 @@ def test_waitersAndWorkingListTheIdleAndBusyWorkers():
         release.set()
         pool.stop()
     assert pool.waiters == [] and pool.working == []
+
+
+class GatedQueue:
+    """A queue whose get() can be held after it has taken an item."""
+
+    def __init__(self):
+        self._queue = queue.SimpleQueue()
+        self.taken = threading.Event()
+        self.release = threading.Event()
+        self.hold = True
+
+    def put(self, item):
+        self._queue.put(item)
+
+    def qsize(self):
+        return self._queue.qsize()
+
+    def get(self):
+        item = self._queue.get()
+        if self.hold:
+            self.hold = False
+            self.taken.set()
+            self.release.wait(10)
+        return item
+
+
+def test_callTakenButNotYetCountedGetsItsOwnThread():
+    # A worker that has just taken a call from the queue is, for a moment,
+    # still counted as waiting; a call queued then must still get a thread
+    # of its own, not wait behind the first (the cause of a flaky test with
+    # a two-thread barrier).
+    pool = ThreadPool(0, 2, "window")
+    gate = pool._queue = GatedQueue()
+    pool.start()
+    try:
+        pool.callInThread(lambda: None)
+        assert gate.taken.wait(10)  # held between get() and the bookkeeping
+        pool.callInThread(lambda: None)
+        assert len(pool.threads) == 2
+    finally:
+        gate.release.set()
+        pool.stop()
