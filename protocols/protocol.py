@@ -141,11 +141,12 @@ class ReconnectingClientFactory(ClientFactory):
     """
     A client factory that reconnects after a failed or lost connection.
 
-    The delay grows by ``factor`` after each attempt, with a normal random
-    spread of ``jitter`` (relative) so that many clients do not retry in
-    step, and never exceeds ``maxDelay`` (unlike Twisted, also after the
-    jitter).  Call ``resetDelay()`` once connected (typically from
-    ``buildProtocol``), and ``stopTrying()`` to give up.
+    The first retry waits ``initialDelay``; each later one waits ``factor``
+    times longer, with a normal random spread of ``jitter`` (relative) so
+    that many clients do not retry in step, and never more than
+    ``maxDelay`` (unlike Twisted, also after the jitter).  Call
+    ``resetDelay()`` once connected (typically from ``buildProtocol``), and
+    ``stopTrying()`` to give up.
 
     :ivar clock: the IReactorTime used to schedule retries; the global
         reactor when left as None.
@@ -177,7 +178,12 @@ class ReconnectingClientFactory(ClientFactory):
 
     def retry(self, connector=None):
         """
-        Schedule connector.connect() after the next delay.
+        Schedule connector.connect() after the current delay, then grow it.
+
+        The first retry since creation or resetDelay() waits
+        ``initialDelay`` (jittered), as in Twisted; each later one waits
+        ``factor`` times longer, up to ``maxDelay``.  Afterwards ``delay``
+        holds what the next retry will wait, before jitter.
 
         :param connector: the connector to retry; the last one seen if None.
         :raises ValueError: if there is no connector to retry.
@@ -190,24 +196,30 @@ class ReconnectingClientFactory(ClientFactory):
             if self.connector is None:
                 raise ValueError("no connector to retry")
             connector = self.connector
+        if self.retries == 0:
+            # Also when initialDelay was set on the instance: Twisted's
+            # class-level ``delay`` ignores that until resetDelay()
+            # (test_instanceInitialDelayIsTheFirstDelay).
+            self.delay = self.initialDelay
         self.retries += 1
         if self.maxRetries is not None and self.retries > self.maxRetries:
             if self.noisy:
                 log.msg("Abandoning %r after %d retries." % (connector, self.retries))
             return
-        self.delay = self._nextDelay()
+        delay = self._jittered(self.delay)
         if self.noisy:
-            log.msg("%r will retry in %g seconds" % (connector, self.delay))
+            log.msg("%r will retry in %g seconds" % (connector, delay))
         if self.clock is None:
             from reactor import reactor
 
             self.clock = reactor
-        self._callID = self.clock.callLater(self.delay, self._reconnect, connector)
+        self._callID = self.clock.callLater(delay, self._reconnect, connector)
+        # Grown from the delay before jitter: jitter spreads each wait but
+        # does not random-walk the schedule, nor pin it at 0 once a wait was
+        # clamped there (a busy reconnect loop; test_wildJitterNeverPinsTheDelayAtZero).
+        self.delay = min(max(self.delay, self.initialDelay) * self.factor, self.maxDelay)
 
-    def _nextDelay(self):
-        # Grow from at least initialDelay: a jittered delay clamped to 0 must
-        # not pin every later delay at 0 (a busy reconnect loop).
-        delay = min(max(self.delay, self.initialDelay) * self.factor, self.maxDelay)
+    def _jittered(self, delay):
         if self.jitter:
             import random  # here, not at import time: it slows loomd's start
 

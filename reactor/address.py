@@ -1,16 +1,20 @@
 """
-Addresses of connection endpoints: IPv4Address, IPv6Address and UNIXAddress.
+Addresses of connection endpoints: IPv4Address, IPv6Address, UNIXAddress
+and HostnameAddress.
 
-They are small immutable values, as Twisted's are: compared by their fields,
-hashable, with a repr that shows every field.  Transports return them from
+They are small immutable values, as Twisted's are: compared by their fields
+(a UNIXAddress by the file it names), hashable, with a repr that shows every
+field.  Transports return them from
 ``getHost()`` and ``getPeer()``; factories receive one in ``buildProtocol``.
 """
+
+import os
 
 from zope.interface import implementer
 
 from reactor.interfaces import IAddress
 
-__all__ = ["IPv4Address", "IPv6Address", "UNIXAddress"]
+__all__ = ["IPv4Address", "IPv6Address", "UNIXAddress", "HostnameAddress"]
 
 
 class _Address:
@@ -92,6 +96,14 @@ class UNIXAddress(_Address):
     """
     A UNIX socket address.
 
+    Two addresses are equal when they name the same file, as in Twisted:
+    the same path (str and bytes spellings alike), or two paths that both
+    exist and lead to one file (a symlink and its target, a relative and an
+    absolute path).  The hash is the file's (device, inode) while it exists,
+    the path's otherwise, so equal addresses hash alike.  Both look at the
+    file system: an address compared or hashed before and after its file
+    appears may change its answer, as Twisted's does.
+
     :ivar name: the socket's path (bytes or str), a Linux abstract-namespace
         name starting with a NUL byte, or None for an unnamed socket.
     """
@@ -100,3 +112,51 @@ class UNIXAddress(_Address):
 
     def __init__(self, name):
         _Address.__init__(self, name)
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        mine, theirs = _pathBytes(self.name), _pathBytes(other.name)
+        if mine == theirs:
+            return True
+        if mine is None or theirs is None:
+            return False
+        try:
+            return os.path.samefile(mine, theirs)
+        except (OSError, ValueError):  # missing, or abstract (a NUL byte)
+            return False
+
+    def __hash__(self):
+        path = _pathBytes(self.name)
+        if path is not None:
+            try:
+                status = os.stat(path)
+            except (OSError, ValueError):
+                pass
+            else:
+                return hash((type(self).__name__, status.st_dev, status.st_ino))
+        return hash((type(self).__name__, path))
+
+
+def _pathBytes(name):
+    # str and bytes spellings of one path compare equal.
+    return os.fsencode(name) if isinstance(name, str) else name
+
+
+@implementer(IAddress)
+class HostnameAddress(_Address):
+    """
+    A host name and port: where a HostnameEndpoint connects to.
+
+    It names the destination before it is resolved (in the
+    ConnectingCancelledError of a cancelled HostnameEndpoint); a connected
+    transport's getPeer() gives the IPv4Address or IPv6Address it reached.
+
+    :ivar hostname: the name, as bytes (IDNA-encoded), as in Twisted.
+    :ivar port: the port number, an int.
+    """
+
+    __slots__ = ("hostname", "port")
+
+    def __init__(self, hostname, port):
+        _Address.__init__(self, hostname, port)

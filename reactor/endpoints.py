@@ -12,11 +12,23 @@ through ``registerServerParser``/``registerClientParser``.
 A client endpoint's Deferred fires with the protocol once its connectionMade
 has run; the connector tells the endpoint's factory directly, so no wrapper
 protocol sits between the transport and the user's protocol.
+
+HostnameEndpoint connects to a name the way browsers do (happy eyeballs:
+reactor._happyeyeballs), resolving it through an IHostnameResolver
+(reactor._resolver.GAIResolver by default).  ``clientFromString``'s ``tcp:``
+builds a TCP4ClientEndpoint, as Twisted's does.  ``quoteStringArgument``
+escapes a value for a description.
 """
+
+import socket
+import unicodedata
 
 from zope.interface import implementer
 
-from reactor.defer import Deferred, execute
+from reactor._happyeyeballs import _Race
+from reactor._resolver import GAIResolver
+from reactor.address import HostnameAddress, IPv4Address, IPv6Address, UNIXAddress
+from reactor.defer import Deferred, execute, fail
 from reactor.error import ConnectingCancelledError, NotConnectingError
 from reactor.failure import Failure
 from reactor.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
@@ -35,6 +47,7 @@ __all__ = [
     "registerServerParser",
     "registerClientParser",
     "parseDescription",
+    "quoteStringArgument",
 ]
 
 
@@ -135,8 +148,9 @@ class _ConnectingEndpoint:
         """
         Connect; return a Deferred firing with the connected protocol.
 
-        Cancelling the Deferred before it fires abandons the attempt
-        (ConnectingCancelledError).
+        Cancelling the Deferred before it fires abandons the attempt: it
+        fails with ConnectingCancelledError, whose ``address`` is the
+        destination as an address object (IPv4Address, UNIXAddress, ...).
         """
         connector = None
 
@@ -176,14 +190,141 @@ class TCP4ClientEndpoint(_ConnectingEndpoint):
         )
 
     def _destination(self):
-        return (self._host, self._port)
+        # An address object, as Twisted's connector.getDestination() gives.
+        if ":" in self._host:
+            return IPv6Address("TCP", self._host, self._port)
+        return IPv4Address("TCP", self._host, self._port)
 
     def __repr__(self):
         return "<%s %s:%s>" % (type(self).__name__, self._host, self._port)
 
 
 TCP6ClientEndpoint = TCP4ClientEndpoint
-HostnameEndpoint = TCP4ClientEndpoint
+
+
+@implementer(IStreamClientEndpoint)
+class HostnameEndpoint:
+    """
+    Connect to whichever address of a host name answers first (happy eyeballs).
+
+    The name is resolved off the loop by the reactor's ``nameResolver`` if
+    it has one (IReactorPluggableNameResolver), else by a GAIResolver
+    (getaddrinfo in the thread pool); a literal IP address needs no
+    resolving.  Attempts on the addresses, IPv6 and IPv4 interleaved, start
+    ``attemptDelay`` seconds apart, or at once after a failure; the first to
+    connect wins and the others are cancelled (reactor._happyeyeballs).  The
+    connected transport's getPeer() is the IPv4Address or IPv6Address
+    reached; a cancelled connect fails with ConnectingCancelledError whose
+    ``address`` is a HostnameAddress.
+
+    :param host: the name (str, or IDNA bytes) or a literal address.
+    :param timeout: seconds allowed to each attempt.
+    :param bindAddress: a local address to connect from: a (host, port), or
+        a host alone.
+    :param attemptDelay: seconds between the starts of two attempts (0.3,
+        as in Twisted, by default).
+    """
+
+    _DEFAULT_ATTEMPT_DELAY = 0.3
+
+    def __init__(self, reactor, host, port, timeout=30, bindAddress=None, attemptDelay=None):
+        self._reactor = reactor
+        self._badHostname, self._hostBytes, self._hostText = _hostForms(host)
+        self._port = port
+        self._timeout = timeout
+        self._bindAddress = _bindingOf(bindAddress)
+        if attemptDelay is None:
+            attemptDelay = self._DEFAULT_ATTEMPT_DELAY
+        self._attemptDelay = attemptDelay
+
+    def connect(self, protocolFactory):
+        """
+        Connect to the first address that answers.
+
+        :return: a Deferred firing with the connected protocol; failing with
+            ValueError for an invalid host name, DNSLookupError when the name
+            has no address, the last attempt's error when none connects, or
+            ConnectingCancelledError when cancelled.
+        """
+        if self._badHostname:
+            return fail(ValueError("invalid hostname: %s" % (self._hostText,)))
+        race = _Race(
+            self._reactor,
+            self._connectAddress,
+            protocolFactory,
+            self._attemptDelay,
+            HostnameAddress(self._hostBytes, self._port),
+        )
+        literal = _literalAddress(self._hostText, self._port)
+        if literal is not None:
+            race.start([literal])
+        else:
+            race.resolve(self._nameResolver(), self._hostText, self._port)
+        return race.deferred
+
+    def _nameResolver(self):
+        # Asked at each connect, as in Twisted: the reactor's may change.
+        resolver = getattr(self._reactor, "nameResolver", None)
+        return resolver if resolver is not None else GAIResolver(self._reactor)
+
+    def _connectAddress(self, address, protocolFactory):
+        endpoint = TCP4ClientEndpoint(
+            self._reactor, address.host, address.port, self._timeout, self._bindAddress
+        )
+        return endpoint.connect(protocolFactory)
+
+    def __repr__(self):
+        if self._badHostname:
+            host = self._hostText
+        elif _literalAddress(self._hostText, 0).__class__ is IPv6Address:
+            host = "[%s]" % (self._hostText,)
+        else:
+            host = self._hostBytes.decode("ascii")  # the punycode, to copy and paste
+        return "<HostnameEndpoint %s:%s>" % (host, self._port)
+
+
+def _hostForms(host):
+    """
+    Return (bad, hostBytes, hostText) for a host given as str or IDNA bytes.
+
+    A name that is not valid IDNA is bad: kept backslash-escaped for messages.
+    """
+    if isinstance(host, bytes):
+        try:
+            text = host.decode("idna")
+        except UnicodeError:
+            text = host.decode("ascii", "backslashreplace")
+            return True, text.encode("ascii"), text
+        return False, host, text
+    text = unicodedata.normalize("NFC", host)
+    if _literalAddress(text, 0) is not None:
+        return False, text.encode("ascii"), text
+    try:
+        return False, text.encode("idna"), text
+    except UnicodeError:
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
+        return True, text.encode("ascii"), text
+
+
+def _literalAddress(host, port):
+    """Return an IPv4Address or IPv6Address if host is a literal address, else None."""
+    for family, kind in ((socket.AF_INET, IPv4Address), (socket.AF_INET6, IPv6Address)):
+        try:
+            socket.inet_pton(family, host.split("%", 1)[0])
+        except (OSError, ValueError):
+            continue
+        return kind("TCP", host, port)
+    return None
+
+
+def _bindingOf(bindAddress):
+    # Twisted accepts a host alone (str or bytes) or a (host, port) pair.
+    if bindAddress is None:
+        return None
+    if isinstance(bindAddress, (bytes, str)):
+        bindAddress = (bindAddress, 0)
+    host, port = bindAddress
+    return (host.decode() if isinstance(host, bytes) else host, port)
 
 
 @implementer(IStreamClientEndpoint)
@@ -202,7 +343,7 @@ class UNIXClientEndpoint(_ConnectingEndpoint):
         )
 
     def _destination(self):
-        return self._path
+        return UNIXAddress(self._path)
 
     def __repr__(self):
         return "<%s %r>" % (type(self).__name__, self._path)
@@ -269,6 +410,21 @@ def parseDescription(description):
         else:
             args.append(field)
     return prefix, args, kwargs
+
+
+def quoteStringArgument(argument):
+    """
+    Escape argument for use as one field of an endpoint description.
+
+    ``serverFromString(reactor, "unix:%s" % quoteStringArgument(path))``
+    listens on path whatever it holds.  Backslashes and colons are escaped,
+    as Twisted's does, and so is ``=`` (which Twisted leaves alone), so that
+    a positional field such as a path holding ``=`` is not taken for a
+    ``key=value`` field; both parsers read ``\\=`` as ``=``.
+    """
+    for special in "\\:=":
+        argument = argument.replace(special, "\\" + special)
+    return argument
 
 
 def _integer(name, value, description):

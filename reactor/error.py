@@ -138,6 +138,26 @@ class ConnectingCancelledError(Exception):
         self.address = address
 
 
+class InvalidAddressError(ValueError):
+    """
+    An address is not what the call needs: a host name where only an IP
+    address will do, or an address of the other IP family.
+
+    Unlike Twisted's (whose str() is empty), str() names the address and
+    says what is wrong with it.
+
+    :ivar address: the address given; :ivar message: what is wrong with it.
+    """
+
+    def __init__(self, address, message):
+        ValueError.__init__(self, address, message)
+        self.address = address
+        self.message = message
+
+    def __str__(self):
+        return "%r: %s" % (self.address, self.message)
+
+
 class SSLError(ConnectError):
     """An SSL error occurred."""
 

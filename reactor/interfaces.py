@@ -186,6 +186,61 @@ class IReactorPluggableResolver(Interface):
         """Install a resolver; return the previous one."""
 
 
+class IHostResolution(Interface):
+    """One name resolution under way, as given to IResolutionReceiver.resolutionBegan."""
+
+    name = Attribute("The name being resolved, as given to resolveHostName.")
+
+    def cancel():
+        """
+        Stop caring about this resolution: the receiver is called no more.
+
+        A resolver that cannot stop a lookup may raise NotImplementedError.
+        """
+
+
+class IResolutionReceiver(Interface):
+    """What IHostnameResolver.resolveHostName tells as a name resolves."""
+
+    def resolutionBegan(resolutionInProgress):
+        """The resolution started; resolutionInProgress is its IHostResolution."""
+
+    def addressResolved(address):
+        """One address (an IPv4Address or IPv6Address with the port) was found."""
+
+    def resolutionComplete():
+        """No more addresses will come; none at all means the name did not resolve."""
+
+
+class IHostnameResolver(Interface):
+    """Something that turns a host name into addresses, without blocking the loop."""
+
+    def resolveHostName(
+        resolutionReceiver, hostName, portNumber=0, addressTypes=None, transportSemantics="TCP"
+    ):
+        """
+        Resolve hostName, telling resolutionReceiver what is found.
+
+        :param resolutionReceiver: an IResolutionReceiver: resolutionBegan is
+            called before this returns; addressResolved and
+            resolutionComplete may come later, from the reactor thread.
+        :param portNumber: the port the addresses carry.
+        :param addressTypes: IPv4Address and/or IPv6Address, the kinds
+            wanted; None for both.
+        :param transportSemantics: ``"TCP"`` or ``"UDP"``.
+        :return: the IHostResolution.
+        """
+
+
+class IReactorPluggableNameResolver(Interface):
+    """A reactor whose IHostnameResolver can be replaced."""
+
+    nameResolver = Attribute("The IHostnameResolver used for host names.")
+
+    def installNameResolver(resolver):
+        """Make resolver the nameResolver; return the previous one."""
+
+
 class IReadDescriptor(Interface):
     """A file descriptor the reactor can watch for readability."""
 

@@ -8,6 +8,10 @@ Test doubles for protocols and reactors: no sockets, no wall clock.
 - ``connectedPair(server, client)`` joins two protocols through in-memory
   transports; ``pump.flush()`` moves bytes both ways until nothing moves
   (the in-memory pump lives in reactor._iopump).
+- The smaller doubles of Twisted's testing module (RaisingMemoryReactor,
+  NonStreamingProducer, EventLoggingObserver, LineSendingProtocol,
+  FakeDatagramTransport, StringIOWithoutClosing, SynchronousResolver,
+  waitUntilAllDisconnected) live in reactor._testdoubles.
 
 The layering rule holds here too: nothing from protocols/ is imported, so
 AccumulatingProtocol is a plain IProtocol provider.
@@ -19,6 +23,16 @@ from zope.interface import implementer
 
 from reactor import error
 from reactor._iopump import IOPump, MemoryTransport, connectedPair
+from reactor._testdoubles import (
+    EventLoggingObserver,
+    FakeDatagramTransport,
+    LineSendingProtocol,
+    NonStreamingProducer,
+    RaisingMemoryReactor,
+    StringIOWithoutClosing,
+    SynchronousResolver,
+    waitUntilAllDisconnected,
+)
 from reactor.address import IPv4Address, IPv6Address, UNIXAddress
 from reactor.failure import Failure
 from reactor.interfaces import (
@@ -39,13 +53,21 @@ from reactor.task import Clock
 
 __all__ = [
     "AccumulatingProtocol",
+    "EventLoggingObserver",
+    "FakeDatagramTransport",
     "IOPump",
+    "LineSendingProtocol",
     "MemoryReactor",
     "MemoryReactorClock",
     "MemoryTransport",
+    "NonStreamingProducer",
+    "RaisingMemoryReactor",
+    "StringIOWithoutClosing",
     "StringTransport",
     "StringTransportWithDisconnection",
+    "SynchronousResolver",
     "connectedPair",
+    "waitUntilAllDisconnected",
 ]
 
 

@@ -29,7 +29,8 @@ class ThreadPool:
     :ivar started: True between start() and stop().
     :ivar joined: True once stop() was called.
     :ivar threads: the live worker threads.
-    :ivar working: the calls running now.
+    :ivar working: the calls running now, one entry per busy worker (as in
+        Twisted, whose entries are None, ``len(pool.working)`` counts them).
     """
 
     def __init__(self, minthreads=5, maxthreads=20, name=None):
@@ -49,13 +50,21 @@ class ThreadPool:
         self.working = []
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0
+        # Both under the lock, so that _adjust compares a consistent pair.
+        self._waiting = []  # the workers waiting for work, or just handed some
+        self._unclaimed = 0  # calls queued that no worker has yet counted as taken
         self._counter = 0
 
     @property
     def workers(self):
         """The number of worker threads alive."""
         return len(self.threads)
+
+    @property
+    def waiters(self):
+        """The idle workers: a list of the threads waiting for work."""
+        with self._lock:
+            return list(self._waiting)
 
     def start(self):
         """Start min threads, and whatever the work queued so far needs."""
@@ -85,13 +94,19 @@ class ThreadPool:
         """
         if self.joined:
             raise RuntimeError("ThreadPool %s is stopped: cannot run %r" % (self.name, func))
-        self._queue.put((func, args, kw, onResult))
+        with self._lock:
+            self._unclaimed += 1
+            self._queue.put((func, args, kw, onResult))
         if self.started:
             self._adjust()
 
     def _adjust(self):
+        # Not the queue's size: a worker whose get() has just returned a
+        # call still counts as waiting until it takes the lock, and against
+        # the shrunken queue it would be counted as free for the next call,
+        # which then waited for a thread (test_callTakenButNotYetCountedGetsItsOwnThread).
         with self._lock:
-            need = self._queue.qsize() - self._idle
+            need = self._unclaimed - len(self._waiting)
             while need > 0 and len(self.threads) < self.max:
                 self._startThread()
                 need -= 1
@@ -109,12 +124,16 @@ class ThreadPool:
     def _worker(self):
         get = self._queue.get
         lock = self._lock
+        waiting = self._waiting
+        thread = threading.current_thread()
         while True:
             with lock:
-                self._idle += 1
+                waiting.append(thread)
             item = get()
             with lock:
-                self._idle -= 1
+                waiting.remove(thread)
+                if item is not _STOP:
+                    self._unclaimed -= 1
             if item is _STOP:
                 break
             self.working.append(item)
@@ -133,7 +152,7 @@ class ThreadPool:
                     log.err(None, "Unhandled error in result callback of %s" % (self.name,))
             del onResult, result
         with lock:
-            self.threads.remove(threading.current_thread())
+            self.threads.remove(thread)
 
     def _call(self, func, args, kw, logErrors):
         try:
@@ -153,7 +172,7 @@ class ThreadPool:
         self.joined = True
         self.started = False
         with self._lock:
-            if self._queue.qsize() and not self.threads:
+            if self._unclaimed and not self.threads:
                 # Work queued before start(): give it a thread to run in.
                 self._startThread()
             threads = list(self.threads)
@@ -172,6 +191,12 @@ class ThreadPool:
     def dumpStats(self):
         """Log how many threads there are, and the calls running and queued."""
         log.msg(
-            "ThreadPool %s: %d threads, %d working, %d queued"
-            % (self.name, len(self.threads), len(self.working), self._queue.qsize())
+            "ThreadPool %s: %d threads, %d working, %d waiting, %d queued"
+            % (
+                self.name,
+                len(self.threads),
+                len(self.working),
+                len(self.waiters),
+                self._queue.qsize(),
+            )
         )

@@ -6,7 +6,9 @@ Datagrams are lossy by nature, so a send the kernel refuses for lack of
 buffer space (EAGAIN) is dropped rather than queued; everything else that
 goes wrong on send raises to the caller.  A connected port (``connect()``)
 hears only from its peer, and an ICMP port-unreachable from that peer comes
-back as ``protocol.connectionRefused()``.  An exception in
+back as ``protocol.connectionRefused()``.  Destinations must be literal IP
+addresses of the port's family (InvalidAddressError otherwise, as in
+Twisted): sendto() would resolve a host name inside the loop, blocking it.  An exception in
 ``datagramReceived`` is logged and the port keeps serving the next datagram.
 """
 
@@ -19,7 +21,7 @@ from zope.interface import implementer
 from reactor import log
 from reactor.address import IPv4Address, IPv6Address
 from reactor.defer import Deferred, succeed
-from reactor.error import CannotListenError, MessageLengthError
+from reactor.error import CannotListenError, InvalidAddressError, MessageLengthError
 from reactor.interfaces import IListeningPort, IUDPTransport
 from reactor.stream import _tell
 from reactor.tcp import _family
@@ -54,6 +56,7 @@ class Port:
         self._connectedAddress = None
         self._stopped = None
         self._listenMultiple = False
+        self._checkedHost = None  # the last destination host found literal
 
     def _bindSocket(self):
         family = _family(self.interface)
@@ -128,6 +131,8 @@ class Port:
         Send one datagram to addr, or to the connected address.
 
         :raises MessageLengthError: if the datagram is too long.
+        :raises InvalidAddressError: for a host name (sendto would resolve it,
+            blocking the loop) or an address of the other IP family.
         :raises ValueError: for an address on a connected port, or none on an
             unconnected one.
         """
@@ -140,6 +145,8 @@ class Port:
                 return self.socket.send(datagram)
             if addr is None:
                 raise ValueError("write() needs an address on an unconnected UDP port")
+            if addr[0] != self._checkedHost:
+                self._checkDestination(addr[0])
             return self.socket.sendto(datagram, addr)
         except BlockingIOError:
             return None  # kernel buffer full: the datagram is dropped
@@ -152,6 +159,17 @@ class Port:
                 raise MessageLengthError("message too long: %d bytes" % (len(datagram),)) from None
             raise
 
+    def _checkDestination(self, host):
+        # One host remembered: a port usually answers the peer it last heard.
+        family = _family(host)
+        ownFamily = self.socket.family
+        if family is None and not (host == "<broadcast>" and ownFamily == socket.AF_INET):
+            raise InvalidAddressError(host, "write() only accepts IP addresses, not host names")
+        if family is not None and family != ownFamily:
+            version = "IPv6" if ownFamily == socket.AF_INET6 else "IPv4"
+            raise InvalidAddressError(host, "not an address of this %s port" % (version,))
+        self._checkedHost = host
+
     def writeSequence(self, seq, addr=None):
         """Send the concatenation of seq as one datagram."""
         return self.write(b"".join(seq), addr)
@@ -159,10 +177,12 @@ class Port:
     def connect(self, host, port):
         """
         Talk only to (host, port): writes need no address, and only its
-        datagrams are received.  host must be a literal IP address.
+        datagrams are received.
+
+        :raises InvalidAddressError: unless host is a literal IP address.
         """
         if _family(host) is None:
-            raise ValueError("please pass only IP addresses, not domain names: %r" % (host,))
+            raise InvalidAddressError(host, "not an IPv4 or IPv6 address")
         if self._connectedAddress is not None:
             raise RuntimeError("already connected, reconnecting is not currently supported")
         self.socket.connect((host, port))

@@ -12,8 +12,9 @@ disconnected), so a graceful shutdown can wait for it.
 - TCPServer, UNIXServer, UDPServer: ``reactor.listenTCP``/``listenUNIX``/
   ``listenUDP`` with the given arguments; ``_port`` is the listening port
   (None when not listening) and ``getHost()`` its address.
-- TCPClient, UNIXClient: ``reactor.connectTCP``/``connectUNIX`` when started,
-  ``connector.disconnect()`` when stopped.
+- TCPClient, UNIXClient: ``reactor.connectTCP``/``connectUNIX`` with the
+  caller's factory itself when started, ``connector.disconnect()`` when
+  stopped.
 - TimerService: call a function every ``step`` seconds (a LoopingCall).
 - StreamServerEndpointService and ``service(description, factory)``: listen
   on an endpoint; a failure to listen (a port in use) makes the start fail.
@@ -212,66 +213,28 @@ class UDPServer(_ListeningService):
 # -- clients -------------------------------------------------------------------
 
 
-class _ClientFactoryProxy:
-    """
-    Passes a connector's calls on to the user's ClientFactory, noting when it is idle.
-
-    Only connection-level events go through it: buildProtocol returns the
-    user's protocol itself, whose ``factory`` is the user's factory.
-    """
-
-    def __init__(self, factory, idle):
-        self.factory = factory
-        self._idle = idle
-        self.active = False
-
-    def doStart(self):
-        self.factory.doStart()
-
-    def doStop(self):
-        self.factory.doStop()
-
-    def startedConnecting(self, connector):
-        self.active = True
-        self.factory.startedConnecting(connector)
-
-    def buildProtocol(self, addr):
-        return self.factory.buildProtocol(addr)
-
-    def clientConnectionFailed(self, connector, reason):
-        self._finished(self.factory.clientConnectionFailed, connector, reason)
-
-    def clientConnectionLost(self, connector, reason):
-        self._finished(self.factory.clientConnectionLost, connector, reason)
-
-    def _finished(self, method, connector, reason):
-        self.active = False
-        try:
-            method(connector, reason)  # may connect again (ReconnectingClientFactory)
-        finally:
-            if not self.active:
-                self._idle()
-
-
 class _ConnectingService(Service):
-    """A service holding one outgoing connection; subclasses define ``_connect``."""
+    """
+    A service holding one outgoing connection; subclasses define ``_connect``.
 
+    The caller's factory itself is handed to the reactor, as in Twisted
+    (``connector.factory is factory``), so the end of the connection is
+    learnt from the connector's ``state``, looked at every POLL_INTERVAL
+    seconds while stopping: a factory wrapper would hear it at once, but
+    would not be the caller's factory.
+    """
+
+    POLL_INTERVAL = 0.01
     _connection = None
 
     def __init__(self, factory, reactor):
         self.factory = factory
         self._reactor = reactor
-        self._proxy = None
-        self._stopWaiters = []
 
     def startService(self):
         """Start connecting."""
         reactor = self._reactor if self._reactor is not None else _globalReactor()
-        self._proxy = _ClientFactoryProxy(self.factory, self._connectorIdle)
-        # Active from the connect call on (not only from startedConnecting,
-        # which a MemoryReactor never calls) until the factory hears the end.
-        self._proxy.active = True
-        self._connection = self._connect(reactor, self._proxy)
+        self._connection = self._connect(reactor, self.factory)
         Service.startService(self)
 
     def stopService(self):
@@ -281,8 +244,9 @@ class _ConnectingService(Service):
         A ReconnectingClientFactory is told to stopTrying first, so it does
         not connect again.
 
-        :return: a Deferred firing once the factory has been told the
-            attempt failed or the connection was lost.
+        :return: a Deferred firing once the connector is disconnected (the
+            factory has been told the attempt failed or the connection was
+            lost); at once for a connector without a ``state``.
         """
         Service.stopService(self)
         connector, self._connection = self._connection, None
@@ -291,17 +255,26 @@ class _ConnectingService(Service):
         stopTrying = getattr(self.factory, "stopTrying", None)
         if stopTrying is not None:
             stopTrying()  # also cancels a retry it has scheduled
-        if not self._proxy.active:
+        connector.disconnect()
+        return self._whenDisconnected(connector)
+
+    def _whenDisconnected(self, connector):
+        if getattr(connector, "state", "disconnected") == "disconnected":
             return succeed(None)
         d = Deferred()
-        self._stopWaiters.append(d)
-        connector.disconnect()
-        return d
 
-    def _connectorIdle(self):
-        waiters, self._stopWaiters = self._stopWaiters, []
-        for d in waiters:
-            d.callback(None)
+        def check():
+            state = connector.state
+            if state == "disconnected":
+                poll.stop()
+                d.callback(None)
+            elif state == "connecting":
+                connector.stopConnecting()  # the factory connected again anyway
+
+        poll = LoopingCall(check)
+        poll.clock = self._reactor if self._reactor is not None else _globalReactor()
+        poll.start(self.POLL_INTERVAL, now=False)
+        return d
 
     def _connect(self, reactor, factory):
         raise NotImplementedError

@@ -49,7 +49,7 @@ from reactor.interfaces import IListeningPort
 from reactor.task import LoopingCall
 from services import systemd
 from services.daemon import DaemonError, describeStartupError, redirectStandardStreams
-from services.service import IServiceCollection, pendingStops, stopCallsInProgress
+from services.service import IProcess, IServiceCollection, pendingStops, stopCallsInProgress
 from services.stopdeadline import ShutdownDeadline, threadStack
 
 __all__ = ["Launch", "StartupError", "walkServices", "HANDLED_SIGNALS"]
@@ -145,8 +145,11 @@ class Launch:
     def _credentials(self):
         from services.privileges import PrivilegeError, resolveGroup, resolveUser
 
-        uid = self.options["uid"] or getattr(self.application, "uid", None)
-        gid = self.options["gid"] or getattr(self.application, "gid", None)
+        # As twistd: -u/-g win, else what IProcess(application) says (a
+        # root that does not adapt to IProcess leaves the ids alone).
+        process = IProcess(self.application, None)
+        uid = self.options["uid"] or getattr(process, "uid", None)
+        gid = self.options["gid"] or getattr(process, "gid", None)
         try:
             uid = resolveUser(uid) if uid is not None else None
             gid = resolveGroup(gid) if gid is not None else None

@@ -32,6 +32,7 @@ __all__ = [
     "IService",
     "IServiceCollection",
     "IProcess",
+    "Process",
     "Service",
     "MultiService",
     "Application",
@@ -453,16 +454,38 @@ def _collectPending(service, path, found, callsOnly):
 
 
 @implementer(IProcess)
+class Process:
+    """
+    The process settings of an application: what ``IProcess(application)`` gives.
+
+    :ivar uid: the user id to run as after privileged start-up, or None to
+        leave it alone.
+    :ivar gid: the group id to run as, or None to leave it alone.
+    :ivar processName: the name the process should have, or None (the
+        default, as in Twisted) to leave it alone.
+    """
+
+    processName = None
+
+    def __init__(self, uid=None, gid=None):
+        self.uid = uid
+        self.gid = gid
+
+
 class Application(MultiService):
     """
     The root of a service tree, with the process settings the daemonizer uses.
 
     In Twisted, ``Application`` is a function returning a Componentized
-    object to which IService and IProcess adapt; here it is one class that
-    provides IService, IServiceCollection and IProcess, so
-    ``IService(application)`` returns the application itself.
+    object to which IService and IProcess adapt separate components.  Here
+    it is one class: ``IService(application)`` and
+    ``IServiceCollection(application)`` give the application itself, and
+    ``IProcess(application)`` gives its Process component, as in Twisted.
+    ``setComponent``/``getComponent`` replace and read components by
+    interface.  ``uid``, ``gid`` and ``processName`` read and write the
+    IProcess component, for code that set them on the application.
 
-    :param name: the service and process name.
+    :param name: the service name.
     :param uid: the user id (an int) to run as after privileged start-up.
     :param gid: the group id (an int) to run as after privileged start-up.
     """
@@ -470,9 +493,45 @@ class Application(MultiService):
     def __init__(self, name, uid=None, gid=None):
         MultiService.__init__(self)
         self.setName(name)
-        self.processName = name
-        self.uid = uid
-        self.gid = gid
+        self._components = {IProcess: Process(uid, gid)}
+
+    def __conform__(self, interface):
+        # zope.interface asks this first when adapting: a component set for
+        # the interface wins; None falls back to what the class provides.
+        return self._components.get(interface)
+
+    def getComponent(self, interface, default=None):
+        """Return the component set for interface, or default."""
+        return self._components.get(interface, default)
+
+    def setComponent(self, interface, component):
+        """Make component what ``interface(application)`` returns."""
+        self._components[interface] = component
+
+    def unsetComponent(self, interface):
+        """Forget the component set for interface (KeyError if there is none)."""
+        del self._components[interface]
+
+    uid = property(
+        lambda self: _processSetting(self, "uid"),
+        lambda self, value: setattr(IProcess(self), "uid", value),
+        doc="The IProcess component's uid.",
+    )
+    gid = property(
+        lambda self: _processSetting(self, "gid"),
+        lambda self, value: setattr(IProcess(self), "gid", value),
+        doc="The IProcess component's gid.",
+    )
+    processName = property(
+        lambda self: _processSetting(self, "processName"),
+        lambda self, value: setattr(IProcess(self), "processName", value),
+        doc="The IProcess component's processName.",
+    )
+
+
+def _processSetting(application, name):
+    process = IProcess(application, None)
+    return None if process is None else getattr(process, name, None)
 
 
 # -- .tac files ---------------------------------------------------------------

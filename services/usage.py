@@ -18,7 +18,9 @@ Where Loom differs from twisted.python.usage, on purpose (doc/usage.md):
 - parseArgs's arity is checked against its signature, so a TypeError raised
   inside parseArgs is a bug reported as such, not "wrong number of arguments";
 - two options claiming one short letter is a ValueError, not a silent shadow;
-- the usage text never falls back to ``__main__.__doc__``.
+- the usage text never falls back to ``__main__.__doc__``;
+- a coerce error is worded as Twisted's ("Parameter type enforcement
+  failed: ...") and then names the option and the value.
 """
 
 import getopt
@@ -477,7 +479,11 @@ class Options(dict):
         try:
             return option.coerce(value)
         except ValueError as e:
-            raise UsageError(f"invalid value {value!r} for option {spelling}: {e}") from e
+            # Twisted's wording, so that code matching it keeps working; the
+            # option is named after it, which Twisted's message leaves out.
+            raise UsageError(
+                f"Parameter type enforcement failed: {e} (option {spelling} {value!r})"
+            ) from e
 
     def _parseSubCommand(self, args):
         """

@@ -186,9 +186,9 @@ def failures(factory, connector, count):
             delays.append(None)
             continue
         (call,) = calls
-        assert call.getTime() == pytest.approx(factory.clock.seconds() + factory.delay)
-        delays.append(factory.delay)
-        factory.clock.advance(call.getTime() - factory.clock.seconds())
+        delay = call.getTime() - factory.clock.seconds()
+        delays.append(round(delay, 9))  # clock arithmetic is floating point
+        factory.clock.advance(delay)
     return delays
 
 
@@ -196,7 +196,7 @@ def test_reconnectDelaysGrowByFactorUpToMaxDelay():
     factory = reconnecting(initialDelay=1.0, factor=2.0, maxDelay=10)
     connector = FakeConnector()
     delays = failures(factory, connector, 6)
-    assert delays == [2.0, 4.0, 8.0, 10, 10, 10]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 10, 10]
     assert connector.connects == 6
     assert factory.retries == 6
 
@@ -223,7 +223,25 @@ def test_resetDelayStartsOver():
     failures(factory, connector, 3)
     factory.resetDelay()
     assert (factory.delay, factory.retries) == (1.0, 0)
-    assert failures(factory, connector, 1) == [2.0]
+    assert failures(factory, connector, 1) == [1.0]
+
+
+def test_firstRetryWaitsInitialDelay():
+    # Twisted's schedule: the first retry after a failure waits initialDelay
+    # itself; only later ones are multiplied by factor.
+    factory = reconnecting(initialDelay=5.0, factor=3.0)
+    connector = FakeConnector()
+    factory.clientConnectionFailed(connector, Failure(error.ConnectionRefusedError()))
+    factory.clock.advance(4.9)
+    assert connector.connects == 0
+    factory.clock.advance(0.1)
+    assert connector.connects == 1
+    assert factory.delay == 15.0  # what the next retry will wait
+
+
+def test_instanceInitialDelayIsTheFirstDelay():
+    factory = reconnecting(initialDelay=0.5)
+    assert failures(factory, FakeConnector(), 1) == [0.5]
 
 
 def test_stopTryingCancelsThePendingRetry():

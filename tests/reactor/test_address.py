@@ -1,11 +1,12 @@
 """Tests for reactor.address: immutable, comparable address values."""
 
+import os
 import pickle
 
 import pytest
 from zope.interface.verify import verifyObject
 
-from reactor.address import IPv4Address, IPv6Address, UNIXAddress
+from reactor.address import HostnameAddress, IPv4Address, IPv6Address, UNIXAddress
 from reactor.interfaces import IAddress
 
 
@@ -57,3 +58,39 @@ def test_addressesProvideIAddressAndPickle():
     ):
         assert verifyObject(IAddress, address)
         assert pickle.loads(pickle.dumps(address)) == address
+
+
+def test_unixAddressesNamingOneFileAreEqual(tmp_path):
+    target = tmp_path / "real.sock"
+    target.write_bytes(b"")
+    link = tmp_path / "link.sock"
+    link.symlink_to(target)
+    byTarget, byLink = UNIXAddress(str(target)), UNIXAddress(os.fsencode(link))
+    assert byTarget == byLink
+    assert hash(byTarget) == hash(byLink)
+    assert len({byTarget, byLink}) == 1
+
+
+def test_unixAddressStrAndBytesSpellingsAreEqual():
+    # No file needed: the same path, spelled as str or as bytes.
+    assert UNIXAddress("/nonexistent/a.sock") == UNIXAddress(b"/nonexistent/a.sock")
+    assert hash(UNIXAddress("/nonexistent/a.sock")) == hash(UNIXAddress(b"/nonexistent/a.sock"))
+
+
+def test_unixAddressesOfDifferentFilesDiffer(tmp_path):
+    (tmp_path / "a").write_bytes(b"")
+    (tmp_path / "b").write_bytes(b"")
+    assert UNIXAddress(str(tmp_path / "a")) != UNIXAddress(str(tmp_path / "b"))
+    assert UNIXAddress(str(tmp_path / "missing")) != UNIXAddress(str(tmp_path / "a"))
+    assert UNIXAddress("\0abstract") != UNIXAddress("\0other")
+    assert UNIXAddress("\0abstract") == UNIXAddress(b"\0abstract")
+    assert UNIXAddress(None) != UNIXAddress(str(tmp_path / "a"))
+
+
+def test_hostnameAddressIsAValue():
+    address = HostnameAddress(b"example.org", 443)
+    assert verifyObject(IAddress, address)
+    assert address == HostnameAddress(b"example.org", 443)
+    assert address != HostnameAddress(b"example.org", 80)
+    assert repr(address) == "HostnameAddress(hostname=b'example.org', port=443)"
+    assert pickle.loads(pickle.dumps(address)) == address

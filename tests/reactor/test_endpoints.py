@@ -4,6 +4,7 @@ Endpoints: description parsing (no reactor needed) and real listen/connect.
 
 import pytest
 
+from reactor.address import IPv4Address, IPv6Address, UNIXAddress
 from reactor.defer import CancelledError
 from reactor.endpoints import (
     TCP4ClientEndpoint,
@@ -141,6 +142,22 @@ def test_cancelConnectAttempt():
     failures = []
     d.addErrback(failures.append)
     assert failures and failures[0].check(ConnectingCancelledError, CancelledError)
+
+
+@pytest.mark.parametrize(
+    "endpoint, address",
+    [
+        (lambda r: TCP4ClientEndpoint(r, "192.0.2.1", 80), IPv4Address("TCP", "192.0.2.1", 80)),
+        (lambda r: TCP4ClientEndpoint(r, "2001:db8::1", 80), IPv6Address("TCP", "2001:db8::1", 80)),
+        (lambda r: UNIXClientEndpoint(r, "/run/x.sock"), UNIXAddress("/run/x.sock")),
+    ],
+)
+def test_cancelledErrorCarriesTheDestinationAddress(endpoint, address):
+    d = endpoint(MemoryReactor()).connect(RecordingServerFactory())
+    d.cancel()
+    failures = []
+    d.addErrback(failures.append)
+    assert failures[0].value.address == address
 
 
 def test_cancelConnectAttemptOnARealReactor(reactor):

@@ -9,7 +9,7 @@ import pytest
 
 from protocols.protocol import DatagramProtocol
 from reactor.address import IPv4Address, IPv6Address
-from reactor.error import CannotListenError, MessageLengthError
+from reactor.error import CannotListenError, InvalidAddressError, MessageLengthError
 from reactor.failure import Failure
 from tests.reactor.transport_helpers import freePort, ipv6Available, spin, wait
 
@@ -208,5 +208,37 @@ def test_multicastLeaveGroupStopsDelivery(reactor):
         port.write(b"marker", ("127.0.0.1", port.getHost().port))
         spin(reactor, lambda: receiver.datagrams[-1][0] == b"marker", timeout=5, what="marker")
         assert [datagram for datagram, _ in receiver.datagrams] == [b"member", b"marker"]
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_invalidAddressErrorIsAValueErrorThatNamesTheAddress():
+    error = InvalidAddressError("example.org", "not an IPv4 or IPv6 address")
+    assert isinstance(error, ValueError)
+    assert (error.address, error.message) == ("example.org", "not an IPv4 or IPv6 address")
+    assert str(error) == "'example.org': not an IPv4 or IPv6 address"
+
+
+def test_hostNamesAreRefusedWithInvalidAddressError(reactor, monkeypatch):
+    # sendto() with a name would resolve it inside the loop, blocking it.
+    port = reactor.listenUDP(0, Recorder(), interface="127.0.0.1")
+    try:
+        lookups = []
+        monkeypatch.setattr(socket, "getaddrinfo", lambda *args: lookups.append(args))
+        with pytest.raises(InvalidAddressError) as info:
+            port.write(b"x", ("localhost", 9))
+        assert info.value.address == "localhost" and lookups == []
+        with pytest.raises(InvalidAddressError):
+            port.connect("localhost", 9)
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_addressOfTheOtherFamilyIsRefused(reactor):
+    port = reactor.listenUDP(0, Recorder(), interface="127.0.0.1")
+    try:
+        port.write(b"x", ("127.0.0.1", freePort(kind=socket.SOCK_DGRAM)))
+        with pytest.raises(InvalidAddressError, match="IPv4"):
+            port.write(b"x", ("::1", 9))
     finally:
         wait(reactor, port.stopListening())

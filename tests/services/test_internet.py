@@ -24,10 +24,10 @@ from reactor import log
 from reactor.address import IPv4Address
 from reactor.defer import CancelledError, Deferred
 from reactor.endpoints import TCP4ClientEndpoint, connectProtocol
-from reactor.error import CannotListenError, ConnectionDone
+from reactor.error import CannotListenError
 from reactor.failure import Failure
 from reactor.task import Clock
-from reactor.testing import MemoryReactor
+from reactor.testing import MemoryReactor, MemoryReactorClock
 from services.internet import (
     StreamServerEndpointService,
     TCPClient,
@@ -226,31 +226,55 @@ class CountingClientFactory(ClientFactory):
         self.events.append(("failed", reason))
 
 
-def test_tcpClientConnectsWhenStartedAndWaitsForTheLossWhenStopped():
+def test_tcpClientHandsTheCallersFactoryItselfToConnectTCP():
     reactor, factory = MemoryReactor(), CountingClientFactory()
     svc = TCPClient(
         "example.org", 79, factory, timeout=5, bindAddress=("127.0.0.1", 0), reactor=reactor
     )
     svc.startService()
-    host, port, proxy, timeout, bindAddress = reactor.tcpClients[0]
-    assert (host, port, timeout, bindAddress) == ("example.org", 79, 5, ("127.0.0.1", 0))
-    assert proxy.buildProtocol(None).factory is factory  # the user's factory builds
+    assert reactor.tcpClients == [("example.org", 79, factory, 5, ("127.0.0.1", 0))]
+    assert reactor.tcpClients[0][2] is factory
+    assert result(svc.stopService()) is None  # a connector without a state
+    assert reactor.connectors[0]._disconnected
+
+
+def test_tcpClientStopWaitsUntilTheConnectorIsDisconnected():
+    reactor, factory = MemoryReactorClock(), CountingClientFactory()
+    svc = TCPClient("127.0.0.1", 79, factory, reactor=reactor)
+    svc.startService()
     connector = reactor.connectors[0]
+    connector.state = "connected"  # as a real connector's, while connected
     d = svc.stopService()
     assert connector._disconnected
-    assert not d.called
-    proxy.clientConnectionLost(connector, Failure(ConnectionDone()))
+    reactor.advance(1)
+    assert not d.called  # the connection is still closing
+    connector.state = "disconnected"
+    reactor.advance(TCPClient.POLL_INTERVAL)
     assert result(d) is None
-    assert [kind for kind, reason in factory.events] == ["lost"]
+    assert reactor.getDelayedCalls() == []
 
 
-def test_tcpClientStopIsImmediateOnceTheAttemptHasFailed():
-    reactor, factory = MemoryReactor(), CountingClientFactory()
-    svc = TCPClient("127.0.0.1", 1, factory, reactor=reactor)
+def test_tcpClientStopsAConnectionAttemptStartedWhileStopping():
+    reactor = MemoryReactorClock()
+    svc = TCPClient("127.0.0.1", 79, CountingClientFactory(), reactor=reactor)
     svc.startService()
-    proxy = reactor.tcpClients[0][2]
-    proxy.clientConnectionFailed(reactor.connectors[0], Failure(ConnectionDone()))
+    connector = reactor.connectors[0]
+    connector.state = "connecting"  # the factory called connect() again
+    d = svc.stopService()
+    reactor.advance(TCPClient.POLL_INTERVAL)
+    assert connector.stoppedConnecting and not d.called
+    connector.state = "disconnected"
+    reactor.advance(TCPClient.POLL_INTERVAL)
+    assert result(d) is None
+
+
+def test_tcpClientStopIsImmediateOnceDisconnected():
+    reactor = MemoryReactorClock()
+    svc = TCPClient("127.0.0.1", 1, CountingClientFactory(), reactor=reactor)
+    svc.startService()
+    reactor.connectors[0].state = "disconnected"
     assert result(svc.stopService()) is None
+    assert reactor.getDelayedCalls() == []
 
 
 def test_stoppingAClientStopsAReconnectingFactoryTrying():
@@ -262,15 +286,12 @@ def test_stoppingAClientStopsAReconnectingFactoryTrying():
     assert not factory.continueTrying
 
 
-def test_unixClientPassesItsArguments():
+def test_unixClientHandsTheCallersFactoryItselfToConnectUNIX():
     reactor, factory = MemoryReactor(), CountingClientFactory()
     svc = UNIXClient("/tmp/s.sock", factory, timeout=3, checkPID=True, reactor=reactor)
     svc.startService()
-    address, proxy, timeout, checkPID = reactor.unixClients[0]
-    assert (address, timeout, checkPID) == ("/tmp/s.sock", 3, True)
-    d = svc.stopService()
-    proxy.clientConnectionFailed(reactor.connectors[0], Failure(ConnectionDone()))
-    assert result(d) is None
+    assert reactor.unixClients == [("/tmp/s.sock", factory, 3, True)]
+    assert result(svc.stopService()) is None
 
 
 # -- TimerService ---------------------------------------------------------------------
@@ -556,14 +577,12 @@ def test_tcpClientServiceConnectsAndDisconnects(defaultReactor, runUntil):
     server = TCPServer(0, factory, interface="127.0.0.1", reactor=reactor)
     server.startService()
     client = Client(b"from a TCPClient")
-    clientService = TCPClient(
-        "127.0.0.1",
-        server.getHost().port,
-        ClientFactory.forProtocol(lambda: client),
-        reactor=reactor,
-    )
+    clientFactory = ClientFactory.forProtocol(lambda: client)
+    clientService = TCPClient("127.0.0.1", server.getHost().port, clientFactory, reactor=reactor)
     clientService.startService()
+    assert clientService._connection.factory is clientFactory
     assert runUntil(reactor, client.answered) == b"from a TCPClient"
+    assert client.factory is clientFactory
     runUntil(reactor, clientService.stopService())
     assert client.closed.called
     runUntil(reactor, factory.closed[-1])

@@ -18,6 +18,7 @@ from services.service import (
     IServiceCollection,
     MultiService,
     PendingStop,
+    Process,
     Service,
     pendingStops,
     stopCallsInProgress,
@@ -654,11 +655,25 @@ def test_stopCallsInProgressForgetsACallThatRaised():
 # -- Application --------------------------------------------------------------
 
 
-def test_applicationProvidesIProcess():
+def test_applicationAdaptsToItsProcessComponent():
     app = Application("finger", uid=1000, gid=100)
-    assert verifyObject(IProcess, app)
-    assert (app.processName, app.uid, app.gid) == ("finger", 1000, 100)
+    process = IProcess(app)
+    assert isinstance(process, Process) and process is not app
+    assert verifyObject(IProcess, process)
+    # processName is None unless set, as in Twisted: leave the name alone.
+    assert (process.uid, process.gid, process.processName) == (1000, 100, None)
     assert app.name == "finger"
+
+
+def test_processComponentCanBeReplacedAndSetThroughTheApplication():
+    app = Application("x")
+    app.setComponent(IProcess, Process(uid=5, gid=6))
+    assert (IProcess(app).uid, IProcess(app).gid) == (5, 6)
+    assert app.getComponent(IProcess) is IProcess(app)
+    app.gid = 7  # Loom .tac files set these on the application itself
+    assert (app.uid, IProcess(app).gid) == (5, 7)
+    app.unsetComponent(IProcess)
+    assert IProcess(app, None) is None and app.uid is None
 
 
 def test_applicationDefaultsUidAndGidToNone():

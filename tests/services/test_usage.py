@@ -574,12 +574,14 @@ def test_defaultsAreNotCoerced():
     assert Typed()["ratio"] == "0.5"
 
 
-def test_coerceFailureNamesOptionAndValue():
+def test_coerceFailureIsWordedAsTwistedsAndNamesOptionAndValue():
     message = usageError(Typed, "--port abc")
-    assert message.startswith("invalid value 'abc' for option --port: ")
-    assert "invalid literal for int()" in message
+    assert message == (
+        "Parameter type enforcement failed: invalid literal for int() with base 10: 'abc'"
+        " (option --port 'abc')"
+    )
     assert usageError(Typed, "-p 70000") == (
-        "invalid value '70000' for option -p: port number out of range: 70000"
+        "Parameter type enforcement failed: port number out of range: 70000 (option -p '70000')"
     )
 
 
