@@ -42,6 +42,8 @@ import os
 import socket
 import stat
 
+from reactor._safeopen import openFile
+
 ABSENT, STALE, LIVE, UNKNOWN, NOT_SOCKET = "absent", "stale", "live", "unknown", "not a socket"
 
 # connect() errors that show a listener is there (a full backlog; a socket of
@@ -244,38 +246,11 @@ class LockFile:
         raise OSError(errno.EAGAIN, "lock file %s keeps being replaced" % (self.path,))
 
     def _open(self):
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            info = os.lstat(self.path)
-        except FileNotFoundError:
-            pass
-        else:
-            self._refuseUnlessPlain(info)  # before open(): opening a device has effects
-        try:
-            fd = os.open(self.path, flags, 0o644)
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                self._refuseUnlessPlain(os.lstat(self.path))
-            raise
-        try:
-            self._refuseUnlessPlain(os.fstat(fd))
-        except BaseException:
-            os.close(fd)
-            raise
+        # Opened as root: never through a link others could plant, never a
+        # FIFO or a hard link to someone else's file (reactor._safeopen).
+        dirFd, fd = openFile(self.path, "lock file", os.O_RDWR | os.O_CREAT)
+        os.close(dirFd)
         return fd
-
-    def _refuseUnlessPlain(self, info):
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(
-                errno.EEXIST,
-                "lock file %s is %s, not a regular file: left untouched"
-                % (self.path, _kind(info.st_mode)),
-            )
-        if info.st_nlink != 1:
-            raise OSError(
-                errno.EMLINK,
-                "lock file %s has %d hard links: left untouched" % (self.path, info.st_nlink),
-            )
 
     def _lock(self, fd):
         # True: locked, and the path still names this file.  False: held by

@@ -5,6 +5,7 @@ Connection-ending reasons (ConnectionDone, ConnectionLost, ...) travel inside a
 Failure to ``connectionLost(reason)``; the rest are raised to the caller.
 """
 
+import os
 import socket
 
 
@@ -59,15 +60,17 @@ class CannotListenError(BindError):
         self.socketError = socketError
 
     def __str__(self):
-        address = self.interface or "0.0.0.0"
-        if ":" in str(address) and not str(address).startswith("["):
-            address = "[%s]" % (address,)
-        if self.port is None:
-            where = address
+        if self.interface is None and isinstance(self.port, (str, bytes)):
+            where = os.fsdecode(self.port)  # a UNIX socket's path
         else:
-            where = "%s:%s" % (address, self.port)
+            address = self.interface or "0.0.0.0"
+            if ":" in str(address) and not str(address).startswith("["):
+                address = "[%s]" % (address,)
+            where = address if self.port is None else "%s:%s" % (address, self.port)
         reason = getattr(self.socketError, "strerror", None) or str(self.socketError)
-        return "cannot listen on %s: %s" % (where, reason.lower())
+        # "Address already in use" reads as "address already in use" after
+        # the colon; the rest may name a path, whose case is its own.
+        return "cannot listen on %s: %s" % (where, reason[:1].lower() + reason[1:])
 
 
 class ConnectError(Exception):

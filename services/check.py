@@ -177,7 +177,6 @@ def _socketProblem(path):
     # What the start would say binding path, as the user loomd starts as.
     from reactor import _socketfile
     from reactor.error import CannotListenError
-    from services.lifecycle import _cannotListen
 
     problem = _socketDirectoryProblem(path, "the user loomd starts as")
     if problem:
@@ -186,7 +185,7 @@ def _socketProblem(path):
         return None
     error = _socketfile.obstacle(path)
     if error is not None:
-        return _cannotListen(CannotListenError(None, path, error))
+        return str(CannotListenError(None, path, error))
     return None
 
 

@@ -342,7 +342,7 @@ class Launch:
         try:
             self.application.privilegedStartService()
         except CannotListenError as error:
-            raise StartupError(_cannotListen(error)) from None
+            raise StartupError(str(error)) from None
         except SystemExit as exit:
             raise StartupError(
                 "a service called sys.exit(%s) during start-up" % (exit.code,)
@@ -394,7 +394,7 @@ class Launch:
             log.err(failure, "startService failed during shutdown")
             return
         if failure.check(CannotListenError):
-            message = _cannotListen(failure.value)
+            message = str(failure.value)
         else:
             log.err(failure, "startService failed")
             message = "start-up failed: %s" % (_describe(failure.value),)
@@ -682,17 +682,6 @@ def _signalName(signum):
         return signal.Signals(signum).name
     except ValueError:
         return "signal %d" % (signum,)
-
-
-def _cannotListen(error):
-    """
-    The message of a CannotListenError.  A UNIX socket's carries its path
-    as the port and no interface: name the path alone, not "0.0.0.0:/path".
-    """
-    if error.interface is None and isinstance(error.port, (str, bytes)):
-        reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-        return "cannot listen on %s: %s" % (os.fsdecode(error.port), reason.lower())
-    return str(error)
 
 
 def _describe(error):
