@@ -48,6 +48,7 @@ __all__ = [
     "LineReceiver",
     "NetstringParseError",
     "NetstringReceiver",
+    "StatefulStringProtocol",
     "StringTooLongError",
 ]
 
@@ -869,6 +870,38 @@ class NetstringReceiver(_Receiver):
             raise NetstringParseError("expected a netstring length and ':'")
         self._expected = int(digits)
         return digitsEnd + 1
+
+
+class StatefulStringProtocol:
+    """
+    A mixin for the string receivers (NetstringReceiver, the IntN ones) that
+    hands each string to the method of the current state.
+
+    ``stringReceived(string)`` calls ``proto_<state>(string)``, whose return
+    value is the next state; the state ``"done"`` closes the connection.  A
+    state with no method drops the string and is logged (one rate-limited
+    line).  List it first among the bases: ``class P(StatefulStringProtocol,
+    Int32StringReceiver)``.
+
+    :ivar state: the current state, ``"init"`` to begin with.
+    """
+
+    state = "init"
+
+    def stringReceived(self, string):
+        """Hand string to ``proto_<state>`` and move to the state it returns."""
+        handler = getattr(self, "proto_%s" % (self.state,), None)
+        if handler is None:
+            ratelimit.peerLog.msg(
+                "no state handler",
+                "%s: no proto_%s for a string received; dropped",
+                type(self).__name__,
+                self.state,
+            )
+            return
+        self.state = handler(string)
+        if self.state == "done":
+            self.transport.loseConnection()
 
 
 # -- FileSender ----------------------------------------------------------------------

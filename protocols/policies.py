@@ -32,13 +32,15 @@ Where Loom differs from Twisted, on purpose:
 from zope.interface import directlyProvides, providedBy
 
 from protocols.protocol import ClientFactory, Protocol, ServerFactory
-from reactor import ratelimit
+from reactor import log, ratelimit
 from reactor.interfaces import IHalfCloseableProtocol
 
 __all__ = [
     "LimitConnectionsByPeer",
     "LimitTotalConnectionsFactory",
     "ProtocolWrapper",
+    "SpewingFactory",
+    "SpewingProtocol",
     "TimeoutFactory",
     "TimeoutMixin",
     "TimeoutProtocol",
@@ -392,6 +394,16 @@ class TimeoutProtocol(ProtocolWrapper, TimeoutMixin):
         self.resetTimeout()
         ProtocolWrapper.dataReceived(self, data)
 
+    def setTimeout(self, timeoutPeriod=None):
+        """
+        Arm the idle timeout for timeoutPeriod seconds from now, or disarm it
+        (None, the default, as in Twisted's TimeoutProtocol).
+
+        :return: the previous period (or None).
+        """
+        self.timeoutPeriod = timeoutPeriod
+        return TimeoutMixin.setTimeout(self, timeoutPeriod)
+
     def cancelTimeout(self):
         """Disarm the timeout."""
         self.setTimeout(None)
@@ -603,6 +615,30 @@ class LimitConnectionsByPeer(WrappingFactory):
 
 
 # -- traffic logging ------------------------------------------------------------------
+
+
+class SpewingProtocol(ProtocolWrapper):
+    """
+    A debugging wrapper that logs (reactor.log) every chunk received and
+    written, as Twisted's does.  It logs what peers send, unbounded: never
+    in production; TrafficLoggingFactory writes to a file of its own.
+    """
+
+    def dataReceived(self, data):
+        """Log data, then pass it on."""
+        log.msg("Received: %r" % (data,))
+        ProtocolWrapper.dataReceived(self, data)
+
+    def write(self, data):
+        """Log data, then write it."""
+        log.msg("Sending: %r" % (data,))
+        ProtocolWrapper.write(self, data)
+
+
+class SpewingFactory(WrappingFactory):
+    """Wraps each protocol in a SpewingProtocol (for debugging only)."""
+
+    protocol = SpewingProtocol
 
 
 class TrafficLoggingProtocol(ProtocolWrapper):

@@ -605,6 +605,29 @@ def test_incompleteNetstringWaits():
     assert not protocol.transport.disconnecting and protocol.events == []
 
 
+def test_statefulStringProtocolCallsTheStatesMethod(peerLog):
+    class Login(basic.StatefulStringProtocol, basic.NetstringReceiver):
+        def __init__(self):
+            self.events = []
+
+        def proto_init(self, string):
+            self.events.append(("user", string))
+            return "password"
+
+        def proto_password(self, string):
+            self.events.append(("password", string))
+            return "done" if string == b"bye" else "lost"
+
+    protocol = connected(Login())
+    protocol.dataReceived(b"5:alice,6:secret,1:x,")
+    assert protocol.events == [("user", b"alice"), ("password", b"secret")]
+    assert protocol.state == "lost" and not protocol.transport.disconnecting
+    assert peerLog.lines == ["Login: no proto_lost for a string received; dropped"]
+    protocol.state = "password"
+    protocol.dataReceived(b"3:bye,")
+    assert protocol.state == "done" and protocol.transport.disconnecting
+
+
 # -- the deadline for one message (messageTimeout) ---------------------------------------
 
 

@@ -350,6 +350,29 @@ def test_timeoutProtocolCallsTwistedsTimeoutFunc():
     assert wrapper.timeoutCall is None
 
 
+def test_timeoutProtocolSetTimeoutTakesTwistedsArguments():
+    clock = Clock()
+    factory = TimeoutFactory(Factory.forProtocol(Recorder), timeoutPeriod=30, reactor=clock)
+    wrapper, transport = connect(factory)
+    assert wrapper.setTimeout(timeoutPeriod=5) == 30
+    assert wrapper.timeoutPeriod == 5 and wrapper.timeoutCall.getTime() == 5
+    wrapper.setTimeout()  # None, the default, disarms
+    assert wrapper.timeoutCall is None and wrapper.timeoutPeriod is None
+    clock.advance(100)
+    assert not transport.disconnecting
+
+
+def test_spewingFactoryLogsTraffic(monkeypatch):
+    from protocols import policies
+
+    lines = []
+    monkeypatch.setattr(policies.log, "msg", lambda message, **kw: lines.append(message))
+    wrapper, transport = connect(policies.SpewingFactory(Factory.forProtocol(Echo)))
+    wrapper.dataReceived(b"hi")
+    assert lines == ["Received: b'hi'", "Sending: b'hi'"]
+    assert transport.value() == b"hi<>"
+
+
 # -- TimeoutFactory ----------------------------------------------------------------------
 
 
