@@ -8,12 +8,14 @@ holding n lines costs O(n^2).  Here a chunk is split once
 (``bytes.split(delimiter)``), the lines are handed out from an iterator, and
 only the incomplete tail stays buffered.  When a callback changes how the
 rest must be read (``setRawMode``, ``pauseProducing``, ``clearLineBuffer``,
-``loseConnection``), the lines not yet delivered are joined back with the
-delimiter, so no byte is lost or duplicated (see the chunking property tests
-in tests/protocols/test_basic_properties.py).
+``loseConnection``), or reads Twisted's ``_buffer``, the lines not yet
+delivered are joined back with the delimiter, so no byte is lost or
+duplicated (see the chunking property tests in
+tests/protocols/test_basic_properties.py).
 
 The length-prefixed receivers likewise walk one buffer with an offset and
-slice each string out once.
+slice each string out once; the offset is kept on the receiver so that
+``recvd`` (Twisted's attribute) can show, and replace, what is left.
 
 Every receiver can also hold a peer to a deadline per message
 (``messageTimeout``): a slow sender that trickles one byte at a time keeps
@@ -46,6 +48,7 @@ __all__ = [
     "LineReceiver",
     "NetstringParseError",
     "NetstringReceiver",
+    "StatefulStringProtocol",
     "StringTooLongError",
 ]
 
@@ -271,42 +274,67 @@ class LineReceiver(_Receiver, _PauseableMixin):
     """
 
     line_mode = True
-    _buffer = b""
+    # What is not yet delivered is the lines left in _pending (while a chunk
+    # is being handed out), then the bytes of _unparsed.
+    _unparsed = b""
     _busyReceiving = False
     _pending = iter(())
     delimiter = b"\r\n"
     MAX_LENGTH = 16384
 
+    @property
+    def _buffer(self):
+        """
+        Every byte received and not yet delivered, as in Twisted, where code
+        that switches protocols reaches into it (``rest = self._buffer;
+        self._buffer = b""``); setting it replaces those bytes, which are
+        parsed next.  Read from lineReceived, it includes the lines of the
+        current chunk not yet delivered (they are put back as bytes, and
+        delivered after all unless replaced).  Prefer clearLineBuffer().
+        """
+        pending = list(self._pending)
+        if pending:
+            pending.append(self._unparsed)
+            self._unparsed = self.delimiter.join(pending)
+        return self._unparsed
+
+    @_buffer.setter
+    def _buffer(self, data):
+        # Exhaust the iterator the delivery loop walks, so it stops there.
+        for _ in self._pending:
+            pass
+        self._unparsed = data
+
     def clearLineBuffer(self):
         """
         Discard and return every byte received but not yet delivered.
 
-        Called from lineReceived, this includes the rest of the current chunk.
+        Called from lineReceived, this includes the rest of the current chunk:
+        a protocol that hands the connection over to another gives it these.
         """
-        parts = list(self._pending)
-        parts.append(self._buffer)
-        self._buffer = b""
-        return self.delimiter.join(parts)
+        rest = self._buffer
+        self._unparsed = b""
+        return rest
 
     def dataReceived(self, data):
         """Split data into lines (or pass it on raw) and deliver them."""
         if self._busyReceiving:
             # Called back from inside our own callback (setLineMode(extra),
             # resumeProducing, a loopback): the running loop will get to it.
-            self._buffer += data
+            self._unparsed += data
             return None
         if self.messageTimeout is None:
             return self._receive(data)
         # The buffer keeps exactly its old tail plus data unless a line was
         # taken off it, that is, unless the partial line left is a new one.
-        untouched = len(self._buffer) + len(data)
+        untouched = len(self._unparsed) + len(data)
         why = self._receive(data)
-        buffer = self._buffer
+        buffer = self._unparsed
         self._watchMessage(buffer and self.line_mode and not self.paused, len(buffer) != untouched)
         return why
 
     def _receive(self, data):
-        self._buffer += data
+        self._unparsed += data
         self._busyReceiving = True
         try:
             return self._deliver()
@@ -317,20 +345,20 @@ class LineReceiver(_Receiver, _PauseableMixin):
     def _deliver(self):
         delimiter = self.delimiter
         transport = self.transport or _NO_TRANSPORT
-        while self._buffer and not self.paused:
+        while self._unparsed and not self.paused:
             if not self.line_mode:
-                data, self._buffer = self._buffer, b""
+                data, self._unparsed = self._unparsed, b""
                 why = self.rawDataReceived(data)
                 if why:
                     return why
                 continue
             if transport.disconnecting:
                 # No line, and no second lineLengthExceeded, once closing.
-                self._buffer = b""
+                self._unparsed = b""
                 return None
-            buffer = self._buffer
+            buffer = self._unparsed
             parts = buffer.split(delimiter)
-            tail = self._buffer = parts.pop()
+            tail = self._unparsed = parts.pop()
             lines = self._pending = iter(parts)
             if _linesFit(buffer, delimiter, self.MAX_LENGTH):
                 why = self._deliverLines(lines, transport)
@@ -340,11 +368,11 @@ class LineReceiver(_Receiver, _PauseableMixin):
                 continue
             if why is not None:
                 return why
-            if self._buffer is tail:
+            if self._unparsed is tail:
                 # Nothing arrived meanwhile: the tail waits for more data,
                 # unless it is already too long to become a valid line.
                 if _tailTooLong(tail, delimiter, self.MAX_LENGTH):
-                    self._buffer = b""
+                    self._unparsed = b""
                     return self.lineLengthExceeded(tail)
                 return None
         return None
@@ -355,12 +383,12 @@ class LineReceiver(_Receiver, _PauseableMixin):
 
         The caller has checked that no line is longer than MAX_LENGTH.
         :return: None when every line was delivered; _INTERRUPTED when a
-            callback changed the mode (the rest is back in self._buffer);
+            callback changed the mode (the rest is back in self._unparsed);
             otherwise the value dataReceived must return (False: stop quietly).
         """
         for line in lines:
             if transport.disconnecting:
-                self._buffer = b""
+                self._unparsed = b""
                 return False
             # self.lineReceived(line), not a local bound method: 3.11
             # specialises this form and it is measurably faster.
@@ -374,7 +402,7 @@ class LineReceiver(_Receiver, _PauseableMixin):
         maxLength = self.MAX_LENGTH
         for line in lines:
             if transport.disconnecting:
-                self._buffer = b""
+                self._unparsed = b""
                 return False
             if len(line) > maxLength:
                 return self._lineTooLong(line, lines)
@@ -386,15 +414,15 @@ class LineReceiver(_Receiver, _PauseableMixin):
     def _interrupted(self, why, lines):
         # Put the lines not delivered back in front of the buffer, as bytes.
         rest = list(lines)
-        rest.append(self._buffer)
-        self._buffer = self.delimiter.join(rest)
+        rest.append(self._unparsed)
+        self._unparsed = self.delimiter.join(rest)
         return why or _INTERRUPTED
 
     def _lineTooLong(self, line, lines):
         parts = [line]
         parts.extend(lines)
-        parts.append(self._buffer)
-        self._buffer = b""
+        parts.append(self._unparsed)
+        self._unparsed = b""
         return self.lineLengthExceeded(self.delimiter.join(parts))
 
     def setLineMode(self, extra=b""):
@@ -528,6 +556,8 @@ class IntNStringReceiver(_Receiver, _PauseableMixin):
 
     :ivar MAX_LENGTH: the longest string accepted (99999).
     :ivar brokenPeer: True once a length over MAX_LENGTH was seen.
+    :ivar recvd: the bytes received and not yet delivered, as in Twisted;
+        settable (see the property).
     :ivar messageTimeout: seconds allowed for one string, or None (no limit).
     """
 
@@ -536,13 +566,46 @@ class IntNStringReceiver(_Receiver, _PauseableMixin):
     prefixLength = None
     brokenPeer = False
     _busyReceiving = False
+    # Outside dataReceived, _unprocessed holds every byte not yet delivered.
+    # During it, the bytes being cut are _working[_offset:], and
+    # _unprocessed collects what arrives re-entrantly (from stringReceived).
     _unprocessed = b""
+    _working = b""
+    _offset = 0
+    _recvdSet = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("structFormat") is not None:
             cls._unpackFrom = struct.Struct(cls.structFormat).unpack_from
             cls.prefixLength = struct.calcsize(cls.structFormat)
+
+    @property
+    def recvd(self):
+        """
+        Every byte received and not yet delivered, prefixes included.
+
+        Read from stringReceived it is what follows the current string; from
+        lengthLimitExceeded, the offending prefix and what follows it (and
+        after that, nothing: unlike Twisted's, a broken peer's bytes are not
+        kept).  A
+        protocol that hands the connection over to another mid-stream gives
+        it ``self.recvd`` and sets ``self.recvd = b""``.  Setting it from
+        stringReceived replaces what is left: the next string is cut from
+        the new bytes.  Set from outside dataReceived, the new bytes are
+        cut when more data arrives.
+        """
+        if self._busyReceiving:
+            return self._working[self._offset :] + self._unprocessed
+        return self._unprocessed
+
+    @recvd.setter
+    def recvd(self, data):
+        if self._busyReceiving:
+            self._working, self._offset, self._unprocessed = data, 0, b""
+            self._recvdSet = True
+        else:
+            self._unprocessed = data
 
     def stringReceived(self, string):
         """A complete string arrived; override this."""
@@ -575,33 +638,36 @@ class IntNStringReceiver(_Receiver, _PauseableMixin):
         self._watchMessage(rest and not self.paused and not self.brokenPeer, len(rest) != untouched)
 
     def _receive(self, data):
-        alldata = self._unprocessed + data if self._unprocessed else data
+        self._working = self._unprocessed + data if self._unprocessed else data
+        self._offset = 0
+        self._unprocessed = b""
         self._busyReceiving = True
         try:
-            while True:
-                # While the loop runs, _unprocessed collects re-entrant data.
-                self._unprocessed = b""
-                offset = self._cut(alldata)
-                if offset is None:
-                    return
-                rest = alldata[offset:] if offset else alldata
-                if self._unprocessed and not self.paused:
-                    alldata = rest + self._unprocessed
-                    continue
-                self._unprocessed = rest + self._unprocessed
-                return
+            while self._cut():
+                pass
         finally:
             self._busyReceiving = False
+            rest, self._working = self._working, b""
+            offset = self._offset
+            if offset:
+                rest = rest[offset:]
+            self._unprocessed = rest + self._unprocessed if self._unprocessed else rest
 
-    def _cut(self, alldata):
-        """Deliver the complete strings of alldata; return where the rest starts."""
+    def _cut(self):
+        """
+        Deliver the complete strings of ``_working`` from ``_offset`` on.
+
+        :return: True to be called again: a callback replaced ``recvd``, or
+            more data arrived re-entrantly and we are not paused.
+        """
+        if self.paused:
+            return False
+        alldata = self._working
+        offset = self._offset
         end = len(alldata)
-        offset = 0
         prefixLength = self.prefixLength
         unpackFrom = self._unpackFrom
         maxLength = self.MAX_LENGTH
-        if self.paused:
-            return offset
         while True:
             try:
                 (length,) = unpackFrom(alldata, offset)
@@ -610,19 +676,31 @@ class IntNStringReceiver(_Receiver, _PauseableMixin):
                 # on 3.11 until it raises, once per chunk.
                 break
             if length > maxLength:
-                self._unprocessed = b""
+                # The callback sees recvd from the offending prefix on, as
+                # in Twisted.  Then, since the stream cannot be re-framed,
+                # nothing more is parsed and the bytes are let go.
                 self.brokenPeer = True
                 self.lengthLimitExceeded(length)
-                return None
+                self._working, self._offset, self._unprocessed = b"", 0, b""
+                self._recvdSet = False
+                return False
             start = offset + prefixLength
             stop = start + length
             if stop > end:
                 break
-            offset = stop
+            # _offset tells recvd where the undelivered bytes start.
+            self._offset = offset = stop
             self.stringReceived(alldata[start:stop])
-            if self.paused:
+            if self.paused or self._recvdSet:
                 break
-        return offset
+        if self._recvdSet:
+            self._recvdSet = False
+            return not self.paused
+        if self._unprocessed and not self.paused:
+            self._working = alldata[offset:] + self._unprocessed
+            self._offset, self._unprocessed = 0, b""
+            return True
+        return False
 
     def sendString(self, string):
         """
@@ -681,6 +759,8 @@ class NetstringReceiver(_Receiver):
     MAX_LENGTH = 99999
     brokenPeer = False
     _buffer = b""
+    _more = b""  # data received re-entrantly (from stringReceived), parsed next
+    _busyReceiving = False
     _expected = None  # the payload length being read, or None while reading a length
 
     def stringReceived(self, string):
@@ -692,23 +772,59 @@ class NetstringReceiver(_Receiver):
         self.transport.write(b"%d:%s," % (len(string), string))
 
     def dataReceived(self, data):
-        """Parse netstrings out of data and hand each to stringReceived."""
+        """
+        Parse netstrings out of data and hand each to stringReceived.
+
+        On a malformed netstring, the strings before it have been delivered;
+        then brokenPeer is set, one rate-limited line is logged, and the
+        connection is closed with loseConnection (not aborted), as Twisted
+        does.  Nothing more is parsed or delivered on that connection.
+        """
         if self.brokenPeer:
             return
-        self._buffer += data
-        try:
-            delivered = self._parse()
-        except NetstringParseError as error:
-            self.brokenPeer = True
-            self._buffer = b""
-            self._logDrop("malformed netstring", "malformed netstring (%s)" % (error,))
-            self.transport.loseConnection()
+        if self._busyReceiving:
+            # Re-entered from stringReceived (an echo through a loopback,
+            # say): the running loop parses it after what it holds.
+            self._more += data
             return
+        self._buffer += data
+        self._busyReceiving = True
+        try:
+            delivered = self._parseAll()
+        except NetstringParseError as error:
+            self._malformed(error)
+            return
+        finally:
+            self._busyReceiving = False
         if self.messageTimeout is not None:
             # The length prefix is consumed before its string is complete,
             # so only a delivered string means a new message began.
             pending = self._buffer or self._expected is not None
             self._watchMessage(pending and not self.brokenPeer, delivered)
+
+    def _malformed(self, error):
+        # The flag goes up before the close, so whatever loseConnection runs
+        # (a test transport's immediate connectionLost) sees a broken peer.
+        self.brokenPeer = True
+        self._buffer = self._more = b""
+        self._logDrop("malformed netstring", "malformed netstring (%s)" % (error,))
+        self.transport.loseConnection()
+
+    def _parseAll(self):
+        """Parse what is buffered, then what arrived meanwhile; return True if any string came."""
+        delivered = False
+        try:
+            while True:
+                delivered = self._parse() or delivered
+                if not self._more or self.brokenPeer:
+                    return delivered
+                more, self._more = self._more, b""
+                self._buffer += more
+        finally:
+            if self._more:
+                # stringReceived raised: keep the re-entrant data, in order.
+                self._buffer += self._more
+                self._more = b""
 
     def _parse(self):
         """Deliver the complete netstrings buffered; return True if there were any."""
@@ -733,7 +849,9 @@ class NetstringReceiver(_Receiver):
                 self.stringReceived(string)
         except IncompleteNetstring:
             pass
-        self._buffer = buffer[offset:]
+        finally:
+            # Also when a callback raised: what was delivered is gone.
+            self._buffer = buffer[offset:]
         return delivered
 
     def _parseLength(self, buffer, offset, end):
@@ -752,6 +870,38 @@ class NetstringReceiver(_Receiver):
             raise NetstringParseError("expected a netstring length and ':'")
         self._expected = int(digits)
         return digitsEnd + 1
+
+
+class StatefulStringProtocol:
+    """
+    A mixin for the string receivers (NetstringReceiver, the IntN ones) that
+    hands each string to the method of the current state.
+
+    ``stringReceived(string)`` calls ``proto_<state>(string)``, whose return
+    value is the next state; the state ``"done"`` closes the connection.  A
+    state with no method drops the string and is logged (one rate-limited
+    line).  List it first among the bases: ``class P(StatefulStringProtocol,
+    Int32StringReceiver)``.
+
+    :ivar state: the current state, ``"init"`` to begin with.
+    """
+
+    state = "init"
+
+    def stringReceived(self, string):
+        """Hand string to ``proto_<state>`` and move to the state it returns."""
+        handler = getattr(self, "proto_%s" % (self.state,), None)
+        if handler is None:
+            ratelimit.peerLog.msg(
+                "no state handler",
+                "%s: no proto_%s for a string received; dropped",
+                type(self).__name__,
+                self.state,
+            )
+            return
+        self.state = handler(string)
+        if self.state == "done":
+            self.transport.loseConnection()
 
 
 # -- FileSender ----------------------------------------------------------------------

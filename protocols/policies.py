@@ -23,20 +23,24 @@ Where Loom differs from Twisted, on purpose:
   neither speaks nor reads cannot pin a buffer for ever.
 - TimeoutFactory can also cap a connection's total ``lifetime``, whatever
   it sends: an idle timeout alone is beaten by one byte every few seconds.
-- The connection counters move when a connection is made and lost, not when
-  its protocol is built, so an attempt that never connects leaks no slot.
+- The connection counters move as Twisted's do (up when a protocol is built,
+  down when its connection is lost), but each connection is uncounted
+  exactly once, under the key it was counted under, and
+  LimitConnectionsByPeer works with address objects, not only tuples.
 """
 
 from zope.interface import directlyProvides, providedBy
 
 from protocols.protocol import ClientFactory, Protocol, ServerFactory
-from reactor import ratelimit
+from reactor import log, ratelimit
 from reactor.interfaces import IHalfCloseableProtocol
 
 __all__ = [
     "LimitConnectionsByPeer",
     "LimitTotalConnectionsFactory",
     "ProtocolWrapper",
+    "SpewingFactory",
+    "SpewingProtocol",
     "TimeoutFactory",
     "TimeoutMixin",
     "TimeoutProtocol",
@@ -75,13 +79,16 @@ class ProtocolWrapper(Protocol):
     provides (and IHalfCloseableProtocol when the wrapped protocol does).
     Unknown attributes are looked up on the real transport.
 
-    :ivar wrappedProtocol: the protocol being wrapped.
+    :ivar wrappedProtocol: the protocol being wrapped; None once the
+        connection is lost (as in Twisted), so that a closed connection's
+        wrapper, kept somewhere, does not keep its protocol alive.
     :ivar factory: the WrappingFactory that built this wrapper; it is told
         ``registerProtocol(self)`` on connect, ``unregisterProtocol(self)``
         on disconnect.
     """
 
     _disconnecting = False
+    _lostPrefix = None  # the wrapped protocol's log prefix, kept once it is let go
 
     def __init__(self, factory, wrappedProtocol):
         self.factory = factory
@@ -89,9 +96,14 @@ class ProtocolWrapper(Protocol):
 
     def logPrefix(self):
         """Return the wrapped protocol's log prefix, followed by this class's name."""
-        logPrefix = getattr(self.wrappedProtocol, "logPrefix", None)
-        inner = logPrefix() if logPrefix else type(self.wrappedProtocol).__name__
-        return "%s (%s)" % (inner, type(self).__name__)
+        return "%s (%s)" % (self._wrappedPrefix(), type(self).__name__)
+
+    def _wrappedPrefix(self):
+        wrapped = self.wrappedProtocol
+        if wrapped is None and self._lostPrefix is not None:
+            return self._lostPrefix
+        logPrefix = getattr(wrapped, "logPrefix", None)
+        return logPrefix() if logPrefix else type(wrapped).__name__
 
     def __getattr__(self, name):
         # Only called for attributes the wrapper lacks: ask the transport.
@@ -188,9 +200,20 @@ class ProtocolWrapper(Protocol):
         self.wrappedProtocol.writeConnectionLost()
 
     def connectionLost(self, reason):
-        """Unregister from the factory, then tell the wrapped protocol."""
+        """
+        Unregister from the factory, tell the wrapped protocol, then let go
+        of it (``wrappedProtocol`` becomes None, as in Twisted; the log
+        prefix still names it).
+        """
         self.factory.unregisterProtocol(self)
-        self.wrappedProtocol.connectionLost(reason)
+        wrapped = self.wrappedProtocol
+        if wrapped is None:
+            return  # lost already: the protocol was told once
+        try:
+            wrapped.connectionLost(reason)
+        finally:
+            self._lostPrefix = self._wrappedPrefix()
+            self.wrappedProtocol = None
 
 
 class WrappingFactory(ClientFactory):
@@ -273,11 +296,16 @@ class TimeoutMixin:
     the global reactor; tests set ``clock`` to a task.Clock.
 
     :ivar timeOut: the current period in seconds, or None.
+    :ivar timeoutCall: the IDelayedCall of the armed timeout, or None (not
+        armed, or already fired).  Public, as Twisted's TimeoutProtocol has
+        it: code may read it (``timeoutCall.getTime()``), cancel it, or put
+        its own call there; a call found cancelled or already run is
+        treated as no call.
     """
 
     timeOut = None
     clock = None
-    _timeoutCall = None
+    timeoutCall = None
 
     def callLater(self, period, func):
         """Schedule func after period seconds; return the IDelayedCall."""
@@ -286,7 +314,7 @@ class TimeoutMixin:
 
     def resetTimeout(self):
         """There was activity: restart the countdown (if armed)."""
-        call = self._timeoutCall
+        call = self.timeoutCall
         if call is not None and self.timeOut is not None and call.active():
             call.reset(self.timeOut)
 
@@ -297,19 +325,19 @@ class TimeoutMixin:
         :return: the previous period (or None).
         """
         previous, self.timeOut = self.timeOut, period
-        call, self._timeoutCall = self._timeoutCall, None
+        call, self.timeoutCall = self.timeoutCall, None
         if call is not None and call.active():
             if period is not None:
                 call.reset(period)
-                self._timeoutCall = call
+                self.timeoutCall = call
                 return previous
             call.cancel()
         if period is not None:
-            self._timeoutCall = self.callLater(period, self._timedOut)
+            self.timeoutCall = self.callLater(period, self._timedOut)
         return previous
 
     def _timedOut(self):
-        self._timeoutCall = None
+        self.timeoutCall = None
         self.timeoutConnection()
 
     def timeoutConnection(self):
@@ -366,12 +394,30 @@ class TimeoutProtocol(ProtocolWrapper, TimeoutMixin):
         self.resetTimeout()
         ProtocolWrapper.dataReceived(self, data)
 
+    def setTimeout(self, timeoutPeriod=None):
+        """
+        Arm the idle timeout for timeoutPeriod seconds from now, or disarm it
+        (None, the default, as in Twisted's TimeoutProtocol).
+
+        :return: the previous period (or None).
+        """
+        self.timeoutPeriod = timeoutPeriod
+        return TimeoutMixin.setTimeout(self, timeoutPeriod)
+
     def cancelTimeout(self):
         """Disarm the timeout."""
         self.setTimeout(None)
 
     def timeoutConnection(self):
-        """Idle too long: close cleanly, and abort later if that does not finish."""
+        """Idle too long: call ``timeoutFunc`` (the hook Twisted's TimeoutProtocol has)."""
+        self.timeoutFunc()
+
+    def timeoutFunc(self):
+        """
+        The connection was idle ``timeoutPeriod`` seconds: close it cleanly,
+        and abort it if that has not finished ``abortTimeout`` seconds later.
+        Override this (as with Twisted) to do something else.
+        """
         self._closeThenAbort()
 
     def lifetimeExceeded(self):
@@ -465,9 +511,11 @@ class LimitTotalConnectionsFactory(ServerFactory):
 
     Set ``protocol`` as usual.  Past ``connectionLimit`` connections, a new
     one gets ``overflowProtocol`` (to say "busy" and close, say) or, if that
-    is None, is refused.  Overflow connections are counted too.
+    is None, is refused.  Overflow connections are counted too.  As in
+    Twisted, a connection is counted when its protocol is built and
+    uncounted when it is lost (once, however often connectionLost runs).
 
-    :ivar connectionCount: the connections open now.
+    :ivar connectionCount: the connections built and not yet lost.
     """
 
     connectionCount = 0
@@ -483,15 +531,28 @@ class LimitTotalConnectionsFactory(ServerFactory):
         else:
             wrapped = self.overflowProtocol()
         wrapped.factory = self
-        return ProtocolWrapper(self, wrapped)
+        wrapper = ProtocolWrapper(self, wrapped)
+        _count(wrapper)
+        self.connectionCount += 1
+        return wrapper
 
     def registerProtocol(self, protocol):
-        """A connection opened: count it."""
-        self.connectionCount += 1
+        """A connection opened: it was counted when built."""
 
     def unregisterProtocol(self, protocol):
         """A connection closed: uncount it."""
-        self.connectionCount -= 1
+        if _uncount(protocol):
+            self.connectionCount -= 1
+
+
+def _count(wrapper):
+    # Mark a wrapper as counted by its factory; _uncount says yes once.
+    wrapper.__dict__["_counted"] = True
+
+
+def _uncount(wrapper):
+    # (Through __dict__: a wrapper looks unknown attributes up on its transport.)
+    return wrapper.__dict__.pop("_counted", False)
 
 
 def _peerKey(addr):
@@ -510,7 +571,15 @@ class LimitConnectionsByPeer(WrappingFactory):
     Refuses a connection from a host that already has
     ``maxConnectionsPerPeer`` connections open.
 
-    :ivar peerConnections: {host: open connections}.
+    As in Twisted, a connection is counted against its host when its
+    protocol is built and uncounted when it is lost, and one over the limit
+    is refused (buildProtocol returns None, so the port closes it).  Unlike
+    Twisted's, any address works (the host of an IPv4/IPv6 address, the
+    path of a UNIX one; Twisted's indexes the address as a tuple), the count
+    is uncounted under the key it was counted under, and a lost connection
+    also leaves ``protocols``.
+
+    :ivar peerConnections: {host: connections built and not yet lost}.
     """
 
     maxConnectionsPerPeer = 5
@@ -520,24 +589,23 @@ class LimitConnectionsByPeer(WrappingFactory):
         self.peerConnections = {}
 
     def buildProtocol(self, addr):
-        """Wrap a new protocol, or return None if addr's host is at its limit."""
+        """Wrap a new protocol and count it, or return None if addr's host is at its limit."""
         key = _peerKey(addr)
-        if self.peerConnections.get(key, 0) >= self.maxConnectionsPerPeer:
+        count = self.peerConnections.get(key, 0)
+        if count >= self.maxConnectionsPerPeer:
             return None
         wrapper = WrappingFactory.buildProtocol(self, addr)
         if wrapper is not None:
             wrapper.peerKey = key
+            _count(wrapper)
+            self.peerConnections[key] = count + 1
         return wrapper
-
-    def registerProtocol(self, protocol):
-        """Count the connection against its peer."""
-        WrappingFactory.registerProtocol(self, protocol)
-        key = protocol.peerKey
-        self.peerConnections[key] = self.peerConnections.get(key, 0) + 1
 
     def unregisterProtocol(self, protocol):
         """Uncount the connection (forgetting a peer with none left)."""
         WrappingFactory.unregisterProtocol(self, protocol)
+        if not _uncount(protocol):
+            return
         key = protocol.peerKey
         count = self.peerConnections.get(key, 0) - 1
         if count > 0:
@@ -547,6 +615,30 @@ class LimitConnectionsByPeer(WrappingFactory):
 
 
 # -- traffic logging ------------------------------------------------------------------
+
+
+class SpewingProtocol(ProtocolWrapper):
+    """
+    A debugging wrapper that logs (reactor.log) every chunk received and
+    written, as Twisted's does.  It logs what peers send, unbounded: never
+    in production; TrafficLoggingFactory writes to a file of its own.
+    """
+
+    def dataReceived(self, data):
+        """Log data, then pass it on."""
+        log.msg("Received: %r" % (data,))
+        ProtocolWrapper.dataReceived(self, data)
+
+    def write(self, data):
+        """Log data, then write it."""
+        log.msg("Sending: %r" % (data,))
+        ProtocolWrapper.write(self, data)
+
+
+class SpewingFactory(WrappingFactory):
+    """Wraps each protocol in a SpewingProtocol (for debugging only)."""
+
+    protocol = SpewingProtocol
 
 
 class TrafficLoggingProtocol(ProtocolWrapper):

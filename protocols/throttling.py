@@ -18,7 +18,7 @@ import sys
 
 from zope.interface import implementer
 
-from protocols.policies import ProtocolWrapper, WrappingFactory, _globalReactor
+from protocols.policies import ProtocolWrapper, WrappingFactory, _count, _globalReactor, _uncount
 from reactor import log
 from reactor.interfaces import IPushProducer
 
@@ -49,10 +49,18 @@ class _ProducerGate:
         before = self._running()
         self.__dict__.update(state)
         after = self._running()
+        if self.producer is None:
+            return
         if before and not after:
             self.producer.pauseProducing()
         elif after and not before:
             self.producer.resumeProducing()
+
+    def replace(self, producer):
+        """Drive producer from now on; it takes on the current state (paused or not)."""
+        self.producer = producer
+        if producer is not None and self.streaming and not self._running():
+            producer.pauseProducing()
 
     def pauseProducing(self):
         """The transport's buffer is full."""
@@ -64,12 +72,13 @@ class _ProducerGate:
             self._change(heldByTransport=False)
         elif self.throttled:
             self.requested = True
-        else:
+        elif self.producer is not None:
             self.producer.resumeProducing()
 
     def stopProducing(self):
         """The transport is gone."""
-        self.producer.stopProducing()
+        if self.producer is not None:
+            self.producer.stopProducing()
 
     def throttle(self):
         """Hold the producer back for the throttle."""
@@ -84,7 +93,7 @@ class _ProducerGate:
             self._change(throttled=False)
             return
         self.throttled = False
-        if self.requested:
+        if self.requested and self.producer is not None:
             self.requested = False
             self.producer.resumeProducing()
 
@@ -158,8 +167,31 @@ class ThrottlingProtocol(ProtocolWrapper):
 
     @property
     def producer(self):
-        """The producer registered through this wrapper, or None."""
+        """
+        The producer the write throttle pauses and resumes: the one
+        registered through this wrapper, or None.
+
+        Settable, as Twisted's plain attribute is (its tests set
+        ``protocol.producer = protocol.wrappedProtocol``): the object set
+        replaces the registered one behind the transport's back and takes
+        on its state, or, with none registered, is driven by the throttle
+        alone.  Setting None (or ``del``) leaves the throttle nothing to drive.
+        """
         return self._gate.producer if self._gate is not None else None
+
+    @producer.setter
+    def producer(self, producer):
+        if self._gate is not None:
+            self._gate.replace(producer)
+        elif producer is not None:
+            # Not registered with the transport: only the throttle drives it.
+            self._gate = _ProducerGate(producer, True)
+            if self.factory.writesThrottled:
+                self._gate.throttle()
+
+    @producer.deleter
+    def producer(self):
+        self.producer = None
 
     def registerProducer(self, producer, streaming):
         """Register producer with the transport, behind the throttle."""
@@ -209,8 +241,12 @@ class ThrottlingProtocol(ProtocolWrapper):
             self._gate.unthrottle()
 
     def connectionLost(self, reason):
-        """Forget what was kept (it can no longer be sent), then pass it on."""
+        """
+        Forget what was kept (it can no longer be sent) and the producer,
+        then pass the loss on.
+        """
         self._held = None
+        self._gate = None
         ProtocolWrapper.connectionLost(self, reason)
 
 
@@ -222,8 +258,11 @@ class ThrottlingFactory(WrappingFactory):
     window's count reaches ``readLimit`` (``writeLimit``), every connection's
     reading (producer) is paused at once.  At each second the limit is taken
     off the count, so an overshoot is carried into the next seconds, and the
-    throttle is lifted once the count is below the limit again.  New
-    connections beyond ``maxConnectionCount`` are refused.
+    throttle is lifted once the count is below the limit again.  As in
+    Twisted, a connection is counted (``connectionCount``) when its protocol
+    is built and uncounted when it is lost, and one built while
+    ``maxConnectionCount`` are counted is refused (buildProtocol returns
+    None, logged).
 
     :param readLimit: bytes per second read, or None for no limit.
     :param writeLimit: bytes per second written, or None for no limit.
@@ -342,24 +381,29 @@ class ThrottlingFactory(WrappingFactory):
                 protocol.unthrottleWrites()
 
     def buildProtocol(self, addr):
-        """Wrap a new protocol, or return None past maxConnectionCount."""
+        """
+        Wrap a new protocol and count it, starting the per-second checks if
+        they are not running; or return None past maxConnectionCount.
+        """
         if self.connectionCount >= self.maxConnectionCount:
             log.msg("Max connection count reached on %s" % (self.logPrefix(),))
             return None
-        return WrappingFactory.buildProtocol(self, addr)
-
-    def registerProtocol(self, protocol):
-        """Count the connection; start the per-second checks with the first."""
-        WrappingFactory.registerProtocol(self, protocol)
+        wrapper = WrappingFactory.buildProtocol(self, addr)
+        if wrapper is None:
+            return None
+        _count(wrapper)
         self.connectionCount += 1
         limited = self.readLimit is not None or self.writeLimit is not None
         if limited and self._checkCall is None:
             self._checkCall = self.callLater(1, self._everySecond)
+        return wrapper
 
     def unregisterProtocol(self, protocol):
         """
-        Uncount the connection.  The counts are kept: the per-second checks
-        stop only once they are paid off, so reconnecting buys no budget.
+        Uncount the connection.  The byte counts are kept: the per-second
+        checks stop only once they are paid off, so reconnecting buys no
+        budget.
         """
         WrappingFactory.unregisterProtocol(self, protocol)
-        self.connectionCount -= 1
+        if _uncount(protocol):
+            self.connectionCount -= 1

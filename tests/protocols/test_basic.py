@@ -9,8 +9,9 @@ from protocols import basic
 from protocols.protocol import connectionDone
 from reactor import ratelimit
 from reactor.address import IPv6Address, UNIXAddress
+from reactor.error import ConnectionDone
 from reactor.task import Clock
-from reactor.testing import StringTransport, connectedPair
+from reactor.testing import StringTransport, StringTransportWithDisconnection, connectedPair
 
 
 class RecordedLog(ratelimit.RateLimitedLog):
@@ -116,6 +117,57 @@ def test_clearLineBufferReturnsTheRest():
     assert protocol.events[-1] == b"d"
     protocol.dataReceived(b"tail")
     assert protocol.clearLineBuffer() == b"tail"
+
+
+class Handover(basic.LineReceiver):
+    """
+    Switches the connection to a new LineReceiver on the line SWITCH, handing
+    it the bytes not yet delivered, in one of Twisted's two idioms.
+    """
+
+    def __init__(self, idiom, events):
+        self.idiom, self.events = idiom, events
+
+    def lineReceived(self, line):
+        self.events.append(("old", line))
+        if line != b"SWITCH":
+            return
+        successor = Lines()
+        successor.events = self.events
+        successor.makeConnection(self.transport)
+        self.transport.protocol = successor
+        if self.idiom == "clearLineBuffer":
+            rest = self.clearLineBuffer()
+        else:  # reaching into the buffer, as Twisted code does
+            rest = self._buffer
+            self._buffer = b""
+        successor.dataReceived(rest)
+
+
+@pytest.mark.parametrize("idiom", ["clearLineBuffer", "_buffer"])
+def test_lineReceiverSwitchedMidStreamHandsOverEveryByteLeft(idiom):
+    events = []
+    transport = StringTransport()
+    transport.protocol = connected(Handover(idiom, events), transport)
+    for chunk in (b"a\r\nSWITCH\r\nb\r\nc", b"\r\nd\r\ne"):
+        transport.protocol.dataReceived(chunk)
+    assert events == [("old", b"a"), ("old", b"SWITCH"), b"b", b"c", b"d"]
+    assert transport.protocol.clearLineBuffer() == b"e"
+
+
+def test_bufferReadFromLineReceivedHoldsEveryByteNotYetDelivered():
+    class Peek(Lines):
+        def lineReceived(self, line):
+            self.events.append((line, self._buffer))
+
+    protocol = connected(Peek())
+    protocol.dataReceived(b"a\r\nb\r\nc")
+    # As in Twisted; and reading it does not change what is delivered.
+    assert protocol.events == [(b"a", b"b\r\nc"), (b"b", b"c")]
+    assert protocol._buffer == b"c"
+    protocol._buffer = b"x\r\n"
+    protocol.dataReceived(b"y\r\n")
+    assert protocol.events[2:] == [(b"x", b"y\r\n"), (b"y", b"")]
 
 
 def test_noLineDeliveredOnceDisconnecting():
@@ -372,6 +424,85 @@ def test_intNReentrantDataComesAfterTheChunk():
     assert protocol.events == [b"ECHO", b"after", b"inner", b"z"]
 
 
+def frame32(*strings):
+    return b"".join(struct.pack("!I", len(string)) + string for string in strings)
+
+
+def test_recvdHoldsTheBytesNotYetDelivered():
+    class Peek(Strings32):
+        def stringReceived(self, string):
+            self.events.append((string, self.recvd))
+
+    protocol = connected(Peek())
+    protocol.dataReceived(frame32(b"a", b"bb") + frame32(b"ccc")[:5])
+    assert protocol.events == [
+        (b"a", frame32(b"bb") + frame32(b"ccc")[:5]),
+        (b"bb", frame32(b"ccc")[:5]),
+    ]
+    assert protocol.recvd == frame32(b"ccc")[:5]
+    protocol.dataReceived(b"cc")
+    assert protocol.events[-1] == (b"ccc", b"") and protocol.recvd == b""
+
+
+def test_intNReceiverSwitchedMidStreamHandsOverThroughRecvd():
+    class Switching(Strings32):
+        def stringReceived(self, string):
+            self.events.append(("old", string))
+            if string == b"SWITCH":
+                successor = Strings32()
+                successor.events = self.events
+                successor.makeConnection(self.transport)
+                self.transport.protocol = successor
+                rest, self.recvd = self.recvd, b""
+                successor.dataReceived(rest)
+
+    transport = StringTransport()
+    protocol = Switching()
+    transport.protocol = connected(protocol, transport)
+    wire = frame32(b"a", b"SWITCH", b"b", b"c", b"d")
+    for chunk in (wire[:19], wire[19:]):
+        transport.protocol.dataReceived(chunk)
+    assert protocol.events == [("old", b"a"), ("old", b"SWITCH"), b"b", b"c", b"d"]
+    assert protocol.recvd == b"" and transport.protocol.recvd == b""
+
+
+def test_settingRecvdFromStringReceivedReplacesWhatIsLeft():
+    class Rewriting(Strings32):
+        def stringReceived(self, string):
+            self.events.append(string)
+            if string == b"REPLACE":
+                self.recvd = frame32(b"instead") + self.recvd[5:]
+            elif string == b"ECHO":
+                self.dataReceived(frame32(b"inner"))
+                self.recvd = frame32(b"new")
+
+    protocol = connected(Rewriting())
+    protocol.dataReceived(frame32(b"REPLACE", b"x", b"kept") + b"\0")
+    assert protocol.events == [b"REPLACE", b"instead", b"kept"]
+    assert protocol.recvd == b"\0"
+    protocol.recvd = b""
+    # Data received before the replacement is replaced with the rest.
+    protocol.dataReceived(frame32(b"ECHO", b"lost"))
+    assert protocol.events[3:] == [b"ECHO", b"new"]
+
+
+def test_recvdInLengthLimitExceededStartsAtTheOffendingPrefix():
+    class Limited(Strings32):
+        MAX_LENGTH = 4
+
+        def lengthLimitExceeded(self, length):
+            self.events.append((length, self.recvd))
+            basic.Int32StringReceiver.lengthLimitExceeded(self, length)
+
+    protocol = connected(Limited())
+    protocol.dataReceived(frame32(b"ok", b"too long", b"x"))
+    assert protocol.events == [b"ok", (8, frame32(b"too long", b"x"))]
+    assert protocol.brokenPeer and protocol.transport.disconnecting
+    # Nothing more is parsed, so nothing is kept.
+    protocol.dataReceived(frame32(b"y"))
+    assert protocol.recvd == b"" and len(protocol.events) == 2
+
+
 def test_customIntNSubclassGetsItsPrefixLength():
     class Little(basic.IntNStringReceiver):
         structFormat = "<H"
@@ -420,10 +551,81 @@ def test_malformedNetstringDropsAndLogsOneLine(wire, peerLog):
     assert line.startswith("Dropping Netstrings from 192.168.1.1:54321: malformed netstring (")
 
 
+def test_netstringDataReceivedReentrantlyIsParsedAfterTheChunk():
+    # An echo through a loopback calls dataReceived from stringReceived.
+    class Echoing(Netstrings):
+        def stringReceived(self, string):
+            self.events.append(string)
+            if string == b"ECHO":
+                self.dataReceived(b"5:inner,")
+
+    protocol = connected(Echoing())
+    protocol.dataReceived(b"4:ECHO,5:after,")
+    protocol.dataReceived(b"4:next,")
+    # Data received from inside a callback comes after all data before it.
+    assert protocol.events == [b"ECHO", b"after", b"inner", b"next"]
+
+
+def test_malformedNetstringClosesAsTwistedDoes():
+    class Watched(Netstrings):
+        def connectionLost(self, reason):
+            self.events.append(("lost", reason.type, self.brokenPeer))
+            Netstrings.connectionLost(self, reason)
+
+    protocol = Watched()
+    transport = StringTransportWithDisconnection()
+    transport.protocol = protocol
+    transport.abortConnection = lambda: protocol.events.append("abort")
+    protocol.makeConnection(transport)
+    protocol.dataReceived(b"1:a,1:b;1:c,")
+    protocol.dataReceived(b"1:d,")
+    # The strings before the error, then one clean close: no abort, no
+    # exception out of dataReceived, nothing parsed after.
+    assert protocol.events == [b"a", ("lost", ConnectionDone, True)]
+    assert protocol.brokenPeer and transport.disconnecting
+
+
+def test_netstringRaisingCallbackDoesNotGetTheSameStringTwice():
+    class Raising(Netstrings):
+        def stringReceived(self, string):
+            self.events.append(string)
+            if string == b"boom":
+                raise ValueError(string)
+
+    protocol = connected(Raising())
+    with pytest.raises(ValueError):
+        protocol.dataReceived(b"4:boom,1:x,")
+    protocol.dataReceived(b"1:y,")
+    assert protocol.events == [b"boom", b"x", b"y"]
+
+
 def test_incompleteNetstringWaits():
     protocol = connected(Netstrings())
     protocol.dataReceived(b"99999:" + b"x" * 1000)
     assert not protocol.transport.disconnecting and protocol.events == []
+
+
+def test_statefulStringProtocolCallsTheStatesMethod(peerLog):
+    class Login(basic.StatefulStringProtocol, basic.NetstringReceiver):
+        def __init__(self):
+            self.events = []
+
+        def proto_init(self, string):
+            self.events.append(("user", string))
+            return "password"
+
+        def proto_password(self, string):
+            self.events.append(("password", string))
+            return "done" if string == b"bye" else "lost"
+
+    protocol = connected(Login())
+    protocol.dataReceived(b"5:alice,6:secret,1:x,")
+    assert protocol.events == [("user", b"alice"), ("password", b"secret")]
+    assert protocol.state == "lost" and not protocol.transport.disconnecting
+    assert peerLog.lines == ["Login: no proto_lost for a string received; dropped"]
+    protocol.state = "password"
+    protocol.dataReceived(b"3:bye,")
+    assert protocol.state == "done" and protocol.transport.disconnecting
 
 
 # -- the deadline for one message (messageTimeout) ---------------------------------------

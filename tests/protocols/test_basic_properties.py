@@ -117,6 +117,23 @@ def test_lineReceiverPropertyExample():
     ]
 
 
+class PeekingLines(Lines):
+    """Lines that reads Twisted's ``_buffer`` before each line: that must change nothing."""
+
+    def lineReceived(self, line):
+        assert self._buffer is not None
+        Lines.lineReceived(self, line)
+
+
+@SETTINGS
+@given(lineStreams())
+def test_readingTheLineBufferChangesNothing(streamAndCuts):
+    stream, cuts = streamAndCuts
+    bound = Lines.MAX_LENGTH + 2 + 3
+    expected = feed(Lines(), stream, cuts, lineBuffer, bound)
+    assert feed(PeekingLines(), stream, cuts, lineBuffer, bound) == expected
+
+
 @SETTINGS
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300)))
 def test_lineReceiverSurvivesRandomBytes(stream, cuts):
@@ -223,6 +240,30 @@ def test_intNEventsDoNotDependOnChunking(example):
     whole = feed(receiverClass(), stream, [], intBuffer, len(stream))
     assert feed(receiverClass(), stream, cuts, intBuffer, bound) == whole
     assert feed(receiverClass(), stream, range(len(stream)), intBuffer, bound) == whole
+
+
+@SETTINGS
+@given(intStreams())
+def test_readingRecvdChangesNothing(example):
+    base, stream, cuts = example
+    receiverClass = intReceiver(base)
+
+    class Peeking(receiverClass):
+        consumed = 0
+
+        def stringReceived(self, string):
+            self.consumed += base.prefixLength + len(string)
+            self.peeks.append((self.consumed, self.recvd))
+            receiverClass.stringReceived(self, string)
+
+    bound = 20 + base.prefixLength
+    expected = feed(receiverClass(), stream, cuts, intBuffer, bound)
+    peeking = Peeking()
+    peeking.peeks = []
+    assert feed(peeking, stream, cuts, intBuffer, bound) == expected
+    # recvd is what was received after the current string, whatever the chunks.
+    for consumed, left in peeking.peeks:
+        assert stream[consumed : consumed + len(left)] == left
 
 
 @SETTINGS

@@ -3,7 +3,9 @@ Tests for protocols.policies, all deterministic: task.Clock for time,
 StringTransport or the in-memory pump for connections.
 """
 
+import gc
 import io
+import weakref
 
 import pytest
 from zope.interface import implementer
@@ -22,6 +24,7 @@ from protocols.protocol import Factory, Protocol
 from reactor import ratelimit
 from reactor.address import IPv4Address, UNIXAddress
 from reactor.error import ConnectionDone
+from reactor.failure import Failure
 from reactor.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
 from reactor.task import Clock
 from reactor.testing import StringTransport, StringTransportWithDisconnection, connectedPair
@@ -165,6 +168,56 @@ def test_wrapperWorksThroughInMemoryPair():
     assert factory.protocols == {}
 
 
+def _policyFactories(wrappedFactory, clock):
+    return {
+        "WrappingFactory": WrappingFactory(wrappedFactory),
+        "TimeoutFactory": TimeoutFactory(wrappedFactory, lifetime=60, reactor=clock),
+        "ThrottlingFactory": ThrottlingFactory(wrappedFactory, writeLimit=10, reactor=clock),
+        "LimitConnectionsByPeer": LimitConnectionsByPeer(wrappedFactory),
+        "TrafficLoggingFactory": TrafficLoggingFactory(wrappedFactory, "t", logfile=io.StringIO()),
+    }
+
+
+@implementer(IPushProducer)
+class SelfProducing(Recorder):
+    """Registers itself as its transport's producer, as Chargen does."""
+
+    def connectionMade(self):
+        Recorder.connectionMade(self)
+        self.transport.registerProducer(self, True)
+
+    def pauseProducing(self):
+        self.events.append("pause")
+
+    def resumeProducing(self):
+        self.events.append("resume")
+
+    def stopProducing(self):
+        self.events.append("stop")
+
+
+@pytest.mark.parametrize("kind", sorted(_policyFactories(Factory(), Clock())))
+def test_wrapperLetsGoOfItsProtocolOnceLost(kind):
+    clock = Clock()
+    factory = _policyFactories(Factory.forProtocol(SelfProducing), clock)[kind]
+    wrapper, transport = connect(factory)
+    inner = weakref.ref(wrapper.wrappedProtocol)
+    # While connected, the transport asks the wrapper what the protocol wants.
+    inner().autoPauseReading = False
+    assert wrapper.autoPauseReading is False
+    wrapper.dataReceived(b"hi")
+    transport.unregisterProducer()
+    transport.loseConnection()
+    assert wrapper.wrappedProtocol is None
+    gc.collect()
+    assert inner() is None, gc.get_referrers(inner())
+    # What the reactor may still ask of a closed connection's wrapper.
+    assert wrapper.logPrefix() == "SelfProducing (%s)" % (type(wrapper).__name__,)
+    assert wrapper.autoPauseReading is None and wrapper.disconnecting
+    assert factory.protocols == {}
+    clock.advance(100)
+
+
 def test_wrapperLogPrefixNamesBoth():
     wrapper = ProtocolWrapper(None, Recorder())
     assert wrapper.logPrefix() == "Recorder (ProtocolWrapper)"
@@ -255,6 +308,71 @@ def test_timeoutMixinCallLaterCanBeReplaced():
     assert protocol.transport.disconnecting
 
 
+def test_timeoutCallIsPublic():
+    clock = Clock()
+    protocol = Idle(clock)
+    protocol.makeConnection(StringTransport())
+    call = protocol.timeoutCall
+    assert call.active() and call.getTime() == 10
+    clock.advance(4)
+    protocol.dataReceived(b"x")
+    assert protocol.timeoutCall is call and call.getTime() == 14
+    # Cancelled from outside: the mixin takes it as no call, without error.
+    call.cancel()
+    protocol.resetTimeout()
+    assert protocol.setTimeout(None) == 10 and protocol.timeoutCall is None
+    # A call put there (a test's, say) is the one reset and cancelled.
+    fired = []
+    protocol.timeOut = 5
+    protocol.timeoutCall = clock.callLater(5, fired.append, "mine")
+    protocol.resetTimeout()
+    assert protocol.timeoutCall.getTime() == 4 + 5
+    protocol.setTimeout(None)
+    clock.advance(10)
+    assert fired == [] and clock.getDelayedCalls() == []
+    protocol.setTimeout(1)
+    clock.advance(1)
+    assert protocol.timeoutCall is None and protocol.transport.disconnecting
+
+
+def test_timeoutProtocolCallsTwistedsTimeoutFunc():
+    class Custom(TimeoutFactory.protocol):
+        def timeoutFunc(self):
+            self.transport.write(b"timed out")
+
+    clock = Clock()
+    factory = TimeoutFactory(Factory.forProtocol(Recorder), timeoutPeriod=30, reactor=clock)
+    factory.protocol = Custom
+    wrapper, transport = connect(factory)
+    assert wrapper.timeoutCall.getTime() == 30
+    clock.advance(30)
+    assert transport.value() == b"timed out" and not transport.disconnecting
+    assert wrapper.timeoutCall is None
+
+
+def test_timeoutProtocolSetTimeoutTakesTwistedsArguments():
+    clock = Clock()
+    factory = TimeoutFactory(Factory.forProtocol(Recorder), timeoutPeriod=30, reactor=clock)
+    wrapper, transport = connect(factory)
+    assert wrapper.setTimeout(timeoutPeriod=5) == 30
+    assert wrapper.timeoutPeriod == 5 and wrapper.timeoutCall.getTime() == 5
+    wrapper.setTimeout()  # None, the default, disarms
+    assert wrapper.timeoutCall is None and wrapper.timeoutPeriod is None
+    clock.advance(100)
+    assert not transport.disconnecting
+
+
+def test_spewingFactoryLogsTraffic(monkeypatch):
+    from protocols import policies
+
+    lines = []
+    monkeypatch.setattr(policies.log, "msg", lambda message, **kw: lines.append(message))
+    wrapper, transport = connect(policies.SpewingFactory(Factory.forProtocol(Echo)))
+    wrapper.dataReceived(b"hi")
+    assert lines == ["Received: b'hi'", "Sending: b'hi'"]
+    assert transport.value() == b"hi<>"
+
+
 # -- TimeoutFactory ----------------------------------------------------------------------
 
 
@@ -262,10 +380,11 @@ def test_timeoutFactoryDropsClientThatNeverSpeaks():
     clock = Clock()
     factory = TimeoutFactory(Factory.forProtocol(Recorder), timeoutPeriod=30, reactor=clock)
     wrapper, transport = connect(factory)
+    inner = wrapper.wrappedProtocol
     clock.advance(29)
-    assert wrapper.wrappedProtocol.events == ["made"]
+    assert inner.events == ["made"]
     clock.advance(1)
-    assert wrapper.wrappedProtocol.events == ["made", ("lost", ConnectionDone)]
+    assert inner.events == ["made", ("lost", ConnectionDone)]
     assert clock.getDelayedCalls() == []
     assert factory.protocols == {}
 
@@ -310,14 +429,15 @@ def test_lifetimeClosesAConnectionHoweverActive(monkeypatch):
         Factory.forProtocol(Recorder), timeoutPeriod=30, lifetime=60, reactor=clock
     )
     wrapper, transport = connect(factory)
+    inner = wrapper.wrappedProtocol
     for _ in range(29):
         clock.advance(2)
         wrapper.dataReceived(b"x")
-        wrapper.wrappedProtocol.transport.write(b"y")
+        inner.transport.write(b"y")
     clock.advance(1.9)
     assert not transport.disconnecting
     clock.advance(0.1)
-    assert wrapper.wrappedProtocol.events[-1] == ("lost", ConnectionDone)
+    assert inner.events[-1] == ("lost", ConnectionDone)
     assert clock.getDelayedCalls() == [] and factory.protocols == {}
     assert lines == [
         "Closing Recorder (TimeoutProtocol) from 192.0.2.7:4000:"
@@ -563,6 +683,58 @@ def test_writesKeptByTheThrottleAreDroppedWithTheConnection():
     assert clock.getDelayedCalls() == []
 
 
+def test_throttlingProducerIsSettableAsInTwisted():
+    # Twisted's own test sets the producer instead of registering it.
+    clock = Clock()
+    factory = ThrottlingFactory(Factory.forProtocol(Recorder), writeLimit=10, reactor=clock)
+    wrapper, transport = connect(factory)
+    producer = CountingProducer()
+    wrapper.producer = producer
+    assert wrapper.producer is producer and transport.producer is None
+    wrapper.write(b"0123456789")
+    assert producer.events == ["pause"]
+    clock.advance(1)
+    assert producer.events == ["pause", "resume"]
+    del wrapper.producer
+    wrapper.write(b"0123456789")
+    clock.advance(1)
+    assert wrapper.producer is None and producer.events == ["pause", "resume"]
+
+
+def test_settingTheProducerReplacesTheRegisteredOneInItsState():
+    clock = Clock()
+    factory = ThrottlingFactory(Factory.forProtocol(Recorder), writeLimit=10, reactor=clock)
+    wrapper, transport = connect(factory)
+    first, second = CountingProducer(), CountingProducer()
+    wrapper.wrappedProtocol.transport.registerProducer(first, True)
+    wrapper.write(b"x" * 10)
+    wrapper.producer = second  # replaced while throttled: starts paused
+    assert (first.events, second.events) == (["pause"], ["pause"])
+    transport.producer.pauseProducing()  # the transport's buffer fills
+    clock.advance(1)
+    assert second.events == ["pause"]
+    transport.producer.resumeProducing()
+    assert (first.events, second.events) == (["pause"], ["pause", "resume"])
+    transport.loseConnection()
+    assert wrapper.producer is None
+
+
+def test_throttlingCountsConnectionsAsTwistedDoes():
+    # Counted when the protocol is built, uncounted once when it is lost.
+    clock = Clock()
+    factory = ThrottlingFactory(Factory.forProtocol(Recorder), maxConnectionCount=2, reactor=clock)
+    first = factory.buildProtocol(PEER)
+    second = factory.buildProtocol(PEER)
+    assert factory.connectionCount == 2 and factory.protocols == {}
+    assert factory.buildProtocol(PEER) is None
+    first.connectionLost(Failure(ConnectionDone()))
+    first.connectionLost(Failure(ConnectionDone()))
+    assert factory.connectionCount == 1
+    assert factory.buildProtocol(PEER) is not None
+    second.makeConnection(StringTransport())
+    assert factory.connectionCount == 2 and list(factory.protocols) == [second]
+
+
 def test_reconnectingBuysNoFreshReadBudget():
     clock = Clock()
     factory = ThrottlingFactory(Factory.forProtocol(Recorder), readLimit=100, reactor=clock)
@@ -594,12 +766,12 @@ def test_limitTotalConnectionsRefusesPastLimit():
     factory.protocol = Recorder
     factory.connectionLimit = 2
     first, firstTransport = connect(factory)
+    assert first.wrappedProtocol.factory is factory
     connect(factory)
     assert factory.connectionCount == 2
     assert factory.buildProtocol(PEER) is None
     firstTransport.loseConnection()
     assert factory.connectionCount == 1
-    assert first.wrappedProtocol.factory is factory
     assert factory.buildProtocol(PEER) is not None
 
 
@@ -609,8 +781,12 @@ def test_limitTotalConnectionsUsesOverflowProtocol():
     factory.connectionLimit = 1
     factory.overflowProtocol = Busy
     connect(factory)
-    overflow, transport = connect(factory)
+    overflow = factory.buildProtocol(PEER)
     assert isinstance(overflow.wrappedProtocol, Busy)
+    assert factory.connectionCount == 2  # overflow connections count too
+    transport = StringTransportWithDisconnection(peerAddress=PEER)
+    transport.protocol = overflow
+    overflow.makeConnection(transport)
     assert transport.value() == b"busy\r\n"
     assert factory.connectionCount == 1
 
@@ -632,7 +808,7 @@ def test_limitConnectionsByPeer():
     assert factory.buildProtocol(PEER) is None
     assert factory.buildProtocol(other) is not None
     firstTransport.loseConnection()
-    assert factory.peerConnections == {PEER.host: 1}
+    assert factory.peerConnections == {PEER.host: 1, other.host: 1}
     assert factory.buildProtocol(PEER) is not None
 
 
@@ -645,6 +821,30 @@ def test_limitConnectionsByPeerForgetsIdlePeersAndKeysUnixByPath():
     assert factory.buildProtocol(path) is None
     transport.loseConnection()
     assert factory.peerConnections == {}
+
+
+def test_limitTotalConnectionsCountsWhenBuiltAsTwistedDoes():
+    factory = LimitTotalConnectionsFactory()
+    factory.protocol = Protocol
+    factory.connectionLimit = 1
+    first = factory.buildProtocol(None)
+    assert factory.connectionCount == 1
+    assert factory.buildProtocol(None) is None
+    first.connectionLost(Failure(ConnectionDone()))
+    first.connectionLost(Failure(ConnectionDone()))
+    assert factory.connectionCount == 0
+
+
+def test_limitConnectionsByPeerCountsWhenBuiltAsTwistedDoes():
+    factory = LimitConnectionsByPeer(Factory.forProtocol(Recorder))
+    factory.maxConnectionsPerPeer = 2
+    first = factory.buildProtocol(PEER)
+    factory.buildProtocol(IPv4Address("TCP", PEER.host, 4001))
+    assert factory.peerConnections == {PEER.host: 2}
+    assert factory.buildProtocol(PEER) is None
+    first.connectionLost(Failure(ConnectionDone()))
+    first.connectionLost(Failure(ConnectionDone()))
+    assert factory.peerConnections == {PEER.host: 1}
 
 
 # -- TrafficLoggingFactory ----------------------------------------------------------------
