@@ -24,7 +24,6 @@ from reactor.interfaces import (
     IDelayedCall,
     ILoggingContext,
     IProcessProtocol,
-    IProcessTransport,
     IProtocol,
     IProtocolFactory,
     IReactorTime,
