@@ -47,9 +47,6 @@ __all__ = [
 # Built once: every clean close passes this same Failure to connectionLost.
 connectionDone = Failure(error.ConnectionDone("Connection was closed cleanly."))
 
-# The protocol ClientCreator connects.
-_ProtocolT = TypeVar("_ProtocolT", bound="Protocol")
-
 
 # -- factories ----------------------------------------------------------------
 
@@ -450,6 +447,11 @@ class ConnectedDatagramProtocol(DatagramProtocol):
 
 
 # -- ClientCreator ------------------------------------------------------------
+
+# The protocol ClientCreator connects.  Bound to the class itself, not to its
+# name: a name would be compiled at import (typing.ForwardRef), which costs
+# loomd's start-up about a millisecond.
+_ProtocolT = TypeVar("_ProtocolT", bound=Protocol)
 
 
 class _InstanceFactory(ClientFactory):

@@ -406,14 +406,14 @@ def _label(service: IService) -> str:
     return "<%s>" % (type(service).__name__,)
 
 
-class PendingStop(NamedTuple):
-    """
-    A service whose stop has not finished: path is the slash-separated labels
-    from the root ("app/web/db"; an unnamed service shows as "<ClassName>").
-    """
-
-    path: str
-    service: IService
+# The functional form: under ``from __future__ import annotations`` the class
+# form's field types would be strings, compiled at import (typing.ForwardRef),
+# which costs loomd's start-up about a millisecond.
+PendingStop = NamedTuple("PendingStop", [("path", str), ("service", IService)])
+PendingStop.__doc__ = """
+A service whose stop has not finished: path is the slash-separated labels
+from the root ("app/web/db"; an unnamed service shows as "<ClassName>").
+"""
 
 
 def pendingStops(root: IService) -> list[PendingStop]:
