@@ -562,8 +562,8 @@ class IntNStringReceiver(_Receiver, _PauseableMixin):
     """
 
     MAX_LENGTH = 99999
-    structFormat = None
-    prefixLength = None
+    structFormat: str | None = None
+    prefixLength: int | None = None
     brokenPeer = False
     _busyReceiving = False
     # Outside dataReceived, _unprocessed holds every byte not yet delivered.

@@ -227,7 +227,7 @@ class WrappingFactory(ClientFactory):
     :ivar protocols: the live wrappers, as a dict {wrapper: 1} (Twisted's shape).
     """
 
-    protocol = ProtocolWrapper
+    protocol: type[ProtocolWrapper] = ProtocolWrapper
 
     def __init__(self, wrappedFactory):
         self.wrappedFactory = wrappedFactory

@@ -9,15 +9,25 @@ end.  A factory builds one protocol per connection and is told, through
 The names and behaviour are Twisted's (twisted.internet.protocol).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, Self, TypeVar
+
 from zope.interface import implementer
 
 from reactor import defer, error, log
 from reactor.failure import Failure
 from reactor.interfaces import (
+    IAddress,
+    IConnector,
+    IDelayedCall,
     ILoggingContext,
     IProcessProtocol,
     IProtocol,
     IProtocolFactory,
+    IReactorTime,
+    ITransport,
 )
 
 __all__ = [
@@ -53,12 +63,12 @@ class Factory:
     :ivar noisy: log when the factory starts and stops.
     """
 
-    protocol = None
+    protocol: Callable[..., Protocol] | None = None
     numPorts = 0
     noisy = True
 
     @classmethod
-    def forProtocol(cls, protocol, *args, **kwargs):
+    def forProtocol(cls, protocol: Callable[..., Protocol], *args: Any, **kwargs: Any) -> Self:
         """
         Return a new factory (built with args and kwargs) for protocol.
 
@@ -69,11 +79,11 @@ class Factory:
         factory.protocol = protocol
         return factory
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         """Return the prefix for log lines about this factory: its class name."""
         return self.__class__.__name__
 
-    def doStart(self):
+    def doStart(self) -> None:
         """
         A port or connector started using this factory.
 
@@ -85,7 +95,7 @@ class Factory:
             self.startFactory()
         self.numPorts += 1
 
-    def doStop(self):
+    def doStop(self) -> None:
         """
         A port or connector stopped using this factory.
 
@@ -99,19 +109,21 @@ class Factory:
                 log.msg("Stopping factory %r" % (self,))
             self.stopFactory()
 
-    def startFactory(self):
+    def startFactory(self) -> None:
         """Prepare for connections (open files, databases); override as needed."""
 
-    def stopFactory(self):
+    def stopFactory(self) -> None:
         """Release what startFactory acquired; override as needed."""
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:
         """
         Return a new protocol for a connection with addr, or None to refuse it.
 
         :param addr: the IAddress of the peer.
         """
-        protocol = self.protocol()
+        # No check that protocol was set: calling None raises TypeError,
+        # as in Twisted, at no cost per connection.
+        protocol = self.protocol()  # type: ignore[misc]
         protocol.factory = self
         return protocol
 
@@ -123,17 +135,17 @@ class ServerFactory(Factory):
 class ClientFactory(Factory):
     """A factory for client connections, told how each attempt goes."""
 
-    def startedConnecting(self, connector):
+    def startedConnecting(self, connector: IConnector) -> None:
         """A connection attempt through connector has begun."""
 
-    def clientConnectionFailed(self, connector, reason):
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """
         A connection attempt failed.
 
         :param reason: a Failure (ConnectionRefusedError, TimeoutError, ...).
         """
 
-    def clientConnectionLost(self, connector, reason):
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
         """An established connection was lost; call connector.connect() to retry."""
 
 
@@ -152,31 +164,31 @@ class ReconnectingClientFactory(ClientFactory):
         reactor when left as None.
     """
 
-    maxDelay = 3600
+    maxDelay: float = 3600
     initialDelay = 1.0
     factor = 2.7182818284590451
     jitter = 0.11962656472
     delay = initialDelay
     retries = 0
-    maxRetries = None
+    maxRetries: int | None = None
     continueTrying = True
-    connector = None
-    clock = None
-    _callID = None
+    connector: IConnector | None = None
+    clock: IReactorTime | None = None
+    _callID: IDelayedCall | None = None
 
-    def clientConnectionFailed(self, connector, reason):
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """Schedule a retry, unless stopTrying() was called."""
         if self.continueTrying:
             self.connector = connector
             self.retry()
 
-    def clientConnectionLost(self, connector, reason):
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
         """Schedule a retry, unless stopTrying() was called."""
         if self.continueTrying:
             self.connector = connector
             self.retry()
 
-    def retry(self, connector=None):
+    def retry(self, connector: IConnector | None = None) -> None:
         """
         Schedule connector.connect() after the current delay, then grow it.
 
@@ -219,18 +231,18 @@ class ReconnectingClientFactory(ClientFactory):
         # clamped there (a busy reconnect loop; test_wildJitterNeverPinsTheDelayAtZero).
         self.delay = min(max(self.delay, self.initialDelay) * self.factor, self.maxDelay)
 
-    def _jittered(self, delay):
+    def _jittered(self, delay: float) -> float:
         if self.jitter:
             import random  # here, not at import time: it slows loomd's start
 
             delay = random.normalvariate(delay, delay * self.jitter)
         return max(0.0, min(delay, self.maxDelay))
 
-    def _reconnect(self, connector):
+    def _reconnect(self, connector: IConnector) -> None:
         self._callID = None
         connector.connect()
 
-    def stopTrying(self):
+    def stopTrying(self) -> None:
         """Cancel the pending retry and stop any connection attempt under way."""
         if self._callID is not None:
             if self._callID.active():
@@ -243,7 +255,7 @@ class ReconnectingClientFactory(ClientFactory):
             except error.NotConnectingError:
                 pass
 
-    def resetDelay(self):
+    def resetDelay(self) -> None:
         """Start again from initialDelay and zero retries (call once connected)."""
         self.delay = self.initialDelay
         self.retries = 0
@@ -263,15 +275,15 @@ class BaseProtocol:
     """
 
     connected = False
-    transport = None
+    transport: ITransport | None = None
 
-    def makeConnection(self, transport):
+    def makeConnection(self, transport: ITransport) -> None:
         """Attach transport and call connectionMade."""
         self.connected = True
         self.transport = transport
         self.connectionMade()
 
-    def connectionMade(self):
+    def connectionMade(self) -> None:
         """The connection is up and self.transport is set; override as needed."""
 
 
@@ -291,21 +303,21 @@ class Protocol(BaseProtocol):
         decides for this protocol (see doc/transports.md, "Backpressure").
     """
 
-    factory = None
-    autoPauseReading = None
+    factory: Factory | None = None
+    autoPauseReading: bool | None = None
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         """Return the prefix for log lines about this protocol: its class name."""
         return self.__class__.__name__
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         """
         Bytes arrived: any number of them, cut anywhere.
 
         :param data: a bytes chunk; protocols must not rely on its boundaries.
         """
 
-    def connectionLost(self, reason=connectionDone):
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
         The connection is gone; called exactly once.
 
@@ -317,20 +329,20 @@ class Protocol(BaseProtocol):
 class ProcessProtocol(BaseProtocol):
     """The application side of a child process: output, exit, end."""
 
-    def childDataReceived(self, childFD, data):
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
         """Data from the child on childFD; 1 goes to outReceived, 2 to errReceived."""
         if childFD == 1:
             self.outReceived(data)
         elif childFD == 2:
             self.errReceived(data)
 
-    def outReceived(self, data):
+    def outReceived(self, data: bytes) -> None:
         """The child wrote data to its standard output."""
 
-    def errReceived(self, data):
+    def errReceived(self, data: bytes) -> None:
         """The child wrote data to its standard error."""
 
-    def childConnectionLost(self, childFD):
+    def childConnectionLost(self, childFD: int) -> None:
         """The child's descriptor childFD closed; 0, 1, 2 dispatch to *ConnectionLost."""
         if childFD == 0:
             self.inConnectionLost()
@@ -339,23 +351,23 @@ class ProcessProtocol(BaseProtocol):
         elif childFD == 2:
             self.errConnectionLost()
 
-    def inConnectionLost(self):
+    def inConnectionLost(self) -> None:
         """The child's standard input closed."""
 
-    def outConnectionLost(self):
+    def outConnectionLost(self) -> None:
         """The child closed its standard output."""
 
-    def errConnectionLost(self):
+    def errConnectionLost(self) -> None:
         """The child closed its standard error."""
 
-    def processExited(self, reason):
+    def processExited(self, reason: Failure) -> None:
         """
         The child exited; its descriptors may still be open.
 
         :param reason: a Failure of ProcessDone or ProcessTerminated.
         """
 
-    def processEnded(self, reason):
+    def processEnded(self, reason: Failure) -> None:
         """The child exited and all its descriptors are closed; reason as above."""
 
 
@@ -368,15 +380,16 @@ class DatagramProtocol:
     :ivar numPorts: how many ports use this protocol.
     """
 
-    transport = None
+    # The port: an IUDPTransport (Any: users call the port's own methods).
+    transport: Any = None
     numPorts = 0
     noisy = True
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         """Return the prefix for log lines: the class name."""
         return self.__class__.__name__
 
-    def doStart(self):
+    def doStart(self) -> None:
         """A port started using this protocol; the first calls startProtocol."""
         if not self.numPorts:
             if self.noisy:
@@ -384,7 +397,7 @@ class DatagramProtocol:
             self.startProtocol()
         self.numPorts += 1
 
-    def doStop(self):
+    def doStop(self) -> None:
         """A port stopped using this protocol; the last calls stopProtocol."""
         if not self.numPorts:
             return
@@ -395,13 +408,13 @@ class DatagramProtocol:
                 log.msg("Stopping protocol %r" % (self,))
             self.stopProtocol()
 
-    def startProtocol(self):
+    def startProtocol(self) -> None:
         """The protocol is listening; override as needed."""
 
-    def stopProtocol(self):
+    def stopProtocol(self) -> None:
         """The protocol stopped listening; override as needed."""
 
-    def makeConnection(self, transport):
+    def makeConnection(self, transport: Any) -> None:
         """
         Attach the port and start the protocol.
 
@@ -412,28 +425,33 @@ class DatagramProtocol:
         self.transport = transport
         self.doStart()
 
-    def datagramReceived(self, datagram, addr):
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         """
         A datagram arrived.
 
         :param datagram: the bytes; :param addr: the sender, (host, port).
         """
 
-    def connectionRefused(self):
+    def connectionRefused(self) -> None:
         """A datagram sent on a connected port was refused (ICMP unreachable)."""
 
 
 class ConnectedDatagramProtocol(DatagramProtocol):
     """A datagram protocol for a port connected to one peer."""
 
-    def datagramReceived(self, datagram):
+    def datagramReceived(self, datagram: bytes) -> None:  # type: ignore[override]  # Twisted's
         """A datagram arrived from the connected peer."""
 
-    def connectionFailed(self, failure):
+    def connectionFailed(self, failure: Failure) -> None:
         """Connecting the port failed (for instance, the name did not resolve)."""
 
 
 # -- ClientCreator ------------------------------------------------------------
+
+# The protocol ClientCreator connects.  Bound to the class itself, not to its
+# name: a name would be compiled at import (typing.ForwardRef), which costs
+# loomd's start-up about a millisecond.
+_ProtocolT = TypeVar("_ProtocolT", bound=Protocol)
 
 
 class _InstanceFactory(ClientFactory):
@@ -445,32 +463,37 @@ class _InstanceFactory(ClientFactory):
     """
 
     noisy = False
-    pending = None
+    pending: IDelayedCall | None = None
 
-    def __init__(self, reactor, instance, deferred):
+    def __init__(
+        self, reactor: IReactorTime, instance: Protocol, deferred: defer.Deferred[Any]
+    ) -> None:
         self.reactor = reactor
         self.instance = instance
-        self.deferred = deferred
+        self.deferred: defer.Deferred[Any] | None = deferred
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<ClientCreator factory: %r>" % (self.instance,)
 
-    def buildProtocol(self, addr):
+    def buildProtocol(self, addr: IAddress) -> Protocol:
+        # Not None: a connection is built at most once, and a cancel stops
+        # the attempt before it can be.
         deferred, self.deferred = self.deferred, None
-        self.pending = self.reactor.callLater(0, self._fire, deferred.callback, self.instance)
+        callback = deferred.callback  # type: ignore[union-attr]
+        self.pending = self.reactor.callLater(0, self._fire, callback, self.instance)
         return self.instance
 
-    def clientConnectionFailed(self, connector, reason):
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         deferred, self.deferred = self.deferred, None
         if deferred is not None:
             self.pending = self.reactor.callLater(0, self._fire, deferred.errback, reason)
 
-    def _fire(self, fire, value):
+    def _fire(self, fire: Callable[[Any], object], value: object) -> None:
         self.pending = None
         fire(value)
 
 
-class ClientCreator:
+class ClientCreator(Generic[_ProtocolT]):
     """
     Connect one protocol instance, built from a class and arguments.
 
@@ -480,14 +503,18 @@ class ClientCreator:
     and ``connectProtocol`` are the newer way to do this.)
     """
 
-    def __init__(self, reactor, protocolClass, *args, **kwargs):
+    def __init__(
+        self, reactor: Any, protocolClass: Callable[..., _ProtocolT], *args: Any, **kwargs: Any
+    ) -> None:
         self.reactor = reactor
         self.protocolClass = protocolClass
         self.args = args
         self.kwargs = kwargs
 
-    def _connect(self, method, *args, **kwargs):
-        def cancelConnect(deferred):
+    def _connect(
+        self, method: Callable[..., IConnector], *args: Any, **kwargs: Any
+    ) -> defer.Deferred[_ProtocolT]:
+        def cancelConnect(deferred: defer.Deferred[_ProtocolT]) -> None:
             # The attempt's own late failure must not fire the Deferred again.
             factory.deferred = None
             connector.disconnect()
@@ -495,23 +522,38 @@ class ClientCreator:
                 factory.pending.cancel()
                 factory.pending = None
 
-        deferred = defer.Deferred(cancelConnect)
+        deferred: defer.Deferred[_ProtocolT] = defer.Deferred(cancelConnect)
         instance = self.protocolClass(*self.args, **self.kwargs)
         factory = _InstanceFactory(self.reactor, instance, deferred)
         connector = method(*args, factory=factory, **kwargs)
         return deferred
 
-    def connectTCP(self, host, port, timeout=30, bindAddress=None):
+    def connectTCP(
+        self,
+        host: str,
+        port: int,
+        timeout: float = 30,
+        bindAddress: tuple[str, int] | None = None,
+    ) -> defer.Deferred[_ProtocolT]:
         """Connect over TCP; return a Deferred firing with the protocol."""
         return self._connect(
             self.reactor.connectTCP, host, port, timeout=timeout, bindAddress=bindAddress
         )
 
-    def connectUNIX(self, address, timeout=30, checkPID=False):
+    def connectUNIX(
+        self, address: str, timeout: float = 30, checkPID: bool = False
+    ) -> defer.Deferred[_ProtocolT]:
         """Connect to a UNIX socket; return a Deferred firing with the protocol."""
         return self._connect(self.reactor.connectUNIX, address, timeout=timeout, checkPID=checkPID)
 
-    def connectSSL(self, host, port, contextFactory, timeout=30, bindAddress=None):
+    def connectSSL(
+        self,
+        host: str,
+        port: int,
+        contextFactory: Any,
+        timeout: float = 30,
+        bindAddress: tuple[str, int] | None = None,
+    ) -> defer.Deferred[_ProtocolT]:
         """Connect over TLS; return a Deferred firing with the protocol."""
         return self._connect(
             self.reactor.connectSSL,

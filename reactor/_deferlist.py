@@ -12,7 +12,10 @@ subclasses Deferred, so this module imports ``reactor.defer`` at its top, and
 import ``reactor.defer``, not this private module.
 """
 
-from typing import TypeVar
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from reactor import log
 from reactor.defer import FAILURE, SUCCESS, Deferred
@@ -31,18 +34,18 @@ class FirstError(Exception):
     :ivar subFailure: the Failure; :ivar index: the position of its Deferred.
     """
 
-    def __init__(self, failure, index):
+    def __init__(self, failure: Failure, index: int) -> None:
         Exception.__init__(self, failure, index)
         self.subFailure = failure
         self.index = index
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "FirstError[#%d, %r]" % (self.index, self.subFailure.value)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "FirstError[#%d, %s]" % (self.index, self.subFailure)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, FirstError):
             return (self.subFailure, self.index) == (other.subFailure, other.index)
         return False
@@ -50,12 +53,15 @@ class FirstError(Exception):
     __hash__ = Exception.__hash__
 
 
-class DeferredList(Deferred[list[tuple[bool, _T]]]):
+class DeferredList(Deferred[list[tuple[bool, _T | Failure]]]):
     """
     A Deferred that fires when every Deferred of a list has fired, with a list
     of (success, result) pairs in the original order.
 
-    ``DeferredList[T]`` (at run time too) is a list of ``Deferred[T]``.
+    ``DeferredList[T]`` (at run time too) is a list of ``Deferred[T]``; it
+    fires with ``list[tuple[bool, T | Failure]]`` (a failed Deferred's pair
+    holds its Failure).  With fireOnOneCallback it fires with a
+    ``(result, index)`` pair instead, which its type does not tell.
 
     :param fireOnOneCallback: fire with (result, index) at the first success.
     :param fireOnOneErrback: errback with FirstError at the first failure.
@@ -65,14 +71,14 @@ class DeferredList(Deferred[list[tuple[bool, _T]]]):
 
     def __init__(
         self,
-        deferredList,
-        fireOnOneCallback=False,
-        fireOnOneErrback=False,
-        consumeErrors=False,
-    ):
+        deferredList: Iterable[Deferred[_T]],
+        fireOnOneCallback: bool = False,
+        fireOnOneErrback: bool = False,
+        consumeErrors: bool = False,
+    ) -> None:
         self._deferredList = list(deferredList)
         Deferred.__init__(self)
-        self.resultList = [None] * len(self._deferredList)
+        self.resultList: list[Any] = [None] * len(self._deferredList)
         self.finishedCount = 0
         self.fireOnOneCallback = fireOnOneCallback
         self.fireOnOneErrback = fireOnOneErrback
@@ -87,12 +93,12 @@ class DeferredList(Deferred[list[tuple[bool, _T]]]):
                 errbackArgs=(index, FAILURE),
             )
 
-    def _cbDeferred(self, result, index, succeeded):
+    def _cbDeferred(self, result: Any, index: int, succeeded: bool) -> Any:
         self.resultList[index] = (succeeded, result)
         self.finishedCount += 1
         if not self.called:
             if succeeded and self.fireOnOneCallback:
-                self.callback((result, index))
+                self.callback((result, index))  # type: ignore[arg-type]  # see the docstring
             elif not succeeded and self.fireOnOneErrback:
                 self.errback(Failure(FirstError(result, index)))
             elif self.finishedCount == len(self.resultList):
@@ -101,7 +107,7 @@ class DeferredList(Deferred[list[tuple[bool, _T]]]):
             return None
         return result
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancel every Deferred of the list that has not fired yet."""
         if self.called:
             return
@@ -112,15 +118,17 @@ class DeferredList(Deferred[list[tuple[bool, _T]]]):
                 log.err(None, "Exception raised from user supplied canceller")
 
 
-def _parseGatheredResults(resultList):
+def _parseGatheredResults(resultList: list[tuple[bool, Any]]) -> list[Any]:
     return [result for succeeded, result in resultList]
 
 
-def gatherResults(deferredList, consumeErrors=False):
+def gatherResults(
+    deferredList: Iterable[Deferred[_T]], consumeErrors: bool = False
+) -> Deferred[list[_T]]:
     """
     Return a Deferred firing with the list of results, or failing with
     FirstError at the first failure.
     """
     d = DeferredList(deferredList, fireOnOneErrback=True, consumeErrors=consumeErrors)
-    d.addCallback(_parseGatheredResults)
-    return d
+    # Every pair is a success by then: the first failure errbacks instead.
+    return d.addCallback(_parseGatheredResults)

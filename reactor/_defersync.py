@@ -10,7 +10,14 @@ import each other, each at its bottom, after its own definitions: whichever is
 imported first, the names the other one asks for already exist.
 """
 
-from typing import Generic, TypeVar
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Self, TypeVar
+
+if TYPE_CHECKING:
+    from reactor.defer import Deferred
 
 __all__ = [
     "DeferredLock",
@@ -21,8 +28,10 @@ __all__ = [
 ]
 
 
-# The type of what a DeferredQueue holds.
+# The type of what a DeferredQueue holds, or of what run()'s function returns.
 _T = TypeVar("_T")
+# The arguments of run()'s function.
+_P = ParamSpec("_P")
 
 
 class QueueOverflow(Exception):
@@ -37,36 +46,49 @@ class _ConcurrencyPrimitive:
     # What a lock and a semaphore share: the line of waiters, run(), and
     # ``async with``.
 
-    def __init__(self):
-        self.waiting = []
+    def __init__(self) -> None:
+        self.waiting: list[Deferred[Any]] = []
 
-    def _releaseAndReturn(self, result):
+    if TYPE_CHECKING:
+        # What each subclass defines, for run() and ``async with``.
+        def acquire(self) -> Deferred[Any]: ...
+
+        def release(self) -> None: ...
+
+    def _releaseAndReturn(self, result: Any) -> Any:
         self.release()
         return result
 
-    def run(self, f, *args, **kwargs):
+    def run(
+        self, f: Callable[_P, Deferred[_T] | _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[_T]:
         """
         Acquire, call f(*args, **kwargs), release when its result is ready.
 
         :return: a Deferred firing with f's result (or failing with its error).
         """
 
-        def execute(ignoredSelf):
-            d = maybeDeferred(f, *args, **kwargs)
+        def execute(ignoredSelf: object) -> Deferred[_T]:
+            d: Deferred[_T] = maybeDeferred(f, *args, **kwargs)
             d.addBoth(self._releaseAndReturn)
             return d
 
         return self.acquire().addCallback(execute)
 
-    def _cancelAcquire(self, d):
+    def _cancelAcquire(self, d: Deferred[Any]) -> None:
         self.waiting.remove(d)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         """``async with lock:`` acquires (awaiting the Deferred)."""
         await self.acquire()
         return self
 
-    async def __aexit__(self, excType, excValue, traceback):
+    async def __aexit__(
+        self,
+        excType: type[BaseException] | None,
+        excValue: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
         """Release on leaving the ``async with`` block; exceptions propagate."""
         self.release()
         return False
@@ -79,17 +101,17 @@ class DeferredLock(_ConcurrencyPrimitive):
     :ivar locked: True while someone holds the lock.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         _ConcurrencyPrimitive.__init__(self)
         self.locked = False
 
-    def acquire(self):
+    def acquire(self) -> Deferred[DeferredLock]:
         """
         Return a Deferred firing with this lock once it is held.
 
         Cancelling the Deferred before it fires gives up the place in line.
         """
-        d = Deferred(canceller=self._cancelAcquire)
+        d: Deferred[DeferredLock] = Deferred(canceller=self._cancelAcquire)
         if self.locked:
             self.waiting.append(d)
         else:
@@ -97,7 +119,7 @@ class DeferredLock(_ConcurrencyPrimitive):
             d.callback(self)
         return d
 
-    def release(self):
+    def release(self) -> None:
         """
         Release the lock, passing it to the next waiter if any.
 
@@ -119,20 +141,20 @@ class DeferredSemaphore(_ConcurrencyPrimitive):
     :raises ValueError: if tokens is less than 1.
     """
 
-    def __init__(self, tokens):
+    def __init__(self, tokens: int) -> None:
         if tokens < 1:
             raise ValueError("DeferredSemaphore requires tokens >= 1")
         _ConcurrencyPrimitive.__init__(self)
         self.tokens = tokens
         self.limit = tokens
 
-    def acquire(self):
+    def acquire(self) -> Deferred[DeferredSemaphore]:
         """
         Return a Deferred firing with this semaphore once a token is held.
 
         Cancelling the Deferred before it fires gives up the place in line.
         """
-        d = Deferred(canceller=self._cancelAcquire)
+        d: Deferred[DeferredSemaphore] = Deferred(canceller=self._cancelAcquire)
         if self.tokens:
             self.tokens -= 1
             d.callback(self)
@@ -140,7 +162,7 @@ class DeferredSemaphore(_ConcurrencyPrimitive):
             self.waiting.append(d)
         return d
 
-    def release(self):
+    def release(self) -> None:
         """
         Give a token back, passing it to the next waiter if any.
 
@@ -165,16 +187,16 @@ class DeferredQueue(Generic[_T]):
         (None: unbounded).
     """
 
-    def __init__(self, size=None, backlog=None):
-        self.waiting = []
-        self.pending = []
+    def __init__(self, size: int | None = None, backlog: int | None = None) -> None:
+        self.waiting: list[Deferred[_T]] = []
+        self.pending: list[_T] = []
         self.size = size
         self.backlog = backlog
 
-    def _cancelGet(self, d):
+    def _cancelGet(self, d: Deferred[_T]) -> None:
         self.waiting.remove(d)
 
-    def put(self, obj):
+    def put(self, obj: _T) -> None:
         """
         Hand obj to the oldest waiting get(), or hold it.
 
@@ -187,7 +209,7 @@ class DeferredQueue(Generic[_T]):
         else:
             raise QueueOverflow()
 
-    def get(self):
+    def get(self) -> Deferred[_T]:
         """
         Return a Deferred firing with the next object.
 
@@ -199,7 +221,7 @@ class DeferredQueue(Generic[_T]):
         if self.pending:
             return succeed(self.pending.pop(0))
         if self.backlog is None or len(self.waiting) < self.backlog:
-            d = Deferred(canceller=self._cancelGet)
+            d: Deferred[_T] = Deferred(canceller=self._cancelGet)
             self.waiting.append(d)
             return d
         raise QueueUnderflow()

@@ -26,12 +26,26 @@ Import these from ``reactor.defer``, which re-exports them.  Like
 their bottoms, after their own definitions, so either may be imported first.
 """
 
+from __future__ import annotations
+
 import collections
 import functools
 import threading
 import types
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeAlias, TypeVar, overload
 
 from reactor.failure import Failure
+
+if TYPE_CHECKING:
+    from reactor.defer import Deferred
+
+# What a generator or coroutine returns, hence what its Deferred fires with.
+_T = TypeVar("_T")
+# The arguments of a decorated generator function.
+_P = ParamSpec("_P")
+# A generator or a coroutine returning _T.
+_Drivable: TypeAlias = Generator[Any, Any, _T] | Coroutine[Any, Any, _T]
 
 # What a generator may yield besides a Deferred to wait on: a coroutine (the
 # call of an ``async def``) or a generator, run as its own inlineCallbacks.
@@ -41,11 +55,11 @@ __all__ = ["inlineCallbacks", "returnValue", "ensureDeferred"]
 
 
 class _DefGen_Return(BaseException):  # noqa: N801 - Twisted's name
-    def __init__(self, value):
+    def __init__(self, value: object) -> None:
         self.value = value
 
 
-def returnValue(val):
+def returnValue(val: object) -> NoReturn:
     """
     Return val from an inlineCallbacks generator (a plain ``return`` does the
     same and is preferred).
@@ -57,25 +71,32 @@ class _DriverStatus:
     # What the outer Deferred of one generator run needs to know.
     __slots__ = ("deferred", "waitingOn", "generator")
 
-    def __init__(self, generator):
+    # Any: the Deferred is made right after this status, with it (see
+    # _startDriving), and never read before.
+    deferred: Any
+
+    def __init__(self, generator: _Drivable[Any]) -> None:
         self.generator = generator
-        self.waitingOn = None
+        self.waitingOn: Deferred[Any] | None = None
         self.deferred = None
 
 
-def _startDriving(generator, deferredClass=None):
+def _startDriving(
+    generator: _Drivable[_T], deferredClass: type[Deferred[Any]] | None = None
+) -> Deferred[_T]:
     """
     Run generator (or coroutine) until it first waits, and return the
     Deferred of its result, an instance of deferredClass (default Deferred).
     """
     status = _DriverStatus(generator)
     deferredClass = deferredClass or Deferred
-    status.deferred = deferredClass(functools.partial(_cancelDriver, status))
+    deferred: Deferred[_T] = deferredClass(functools.partial(_cancelDriver, status))
+    status.deferred = deferred
     _drive(None, False, status)
-    return status.deferred
+    return deferred
 
 
-def _cancelDriver(status, deferred):
+def _cancelDriver(status: _DriverStatus, deferred: Deferred[Any]) -> object:
     waiting = status.waitingOn
     if waiting is None:
         # Cancelled from inside the generator itself: it keeps running, and
@@ -90,7 +111,7 @@ def _cancelDriver(status, deferred):
     return None
 
 
-def _drive(result, isFailure, status):
+def _drive(result: Any, isFailure: bool, status: _DriverStatus) -> None:
     """Run the generator until it waits on an unfired Deferred or finishes."""
     generator = status.generator
     send = generator.send
@@ -144,7 +165,7 @@ def _drive(result, isFailure, status):
         status.deferred.callback(result)
 
 
-def _resume(result, status):
+def _resume(result: Any, status: _DriverStatus) -> None:
     # The Deferred status waited on fired: drive its generator on.  When a
     # generator finishes, its Deferred fires the _resume of the one awaiting
     # it, inside this call: nesting N generators deep, fired innermost first,
@@ -172,16 +193,16 @@ def _resume(result, status):
 
 class _Nesting(threading.local):
     # Per thread: Deferreds of different threads never run into each other.
-    def __init__(self):
+    def __init__(self) -> None:
         self.depth = 0
-        self.queued = collections.deque()
+        self.queued: collections.deque[tuple[Any, _DriverStatus]] = collections.deque()
 
 
 _MAX_NESTED = 50
 _nesting = _Nesting()
 
 
-def inlineCallbacks(f):
+def inlineCallbacks(f: Callable[_P, Generator[Any, Any, _T]]) -> Callable[_P, Deferred[_T]]:
     """
     Decorate a generator function so it can ``yield`` Deferreds and get
     their results (or have their errors raised) at the yield.
@@ -195,7 +216,7 @@ def inlineCallbacks(f):
     """
 
     @functools.wraps(f)
-    def unwindGenerator(*args, **kwargs):
+    def unwindGenerator(*args: _P.args, **kwargs: _P.kwargs) -> Deferred[_T]:
         try:
             generator = f(*args, **kwargs)
         except _DefGen_Return:
@@ -213,7 +234,15 @@ def inlineCallbacks(f):
     return unwindGenerator
 
 
-def ensureDeferred(coro):
+@overload
+def ensureDeferred(coro: Deferred[_T]) -> Deferred[_T]: ...
+
+
+@overload
+def ensureDeferred(coro: _Drivable[_T]) -> Deferred[_T]: ...
+
+
+def ensureDeferred(coro: Deferred[_T] | _Drivable[_T]) -> Deferred[_T]:
     """
     Return a Deferred for coro: a coroutine is run, a Deferred returned as is.
 

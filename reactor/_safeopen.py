@@ -68,7 +68,7 @@ class RefusedFile(OSError):
         self.what, self.path, self.reason = what, path, reason
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def refusal(info: os.stat_result) -> str | None:

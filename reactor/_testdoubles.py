@@ -201,7 +201,7 @@ class EventLoggingObserver(Sequence):
 
 
 @implementer(IUDPTransport)
-class FakeDatagramTransport:
+class FakeDatagramTransport:  # type: ignore[misc]  # only write(), as Twisted's
     """
     A datagram transport that keeps what is written to it.
 

@@ -27,8 +27,12 @@ The new time is always computed from ``seconds()`` at the moment of the reset,
 so repeated resets never drift.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from heapq import heapify, heappop, heappush, heapreplace
 from itertools import count
+from typing import Any
 
 from zope.interface import implementer
 
@@ -46,7 +50,7 @@ _NO_LIMIT = float("inf")
 
 # The kw of every call made without keyword arguments: one shared dict
 # rather than a new one per call (never mutated).
-_NO_KW = {}
+_NO_KW: dict[str, Any] = {}
 
 
 @implementer(IDelayedCall)
@@ -89,15 +93,15 @@ class DelayedCall:
         self._seq = seq
         self._entrySeq = seq
 
-    def getTime(self):
+    def getTime(self) -> float:
         """Return the time at which the call runs, in the scheduler's seconds."""
         return self.time
 
-    def active(self):
+    def active(self) -> bool:
         """Return True while the call has neither started nor been cancelled."""
         return not (self.called or self.cancelled)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """
         Cancel the call, and drop its references to func, args and kw.
 
@@ -113,7 +117,7 @@ class DelayedCall:
         self.kw = _NO_KW
         self._timers._cancel(self)
 
-    def reset(self, secondsFromNow):
+    def reset(self, secondsFromNow: float) -> None:
         """
         Reschedule the call to run secondsFromNow after now.
 
@@ -127,7 +131,7 @@ class DelayedCall:
         timers = self._timers
         timers._reschedule(self, timers.seconds() + secondsFromNow)
 
-    def delay(self, secondsLater):
+    def delay(self, secondsLater: float) -> None:
         """
         Move the call secondsLater seconds later (earlier, if negative).
 
@@ -180,7 +184,7 @@ def _describeArgs(args, kw):
     return ", ".join(parts)
 
 
-def _safeRepr(value):
+def _safeRepr(value: object) -> str:
     # A repr is for debugging: a broken __repr__ must not hide the call.
     try:
         return repr(value)
@@ -198,7 +202,7 @@ class TimerHeap:
     :ivar seconds: the zero-argument callable giving the current time.
     """
 
-    def __init__(self, seconds):
+    def __init__(self, seconds: Callable[[], float]) -> None:
         """
         :param seconds: a zero-argument callable returning the current time
             (the reactor's clock, or Clock.seconds).
@@ -207,15 +211,17 @@ class TimerHeap:
         # (time, seq) entries, and the live call each seq stands for.  An
         # entry whose seq is not in _calls is stale (its call was cancelled,
         # or moved earlier to an entry of its own).
-        self._heap = []
-        self._calls = {}
+        self._heap: list[tuple[float, int]] = []
+        self._calls: dict[int, DelayedCall] = {}
         self._counter = count()
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return how many calls are scheduled and live."""
         return len(self._calls)
 
-    def callLater(self, delay, f, *args, **kw):
+    def callLater(
+        self, delay: float, f: Callable[..., object], *args: object, **kw: object
+    ) -> DelayedCall:
         """
         Call f(*args, **kw) delay seconds from now.
 
@@ -231,11 +237,11 @@ class TimerHeap:
         self._calls[seq] = call
         return call
 
-    def getDelayedCalls(self):
+    def getDelayedCalls(self) -> list[DelayedCall]:
         """Return a list of the calls still scheduled (in no particular order)."""
         return list(self._calls.values())
 
-    def timeout(self):
+    def timeout(self) -> float | None:
         """
         Return how many seconds remain until the next call is due.
 
@@ -257,7 +263,12 @@ class TimerHeap:
                 return delay if delay > 0 else 0
         return None
 
-    def runDue(self, now, onlyPrevious=True, onError=None):
+    def runDue(
+        self,
+        now: float,
+        onlyPrevious: bool = True,
+        onError: Callable[[], object] | None = None,
+    ) -> None:
         """
         Run, in time order, every live call whose time is <= now.
 

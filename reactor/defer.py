@@ -22,13 +22,23 @@ collected while still holding it, its ``__del__`` logs "Unhandled error in
 Deferred" with the traceback.  Successful Deferreds pay nothing for this.
 """
 
+from __future__ import annotations
+
 import operator
 import traceback
+from collections.abc import Callable, Coroutine, Generator
 from types import CoroutineType, GeneratorType
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from reactor import log
 from reactor.failure import Failure
+
+if TYPE_CHECKING:
+    # For annotations only: importing asyncio costs loomd's start-up
+    # milliseconds (tests/services/test_startup_imports.py).
+    from asyncio import AbstractEventLoop, Future
+
+    from reactor.interfaces import IReactorTime
 
 __all__ = [
     "AlreadyCalledError",
@@ -63,6 +73,13 @@ FAILURE = False
 
 # The type of a Deferred's result: ``Deferred[int]`` fires with an int.
 _T = TypeVar("_T")
+# The result of the next step: what a callback returns (or the result of the
+# Deferred it returns).
+_NextT = TypeVar("_NextT")
+# The result type of a function given to succeed, maybeDeferred and the like.
+_ResultT = TypeVar("_ResultT")
+# The extra arguments a callback takes after the result.
+_P = ParamSpec("_P")
 
 
 class AlreadyCalledError(Exception):
@@ -81,7 +98,7 @@ class NotACoroutineError(TypeError):
     """ensureDeferred was given something that is neither a coroutine nor a Deferred."""
 
 
-def passthru(arg):
+def passthru(arg: _ResultT) -> _ResultT:
     """Return arg: the identity callback."""
     return arg
 
@@ -95,12 +112,12 @@ class _DebugInfo:
 
     __slots__ = ("failResult", "creator", "invoker")
 
-    def __init__(self):
-        self.failResult = None
-        self.creator = None
-        self.invoker = None
+    def __init__(self) -> None:
+        self.failResult: Failure | None = None
+        self.creator: list[str] | None = None
+        self.invoker: list[str] | None = None
 
-    def describe(self):
+    def describe(self) -> str:
         lines = []
         if self.creator:
             lines.append("(debug: the Deferred was created at:\n%s)" % "".join(self.creator))
@@ -108,7 +125,7 @@ class _DebugInfo:
             lines.append("(debug: the Deferred was first fired at:\n%s)" % "".join(self.invoker))
         return "\n".join(lines)
 
-    def __del__(self):
+    def __del__(self) -> None:
         failure = self.failResult
         if failure is None:
             return
@@ -154,14 +171,24 @@ class Deferred(Generic[_T]):
         "__weakref__",
     )
 
+    # The steps: a callback itself (addCallback's common case) or a 6-tuple
+    # (callback, args, kwargs, errback, args, kwargs); see _runSteps.
+    callbacks: list[Any]
+    called: bool
+    paused: int
+    # Any: the result, a Failure, or the Deferred the chain waits on.
+    result: Any
+    _runningCallbacks: bool
+    _debugInfo: _DebugInfo | None
+
     debug = False
     # Rarely set, so they live in the instance dict only when used and cost
     # nothing in __init__.
-    _canceller = None
+    _canceller: Callable[[Deferred[Any]], object] | None = None
     _suppressAlreadyCalled = False
-    _chainedTo = None
+    _chainedTo: Deferred[Any] | None = None
 
-    def __init__(self, canceller=None):
+    def __init__(self, canceller: Callable[[Deferred[_T]], object] | None = None) -> None:
         """
         :param canceller: called with this Deferred by cancel() before it
             fires; it should stop the operation and may fire the Deferred.  If
@@ -180,15 +207,41 @@ class Deferred(Generic[_T]):
 
     # -- adding callbacks ---------------------------------------------------
 
+    # The overloads tell mypy the type of what comes next: a callback that
+    # returns a Deferred[X] gives Deferred[X], one that returns X gives X.
+    # They exist for type checkers only; the last definition runs.
+    @overload
     def addCallbacks(
         self,
-        callback,
-        errback=None,
-        callbackArgs=None,
-        callbackKeywords=None,
-        errbackArgs=None,
-        errbackKeywords=None,
-    ):
+        callback: Callable[Concatenate[_T, ...], Deferred[_NextT] | Failure],
+        errback: Callable[Concatenate[Failure, ...], Deferred[_NextT] | Failure] | None = None,
+        callbackArgs: tuple[Any, ...] | list[Any] | None = None,
+        callbackKeywords: dict[str, Any] | None = None,
+        errbackArgs: tuple[Any, ...] | list[Any] | None = None,
+        errbackKeywords: dict[str, Any] | None = None,
+    ) -> Deferred[_NextT]: ...
+
+    @overload
+    def addCallbacks(
+        self,
+        callback: Callable[Concatenate[_T, ...], Deferred[_NextT] | _NextT | Failure],
+        errback: Callable[Concatenate[Failure, ...], Deferred[_NextT] | _NextT | Failure]
+        | None = None,
+        callbackArgs: tuple[Any, ...] | list[Any] | None = None,
+        callbackKeywords: dict[str, Any] | None = None,
+        errbackArgs: tuple[Any, ...] | list[Any] | None = None,
+        errbackKeywords: dict[str, Any] | None = None,
+    ) -> Deferred[_NextT]: ...
+
+    def addCallbacks(
+        self,
+        callback: Any,
+        errback: Any = None,
+        callbackArgs: Any = None,
+        callbackKeywords: Any = None,
+        errbackArgs: Any = None,
+        errbackKeywords: Any = None,
+    ) -> Deferred[Any]:
         """
         Add a callback and an errback as one step of the chain.
 
@@ -211,7 +264,23 @@ class Deferred(Generic[_T]):
             self.callbacks.append(step)
         return self
 
-    def addCallback(self, callback, *args, **kwargs):
+    @overload
+    def addCallback(
+        self,
+        callback: Callable[Concatenate[_T, _P], Deferred[_NextT] | Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_NextT]: ...
+
+    @overload
+    def addCallback(
+        self,
+        callback: Callable[Concatenate[_T, _P], Deferred[_NextT] | _NextT | Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_NextT]: ...
+
+    def addCallback(self, callback: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
         """Add callback(result, *args, **kwargs); errors pass it by. Returns self."""
         # The common case is the callback itself: no tuple to build and
         # unpack (_runSteps tells the two apart by class).
@@ -222,7 +291,23 @@ class Deferred(Generic[_T]):
             self.callbacks.append(step)
         return self
 
-    def addErrback(self, errback, *args, **kwargs):
+    @overload
+    def addErrback(
+        self,
+        errback: Callable[Concatenate[Failure, _P], Deferred[_NextT] | Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T | _NextT]: ...
+
+    @overload
+    def addErrback(
+        self,
+        errback: Callable[Concatenate[Failure, _P], Deferred[_NextT] | _NextT | Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T | _NextT]: ...
+
+    def addErrback(self, errback: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
         """Add errback(failure, *args, **kwargs); results pass it by. Returns self."""
         step = (None, None, None, errback, args, kwargs)
         if self.called:
@@ -231,7 +316,23 @@ class Deferred(Generic[_T]):
             self.callbacks.append(step)
         return self
 
-    def addBoth(self, callback, *args, **kwargs):
+    @overload
+    def addBoth(
+        self,
+        callback: Callable[Concatenate[_T | Failure, _P], Deferred[_NextT] | Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_NextT]: ...
+
+    @overload
+    def addBoth(
+        self,
+        callback: Callable[Concatenate[_T | Failure, _P], Deferred[_NextT] | _NextT | Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_NextT]: ...
+
+    def addBoth(self, callback: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
         """Add callback as both callback and errback. Returns self."""
         step = (callback, args, kwargs, callback, args, kwargs)
         if self.called:
@@ -240,7 +341,12 @@ class Deferred(Generic[_T]):
             self.callbacks.append(step)
         return self
 
-    def addTimeout(self, timeout, clock, onTimeoutCancel=None):
+    def addTimeout(
+        self,
+        timeout: float,
+        clock: IReactorTime,
+        onTimeoutCancel: Callable[[_T | Failure, float], Any] | None = None,
+    ) -> Deferred[_T]:
         """
         Cancel this Deferred if it has not fired within timeout seconds.
 
@@ -252,18 +358,18 @@ class Deferred(Generic[_T]):
         """
         timedOut = []
 
-        def timeItOut():
+        def timeItOut() -> None:
             timedOut.append(True)
             self.cancel()
 
         delayedCall = clock.callLater(timeout, timeItOut)
 
-        def convertCancelled(result):
+        def convertCancelled(result: Any) -> Any:
             if timedOut:
                 return (onTimeoutCancel or _cancelledToTimedOutError)(result, timeout)
             return result
 
-        def cancelTimeout(result):
+        def cancelTimeout(result: Any) -> Any:
             if delayedCall.active():
                 delayedCall.cancel()
             return result
@@ -272,7 +378,7 @@ class Deferred(Generic[_T]):
         self.addBoth(cancelTimeout)
         return self
 
-    def chainDeferred(self, d):
+    def chainDeferred(self, d: Deferred[_T]) -> Deferred[None]:
         """
         Fire d with this Deferred's result, at this point of the chain.
 
@@ -286,27 +392,29 @@ class Deferred(Generic[_T]):
             self._addToFired(step)
         else:
             self.callbacks.append(step)
-        return self
+        # The chain goes on with None: the same object, seen with its new type.
+        nextStep: Deferred[Any] = self
+        return nextStep
 
-    def _addToFired(self, step):
+    def _addToFired(self, step: Any) -> None:
         # Add a step to a Deferred that has fired, and run it if the chain
         # can run now.
         self._appendStep(step)
         self._runCallbacks()
 
-    def _appendStep(self, step):
+    def _appendStep(self, step: Any) -> None:
         # succeed() leaves callbacks an empty tuple (most already-fired
         # Deferreds are consumed without ever getting a callback, so they
         # never pay for a list): the first step added makes the list.
         callbacks = self.callbacks
-        if callbacks.__class__ is tuple:
+        if callbacks.__class__ is tuple:  # type: ignore[comparison-overlap]  # see succeed()
             self.callbacks = [step]
         else:
             callbacks.append(step)
 
     # -- firing -------------------------------------------------------------
 
-    def callback(self, result):
+    def callback(self, result: _T | Failure) -> None:
         """
         Fire the chain with a result.
 
@@ -330,7 +438,7 @@ class Deferred(Generic[_T]):
         elif result.__class__ not in _PLAIN and isinstance(result, Failure):
             self._finish()
 
-    def errback(self, fail=None):
+    def errback(self, fail: Failure | BaseException | type[BaseException] | None = None) -> None:
         """
         Fire the chain with an error.
 
@@ -351,7 +459,7 @@ class Deferred(Generic[_T]):
             self._debugInfo.invoker = traceback.format_stack()[:-1]
         self._runCallbacks()
 
-    def _alreadyCalled(self):
+    def _alreadyCalled(self) -> None:
         if self._suppressAlreadyCalled:
             # cancel() had no canceller and errbacked for it; the operation's
             # own late answer is dropped quietly.
@@ -362,11 +470,11 @@ class Deferred(Generic[_T]):
             text += "\n" + self._debugInfo.describe()
         raise AlreadyCalledError(text)
 
-    def pause(self):
+    def pause(self) -> None:
         """Stop running callbacks until unpause() is called as many times."""
         self.paused += 1
 
-    def unpause(self):
+    def unpause(self) -> None:
         """Undo one pause(); run the callbacks once none is left."""
         self.paused -= 1
         if self.paused:
@@ -374,7 +482,7 @@ class Deferred(Generic[_T]):
         if self.called:
             self._runCallbacks()
 
-    def cancel(self):
+    def cancel(self) -> None:
         """
         Cancel the operation behind this Deferred.
 
@@ -396,7 +504,7 @@ class Deferred(Generic[_T]):
 
     # -- the engine ---------------------------------------------------------
 
-    def _runCallbacks(self):
+    def _runCallbacks(self) -> None:
         # Run the chain if it can run now: not paused, and not already running
         # further up the Python stack (a callback added another callback;
         # the loop that is running will get to it).
@@ -406,11 +514,13 @@ class Deferred(Generic[_T]):
         if outer is not None:
             _runOuterChains(self, outer)
 
-    def _runSteps(self):
+    def _runSteps(self) -> Any:
         # Run this Deferred's callbacks until the list is empty, it pauses,
         # it waits on an inner Deferred, or it meets an outer one's marker.
         # Returns that outer Deferred in the last case (this one then stays
-        # marked as running, with callbacks left to run), else None.
+        # marked as running, with callbacks left to run), else None.  (Typed
+        # Any: the steps are untyped tuples, and naming the outer Deferred's
+        # type would cost a store on the hot path.)
         #
         # The hot path of the whole module, so it counts bytecodes: the
         # result stays in a local and is stored back only when the loop
@@ -523,7 +633,7 @@ class Deferred(Generic[_T]):
             self._debugInfo.failResult = None
         return None
 
-    def _waitFor(self, inner):
+    def _waitFor(self, inner: Deferred[Any]) -> None:
         # A callback returned inner, which has not fired, or is paused, or is
         # running further down the stack: pause until inner reaches the marker
         # appended here (a loop running inner, or its unpause, gets to it).
@@ -532,7 +642,7 @@ class Deferred(Generic[_T]):
         self._chainedTo = inner
         inner._appendStep((_CONTINUE, self, None, _CONTINUE, self, None))
 
-    def _finish(self):
+    def _finish(self) -> None:
         # The chain has run as far as it can.  Remember a Failure it ended on,
         # so that it is logged if nobody ever handles it.
         # Called only when the result is a Failure.
@@ -545,15 +655,19 @@ class Deferred(Generic[_T]):
 
     # -- coroutines and asyncio ---------------------------------------------
 
-    def __await__(self):
+    def __await__(self) -> Generator[Deferred[_T], _T, _T]:
         # The driver (ensureDeferred/inlineCallbacks) receives this Deferred,
-        # waits for it, and sends back its result or throws its error.
+        # waits for it, and sends back its result or throws its error: so
+        # ``await d`` is a _T for mypy too.
         return (yield self)
 
     __iter__ = __await__
 
     @classmethod
-    def fromCoroutine(cls, coroutine):
+    def fromCoroutine(
+        cls,
+        coroutine: Coroutine[Any, Any, _T] | Generator[Any, Any, _T],
+    ) -> Deferred[_T]:
         """
         Run an ``async def`` coroutine (awaiting Deferreds) and return a
         Deferred for its result.
@@ -564,7 +678,7 @@ class Deferred(Generic[_T]):
             raise NotACoroutineError("%r is not a coroutine" % (coroutine,))
         return _startDriving(coroutine, cls)
 
-    def asFuture(self, loop):
+    def asFuture(self, loop: AbstractEventLoop) -> Future[_T]:
         """
         Return an asyncio Future, bound to loop, that follows this Deferred.
 
@@ -573,7 +687,7 @@ class Deferred(Generic[_T]):
         """
         future = loop.create_future()
 
-        def adapt(result):
+        def adapt(result: _T | Failure) -> _T | Failure | None:
             if future.cancelled():
                 if isinstance(result, Failure) and result.check(CancelledError):
                     return None
@@ -584,7 +698,7 @@ class Deferred(Generic[_T]):
                 future.set_result(result)
             return None
 
-        def cancelDeferred(future):
+        def cancelDeferred(future: Future[_T]) -> None:
             if future.cancelled():
                 self.cancel()
 
@@ -593,14 +707,14 @@ class Deferred(Generic[_T]):
         return future
 
     @classmethod
-    def fromFuture(cls, future):
+    def fromFuture(cls, future: Future[_T]) -> Deferred[_T]:
         """
         Return a Deferred that fires when an asyncio Future (or Task) is done.
 
         Cancelling the Deferred cancels the Future.
         """
 
-        def adapt(future):
+        def adapt(future: Future[_T]) -> None:
             if d.called:
                 return  # cancelled: the Deferred has its CancelledError already
             try:
@@ -614,14 +728,14 @@ class Deferred(Generic[_T]):
             # not carry the Future's exception as its __context__.
             d.errback(failure)
 
-        def cancel(d):
+        def cancel(d: Deferred[_T]) -> None:
             future.cancel()
 
         d = cls(cancel)
         future.add_done_callback(adapt)
         return d
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = type(self).__name__
         if self._chainedTo is not None:
             return "<%s at 0x%x waiting on %s>" % (name, id(self), self._chainedTo)
@@ -634,25 +748,25 @@ class Deferred(Generic[_T]):
 
 # A canceller's "cancellation handled, do not errback" (used by inlineCallbacks).
 _KEEP_WAITING = object()
-_NO_KWARGS = {}
+_NO_KWARGS: dict[str, Any] = {}
 
 # Classes seen as results that are neither Failures nor Deferreds.  One set
 # membership test per callback replaces two isinstance calls on the hot path;
 # the set is capped so that classes made on the fly cannot grow it forever.
-_PLAIN = {type(None), bool, int, float, str, bytes, tuple, list, dict, set}
+_PLAIN: set[type] = {type(None), bool, int, float, str, bytes, tuple, list, dict, set}
 _PLAIN_LIMIT = 1024
 _lengthHint = operator.length_hint
 _debugging = False
 
 
-def _dropRan(callbacks, steps):
+def _dropRan(callbacks: list[Any], steps: Any) -> None:
     # Remove the steps that ran: all but those the iterator has not reached.
     # Only a chain that stops early pays for this; one that runs to the end
     # clears the list.
     del callbacks[: len(callbacks) - _lengthHint(steps)]
 
 
-def _runOuterChains(inner, outer):
+def _runOuterChains(inner: Deferred[Any], outer: Deferred[Any]) -> None:
     """
     Run outer Deferreds that were waiting on inner, without recursion.
 
@@ -680,7 +794,7 @@ def _runOuterChains(inner, outer):
         current = stack.pop()
 
 
-def _takeChainedResult(d, result):
+def _takeChainedResult(d: Deferred[Any], result: Any) -> None:
     # chainDeferred's step reached: d fires with result (its callbacks run
     # next, in _runOuterChains).
     d._chainedTo = None
@@ -690,29 +804,29 @@ def _takeChainedResult(d, result):
         d._debugInfo.invoker = traceback.format_stack()[:-1]
 
 
-def _cancelledToTimedOutError(value, timeout):
+def _cancelledToTimedOutError(value: Any, timeout: float) -> Any:
     if isinstance(value, Failure):
         value.trap(CancelledError)
         raise TimeoutError("Deferred timed out after %s seconds" % (timeout,))
     return value
 
 
-def setDebugging(on):
+def setDebugging(on: bool) -> None:
     """Turn debug mode on or off: Deferreds then record where they were created and fired."""
     global _debugging
     _debugging = Deferred.debug = bool(on)
 
 
-def getDebugging():
+def getDebugging() -> bool:
     """Return whether debug mode is on."""
     return _debugging
 
 
-def succeed(result):
+def succeed(result: _ResultT) -> Deferred[_ResultT]:
     """Return a Deferred that has already fired with result."""
     # Built without __init__: this is on the hot path of every fast API.
-    d = _newDeferred(Deferred)
-    d.callbacks = ()
+    d: Deferred[_ResultT] = _newDeferred(Deferred)
+    d.callbacks = ()  # type: ignore[assignment]  # made a list by _appendStep
     d.called = True
     d.paused = 0
     d._runningCallbacks = False
@@ -727,14 +841,18 @@ def succeed(result):
 _newDeferred = object.__new__
 
 
-def fail(result=None):
+def fail(
+    result: Failure | BaseException | type[BaseException] | None = None,
+) -> Deferred[Any]:
     """Return a Deferred that has already failed (result as for errback)."""
-    d = Deferred()
+    d: Deferred[Any] = Deferred()
     d.errback(result)
     return d
 
 
-def execute(callable, *args, **kwargs):
+def execute(
+    callable: Callable[_P, _ResultT], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_ResultT]:
     """Call callable now and return a fired Deferred with its result or error."""
     try:
         result = callable(*args, **kwargs)
@@ -743,7 +861,25 @@ def execute(callable, *args, **kwargs):
     return succeed(result)
 
 
-def maybeDeferred(f, *args, **kwargs):
+@overload
+def maybeDeferred(
+    f: Callable[_P, Deferred[_ResultT]], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_ResultT]: ...
+
+
+@overload
+def maybeDeferred(
+    f: Callable[_P, Coroutine[Any, Any, _ResultT]], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_ResultT]: ...
+
+
+@overload
+def maybeDeferred(
+    f: Callable[_P, Deferred[_ResultT] | _ResultT | Failure], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_ResultT]: ...
+
+
+def maybeDeferred(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
     """
     Call f and return a Deferred for its result, whatever it returns.
 

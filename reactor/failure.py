@@ -19,10 +19,21 @@ raised, after the frames of every level it was re-raised through
 (test_failure_frames).
 """
 
+from __future__ import annotations
+
 import sys
 import traceback
+from collections.abc import Generator, Iterator
+from types import FrameType, TracebackType
+from typing import IO, Any, NoReturn, TypeAlias, TypeVar
 
 __all__ = ["Failure", "NoCurrentExceptionError"]
+
+# What a generator given to throwExceptionIntoGenerator yields.
+_YieldT = TypeVar("_YieldT")
+# An exception class: spelled once here, because inside Failure the name
+# ``type`` is its attribute (Twisted's), not the builtin.
+_ErrorType: TypeAlias = type[BaseException]
 
 
 class NoCurrentExceptionError(Exception):
@@ -46,9 +57,20 @@ class Failure(Exception):
     :ivar tb: the traceback object, or None once ``cleanFailure()`` ran.
     """
 
+    value: BaseException
+    type: _ErrorType
+    tb: TracebackType | None
+    _stack: traceback.StackSummary | None
+
     # Twisted's constructor also takes captureVars; variables are never
     # captured here, the argument is accepted for compatibility.
-    def __init__(self, exc_value=None, exc_type=None, exc_tb=None, captureVars=False):
+    def __init__(
+        self,
+        exc_value: BaseException | _ErrorType | None = None,
+        exc_type: _ErrorType | None = None,
+        exc_tb: TracebackType | None = None,
+        captureVars: bool = False,
+    ) -> None:
         Exception.__init__(self)
         if exc_value is None:
             exc_type, exc_value, exc_tb = sys.exc_info()
@@ -71,7 +93,7 @@ class Failure(Exception):
         # Set by cleanFailure(): the traceback's frames summarised.
         self._stack = None
 
-    def check(self, *errorTypes):
+    def check(self, *errorTypes: _ErrorType | str) -> _ErrorType | str | None:
         """
         Return the first of errorTypes that the exception is an instance of.
 
@@ -87,7 +109,7 @@ class Failure(Exception):
                 return errorType
         return None
 
-    def trap(self, *errorTypes):
+    def trap(self, *errorTypes: _ErrorType | str) -> _ErrorType | str:
         """
         Return the matching type if the exception is one of errorTypes.
 
@@ -100,18 +122,18 @@ class Failure(Exception):
             self.raiseException()
         return matched
 
-    def raiseException(self):
+    def raiseException(self) -> NoReturn:
         """Re-raise the original exception, with its original traceback."""
         if self.tb is None and self._stack is not None:
             _reraiseCleaned(self)
         raise self.value.with_traceback(self.tb)
 
     @property
-    def parents(self):
+    def parents(self) -> list[str]:
         """The qualified names of the exception's class and all its bases."""
         return [_qualifiedName(klass) for klass in self.type.__mro__]
 
-    def throwExceptionIntoGenerator(self, generator):
+    def throwExceptionIntoGenerator(self, generator: Generator[_YieldT, Any, Any]) -> _YieldT:
         """
         Throw the exception into generator at its current yield.
 
@@ -122,11 +144,12 @@ class Failure(Exception):
             try:
                 _reraiseCleaned(self)
             except BaseException as error:
-                tb = error.__traceback__.tb_next  # the marker frame alone
+                raised = error.__traceback__
+                tb = raised.tb_next if raised is not None else None  # the marker frame alone
         return generator.throw(self.value.with_traceback(tb))
 
     @property
-    def frames(self):
+    def frames(self) -> list[tuple[str, str, int | None, tuple[()], tuple[()]]]:
         """
         The traceback's frames, outermost first, as Twisted's tuples:
         (function name, file name, line number, (), ()) -- locals and
@@ -134,7 +157,7 @@ class Failure(Exception):
         """
         return [(f.name, f.filename, f.lineno, (), ()) for f in self._summary()]
 
-    def getTracebackObject(self):
+    def getTracebackObject(self) -> TracebackType | _FakeTraceback | None:
         """
         Return a traceback object for the traceback module (extract_tb,
         format_tb...): the real one while it is held, else (after
@@ -146,7 +169,7 @@ class Failure(Exception):
             return tb
         return _FakeTraceback.chain(self._summary())
 
-    def cleanFailure(self):
+    def cleanFailure(self) -> None:
         """
         Let go of the traceback's frames, keeping what is needed to print it.
 
@@ -158,7 +181,7 @@ class Failure(Exception):
             self.tb = None
             self.value.__traceback__ = None
 
-    def _summary(self):
+    def _summary(self) -> traceback.StackSummary:
         # The frames, outermost first: the traceback's, or the saved ones.
         if self.tb is not None:
             return _extractFrames(self.tb)
@@ -166,16 +189,16 @@ class Failure(Exception):
             return self._stack
         return traceback.StackSummary()
 
-    def getErrorMessage(self):
+    def getErrorMessage(self) -> str:
         """Return the exception's message (its str, or its repr if that is empty)."""
         text = _safeStr(self.value)
         return text if text else repr(self.value)
 
-    def getBriefTraceback(self):
+    def getBriefTraceback(self) -> str:
         """Return one line: the exception's type and message."""
         return "%s: %s" % (_qualifiedName(self.type), self.getErrorMessage())
 
-    def getTraceback(self, elideFrameworkCode=False, detail="default"):
+    def getTraceback(self, elideFrameworkCode: bool = False, detail: str = "default") -> str:
         """
         Return the traceback as text, ending with the exception line.
 
@@ -197,17 +220,22 @@ class Failure(Exception):
         lines.extend(traceback.format_exception_only(self.type, self.value))
         return "".join(lines)
 
-    def printTraceback(self, file=None, elideFrameworkCode=False, detail="default"):
+    def printTraceback(
+        self,
+        file: IO[str] | None = None,
+        elideFrameworkCode: bool = False,
+        detail: str = "default",
+    ) -> None:
         """Write the traceback to file (default sys.stderr)."""
         if file is None:
             file = sys.stderr
         file.write(self.getTraceback(detail=detail))
 
-    def printBriefTraceback(self, file=None):
+    def printBriefTraceback(self, file: IO[str] | None = None) -> None:
         """Write the one-line summary to file (default sys.stderr)."""
         self.printTraceback(file, detail="brief")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<%s.%s %s: %s>" % (
             type(self).__module__,
             type(self).__name__,
@@ -218,17 +246,17 @@ class Failure(Exception):
     __str__ = __repr__
 
     # Set only on a Failure rebuilt from a pickle: the original's text.
-    _remoteTraceback = None
+    _remoteTraceback: str | None = None
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[_ErrorType, str, str]]:
         # Failures cross process boundaries only as text.
         text = self.getTraceback()
         return (_rebuildFailure, (self.type, self.getErrorMessage(), text))
 
 
-def _rebuildFailure(type_, message, tracebackText):
+def _rebuildFailure(type_: _ErrorType, message: str, tracebackText: str) -> Failure:
     try:
-        value = type_(message)
+        value: BaseException = type_(message)
     except Exception:
         value = Exception(message)
     failure = Failure(value)
@@ -236,7 +264,7 @@ def _rebuildFailure(type_, message, tracebackText):
     return failure
 
 
-def _reraiseCleaned(failure):
+def _reraiseCleaned(failure: Failure) -> NoReturn:
     # The marker frame: raise failure's exception from here, so that the
     # traceback of what comes out ends in this frame, whose local variable
     # names the cleaned Failure to continue the stack with.
@@ -246,13 +274,13 @@ def _reraiseCleaned(failure):
 _MARKER_CODE = _reraiseCleaned.__code__
 
 
-def _endsInMarker(tb):
+def _endsInMarker(tb: TracebackType) -> bool:
     while tb.tb_next is not None:
         tb = tb.tb_next
     return tb.tb_frame.f_code is _MARKER_CODE
 
 
-def _extractFrames(tb):
+def _extractFrames(tb: TracebackType | None) -> traceback.StackSummary:
     """
     Summarise the frames of tb; if it ends in the marker frame (a cleaned
     Failure re-raised), the marker is replaced by that Failure's frames.
@@ -261,7 +289,7 @@ def _extractFrames(tb):
     computed (the carets of Python's own tracebacks): finding them costs
     several times the rest, on every cleanFailure().
     """
-    entries = []
+    entries: list[tuple[FrameType, int]] = []
     while tb is not None:
         entries.append((tb.tb_frame, tb.tb_lineno))
         tb = tb.tb_next
@@ -278,15 +306,16 @@ _CAUSE = "\nThe above exception was the direct cause of the following exception:
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
-def _formatChain(value):
+def _formatChain(value: BaseException) -> list[str]:
     """
     Return the lines Python prints before value's own traceback: the
     exceptions it was raised from (__cause__) or while handling
     (__context__), oldest first, each with the sentence linking it on.
     """
-    chain = []
+    chain: list[tuple[BaseException, str]] = []
     seen = {id(value)}
     while True:
+        message: str
         if value.__cause__ is not None:
             value, message = value.__cause__, _CAUSE
         elif value.__context__ is not None and not value.__suppress_context__:
@@ -297,7 +326,7 @@ def _formatChain(value):
             break
         seen.add(id(value))
         chain.append((value, message))
-    lines = []
+    lines: list[str] = []
     for value, message in reversed(chain):
         if value.__traceback__ is not None:
             lines.append("Traceback (most recent call last):\n")
@@ -309,22 +338,22 @@ def _formatChain(value):
 
 class _FakeCode:
     # The attributes of a code object that the traceback module reads.
-    def __init__(self, name, filename):
+    def __init__(self, name: str, filename: str) -> None:
         self.co_name = self.co_qualname = name
         self.co_filename = filename
         self.co_firstlineno = 0
 
-    def co_positions(self):
+    def co_positions(self) -> Iterator[tuple[int | None, ...]]:
         return iter(())
 
 
 class _FakeFrame:
     # The attributes of a frame that the traceback module reads.
-    def __init__(self, summary, back):
+    def __init__(self, summary: traceback.FrameSummary, back: _FakeFrame | None) -> None:
         self.f_code = _FakeCode(summary.name, summary.filename)
         self.f_lineno = summary.lineno
-        self.f_globals = {}
-        self.f_locals = {}
+        self.f_globals: dict[str, Any] = {}
+        self.f_locals: dict[str, Any] = {}
         self.f_back = back
 
 
@@ -334,17 +363,18 @@ class _FakeTraceback:
     module (a real one needs live frames, which cleanFailure let go).
     """
 
-    def __init__(self, frame):
+    def __init__(self, frame: _FakeFrame) -> None:
         self.tb_frame = frame
         self.tb_lineno = frame.f_lineno
         self.tb_lasti = -1  # no instruction: the traceback module asks no position
-        self.tb_next = None
+        self.tb_next: _FakeTraceback | None = None
 
     @classmethod
-    def chain(cls, summary):
+    def chain(cls, summary: traceback.StackSummary) -> _FakeTraceback | None:
         """Return the first of a chain of entries for summary, or None if empty."""
-        first = previous = None
-        back = None
+        first: _FakeTraceback | None = None
+        previous: _FakeTraceback | None = None
+        back: _FakeFrame | None = None
         for frameSummary in summary:
             back = _FakeFrame(frameSummary, back)
             entry = cls(back)
@@ -356,7 +386,7 @@ class _FakeTraceback:
         return first
 
 
-def _qualifiedName(klass):
+def _qualifiedName(klass: type) -> str:
     module = getattr(klass, "__module__", None)
     name = getattr(klass, "__qualname__", klass.__name__)
     if module in (None, "builtins"):
@@ -364,7 +394,7 @@ def _qualifiedName(klass):
     return "%s.%s" % (module, name)
 
 
-def _safeStr(value):
+def _safeStr(value: object) -> str:
     try:
         return str(value)
     except Exception:

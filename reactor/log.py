@@ -39,8 +39,8 @@ __all__ = [
 
 LOGGER_NAME = "loom"
 _root = logging.getLogger(LOGGER_NAME)
-_loggers = {}
-_observers = []
+_loggers: dict[str, logging.Logger] = {}
+_observers: list = []
 
 
 def _loggerFor(system):

@@ -88,7 +88,7 @@ _GONE = frozenset(
 
 
 @implementer(ITransport, IConsumer, IPushProducer)
-class StreamTransport:
+class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclasses
     """
     The transport of one connected stream socket, given as a file descriptor.
 

@@ -11,18 +11,21 @@ clock was given.
 is re-exported here.
 """
 
+from __future__ import annotations
+
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator
 from types import CoroutineType
-from typing import Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from zope.interface import implementer
 
 from reactor import log
-from reactor._timers import TimerHeap, _safeRepr
+from reactor._timers import DelayedCall, TimerHeap, _safeRepr
 from reactor.defer import Deferred
 from reactor.failure import Failure
-from reactor.interfaces import IReactorTime
+from reactor.interfaces import IDelayedCall, IReactorTime
 
 __all__ = [
     "react",
@@ -43,12 +46,18 @@ __all__ = [
 ]
 
 
-def _globalReactor():
+# What deferLater's callable returns, and its arguments.
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def _globalReactor() -> IReactorTime:
     # Imported here, not at the top: importing reactor.task must not install
     # a reactor, and tests never need the global one.
     from reactor import reactor as _r
 
-    return _r
+    theReactor: IReactorTime = _r
+    return theReactor
 
 
 # -- Clock --------------------------------------------------------------------
@@ -62,15 +71,17 @@ class Clock:
     :ivar rightNow: the current time, starting at 0.0.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rightNow = 0.0
         self._timers = TimerHeap(self.seconds)
 
-    def seconds(self):
+    def seconds(self) -> float:
         """Return the current time, as set by advance()."""
         return self.rightNow
 
-    def callLater(self, delay, callable, *args, **kw):
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> DelayedCall:
         """
         Call callable(*args, **kw) when the clock has advanced by delay.
 
@@ -79,16 +90,16 @@ class Clock:
         """
         return self._timers.callLater(delay, callable, *args, **kw)
 
-    def getDelayedCalls(self):
+    def getDelayedCalls(self) -> list[DelayedCall]:
         """Return the calls still scheduled."""
         return self._timers.getDelayedCalls()
 
     @property
-    def calls(self):
+    def calls(self) -> list[DelayedCall]:
         """The calls still scheduled, in the order they will run (Twisted's list)."""
         return sorted(self._timers.getDelayedCalls(), key=_callOrder)
 
-    def advance(self, amount):
+    def advance(self, amount: float) -> None:
         """
         Move time forward by amount and run every call that becomes due.
 
@@ -103,13 +114,13 @@ class Clock:
         self.rightNow += amount
         self._timers.runDue(self.rightNow, onlyPrevious=False)
 
-    def pump(self, timings):
+    def pump(self, timings: Iterable[float]) -> None:
         """Advance the clock by each amount of timings in turn."""
         for amount in timings:
             self.advance(amount)
 
 
-def _callOrder(call):
+def _callOrder(call: DelayedCall) -> tuple[float, int]:
     return (call.time, call._seq)
 
 
@@ -141,14 +152,14 @@ class LoopingCall:
     :ivar clock: the IReactorTime used; the global reactor unless set.
     """
 
-    call = None
+    call: IDelayedCall | None = None
     running = False
-    interval = None
-    starttime = None
-    _deferred = None
-    _clock = None
+    interval: float | None = None
+    starttime: float | None = None
+    _deferred: Deferred[LoopingCall] | None = None
+    _clock: IReactorTime | None = None
 
-    def __init__(self, f, *a, **kw):
+    def __init__(self, f: Callable[..., object], *a: object, **kw: object) -> None:
         self.f = f
         self.a = a
         self.kw = kw
@@ -159,29 +170,29 @@ class LoopingCall:
         self._lastTime = 0.0
         self._nextIndex = 0
         self._nextTime = 0.0
-        self._gridInterval = None
+        self._gridInterval: float | None = None
         # The clock's time at the last call; None before the first (and
         # after reset(), whose time is the grid's new index 0).
-        self._lastCalledAt = None
+        self._lastCalledAt: float | None = None
 
     @property
-    def clock(self):
+    def clock(self) -> IReactorTime:
         """The IReactorTime scheduling the calls (the global reactor by default)."""
         if self._clock is None:
             self._clock = _globalReactor()
         return self._clock
 
     @clock.setter
-    def clock(self, clock):
+    def clock(self, clock: IReactorTime) -> None:
         self._clock = clock
 
     @property
-    def deferred(self):
+    def deferred(self) -> Deferred[LoopingCall] | None:
         """The Deferred returned by start(), until it has fired."""
         return self._deferred
 
     @classmethod
-    def withCount(cls, countCallable):
+    def withCount(cls, countCallable: Callable[[int], object]) -> LoopingCall:
         """
         Make a LoopingCall that calls countCallable(count).
 
@@ -196,7 +207,7 @@ class LoopingCall:
         loop._withCount = True
         return loop
 
-    def start(self, interval, now=True):
+    def start(self, interval: float, now: bool = True) -> Deferred[LoopingCall]:
         """
         Start calling f every interval seconds.
 
@@ -229,7 +240,7 @@ class LoopingCall:
             self._scheduleFrom(self.starttime)
         return deferred
 
-    def stop(self):
+    def stop(self) -> None:
         """
         Stop calling f, and fire the Deferred start() returned.
 
@@ -245,9 +256,9 @@ class LoopingCall:
             self.call.cancel()
             self.call = None
             deferred, self._deferred = self._deferred, None
-            deferred.callback(self)
+            deferred.callback(self)  # type: ignore[union-attr]  # set while running
 
-    def reset(self):
+    def reset(self) -> None:
         """
         Restart the interval from now: the next call is interval seconds away.
 
@@ -266,10 +277,13 @@ class LoopingCall:
             self._gridInterval = self.interval
             self._scheduleFrom(self.starttime)
 
-    def __call__(self):
+    def __call__(self) -> None:
         self.call = None
         now = self.clock.seconds()
-        interval = self.interval
+        # Both set by start(), before any call (None only until then).
+        interval: float
+        starttime: float
+        interval, starttime = self.interval, self.starttime  # type: ignore[assignment]
         if interval != self._gridInterval:
             self._regrid(interval)
         if interval:
@@ -278,10 +292,10 @@ class LoopingCall:
             # Late (a stalled process, a big Clock.advance): count the
             # intervals that really elapsed.  Never less than the scheduled
             # index, so float rounding cannot make count 0.
-            elapsed = int((now - self.starttime) // interval)
+            elapsed = int((now - starttime) // interval)
             if elapsed > index:
                 index = elapsed
-                gridTime = self.starttime + elapsed * interval
+                gridTime = starttime + elapsed * interval
             count = index - self._lastIndex
             self._lastIndex = index
             self._lastTime = gridTime
@@ -307,20 +321,20 @@ class LoopingCall:
         else:
             self._cbCalled(result)
 
-    def _cbCalled(self, result):
+    def _cbCalled(self, result: object) -> None:
         if self.running:
             self._scheduleFrom(self.clock.seconds())
         else:
             # stop() was called while f (or its Deferred) was running.
             deferred, self._deferred = self._deferred, None
-            deferred.callback(self)
+            deferred.callback(self)  # type: ignore[union-attr]  # set while running
 
-    def _ebCalled(self, failure):
+    def _ebCalled(self, failure: Failure) -> None:
         self.running = False
         deferred, self._deferred = self._deferred, None
-        deferred.errback(failure)
+        deferred.errback(failure)  # type: ignore[union-attr]  # set while running
 
-    def _regrid(self, interval):
+    def _regrid(self, interval: float) -> None:
         # interval was changed since the grid was laid out: put the last
         # call on the new grid by the clock time it was made at (Twisted's
         # count: whole intervals since starttime), so that the next count is
@@ -329,29 +343,33 @@ class LoopingCall:
         self._gridInterval = interval
         if not interval:
             return
+        starttime: float = self.starttime  # type: ignore[assignment]  # set by start()
         if self._lastCalledAt is None:
             index = 0
         else:
-            index = int((self._lastCalledAt - self.starttime) // interval)
+            index = int((self._lastCalledAt - starttime) // interval)
         self._lastIndex = index
-        self._lastTime = self.starttime + index * interval
+        self._lastTime = starttime + index * interval
         self._nextIndex = index + 1
         self._nextTime = self._lastTime + interval
 
-    def _scheduleFrom(self, when):
-        interval = self.interval
+    def _scheduleFrom(self, when: float) -> None:
+        # Both set by start(), before anything is scheduled.
+        interval: float
+        starttime: float
+        interval, starttime = self.interval, self.starttime  # type: ignore[assignment]
         if interval != self._gridInterval:
             self._regrid(interval)
         if interval == 0:
             self.call = self.clock.callLater(0, self)
             return
-        index = int((when - self.starttime) // interval) + 1
+        index = int((when - starttime) // interval) + 1
         if index <= self._lastIndex + 1:
             # Nothing missed: step from the last grid point by addition.
             index = self._lastIndex + 1
             target = self._lastTime + interval
         else:
-            target = self.starttime + index * interval
+            target = starttime + index * interval
         self._nextIndex = index
         self._nextTime = target
         delay = target - when
@@ -361,7 +379,7 @@ class LoopingCall:
             delay = math.nextafter(delay, 0.0)
         self.call = self.clock.callLater(delay if delay > 0 else 0.0, self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         func = getattr(self.f, "__qualname__", None)
         if not isinstance(func, str):
             func = _safeRepr(self.f)
@@ -376,7 +394,27 @@ class LoopingCall:
 # -- deferLater ---------------------------------------------------------------
 
 
-def deferLater(clock, delay, callable=None, *args, **kw):
+@overload
+def deferLater(clock: IReactorTime, delay: float) -> Deferred[None]: ...
+
+
+@overload
+def deferLater(
+    clock: IReactorTime,
+    delay: float,
+    callable: Callable[_P, Deferred[_T] | _T],
+    *args: _P.args,
+    **kw: _P.kwargs,
+) -> Deferred[_T]: ...
+
+
+def deferLater(
+    clock: IReactorTime,
+    delay: float,
+    callable: Callable[..., Any] | None = None,
+    *args: Any,
+    **kw: Any,
+) -> Deferred[Any]:
     """
     Return a Deferred firing with callable(*args, **kw) after delay seconds.
 
@@ -388,10 +426,10 @@ def deferLater(clock, delay, callable=None, *args, **kw):
         with CancelledError.
     """
 
-    def cancelCall(deferred):
+    def cancelCall(deferred: Deferred[Any]) -> None:
         delayedCall.cancel()
 
-    deferred = Deferred(cancelCall)
+    deferred: Deferred[Any] = Deferred(cancelCall)
     if callable is not None:
         deferred.addCallback(lambda ignored: callable(*args, **kw))
     delayedCall = clock.callLater(delay, deferred.callback, None)
@@ -433,22 +471,22 @@ class _Timer:
     # The default termination predicate: a tick ends after MAX_SLICE seconds.
     MAX_SLICE = 0.01
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.end = time.monotonic() + self.MAX_SLICE
 
-    def __call__(self):
+    def __call__(self) -> bool:
         return time.monotonic() >= self.end
 
 
 _EPSILON = 0.00000001
 
 
-def _defaultScheduler(tick):
+def _defaultScheduler(tick: Callable[[], object]) -> IDelayedCall:
     return _globalReactor().callLater(_EPSILON, tick)
 
 
 # The iterator a CooperativeTask runs.
-_IteratorT = TypeVar("_IteratorT")
+_IteratorT = TypeVar("_IteratorT", bound=Iterator[Any])
 
 
 class CooperativeTask(Generic[_IteratorT]):
@@ -461,16 +499,16 @@ class CooperativeTask(Generic[_IteratorT]):
     pauses the task until the Deferred fires; if it fails, so does the task.
     """
 
-    def __init__(self, iterator, cooperator):
+    def __init__(self, iterator: _IteratorT, cooperator: Cooperator) -> None:
         self._iterator = iterator
         self._cooperator = cooperator
-        self._deferreds = []
+        self._deferreds: list[Deferred[_IteratorT]] = []
         self._pauseCount = 0
-        self._completionState = None
-        self._completionResult = None
+        self._completionState: SchedulerError | None = None
+        self._completionResult: _IteratorT | Failure | None = None
         cooperator._addTask(self)
 
-    def whenDone(self):
+    def whenDone(self) -> Deferred[_IteratorT]:
         """
         Return a Deferred for the end of the task.
 
@@ -478,14 +516,14 @@ class CooperativeTask(Generic[_IteratorT]):
         TaskStopped (stop()), SchedulerStopped (Cooperator.stop()) or the
         iterator's own error.
         """
-        deferred = Deferred()
+        deferred: Deferred[_IteratorT] = Deferred()
         if self._completionState is None:
             self._deferreds.append(deferred)
         else:
-            deferred.callback(self._completionResult)
+            deferred.callback(self._completionResult)  # type: ignore[arg-type]  # completed
         return deferred
 
-    def pause(self):
+    def pause(self) -> None:
         """
         Stop running steps until resume() is called as many times.
 
@@ -497,7 +535,7 @@ class CooperativeTask(Generic[_IteratorT]):
         if self._pauseCount == 1:
             self._cooperator._removeTask(self)
 
-    def resume(self):
+    def resume(self) -> None:
         """
         Undo one pause().
 
@@ -509,7 +547,7 @@ class CooperativeTask(Generic[_IteratorT]):
         if self._pauseCount == 0 and self._completionState is None:
             self._cooperator._addTask(self)
 
-    def stop(self):
+    def stop(self) -> None:
         """
         Stop the task for good; whenDone() Deferreds fail with TaskStopped.
 
@@ -518,11 +556,13 @@ class CooperativeTask(Generic[_IteratorT]):
         self._checkFinish()
         self._completeWith(TaskStopped(), Failure(TaskStopped()))
 
-    def _checkFinish(self):
+    def _checkFinish(self) -> None:
         if self._completionState is not None:
             raise self._completionState
 
-    def _completeWith(self, completionState, deferredResult):
+    def _completeWith(
+        self, completionState: SchedulerError, deferredResult: _IteratorT | Failure
+    ) -> None:
         self._completionState = completionState
         self._completionResult = deferredResult
         if not self._pauseCount:
@@ -541,7 +581,8 @@ class CooperativeTask(Generic[_IteratorT]):
         for deferred in deferreds:
             deferred.callback(deferredResult)
 
-    def _oneWorkUnit(self):
+    def _oneWorkUnit(self) -> None:
+        completion: tuple[SchedulerError, _IteratorT | Failure]
         try:
             result = next(self._iterator)
         except StopIteration:
@@ -559,10 +600,10 @@ class CooperativeTask(Generic[_IteratorT]):
         # (test_coiterateLeavesNoStopIterationContext).
         self._completeWith(*completion)
 
-    def _cbStepDone(self, result):
+    def _cbStepDone(self, result: object) -> None:
         self.resume()
 
-    def _ebStepFailed(self, failure):
+    def _ebStepFailed(self, failure: Failure) -> None:
         if self._completionState is None:
             self._completeWith(TaskFailed(), failure)
         else:
@@ -581,10 +622,10 @@ class Cooperator:
 
     def __init__(
         self,
-        terminationPredicateFactory=_Timer,
-        scheduler=_defaultScheduler,
-        started=True,
-    ):
+        terminationPredicateFactory: Callable[[], Callable[[], bool]] = _Timer,
+        scheduler: Callable[[Callable[[], object]], IDelayedCall] = _defaultScheduler,
+        started: bool = True,
+    ) -> None:
         """
         :param terminationPredicateFactory: called at the start of each tick;
             returns a callable that returns True when the tick should end.
@@ -593,16 +634,18 @@ class Cooperator:
             uses the global reactor's callLater.
         :param started: False to hold every task until start() is called.
         """
-        self._tasks = []
-        self._metarator = iter(())
+        self._tasks: list[CooperativeTask[Any]] = []
+        self._metarator: Iterator[CooperativeTask[Any]] = iter(())
         self._terminationPredicateFactory = terminationPredicateFactory
         self._scheduler = scheduler
-        self._delayedCall = None
+        self._delayedCall: IDelayedCall | None = None
         self._stopped = False
         self._started = started
         self._mustScheduleOnStart = False
 
-    def coiterate(self, iterator, doneDeferred=None):
+    def coiterate(
+        self, iterator: _IteratorT, doneDeferred: Deferred[_IteratorT] | None = None
+    ) -> Deferred[_IteratorT]:
         """
         Run iterator to its end and return a Deferred firing with it then.
 
@@ -613,11 +656,11 @@ class Cooperator:
         CooperativeTask(iterator, self).whenDone().chainDeferred(doneDeferred)
         return doneDeferred
 
-    def cooperate(self, iterator):
+    def cooperate(self, iterator: _IteratorT) -> CooperativeTask[_IteratorT]:
         """Start running iterator and return its CooperativeTask."""
         return CooperativeTask(iterator, self)
 
-    def start(self):
+    def start(self) -> None:
         """Begin running tasks (for a Cooperator made with started=False)."""
         self._stopped = False
         self._started = True
@@ -625,7 +668,7 @@ class Cooperator:
             self._mustScheduleOnStart = False
             self._reschedule()
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop every running task (SchedulerStopped) and refuse new ones."""
         self._stopped = True
         if self._delayedCall is not None:
@@ -636,25 +679,25 @@ class Cooperator:
             task._completeWith(SchedulerStopped(), Failure(SchedulerStopped()))
 
     @property
-    def running(self):
+    def running(self) -> bool:
         """True once started and until stopped."""
         return self._started and not self._stopped
 
-    def _addTask(self, task):
+    def _addTask(self, task: CooperativeTask[Any]) -> None:
         self._tasks.append(task)
         if self._stopped:
             task._completeWith(SchedulerStopped(), Failure(SchedulerStopped()))
         else:
             self._reschedule()
 
-    def _removeTask(self, task):
+    def _removeTask(self, task: CooperativeTask[Any]) -> None:
         if task in self._tasks:
             self._tasks.remove(task)
         if not self._tasks and self._delayedCall is not None:
             self._delayedCall.cancel()
             self._delayedCall = None
 
-    def _tasksWhileNotStopped(self):
+    def _tasksWhileNotStopped(self) -> Iterator[CooperativeTask[Any]]:
         terminator = self._terminationPredicateFactory()
         while self._tasks:
             for task in self._metarator:
@@ -663,13 +706,13 @@ class Cooperator:
                     return
             self._metarator = iter(self._tasks)
 
-    def _tick(self):
+    def _tick(self) -> None:
         self._delayedCall = None
         for task in self._tasksWhileNotStopped():
             task._oneWorkUnit()
         self._reschedule()
 
-    def _reschedule(self):
+    def _reschedule(self) -> None:
         if not self._started:
             self._mustScheduleOnStart = True
             return
@@ -680,12 +723,12 @@ class Cooperator:
 _theCooperator = Cooperator()
 
 
-def coiterate(iterator):
+def coiterate(iterator: _IteratorT) -> Deferred[_IteratorT]:
     """Run iterator on the global Cooperator; see Cooperator.coiterate."""
     return _theCooperator.coiterate(iterator)
 
 
-def cooperate(iterator):
+def cooperate(iterator: _IteratorT) -> CooperativeTask[_IteratorT]:
     """Run iterator on the global Cooperator; see Cooperator.cooperate."""
     return _theCooperator.cooperate(iterator)
 

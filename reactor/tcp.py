@@ -179,7 +179,7 @@ class Port:
     :ivar acceptPause: seconds to stop accepting after EMFILE and friends.
     """
 
-    transport = Server
+    transport: type[_AddressedTransport] = Server
     socketType = socket.SOCK_STREAM
     numberAccepts = 128
     acceptPause = 0.1

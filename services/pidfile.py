@@ -96,7 +96,7 @@ class AlreadyRunning(PidFileError):
 
 
 # (st_dev, st_ino) -> PidFile, for the pidfiles this process holds locked.
-_held = {}
+_held: dict[tuple[int, int], "PidFile"] = {}
 
 
 class PidFile:

@@ -40,7 +40,7 @@ def _octal(value):
     return int(value, 8)
 
 
-_octal.coerceDoc = "An octal number, such as 022 or 0o077."
+_octal.coerceDoc = "An octal number, such as 022 or 0o077."  # type: ignore[attr-defined]
 
 
 def _seconds(value):

@@ -18,15 +18,20 @@ and ``stopCallsInProgress`` those whose stopService call has not even returned
 (the one blocking the reactor thread, seen from another thread).
 """
 
+from __future__ import annotations
+
 import builtins
 import os
 import traceback
-from collections import namedtuple
+from collections.abc import Iterable, Iterator
+from types import CodeType
+from typing import Any, NamedTuple
 
 from zope.interface import Attribute, Interface, implementer
 
 from reactor import log
 from reactor.defer import Deferred, DeferredList, maybeDeferred, succeed
+from reactor.failure import Failure
 
 __all__ = [
     "IService",
@@ -54,50 +59,50 @@ class IService(Interface):
     running = Attribute("True between startService and stopService.")
     parent = Attribute("The IServiceCollection holding this service, or None.")
 
-    def setName(name):
+    def setName(name: str) -> None:
         """
         Set the service's name.
 
         :raises RuntimeError: if the service already has a parent.
         """
 
-    def setServiceParent(parent):
+    def setServiceParent(parent: IServiceCollection) -> Deferred[Any] | None:
         """Leave the current parent, if any, and join parent (an IServiceCollection)."""
 
-    def disownServiceParent():
+    def disownServiceParent() -> Deferred[Any] | None:
         """Leave the parent; return what its removeService returned (a Deferred or None)."""
 
-    def privilegedStartService():
+    def privilegedStartService() -> None:
         """Do the start-up work that needs privileges (binding ports below 1024)."""
 
-    def startService():
+    def startService() -> Deferred[Any] | None:
         """Start the service; may return a Deferred firing when it has started."""
 
-    def stopService():
+    def stopService() -> Deferred[Any] | None:
         """Stop the service; may return a Deferred firing when it has stopped."""
 
 
 class IServiceCollection(Interface):
     """A service that holds other services: its children."""
 
-    def getServiceNamed(name):
+    def getServiceNamed(name: str) -> IService:
         """
         Return the child named name.
 
         :raises KeyError: if there is none.
         """
 
-    def __iter__():
+    def __iter__() -> Iterator[IService]:
         """Iterate over the children in the order they were added."""
 
-    def addService(service):
+    def addService(service: IService) -> Deferred[Any] | None:
         """
         Add a child; start it at once if the collection is running.
 
         :raises RuntimeError: if a child of the same name is already present.
         """
 
-    def removeService(service):
+    def removeService(service: IService) -> Deferred[Any] | None:
         """Remove a child; stop it if running, returning its stop Deferred or None."""
 
 
@@ -121,14 +126,14 @@ class Service:
     so that ``running`` stays true to the service's state.
     """
 
-    name = None
+    name: str | None = None
     running = False
-    parent = None
+    parent: IServiceCollection | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<%s %s>" % (type(self).__name__, _label(self))
 
-    def setName(self, name):
+    def setName(self, name: str) -> None:
         """
         Set the service's name.
 
@@ -139,7 +144,7 @@ class Service:
             raise RuntimeError("cannot change name when parent exists")
         self.name = name
 
-    def setServiceParent(self, parent):
+    def setServiceParent(self, parent: IServiceCollection) -> Deferred[Any] | None:
         """
         Leave the current parent, if any, and join parent.
 
@@ -160,27 +165,29 @@ class Service:
             self.parent = None
             raise
 
-    def disownServiceParent(self):
+    def disownServiceParent(self) -> Deferred[Any] | None:
         """
         Leave the parent.
 
         :return: what the parent's removeService returned: the Deferred of
             this service's stop if the parent was running, else None.
         """
-        d = self.parent.removeService(self)
+        d = self.parent.removeService(self)  # type: ignore[union-attr]  # as in Twisted
         self.parent = None
         return d
 
-    def privilegedStartService(self):
+    def privilegedStartService(self) -> None:
         """Do nothing; override to acquire what needs privileges."""
 
-    def startService(self):
+    def startService(self) -> Deferred[Any] | None:
         """Mark the service running."""
         self.running = True
+        return None
 
-    def stopService(self):
+    def stopService(self) -> Deferred[Any] | None:
         """Mark the service stopped."""
         self.running = False
+        return None
 
 
 # -- MultiService -------------------------------------------------------------
@@ -195,23 +202,23 @@ class MultiService(Service):
     previous one's start has completed, and stop last-added first.
     """
 
-    def __init__(self):
-        self.services = []
-        self.namedServices = {}
+    def __init__(self) -> None:
+        self.services: list[IService] = []
+        self.namedServices: dict[str, IService] = {}
         # A _Stopping for every child whose stop Deferred has not fired; a
         # list, not a dict, because services need not be hashable.
-        self._stopping = []
+        self._stopping: list[_Stopping] = []
         # Identifies the start in progress; a stop (or a new start) replaces
         # it so that a chain left over from an earlier start goes no further.
-        self._startAttempt = None
+        self._startAttempt: object | None = None
         # The children privilegedStartService was called on.
-        self._privileged = []
+        self._privileged: list[IService] = []
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[IService]:
         """Iterate over the children in the order they were added."""
         return iter(list(self.services))
 
-    def getServiceNamed(self, name):
+    def getServiceNamed(self, name: str) -> IService:
         """
         Return the child named name.
 
@@ -219,7 +226,7 @@ class MultiService(Service):
         """
         return self.namedServices[name]
 
-    def addService(self, service):
+    def addService(self, service: IService) -> Deferred[Any] | None:
         """
         Add service as the last child.
 
@@ -247,19 +254,19 @@ class MultiService(Service):
             started.addErrback(self._ebAddedChildFailed, service)
         return started
 
-    def _ebAddedChildFailed(self, failure, service):
+    def _ebAddedChildFailed(self, failure: Failure, service: IService) -> Failure:
         if service in self.services:
             self._abandon(service)
         return failure
 
-    def _abandon(self, service):
+    def _abandon(self, service: IService) -> None:
         # A child whose start failed: out of the tree, and not running.
         self._forget(service)
         if service.parent is self:
             service.parent = None
         service.running = False
 
-    def removeService(self, service):
+    def removeService(self, service: IService) -> Deferred[Any] | None:
         """
         Remove a child, stopping it if this service is running.
 
@@ -271,12 +278,12 @@ class MultiService(Service):
             return None
         return self._stopChild(service, _label(service))
 
-    def _forget(self, service):
+    def _forget(self, service: IService) -> None:
         self.services.remove(service)
         if service.name is not None and self.namedServices.get(service.name) is service:
             del self.namedServices[service.name]
 
-    def privilegedStartService(self):
+    def privilegedStartService(self) -> None:
         """Call each child's privilegedStartService, in order."""
         Service.privilegedStartService(self)
         self._privileged = []
@@ -284,7 +291,7 @@ class MultiService(Service):
             service.privilegedStartService()
             self._privileged.append(service)
 
-    def startService(self):
+    def startService(self) -> Deferred[None]:
         """
         Start the children in order, each after the previous one has started.
 
@@ -298,27 +305,30 @@ class MultiService(Service):
         """
         Service.startService(self)
         attempt = self._startAttempt = object()
-        started = []
-        d = succeed(None)
+        started: list[IService] = []
+        d: Deferred[None] = succeed(None)
         for service in self:
             d.addCallback(self._startChild, service, attempt, started)
         d.addErrback(self._ebStartFailed, attempt, started)
         return d
 
-    def _startChild(self, ignored, service, attempt, started):
+    def _startChild(
+        self, ignored: None, service: IService, attempt: object, started: list[IService]
+    ) -> Deferred[None] | None:
         # A stop, or removing the child, while an earlier child was still
         # starting: the rest of the chain must not start anything.
         if self._startAttempt is not attempt or service not in self.services:
             return None
         d = maybeDeferred(service.startService)
-        d.addCallback(self._cbChildStarted, service, started)
-        return d
+        return d.addCallback(self._cbChildStarted, service, started)
 
-    def _cbChildStarted(self, ignored, service, started):
+    def _cbChildStarted(self, ignored: object, service: IService, started: list[IService]) -> None:
         started.append(service)
         return None
 
-    def _ebStartFailed(self, failure, attempt, started):
+    def _ebStartFailed(
+        self, failure: Failure, attempt: object, started: list[IService]
+    ) -> Failure | Deferred[Failure]:
         if self._startAttempt is not attempt:
             # Already stopped by hand while the start was under way: the
             # children have been asked to stop; only report the failure.
@@ -330,10 +340,9 @@ class MultiService(Service):
         # them holds the port it bound while root.
         unstarted = [s for s in self._privileged if s not in started and s in self.services]
         d = self._stopChildren(list(reversed(started)) + unstarted[::-1])
-        d.addCallback(lambda ignored: failure)
-        return d
+        return d.addCallback(lambda ignored: failure)
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None]:
         """
         Stop every child, last added first, without waiting between them.
 
@@ -347,13 +356,11 @@ class MultiService(Service):
         self._startAttempt = None
         return self._stopChildren(reversed(list(self)))
 
-    def _stopChildren(self, services):
+    def _stopChildren(self, services: Iterable[IService]) -> Deferred[None]:
         deferreds = [self._stopChild(service, _label(service)) for service in services]
-        d = DeferredList(deferreds)
-        d.addCallback(lambda ignored: None)
-        return d
+        return DeferredList(deferreds).addCallback(lambda ignored: None)
 
-    def _stopChild(self, service, label):
+    def _stopChild(self, service: IService, label: str) -> Deferred[Any]:
         # Registered before the call so that a stop which never fires is
         # visible to pendingStops, and a call which never returns (it blocks
         # the reactor thread) to stopCallsInProgress; a synchronous stop
@@ -364,19 +371,17 @@ class MultiService(Service):
             d = maybeDeferred(service.stopService)
         finally:
             entry.returned = True
-        d.addErrback(self._ebChildStopFailed, label)
-        d.addBoth(self._cbChildStopped, entry)
-        return d
+        return d.addErrback(self._ebChildStopFailed, label).addBoth(self._cbChildStopped, entry)
 
-    def _ebChildStopFailed(self, failure, label):
+    def _ebChildStopFailed(self, failure: Failure, label: str) -> None:
         log.err(failure, "Error stopping service %s" % (label,))
         return None
 
-    def _cbChildStopped(self, result, entry):
+    def _cbChildStopped(self, result: object, entry: _Stopping) -> object:
         self._stopping.remove(entry)
         return result
 
-    def stoppingServices(self):
+    def stoppingServices(self) -> list[IService]:
         """
         Return the children whose stop Deferred has not fired yet.
 
@@ -390,25 +395,28 @@ class _Stopping:
     # A child being stopped: whether its stopService call has returned yet.
     __slots__ = ("service", "label", "returned")
 
-    def __init__(self, service, label):
+    def __init__(self, service: IService, label: str) -> None:
         self.service, self.label, self.returned = service, label, False
 
 
-def _label(service):
+def _label(service: IService) -> str:
     """A service's name, or its class name in angle brackets if it has none."""
     if service.name is not None:
         return str(service.name)
     return "<%s>" % (type(service).__name__,)
 
 
-PendingStop = namedtuple("PendingStop", ["path", "service"])
+# The functional form: under ``from __future__ import annotations`` the class
+# form's field types would be strings, compiled at import (typing.ForwardRef),
+# which costs loomd's start-up about a millisecond.
+PendingStop = NamedTuple("PendingStop", [("path", str), ("service", IService)])
 PendingStop.__doc__ = """
 A service whose stop has not finished: path is the slash-separated labels
 from the root ("app/web/db"; an unnamed service shows as "<ClassName>").
 """
 
 
-def pendingStops(root):
+def pendingStops(root: IService) -> list[PendingStop]:
     """
     Return every service under root whose stop Deferred has not fired.
 
@@ -417,12 +425,12 @@ def pendingStops(root):
     MultiService is pending while any child is).  Each entry is a
     PendingStop(path, service).  root itself is not listed.
     """
-    found = []
+    found: list[PendingStop] = []
     _collectPending(root, _label(root), found, False)
     return found
 
 
-def stopCallsInProgress(root):
+def stopCallsInProgress(root: IService) -> list[PendingStop]:
     """
     Return the services under root whose stopService call has not returned.
 
@@ -432,12 +440,14 @@ def stopCallsInProgress(root):
     Entries are PendingStop(path, service), in tree order; root itself is
     not listed (its caller knows whether root's call returned).
     """
-    found = []
+    found: list[PendingStop] = []
     _collectPending(root, _label(root), found, True)
     return found
 
 
-def _collectPending(service, path, found, callsOnly):
+def _collectPending(
+    service: IService, path: str, found: list[PendingStop], callsOnly: bool
+) -> None:
     stopping = getattr(service, "_stopping", None)
     if not stopping:
         return
@@ -465,9 +475,9 @@ class Process:
         default, as in Twisted) to leave it alone.
     """
 
-    processName = None
+    processName: str | None = None
 
-    def __init__(self, uid=None, gid=None):
+    def __init__(self, uid: int | None = None, gid: int | None = None) -> None:
         self.uid = uid
         self.gid = gid
 
@@ -490,25 +500,25 @@ class Application(MultiService):
     :param gid: the group id (an int) to run as after privileged start-up.
     """
 
-    def __init__(self, name, uid=None, gid=None):
+    def __init__(self, name: str, uid: int | None = None, gid: int | None = None) -> None:
         MultiService.__init__(self)
         self.setName(name)
-        self._components = {IProcess: Process(uid, gid)}
+        self._components: dict[Any, object] = {IProcess: Process(uid, gid)}
 
-    def __conform__(self, interface):
+    def __conform__(self, interface: Any) -> object:
         # zope.interface asks this first when adapting: a component set for
         # the interface wins; None falls back to what the class provides.
         return self._components.get(interface)
 
-    def getComponent(self, interface, default=None):
+    def getComponent(self, interface: Any, default: object = None) -> object:
         """Return the component set for interface, or default."""
         return self._components.get(interface, default)
 
-    def setComponent(self, interface, component):
+    def setComponent(self, interface: Any, component: object) -> None:
         """Make component what ``interface(application)`` returns."""
         self._components[interface] = component
 
-    def unsetComponent(self, interface):
+    def unsetComponent(self, interface: Any) -> None:
         """Forget the component set for interface (KeyError if there is none)."""
         del self._components[interface]
 
@@ -529,7 +539,7 @@ class Application(MultiService):
     )
 
 
-def _processSetting(application, name):
+def _processSetting(application: Application, name: str) -> Any:
     process = IProcess(application, None)
     return None if process is None else getattr(process, name, None)
 
@@ -544,12 +554,12 @@ class TacError(Exception):
     :ivar path: the absolute path of the file.
     """
 
-    def __init__(self, path, message):
+    def __init__(self, path: str, message: str) -> None:
         Exception.__init__(self, message)
         self.path = path
 
 
-def loadApplication(path):
+def loadApplication(path: str) -> Any:
     """
     Run the .tac file at path in a fresh namespace and return its ``application``.
 
@@ -568,7 +578,8 @@ def loadApplication(path):
         exec(code, namespace)
     except Exception as e:
         # The first frame is this function's exec; the .tac's start after it.
-        lines = traceback.format_exception(type(e), e, e.__traceback__.tb_next)
+        tb = e.__traceback__
+        lines = traceback.format_exception(type(e), e, tb.tb_next if tb is not None else None)
         raise TacError(
             path, "%s raised an exception while loading:\n%s" % (path, "".join(lines))
         ) from None
@@ -583,7 +594,7 @@ def loadApplication(path):
     return application
 
 
-def _readTac(path):
+def _readTac(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -593,7 +604,7 @@ def _readTac(path):
         raise TacError(path, "%s: cannot read: %s" % (path, e.strerror)) from None
 
 
-def _compileTac(path, source):
+def _compileTac(path: str, source: bytes) -> CodeType:
     try:
         return compile(source, path, "exec", dont_inherit=True)
     except SyntaxError as e:
@@ -604,7 +615,7 @@ def _compileTac(path, source):
         raise TacError(path, "%s: cannot compile: %s" % (path, e)) from None
 
 
-def _describeSyntaxError(path, error):
+def _describeSyntaxError(path: str, error: SyntaxError) -> str:
     where = error.filename or path
     if error.lineno is not None:
         where += ", line %d" % (error.lineno,)

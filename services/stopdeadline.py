@@ -67,7 +67,7 @@ class ShutdownDeadline:
         self._reactor = reactor
         self._onDeadline = onDeadline
         self._onBlocked = onBlocked
-        self._reactorThread = None
+        self._reactorThread: Optional[int] = None
         self._done = threading.Event()
         self._answered = threading.Event()
         # Held while the process is being taken down from the deadline's

@@ -27,6 +27,7 @@ import getopt
 import os
 import sys
 import textwrap
+from typing import Any
 
 __all__ = ["Options", "UsageError", "portCoerce"]
 
@@ -55,7 +56,7 @@ def portCoerce(value):
     return port
 
 
-portCoerce.coerceDoc = "Must be an int between 0 and 65535."
+portCoerce.coerceDoc = "Must be an int between 0 and 65535."  # type: ignore[attr-defined]
 
 
 class _Option:
@@ -347,13 +348,13 @@ class Options(dict):
     ``defaultSubCommand`` is used when no positional argument is given.
     """
 
-    optFlags = []
-    optParameters = []
-    subCommands = []
-    defaultSubCommand = None
-    synopsis = None
-    longdesc = None
-    version = None
+    optFlags: list[list[Any]] = []
+    optParameters: list[list[Any]] = []
+    subCommands: list[list[Any]] = []
+    defaultSubCommand: str | None = None
+    synopsis: str | None = None
+    longdesc: str | None = None
+    version: str | None = None
     parent = None
     subCommand = None
     subOptions = None

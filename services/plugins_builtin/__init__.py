@@ -34,7 +34,7 @@ def endpointDescription(value):
     return value
 
 
-endpointDescription.coerceDoc = "An endpoint description such as tcp:8007 (a number means tcp:N)."
+endpointDescription.coerceDoc = "An endpoint description such as tcp:8007 (a number means tcp:N)."  # type: ignore[attr-defined]
 
 
 def portParameter(default):
@@ -50,7 +50,7 @@ def seconds(value):
     return number or None
 
 
-seconds.coerceDoc = "In seconds; 0 turns it off."
+seconds.coerceDoc = "In seconds; 0 turns it off."  # type: ignore[attr-defined]
 
 
 def timeoutParameters(idle, lifetime):
