@@ -121,7 +121,8 @@ def _emit(event, logger=None):
     if "time" not in event:
         event["time"] = time.time()
     if "system" not in event:
-        event["system"] = _logcontext.currentSystem() or "-"
+        # Passing over _emit's frame and msg's or err's, ours.
+        event["system"] = _logcontext.currentSystem(2) or "-"
     for observer in list(_observers):
         try:
             observer(event)

@@ -25,11 +25,16 @@ logged from inside the reactor's dispatch to one (reactor._logcontext);
 elsewhere it is Twisted's ``namespace#level``.
 """
 
+from __future__ import annotations
+
 import enum
 import logging
 import string
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
 
 from reactor import _logcontext, log
 from reactor.failure import Failure
@@ -40,7 +45,7 @@ __all__ = ["Logger", "LogLevel", "InvalidLogLevelError", "formatEvent"]
 class InvalidLogLevelError(Exception):
     """Someone used a log level that does not exist."""
 
-    def __init__(self, level):
+    def __init__(self, level: object) -> None:
         super().__init__(str(level))
         self.level = level
 
@@ -58,7 +63,7 @@ class LogLevel(enum.Enum):
     critical = logging.CRITICAL
 
     @classmethod
-    def levelWithName(cls, name):
+    def levelWithName(cls, name: str) -> LogLevel:
         """
         Return the level called name.
 
@@ -70,7 +75,7 @@ class LogLevel(enum.Enum):
             raise InvalidLogLevelError(name) from None
 
     @classmethod
-    def lookupByName(cls, name):
+    def lookupByName(cls, name: str) -> LogLevel:
         """Return the level called name; ValueError if there is none (constantly's API)."""
         try:
             return cls[name]
@@ -78,31 +83,31 @@ class LogLevel(enum.Enum):
             raise ValueError(name) from None
 
     @classmethod
-    def iterconstants(cls):
+    def iterconstants(cls) -> Iterator[LogLevel]:
         """Iterate over the levels, lowest first."""
         return iter(cls)
 
-    def __lt__(self, other):
+    def __lt__(self, other: object) -> bool:
         if type(other) is not LogLevel:
             return NotImplemented
         return self.value < other.value
 
-    def __le__(self, other):
+    def __le__(self, other: object) -> bool:
         if type(other) is not LogLevel:
             return NotImplemented
         return self.value <= other.value
 
-    def __gt__(self, other):
+    def __gt__(self, other: object) -> bool:
         if type(other) is not LogLevel:
             return NotImplemented
         return self.value > other.value
 
-    def __ge__(self, other):
+    def __ge__(self, other: object) -> bool:
         if type(other) is not LogLevel:
             return NotImplemented
         return self.value >= other.value
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<LogLevel=%s>" % (self.name,)
 
 
@@ -111,7 +116,7 @@ class LogLevel(enum.Enum):
 _formatter = string.Formatter()
 
 
-def formatEvent(event):
+def formatEvent(event: Mapping[str, Any]) -> str:
     """
     Return the text of event's ``log_format`` rendered with its fields, as
     ``str.format`` does (``{user}``, ``{a.b}``, ``{x!r}``, ``{n:>5}``), plus
@@ -133,7 +138,7 @@ def formatEvent(event):
         return _unformattable(event, error)
 
 
-def _unformattable(event, error):
+def _unformattable(event: Mapping[str, Any], error: Exception) -> str:
     try:
         return "Unable to format event %r: %s" % (event, error)
     except Exception:
@@ -144,30 +149,36 @@ def _unformattable(event, error):
         )
 
 
-def _safeRepr(value):
+def _safeRepr(value: object) -> str:
     try:
         return repr(value)
     except Exception:
         return "<unrepresentable %s>" % (type(value).__name__,)
 
 
-def _keycall(key, getter):
+def _keycall(key: str, getter: Callable[[str], Any]) -> _Field:
     # "{f()}" calls the field; anything else is looked up as str.format does.
     if key.endswith("()"):
         return _Field(getter(key[:-2])())
     return _Field(getter(key))
 
 
-class _CallMapping:
+class _CallMapping(Mapping[str, Any]):
     """The event, as string.Formatter sees it: keys ending in () are called."""
 
     __slots__ = ("_event",)
 
-    def __init__(self, event):
+    def __init__(self, event: Mapping[str, Any]) -> None:
         self._event = event
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> _Field:
         return _keycall(key, self._event.__getitem__)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._event)
+
+    def __len__(self) -> int:
+        return len(self._event)
 
 
 class _Field:
@@ -175,22 +186,22 @@ class _Field:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value):
+    def __init__(self, value: Any) -> None:
         self._value = value
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> _Field:
         return _keycall(name, lambda attribute: getattr(self._value, attribute))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> _Field:
         return _Field(self._value[key])
 
-    def __format__(self, spec):
+    def __format__(self, spec: str) -> str:
         return format(self._value, spec)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return repr(self._value)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self._value)
 
 
@@ -199,19 +210,19 @@ class _Legacy:
 
     __slots__ = ("_event",)
 
-    def __init__(self, event):
+    def __init__(self, event: dict[str, Any]) -> None:
         self._event = event
 
-    def __str__(self):
+    def __str__(self) -> str:
         return formatEvent(self._event)
 
 
 # -- the Logger ------------------------------------------------------------------
 
-_stdlibLoggers = {}
+_stdlibLoggers: dict[str, logging.Logger] = {}
 
 
-def _stdlibLoggerFor(namespace):
+def _stdlibLoggerFor(namespace: str) -> logging.Logger:
     logger = _stdlibLoggers.get(namespace)
     if logger is None:
         logger = logging.getLogger("%s.%s" % (log.LOGGER_NAME, namespace))
@@ -235,21 +246,28 @@ class Logger:
 
     __slots__ = ("namespace", "source", "observer")
 
-    def __init__(self, namespace=None, source=None, observer=None):
+    def __init__(
+        self,
+        namespace: str | None = None,
+        source: object = None,
+        observer: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
         if namespace is None:
             namespace = sys._getframe(1).f_globals.get("__name__", "<unknown>")
         self.namespace = namespace
         self.source = source
         self.observer = observer
 
-    def __get__(self, instance, owner=None):
+    def __get__(self, instance: object, owner: type | None = None) -> Logger:
+        if owner is None:
+            owner = type(instance)
         source = owner if instance is None else instance
         return type(self)("%s.%s" % (owner.__module__, owner.__name__), source, self.observer)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<%s %r>" % (type(self).__name__, self.namespace)
 
-    def emit(self, level, format=None, **kwargs):
+    def emit(self, level: LogLevel, format: str | None = None, **kwargs: object) -> None:
         """
         Emit an event at level.
 
@@ -279,7 +297,7 @@ class Logger:
         _addLegacyKeys(event, level)
         log._emit(event, stdlib)
 
-    def _twistedKeys(self, level, format):
+    def _twistedKeys(self, level: LogLevel, format: str | None) -> dict[str, object]:
         return {
             "log_logger": self,
             "log_level": level,
@@ -289,7 +307,13 @@ class Logger:
             "log_time": time.time(),
         }
 
-    def failure(self, format, failure=None, level=LogLevel.critical, **kwargs):
+    def failure(
+        self,
+        format: str,
+        failure: Failure | None = None,
+        level: LogLevel = LogLevel.critical,
+        **kwargs: object,
+    ) -> None:
         """
         Log a failure with its traceback, at ``critical`` by default.
 
@@ -300,27 +324,29 @@ class Logger:
             failure = Failure()
         self.emit(level, format, log_failure=failure, **kwargs)
 
-    def debug(self, format=None, **kwargs):
+    def debug(self, format: str | None = None, **kwargs: object) -> None:
         """Emit an event at LogLevel.debug."""
         self.emit(LogLevel.debug, format, **kwargs)
 
-    def info(self, format=None, **kwargs):
+    def info(self, format: str | None = None, **kwargs: object) -> None:
         """Emit an event at LogLevel.info."""
         self.emit(LogLevel.info, format, **kwargs)
 
-    def warn(self, format=None, **kwargs):
+    def warn(self, format: str | None = None, **kwargs: object) -> None:
         """Emit an event at LogLevel.warn."""
         self.emit(LogLevel.warn, format, **kwargs)
 
-    def error(self, format=None, **kwargs):
+    def error(self, format: str | None = None, **kwargs: object) -> None:
         """Emit an event at LogLevel.error."""
         self.emit(LogLevel.error, format, **kwargs)
 
-    def critical(self, format=None, **kwargs):
+    def critical(self, format: str | None = None, **kwargs: object) -> None:
         """Emit an event at LogLevel.critical."""
         self.emit(LogLevel.critical, format, **kwargs)
 
-    def failuresHandled(self, format, level=LogLevel.critical, **kwargs):
+    def failuresHandled(
+        self, format: str, level: LogLevel = LogLevel.critical, **kwargs: object
+    ) -> _Operation:
         """
         A context manager logging (with ``failure``) any exception its block
         raises, then going on.  It gives an operation whose ``succeeded``,
@@ -328,7 +354,7 @@ class Logger:
         """
         return _Operation(lambda failure: self.failure(format, failure, level, **kwargs))
 
-    def failureHandler(self, staticMessage, level=LogLevel.critical):
+    def failureHandler(self, staticMessage: str, level: LogLevel = LogLevel.critical) -> _Operation:
         """
         A reusable context manager logging any exception its block raises
         with staticMessage, then going on (for hot paths: make it once).
@@ -336,11 +362,12 @@ class Logger:
         return _Operation(lambda failure: self.failure(staticMessage, failure, level))
 
 
-def _addLegacyKeys(event, level):
+def _addLegacyKeys(event: dict[str, Any], level: LogLevel) -> None:
     # What Twisted's LegacyLogObserverWrapper adds, for reactor.log's
     # formatters and observers.  log_legacy formats a copy, so that the
     # event does not hold itself.
-    system = event.get("log_system") or _logcontext.currentSystem()
+    # Passing over our frames: this one, emit's (info's is looked at).
+    system = event.get("log_system") or _logcontext.currentSystem(2)
     if system is None:
         system = "%s#%s" % (event["log_namespace"], level.name)
     event["log_system"] = system
@@ -363,20 +390,25 @@ def _addLegacyKeys(event, level):
 class _Operation:
     """What failuresHandled and failureHandler return."""
 
-    def __init__(self, report):
+    def __init__(self, report: Callable[[Failure], None]) -> None:
         self._report = report
         self.succeeded = False
-        self.failure = None
+        self.failure: Failure | None = None
 
     @property
-    def failed(self):
+    def failed(self) -> bool:
         """True if the block raised."""
         return self.failure is not None
 
-    def __enter__(self):
+    def __enter__(self) -> _Operation:
         return self
 
-    def __exit__(self, excType, excValue, traceback):
+    def __exit__(
+        self,
+        excType: type[BaseException] | None,
+        excValue: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
         if excType is None:
             self.succeeded = True
             return False
@@ -390,6 +422,6 @@ class _Operation:
 _log = Logger(namespace="reactor.logger")
 
 
-def _loggerFor(thing):
+def _loggerFor(thing: object) -> Logger:
     """Return the Logger a class attribute would give thing (Twisted's _loggerFor)."""
     return _log.__get__(thing, type(thing))

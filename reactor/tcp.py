@@ -147,12 +147,15 @@ class Server(Connection):
     server buffer without limit.
 
     Log lines name it ``Protocol,sessionno,peer host``, as Twisted does.
-    :ivar sessionno: its number among the connections its port accepted, from 0.
     """
 
-    __slots__ = ("sessionno",)
+    __slots__ = ("_session",)  # see _logcontext.serverLogPrefix
     autoPauseReading = True
     logPrefix = _logcontext.serverLogPrefix
+    sessionno = property(
+        _logcontext.sessionOf,
+        doc="Its number among the connections its port accepted, from 0 (Twisted's).",
+    )
 
 
 def startConnection(transport, protocol, reactor):
@@ -283,7 +286,7 @@ class Port:
             os.close(fd)
             return
         transport = self.transport(fd, protocol, self.reactor)
-        transport.sessionno, self.sessionno = self.sessionno, self.sessionno + 1
+        transport._session, self.sessionno = self.sessionno, self.sessionno + 1
         startConnection(transport, protocol, self.reactor)
 
     def _peerAddress(self, sockaddr):

@@ -67,9 +67,10 @@ class Server(Connection):
     name is usually empty: clients seldom bind theirs), as Twisted does.
     """
 
-    __slots__ = ("sessionno",)
+    __slots__ = ("_session",)  # see _logcontext.serverLogPrefix
     autoPauseReading = True
     logPrefix = _logcontext.serverLogPrefix
+    sessionno = property(_logcontext.sessionOf, doc="As tcp.Server's.")
 
 
 class Port(_TCPPort):

@@ -51,6 +51,7 @@ import sys
 import threading
 
 from reactor import log
+from reactor._logcontext import printable
 from services._logfailures import CountsLostLines, WriteFailures
 
 __all__ = [
@@ -131,8 +132,10 @@ def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logForm
 
 
 def _systemOf(record):
+    # Escaped: a newline in a system would start a line the log did not write.
     event = getattr(record, "loomEvent", None)
-    return event.get("system", "-") if event is not None else record.name
+    system = event.get("system", "-") if event is not None else record.name
+    return printable(str(system))
 
 
 def _messageAndTraceback(record, formatter):

@@ -13,6 +13,7 @@ import pytest
 
 from protocols.protocol import DatagramProtocol, Factory
 from reactor import _logcontext, log
+from reactor.address import IPv4Address
 from reactor.logger import Logger
 from tests.reactor.transport_helpers import (
     Recorder,
@@ -299,3 +300,54 @@ def test_aFailingLogPrefixGivesTheClassName():
     _logcontext.dispatchesTo(dispatch, "descriptor")
     assert dispatch(Odd()) == "Odd"
     assert _logcontext.currentSystem() is None
+
+
+def test_serverPrefixIsKeptUntilTheProtocolChanges():
+    class Transport:
+        _session = 4
+
+        def __init__(self):
+            self.protocol = Recorder()
+            self.peers = 0
+            self.lost = False
+
+        def getPeer(self):
+            if self.lost:
+                raise OSError("the connection is closed")
+            self.peers += 1
+            return IPv4Address("TCP", "10.0.0.1", 5)
+
+    transport = Transport()
+    assert _logcontext.serverLogPrefix(transport) == "Recorder,4,10.0.0.1"
+    assert _logcontext.serverLogPrefix(transport) == "Recorder,4,10.0.0.1"
+    assert transport.peers == 1  # the kernel is asked once
+    assert _logcontext.sessionOf(transport) == 4
+    transport.protocol = Chatty()
+    assert _logcontext.serverLogPrefix(transport) == "Chatty,4,10.0.0.1"
+    assert transport.peers == 2
+    assert _logcontext.sessionOf(transport) == 4
+    fresh = Transport()
+    fresh.lost = True
+    assert _logcontext.serverLogPrefix(fresh) == "Recorder,4,?"
+
+
+def test_aUnixPeersNameCannotStartALogLine(reactor, events, tmp_path):
+    # A local client names its own socket: a newline in the name would
+    # forge a log line in the connection's prefix.
+    path = str(tmp_path / "chat.sock")
+    factory = RecordingServerFactory(Chatty)
+    port = reactor.listenUNIX(path, factory)
+    client = socket.socket(socket.AF_UNIX)
+    try:
+        client.bind(str(tmp_path / "x\n2026-01-01T00:00:00+0000 [loomd] forged"))
+        client.connect(path)
+        client.sendall(b"x")
+        spin(reactor, lambda: factory.built and factory.built[0].lost, what="the close")
+    finally:
+        client.close()
+        wait(reactor, port.stopListening())
+    (system,) = systemsOf(events, "received")
+    assert "\n" not in system
+    assert system.startswith("Chatty,0,") and system.endswith(
+        "x\\n2026-01-01T00:00:00+0000 [loomd] forged"
+    )

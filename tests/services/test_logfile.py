@@ -198,6 +198,17 @@ def test_jsonErrorWithoutFailureKeepsItsText():
     assert json.loads(JsonFormatter().format(record))["message"] == "text"
 
 
+def test_textAndJsonLinesEscapeAnUnprintableSystem(tmp_path, attach):
+    text, json_ = tmp_path / "text.log", tmp_path / "json.log"
+    attach(makeLogHandler(str(text)))
+    attach(makeLogHandler(str(json_), logFormat="json"))
+    log.msg("hello", system="peer\n2026-01-01T00:00:00+0000 [loomd] forged\r")
+    (line,) = text.read_text().splitlines()
+    assert line.endswith(" [peer\\n2026-01-01T00:00:00+0000 [loomd] forged\\r] hello")
+    (entry,) = [json.loads(line) for line in json_.read_text().splitlines()]
+    assert entry["system"] == "peer\\n2026-01-01T00:00:00+0000 [loomd] forged\\r"
+
+
 class Opaque:
     """A value JSON cannot hold."""
 
