@@ -29,6 +29,7 @@ from reactor.interfaces import (
     IReactorTime,
     ITransport,
 )
+from reactor.logger import _loggerFor
 
 __all__ = [
     "BaseProtocol",
@@ -91,7 +92,9 @@ class Factory:
         """
         if not self.numPorts:
             if self.noisy:
-                log.msg("Starting factory %r" % (self,))
+                # Twisted's line, logged as Twisted 26 does: at info, in the
+                # factory's namespace, with the factory as a field.
+                _loggerFor(self).info("Starting factory {factory!r}", factory=self)
             self.startFactory()
         self.numPorts += 1
 
@@ -106,7 +109,7 @@ class Factory:
         self.numPorts -= 1
         if not self.numPorts:
             if self.noisy:
-                log.msg("Stopping factory %r" % (self,))
+                _loggerFor(self).info("Stopping factory {factory!r}", factory=self)
             self.stopFactory()
 
     def startFactory(self) -> None:

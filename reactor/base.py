@@ -26,7 +26,7 @@ from collections import deque
 
 from zope.interface import implementer
 
-from reactor import log
+from reactor import _logcontext, log
 from reactor._events import SystemEvent
 from reactor._reactortimers import ReactorTimerHeap
 from reactor._waker import PipeWaker, makeWaker
@@ -588,3 +588,11 @@ class ReactorBase:
         for waker in list(self._internalReaders):
             self._removeInternalReader(waker)
             waker.close()
+
+
+# The functions through which a descriptor is called, for log lines'
+# connection (reactor._logcontext); the loop's own are where the search stops.
+_logcontext.dispatchesTo(ReactorBase._doReadOrWrite, "descriptor")
+_logcontext.dispatchesTo(ReactorBase._disconnectSelectable, "descriptor")
+_logcontext.boundary(ReactorBase.mainLoop)
+_logcontext.boundary(ReactorBase.runUntilCurrent)

@@ -32,6 +32,7 @@ import select
 
 from zope.interface import implementer
 
+from reactor import _logcontext
 from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
 
@@ -211,3 +212,7 @@ class EPollReactor(PosixReactorBase):
         """Release the epoll fd and the wakers; the reactor is unusable after."""
         super().close()
         self._poller.close()
+
+
+# Log lines name the descriptor being dispatched to (reactor._logcontext).
+_logcontext.dispatchesTo(EPollReactor.doIteration, "descriptor")

@@ -2,7 +2,8 @@
 Twisted-style logging as a thin façade over stdlib ``logging``.
 
 Every event is a dict (``message``, ``time``, ``system``, ``isError``,
-``failure``, ``why`` and any extra fields).  It goes two ways:
+``failure``, ``why`` and any extra fields, which stay structured: loomd's
+JSON output carries them, see ``eventFields``).  It goes two ways:
 
 - to the observers added with ``addObserver`` (always, whatever the levels),
 - to the stdlib logger ``loom`` (or ``loom.<system>``), as a LogRecord that
@@ -15,6 +16,12 @@ its last-resort handler, so nothing is lost by default; but once an observer
 is added (``startLogging``), that fallback is skipped, so an error is not
 printed twice (see test_errorsAreNotPrintedTwiceWithAnObserverAndNoHandler).
 
+An event logged without a ``system`` while the reactor dispatches to a
+descriptor takes that descriptor's ``logPrefix()``, as under Twisted's
+callWithLogger: ``ChatProtocol,3,127.0.0.1``.  It is found only when a line
+is logged, never per event (reactor._logcontext).  reactor.logger's Logger
+emits through the same path, to the stdlib logger ``loom.<namespace>``.
+
 No rotation and no syslog here: the daemonizer attaches stdlib handlers for
 those.  ``startLogging(file)`` is the one-line way to see events in a file.
 """
@@ -23,6 +30,7 @@ import logging
 import sys
 import time
 
+from reactor import _logcontext
 from reactor.failure import Failure
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "removeObserver",
     "startLogging",
     "textFromEventDict",
+    "eventFields",
     "formatTime",
     "FileLogObserver",
     "LOGGER_NAME",
@@ -106,9 +115,14 @@ def err(_stuff=None, _why=None, **fields):
     _emit(fields)
 
 
-def _emit(event):
-    event.setdefault("time", time.time())
-    event.setdefault("system", "-")
+def _emit(event, logger=None):
+    # logger: the stdlib logger for the event; by default one named after
+    # its system (reactor.logger passes the one of its namespace).
+    if "time" not in event:
+        event["time"] = time.time()
+    if "system" not in event:
+        # Passing over _emit's frame and msg's or err's, ours.
+        event["system"] = _logcontext.currentSystem(2) or "-"
     for observer in list(_observers):
         try:
             observer(event)
@@ -126,9 +140,15 @@ def _emit(event):
                 }
             )
     level = event.get("logLevel") or (logging.ERROR if event["isError"] else logging.INFO)
-    logger = _loggerFor(event["system"])
+    if logger is None:
+        logger = _loggerFor(event["system"])
     if logger.isEnabledFor(level) and (not _observers or logger.hasHandlers()):
         _toStdlib(logger, level, event)
+
+
+def _wanted(logger, level):
+    """Whether an event at level for logger would reach anyone at all."""
+    return bool(_observers) or logger.isEnabledFor(level)
 
 
 def _toStdlib(logger, level, event):
@@ -179,10 +199,36 @@ def textFromEventDict(event):
     if "failure" in event:
         why = why or "Unhandled Error"
         traceback = event["failure"].getTraceback().rstrip("\n")
-        return "%s\n%s" % (why if text is None else "%s: %s" % (why, text), traceback)
+        return "%s\n%s" % (_whyAndText(why, text), traceback)
     if why:
-        return why if text is None else "%s: %s" % (why, text)
+        return _whyAndText(why, text)
     return text
+
+
+def _whyAndText(why, text):
+    # A Logger's failure event says its message as both (Twisted's legacy
+    # form of it does too): once is enough.
+    return why if text is None or text == why else "%s: %s" % (why, text)
+
+
+# Keys of the event that reactor.log itself reads; Twisted's own are log_*.
+_RESERVED = frozenset(
+    ["message", "time", "system", "isError", "failure", "why", "format", "logLevel"]
+)
+
+
+def eventFields(event):
+    """
+    Return the fields a program gave an event (``log.msg("...", user=name)``,
+    ``Logger().info("...", user=name)``): every key except reactor.log's own
+    (message, time, system, isError, failure, why, format, logLevel) and
+    Twisted's private ``log_*`` keys.
+    """
+    return {
+        key: value
+        for key, value in event.items()
+        if key not in _RESERVED and not (isinstance(key, str) and key.startswith("log_"))
+    }
 
 
 def formatTime(when):

@@ -15,7 +15,7 @@ import os
 
 from zope.interface import implementer
 
-from reactor import log
+from reactor import _logcontext, log
 from reactor.base import ReactorBase
 from reactor.error import CONNECTION_LOST
 from reactor.failure import Failure
@@ -171,3 +171,6 @@ class PosixReactorBase(ReactorBase):
         )
         listening.startListening()
         return listening
+
+
+_logcontext.dispatchesTo(PosixReactorBase.disconnectAll, "descriptor")

@@ -21,7 +21,7 @@ import socket
 
 from zope.interface import implementer
 
-from reactor import log
+from reactor import _logcontext, log
 from reactor.address import IPv4Address, IPv6Address
 from reactor.defer import Deferred, succeed
 from reactor.error import (
@@ -113,9 +113,10 @@ class _AddressedTransport(StreamTransport):
 
 @implementer(ITCPTransport)
 class Connection(_AddressedTransport):
-    """A TCP connection."""
+    """A TCP connection (log lines name it ``Protocol,client``)."""
 
     __slots__ = ()
+    logPrefix = _logcontext.clientLogPrefix
 
     def getTcpNoDelay(self):
         """Return True when Nagle's algorithm is off."""
@@ -144,10 +145,17 @@ class Server(Connection):
     Reading pauses while more than ``highWater`` bytes wait to be sent (see
     reactor.stream), so a client that sends without reading cannot make the
     server buffer without limit.
+
+    Log lines name it ``Protocol,sessionno,peer host``, as Twisted does.
     """
 
-    __slots__ = ()
+    __slots__ = ("_session",)  # see _logcontext.serverLogPrefix
     autoPauseReading = True
+    logPrefix = _logcontext.serverLogPrefix
+    sessionno = property(
+        _logcontext.sessionOf,
+        doc="Its number among the connections its port accepted, from 0 (Twisted's).",
+    )
 
 
 def startConnection(transport, protocol, reactor):
@@ -177,12 +185,14 @@ class Port:
 
     :ivar numberAccepts: the most connections accepted per wakeup.
     :ivar acceptPause: seconds to stop accepting after EMFILE and friends.
+    :ivar sessionno: how many connections were accepted (and given a protocol).
     """
 
     transport: type[_AddressedTransport] = Server
     socketType = socket.SOCK_STREAM
     numberAccepts = 128
     acceptPause = 0.1
+    sessionno = 0
     _kind = "TCP"
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None):
@@ -221,6 +231,7 @@ class Port:
         self._accept = sock._accept
         self._host = self._hostAddress()
         self.connected = True
+        self._logStarting()
         self.factory.doStart()
         _tell(self.reactor, "_opened", self)
         self.reactor.addReader(self)
@@ -274,7 +285,9 @@ class Port:
         if protocol is None:
             os.close(fd)
             return
-        startConnection(self.transport(fd, protocol, self.reactor), protocol, self.reactor)
+        transport = self.transport(fd, protocol, self.reactor)
+        transport._session, self.sessionno = self.sessionno, self.sessionno + 1
+        startConnection(transport, protocol, self.reactor)
 
     def _peerAddress(self, sockaddr):
         return _address(sockaddr, self._kind)
@@ -328,6 +341,7 @@ class Port:
         self.fd = -1
         sock.close()
         _tell(self.reactor, "_closed", self)
+        self._logClosed()
         stopped, self._stopped = self._stopped, None
         try:
             self.factory.doStop()
@@ -346,6 +360,13 @@ class Port:
     def _describe(self):
         host = self.getHost()
         return "%s:%s" % (host.host, host.port)
+
+    # Twisted's wording, which people and scripts look for in logs.
+    def _logStarting(self):
+        log.msg("%s starting on %s" % (_logcontext.prefixOf(self.factory), self._host.port))
+
+    def _logClosed(self):
+        log.msg("(%s Port %s Closed)" % (self._kind, self._host.port))
 
     def logPrefix(self):
         """Return the factory's class name, for log lines."""
@@ -587,3 +608,7 @@ class _Attempt:
 
     def logPrefix(self):
         return "Connecting(%s)" % (type(self.connector.factory).__name__,)
+
+
+# connectionMade's log lines name the new connection (reactor._logcontext).
+_logcontext.dispatchesTo(startConnection, "transport")

@@ -18,7 +18,7 @@ import struct
 
 from zope.interface import implementer
 
-from reactor import log
+from reactor import _logcontext, log
 from reactor.address import IPv4Address, IPv6Address
 from reactor.defer import Deferred, succeed
 from reactor.error import CannotListenError, InvalidAddressError, MessageLengthError
@@ -57,6 +57,7 @@ class Port:
         self._stopped = None
         self._listenMultiple = False
         self._checkedHost = None  # the last destination host found literal
+        self._portNumber = None  # the port bound, for the log line at close
 
     def _bindSocket(self):
         family = _family(self.interface)
@@ -89,6 +90,10 @@ class Port:
         self.fd = self.socket.fileno()
         self.connected = True
         _tell(self.reactor, "_opened", self)
+        # Twisted's wording, as for TCP ports.
+        self._portNumber = sock.getsockname()[1]
+        prefix = _logcontext.prefixOf(self.protocol)
+        log.msg("%s starting on %s" % (prefix, self._portNumber))
         self.protocol.makeConnection(self)
         self.reactor.addReader(self)
 
@@ -222,6 +227,7 @@ class Port:
         self.fd = -1
         sock.close()
         _tell(self.reactor, "_closed", self)
+        log.msg("(UDP Port %s Closed)" % (self._portNumber,))
         stopped, self._stopped = self._stopped, None
         try:
             self.protocol.doStop()

@@ -22,7 +22,7 @@ import socket
 
 from zope.interface import implementer
 
-from reactor import _socketfile, log
+from reactor import _logcontext, _socketfile, log
 from reactor.address import UNIXAddress
 from reactor.error import CannotListenError
 from reactor.interfaces import IUNIXTransport
@@ -51,6 +51,7 @@ class Connection(_AddressedTransport):
     """A UNIX stream connection (addresses are UNIXAddress; a name may be None)."""
 
     __slots__ = ()
+    logPrefix = _logcontext.clientLogPrefix
 
     def _makeAddress(self, sockaddr):
         return _unixAddress(sockaddr)
@@ -60,10 +61,16 @@ class Connection(_AddressedTransport):
 
 
 class Server(Connection):
-    """A UNIX connection accepted by a listening Port (reading pauses as for tcp.Server)."""
+    """
+    A UNIX connection accepted by a listening Port (reading pauses as for
+    tcp.Server); log lines name it ``Protocol,sessionno,peer name`` (the
+    name is usually empty: clients seldom bind theirs), as Twisted does.
+    """
 
-    __slots__ = ()
+    __slots__ = ("_session",)  # see _logcontext.serverLogPrefix
     autoPauseReading = True
+    logPrefix = _logcontext.serverLogPrefix
+    sessionno = property(_logcontext.sessionOf, doc="As tcp.Server's.")
 
 
 class Port(_TCPPort):
@@ -153,6 +160,13 @@ class Port(_TCPPort):
 
     def _describe(self):
         return repr(self.path)
+
+    def _logStarting(self):
+        name = os.fsdecode(self.path)
+        log.msg("%s starting on %r" % (_logcontext.prefixOf(self.factory), name))
+
+    def _logClosed(self):
+        log.msg("(UNIX Port %s Closed)" % (os.fsdecode(self.path),))
 
 
 class Connector(_TCPConnector):

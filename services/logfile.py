@@ -51,6 +51,7 @@ import sys
 import threading
 
 from reactor import log
+from reactor._logcontext import printable
 from services._logfailures import CountsLostLines, WriteFailures
 
 __all__ = [
@@ -131,8 +132,10 @@ def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logForm
 
 
 def _systemOf(record):
+    # Escaped: a newline in a system would start a line the log did not write.
     event = getattr(record, "loomEvent", None)
-    return event.get("system", "-") if event is not None else record.name
+    system = event.get("system", "-") if event is not None else record.name
+    return printable(str(system))
 
 
 def _messageAndTraceback(record, formatter):
@@ -170,14 +173,23 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """
     One JSON object per line: ``time`` (ISO 8601, milliseconds, local
-    offset), ``level``, ``system``, ``message``, and ``traceback`` for errors
-    that carry one.
+    offset), ``level``, ``system``, ``message``; ``namespace`` for an event
+    of a reactor.logger Logger; ``fields``, an object holding the fields the
+    program gave the event (``log.msg("...", user=name)``,
+    ``Logger().info("...", user=name)``, stdlib ``extra={"user": name}``);
+    and ``traceback`` for errors that carry one.
+
+    The fields get an object of their own rather than top-level keys: a
+    program's field may be called ``time``, ``level`` or ``message`` too, and
+    nothing it logs can then change the shape of the line that log readers
+    rely on.  A value JSON cannot hold (bytes, an object, NaN, a dict with
+    tuple keys, a cycle) is given as its repr.  Twisted's private ``log_*``
+    keys are left out.
     """
 
     def format(self, record):
         """Return the JSON line for record."""
         import datetime
-        import json
 
         message, traceback = _messageAndTraceback(record, self)
         when = datetime.datetime.fromtimestamp(record.created).astimezone()
@@ -187,9 +199,54 @@ class JsonFormatter(logging.Formatter):
             "system": _systemOf(record),
             "message": message,
         }
+        event = getattr(record, "loomEvent", None)
+        if event is not None and "log_namespace" in event:
+            entry["namespace"] = event["log_namespace"]
+        fields = _fieldsOf(record, event)
+        if fields:
+            entry["fields"] = fields
         if traceback:
             entry["traceback"] = traceback
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _jsonLine(entry)
+
+
+# The attributes every LogRecord has; any other was given through ``extra``.
+_RECORD_ATTRIBUTES = frozenset(
+    list(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+    + ["message", "asctime", "taskName", "loomEvent"]
+)
+
+
+def _fieldsOf(record, event):
+    if event is not None:
+        return log.eventFields(event)
+    return {key: value for key, value in record.__dict__.items() if key not in _RECORD_ATTRIBUTES}
+
+
+def _safeRepr(value):
+    try:
+        return repr(value)
+    except Exception:
+        return "<unrepresentable %s>" % (type(value).__name__,)
+
+
+def _jsonLine(entry):
+    import json
+
+    try:
+        return json.dumps(entry, ensure_ascii=False, allow_nan=False, default=_safeRepr)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    # One field JSON cannot hold as it is: each such field becomes its repr.
+    fields = entry.get("fields", {})
+    for key, value in fields.items():
+        try:
+            json.dumps(value, allow_nan=False, default=_safeRepr)
+        except (TypeError, ValueError, RecursionError):
+            fields[key] = _safeRepr(value)
+    if fields:
+        entry["fields"] = {str(key): value for key, value in fields.items()}
+    return json.dumps(entry, ensure_ascii=False, allow_nan=False, default=_safeRepr)
 
 
 class SyslogFormatter(logging.Formatter):

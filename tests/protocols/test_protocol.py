@@ -135,9 +135,12 @@ def test_noisyFactoryLogsStartAndStop():
         factory.doStop()
     finally:
         log.removeObserver(messages.append)
-    text = [" ".join(map(str, event["message"])) for event in messages]
-    assert any(line.startswith("Starting factory") for line in text)
-    assert any(line.startswith("Stopping factory") for line in text)
+    # Twisted 26's lines: a Logger event at info in the factory's namespace.
+    starting, stopping = messages
+    assert log.textFromEventDict(starting) == "Starting factory %r" % (factory,)
+    assert log.textFromEventDict(stopping) == "Stopping factory %r" % (factory,)
+    assert starting["system"] == "protocols.protocol.Factory#info"
+    assert starting["factory"] is factory
 
 
 def test_clientFactoryCallbacksAreNoOps():

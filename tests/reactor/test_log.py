@@ -294,3 +294,20 @@ def test_errTakesWhyAsAKeyword(events):
         log.err(why="while parsing")
     assert events[0]["why"] == "while parsing"
     assert events[0]["failure"].type is ValueError
+
+
+def test_eventFieldsLeavesOutReservedAndPrivateKeys(events):
+    log.msg("user joined", user="bob", count=3, system="chat", logLevel=logging.INFO)
+    log.err(MyError("bad"), "while chatting", user="eve")
+    assert log.eventFields(events[0]) == {"user": "bob", "count": 3}
+    assert log.eventFields(events[1]) == {"user": "eve"}
+    assert log.eventFields({"log_format": "x", "log_source": 1, "a": 2}) == {"a": 2}
+
+
+def test_whyEqualToTheTextIsSaidOnce():
+    # Twisted's legacy form of a Logger failure event says the message as
+    # both its why and its format.
+    event = {"isError": True, "why": "while x", "format": "while x", "message": ()}
+    assert log.textFromEventDict(event) == "while x"
+    event["failure"] = Failure(MyError("e"))
+    assert log.textFromEventDict(event).startswith("while x\nTraceback")

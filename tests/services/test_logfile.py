@@ -198,6 +198,84 @@ def test_jsonErrorWithoutFailureKeepsItsText():
     assert json.loads(JsonFormatter().format(record))["message"] == "text"
 
 
+def test_textAndJsonLinesEscapeAnUnprintableSystem(tmp_path, attach):
+    text, json_ = tmp_path / "text.log", tmp_path / "json.log"
+    attach(makeLogHandler(str(text)))
+    attach(makeLogHandler(str(json_), logFormat="json"))
+    log.msg("hello", system="peer\n2026-01-01T00:00:00+0000 [loomd] forged\r")
+    (line,) = text.read_text().splitlines()
+    assert line.endswith(" [peer\\n2026-01-01T00:00:00+0000 [loomd] forged\\r] hello")
+    (entry,) = [json.loads(line) for line in json_.read_text().splitlines()]
+    assert entry["system"] == "peer\\n2026-01-01T00:00:00+0000 [loomd] forged\\r"
+
+
+class Opaque:
+    """A value JSON cannot hold."""
+
+    def __repr__(self):
+        return "<Opaque>"
+
+
+def test_jsonFieldsOfLogMsgAndLogger(tmp_path, attach):
+    from reactor.logger import Logger
+
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), logFormat="json"))
+    log.msg("user joined", user="bob", count=3, time=12.5, system="chat")
+    Logger(namespace="chat.Room").info("{user} joined {room}", user="eve", room=Opaque())
+    try:
+        raise KeyError("k")
+    except KeyError:
+        log.err(None, "lookup failed", key=b"k")
+    first, second, third = [json.loads(line) for line in path.read_text().splitlines()]
+    # Loom's keys keep their meaning; a program's fields have an object of
+    # their own, with what JSON cannot hold given as its repr.
+    assert first["fields"] == {"user": "bob", "count": 3}
+    assert (first["message"], first["system"]) == ("user joined", "chat")
+    assert "namespace" not in first
+    assert second["message"] == "eve joined <Opaque>"
+    assert second["fields"] == {"user": "eve", "room": "<Opaque>"}
+    assert second["namespace"] == "chat.Room"
+    assert second["system"] == "chat.Room#info"
+    assert not any(key.startswith("log_") for key in second)
+    assert third["fields"] == {"key": "b'k'"}
+    assert third["traceback"].endswith("KeyError: 'k'")
+
+
+def test_jsonFieldsJsonCannotHoldBecomeTheirRepr():
+    record = logging.LogRecord("loom", logging.INFO, "x", 0, "%s", ("text",), None)
+    cycle = []
+    cycle.append(cycle)
+    record.loomEvent = {
+        "message": ("text",),
+        "isError": False,
+        "system": "s",
+        "nan": float("nan"),
+        "tupleKeys": {(1, 2): "x"},
+        "cycle": cycle,
+        "fine": [1, "two", None],
+        "log_private": object(),
+    }
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["fields"] == {
+        "nan": "nan",
+        "tupleKeys": "{(1, 2): 'x'}",
+        "cycle": "[[...]]",
+        "fine": [1, "two", None],
+    }
+
+
+def test_jsonFieldsOfStdlibExtra(tmp_path, attach):
+    path = tmp_path / "loomd.log"
+    attach(makeLogHandler(str(path), logFormat="json"))
+    logging.getLogger("loom.app").info("plain %s", "stdlib", extra={"user": "bob"})
+    logging.getLogger("loom.app").info("no extra")
+    first, second = [json.loads(line) for line in path.read_text().splitlines()]
+    assert first["message"] == "plain stdlib"
+    assert first["fields"] == {"user": "bob"}
+    assert "fields" not in second
+
+
 SYSLOG_CASES = [
     (logging.DEBUG, 7),
     (logging.INFO, 6),

@@ -191,3 +191,73 @@ def test_aTacWarningStillShowsOnTheLaunchersTerminal(loomd, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "loading: a warning from the .tac" in result.stderr
     assert "an info line" not in result.stderr
+
+
+CHAT = """
+from reactor.logger import Logger
+
+class Chat(Protocol):
+    log = Logger()
+
+    def dataReceived(self, data):
+        self.log.info("user {user} joined", user=data.decode().strip())
+        self.log.debug("a debug line about {user}", user="x")
+        log.msg("echoing", size=len(data))
+        logging.getLogger("myapp").info("stdlib in a connection", extra={"peer": "p"})
+        self.transport.write(data)
+
+class ChatFactory(Factory):
+    protocol = Chat
+
+class ChatService(Service):
+    def privilegedStartService(self):
+        Service.privilegedStartService(self)
+        self.port = reactor.listenTCP(%d, ChatFactory(), interface="127.0.0.1")
+
+    def stopService(self):
+        Service.stopService(self)
+        return self.port.stopListening()
+
+ChatService().setServiceParent(application)
+"""
+
+
+def chatOnce(loomd, tmp_path, *args):
+    """Run the chat daemon with args, send it one line, stop it; return its port."""
+    port = freePort()
+    pid = loomd.daemon(tacFile(tmp_path, CHAT % port), *args)
+    assert echo(port, b"bob\n") == b"bob\n"
+    waitFor(lambda: "echoing" in readLog(loomd.logfile), what="the connection's lines")
+    stop(pid)
+    return port
+
+
+def test_jsonLogCarriesTheConnectionAndTheFields(loomd, tmp_path):
+    chatOnce(loomd, tmp_path, "--log-format", "json")
+    entries = {entry["message"]: entry for entry in jsonLines(loomd.logfile)}
+    joined = entries["user bob joined"]
+    assert joined["system"] == "Chat,0,127.0.0.1"
+    assert joined["fields"] == {"user": "bob"}
+    assert joined["namespace"].endswith(".Chat")
+    assert joined["level"] == "INFO"
+    echoing = entries["echoing"]
+    assert (echoing["system"], echoing["fields"]) == ("Chat,0,127.0.0.1", {"size": 4})
+    # A stdlib logger of the program's own reaches the log too, with its extra.
+    stdlib = entries["stdlib in a connection"]
+    assert (stdlib["system"], stdlib["fields"]) == ("myapp", {"peer": "p"})
+    assert "a debug line about x" not in entries  # --log-level is info
+
+
+def test_textLogNamesTheConnectionAndThePortAsTwistedDoes(loomd, tmp_path):
+    port = chatOnce(loomd, tmp_path, "--log-level", "debug")
+    lines = [line.split(" ", 1)[1] for line in readLog(loomd.logfile).splitlines()]
+    assert "[Chat,0,127.0.0.1] user bob joined" in lines
+    assert "[Chat,0,127.0.0.1] a debug line about x" in lines
+    assert "[Chat,0,127.0.0.1] echoing" in lines
+    assert "[-] ChatFactory starting on %d" % (port,) in lines
+    assert "[-] (TCP Port %d Closed)" % (port,) in lines
+    starting = [line for line in lines if "] Starting factory <" in line]
+    stopping = [line for line in lines if "] Stopping factory <" in line]
+    assert len(starting) == len(stopping) == 1
+    assert starting[0].startswith("[__loom_tac__.ChatFactory#info] Starting factory")
+    assert lines.index(starting[0]) > lines.index("[-] ChatFactory starting on %d" % (port,))
