@@ -162,8 +162,6 @@ def startConnection(transport, protocol, reactor):
     except Exception:
         failure = Failure()
         log.err(failure, "Unhandled error in %s.connectionMade" % (transport.logPrefix(),))
-        reactor.removeReader(transport)
-        reactor.removeWriter(transport)
         transport.connectionLost(failure)
         return
     # Unless connectionMade closed, paused reading, or wrote past highWater.
