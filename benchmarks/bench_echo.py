@@ -140,6 +140,9 @@ def pinner(role):
 class Server:
     """One echo server subprocess, started on an ephemeral port."""
 
+    startTimeout = 20.0  # seconds to wait for its "port=N" line
+    tail = ""  # the end of its log, once stopped
+
     def __init__(self, name, argv):
         self.name = name
         self.logPath = os.path.join(BUILD, "server-%s.log" % (name,))
@@ -157,14 +160,12 @@ class Server:
         self.port = self._readPort()
         threading.Thread(target=self._drain, daemon=True).start()
 
-    def _readPort(self, timeout=20.0):
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+    def _readPort(self):
+        ready, _, _ = select.select([self.process.stdout], [], [], self.startTimeout)
         line = self.process.stdout.readline().decode() if ready else ""
         if not line.startswith("port="):
             self.stop()
-            raise RuntimeError(
-                "%s server did not start: %r\n%s" % (self.name, line, self.logTail())
-            )
+            raise RuntimeError("%s server did not start: %r\n%s" % (self.name, line, self.tail))
         return int(line.strip().split("=")[1])
 
     def _drain(self):
@@ -190,6 +191,7 @@ class Server:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
+        self.tail = self.logTail()
         self.log.close()
 
 

@@ -51,6 +51,7 @@ def countInstructions(client, argv, mode, conns, seconds):
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
+            server.tail = server.logTail()
             server.log.close()
         with open(out) as counts:
             totals = re.search(r"^(?:summary|totals): (\d+)", counts.read(), re.MULTILINE)
@@ -80,6 +81,7 @@ def main(argv=None):
     if shutil.which("valgrind") is None:
         raise SystemExit("callgrind_echo: valgrind is needed (apt-get install valgrind)")
     bench_echo.raiseFileLimit()
+    bench_echo.Server.startTimeout = 300.0  # an interpreter starting under valgrind
     client = bench_echo.build("echoclient")
     available = dict(bench_echo.peers(False, args.baseline))
     unit = "connection" if args.mode == "churn" else "round trip (%d conns)" % (args.conns,)

@@ -129,6 +129,16 @@ _GONE = frozenset(
 )
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+_providesHalfClose = IHalfCloseableProtocol.providedBy
+
+
+def _halfCloseable(protocol):
+    # Whether protocol provides IHalfCloseableProtocol.  Asked at each
+    # connection's end: a protocol without the interface's methods cannot
+    # provide it, and looking for one costs far less than providedBy.
+    return getattr(protocol, "readConnectionLost", None) is not None and _providesHalfClose(
+        protocol
+    )
 
 
 @implementer(ITransport, IConsumer, IPushProducer)
@@ -163,6 +173,8 @@ class StreamTransport:
         "_endReason",
         "_endCall",
         "_owner",
+        "_peer",
+        "_host",
         "__weakref__",
     )
 
@@ -175,12 +187,16 @@ class StreamTransport:
     # for outgoing ones: see "Backpressure" in doc/transports.md for why.
     autoPauseReading = False
 
-    def __init__(self, fd, protocol, reactor, owner=None):
+    def __init__(self, fd, protocol, reactor, owner=None, peer=None, host=None):
         """
         :param fd: a connected, non-blocking stream socket descriptor; the
             transport owns it and closes it when the connection is lost.
+        :param reactor: a PosixReactorBase (its tables are looked at when
+            the connection closes).
         :param owner: an object told ``_transportLost(transport, reason)``
             after the protocol (a connector, to tell its factory).
+        :param peer: the other end's address, when the caller knows it.
+        :param host: this end's address, when the caller knows it.
         """
         self.fd = fd
         self.protocol = protocol
@@ -196,13 +212,17 @@ class StreamTransport:
         self._producer = None
         self._streaming = False
         self._producerPaused = False
-        self._endReason = None
-        self._endCall = None
         self._owner = owner
-        _tell(reactor, "_opened", self)
+        self._peer = peer
+        self._host = host
+        # (_endReason and _endCall are set when the end is decided.)
+        # The reactor closes what is still open at shutdown
+        # (PosixReactorBase.disconnectAll).
+        reactor._openDescriptors.add(self)
 
     def _enter(self, state):
-        # The one place the state changes, and the public flags with it.
+        # The state changes here, and the public flags with it (CLOSED is
+        # entered in connectionLost only, which does the same in line).
         self._state = state
         if state >= CLOSING:
             if state == CLOSED:
@@ -238,7 +258,7 @@ class StreamTransport:
     def _readEOF(self):
         # The peer sent its FIN.  A half-closeable protocol keeps writing,
         # unless our own write side is shut already: then both are done.
-        if self._state == WRITE_SHUT or not IHalfCloseableProtocol.providedBy(self.protocol):
+        if self._state == WRITE_SHUT or not _halfCloseable(self.protocol):
             return _DONE
         self._readStops |= _PEER_FIN
         self.reactor.removeReader(self)
@@ -321,7 +341,7 @@ class StreamTransport:
             return _DONE
         self._enter(WRITE_SHUT)
         self.reactor.removeWriter(self)
-        if IHalfCloseableProtocol.providedBy(self.protocol):
+        if _halfCloseable(self.protocol):
             self.protocol.writeConnectionLost()
         return None
 
@@ -398,33 +418,56 @@ class StreamTransport:
             return
         if state == ABORTING:
             reason = self._endReason
+            self._endReason = None
             call, self._endCall = self._endCall, None
             if call is not None and call.active():
                 call.cancel()
-        self._enter(CLOSED)
+        if self._host is None or self._peer is None:
+            self._learnAddresses()
+        self._state = CLOSED
+        self.connected = False
+        self.disconnected = True
+        # Leave the reactor's tables (ReactorBase's _reads and _writes).  Its
+        # dispatch and disconnectAll have removed us already; a caller of
+        # ours that is not the reactor may not have: look before calling.
         reactor = self.reactor
-        reactor.removeReader(self)
-        reactor.removeWriter(self)
-        self._buffer = None
-        self._endReason = None
+        fd = self.fd
+        if reactor._reads.get(fd) is self:
+            reactor.removeReader(self)
+        if reactor._writes.get(fd) is self:
+            reactor.removeWriter(self)
         # fd is -1 from here on, before any user code runs, so that nothing
         # from stopProducing or connectionLost reaches the descriptor.
-        fd, self.fd = self.fd, -1
-        producer, self._producer = self._producer, None
-        if producer is not None:
+        self.fd = -1
+        self._buffer = None
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
             _contained(producer.stopProducing, "stopProducing")
         try:
             os.close(fd)
         except OSError:
             pass
-        _tell(reactor, "_closed", self)
-        _contained(self.protocol.connectionLost, "connectionLost", reason)
+        reactor._openDescriptors.discard(self)
+        try:
+            self.protocol.connectionLost(reason)
+        except Exception:
+            log.err(None, "Unhandled error in connectionLost()")
         if self._owner is not None:
             self._owner._transportLost(self, reason)
+        # As Twisted's transports do: the protocol keeps its transport, but
+        # not the other way round, so the two are freed by reference
+        # counting and not left in a cycle for the garbage collector.
+        self.protocol = None
+
+    def _learnAddresses(self):
+        # Called before the descriptor closes when an address is unknown:
+        # tcp and unix connections ask the kernel (see tcp._AddressedTransport).
+        pass
 
     def logPrefix(self):
-        """Return the protocol's class name, for log lines."""
-        return type(self.protocol).__name__
+        """Return the protocol's class name, for log lines (ours once closed)."""
+        protocol = self.protocol
+        return type(protocol if protocol is not None else self).__name__
 
     # -- the transport side (called by the protocol) ------------------------
 
