@@ -479,13 +479,16 @@ class StreamTransport:
         connection is lost.  A failure to send ends the connection (the
         protocol hears of it through connectionLost, on the next turn).
         """
-        if self._buffer is None and self._state < WRITE_SHUT:
+        if self._buffer is None and not self.disconnecting:
+            # The common case pays for no further test.  Once the write
+            # side is shut (EPIPE) or the connection lost (fd is -1: EBADF),
+            # os.write fails, and that failure is ignored.
             try:
                 sent = _write(self.fd, data)
             except BlockingIOError:
                 sent = 0
             except OSError as error:
-                if data:
+                if data and self._state < WRITE_SHUT:
                     self._endSoon(_failureOf(error))
                 return
             except TypeError:
