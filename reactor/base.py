@@ -73,9 +73,9 @@ def _halfCloseable(descriptor):
     # Whether descriptor provides IHalfCloseableDescriptor, asked at each
     # end of file: one without the interface's method cannot, and looking
     # for it costs far less than providedBy.
-    return getattr(descriptor, "readConnectionLost", None) is not None and _providesHalfClose(
-        descriptor
-    )
+    if getattr(descriptor, "readConnectionLost", None) is None:
+        return False
+    return _providesHalfClose(descriptor)
 
 
 def _logPrefix(descriptor):

@@ -136,9 +136,9 @@ def _halfCloseable(protocol):
     # Whether protocol provides IHalfCloseableProtocol.  Asked at each
     # connection's end: a protocol without the interface's methods cannot
     # provide it, and looking for one costs far less than providedBy.
-    return getattr(protocol, "readConnectionLost", None) is not None and _providesHalfClose(
-        protocol
-    )
+    if getattr(protocol, "readConnectionLost", None) is None:
+        return False
+    return _providesHalfClose(protocol)
 
 
 @implementer(ITransport, IConsumer, IPushProducer)
@@ -146,22 +146,22 @@ class StreamTransport:
     """
     The transport of one connected stream socket, given as a file descriptor.
 
-    Subclasses (tcp.Connection, unix.Connection) add addresses and socket
-    options.  The attributes users read are kept in step with the state:
+    Subclasses (tcp.Connection, unix.Connection) add getPeer/getHost (from
+    the addresses kept here when the creator knows them) and socket
+    options.  The attributes users read follow the state: ``connected``
+    and ``disconnected`` are read-only properties of it, and
+    ``disconnecting`` (read for every line by the line receivers) is an
+    attribute kept in step by ``_enter``.
 
-    :ivar connected: True until the connection is lost.
     :ivar disconnecting: True once loseConnection() or abortConnection()
         was called (or the connection failed while writing).
-    :ivar disconnected: True once the connection is lost.
     """
 
     __slots__ = (
         "fd",
         "protocol",
         "reactor",
-        "connected",
         "disconnecting",
-        "disconnected",
         "_state",
         "_readStops",
         "_buffer",
@@ -170,8 +170,7 @@ class StreamTransport:
         "_producer",
         "_streaming",
         "_producerPaused",
-        "_endReason",
-        "_endCall",
+        "_ending",
         "_owner",
         "_peer",
         "_host",
@@ -201,9 +200,7 @@ class StreamTransport:
         self.fd = fd
         self.protocol = protocol
         self.reactor = reactor
-        self.connected = True
         self.disconnecting = False
-        self.disconnected = False
         self._state = OPEN
         self._readStops = 0
         self._buffer = None
@@ -215,21 +212,27 @@ class StreamTransport:
         self._owner = owner
         self._peer = peer
         self._host = host
-        # (_endReason and _endCall are set when the end is decided.)
+        # (_ending is set when the end is decided: see _endSoon.)
         # The reactor closes what is still open at shutdown
         # (PosixReactorBase.disconnectAll).
         reactor._openDescriptors.add(self)
 
     def _enter(self, state):
-        # The state changes here, and the public flags with it (CLOSED is
-        # entered in connectionLost only, which does the same in line).
+        # The state changes here (CLOSED: in connectionLost only), and the
+        # public flag with it.
         self._state = state
         if state >= CLOSING:
-            if state == CLOSED:
-                self.connected = False
-                self.disconnected = True
-            else:
-                self.disconnecting = True
+            self.disconnecting = True
+
+    @property
+    def connected(self):
+        """True until the connection is lost."""
+        return self._state != CLOSED
+
+    @property
+    def disconnected(self):
+        """True once the connection is lost."""
+        return self._state == CLOSED
 
     # -- the descriptor side (called by the reactor) ------------------------
 
@@ -392,16 +395,16 @@ class StreamTransport:
         # the descriptor now, and report the end from the reactor's next
         # turn, never from inside that call.
         self._enter(ABORTING)
-        self._endReason = reason
         self._buffer = None
         self._bufferSize = 0
         self.reactor.removeReader(self)
         self.reactor.removeWriter(self)
-        self._endCall = self.reactor.callLater(0, self._reportEnd)
+        self._ending = (reason, self.reactor.callLater(0, self._reportEnd))
 
     def _reportEnd(self):
-        self._endCall = None
-        self.connectionLost(self._endReason)
+        reason, _ = self._ending
+        self._ending = (reason, None)
+        self.connectionLost(reason)
 
     def connectionLost(self, reason):
         """
@@ -417,16 +420,13 @@ class StreamTransport:
         if state == CLOSED:
             return
         if state == ABORTING:
-            reason = self._endReason
-            self._endReason = None
-            call, self._endCall = self._endCall, None
+            reason, call = self._ending
+            self._ending = None
             if call is not None and call.active():
                 call.cancel()
         if self._host is None or self._peer is None:
             self._learnAddresses()
         self._state = CLOSED
-        self.connected = False
-        self.disconnected = True
         # Leave the reactor's tables (ReactorBase's _reads and _writes).  Its
         # dispatch and disconnectAll have removed us already; a caller of
         # ours that is not the reactor may not have: look before calling.
