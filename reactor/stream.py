@@ -30,9 +30,12 @@ our own write side is shut too.  ``connectionLost()`` is the only way into
 CLOSED, and it is only ever called by the reactor: from its dispatch
 boundary when doRead or doWrite return a reason (end of file, a reset, a
 drained close), from the timed call that ABORTING schedules, or from
-``disconnectAll`` at shutdown.  It enters CLOSED first, so it acts once; it
-removes the transport from the reactor's readers and writers, closes the
-descriptor, and tells the producer, the protocol and the owner.  No method
+``disconnectAll`` at shutdown (and by tcp.startConnection when
+connectionMade raises).  It enters CLOSED before it calls anything that
+could call back, so it acts once; it removes the transport from the
+reactor's readers and writers (unless the reactor's dispatch did already),
+closes the descriptor, and tells the producer, the protocol and the owner;
+then it lets go of the protocol, so that the two are not left in a cycle.  No method
 the protocol calls ends the connection itself, so the protocol is never
 called back from inside its own call into us; and since every call that
 would watch the descriptor again checks the state first, a transport cannot
