@@ -50,6 +50,8 @@ from reactor.interfaces import (
 
 __all__ = ["ReactorBase"]
 
+_providesHalfClose = IHalfCloseableDescriptor.providedBy
+
 # Built once, so that a descriptor returning CONNECTION_DONE allocates nothing.
 _DONE_FAILURE = Failure(CONNECTION_DONE)
 _LOST_FAILURE = Failure(CONNECTION_LOST)
@@ -65,6 +67,15 @@ def _failureFor(why):
     if isinstance(why, BaseException):
         return Failure(why)
     return Failure(ConnectionLost("doRead/doWrite returned %r" % (why,)))
+
+
+def _halfCloseable(descriptor):
+    # Whether descriptor provides IHalfCloseableDescriptor, asked at each
+    # end of file: one without the interface's method cannot, and looking
+    # for it costs far less than providedBy.
+    if getattr(descriptor, "readConnectionLost", None) is None:
+        return False
+    return _providesHalfClose(descriptor)
 
 
 def _logPrefix(descriptor):
@@ -158,13 +169,16 @@ class ReactorBase:
         """Return how long the loop may block: 0 if work is due, None for ever."""
         if self._threadCalls or self._justStopped:
             return 0
-        return self._timers.timeout()
+        timers = self._timers
+        return timers.timeout() if timers._heap else None
 
     def runUntilCurrent(self):
         """Run the thread calls queued and the timed calls due when this began."""
         if self._threadCalls:
             self._runThreadCalls()
-        self._timers.runDue(self.seconds(), True, self._timedCallFailed)
+        timers = self._timers
+        if timers._heap:  # a busy server's loop mostly turns with no timer due
+            timers.runDue(self.seconds(), True, self._timedCallFailed)
         if self._justStopped:
             self._justStopped = False
             self.fireSystemEvent("shutdown")
@@ -548,19 +562,17 @@ class ReactorBase:
 
     def _disconnectSelectable(self, descriptor, why, isRead):
         """Remove descriptor and tell it why: connectionLost(Failure(why))."""
-        failure = _failureFor(why)
-        halfClose = (
-            isRead
-            and type(failure.value) is ConnectionDone
-            and IHalfCloseableDescriptor.providedBy(descriptor)
-        )
+        failure = _DONE_FAILURE if why is CONNECTION_DONE else _failureFor(why)
         self.removeReader(descriptor)
-        try:
-            if halfClose:
+        if isRead and type(failure.value) is ConnectionDone and _halfCloseable(descriptor):
+            try:
                 descriptor.readConnectionLost(failure)
-            else:
-                self.removeWriter(descriptor)
-                descriptor.connectionLost(failure)
+            except Exception:
+                log.err(None, "Error in readConnectionLost of %s" % (_logPrefix(descriptor),))
+            return
+        self.removeWriter(descriptor)
+        try:
+            descriptor.connectionLost(failure)
         except Exception:
             log.err(None, "Error in connectionLost of %s" % (_logPrefix(descriptor),))
 

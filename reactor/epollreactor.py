@@ -63,21 +63,58 @@ class EPollReactor(PosixReactorBase):
         self.interestSetRebuilds = 0
         super().__init__()
 
+    # The four FD-set methods take the common case in line: a descriptor
+    # whose fd nobody holds (_selectables[fd] is None: in neither table) is
+    # registered with one epoll_ctl and two table updates, and a watched one
+    # is looked up by its fd to be removed.  Everything else (fd -1, a
+    # number held by another descriptor, a table to grow, stray events to
+    # forget) goes through _add and _remove.
+
     def addReader(self, reader):
         """Watch reader (an IReadDescriptor) for readability."""
+        fd = reader.fileno()
+        selectables = self._selectables
+        if 0 <= fd < len(selectables) and selectables[fd] is None and not self._strays:
+            try:
+                self._poller.register(fd, _IN)
+            except OSError:
+                pass  # the kernel still holds the number: _add repairs
+            else:
+                self._reads[fd] = reader
+                selectables[fd] = reader
+                return
         self._add(reader, self._reads, self._writes, _IN, _OUT)
 
     def addWriter(self, writer):
         """Watch writer (an IWriteDescriptor) for writability."""
+        fd = writer.fileno()
+        selectables = self._selectables
+        if 0 <= fd < len(selectables) and selectables[fd] is None and not self._strays:
+            try:
+                self._poller.register(fd, _OUT)
+            except OSError:
+                pass  # the kernel still holds the number: _add repairs
+            else:
+                self._writes[fd] = writer
+                selectables[fd] = writer
+                return
         self._add(writer, self._writes, self._reads, _OUT, _IN)
 
     def removeReader(self, reader):
         """Stop watching reader for readability; a no-op if not watched."""
-        self._remove(reader, self._reads, self._writes, _OUT)
+        fd = reader.fileno()
+        if self._reads.get(fd) is reader:
+            self._remove(fd, self._reads, self._writes, _OUT)
+        elif fd == -1:
+            self._removeLost(reader, self._reads, self._writes, _OUT)
 
     def removeWriter(self, writer):
         """Stop watching writer for writability; a no-op if not watched."""
-        self._remove(writer, self._writes, self._reads, _IN)
+        fd = writer.fileno()
+        if self._writes.get(fd) is writer:
+            self._remove(fd, self._writes, self._reads, _IN)
+        elif fd == -1:
+            self._removeLost(writer, self._writes, self._reads, _IN)
 
     def _add(self, descriptor, primary, other, flag, otherFlag):
         fd = descriptor.fileno()
@@ -125,12 +162,13 @@ class EPollReactor(PosixReactorBase):
         except FileExistsError:
             self._poller.modify(fd, flags)
 
-    def _remove(self, descriptor, primary, other, otherFlag):
-        fd = descriptor.fileno()
-        if fd == -1:
-            fd = self._findFD(descriptor, primary)
-        if fd is None or primary.get(fd) is not descriptor:
-            return
+    def _removeLost(self, descriptor, primary, other, otherFlag):
+        # fileno() is -1: the descriptor closed its fd; find it by identity.
+        fd = self._findFD(descriptor, primary)
+        if fd is not None:
+            self._remove(fd, primary, other, otherFlag)
+
+    def _remove(self, fd, primary, other, otherFlag):
         del primary[fd]
         try:
             if fd in other:

@@ -10,28 +10,57 @@ with one ``writev``.  So a request/response protocol costs one system call
 per write and never touches the reactor's writer set (see
 test_writeGoesOutAtOnce).
 
-Closing never calls the protocol back from inside its own call into us:
-``loseConnection()`` only marks the transport and registers it for
-writability; the next ``doWrite`` finds the buffer empty and returns
-CONNECTION_DONE, and the reactor calls ``connectionLost`` from its own
-dispatch boundary.  An error met inside ``write()`` is kept and reported the
-same way.
+Ending a connection is a small state machine with one way out.  The states,
+in the only order they are entered (a transport never goes back):
+
+    OPEN                reading and writing
+    WRITE_SHUT_PENDING  loseWriteConnection(): our FIN goes once the buffer
+                        has drained and no producer is registered
+    WRITE_SHUT          our FIN is sent; reading goes on
+    CLOSING             loseConnection(): no more reading; close once the
+                        buffer has drained and no producer is registered
+    ABORTING            the end is decided (abortConnection(), a failed
+                        write): nothing more is read or sent, and the end is
+                        reported on the reactor's next turn, with its reason
+    CLOSED              the descriptor is closed; connectionLost has run
+
+The peer's FIN is not one of our states: for a half-closeable protocol it
+is a reason not to read any more (below), and it ends the connection when
+our own write side is shut too.  ``connectionLost()`` is the only way into
+CLOSED, and it is only ever called by the reactor: from its dispatch
+boundary when doRead or doWrite return a reason (end of file, a reset, a
+drained close), from the timed call that ABORTING schedules, or from
+``disconnectAll`` at shutdown (and by tcp.startConnection when
+connectionMade raises).  It enters CLOSED before it calls anything that
+could call back, so it acts once; it removes the transport from the
+reactor's readers and writers (unless the reactor's dispatch did already),
+closes the descriptor, and tells the producer, the protocol and the owner;
+then it lets go of the protocol, so that the two are not left in a cycle.  No method
+the protocol calls ends the connection itself, so the protocol is never
+called back from inside its own call into us; and since every call that
+would watch the descriptor again checks the state first, a transport cannot
+be left in the reactor's tables once closed (tests/reactor/
+test_stream_closing.py drives every pair and triple of ways to end one).
 
 Backpressure: when the buffer grows past ``highWater`` the transport holds
 back whoever fills it.  A registered push producer is paused.  With no
 producer registered, a connection accepted by a server (tcp.Server,
-unix.Server) stops *reading* (``_autoPaused``): what it buffers are answers
-to what it read, so a client that sends without reading cannot make a
-request/response or echo protocol buffer without limit.  Outgoing
-connections keep reading, so that two peers that both write before they read
-cannot wait on each other for ever; a protocol's ``autoPauseReading`` (True or
-False) overrides either default.  Both pauses end when the buffer drains to
-``lowWater``; a pull producer is asked for more each time it empties.  The
-automatic pause is a second reason not to read, beside ``pauseProducing()``
-from whoever consumes our data: reading resumes only when neither holds it
-(``_startReading``, the one place reading is re-added).  The checks live
-where bytes are buffered and where they drain, so a write that the kernel
-takes whole pays for none of them (test_readingPausedAboveHighWater,
+unix.Server) stops *reading*: what it buffers are answers to what it read,
+so a client that sends without reading cannot make a request/response or
+echo protocol buffer without limit.  Outgoing connections keep reading, so
+that two peers that both write before they read cannot wait on each other
+for ever; a protocol's ``autoPauseReading`` (True or False) overrides either
+default.  Both pauses end when the buffer drains to ``lowWater``; a pull
+producer is asked for more each time it empties.
+
+Reasons not to read are kept apart from the states, as a small bit set:
+``pauseProducing()`` from whoever consumes our data (_CONSUMER), the
+automatic pause above highWater (_FULL), and the peer's FIN on a
+half-closeable connection (_PEER_FIN, for good).  Reading resumes only when
+no reason holds it and the state still reads (``_startReading``, the one
+place reading is re-added).  The backpressure checks live where bytes are
+buffered and where they drain, so a write that the kernel takes whole pays
+for none of them (test_readingPausedAboveHighWater,
 test_externalPauseAndAutoPauseCompose).
 
 ``write()`` keeps a reference to the bytes it is given (a memoryview of
@@ -42,6 +71,7 @@ those 100 MB once.
 import errno
 import os
 import socket
+import struct
 
 from zope.interface import implementer
 
@@ -69,8 +99,23 @@ _write = os.write
 _writev = os.writev
 _DONE = CONNECTION_DONE
 _LOST = CONNECTION_LOST
+# Built once: ending a connection allocates no Failure of its own.
+_LOST_FAILURE = Failure(CONNECTION_LOST)
 _ABORTED = Failure(ConnectionAborted())
 _ABORTED.cleanFailure()
+
+# The lifecycle (see the module docstring), in the order it is lived.
+OPEN = 0
+WRITE_SHUT_PENDING = 1
+WRITE_SHUT = 2
+CLOSING = 3
+ABORTING = 4
+CLOSED = 5
+
+# Reasons not to read (bits of _readStops).
+_CONSUMER = 1  # pauseProducing() from whoever consumes our data
+_FULL = 2  # our own buffer is above highWater
+_PEER_FIN = 4  # the peer half-closed a half-closeable connection
 
 # Errors on read or write that mean the peer went away, not a bug.
 _GONE = frozenset(
@@ -86,37 +131,52 @@ _GONE = frozenset(
     ]
 )
 
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+_providesHalfClose = IHalfCloseableProtocol.providedBy
+
+
+def _halfCloseable(protocol):
+    # Whether protocol provides IHalfCloseableProtocol.  Asked at each
+    # connection's end: a protocol without the interface's methods cannot
+    # provide it, and looking for one costs far less than providedBy.
+    if getattr(protocol, "readConnectionLost", None) is None:
+        return False
+    return _providesHalfClose(protocol)
+
 
 @implementer(ITransport, IConsumer, IPushProducer)
 class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclasses
     """
     The transport of one connected stream socket, given as a file descriptor.
 
-    Subclasses (tcp.Connection, unix.Connection) add addresses and socket
-    options.  :ivar connected: True until the connection is lost.
-    :ivar disconnecting: True once loseConnection() was called.
+    Subclasses (tcp.Connection, unix.Connection) add getPeer/getHost (from
+    the addresses kept here when the creator knows them) and socket
+    options.  The attributes users read follow the state: ``connected``
+    and ``disconnected`` are read-only properties of it, and
+    ``disconnecting`` (read for every line by the line receivers) is an
+    attribute kept in step by ``_enter``.
+
+    :ivar disconnecting: True once loseConnection() or abortConnection()
+        was called (or the connection failed while writing).
     """
 
     __slots__ = (
         "fd",
         "protocol",
         "reactor",
-        "connected",
         "disconnecting",
-        "disconnected",
+        "_state",
+        "_readStops",
         "_buffer",
         "_bufferSize",
         "_readSize",
         "_producer",
         "_streaming",
         "_producerPaused",
-        "_readPaused",
-        "_autoPaused",
-        "_writeShut",
-        "_writeShutPending",
-        "_readShut",
-        "_writeError",
+        "_ending",
         "_owner",
+        "_peer",
+        "_host",
         "__weakref__",
     )
 
@@ -129,39 +189,59 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
     # for outgoing ones: see "Backpressure" in doc/transports.md for why.
     autoPauseReading = False
 
-    def __init__(self, fd, protocol, reactor, owner=None):
+    def __init__(self, fd, protocol, reactor, owner=None, peer=None, host=None):
         """
         :param fd: a connected, non-blocking stream socket descriptor; the
             transport owns it and closes it when the connection is lost.
+        :param reactor: a PosixReactorBase (its tables are looked at when
+            the connection closes).
         :param owner: an object told ``_transportLost(transport, reason)``
             after the protocol (a connector, to tell its factory).
+        :param peer: the other end's address, when the caller knows it.
+        :param host: this end's address, when the caller knows it.
         """
         self.fd = fd
         self.protocol = protocol
         self.reactor = reactor
-        self.connected = True
         self.disconnecting = False
-        self.disconnected = False
+        self._state = OPEN
+        self._readStops = 0
         self._buffer = None
         self._bufferSize = 0
         self._readSize = self.bufferSize
         self._producer = None
         self._streaming = False
         self._producerPaused = False
-        self._readPaused = False  # paused by pauseProducing()
-        self._autoPaused = False  # paused because the buffer passed highWater
-        self._writeShut = False
-        self._writeShutPending = False
-        self._readShut = False
-        self._writeError = None
         self._owner = owner
-        _tell(reactor, "_opened", self)
+        self._peer = peer
+        self._host = host
+        # (_ending is set when the end is decided: see _endSoon.)
+        # The reactor closes what is still open at shutdown
+        # (PosixReactorBase.disconnectAll).
+        reactor._openDescriptors.add(self)
+
+    def _enter(self, state):
+        # The state changes here (CLOSED: in connectionLost only), and the
+        # public flag with it.
+        self._state = state
+        if state >= CLOSING:
+            self.disconnecting = True
+
+    @property
+    def connected(self):
+        """True until the connection is lost."""
+        return self._state != CLOSED
+
+    @property
+    def disconnected(self):
+        """True once the connection is lost."""
+        return self._state == CLOSED
 
     # -- the descriptor side (called by the reactor) ------------------------
 
     def fileno(self):
         """Return the descriptor, or -1 once the connection is lost."""
-        return -1 if self.disconnected else self.fd
+        return self.fd
 
     def doRead(self):
         """Read one chunk and hand it to the protocol; on EOF, end or half-close."""
@@ -182,19 +262,17 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         return self._readEOF()
 
     def _readEOF(self):
-        # The peer sent FIN.  A half-closeable protocol keeps the write side.
-        if self._writeShut or not IHalfCloseableProtocol.providedBy(self.protocol):
+        # The peer sent its FIN.  A half-closeable protocol keeps writing,
+        # unless our own write side is shut already: then both are done.
+        if self._state == WRITE_SHUT or not _halfCloseable(self.protocol):
             return _DONE
-        self._readShut = True
+        self._readStops |= _PEER_FIN
         self.reactor.removeReader(self)
         self.protocol.readConnectionLost()
         return None
 
     def doWrite(self):
         """Send what is buffered; then close, half-close or pull as needed."""
-        if self._writeError is not None:
-            error, self._writeError = self._writeError, None
-            return _LOST if getattr(error, "errno", None) in _GONE else error
         buffer = self._buffer
         if buffer:
             try:
@@ -208,7 +286,9 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
                 return _LOST if error.errno in _GONE else error
             self._consume(sent)
             if self._buffer:
-                if self._bufferSize <= self.lowWater and (self._producerPaused or self._autoPaused):
+                if self._bufferSize <= self.lowWater and (
+                    self._producerPaused or self._readStops & _FULL
+                ):
                     self._resumeFilling()
                 return None
         return self._bufferDrained()
@@ -232,8 +312,8 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         # finish a close or half-close that was waiting for this.
         self._buffer = None
         self._bufferSize = 0
-        if self._autoPaused:
-            self._autoPaused = False
+        if self._readStops & _FULL:
+            self._readStops &= ~_FULL
             self._startReading()
         producer = self._producer
         if producer is not None:
@@ -248,11 +328,27 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
                 producer.resumeProducing()
         if self._buffer:
             return None
-        if self.disconnecting and self._producer is None:
-            return _DONE
+        if self._producer is None:
+            state = self._state
+            if state == CLOSING:
+                return _DONE
+            if state == WRITE_SHUT_PENDING:
+                return self._shutdownWrite()
         self.reactor.removeWriter(self)
-        if self._writeShutPending and not self._writeShut:
-            return self._shutdownWrite()
+        return None
+
+    def _shutdownWrite(self):
+        # Send our FIN; we go on reading unless the peer has finished too.
+        try:
+            _shutdown(self.fd, socket.SHUT_WR)
+        except OSError as error:
+            return _LOST if error.errno in _GONE else error
+        if self._readStops & _PEER_FIN:
+            return _DONE
+        self._enter(WRITE_SHUT)
+        self.reactor.removeWriter(self)
+        if _halfCloseable(self.protocol):
+            self.protocol.writeConnectionLost()
         return None
 
     def _bufferFull(self):
@@ -271,7 +367,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         else:
             choice = getattr(self.protocol, "autoPauseReading", None)
             if choice or (choice is None and self.autoPauseReading):
-                self._autoPaused = True
+                self._readStops |= _FULL
                 self.reactor.removeReader(self)
 
     def _resumeFilling(self):
@@ -279,50 +375,102 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         if self._producerPaused:
             self._producerPaused = False
             self._producer.resumeProducing()
-        if self._autoPaused:
-            self._autoPaused = False
+        if self._readStops & _FULL:
+            self._readStops &= ~_FULL
             self._startReading()
 
     def _startReading(self):
-        # Watch for reading again, unless another reason holds it back: an
-        # external pauseProducing(), the automatic pause, a close or a
-        # half-close from the peer.  The one place reading is re-added, so it
-        # happens once per pause (test_readingResumesAtLowWaterOncePerPause).
-        if not (
-            self._readPaused
-            or self._autoPaused
-            or self.disconnecting
-            or self._readShut
-            or self.disconnected
-        ):
+        # Watch for reading again, unless a reason not to read holds (see
+        # the module docstring) or the state reads no more.  The one place
+        # reading is re-added, so it happens once per pause
+        # (test_readingResumesAtLowWaterOncePerPause).
+        if not self._readStops and self._state <= WRITE_SHUT:
             self.reactor.addReader(self)
 
-    def connectionLost(self, reason):
-        """The reactor dropped us: close the descriptor, tell the protocol once."""
-        if self.disconnected:
-            return
-        self.disconnected = True
-        self.connected = False
+    def _watchWrites(self):
+        # Ask the reactor for doWrite, while there can still be something
+        # to send or to finish.
+        if self._state < ABORTING:
+            self.reactor.addWriter(self)
+
+    def _endSoon(self, reason):
+        # The end is decided, inside a call of the protocol's: stop watching
+        # the descriptor now, and report the end from the reactor's next
+        # turn, never from inside that call.
+        self._enter(ABORTING)
         self._buffer = None
-        # fd is -1 from here on, before any user code runs, so that write()
-        # from stopProducing or connectionLost fails (and is ignored) instead
-        # of sending on a connection that is being closed.
-        fd, self.fd = self.fd, -1
-        producer, self._producer = self._producer, None
-        if producer is not None:
+        self._bufferSize = 0
+        self.reactor.removeReader(self)
+        self.reactor.removeWriter(self)
+        self._ending = (reason, self.reactor.callLater(0, self._reportEnd))
+
+    def _reportEnd(self):
+        reason, _ = self._ending
+        self._ending = (reason, None)
+        self.connectionLost(reason)
+
+    def connectionLost(self, reason):
+        """
+        The connection is over: the one way into CLOSED (see the module
+        docstring).  Called by the reactor; acts once.
+
+        Leaves the reactor's readers and writers, closes the descriptor, then
+        stops the producer and tells the protocol and the owner.  When the
+        end was decided earlier (ABORTING), that end's reason is the one
+        reported, whoever calls.
+        """
+        state = self._state
+        if state == CLOSED:
+            return
+        if state == ABORTING:
+            reason, call = self._ending
+            self._ending = None
+            if call is not None and call.active():
+                call.cancel()
+        if self._host is None or self._peer is None:
+            self._learnAddresses()
+        self._state = CLOSED
+        # Leave the reactor's tables (ReactorBase's _reads and _writes).  Its
+        # dispatch and disconnectAll have removed us already; a caller of
+        # ours that is not the reactor may not have: look before calling.
+        reactor = self.reactor
+        fd = self.fd
+        if reactor._reads.get(fd) is self:
+            reactor.removeReader(self)
+        if reactor._writes.get(fd) is self:
+            reactor.removeWriter(self)
+        # fd is -1 from here on, before any user code runs, so that nothing
+        # from stopProducing or connectionLost reaches the descriptor.
+        self.fd = -1
+        self._buffer = None
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
             _contained(producer.stopProducing, "stopProducing")
         try:
             os.close(fd)
         except OSError:
             pass
-        _tell(self.reactor, "_closed", self)
-        _contained(self.protocol.connectionLost, "connectionLost", reason)
+        reactor._openDescriptors.discard(self)
+        try:
+            self.protocol.connectionLost(reason)
+        except Exception:
+            log.err(None, "Unhandled error in connectionLost()")
         if self._owner is not None:
             self._owner._transportLost(self, reason)
+        # As Twisted's transports do: the protocol keeps its transport, but
+        # not the other way round, so the two are freed by reference
+        # counting and not left in a cycle for the garbage collector.
+        self.protocol = None
+
+    def _learnAddresses(self):
+        # Called before the descriptor closes when an address is unknown:
+        # tcp and unix connections ask the kernel (see tcp._AddressedTransport).
+        pass
 
     def logPrefix(self):
-        """Return the protocol's class name, for log lines."""
-        return type(self.protocol).__name__
+        """Return the protocol's class name, for log lines (ours once closed)."""
+        protocol = self.protocol
+        return type(protocol if protocol is not None else self).__name__
 
     # -- the transport side (called by the protocol) ------------------------
 
@@ -330,19 +478,21 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         """
         Send data (bytes): at once if nothing is buffered, else after the buffer.
 
-        Ignored after the connection is lost or closing has begun.
+        Ignored once the write side is shut, closing has begun, or the
+        connection is lost.  A failure to send ends the connection (the
+        protocol hears of it through connectionLost, on the next turn).
         """
         if self._buffer is None and not self.disconnecting:
-            # The common case pays for no further test: once disconnected, fd
-            # is -1 (see connectionLost) and os.write fails with EBADF, which
-            # is ignored like any failure to write nothing.
+            # The common case pays for no further test.  Once the write
+            # side is shut (EPIPE) or the connection lost (fd is -1: EBADF),
+            # os.write fails, and that failure is ignored.
             try:
                 sent = _write(self.fd, data)
             except BlockingIOError:
                 sent = 0
             except OSError as error:
-                if data and not self.disconnected:
-                    self._deferError(error)
+                if data and self._state < WRITE_SHUT:
+                    self._endSoon(_failureOf(error))
                 return
             except TypeError:
                 if data.__class__ is str:
@@ -356,11 +506,13 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         else:
             if data.__class__ is str:
                 raise TypeError("write() takes bytes, not str")
-            if self.disconnecting or self.disconnected or not data:
+            if self._state >= WRITE_SHUT or not data:
                 return
             self._buffer.append(data)
             self._bufferSize += len(data)
-        if self._bufferSize > self.highWater and not (self._producerPaused or self._autoPaused):
+        if self._bufferSize > self.highWater and not (
+            self._producerPaused or self._readStops & _FULL
+        ):
             self._bufferFull()
 
     def writeSequence(self, sequence):
@@ -378,7 +530,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
             if pieces:
                 self.write(pieces[0])
             return
-        if self.disconnecting or self.disconnected:
+        if self._state >= WRITE_SHUT:
             return
         if self._buffer is not None:
             self._buffer.extend(pieces)
@@ -389,7 +541,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
             except BlockingIOError:
                 sent = 0
             except OSError as error:
-                self._deferError(error)
+                self._endSoon(_failureOf(error))
                 return
             self._buffer = pieces
             self._bufferSize = sum(map(len, pieces))
@@ -398,72 +550,57 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
                 self._buffer = None
                 return
             self.reactor.addWriter(self)
-        if self._bufferSize > self.highWater and not (self._producerPaused or self._autoPaused):
+        if self._bufferSize > self.highWater and not (
+            self._producerPaused or self._readStops & _FULL
+        ):
             self._bufferFull()
-
-    def _deferError(self, error):
-        # Report on the reactor's next turn, from its dispatch boundary.
-        self._writeError = error
-        self._buffer = None
-        self.reactor.addWriter(self)
 
     def loseConnection(self):
         """Close once everything buffered (and the producer's output) is sent."""
-        if self.disconnecting or self.disconnected:
+        if self._state >= CLOSING:
             return
-        self.disconnecting = True
+        self._enter(CLOSING)
         self.reactor.removeReader(self)
         self.reactor.addWriter(self)
 
     def abortConnection(self):
         """Close now: drop buffered data and reset the connection (RST)."""
-        if self.disconnected or self._writeError is _ABORTING:
+        if self._state >= ABORTING:
             return
-        self.disconnecting = True
-        self._buffer = None
-        self.reactor.removeReader(self)
-        self.reactor.removeWriter(self)
-        self._writeError = _ABORTING
         try:
             _setLingerZero(self.fd)
         except OSError:
             pass
-        self.reactor.callLater(0, self.connectionLost, _ABORTED)
+        self._endSoon(_ABORTED)
 
     def loseWriteConnection(self):
-        """Half-close: send FIN once the buffer drains, and keep reading."""
-        if self._writeShut or self.disconnected:
+        """
+        Half-close: send FIN once the buffer drains and no producer is
+        registered, and keep reading.  A half-closeable protocol is told
+        writeConnectionLost() then; if the peer had half-closed already,
+        the connection ends (ConnectionDone).
+        """
+        if self._state != OPEN:
             return
-        self._writeShutPending = True
+        self._enter(WRITE_SHUT_PENDING)
         self.reactor.addWriter(self)
-
-    def _shutdownWrite(self):
-        self._writeShut = True
-        try:
-            _shutdown(self.fd, socket.SHUT_WR)
-        except OSError as error:
-            return _LOST if error.errno in _GONE else error
-        if self._readShut:
-            return _DONE
-        if IHalfCloseableProtocol.providedBy(self.protocol):
-            self.protocol.writeConnectionLost()
-        return None
 
     # -- pausing our reading (IPushProducer, for whoever consumes our data) --
 
     def pauseProducing(self):
         """Stop reading until resumeProducing()."""
-        if not self._readPaused and not self.disconnected:
-            self._readPaused = True
-            self.reactor.removeReader(self)
+        if not self._readStops & _CONSUMER:
+            self._readStops |= _CONSUMER
+            if self._state <= WRITE_SHUT:
+                self.reactor.removeReader(self)
 
     def resumeProducing(self):
         """
         Start reading again, unless our own buffer is still above highWater
         (then reading resumes once it drains to lowWater).
         """
-        if self._readPaused and not self.disconnected:
-            self._readPaused = False
+        if self._readStops & _CONSUMER:
+            self._readStops &= ~_CONSUMER
             self._startReading()
 
     def stopProducing(self):
@@ -477,6 +614,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         Take data from producer: a push producer (streaming=True) is paused and
         resumed with the buffer; a pull producer is asked for more as it drains.
         While a producer is registered, reading is never paused automatically.
+        On a lost connection, the producer is stopped at once.
 
         :raises RuntimeError: if a producer is already registered.
         """
@@ -485,25 +623,25 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
                 "Cannot register producer %s, because producer %s was never "
                 "unregistered." % (producer, self._producer)
             )
-        if self.disconnected:
+        if self._state == CLOSED:
             producer.stopProducing()
             return
         self._producer = producer
         self._streaming = bool(streaming)
         self._producerPaused = False
-        if self._autoPaused:
+        if self._readStops & _FULL:
             # The producer takes over from the automatic pause of reading.
-            self._autoPaused = False
+            self._readStops &= ~_FULL
             self._startReading()
         if not streaming:
-            self.reactor.addWriter(self)
+            self._watchWrites()
 
     def unregisterProducer(self):
-        """Stop taking data from the producer; a pending close can now finish."""
+        """Stop taking data from the producer; a pending close or half-close can now finish."""
         self._producer = None
         self._streaming = False
         self._producerPaused = False
-        if self.disconnecting and not self.disconnected:
+        if self._state == CLOSING or self._state == WRITE_SHUT_PENDING:
             self.reactor.addWriter(self)
 
     @property
@@ -516,16 +654,18 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         return self._bufferSize
 
 
-_ABORTING = object()
+def _failureOf(error):
+    # The reason a failed write ends the connection with.
+    if error.errno in _GONE:
+        return _LOST_FAILURE
+    return Failure(error)
 
 
 def _setLingerZero(fd):
     # SO_LINGER with a zero timeout: close() sends RST and drops unsent data.
-    import struct
-
     sock = socket.socket(fileno=fd)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
     finally:
         sock.detach()
 

@@ -15,7 +15,9 @@ timeout) that either hands a connected descriptor to a new Connection or
 reports the failure to the factory.
 """
 
+import _socket
 import errno
+import ipaddress
 import os
 import socket
 
@@ -42,13 +44,20 @@ _ACCEPT_EXHAUSTED = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.
 _ACCEPT_SKIP = frozenset([errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR])
 
 
-def _withSocket(fd, method, *args):
+def _withSocket(fd, family, method, *args):
     # Run one socket method on a descriptor we own, without taking it over.
-    sock = socket.socket(fileno=fd)
+    # The C socket type with the family given: no Python-level __init__,
+    # and one getsockname() where socket.socket(fileno=fd) makes four
+    # system calls to learn what we know.  (AF_INET6 serves IPv4 sockets
+    # too: it only sizes the buffer getpeername fills.)
+    sock = _socket.socket(family, _STREAM, 0, fd)
     try:
         return getattr(sock, method)(*args)
     finally:
         sock.detach()
+
+
+_STREAM = _socket.SOCK_STREAM
 
 
 def _address(sockaddr, kind="TCP"):
@@ -71,44 +80,47 @@ def _family(host):
 
 
 class _AddressedTransport(StreamTransport):
-    # Addresses are asked of the kernel while the connection is open (no
-    # memory spent on them per idle connection) and remembered when it
-    # closes, so that connectionLost can still call getPeer().
-    __slots__ = ("_closedAddresses",)
+    # The peer's address is the one its factory was given (kept, as Twisted
+    # keeps it).  Ours is the listening port's when that says it all (a
+    # specific interface, a UNIX path); otherwise it is asked of the kernel
+    # when first wanted, or as the connection closes, so that connectionLost
+    # can still call getHost().  So an accepted connection costs no system
+    # call for its addresses (benchmarks/bench_echo.py, churn).
+    __slots__ = ()
+    _family = socket.AF_INET6  # the socket object's family (see _withSocket)
 
     def _makeAddress(self, sockaddr):
         return _address(sockaddr)
 
-    def _addressOf(self, method, index):
+    def _kernelAddress(self, method):
         if self.disconnected:
-            addresses = getattr(self, "_closedAddresses", None)
-            if addresses is None or addresses[index] is None:
-                raise OSError("the connection is closed and its address was never known")
-            return addresses[index]
-        return self._makeAddress(_withSocket(self.fd, method))
+            raise OSError("the connection is closed and its address was never known")
+        return self._makeAddress(_withSocket(self.fd, self._family, method))
 
     def getPeer(self):
         """Return the address of the other side (still known after the connection closed)."""
-        return self._addressOf("getpeername", 0)
+        peer = self._peer
+        if peer is None:
+            peer = self._peer = self._kernelAddress("getpeername")
+        return peer
 
     def getHost(self):
         """Return the address of this side (still known after the connection closed)."""
-        return self._addressOf("getsockname", 1)
+        host = self._host
+        if host is None:
+            host = self._host = self._kernelAddress("getsockname")
+        return host
 
-    def connectionLost(self, reason):
-        """Remember the addresses, then close as StreamTransport does."""
-        if not self.disconnected:
-            self._closedAddresses = (
-                self._safeAddress("getpeername"),
-                self._safeAddress("getsockname"),
-            )
-        StreamTransport.connectionLost(self, reason)
-
-    def _safeAddress(self, method):
+    def _learnAddresses(self):
+        # The descriptor is about to close: ask for what is still unknown.
         try:
-            return self._makeAddress(_withSocket(self.fd, method))
+            self.getHost()
         except OSError:
-            return None
+            pass
+        try:
+            self.getPeer()
+        except OSError:
+            pass
 
 
 @implementer(ITCPTransport)
@@ -120,19 +132,37 @@ class Connection(_AddressedTransport):
 
     def getTcpNoDelay(self):
         """Return True when Nagle's algorithm is off."""
-        return bool(_withSocket(self.fd, "getsockopt", socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return bool(
+            _withSocket(self.fd, self._family, "getsockopt", socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        )
 
     def setTcpNoDelay(self, enabled):
         """Turn Nagle's algorithm off (True) or on (False)."""
-        _withSocket(self.fd, "setsockopt", socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
+        _withSocket(
+            self.fd,
+            self._family,
+            "setsockopt",
+            socket.IPPROTO_TCP,
+            socket.TCP_NODELAY,
+            int(enabled),
+        )
 
     def getTcpKeepAlive(self):
         """Return True when SO_KEEPALIVE is set."""
-        return bool(_withSocket(self.fd, "getsockopt", socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+        return bool(
+            _withSocket(self.fd, self._family, "getsockopt", socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        )
 
     def setTcpKeepAlive(self, enabled):
         """Set (True) or clear (False) SO_KEEPALIVE."""
-        _withSocket(self.fd, "setsockopt", socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(enabled))
+        _withSocket(
+            self.fd,
+            self._family,
+            "setsockopt",
+            socket.SOL_SOCKET,
+            socket.SO_KEEPALIVE,
+            int(enabled),
+        )
 
     def __repr__(self):
         return "<%s fd=%d protocol=%s>" % (type(self).__name__, self.fd, self.logPrefix())
@@ -170,8 +200,6 @@ def startConnection(transport, protocol, reactor):
     except Exception:
         failure = Failure()
         log.err(failure, "Unhandled error in %s.connectionMade" % (transport.logPrefix(),))
-        reactor.removeReader(transport)
-        reactor.removeWriter(transport)
         transport.connectionLost(failure)
         return
     # Unless connectionMade closed, paused reading, or wrote past highWater.
@@ -208,6 +236,7 @@ class Port:
         self._resumeCall = None
         self._stopped = None
         self._host = None
+        self._connectionHost = None
 
     def _makeSocket(self):
         family = _family(self.interface)
@@ -230,6 +259,7 @@ class Port:
         self.fd = sock.fileno()
         self._accept = sock._accept
         self._host = self._hostAddress()
+        self._connectionHost = self._acceptedHost()
         self.connected = True
         self._logStarting()
         self.factory.doStart()
@@ -277,20 +307,31 @@ class Port:
 
     def _serve(self, fd, sockaddr):
         os.set_blocking(fd, False)
+        peer = self._peerAddress(sockaddr)
         try:
-            protocol = self.factory.buildProtocol(self._peerAddress(sockaddr))
+            protocol = self.factory.buildProtocol(peer)
         except Exception:
             log.err(None, "Unhandled error in %s.buildProtocol" % (type(self.factory).__name__,))
             protocol = None
         if protocol is None:
             os.close(fd)
             return
-        transport = self.transport(fd, protocol, self.reactor)
+        transport = self.transport(fd, protocol, self.reactor, None, peer, self._connectionHost)
         transport._session, self.sessionno = self.sessionno, self.sessionno + 1
         startConnection(transport, protocol, self.reactor)
 
     def _peerAddress(self, sockaddr):
+        if len(sockaddr) == 2:
+            return IPv4Address(self._kind, sockaddr[0], sockaddr[1])
         return _address(sockaddr, self._kind)
+
+    def _acceptedHost(self):
+        # The local address of every connection we accept, when bound to one
+        # interface; on a wildcard (0.0.0.0, ::) it depends on the connection.
+        sockaddr = self.socket.getsockname()
+        if ipaddress.ip_address(sockaddr[0].split("%", 1)[0]).is_unspecified:
+            return None
+        return _address(sockaddr)
 
     def _pauseAccepting(self, error):
         # Out of descriptors: accepting again at once would find the same
@@ -437,16 +478,17 @@ class Connector:
             return IPv6Address("TCP", self.host, self.port)
         return IPv4Address("TCP", self.host, self.port)
 
-    def _makeTransport(self, fd, protocol):
-        return Connection(fd, protocol, self.reactor, owner=self)
+    def _makeTransport(self, fd, protocol, peer):
+        return Connection(fd, protocol, self.reactor, self, peer)
 
     def _peerAddress(self, sockaddr):
         return _address(sockaddr)
 
     def _connected(self, fd, sockaddr):
         self._attempt = None
+        peer = self._peerAddress(sockaddr)
         try:
-            protocol = self.factory.buildProtocol(self._peerAddress(sockaddr))
+            protocol = self.factory.buildProtocol(peer)
         except Exception:
             log.err(None, "Unhandled error in %s.buildProtocol" % (type(self.factory).__name__,))
             protocol = None
@@ -455,7 +497,7 @@ class Connector:
             self._connectionFailed(Failure(UserError(string="the factory built no protocol")))
             return
         self.state = "connected"
-        transport = self.transport = self._makeTransport(fd, protocol)
+        transport = self.transport = self._makeTransport(fd, protocol, peer)
         startConnection(transport, protocol, self.reactor)
         # Endpoints fire their Deferred once connectionMade has run.
         notify = getattr(self.factory, "_endpointConnected", None)

@@ -51,6 +51,7 @@ class Connection(_AddressedTransport):
     """A UNIX stream connection (addresses are UNIXAddress; a name may be None)."""
 
     __slots__ = ()
+    _family = socket.AF_UNIX
     logPrefix = _logcontext.clientLogPrefix
 
     def _makeAddress(self, sockaddr):
@@ -158,6 +159,10 @@ class Port(_TCPPort):
     def _hostAddress(self):
         return UNIXAddress(self.path)
 
+    def _acceptedHost(self):
+        # Every connection we accept has the listening socket's name.
+        return _unixAddress(self.socket.getsockname())
+
     def _describe(self):
         return repr(self.path)
 
@@ -182,8 +187,8 @@ class Connector(_TCPConnector):
         self.address = address
         self.checkPID = checkPID
 
-    def _makeTransport(self, fd, protocol):
-        return Connection(fd, protocol, self.reactor, owner=self)
+    def _makeTransport(self, fd, protocol, peer):
+        return Connection(fd, protocol, self.reactor, self, peer)
 
     def _resolveAddress(self):
         if self.checkPID and not _isAbstract(self.address):
