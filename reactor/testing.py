@@ -227,9 +227,7 @@ class StringTransportWithDisconnection(StringTransport):
         self.disconnecting = True
         if self.connected:
             self.connected = False
-            self.protocol.connectionLost(
-                Failure(error.ConnectionDone("Connection was closed cleanly."))
-            )
+            self.protocol.connectionLost(Failure(error.ConnectionDone()))
 
 
 @implementer(IProtocol)
