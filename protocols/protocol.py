@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 # Built once: every clean close passes this same Failure to connectionLost.
-connectionDone = Failure(error.ConnectionDone("Connection was closed cleanly."))
+connectionDone = Failure(error.ConnectionDone())
 
 
 # -- factories ----------------------------------------------------------------

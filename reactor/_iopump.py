@@ -40,7 +40,7 @@ from reactor.interfaces import (
 
 __all__ = ["IOPump", "MemoryTransport", "connectedPair"]
 
-_DONE = Failure(error.ConnectionDone("Connection was closed cleanly."))
+_DONE = Failure(error.ConnectionDone())
 
 
 @implementer(ITCPTransport, IConsumer, IPushProducer)

@@ -8,6 +8,9 @@ nothing (gaierror, an OSError) completes with no addresses, as Twisted's
 does; the caller decides what an empty answer means.  Unlike Twisted's, a
 resolution can be cancelled: the lookup still runs to its end in its thread,
 but its answer is dropped.
+
+getHostByName is reactor.resolve()'s lookup: gethostbyname, failing with
+DNSLookupError as Twisted's resolve() does.
 """
 
 import socket
@@ -16,10 +19,11 @@ from zope.interface import implementer
 
 from reactor import log
 from reactor.address import IPv4Address, IPv6Address
+from reactor.error import DNSLookupError
 from reactor.interfaces import IHostnameResolver, IHostResolution
 from reactor.threads import deferToThreadPool
 
-__all__ = ["GAIResolver", "HostResolution"]
+__all__ = ["GAIResolver", "HostResolution", "getHostByName"]
 
 _FAMILIES = {
     frozenset([IPv4Address]): socket.AF_INET,
@@ -115,3 +119,18 @@ class GAIResolver:
             elif family == socket.AF_INET:
                 receiver.addressResolved(IPv4Address(transportSemantics, *sockaddr))
         receiver.resolutionComplete()
+
+
+def getHostByName(name):
+    """
+    Return name's IPv4 address (socket.gethostbyname): reactor.resolve()'s
+    lookup, run in a worker thread.
+
+    :raises DNSLookupError: when the name does not resolve, as Twisted's
+        resolve() fails; the message keeps the resolver's reason ("Name or
+        service not known", "Temporary failure in name resolution", ...).
+    """
+    try:
+        return socket.gethostbyname(name)
+    except OSError as error:  # gaierror: no such name, no answer from the server, ...
+        raise DNSLookupError("%s: %s" % (name, error)) from error

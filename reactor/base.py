@@ -283,13 +283,14 @@ class ReactorBase:
         Return a Deferred firing with the IPv4 address of host name.
 
         An address is returned as it is; a name is looked up with
-        ``socket.gethostbyname`` in the thread pool.
+        ``socket.gethostbyname`` in the thread pool.  A name that does not
+        resolve fails with DNSLookupError, as in Twisted.
 
         :param timeout: seconds before the Deferred fails with TimeoutError.
         """
         import ipaddress
-        import socket
 
+        from reactor._resolver import getHostByName
         from reactor.defer import succeed
         from reactor.threads import deferToThreadPool
 
@@ -299,7 +300,7 @@ class ReactorBase:
             pass
         else:
             return succeed(name)
-        d = deferToThreadPool(self, self.getThreadPool(), socket.gethostbyname, name)
+        d = deferToThreadPool(self, self.getThreadPool(), getHostByName, name)
         return d.addTimeout(timeout, self)
 
     # -- system event triggers ------------------------------------------------

@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine, Generator
 from types import CoroutineType, GeneratorType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from reactor import log
+from reactor import log as _log
 from reactor.failure import Failure
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class _DebugInfo:
         if described:
             why = "%s\n%s" % (why, described)
         try:
-            log.err(failure, why)
+            _log.err(failure, why)
         except Exception:  # interpreter shutdown: nothing left to log with
             pass
 

@@ -3,10 +3,29 @@ The exceptions Loom raises, named as Twisted names them.
 
 Connection-ending reasons (ConnectionDone, ConnectionLost, ...) travel inside a
 Failure to ``connectionLost(reason)``; the rest are raised to the caller.
+
+str() reads as Twisted's, because programs and their tests match on it: the
+class's ``MESSAGE``, then ``: `` and the arguments, then one full stop
+(``Connection was refused by other side: 111: Connection refused.``).
+Two classes keep a message of Loom's own: CannotListenError (one readable
+line naming the address) and InvalidAddressError (it names the address,
+where Twisted's shows a bare tuple).
 """
 
 import os
-import socket
+from socket import gaierror as _gaierror
+
+
+def _describe(self):
+    # The str() of the exceptions Twisted describes by MESSAGE plus their
+    # arguments joined by spaces, with two of its warts left out: a MESSAGE
+    # ending in a full stop (FileDescriptorOverrun's) gets no second one, and
+    # a number among the arguments is printed (Twisted's join raises
+    # TypeError, so its str(AlreadyCalled(1)) fails).
+    message = self.MESSAGE.rstrip(".")
+    if not self.args:
+        return "%s." % (message,)
+    return "%s: %s." % (message, " ".join([str(arg) for arg in self.args]))
 
 
 class ReactorNotRunning(RuntimeError):
@@ -28,21 +47,36 @@ class ReactorAlreadyInstalledError(AssertionError):
 class AlreadyCalled(ValueError):
     """cancel() or reset() was called on a DelayedCall that already ran."""
 
+    MESSAGE = "Tried to cancel an already-called event"
+    __str__ = _describe
+
 
 class AlreadyCancelled(ValueError):
     """cancel() or reset() was called on a DelayedCall that was cancelled."""
+
+    MESSAGE = "Tried to cancel an already-cancelled event"
+    __str__ = _describe
 
 
 class NotConnectingError(RuntimeError):
     """stopConnecting() was called on a connector that is not connecting."""
 
+    MESSAGE = "The Connector was not connecting when it was asked to stop connecting"
+    __str__ = _describe
+
 
 class NotListeningError(RuntimeError):
     """The port is not listening."""
 
+    MESSAGE = "The Port was not listening when it was asked to stop listening"
+    __str__ = _describe
+
 
 class BindError(Exception):
     """Could not bind an address."""
+
+    MESSAGE = "An error occurred binding to an interface"
+    __str__ = _describe
 
 
 class CannotListenError(BindError):
@@ -74,59 +108,99 @@ class CannotListenError(BindError):
 
 
 class ConnectError(Exception):
-    """A connection attempt failed."""
+    """
+    A connection attempt failed.
+
+    :ivar osError: the errno (or other cause) it failed with, or None.
+    """
+
+    MESSAGE = "An error occurred while connecting"
 
     def __init__(self, osError=None, string=""):
         self.osError = osError
         Exception.__init__(self, string)
 
     def __str__(self):
-        text = self.__doc__.strip().splitlines()[0]
+        text = self.MESSAGE
         if self.osError:
             text = "%s: %s" % (text, self.osError)
         if self.args and self.args[0]:
             text = "%s: %s" % (text, self.args[0])
-        return text
+        return text + "."
 
 
 class ConnectBindError(ConnectError):
     """Could not bind the local address of an outgoing connection."""
 
+    MESSAGE = "Couldn't bind"
+
 
 class UnknownHostError(ConnectError):
     """The host name could not be resolved."""
 
+    MESSAGE = "Hostname couldn't be looked up"
 
-class DNSLookupError(IOError):
-    """The host name could not be resolved."""
+
+class DNSLookupError(OSError, UnknownHostError):
+    """
+    A host name could not be resolved: what connectTCP, reactor.resolve()
+    and the endpoints fail with, as Twisted's do.
+
+    Twisted's DNSLookupError is an IOError and nothing else, and its
+    UnknownHostError (a ConnectError) is what getConnectError() makes of a
+    socket.gaierror.  Loom's connectors failed with UnknownHostError before
+    they failed with this, so this is one too: code that traps either
+    catches it.  The one visible difference: it is also a ConnectError.
+    """
+
+    MESSAGE = "DNS lookup failed"
+    osError = None
+    __str__ = _describe
+
+    def __init__(self, *args):
+        OSError.__init__(self, *args)
 
 
 class NoRouteError(ConnectError):
     """No route to host."""
 
+    MESSAGE = "No route to host"
+
 
 class ConnectionRefusedError(ConnectError):
     """Connection was refused by the other side."""
+
+    MESSAGE = "Connection was refused by other side"
 
 
 class TCPTimedOutError(ConnectError):
     """TCP connection timed out."""
 
+    MESSAGE = "TCP connection timed out"
+
 
 class BadFileError(ConnectError):
     """File used for a UNIX socket is no good."""
+
+    MESSAGE = "File used for UNIX socket is no good"
 
 
 class ServiceNameUnknownError(ConnectError):
     """The service name is unknown."""
 
+    MESSAGE = "Service name given as port is unknown"
+
 
 class UserError(ConnectError):
     """The connection attempt was stopped by the user."""
 
+    MESSAGE = "User aborted connection"
+
 
 class TimeoutError(UserError):  # noqa: A001 - Twisted's name
     """User timeout caused connection failure."""
+
+    MESSAGE = "User timeout caused connection failure"
 
 
 class ConnectingCancelledError(Exception):
@@ -164,17 +238,25 @@ class InvalidAddressError(ValueError):
 class SSLError(ConnectError):
     """An SSL error occurred."""
 
+    MESSAGE = "An SSL error occurred"
+
 
 class VerifyError(Exception):
     """Could not verify something that was supposed to be signed."""
+
+    MESSAGE = "Could not verify something that was supposed to be signed."
 
 
 class PeerVerifyError(VerifyError):
     """The peer rejected our verification."""
 
+    MESSAGE = "The peer rejected our verify error."
+
 
 class CertificateError(Exception):
     """We did not find a certificate where we expected to find one."""
+
+    MESSAGE = "We did not find a certificate where we expected to find one."
 
 
 class ConnectionClosed(Exception):
@@ -184,33 +266,33 @@ class ConnectionClosed(Exception):
 class ConnectionLost(ConnectionClosed):
     """Connection to the other side was lost in a non-clean fashion."""
 
-    def __str__(self):
-        text = self.__doc__.strip()
-        if self.args:
-            text = "%s: %s" % (text, " ".join(str(a) for a in self.args))
-        return text
+    MESSAGE = "Connection to the other side was lost in a non-clean fashion"
+    __str__ = _describe
 
 
 class ConnectionAborted(ConnectionLost):
     """Connection was aborted locally, using abortConnection."""
 
+    MESSAGE = "Connection was aborted locally using ITCPTransport.abortConnection"
+
 
 class ConnectionDone(ConnectionClosed):
     """Connection was closed cleanly."""
 
-    def __str__(self):
-        text = self.__doc__.strip()
-        if self.args:
-            text = "%s: %s" % (text, " ".join(str(a) for a in self.args))
-        return text
+    MESSAGE = "Connection was closed cleanly"
+    __str__ = _describe
 
 
 class FileDescriptorOverrun(ConnectionLost):
     """Too many file descriptors were passed over a UNIX socket."""
 
+    MESSAGE = "A mis-use of IUNIXTransport.sendFileDescriptor caused the connection to be closed."
+
 
 class ConnectionFdescWentAway(ConnectionLost):
     """The file descriptor was closed behind the reactor's back."""
+
+    MESSAGE = "Uh"
 
 
 class AlreadyListened(Exception):
@@ -220,9 +302,14 @@ class AlreadyListened(Exception):
 class MessageLengthError(Exception):
     """A datagram was too long."""
 
+    MESSAGE = "Message is too long to send"
+    __str__ = _describe
+
 
 class ProcessDone(ConnectionDone):
     """A process has ended without apparent errors."""
+
+    MESSAGE = "A process has ended without apparent errors"
 
     def __init__(self, status):
         ConnectionDone.__init__(self, "process finished with exit code 0")
@@ -233,6 +320,8 @@ class ProcessDone(ConnectionDone):
 
 class ProcessTerminated(ConnectionLost):
     """A process has ended with an error or by a signal."""
+
+    MESSAGE = "A process has ended with a probable error condition"
 
     def __init__(self, exitCode=None, signal=None, status=None):
         self.exitCode = exitCode
@@ -254,12 +343,17 @@ def getConnectError(error):
     """
     Turn an OSError from connect() into the matching ConnectError.
 
+    A socket.gaierror (getaddrinfo found no address) is an
+    UnknownHostError, as in Twisted.
+
     :param error: an OSError, or a (errno, message) tuple.
     """
     if isinstance(error, OSError):
         number, string = error.errno, error.strerror
     else:
         number, string = error
+    if isinstance(error, _gaierror):
+        return UnknownHostError(number, string)
     klass = _ERRNO_MAP.get(number, ConnectError)
     return klass(number, string)
 
@@ -276,7 +370,6 @@ def _buildErrnoMap():
 
 
 _ERRNO_MAP = _buildErrnoMap()
-del socket
 
 
 # The reasons a descriptor's doRead/doWrite returns to ask to be disconnected.

@@ -21,6 +21,7 @@ raised, after the frames of every level it was re-raised through
 
 from __future__ import annotations
 
+import pickle
 import sys
 import traceback
 from collections.abc import Generator, Iterator
@@ -248,20 +249,43 @@ class Failure(Exception):
     # Set only on a Failure rebuilt from a pickle: the original's text.
     _remoteTraceback: str | None = None
 
-    def __reduce__(self) -> tuple[Any, tuple[_ErrorType, str, str]]:
-        # Failures cross process boundaries only as text.
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
+        # The traceback crosses as text (frames cannot be pickled).  The
+        # exception crosses as itself, so a KeyError('k') comes back with
+        # the same args and str(); it is pickled here, apart, so that one
+        # which cannot be (an unpicklable attribute), or cannot be rebuilt
+        # on the other side (a constructor its args do not fit), still
+        # leaves the type, message and traceback text to rebuild from.
+        try:
+            pickledValue: bytes | None = pickle.dumps(self.value, protocol)
+        except Exception:
+            pickledValue = None
         text = self.getTraceback()
-        return (_rebuildFailure, (self.type, self.getErrorMessage(), text))
+        return (_rebuildFailure, (self.type, self.getErrorMessage(), text, pickledValue))
 
 
-def _rebuildFailure(type_: _ErrorType, message: str, tracebackText: str) -> Failure:
-    try:
-        value: BaseException = type_(message)
-    except Exception:
-        value = Exception(message)
+def _rebuildFailure(
+    type_: _ErrorType, message: str, tracebackText: str, pickledValue: bytes | None = None
+) -> Failure:
+    value = _unpickleValue(pickledValue) if pickledValue is not None else None
+    if value is None:
+        try:
+            value = type_(message)
+        except Exception:
+            value = Exception(message)
     failure = Failure(value)
     failure._remoteTraceback = tracebackText
     return failure
+
+
+def _unpickleValue(pickledValue: bytes) -> BaseException | None:
+    # None when the exception cannot be rebuilt: the caller falls back to
+    # its type and message.
+    try:
+        value = pickle.loads(pickledValue)
+    except Exception:
+        return None
+    return value if isinstance(value, BaseException) else None
 
 
 def _reraiseCleaned(failure: Failure) -> NoReturn:

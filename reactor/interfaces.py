@@ -442,6 +442,12 @@ class IUDPTransport(Interface):
     def stopListening() -> Deferred[None] | None:
         """Stop listening; return a Deferred."""
 
+    def setBroadcastAllowed(enabled: bool) -> None:
+        """Allow (True) or forbid (False) sending to broadcast addresses."""
+
+    def getBroadcastAllowed() -> bool:
+        """Return whether sending to broadcast addresses is allowed."""
+
 
 class IProcessTransport(ITransport):
     """A child process, from a ProcessProtocol's point of view."""

@@ -29,9 +29,9 @@ from reactor.defer import Deferred, succeed
 from reactor.error import (
     CannotListenError,
     ConnectBindError,
+    DNSLookupError,
     NotConnectingError,
     TimeoutError,
-    UnknownHostError,
     UserError,
     getConnectError,
 )
@@ -555,7 +555,7 @@ class _Attempt:
         try:
             literal = connector._resolveAddress()
         except socket.gaierror as error:
-            self.fail(Failure(UnknownHostError(string=str(error))))
+            self.fail(Failure(DNSLookupError("%s: %s" % (connector.host, error))))
             return
         except OSError as error:
             self.fail(Failure(getConnectError((error.errno, error.strerror))))
@@ -571,7 +571,7 @@ class _Attempt:
             info = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
         except OSError as error:
             self.reactor.callFromThread(
-                self.fail, Failure(UnknownHostError(string="%s: %s" % (host, error)))
+                self.fail, Failure(DNSLookupError("%s: %s" % (host, error)))
             )
             return
         family, _, _, _, sockaddr = info[0]

@@ -227,9 +227,7 @@ class StringTransportWithDisconnection(StringTransport):
         self.disconnecting = True
         if self.connected:
             self.connected = False
-            self.protocol.connectionLost(
-                Failure(error.ConnectionDone("Connection was closed cleanly."))
-            )
+            self.protocol.connectionLost(Failure(error.ConnectionDone()))
 
 
 @implementer(IProtocol)
@@ -355,8 +353,10 @@ class MemoryReactor:
     ``tcpServers``; connectTCP appends ``(host, port, factory, timeout,
     bindAddress)`` to ``tcpClients``; likewise ``sslServers``,
     ``sslClients``, ``unixServers``, ``unixClients`` and ``udpServers``.
-    Connectors are also kept in ``connectors``.  A test takes the factory
-    from one of these lists and connects its protocol to a StringTransport.
+    Connectors are also kept in ``connectors``, and each connect call
+    tells its factory ``startedConnecting(connector)``, as a real reactor
+    does.  A test takes the factory from one of these lists and connects
+    its protocol to a StringTransport.
 
     :ivar triggers: ``{phase: {event: [(callable, args, kwargs), ...]}}``.
     """
@@ -449,9 +449,9 @@ class MemoryReactor:
         return _FakePort(_inetAddress("TCP", interface, port))
 
     def connectTCP(self, host, port, factory, timeout=30, bindAddress=None):
-        """Record the call; return a connector for (host, port)."""
+        """Record the call; return a connector for (host, port), told to factory."""
         self.tcpClients.append((host, port, factory, timeout, bindAddress))
-        return self._connector(_inetAddress("TCP", host, port))
+        return self._connector(factory, _inetAddress("TCP", host, port))
 
     def listenSSL(self, port, factory, contextFactory, backlog=50, interface=""):
         """Record the call; return a port whose getHost() shows port."""
@@ -459,9 +459,9 @@ class MemoryReactor:
         return _FakePort(_inetAddress("TCP", interface, port))
 
     def connectSSL(self, host, port, factory, contextFactory, timeout=30, bindAddress=None):
-        """Record the call; return a connector for (host, port)."""
+        """Record the call; return a connector for (host, port), told to factory."""
         self.sslClients.append((host, port, factory, contextFactory, timeout, bindAddress))
-        return self._connector(_inetAddress("TCP", host, port))
+        return self._connector(factory, _inetAddress("TCP", host, port))
 
     def listenUNIX(self, address, factory, backlog=50, mode=None, wantPID=False):
         """Record the call; return a port whose getHost() shows address."""
@@ -469,17 +469,21 @@ class MemoryReactor:
         return _FakePort(UNIXAddress(address))
 
     def connectUNIX(self, address, factory, timeout=30, checkPID=False):
-        """Record the call; return a connector for address."""
+        """Record the call; return a connector for address, told to factory."""
         self.unixClients.append((address, factory, timeout, checkPID))
-        return self._connector(UNIXAddress(address))
+        return self._connector(factory, UNIXAddress(address))
 
     def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
         """Record the call; return a port whose getHost() shows port."""
         self.udpServers.append((port, protocol, interface, maxPacketSize))
         return _FakePort(_inetAddress("UDP", interface, port))
 
-    def _connector(self, address):
+    def _connector(self, factory, address):
+        # As a real connector does, and Twisted's MemoryReactor: the factory
+        # hears startedConnecting before the call returns (and, as in
+        # Twisted's, before the connector is in ``connectors``).
         connector = _FakeConnector(address)
+        factory.startedConnecting(connector)
         self.connectors.append(connector)
         return connector
 

@@ -52,7 +52,7 @@ def portCoerce(value):
     """
     port = int(value)
     if not 0 <= port <= 65535:
-        raise ValueError(f"port number out of range: {port}")
+        raise ValueError(f"Port number not in range: {port}")
     return port
 
 

@@ -1,11 +1,14 @@
 """Twisted 26 behaviours of reactor.defer that ported code relies on: the
 generic classes subscriptable at run time, and addCallbacks taking None for
-its argument tuples and keyword dicts."""
+its argument tuples and keyword dicts; no module of Loom's among its public
+names."""
 
+import types
 import typing
 
 import pytest
 
+from reactor import defer
 from reactor.defer import (
     Deferred,
     DeferredList,
@@ -120,3 +123,19 @@ def test_addCallbacksStillPassesGivenArguments():
     )
     d2.errback(Failure(MyError()))
     assert seen == [("r", (1, 2), {"key": "word"}), (MyError, ("e",), {"k": 1})]
+
+
+# -- the module's public names --------------------------------------------------
+
+
+def test_deferExposesNoModuleOfLoomsAsAPublicName():
+    # Twisted's defer.log is a Logger; reactor.defer.log was the reactor.log
+    # module it imports, which a porting user would take for Twisted's.
+    leaked = [
+        name
+        for name, value in vars(defer).items()
+        if not name.startswith("_")
+        and isinstance(value, types.ModuleType)
+        and value.__name__.split(".")[0] in ("reactor", "protocols", "services")
+    ]
+    assert leaked == []

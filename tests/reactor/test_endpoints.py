@@ -2,6 +2,8 @@
 Endpoints: description parsing (no reactor needed) and real listen/connect.
 """
 
+import socket
+
 import pytest
 
 from reactor.address import IPv4Address, IPv6Address, UNIXAddress
@@ -17,7 +19,12 @@ from reactor.endpoints import (
     parseDescription,
     serverFromString,
 )
-from reactor.error import CannotListenError, ConnectingCancelledError, ConnectionRefusedError
+from reactor.error import (
+    CannotListenError,
+    ConnectingCancelledError,
+    ConnectionRefusedError,
+    DNSLookupError,
+)
 from reactor.testing import MemoryReactor
 from tests.reactor.transport_helpers import (
     EchoRecorder,
@@ -119,6 +126,21 @@ def test_connectRefusedIsAFailedDeferred(reactor):
     endpoint = clientFromString(reactor, "tcp:host=127.0.0.1:port=%d" % number)
     with pytest.raises(ConnectionRefusedError):
         wait(reactor, connectProtocol(endpoint, Recorder()))
+
+
+def test_connectToAnUnknownHostIsADNSLookupError(reactor, monkeypatch):
+    # The resolver's answer for a name that does not exist, without asking DNS.
+    def noSuchHost(host, port, *args):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", noSuchHost)
+    for endpoint in (
+        clientFromString(reactor, "tcp:host=no-such-host.invalid:port=80"),
+        TCP4ClientEndpoint(reactor, "no-such-host.invalid", 80),
+    ):
+        with pytest.raises(DNSLookupError, match="no-such-host.invalid"):
+            wait(reactor, connectProtocol(endpoint, Recorder()))
+    spin(reactor, lambda: not reactor.getThreadPool().working, what="idle thread pool")
 
 
 def test_unixEndpoints(reactor, tmp_path):

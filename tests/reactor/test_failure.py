@@ -3,6 +3,7 @@
 import io
 import pickle
 import sys
+import threading
 import traceback
 
 import pytest
@@ -301,6 +302,15 @@ def test_pickleKeepsTypeMessageAndTracebackText():
     assert copy.getTraceback() == failure.getTraceback()
 
 
+def test_pickleKeepsTheExceptionsArgsAndStr():
+    # Rebuilt from its message, a KeyError('k') became KeyError("'k'").
+    failure = failureOf(KeyError("k"))
+    copy = pickle.loads(pickle.dumps(failure))
+    assert (copy.type, copy.value.args, str(copy.value)) == (KeyError, ("k",), "'k'")
+    assert copy.getErrorMessage() == failure.getErrorMessage() == "'k'"
+    assert copy.getTraceback() == failure.getTraceback()
+
+
 class Picky(Exception):
     """An exception whose constructor does not take one message."""
 
@@ -311,5 +321,28 @@ class Picky(Exception):
 def test_pickleOfExceptionWithUnusualConstructor():
     failure = Failure(Picky(1, 2))
     copy = pickle.loads(pickle.dumps(failure))
-    assert copy.type is Exception
+    assert (copy.type, copy.value.args) == (Picky, (1, 2))
     assert copy.getErrorMessage() == "(1, 2)"
+
+
+class Unrebuildable(Exception):
+    """Pickles, but its args do not fit its constructor: loads() fails."""
+
+    def __init__(self, a, b):
+        Exception.__init__(self, a)
+        self.b = b
+
+
+def test_pickleFallsBackToTheMessageWhenTheExceptionCannotBeRebuilt():
+    failure = failureOf(Unrebuildable("first", "second"))
+    copy = pickle.loads(pickle.dumps(failure))
+    assert (copy.type, copy.value.args) == (Exception, ("first",))
+    assert copy.getTraceback() == failure.getTraceback()
+
+
+def test_pickleFallsBackToTheMessageWhenTheExceptionCannotBePickled():
+    error = MyError("with a lock")
+    error.lock = threading.Lock()  # a lock cannot be pickled
+    copy = pickle.loads(pickle.dumps(failureOf(error)))
+    assert (copy.type, copy.value.args) == (MyError, ("with a lock",))
+    assert not hasattr(copy.value, "lock")

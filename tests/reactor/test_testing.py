@@ -168,9 +168,20 @@ def test_memoryReactorProvidesItsInterfaces():
         assert verifyObject(interface, reactor)
 
 
+class StartedConnectingFactory:
+    """A client factory keeping what startedConnecting was given, and when."""
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.started = []
+
+    def startedConnecting(self, connector):
+        self.started.append((connector, list(self.reactor.connectors)))
+
+
 def test_memoryReactorRecordsListensAndConnects():
     reactor = MemoryReactor()
-    factory = object()
+    factory = StartedConnectingFactory(reactor)
     port = reactor.listenTCP(8080, factory, backlog=5, interface="127.0.0.1")
     assert verifyObject(IListeningPort, port)
     assert port.getHost() == IPv4Address("TCP", "127.0.0.1", 8080)
@@ -193,6 +204,18 @@ def test_memoryReactorRecordsListensAndConnects():
     assert len(reactor.connectors) == 3
 
 
+def test_memoryReactorConnectsTellTheFactoryStartedConnecting():
+    # As a real connector does and Twisted's MemoryReactor: each connect
+    # call reports its connector, before adding it to ``connectors``.
+    reactor = MemoryReactor()
+    factory = StartedConnectingFactory(reactor)
+    tcp = reactor.connectTCP("10.1.1.1", 80, factory)
+    unix = reactor.connectUNIX("/s", factory)
+    ssl = reactor.connectSSL("h", 443, factory, "ctx")
+    assert factory.started == [(tcp, []), (unix, [tcp]), (ssl, [tcp, unix])]
+    assert reactor.connectors == [tcp, unix, ssl]
+
+
 def test_fakePortsAndConnectorsRecordRequests():
     reactor = MemoryReactor()
     port = reactor.listenUNIX("/s", object())
@@ -201,7 +224,7 @@ def test_fakePortsAndConnectorsRecordRequests():
     assert not port.listening
     port.startListening()
     assert port.listening
-    connector = reactor.connectUNIX("/s", object())
+    connector = reactor.connectUNIX("/s", StartedConnectingFactory(reactor))
     connector.stopConnecting()
     connector.disconnect()
     connector.connect()

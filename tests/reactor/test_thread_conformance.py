@@ -3,12 +3,14 @@ Conformance: callFromThread, the reactor's thread pool and reactor.threads,
 on every reactor.
 """
 
+import socket
 import threading
 import time
 
 import pytest
 
 from reactor.defer import Deferred
+from reactor.error import DNSLookupError
 from reactor.threadpool import ThreadPool
 from reactor.threads import (
     blockingCallFromThread,
@@ -149,6 +151,20 @@ def test_threadPoolStopsAtShutdownAfterQueuedWork(reactor):
 def test_resolveAddressAndName(reactor, runUntil):
     assert runUntil(reactor, reactor.resolve("127.0.0.1")) == "127.0.0.1"
     assert runUntil(reactor, reactor.resolve("localhost")) == "127.0.0.1"
+
+
+def test_resolveAnUnknownNameFailsWithDNSLookupError(reactor, runUntil, monkeypatch):
+    # The resolver's answer for a name that does not exist, without asking DNS.
+    def noSuchHost(name):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "gethostbyname", noSuchHost)
+    with pytest.raises(DNSLookupError) as info:
+        runUntil(reactor, reactor.resolve("no-such-host.invalid"))
+    assert str(info.value) == (
+        "DNS lookup failed: no-such-host.invalid: [Errno %d] Name or service not known."
+        % (socket.EAI_NONAME,)
+    )
 
 
 def test_suggestThreadPoolSizeResizesAnExistingPool(reactor, runUntil):

@@ -6,11 +6,13 @@ import random
 import socket
 
 import pytest
+from zope.interface.verify import verifyObject
 
 from protocols.protocol import DatagramProtocol
 from reactor.address import IPv4Address, IPv6Address
 from reactor.error import CannotListenError, InvalidAddressError, MessageLengthError
 from reactor.failure import Failure
+from reactor.interfaces import IUDPTransport
 from tests.reactor.transport_helpers import freePort, ipv6Available, spin, wait
 
 
@@ -240,5 +242,19 @@ def test_addressOfTheOtherFamilyIsRefused(reactor):
         port.write(b"x", ("127.0.0.1", freePort(kind=socket.SOCK_DGRAM)))
         with pytest.raises(InvalidAddressError, match="IPv4"):
             port.write(b"x", ("::1", 9))
+    finally:
+        wait(reactor, port.stopListening())
+
+
+def test_thePortProvidesIUDPTransportWithBroadcast(reactor):
+    # The interface names the broadcast switch the port has (Twisted's does).
+    assert {"setBroadcastAllowed", "getBroadcastAllowed"} <= set(IUDPTransport.names())
+    port = reactor.listenUDP(0, Recorder(), interface="127.0.0.1")
+    try:
+        assert verifyObject(IUDPTransport, port)
+        port.setBroadcastAllowed(True)
+        assert port.getBroadcastAllowed() is True
+        port.setBroadcastAllowed(False)
+        assert port.getBroadcastAllowed() is False
     finally:
         wait(reactor, port.stopListening())

@@ -24,7 +24,7 @@ from reactor import log
 from reactor.address import IPv4Address
 from reactor.defer import CancelledError, Deferred
 from reactor.endpoints import TCP4ClientEndpoint, connectProtocol
-from reactor.error import CannotListenError
+from reactor.error import CannotListenError, DNSLookupError
 from reactor.failure import Failure
 from reactor.task import Clock
 from reactor.testing import MemoryReactor, MemoryReactorClock
@@ -587,6 +587,26 @@ def test_tcpClientServiceConnectsAndDisconnects(defaultReactor, runUntil):
     assert client.closed.called
     runUntil(reactor, factory.closed[-1])
     runUntil(reactor, server.stopService())
+
+
+def test_tcpClientToAnUnknownHostFailsWithDNSLookupError(defaultReactor, runUntil, monkeypatch):
+    # The resolver's answer for a name that does not exist, without asking DNS.
+    def noSuchHost(host, port, *args):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", noSuchHost)
+    failed, reasons = Deferred(), []
+
+    class Reporting(ClientFactory):
+        def clientConnectionFailed(self, connector, reason):
+            reasons.append(reason)
+            failed.callback(None)
+
+    clientService = TCPClient("no-such-host.invalid", 79, Reporting(), reactor=defaultReactor)
+    clientService.startService()
+    runUntil(defaultReactor, failed)
+    assert reasons[0].check(DNSLookupError)
+    runUntil(defaultReactor, clientService.stopService())
 
 
 def test_udpServerReceivesAndReleasesItsPort(defaultReactor, runUntil):

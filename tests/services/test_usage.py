@@ -581,7 +581,7 @@ def test_coerceFailureIsWordedAsTwistedsAndNamesOptionAndValue():
         " (option --port 'abc')"
     )
     assert usageError(Typed, "-p 70000") == (
-        "Parameter type enforcement failed: port number out of range: 70000 (option -p '70000')"
+        "Parameter type enforcement failed: Port number not in range: 70000 (option -p '70000')"
     )
 
 
@@ -598,6 +598,13 @@ def test_portCoerce():
     assert portCoerce("65535") == 65535
     with pytest.raises(ValueError):
         portCoerce("-1")
+
+
+@pytest.mark.parametrize("value", ["-1", "65536"])
+def test_portCoerceWordsARefusalAsTwisteds(value):
+    with pytest.raises(ValueError) as info:
+        portCoerce(value)
+    assert str(info.value) == "Port number not in range: %s" % (value,)
 
 
 # Subcommands
