@@ -80,9 +80,11 @@ class IPv4Address(_Address):
         _setPort(self, port)
 
 
-_setType = IPv4Address.type.__set__
-_setHost = IPv4Address.host.__set__
-_setPort = IPv4Address.port.__set__
+# The slots' member descriptors, taken from the class dict (where a type
+# checker sees them as what they are).
+_setType = IPv4Address.__dict__["type"].__set__
+_setHost = IPv4Address.__dict__["host"].__set__
+_setPort = IPv4Address.__dict__["port"].__set__
 
 
 @implementer(IAddress)
