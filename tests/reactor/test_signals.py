@@ -37,8 +37,25 @@ say("exited sigterm-restored=%s" % (signal.getsignal(signal.SIGTERM) is signal.S
 """
 
 
-def runChild(reactorName, mode, signum, script=CHILD):
-    """Run script with its arguments; once it says "ready", send signum."""
+def _waitUntilInEpollWait(pid, timeout=20):
+    # The main thread's kernel wait channel, as /proc shows it: a loaded
+    # machine may take a while from printing "ready" to going to sleep.
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/%d/task/%d/wchan" % (pid, pid)) as wchan:
+            if wchan.read().strip() == "do_epoll_wait":
+                return
+        time.sleep(0.005)
+    pytest.fail("the child's loop never went to sleep in epoll_wait")
+
+
+def runChild(reactorName, mode, signum, script=CHILD, asleep=False):
+    """
+    Run script with its arguments; once it says "ready" (and, with asleep,
+    once its main thread sleeps in epoll_wait), send signum.
+    """
     child = subprocess.Popen(
         [sys.executable, "-c", script, reactorName, *mode.split()],
         cwd=ROOT,
@@ -51,6 +68,8 @@ def runChild(reactorName, mode, signum, script=CHILD):
         ready, _, _ = select.select([child.stdout], [], [], 30)
         assert ready, "child never became ready"
         assert child.stdout.readline() == "ready\n"
+        if asleep:
+            _waitUntilInEpollWait(child.pid)
         child.send_signal(signum)
         out, err = child.communicate(timeout=20)
     finally:
@@ -109,8 +128,8 @@ say("stopped")
 """
 
 
-def runOtherThreadChild(reactorName, mode):
-    return runChild(reactorName, mode, signal.SIGTERM, OTHER_THREAD_CHILD)
+def runOtherThreadChild(reactorName, mode, asleep=False):
+    return runChild(reactorName, mode, signal.SIGTERM, OTHER_THREAD_CHILD, asleep)
 
 
 @pytest.mark.parametrize("reactorName", REACTOR_NAMES)
@@ -124,8 +143,10 @@ def test_signalTakenByAnotherThreadStillWakesTheLoop(reactorName, mode):
 
 def test_withoutTheWakeupTheLoopSleepsOn():
     # The control: the same child without installSignalWakeup is only woken
-    # by its 8 s timer, which shows the test above can fail.
-    code, out, err = runOtherThreadChild("epoll", "own-handler none")
+    # by its 8 s timer, which shows the test above can fail.  The signal is
+    # sent once the loop sleeps: sent before, its handler would run before
+    # the loop went to sleep (a loaded machine makes that gap long).
+    code, out, err = runOtherThreadChild("epoll", "own-handler none", asleep=True)
     assert (code, out) == (3, "not woken\n"), err
 
 

@@ -372,12 +372,19 @@ def _floodUntilPaused(reactor, client, server):
     """
     Write 64 KiB chunks from client to the echoing server until the server
     stops reading (at most 16 MiB); return the bytes written.
+
+    Bounded by bytes, not by loop turns: on a loaded machine one turn may
+    move less, and the server's buffer fills after more of them.
     """
-    for count in range(256):
+    written = 0
+    deadline = time.monotonic() + 30  # a hang guard only
+    while written < 256 * len(_CHUNK) and time.monotonic() < deadline:
         if not _reading(reactor, server):
-            return count * len(_CHUNK)
-        client.transport.write(_CHUNK)
-        reactor.iterate(0)
+            return written
+        if client.transport.getBufferSize() < 4 * len(_CHUNK):
+            client.transport.write(_CHUNK)
+            written += len(_CHUNK)
+        reactor.iterate(0.001)
     raise AssertionError(
         "the server never stopped reading; %d bytes buffered for a peer that does not read"
         % (server.transport.getBufferSize(),)
