@@ -5,7 +5,7 @@ Loom's events reach the stdlib logger ``loom`` as LogRecords carrying the
 event dict as ``record.loomEvent`` (see reactor.log); the handlers made here
 are attached there by the runner.  Rotation follows the stdlib's
 (RotatingFileHandler, TimedRotatingFileHandler); this module and
-services._loghandlers add what a daemon started as root needs on top:
+services.loomd._loghandlers add what a daemon started as root needs on top:
 
 - Safe files: the log's directory is opened once, at start-up, without
   following a symbolic link others could have planted, and kept open; the
@@ -24,7 +24,7 @@ services._loghandlers add what a daemon started as root needs on top:
 - A log that cannot be written (a full disk) costs no more than one that
   can: lines are counted and dropped, one warning goes to stderr and
   syslog, one line with the count goes to the log when it works again
-  (services._logfailures), never a traceback per line.
+  (services.loomd._logfailures), never a traceback per line.
 - ``chownLogFiles``: after a privilege drop the daemon still writes through
   the descriptor opened as root, but rotation renames and creates files, so
   the file is handed to the target user (fchown on the open descriptor,
@@ -36,10 +36,15 @@ services._loghandlers add what a daemon started as root needs on top:
   is inside the jail; for a log outside the jail the descriptor would be a
   way out, so it is closed: the file keeps being written through its open
   descriptor, but can no longer rotate or reopen (a warning says so).
-- Formatters for ``TIME [system] message`` text lines and JSON lines, a
-  syslog handler whose priorities follow the levels (twistd sends
+- A syslog handler whose priorities follow the levels (twistd sends
   everything at ALERT), and ``captureStandardStreams`` so what services
-  print reaches the log.
+  print reaches the log.  The lines' format is services.loomd.logformat.
+
+The file and syslog handler classes are in services.loomd._loghandlers,
+imported by makeLogHandler and makeSyslogHandler when first needed: they
+subclass ``logging.handlers``, a tenth of loomd's start-up, which a
+foreground run logging to stdout never needs.  The dependency goes one way:
+this module imports _loghandlers, never the reverse.
 """
 
 import grp
@@ -51,20 +56,13 @@ import sys
 import threading
 
 from reactor import log
-from reactor._logcontext import printable
-from services._logfailures import CountsLostLines, WriteFailures
+from services.loomd._logfailures import CountsLostLines, WriteFailures
+from services.loomd.logformat import FORMATTERS
 
 __all__ = [
     "makeLogHandler",
     "makeSyslogHandler",
-    "RotatingLogFile",  # noqa: F822 - provided by __getattr__
-    "DailyLogFile",  # noqa: F822 - provided by __getattr__
-    "PlainLogFile",  # noqa: F822 - provided by __getattr__
     "StdoutLog",
-    "SyslogHandler",  # noqa: F822 - provided by __getattr__
-    "TextFormatter",
-    "JsonFormatter",
-    "SyslogFormatter",
     "chownLogFiles",
     "rebaseForChroot",
     "captureStandardStreams",
@@ -77,7 +75,7 @@ class StdoutLog(CountsLostLines, logging.StreamHandler):
     Log lines to standard output (``-l -``, and the default with -n).
 
     When stdout cannot be written (a full disk, a closed pipe) lines are
-    counted and dropped as for a file (services._logfailures).
+    counted and dropped as for a file (services.loomd._logfailures).
     """
 
     def __init__(self, stream=None):
@@ -107,14 +105,14 @@ def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logForm
     :raises OSError: the file cannot be opened (it is opened at once, while
         still privileged and outside any chroot).
     """
-    formatter = _formatters.get(logFormat)
+    formatter = FORMATTERS.get(logFormat)
     if formatter is None:
         raise ValueError("unknown log format %r (use text or json)" % (logFormat,))
     if path == "-":
         handler = StdoutLog(sys.stdout)
         handler.setFormatter(formatter())
         return handler
-    from services._loghandlers import DailyLogFile, PlainLogFile, RotatingLogFile
+    from services.loomd._loghandlers import DailyLogFile, PlainLogFile, RotatingLogFile
 
     if rotate == "size":
         handler = RotatingLogFile(path, maxBytes=maxBytes, backupCount=backups, encoding="utf-8")
@@ -126,157 +124,6 @@ def makeLogHandler(path, maxBytes=10_000_000, backups=10, rotate="size", logForm
         raise ValueError("unknown log rotation %r (use size, daily or never)" % (rotate,))
     handler.setFormatter(formatter())
     return handler
-
-
-# -- formatting ---------------------------------------------------------------
-
-
-def _systemOf(record):
-    # Escaped: a newline in a system would start a line the log did not write.
-    event = getattr(record, "loomEvent", None)
-    system = event.get("system", "-") if event is not None else record.name
-    return printable(str(system))
-
-
-def _messageAndTraceback(record, formatter):
-    """Return (message text, traceback text or None) for a record."""
-    event = getattr(record, "loomEvent", None)
-    if event is None:
-        traceback = None
-        if record.exc_info:
-            traceback = formatter.formatException(record.exc_info)
-        return record.getMessage(), traceback
-    failure = event.get("failure")
-    if failure is None or not event.get("isError"):
-        return log.textFromEventDict(event) or "", None
-    text = log.textFromEventDict({key: value for key, value in event.items() if key != "failure"})
-    why = event.get("why") or "Unhandled Error"
-    message = why if not text or text == why else "%s: %s" % (why, text)
-    return message, failure.getTraceback().rstrip("\n")
-
-
-class TextFormatter(logging.Formatter):
-    """
-    ``2026-11-22T10:00:00+0000 [system] message``, one event per line;
-    continuation lines (a traceback) are indented with a tab.
-    """
-
-    def format(self, record):
-        """Return the text line for record."""
-        message, traceback = _messageAndTraceback(record, self)
-        if traceback:
-            message = "%s\n%s" % (message, traceback)
-        message = message.replace("\n", "\n\t")
-        return "%s [%s] %s" % (log.formatTime(record.created), _systemOf(record), message)
-
-
-class JsonFormatter(logging.Formatter):
-    """
-    One JSON object per line: ``time`` (ISO 8601, milliseconds, local
-    offset), ``level``, ``system``, ``message``; ``namespace`` for an event
-    of a reactor.logger Logger; ``fields``, an object holding the fields the
-    program gave the event (``log.msg("...", user=name)``,
-    ``Logger().info("...", user=name)``, stdlib ``extra={"user": name}``);
-    and ``traceback`` for errors that carry one.
-
-    The fields get an object of their own rather than top-level keys: a
-    program's field may be called ``time``, ``level`` or ``message`` too, and
-    nothing it logs can then change the shape of the line that log readers
-    rely on.  A value JSON cannot hold (bytes, an object, NaN, a dict with
-    tuple keys, a cycle) is given as its repr.  Twisted's private ``log_*``
-    keys are left out.
-    """
-
-    def format(self, record):
-        """Return the JSON line for record."""
-        import datetime
-
-        message, traceback = _messageAndTraceback(record, self)
-        when = datetime.datetime.fromtimestamp(record.created).astimezone()
-        entry = {
-            "time": when.isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "system": _systemOf(record),
-            "message": message,
-        }
-        event = getattr(record, "loomEvent", None)
-        if event is not None and "log_namespace" in event:
-            entry["namespace"] = event["log_namespace"]
-        fields = _fieldsOf(record, event)
-        if fields:
-            entry["fields"] = fields
-        if traceback:
-            entry["traceback"] = traceback
-        return _jsonLine(entry)
-
-
-# The attributes every LogRecord has; any other was given through ``extra``.
-_RECORD_ATTRIBUTES = frozenset(
-    list(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
-    + ["message", "asctime", "taskName", "loomEvent"]
-)
-
-
-def _fieldsOf(record, event):
-    if event is not None:
-        return log.eventFields(event)
-    return {key: value for key, value in record.__dict__.items() if key not in _RECORD_ATTRIBUTES}
-
-
-def _safeRepr(value):
-    try:
-        return repr(value)
-    except Exception:
-        return "<unrepresentable %s>" % (type(value).__name__,)
-
-
-def _jsonLine(entry):
-    import json
-
-    try:
-        return json.dumps(entry, ensure_ascii=False, allow_nan=False, default=_safeRepr)
-    except (TypeError, ValueError, RecursionError):
-        pass
-    # One field JSON cannot hold as it is: each such field becomes its repr.
-    fields = entry.get("fields", {})
-    for key, value in fields.items():
-        try:
-            json.dumps(value, allow_nan=False, default=_safeRepr)
-        except (TypeError, ValueError, RecursionError):
-            fields[key] = _safeRepr(value)
-    if fields:
-        entry["fields"] = {str(key): value for key, value in fields.items()}
-    return json.dumps(entry, ensure_ascii=False, allow_nan=False, default=_safeRepr)
-
-
-class SyslogFormatter(logging.Formatter):
-    """``[system] message`` (syslog adds the time and the ident)."""
-
-    def format(self, record):
-        """Return the syslog message for record."""
-        message, traceback = _messageAndTraceback(record, self)
-        if traceback:
-            message = "%s\n%s" % (message, traceback)
-        return "[%s] %s" % (_systemOf(record), message)
-
-
-_formatters = {"text": TextFormatter, "json": JsonFormatter}
-
-
-# -- the handlers' classes, imported when first used -------------------------
-
-# Each is a subclass of a logging.handlers class, and that module (with
-# what it imports) is a tenth of loomd's start-up: a foreground run logging
-# to stdout never needs it.
-_LAZY_HANDLERS = ("RotatingLogFile", "DailyLogFile", "PlainLogFile", "SyslogHandler")
-
-
-def __getattr__(name):
-    if name in _LAZY_HANDLERS:
-        from services import _loghandlers
-
-        return getattr(_loghandlers, name)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 # -- syslog -------------------------------------------------------------------
@@ -293,7 +140,7 @@ def makeSyslogHandler(prefix="loomd", facility="daemon", address="/dev/log"):
     :raises OSError: the socket cannot be reached.
     :raises ValueError: an unknown facility.
     """
-    from services._loghandlers import SyslogHandler
+    from services.loomd._loghandlers import SyslogHandler
 
     return SyslogHandler(address=address, facility=facility, prefix=prefix)
 

@@ -9,20 +9,22 @@ on the status pipe, systemd waiting for READY=1, and a foreground user reading
 the log.  Every failure before it is reported there, so the launcher never
 hangs and never exits 0 for a daemon that is not serving.
 
-This module holds the options and the choice of mode; the daemon's life
-(start, signals, shutdown) is services.lifecycle, and the pieces it uses are
-services.daemon, services.pidfile, services.privileges, services.logfile and
-services.systemd.
+This module holds the options and the choice of mode.  The launching
+process's part (load, check, daemonize, wait) is services.loomd.launcher;
+the serving process's life (start, signals, shutdown) is
+services.loomd.lifecycle, and the pieces they use are services.loomd.daemon,
+pidfile, privileges, logfile and systemd.  services.runner, the documented
+entry point, re-exports ``main``, ``run`` and ``LoomdOptions`` from here.
 """
 
 import math
 import os
 import sys
 
-from services import control
+from services.loomd import control
 from services.usage import Options, UsageError
 
-__all__ = ["LoomdOptions", "main", "run"]
+__all__ = ["LoomdOptions", "main", "run", "DEFAULT_PIDFILE"]
 
 DEFAULT_PIDFILE = "loomd.pid"
 
@@ -165,6 +167,19 @@ class LoomdOptions(Options):
             raise UsageError("nothing to run: give -y FILE.tac or a plugin name")
         self.absolutePaths()
 
+    def pidfilePath(self):
+        """
+        Return the pidfile this run uses, or None when there is none: an
+        empty --pidfile, or loomd running as a container's init (PID 1)
+        without an explicit --pidfile.
+        """
+        path = self["pidfile"]
+        if not path:
+            return None
+        if os.getpid() == 1 and not self.explicitPidfile:
+            return None  # a container's init writes no pidfile unless asked
+        return path
+
     def absolutePaths(self):
         # A path on the command line means the same file before and after
         # --rundir and --chroot: resolve it against the launch directory now.
@@ -200,9 +215,9 @@ def run(argv):
         return control.reload(options["pidfile"])
     if options["print_init_script"] or options["print_systemd_unit"]:
         return _printDeployment(options, argv)
-    from services.lifecycle import Launch
+    from services.loomd.launcher import Launcher
 
-    return Launch(options).start()
+    return Launcher(options).start()
 
 
 def _helpReactors():
@@ -215,7 +230,7 @@ def _helpReactors():
 
 
 def _printDeployment(options, argv):
-    from services import deploy
+    from services.loomd import deploy
 
     args = _deploymentArguments(argv)
     if options["print_init_script"]:
@@ -273,18 +288,20 @@ def _systemdEndpoints(options, args):
         if arg.startswith("systemd:") or ":systemd:" in arg or "=systemd:" in arg:
             endpoint = _systemdEndpoint(arg[arg.index("systemd:") :])
             if endpoint is not None:
-                found.append(("stream", endpoint._index, endpoint._name))
+                found.append(("stream", endpoint.index, endpoint.name))
     if options["python"]:
-        from services.lifecycle import Launch, StartupError, walkServices
+        from services.loomd.launcher import buildApplication
+        from services.loomd.lifecycle import walkServices
+        from services.loomd.startup import StartupError
 
         try:
-            application = Launch(options)._loadApplication()
+            application = buildApplication(options)
         except StartupError:
             application = None
         for service in walkServices(application) if application is not None else ():
             endpoint = getattr(service, "endpoint", None)
             if isinstance(endpoint, SystemdEndpoint):
-                found.append(("stream", endpoint._index, endpoint._name))
+                found.append(("stream", endpoint.index, endpoint.name))
         found.extend(("datagram", index, name) for index, name in _passedDatagrams(options))
     unique = []
     for entry in found:

@@ -1,23 +1,17 @@
 """
-The two systemd protocols a service speaks: notification and socket activation.
+systemd notification (sd_notify), as loomd speaks it: one datagram of
+``KEY=VALUE`` lines sent to the AF_UNIX socket named by ``$NOTIFY_SOCKET``
+(a path, or ``@name`` for the abstract namespace).  ``READY=1`` ends
+start-up for a Type=notify unit, ``STOPPING=1`` and ``RELOADING=1``
+announce those phases (a reload ends with ``READY=1`` again), ``WATCHDOG=1``
+pings the watchdog.  Everything is a no-op when the variable is unset, so
+callers need not ask whether they run under systemd.
 
-Notification (sd_notify): one datagram of ``KEY=VALUE`` lines sent to the
-AF_UNIX socket named by ``$NOTIFY_SOCKET`` (a path, or ``@name`` for the
-abstract namespace).  ``READY=1`` ends start-up for a Type=notify unit,
-``STOPPING=1`` and ``RELOADING=1`` announce those phases (a reload ends with
-``READY=1`` again), ``WATCHDOG=1`` pings the watchdog.  Everything is a
-no-op when the variable is unset, so callers need not ask whether they run
-under systemd.
-
-Socket activation (sd_listen_fds): systemd passes listening sockets as
-descriptors 3, 4, ... and says so with ``LISTEN_FDS`` (how many),
-``LISTEN_PID`` (for which process: the variables are inherited by children
-that must *not* adopt the descriptors) and ``LISTEN_FDNAMES``
-(colon-separated names, from FileDescriptorName=).
+Socket activation (sd_listen_fds), the other systemd protocol, belongs to
+the application rather than to loomd: reactor._activation (the ``systemd:``
+endpoint) and services.activation.
 """
 
-import collections
-import fcntl
 import os
 import socket
 import time
@@ -29,15 +23,7 @@ __all__ = [
     "reloading",
     "watchdogPing",
     "watchdogInterval",
-    "listenFds",
-    "ListenFd",
-    "LISTEN_FDS_START",
 ]
-
-LISTEN_FDS_START = 3
-
-ListenFd = collections.namedtuple("ListenFd", "fd name")
-ListenFd.__doc__ = "A descriptor passed by systemd: its number and its name ('unknown' if unnamed)."
 
 
 def _address(value):
@@ -118,40 +104,3 @@ def watchdogInterval(environ=None):
     if microseconds <= 0:
         return None
     return microseconds / 1e6 / 2
-
-
-def listenFds(environ=None, unsetEnvironment=True):
-    """
-    Return the descriptors systemd passed to this process, as ListenFd(fd, name).
-
-    Only when LISTEN_PID names this process; otherwise (or when the variables
-    are missing or malformed) returns []. The descriptors are marked
-    close-on-exec, so they do not leak into programs the daemon starts.
-
-    :param environ: the environment to read (default os.environ).
-    :param unsetEnvironment: remove LISTEN_PID, LISTEN_FDS and
-        LISTEN_FDNAMES, so that children do not see them (they would not
-        adopt them, LISTEN_PID being ours, but a grandchild reusing our pid
-        number would).
-    """
-    environ = os.environ if environ is None else environ
-    try:
-        forUs = int(environ.get("LISTEN_PID", "")) == os.getpid()
-        count = int(environ.get("LISTEN_FDS", ""))
-    except ValueError:
-        forUs, count = False, 0
-    names = environ.get("LISTEN_FDNAMES", "")
-    if unsetEnvironment:
-        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-            environ.pop(name, None)
-    if not forUs or count <= 0:
-        return []
-    names = names.split(":") if names else []
-    passed = []
-    for index in range(count):
-        fd = LISTEN_FDS_START + index
-        flags = fcntl.fcntl(fd, fcntl.F_GETFD)
-        fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
-        name = names[index] if index < len(names) and names[index] else "unknown"
-        passed.append(ListenFd(fd, name))
-    return passed
