@@ -17,7 +17,7 @@ on the status pipe (services.loomd.daemon), and exits 0 or 1 with it.
 import os
 import sys
 
-from services.loomd.daemon import StartupFailed, StatusPipe, daemonize, describeStartupError
+from services.loomd.daemon import StartupFailed, StatusPipe, daemonize
 from services.loomd.daemonlog import EarlyLog
 from services.loomd.lifecycle import HANDLED_SIGNALS, Daemon
 from services.loomd.startup import StartupError
@@ -88,13 +88,12 @@ class Launcher:
             # What the .tac logged goes to the daemon's log, not to ours.
             self._earlyLog.stop()
             return self._waitForDaemon(pipe)
-        # The daemon: it never returns into the launcher's code.
-        reporter = _PipeReporter(pipe)
+        # The daemon: it never returns into the launcher's code, and an
+        # exception escaping it still reaches the launcher.
         code = 1
         try:
-            code = self._daemon().serve(reporter)
-        except BaseException as error:
-            reporter.error(describeStartupError(error))
+            with pipe.reportingErrors():
+                code = self._daemon().serve(_PipeReporter(pipe))
         finally:
             os._exit(code)
 

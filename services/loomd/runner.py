@@ -12,8 +12,9 @@ hangs and never exits 0 for a daemon that is not serving.
 This module holds the options and the choice of mode.  The launching
 process's part (load, check, daemonize, wait) is services.loomd.launcher;
 the serving process's life (start, signals, shutdown) is
-services.loomd.lifecycle, and the pieces they use are services.loomd.daemon,
-pidfile, privileges, logfile and systemd.  services.runner, the documented
+services.loomd.lifecycle (its steps before the loop: services.loomd.startup),
+and the pieces they use are services.loomd.daemon, pidfile, privileges,
+logfile and systemd.  services.runner, the documented
 entry point, re-exports ``main``, ``run`` and ``LoomdOptions`` from here.
 """
 
