@@ -92,6 +92,8 @@ class ReactorBase:
 
     :ivar running: True from the startup event until the reactor stops or crashes.
     :ivar waker: the internal descriptor callFromThread uses to wake the loop.
+    :ivar threadpool: the ThreadPool of callInThread, or None until one is
+        needed (getThreadPool makes it), as in Twisted.
     """
 
     # Event bits for _doReadOrWrite; each reactor sets its own.
@@ -118,7 +120,7 @@ class ReactorBase:
         self._startedBefore = False
         self._ioThread = None
         self.running = False
-        self._threadpool = None
+        self.threadpool = None
         self._threadpoolTrigger = None
         self._threadpoolMax = 10
         self._savedSignals = None
@@ -368,15 +370,15 @@ class ReactorBase:
 
     def getThreadPool(self):
         """Return the reactor's ThreadPool, starting it on first use."""
-        if self._threadpool is None:
+        if self.threadpool is None:
             from reactor.threadpool import ThreadPool
 
-            self._threadpool = ThreadPool(0, self._threadpoolMax, "loom.reactor")
-            self._threadpool.start()
+            self.threadpool = ThreadPool(0, self._threadpoolMax, "loom.reactor")
+            self.threadpool.start()
             self._threadpoolTrigger = self.addSystemEventTrigger(
                 "during", "shutdown", self._stopThreadPool
             )
-        return self._threadpool
+        return self.threadpool
 
     def callInThread(self, callable, *args, **kwargs):
         """Run callable(*args, **kwargs) in the reactor's thread pool."""
@@ -385,11 +387,14 @@ class ReactorBase:
     def suggestThreadPoolSize(self, size):
         """Set the maximum number of threads of the reactor's pool."""
         self._threadpoolMax = size
-        if self._threadpool is not None:
-            self._threadpool.adjustPoolsize(maxthreads=size)
+        if self.threadpool is not None:
+            self.threadpool.adjustPoolsize(maxthreads=size)
 
     def _stopThreadPool(self):
-        pool, self._threadpool = self._threadpool, None
+        # Internal interface, also called by the pytest plugin's checkClean
+        # (as Twisted's trial janitor calls it): stop the pool now, waiting
+        # for its workers; a later callInThread starts a new one.
+        pool, self.threadpool = self.threadpool, None
         if pool is None:
             return
         trigger, self._threadpoolTrigger = self._threadpoolTrigger, None

@@ -5,9 +5,10 @@ Endpoints: where to listen or connect, as objects or as strings.
 ``clientFromString(reactor, "tcp:host=example.org:port=80")`` parse
 Twisted's description syntax: fields separated by colons, positional fields
 first, then ``key=value`` fields, with a backslash escaping a colon, an equals
-sign or a backslash.  Parsers are looked up in two tables keyed by the prefix
-(``tcp``, ``tcp6``, ``unix``); later issues add ``ssl`` and ``systemd``
-through ``registerServerParser``/``registerClientParser``.
+sign or a backslash.  Parsers are looked up in two tables keyed by the prefix:
+``tcp``, ``tcp6``, ``unix`` and, for servers, ``systemd`` (socket
+activation: reactor._activation); ``registerServerParser`` and
+``registerClientParser`` add more.
 
 A client endpoint's Deferred fires with the protocol once its connectionMade
 has run; the connector tells the endpoint's factory directly, so no wrapper
@@ -25,6 +26,7 @@ import unicodedata
 
 from zope.interface import implementer
 
+from reactor import _activation
 from reactor._happyeyeballs import _Race
 from reactor._resolver import GAIResolver
 from reactor.address import HostnameAddress, IPv4Address, IPv6Address, UNIXAddress
@@ -53,26 +55,35 @@ __all__ = [
 
 @implementer(IStreamServerEndpoint)
 class TCP4ServerEndpoint:
-    """Listen on a TCP port (IPv4 unless interface is an IPv6 address)."""
+    """
+    Listen on a TCP port (IPv4 unless interface is an IPv6 address).
+
+    Its settings are public so that a tool can tell where it would listen
+    without binding (``loomd --check``):
+
+    :ivar port: the port number (0: any free port).
+    :ivar backlog: the listen() backlog.
+    :ivar interface: the address to bind ("" for every IPv4 address).
+    """
 
     def __init__(self, reactor, port, backlog=50, interface=""):
         self._reactor = reactor
-        self._port = port
-        self._backlog = backlog
-        self._interface = interface
+        self.port = port
+        self.backlog = backlog
+        self.interface = interface
 
     def listen(self, protocolFactory):
         """Return a Deferred firing with the listening port (or CannotListenError)."""
         return execute(
             self._reactor.listenTCP,
-            self._port,
+            self.port,
             protocolFactory,
-            backlog=self._backlog,
-            interface=self._interface,
+            backlog=self.backlog,
+            interface=self.interface,
         )
 
     def __repr__(self):
-        return "<%s %s:%s>" % (type(self).__name__, self._interface or "*", self._port)
+        return "<%s %s:%s>" % (type(self).__name__, self.interface or "*", self.port)
 
 
 class TCP6ServerEndpoint(TCP4ServerEndpoint):
@@ -84,28 +95,35 @@ class TCP6ServerEndpoint(TCP4ServerEndpoint):
 
 @implementer(IStreamServerEndpoint)
 class UNIXServerEndpoint:
-    """Listen on a UNIX socket path (mode None: the process umask decides)."""
+    """
+    Listen on a UNIX socket path.
+
+    :ivar address: the socket's path.
+    :ivar backlog: the listen() backlog.
+    :ivar mode: the socket file's permissions (None: the process umask decides).
+    :ivar wantPID: whether a lock file guards the path (``lockfile=1``).
+    """
 
     def __init__(self, reactor, address, backlog=50, mode=None, wantPID=False):
         self._reactor = reactor
-        self._address = address
-        self._backlog = backlog
-        self._mode = mode
-        self._wantPID = wantPID
+        self.address = address
+        self.backlog = backlog
+        self.mode = mode
+        self.wantPID = wantPID
 
     def listen(self, protocolFactory):
         """Return a Deferred firing with the listening port."""
         return execute(
             self._reactor.listenUNIX,
-            self._address,
+            self.address,
             protocolFactory,
-            backlog=self._backlog,
-            mode=self._mode,
-            wantPID=self._wantPID,
+            backlog=self.backlog,
+            mode=self.mode,
+            wantPID=self.wantPID,
         )
 
     def __repr__(self):
-        return "<%s %r>" % (type(self).__name__, self._address)
+        return "<%s %r>" % (type(self).__name__, self.address)
 
 
 class _EndpointFactory:
@@ -525,7 +543,12 @@ def _parseClientUNIX(reactor, description, args, kwargs):
     )
 
 
-_serverParsers = {"tcp": _parseServerTCP, "tcp6": _parseServerTCP6, "unix": _parseServerUNIX}
+_serverParsers = {
+    "tcp": _parseServerTCP,
+    "tcp6": _parseServerTCP6,
+    "unix": _parseServerUNIX,
+    "systemd": _activation.parseServer,
+}
 _clientParsers = {"tcp": _parseClientTCP, "tcp6": _parseClientTCP, "unix": _parseClientUNIX}
 
 
@@ -560,7 +583,9 @@ def serverFromString(reactor, description):
 
     ``tcp:PORT[:interface=IP][:backlog=N]``, ``tcp6:PORT[...]``,
     ``unix:PATH[:mode=660][:backlog=N][:lockfile=1]`` (without mode the
-    process umask decides the socket file's permissions).
+    process umask decides the socket file's permissions),
+    ``systemd:domain=INET|INET6|UNIX:index=N`` or ``...:name=NAME`` (a
+    socket systemd passed: reactor._activation).
 
     :raises ValueError: for a malformed description, saying what is wrong.
     """

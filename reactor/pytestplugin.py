@@ -83,17 +83,17 @@ def checkClean(reactor, threadsBefore=()):
         problems.append("delayed calls: %s" % (", ".join(map(repr, calls)),))
     for call in calls:
         call.cancel()
-    pool = reactor._threadpool
+    pool = reactor.threadpool
     # A call that just handed its result to the reactor may still be
     # returning in its worker: allow it a moment, bounded.
     deadline = time.monotonic() + 1
-    while pool is not None and (pool.working or pool._queue.qsize()):
+    while pool is not None and (pool.working or pool.queued):
         if time.monotonic() > deadline:
             break
         time.sleep(0.001)
-    if pool is not None and (pool.working or pool._queue.qsize()):
+    if pool is not None and (pool.working or pool.queued):
         problems.append(
-            "thread pool busy: %d running, %d queued" % (len(pool.working), pool._queue.qsize())
+            "thread pool busy: %d running, %d queued" % (len(pool.working), pool.queued)
         )
     reactor._stopThreadPool()
     stray = _strayThreads(threadsBefore)

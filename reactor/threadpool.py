@@ -61,6 +61,11 @@ class ThreadPool:
         return len(self.threads)
 
     @property
+    def queued(self):
+        """The number of calls queued that no worker has started yet."""
+        return self._queue.qsize()
+
+    @property
     def waiters(self):
         """The idle workers: a list of the threads waiting for work."""
         with self._lock:

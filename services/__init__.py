@@ -1,8 +1,14 @@
 """
-Loom's services: the service tree, network services, plugins, and loomd.
+Loom's services: what ``.tac`` files and applications use.
 
-Importing the package registers the ``systemd:`` endpoint (socket
-activation) with reactor.endpoints.
+    service       IService, Service, MultiService, Application, loadApplication
+    internet      TCPServer, TCPClient, ..., TimerService, ClientService, service()
+    usage         Options, UsageError (command lines, plugin options)
+    plugins       plugins found through the entry-point group ``loom.plugins``
+    plugins_builtin  the plugins loomd ships: echo, discard, daytime, chargen, ...
+    activation    socket activation: ``systemd:`` endpoints, listenPassedDatagram
+
+``loomd``'s own machinery (daemonizing, pidfile, logs, privileges, start-up
+and shutdown) is the subpackage services.loomd, which nothing here imports;
+its entry point is services.runner.
 """
-
-from services import activation  # noqa: F401 - registers the systemd: parser

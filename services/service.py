@@ -448,11 +448,12 @@ def stopCallsInProgress(root: IService) -> list[PendingStop]:
 def _collectPending(
     service: IService, path: str, found: list[PendingStop], callsOnly: bool
 ) -> None:
-    stopping = getattr(service, "_stopping", None)
-    if not stopping:
+    # Only a MultiService tracks its children's stops (its _stopping list,
+    # read here, in the same module); any other service has no children.
+    if not isinstance(service, MultiService):
         return
     # A copy: the reactor thread may change the list while another reads it.
-    for entry in list(stopping):
+    for entry in list(service._stopping):
         if callsOnly and entry.returned:
             continue
         childPath = path + "/" + entry.label

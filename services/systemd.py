@@ -1,26 +1,21 @@
 """
-The two systemd protocols a service speaks: notification and socket activation.
+Kept for the path DESIGN.md names: this module only re-exports.
 
-Notification (sd_notify): one datagram of ``KEY=VALUE`` lines sent to the
-AF_UNIX socket named by ``$NOTIFY_SOCKET`` (a path, or ``@name`` for the
-abstract namespace).  ``READY=1`` ends start-up for a Type=notify unit,
-``STOPPING=1`` and ``RELOADING=1`` announce those phases (a reload ends with
-``READY=1`` again), ``WATCHDOG=1`` pings the watchdog.  Everything is a
-no-op when the variable is unset, so callers need not ask whether they run
-under systemd.
-
-Socket activation (sd_listen_fds): systemd passes listening sockets as
-descriptors 3, 4, ... and says so with ``LISTEN_FDS`` (how many),
-``LISTEN_PID`` (for which process: the variables are inherited by children
-that must *not* adopt the descriptors) and ``LISTEN_FDNAMES``
-(colon-separated names, from FileDescriptorName=).
+sd_notify (READY=1, STOPPING=1, the watchdog), which loomd speaks, lives in
+services.loomd.systemd; the passed descriptors of socket activation
+(sd_listen_fds), which belong to the application's ``systemd:`` endpoints,
+live in reactor._activation.
 """
 
-import collections
-import fcntl
-import os
-import socket
-import time
+from reactor._activation import LISTEN_FDS_START, ListenFd, listenFds
+from services.loomd.systemd import (
+    notify,
+    ready,
+    reloading,
+    stopping,
+    watchdogInterval,
+    watchdogPing,
+)
 
 __all__ = [
     "notify",
@@ -33,125 +28,3 @@ __all__ = [
     "ListenFd",
     "LISTEN_FDS_START",
 ]
-
-LISTEN_FDS_START = 3
-
-ListenFd = collections.namedtuple("ListenFd", "fd name")
-ListenFd.__doc__ = "A descriptor passed by systemd: its number and its name ('unknown' if unnamed)."
-
-
-def _address(value):
-    # "@name" is the abstract namespace: a leading NUL byte for the kernel.
-    if value.startswith("@"):
-        return "\0" + value[1:]
-    return value
-
-
-def notify(state, environ=None):
-    """
-    Send state ("READY=1", or several lines) to $NOTIFY_SOCKET.
-
-    :param environ: the environment to read (default os.environ).
-    :return: True if sent, False when NOTIFY_SOCKET is unset or empty.
-    :raises OSError: the socket exists but the datagram cannot be sent.
-    :raises ValueError: NOTIFY_SOCKET is not an AF_UNIX address.
-    """
-    environ = os.environ if environ is None else environ
-    target = environ.get("NOTIFY_SOCKET")
-    if not target:
-        return False
-    if not target.startswith(("/", "@")):
-        raise ValueError("NOTIFY_SOCKET=%r is not a UNIX socket path or @name" % (target,))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-        sender.sendto(state.encode("utf-8"), _address(target))
-    return True
-
-
-def _withStatus(state, status):
-    if status is None:
-        return state
-    return "%s\nSTATUS=%s" % (state, status.replace("\n", " "))
-
-
-def ready(status=None, environ=None):
-    """Send READY=1 (and STATUS=status).  See ``notify``."""
-    return notify(_withStatus("READY=1", status), environ)
-
-
-def stopping(status=None, environ=None):
-    """Send STOPPING=1 (and STATUS=status).  See ``notify``."""
-    return notify(_withStatus("STOPPING=1", status), environ)
-
-
-def reloading(status=None, environ=None):
-    """
-    Send RELOADING=1 with MONOTONIC_USEC (and STATUS=status); send
-    ``ready()`` once the reload has finished.  See ``notify``.
-
-    MONOTONIC_USEC is now on CLOCK_MONOTONIC, in microseconds: systemd
-    >= 253 requires it with RELOADING=1 for Type=notify-reload units, to
-    tell the answer to its own reload signal from an earlier reload.
-    """
-    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-    return notify(_withStatus("RELOADING=1\nMONOTONIC_USEC=%d" % (now,), status), environ)
-
-
-def watchdogPing(environ=None):
-    """Send WATCHDOG=1.  See ``notify``."""
-    return notify("WATCHDOG=1", environ)
-
-
-def watchdogInterval(environ=None):
-    """
-    Return how often to send WATCHDOG=1, in seconds (half of WATCHDOG_USEC),
-    or None when no watchdog is expected from this process (WATCHDOG_USEC
-    unset or invalid, or WATCHDOG_PID set to another pid).
-    """
-    environ = os.environ if environ is None else environ
-    watchdogPid = environ.get("WATCHDOG_PID")
-    if watchdogPid and watchdogPid != str(os.getpid()):
-        return None
-    try:
-        microseconds = int(environ.get("WATCHDOG_USEC", ""))
-    except ValueError:
-        return None
-    if microseconds <= 0:
-        return None
-    return microseconds / 1e6 / 2
-
-
-def listenFds(environ=None, unsetEnvironment=True):
-    """
-    Return the descriptors systemd passed to this process, as ListenFd(fd, name).
-
-    Only when LISTEN_PID names this process; otherwise (or when the variables
-    are missing or malformed) returns []. The descriptors are marked
-    close-on-exec, so they do not leak into programs the daemon starts.
-
-    :param environ: the environment to read (default os.environ).
-    :param unsetEnvironment: remove LISTEN_PID, LISTEN_FDS and
-        LISTEN_FDNAMES, so that children do not see them (they would not
-        adopt them, LISTEN_PID being ours, but a grandchild reusing our pid
-        number would).
-    """
-    environ = os.environ if environ is None else environ
-    try:
-        forUs = int(environ.get("LISTEN_PID", "")) == os.getpid()
-        count = int(environ.get("LISTEN_FDS", ""))
-    except ValueError:
-        forUs, count = False, 0
-    names = environ.get("LISTEN_FDNAMES", "")
-    if unsetEnvironment:
-        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-            environ.pop(name, None)
-    if not forUs or count <= 0:
-        return []
-    names = names.split(":") if names else []
-    passed = []
-    for index in range(count):
-        fd = LISTEN_FDS_START + index
-        flags = fcntl.fcntl(fd, fcntl.F_GETFD)
-        fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
-        name = names[index] if index < len(names) and names[index] else "unknown"
-        passed.append(ListenFd(fd, name))
-    return passed

@@ -58,4 +58,4 @@ def test_busyPoolAndStrayThreadsAreNamed(bareReactor):
     stray.join()
     assert "thread pool busy" in str(error.value)
     assert "stray-one" in str(error.value)
-    assert bareReactor._threadpool is None
+    assert bareReactor.threadpool is None

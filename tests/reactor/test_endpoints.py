@@ -69,14 +69,14 @@ def test_serverDescriptionsBuildEndpoints():
     reactor = MemoryReactor()
     tcp = serverFromString(reactor, "tcp:8080:interface=127.0.0.1:backlog=100")
     assert isinstance(tcp, TCP4ServerEndpoint)
-    assert (tcp._port, tcp._interface, tcp._backlog) == (8080, "127.0.0.1", 100)
+    assert (tcp.port, tcp.interface, tcp.backlog) == (8080, "127.0.0.1", 100)
     tcp6 = serverFromString(reactor, "tcp6:8080")
-    assert isinstance(tcp6, TCP6ServerEndpoint) and tcp6._interface == "::"
+    assert isinstance(tcp6, TCP6ServerEndpoint) and tcp6.interface == "::"
     unix = serverFromString(reactor, "unix:/run/x.sock:mode=660:lockfile=1")
     assert isinstance(unix, UNIXServerEndpoint)
-    assert (unix._address, unix._mode, unix._wantPID) == ("/run/x.sock", 0o660, True)
+    assert (unix.address, unix.mode, unix.wantPID) == ("/run/x.sock", 0o660, True)
     # Without mode= the umask decides, as for any file the process creates.
-    assert serverFromString(reactor, "unix:/run/x.sock")._mode is None
+    assert serverFromString(reactor, "unix:/run/x.sock").mode is None
 
 
 def test_clientDescriptionsBuildEndpoints():

@@ -145,7 +145,7 @@ def test_threadPoolStopsAtShutdownAfterQueuedWork(reactor):
     reactor.run(installSignalHandlers=False)
     assert ran == ["first", "queued"]
     assert pool.joined and pool.threads == []
-    assert reactor._threadpool is None
+    assert reactor.threadpool is None
 
 
 def test_resolveAddressAndName(reactor, runUntil):

@@ -22,6 +22,18 @@ def test_workQueuedBeforeStartRunsAtStop():
     assert pool.threads == []
 
 
+def test_queuedCountsTheCallsNoWorkerHasStarted():
+    # Public, for the pytest plugin's busy-pool check (not the queue itself).
+    pool = ThreadPool(0, 2, "unstarted")
+    assert pool.queued == 0
+    ran = []
+    for i in range(3):
+        pool.callInThread(ran.append, i)
+    assert pool.queued == 3
+    pool.stop()
+    assert (pool.queued, ran) == (0, [0, 1, 2])
+
+
 def test_workQueuedBehindBusyWorkerRunsAtStop():
     pool = ThreadPool(0, 1, "busy")
     pool.start()

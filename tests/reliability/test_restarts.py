@@ -3,7 +3,7 @@ Faults at start and stop: a daemon killed with SIGKILL (it cannot clean up)
 and started again at once, and five launchers started at the same moment
 with the same pidfile.
 
-Both rest on the pidfile's lock (services/pidfile.py): the kernel releases
+Both rest on the pidfile's lock (services/loomd/pidfile.py): the kernel releases
 a dead process's lock, so the pidfile a SIGKILLed daemon leaves behind is
 unlocked, hence stale, and the next start replaces it; and of five starts
 the kernel gives the lock to exactly one, the others exit non-zero saying

@@ -1,5 +1,5 @@
 """
-Tests for services.daemon, with real forks.
+Tests for services.loomd.daemon, with real forks.
 
 Each test runs a small launcher script in a subprocess (so pytest's own
 process is never forked); the script daemonizes, the daemon does what the
@@ -15,14 +15,14 @@ import textwrap
 
 import pytest
 
-from services.daemon import StatusPipe, describeExit
+from services.loomd.daemon import StatusPipe, describeExit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LAUNCHER = textwrap.dedent(
     """
     import os, signal, sys, time
-    from services.daemon import (
+    from services.loomd.daemon import (
         StartupFailed, StatusPipe, daemonize, redirectStandardStreams)
 
     def blocked():
@@ -252,7 +252,7 @@ def test_describeExit(status, text):
 
 
 def test_exitIsSeenWithoutPidfds(monkeypatch):
-    from services.daemon import _waitForExit
+    from services.loomd.daemon import _waitForExit
 
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(4)"])
     monkeypatch.delattr(os, "pidfd_open")
@@ -261,7 +261,7 @@ def test_exitIsSeenWithoutPidfds(monkeypatch):
 
 
 def test_runningProcessIsReportedStillRunning():
-    from services.daemon import _waitForExit
+    from services.loomd.daemon import _waitForExit
 
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE

@@ -1,5 +1,5 @@
 """
-Tests for services.deploy.
+Tests for services.loomd.deploy.
 
 The init script is checked with ``sh -n`` and then really run against a
 stand-in ``loomd`` (a shell script recording its arguments), with and
@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from services.deploy import initScript, systemdQuote, systemdSocket, systemdUnit
+from services.loomd.deploy import initScript, systemdQuote, systemdSocket, systemdUnit
 
 TRICKY_ARGS = [
     "--logfile",

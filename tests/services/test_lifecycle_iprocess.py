@@ -11,7 +11,7 @@ import signal
 
 from zope.interface import implementer
 
-from services.lifecycle import Launch
+from services.loomd import launcher
 from services.service import IProcess, MultiService, Process
 from tests.services.loomd_helpers import (
     alive,
@@ -37,9 +37,7 @@ class AdaptingRoot(MultiService):
 
 
 def credentials(application, uid=None, gid=None):
-    launch = Launch({"uid": uid, "gid": gid})
-    launch.application = application
-    return launch._credentials()
+    return launcher.credentials({"uid": uid, "gid": gid}, application)
 
 
 def test_credentialsComeFromIProcess():

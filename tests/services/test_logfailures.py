@@ -1,5 +1,5 @@
 """
-Tests for a log that cannot be written (services._logfailures and the file
+Tests for a log that cannot be written (services.loomd._logfailures and the file
 handlers): no traceback per line, nothing fed back through the captured
 stderr, one warning, one count of the lines lost, a cheap probe once a second.
 
@@ -16,14 +16,14 @@ import pytest
 
 from reactor import log
 from reactor.task import Clock
-from services._logfailures import WriteFailures
-from services.logfile import (
+from services.loomd._logfailures import WriteFailures
+from services.loomd.logfile import (
     StdoutLog,
-    TextFormatter,
     captureStandardStreams,
     makeLogHandler,
     makeSyslogHandler,
 )
+from services.loomd.logformat import TextFormatter
 
 ROTATIONS = ["size", "daily", "never"]
 

@@ -1,5 +1,5 @@
 """
-Tests for services.logfile: real files, a real syslog socket, real renames.
+Tests for services.loomd.logfile: real files, a real syslog socket, real renames.
 """
 
 import json
@@ -16,12 +16,9 @@ import textwrap
 import pytest
 
 from reactor import log
-from services.logfile import (
-    DailyLogFile,
-    JsonFormatter,
+from services.loomd._loghandlers import DailyLogFile, PlainLogFile, RotatingLogFile
+from services.loomd.logfile import (
     LogStream,
-    PlainLogFile,
-    RotatingLogFile,
     StdoutLog,
     captureStandardStreams,
     chownLogFiles,
@@ -29,6 +26,7 @@ from services.logfile import (
     makeSyslogHandler,
     rebaseForChroot,
 )
+from services.loomd.logformat import JsonFormatter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[([^\]]*)\] (.*)$")
@@ -420,8 +418,8 @@ ROTATE_AFTER_DROP = textwrap.dedent(
     """
     import logging, sys
     from reactor import log
-    from services.logfile import chownLogFiles, makeLogHandler
-    from services.privileges import shedPrivileges
+    from services.loomd.logfile import chownLogFiles, makeLogHandler
+    from services.loomd.privileges import shedPrivileges
 
     handler = makeLogHandler(sys.argv[1], maxBytes=200, backups=3)
     assert chownLogFiles(handler, 65534, 65534) == []
@@ -496,8 +494,8 @@ ROTATE_IN_CHROOT = textwrap.dedent(
     """
     import logging, os, sys
     from reactor import log
-    from services.logfile import makeLogHandler, rebaseForChroot
-    from services.privileges import chroot
+    from services.loomd.logfile import makeLogHandler, rebaseForChroot
+    from services.loomd.privileges import chroot
 
     jail = sys.argv[1]
     handler = makeLogHandler(os.path.join(jail, "logs", "loomd.log"), maxBytes=200, backups=2)
@@ -716,8 +714,8 @@ def test_chownGoesThroughTheOpenFileNotThePath(tmp_path, precious):
 UNDER_ROOT = textwrap.dedent(
     """
     import os, sys
-    from services.logfile import makeLogHandler, rebaseForChroot
-    from services.privileges import chroot
+    from services.loomd.logfile import makeLogHandler, rebaseForChroot
+    from services.loomd.privileges import chroot
 
     jail = sys.argv[1]
     inside = makeLogHandler(os.path.join(jail, "logs", "in.log"))

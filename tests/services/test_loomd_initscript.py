@@ -151,7 +151,7 @@ def test_initScriptStartsADaemonEvenFromANodaemonCommandLine(loomd, tmp_path, gi
 
 
 def test_pluginArgumentsKeepTheirN():
-    from services.runner import _withoutNodaemon
+    from services.loomd.runner import _withoutNodaemon
 
     assert _withoutNodaemon(["-n", "--umask", "022", "web", "-n", "5"]) == [
         "--umask",

@@ -1,5 +1,5 @@
 """
-Tests for services.pidfile: real files, real locks, real competing processes.
+Tests for services.loomd.pidfile: real files, real locks, real competing processes.
 """
 
 import os
@@ -10,7 +10,14 @@ import textwrap
 import pytest
 
 from reactor import log
-from services.pidfile import AlreadyRunning, PidFile, PidFileError, isLocked, lockHolder, readPid
+from services.loomd.pidfile import (
+    AlreadyRunning,
+    PidFile,
+    PidFileError,
+    isLocked,
+    lockHolder,
+    readPid,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -19,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONTENDER = textwrap.dedent(
     """
     import sys
-    from services.pidfile import AlreadyRunning, PidFile
+    from services.loomd.pidfile import AlreadyRunning, PidFile
     pidFile = PidFile(sys.argv[1])
     print("ready", flush=True)
     sys.stdin.readline()
@@ -180,7 +187,7 @@ def test_hardLinkIsRefusedAndItsTargetUntouched(tmp_path):
 FIFO_PROBE = textwrap.dedent(
     """
     import sys
-    from services import pidfile
+    from services.loomd import pidfile
     path = sys.argv[1]
     try:
         pidfile.PidFile(path).acquire()
@@ -262,7 +269,9 @@ def test_relativePathIsResolvedWhenCreated(tmp_path, monkeypatch):
 
 def test_holderIsSeenLockedByAnotherProcess(pidFile):
     pidFile.acquire(pid=os.getpid())
-    probe = "import sys; from services.pidfile import lockHolder; print(*lockHolder(sys.argv[1]))"
+    probe = (
+        "import sys; from services.loomd.pidfile import lockHolder; print(*lockHolder(sys.argv[1]))"
+    )
     assert runChild(probe, pidFile.path).split() == ["True", str(os.getpid())]
 
 
@@ -272,7 +281,7 @@ def test_checkingOwnPidfileKeepsTheLock(pidFile):
     pidFile.acquire()
     assert readPid(pidFile.path) == os.getpid()
     assert isLocked(pidFile.path)
-    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
+    probe = "import sys; from services.loomd.pidfile import isLocked; print(isLocked(sys.argv[1]))"
     assert runChild(probe, pidFile.path).strip() == "True"
 
 
@@ -280,7 +289,7 @@ def test_secondAcquireInTheSameProcessIsRefused(pidFile):
     pidFile.acquire()
     with pytest.raises(AlreadyRunning, match=r"already running \(pid %d\)" % os.getpid()):
         PidFile(pidFile.path).acquire()
-    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
+    probe = "import sys; from services.loomd.pidfile import isLocked; print(isLocked(sys.argv[1]))"
     assert runChild(probe, pidFile.path).strip() == "True"
 
 
@@ -300,7 +309,7 @@ def test_lockIsNotInheritedByForkedChildren(tmp_path):
     code = textwrap.dedent(
         """
         import os, sys
-        from services.pidfile import PidFile
+        from services.loomd.pidfile import PidFile
         PidFile(sys.argv[1]).acquire()
         child = os.fork()
         if child == 0:
@@ -340,7 +349,7 @@ def test_acquireRetriesWhenThePreviousHolderUnlinksMeanwhile(pidFile, monkeypatc
     pidFile.acquire()
     assert len(calls) == 2
     assert readPid(pidFile.path) == os.getpid()
-    probe = "import sys; from services.pidfile import isLocked; print(isLocked(sys.argv[1]))"
+    probe = "import sys; from services.loomd.pidfile import isLocked; print(isLocked(sys.argv[1]))"
     assert runChild(probe, pidFile.path).strip() == "True"
 
 
@@ -349,7 +358,7 @@ def test_releaseInAForkedChildLeavesThePidfile(tmp_path):
     code = textwrap.dedent(
         """
         import os, sys
-        from services.pidfile import PidFile, isLocked, readPid
+        from services.loomd.pidfile import PidFile, isLocked, readPid
         pidFile = PidFile(sys.argv[1])
         pidFile.acquire()
         child = os.fork()
@@ -366,7 +375,7 @@ def test_releaseInAForkedChildLeavesThePidfile(tmp_path):
 
 
 def test_removeStaleRemovesOnlyAnUnlockedFileWithThatPid(tmp_path):
-    from services.pidfile import removeStale
+    from services.loomd.pidfile import removeStale
 
     path = tmp_path / "loomd.pid"
     assert not removeStale(path)
@@ -378,7 +387,7 @@ def test_removeStaleRemovesOnlyAnUnlockedFileWithThatPid(tmp_path):
 
 
 def test_removeStaleLeavesALockedPidfile(tmp_path):
-    from services.pidfile import removeStale
+    from services.loomd.pidfile import removeStale
 
     path = tmp_path / "race.pid"
     holder = spawn(CONTENDER, path)

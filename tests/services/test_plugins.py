@@ -405,7 +405,7 @@ def test_aPluginThatIsNoServiceMakerOrTakesATakenNameIsReported(distributions):
 
 
 def test_loomdOffersThePluginsAsCommands(distributions):
-    from services.runner import LoomdOptions
+    from services.loomd.runner import LoomdOptions
 
     distributions(
         "loom_broken2",

@@ -1,5 +1,5 @@
 """
-Tests for services.privileges.
+Tests for services.loomd.privileges.
 
 The switches themselves need root and are irreversible, so each runs in a
 child process that reports what /proc/self/status says afterwards.
@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from services.privileges import (
+from services.loomd.privileges import (
     PrivilegeError,
     chroot,
     describeCredentials,
@@ -28,7 +28,7 @@ needsRoot = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs 
 REPORT = textwrap.dedent(
     """
     import os, sys
-    from services.privileges import PrivilegeError, chroot, shedPrivileges
+    from services.loomd.privileges import PrivilegeError, chroot, shedPrivileges
 
     def status():
         with open("/proc/self/status") as lines:
@@ -121,7 +121,7 @@ def refuse(ignored):
 )
 def test_verifyRootIsGoneFailsWhenAnyIdComesBack(monkeypatch, allowed, what):
     # Every way back to uid 0 or gid 0 is tried; one that works is an error.
-    from services import privileges
+    from services.loomd import privileges
 
     regained = []
     for name in ("setuid", "seteuid", "setgid", "setegid"):
@@ -134,7 +134,7 @@ def test_verifyRootIsGoneFailsWhenAnyIdComesBack(monkeypatch, allowed, what):
 
 
 def test_verifyRootIsGonePassesWhenEveryWayBackIsRefused(monkeypatch):
-    from services import privileges
+    from services.loomd import privileges
 
     tried = []
 

@@ -24,9 +24,10 @@ HEAVY = [
 
 CHILD = """
 import sys
-from services.runner import LoomdOptions
-from services.daemonlog import DaemonLogging
-from services.lifecycle import *
+from services.loomd.runner import LoomdOptions
+from services.loomd.daemonlog import DaemonLogging
+from services.loomd.launcher import *
+from services.loomd.lifecycle import *
 from services.internet import TCPServer
 from protocols.protocol import Factory
 import reactor.epollreactor
@@ -51,7 +52,7 @@ def loadedModules(code):
 
 def test_foregroundStartImportsNoOptionalModules():
     loaded = loadedModules(CHILD)
-    assert "services.runner" in loaded and "reactor.epollreactor" in loaded
+    assert "services.loomd.runner" in loaded and "reactor.epollreactor" in loaded
     assert [name for name in HEAVY if name in loaded] == []
 
 
@@ -59,7 +60,8 @@ def test_optionalModulesStillLoadWhenAsked():
     # The lazy paths work: a file log and --version's metadata lookup.
     code = CHILD.replace(
         "print(",
-        "from services.logfile import makeLogHandler, RotatingLogFile\n"
+        "from services.loomd.logfile import makeLogHandler\n"
+        "from services.loomd._loghandlers import RotatingLogFile\n"
         "import tempfile, os\n"
         "h = makeLogHandler(os.path.join(tempfile.mkdtemp(), 'x.log'))\n"
         "assert isinstance(h, RotatingLogFile)\n"

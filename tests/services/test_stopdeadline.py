@@ -1,11 +1,11 @@
 """
-Tests for services.stopdeadline: the shutdown deadline's thread, with a
+Tests for services.loomd.stopdeadline: the shutdown deadline's thread, with a
 stand-in reactor whose loop either answers at once or never does.
 """
 
 import threading
 
-from services.stopdeadline import ShutdownDeadline, threadStack
+from services.loomd.stopdeadline import ShutdownDeadline, threadStack
 
 WAIT = 5.0  # bound on every wait; the deadlines themselves are milliseconds
 

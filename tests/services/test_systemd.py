@@ -1,19 +1,16 @@
 """
-Tests for services.systemd: real notification sockets, real passed descriptors.
+Tests for services.loomd.systemd: real notification sockets.  (The passed
+descriptors of socket activation are tests/reactor/test_activation.py.)
 """
 
-import json
 import os
 import socket
-import subprocess
-import sys
-import textwrap
 import time
 import uuid
 
 import pytest
 
-from services import systemd
+from services.loomd import systemd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -100,92 +97,3 @@ def test_notifyToAMissingSocketRaises(tmp_path):
 )
 def test_watchdogInterval(environ, interval):
     assert systemd.watchdogInterval(environ) == interval
-
-
-def test_listenFdsIgnoresAnotherProcesssDescriptorsButUnsets():
-    environ = {"LISTEN_PID": "1", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "a:b", "OTHER": "x"}
-    assert systemd.listenFds(environ) == []
-    assert environ == {"OTHER": "x"}
-
-
-def test_listenFdsMalformed():
-    environ = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "many"}
-    assert systemd.listenFds(environ, unsetEnvironment=False) == []
-    assert environ["LISTEN_FDS"] == "many"
-
-
-# The "tiny launcher" playing systemd: moves the sockets it was given to
-# 3, 4, 5..., sets LISTEN_PID to its own pid and execs the probe, which
-# keeps that pid.
-LAUNCHER = textwrap.dedent(
-    """
-    import fcntl, os, sys
-    fds = [int(fd) for fd in sys.argv[1].split(",")]
-    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]  # out of the way first
-    targets = [3 + index for index in range(len(fds))]
-    for fd, target in zip(moved, targets):
-        os.dup2(fd, target)
-    for fd in set(fds + moved) - set(targets):
-        os.close(fd)
-    os.environ.update(
-        LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=sys.argv[2])
-    os.execv(sys.executable, [sys.executable, "-c", sys.argv[3]])
-    """
-)
-
-PROBE = textwrap.dedent(
-    """
-    import fcntl, json, os, socket
-    from services.systemd import listenFds
-    passed = listenFds()
-    report = {"left": [name for name in os.environ if name.startswith("LISTEN_")], "fds": []}
-    adopted = {}
-    for fd, name in passed:
-        adopted[fd] = sock = socket.socket(fileno=fd)
-        cloexec = bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
-        report["fds"].append([fd, name, sock.family.name, sock.type.name, cloexec])
-    connection, _ = adopted[passed[0].fd].accept()
-    connection.sendall(b"adopted")
-    connection.close()
-    print(json.dumps(report))
-    """
-)
-
-
-def test_listenFdsAdoptsPassedSockets(tmp_path):
-    tcp = socket.create_server(("127.0.0.1", 0))
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    unix.bind(str(tmp_path / "control"))
-    unix.listen()
-    sockets = [tcp, udp, unix]
-    fds = [sock.fileno() for sock in sockets]
-    child = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, ",".join(map(str, fds)), "web:dns", PROBE],
-        pass_fds=fds,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=ROOT),
-        cwd=ROOT,
-    )
-    try:
-        with socket.create_connection(tcp.getsockname(), timeout=10) as client:
-            for sock in sockets:
-                sock.close()  # only the child's copies remain
-            assert client.recv(100) == b"adopted"
-        out, err = child.communicate(timeout=20)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    assert child.returncode == 0, err
-    assert json.loads(out) == {
-        "left": [],
-        "fds": [
-            [3, "web", "AF_INET", "SOCK_STREAM", True],
-            [4, "dns", "AF_INET", "SOCK_DGRAM", True],
-            [5, "unknown", "AF_UNIX", "SOCK_STREAM", True],
-        ],
-    }

@@ -71,6 +71,7 @@ __all__ = [
     "isLocked",
     "lockHolder",
     "removeStale",
+    "startObstacle",
 ]
 
 
@@ -426,6 +427,24 @@ def _lockedByAttempt(path):
 def isLocked(path):
     """Return True when some process holds the lock of the pidfile at path."""
     return lockHolder(path)[0]
+
+
+def startObstacle(path):
+    """
+    Return why a daemon could not start with the pidfile at path, or None.
+
+    What the launcher checks before it forks, and ``loomd --check``
+    reports, in the same words: a pidfile that cannot be read safely (its
+    PidFileError), or one locked by a running daemon ("already running
+    (pid N)").  It takes no lock: the daemon's ``acquire`` decides.
+    """
+    try:
+        locked, pid = lockHolder(path)
+    except PidFileError as error:
+        return str(error)
+    if locked:
+        return "already running (pid %s)" % (pid,)
+    return None
 
 
 def removeStale(path, pid=None):

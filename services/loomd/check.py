@@ -35,17 +35,16 @@ def listeningAddresses(service):
     whose address is known without binding: TCP and UNIX servers and endpoint
     services.  A UNIX socket is ("unix", path, None).
     """
-    from reactor.endpoints import UNIXServerEndpoint
+    from reactor.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint
     from services.internet import TCPServer, UNIXServer
     from services.service import IServiceCollection
 
     found = []
     endpoint = getattr(service, "endpoint", None)
-    port = getattr(endpoint, "_port", None)
-    if isinstance(port, int):
-        found.append(("tcp", getattr(endpoint, "_interface", ""), port))
+    if isinstance(endpoint, TCP4ServerEndpoint) and isinstance(endpoint.port, int):
+        found.append(("tcp", endpoint.interface, endpoint.port))
     elif isinstance(endpoint, UNIXServerEndpoint):
-        found.append(("unix", os.fsdecode(endpoint._address), None))
+        found.append(("unix", os.fsdecode(endpoint.address), None))
     elif isinstance(service, TCPServer) and isinstance(getattr(service, "portNumber", None), int):
         found.append(("tcp", service.interface, service.portNumber))
     elif isinstance(service, UNIXServer):
@@ -117,7 +116,7 @@ def _writableAs(uid, gid, paths, sockets=()):
     notes ("note: ...") for each UNIX socket whose directory uid/gid cannot
     write (its file will outlive a stop).
     """
-    from services.privileges import shedPrivileges
+    from services.loomd.privileges import shedPrivileges
 
     readEnd, writeEnd = os.pipe()
     child = os.fork()
@@ -189,18 +188,16 @@ def _socketProblem(path):
     return None
 
 
-def _pidfileProblem(launch):
+def _pidfileProblem(path):
     # The launcher's own pre-check: a symlink, an unreadable file, a daemon
     # holding the lock; and what the daemon's open would refuse.
-    from services.lifecycle import StartupError
+    from services.loomd.pidfile import startObstacle
 
-    path = launch._pidfilePath()
     if path is None:
         return None
-    try:
-        launch._precheckPidfile()
-    except StartupError as error:
-        return str(error)
+    obstacle = startObstacle(path)
+    if obstacle is not None:
+        return obstacle
     if os.path.lexists(path) and not os.path.isfile(path):
         return "pidfile %s is not a regular file" % (path,)
     return None
@@ -222,21 +219,28 @@ def _logFileProblem(options):
     return checkPath(path, "log file")
 
 
-def checkApplication(launch):
-    """Run the checks for a Launch whose application is loaded; return 0 or 1."""
-    options = launch.options
+def checkApplication(options, application, uid=None, gid=None):
+    """
+    Run the checks and print what they found; return the exit status, 0 or 1.
+
+    :param options: the LoomdOptions.
+    :param application: the loaded application.
+    :param uid: the user id loomd would run as (None: unchanged).
+    :param gid: the group id loomd would run as (None: unchanged).
+    """
     problems = []
     for directory in (options["rundir"], options["chroot"]):
         if directory and not os.path.isdir(directory):
             problems.append("directory %s does not exist" % (directory,))
-    pidfileProblem = _pidfileProblem(launch)
+    pidfilePath = options.pidfilePath()
+    pidfileProblem = _pidfileProblem(pidfilePath)
     if pidfileProblem:
         problems.append(pidfileProblem)
     logProblem = _logFileProblem(options)
     if logProblem:
         problems.append(logProblem)
     listening = _listeningSockets()
-    addresses = listeningAddresses(launch.application)
+    addresses = listeningAddresses(application)
     sockets = []
     for kind, interface, port in addresses:
         if kind == "unix":
@@ -250,7 +254,7 @@ def checkApplication(launch):
             problems.append("cannot listen on %s: address already in use" % (where,))
         if 0 < port < 1024 and os.geteuid() != 0:
             problems.append("cannot listen on %s: ports below 1024 need root" % (where,))
-    files = [launch._pidfilePath()]
+    files = [pidfilePath]
     if not options["syslog"] and options["logfile"] not in (None, "-"):
         files.append(options["logfile"])
     elif not options["syslog"] and options["logfile"] is None and not options["nodaemon"]:
@@ -258,7 +262,7 @@ def checkApplication(launch):
     files = [path for path in files if path]
     notes = []
     if (files or sockets) and not problems:
-        found = _writableAs(launch.uid, launch.gid, files, sockets)
+        found = _writableAs(uid, gid, files, sockets)
         notes = [line for line in found if line.startswith("note: ")]
         problems.extend(line for line in found if not line.startswith("note: "))
     if problems:

@@ -1,18 +1,21 @@
 """
-The life of a loomd process: start-up in the documented order, one readiness
-point, signals, and a bounded graceful shutdown.
+The serving process: loomd's Daemon, from the first signal handler to exit.
 
-    load application -> check pidfile -> daemonize -> install signal handlers
-    -> write pidfile -> privilegedStartService -> chroot -> shed privileges
-    -> startService -> report ready (status pipe, READY=1) -> run -> stop
-    -> remove pidfile
+    install signal handlers -> change to the run directory, set the umask
+    -> open the log -> write the pidfile -> privilegedStartService -> chroot
+    -> shed privileges -> startService -> report ready (reporter, READY=1)
+    -> run -> stop -> remove the pidfile
 
-Each step that can fail reports through the same ``_fail`` path: the message
-goes to the log, to the launcher's status pipe (daemon mode) or stderr
-(foreground), and the process ends with exit status 1 after releasing the
-pidfile.  A service calling sys.exit() during start-up is a failure like any
-other (twistd's launcher hangs on it); once started, sys.exit(N) is a request
-to shut down gracefully and exit with N.
+The Daemon serves whether it was forked (daemon mode) or runs in the
+process the user started (``-n``); the launcher (services.loomd.launcher)
+has already loaded the application and checked what it could, and gives
+the Daemon a reporter: the status pipe it waits on, or stderr.  The steps
+before the loop are services.loomd.startup's; each that can fail, and any
+failure of startService, reports through the same ``_fail`` path: the
+message goes to the log and to the reporter, and the process ends with exit
+status 1 after releasing the pidfile.  A service calling sys.exit() during start-up is a
+failure like any other (twistd's launcher hangs on it); once started,
+sys.exit(N) is a request to shut down gracefully and exit with N.
 
 Signals are handled from before the daemon exists to its exit: SIGTERM,
 SIGINT, SIGHUP and SIGUSR1 are blocked before the fork (the daemon inherits
@@ -28,7 +31,7 @@ A handler only records and queues; the loop acts on it:
   reload, one more follows it.
 - The first SIGTERM/SIGINT closes the listening ports, then calls
   stopService on the tree and waits for its Deferred up to
-  --shutdown-timeout, kept by a thread (services.stopdeadline) so that a
+  --shutdown-timeout, kept by a thread (services.loomd.stopdeadline) so that a
   stopService blocking the loop is bounded and named too.  During start-up
   it aborts the start: what started is stopped, READY=1 is never sent, the
   launcher exits 1 saying so, the daemon itself 0 (a stop it was asked
@@ -38,7 +41,6 @@ A handler only records and queues; the loop acts on it:
 
 import os
 import signal
-import sys
 
 # Everything used after --chroot is imported here, before it: inside the
 # jail the modules' files may not exist (test_chrootKeepsPidfileAndLogWorking).
@@ -47,199 +49,70 @@ from reactor.defer import DeferredList, maybeDeferred
 from reactor.error import CannotListenError
 from reactor.interfaces import IListeningPort
 from reactor.task import LoopingCall
-from services import systemd
-from services.daemon import DaemonError, describeStartupError, redirectStandardStreams
-from services.service import IProcess, IServiceCollection, pendingStops, stopCallsInProgress
-from services.stopdeadline import ShutdownDeadline, threadStack
+from services.loomd import startup, systemd
+from services.loomd.startup import StartupError
+from services.loomd.stopdeadline import ShutdownDeadline, threadStack
+from services.service import IServiceCollection, pendingStops, stopCallsInProgress
 
-__all__ = ["Launch", "StartupError", "walkServices", "HANDLED_SIGNALS"]
+__all__ = ["Daemon", "walkServices", "HANDLED_SIGNALS"]
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 """The signals loomd handles, blocked from before the fork until their handlers exist."""
 
 
-class StartupError(Exception):
-    """A start-up step failed; the message is what the user reads."""
+class Daemon:
+    """
+    The process that serves: one run of the application, started in order,
+    stopped gracefully.
 
+    :ivar exitCode: the exit status the process will end with.
+    :ivar ready: True once every service has started and ready was reported.
+    :ivar shuttingDown: True once a shutdown has begun.
+    """
 
-class Launch:
-    """One run of loomd with parsed LoomdOptions."""
-
-    def __init__(self, options):
+    def __init__(self, options, reactor, application, uid=None, gid=None, earlyLog=None):
+        """
+        :param options: the LoomdOptions.
+        :param reactor: the installed reactor, not yet running.
+        :param application: the loaded application (the root service).
+        :param uid: the user id to switch to after binding, or None.
+        :param gid: the group id to switch to after binding, or None.
+        :param earlyLog: the EarlyLog holding what was logged while the
+            application loaded, replayed into the log once it is open.
+        """
         self.options = options
-        self.application = None
-        self.reactor = None
-        self.pidfile = None
+        self.reactor = reactor
+        self.application = application
+        self.uid, self.gid = uid, gid
+        self._earlyLog = earlyLog
         self.reporter = None
+        self.pidfile = None
         self.logging = None
-        self._earlyLog = None
         self.exitCode = 0
         self.ready = False
         self.shuttingDown = False
-        self.uid = self.gid = None
         # Set by the signal handler itself, before the loop hears of it.
         self._stopSignal = None
         self._queuedSignals = set()
         self._reloading = False
         self._reloadQueued = False
         self._deadline = None
+        self._watchdog = None
         self._rootStopReturned = True
 
-    # -- before daemonizing: everything that can be checked in the launcher --
-
-    def start(self):
-        """Run loomd; return the exit status (in the launcher, or in foreground)."""
-        from services.daemonlog import EarlyLog
-
-        # What the .tac logs while it loads is kept for the log, set up later.
-        self._earlyLog = EarlyLog()
-        try:
-            self._installReactor()
-            self.application = self._loadApplication()
-            self.uid, self.gid = self._credentials()
-            if self.options["check"]:
-                from services.check import checkApplication
-
-                self._earlyLog.stop()
-                return checkApplication(self)
-            self._precheckPidfile()
-        except StartupError as error:
-            self._earlyLog.stop()
-            sys.stderr.write("loomd: %s\n" % (error,))
-            return 1
-        if self.options["nodaemon"]:
-            self.reporter = _ForegroundReporter()
-            return self._serve()
-        return self._daemonize()
-
-    def _installReactor(self):
-        import reactor
-
-        name = self.options["reactor"]
-        try:
-            self.reactor = reactor.install(name)
-        except ValueError as error:
-            raise StartupError(str(error)) from None
-        except reactor.ReactorAlreadyInstalledError:
-            self.reactor = reactor.reactor
-
-    def _loadApplication(self):
-        from services.service import Application, TacError, loadApplication
-
-        if self.options["python"]:
-            try:
-                return loadApplication(self.options["python"])
-            except TacError as error:
-                raise StartupError(str(error)) from None
-        maker = _findMaker(self.options.subCommand)
-        try:
-            service = maker.makeService(self.options.subOptions)
-        except Exception as error:
-            raise StartupError(
-                "plugin %s failed to build its service: %s" % (maker.tapname, error)
-            ) from None
-        application = Application(maker.tapname)
-        service.setServiceParent(application)
-        return application
-
-    def _credentials(self):
-        from services.privileges import PrivilegeError, resolveGroup, resolveUser
-
-        # As twistd: -u/-g win, else what IProcess(application) says (a
-        # root that does not adapt to IProcess leaves the ids alone).
-        process = IProcess(self.application, None)
-        uid = self.options["uid"] or getattr(process, "uid", None)
-        gid = self.options["gid"] or getattr(process, "gid", None)
-        try:
-            uid = resolveUser(uid) if uid is not None else None
-            gid = resolveGroup(gid) if gid is not None else None
-        except PrivilegeError as error:
-            raise StartupError(str(error)) from None
-        return uid, gid
-
-    def _pidfilePath(self):
-        path = self.options["pidfile"]
-        if not path:
-            return None
-        if os.getpid() == 1 and not self.options.explicitPidfile:
-            return None  # a container's init writes no pidfile unless asked
-        return path
-
-    def _precheckPidfile(self):
-        from services.pidfile import PidFileError, lockHolder
-
-        path = self._pidfilePath()
-        if path is None:
-            return
-        try:
-            locked, pid = lockHolder(path)
-        except PidFileError as error:
-            raise StartupError(str(error)) from None
-        if locked:
-            raise StartupError("already running (pid %s)" % (pid,))
-
-    # -- daemon mode ------------------------------------------------------------
-
-    def _daemonize(self):
-        from services.daemon import StartupFailed, StatusPipe, daemonize
-
-        pipe = StatusPipe()
-        if daemonize(pipe, blockSignals=HANDLED_SIGNALS) is not None:
-            # The launching process: wait for the one readiness point (what
-            # the .tac logged goes to the daemon's log, not to ours).
-            self._earlyLog.stop()
-            try:
-                pipe.waitForReady(self.options["start_timeout"])
-            except StartupFailed as error:
-                self._removeKilledDaemonsPidfile(pipe.daemonPid)
-                sys.stderr.write("loomd: %s\n" % (error,))
-                return 1
-            return 0
-        self.reporter = _PipeReporter(pipe)
-        code = 1
-        try:
-            code = self._serve()
-        except BaseException as error:
-            self.reporter.error(describeStartupError(error))
-        finally:
-            os._exit(code)
-
-    def _removeKilledDaemonsPidfile(self, daemonPid):
+    def serve(self, reporter):
         """
-        After a failed start the daemon is gone, but when it had to be
-        killed (a start-up that blocked the loop past --start-timeout) it
-        could not remove its pidfile: remove it if it still names that
-        daemon and nobody holds its lock.
+        Start the application, run until it stops, clean up; return the exit status.
+
+        :param reporter: told ``ready()`` once every service has started, or
+            ``error(message)`` when start-up fails or is interrupted.
         """
-        from services.pidfile import removeStale
-
-        path = self._pidfilePath()
-        if path is not None and daemonPid is not None:
-            removeStale(path, pid=daemonPid)
-
-    # -- the process that serves ------------------------------------------------
-
-    def _serve(self):
-        options = self.options
+        self.reporter = reporter
         # First of all, before the pidfile tells the world we run: from now
         # on a signal is queued for the loop, never fatal.
         self._installSignals()
         try:
-            self._changeToRundir()
-            umask = options["umask"]
-            if umask is None and not options["nodaemon"]:
-                umask = 0o077
-            if umask is not None:
-                os.umask(umask)
-            self._setupLogging()
-            self._acquirePidfile()
-            self._privilegedStart()
-            self._dropPrivileges()
-            if not options["nodaemon"]:
-                try:
-                    redirectStandardStreams()
-                except DaemonError as error:
-                    raise StartupError(str(error)) from None
+            self._prepareProcess()
         except StartupError as error:
             return self._fail(str(error))
         # Only now, the standard streams being in place: the wakeup pipe
@@ -248,6 +121,19 @@ class Launch:
         self.reactor.installSignalWakeup()
         self.reactor.callWhenRunning(self._startServices)
         return self._run()
+
+    def _prepareProcess(self):
+        # Every step before the loop runs, in the documented order; each
+        # raises StartupError (services.loomd.startup).
+        options = self.options
+        startup.changeToRundir(options["rundir"])
+        startup.setUmask(options)
+        self.logging = startup.openLog(options, self._earlyLog, type(self.reactor).__name__)
+        self.pidfile = startup.acquirePidfile(options.pidfilePath())
+        startup.privilegedStart(self.application)
+        startup.dropPrivileges(options, self.logging, self.uid, self.gid)
+        if not options["nodaemon"]:
+            startup.redirectStreams()
 
     def _run(self):
         # Run the loop until it stops; return the exit status.
@@ -289,84 +175,6 @@ class Launch:
             return
         self._shutdown("a service called sys.exit(%s): shutting down" % (code,))
 
-    def _changeToRundir(self):
-        rundir = self.options["rundir"]
-        try:
-            os.chdir(rundir)
-        except OSError as error:
-            raise StartupError(
-                "cannot change to run directory %s: %s" % (rundir, error.strerror)
-            ) from None
-
-    def _setupLogging(self):
-        from reactor._safeopen import RefusedFile
-        from services.daemonlog import DaemonLogging, replay
-
-        early = self._earlyLog.stop() if self._earlyLog is not None else []
-        try:
-            self.logging = DaemonLogging(self.options)
-        except RefusedFile as error:
-            # "refusing to open log file X: it is a symbolic link" says it all.
-            raise StartupError(str(error)) from None
-        except OSError as error:
-            raise StartupError(
-                "cannot open log file %s: %s" % (error.filename, error.strerror)
-            ) from None
-        except ValueError as error:
-            raise StartupError(str(error)) from None
-        log.msg("loomd starting (pid %d, reactor %s)" % (os.getpid(), type(self.reactor).__name__))
-        replay(early)
-
-    def _acquirePidfile(self):
-        from services.pidfile import AlreadyRunning, PidFile, PidFileError
-
-        path = self._pidfilePath()
-        if path is None:
-            return
-        self.pidfile = PidFile(path)
-        try:
-            self.pidfile.acquire()
-        except AlreadyRunning as error:
-            self.pidfile = None
-            raise StartupError(str(error)) from None
-        except PidFileError as error:
-            # Its message names the pidfile and the reason already.
-            self.pidfile = None
-            raise StartupError(str(error)) from None
-        except OSError as error:
-            self.pidfile = None
-            raise StartupError("cannot write pidfile %s: %s" % (path, error.strerror)) from None
-
-    def _privilegedStart(self):
-
-        try:
-            self.application.privilegedStartService()
-        except CannotListenError as error:
-            raise StartupError(str(error)) from None
-        except SystemExit as exit:
-            raise StartupError(
-                "a service called sys.exit(%s) during start-up" % (exit.code,)
-            ) from None
-        except Exception as error:
-            log.err(None, "privilegedStartService failed")
-            raise StartupError("start-up failed: %s" % (_describe(error),)) from None
-
-    def _dropPrivileges(self):
-        from services.privileges import PrivilegeError, chroot, shedPrivileges
-
-        try:
-            if self.logging is not None:
-                self.logging.prepareForUser(self.uid, self.gid)
-            if self.options["chroot"]:
-                chroot(self.options["chroot"])
-                if self.logging is not None:
-                    self.logging.enterChroot(self.options["chroot"])
-            if self.uid is not None or self.gid is not None:
-                description = shedPrivileges(self.uid, self.gid, euid=self.options["euid"])
-                log.msg(description)
-        except (PrivilegeError, OSError) as error:
-            raise StartupError(str(error)) from None
-
     def _startServices(self):
         if self._stopSignal is not None:
             return  # asked to stop before the loop ran: the queued shutdown follows
@@ -397,13 +205,12 @@ class Launch:
             message = str(failure.value)
         else:
             log.err(failure, "startService failed")
-            message = "start-up failed: %s" % (_describe(failure.value),)
+            message = "start-up failed: %s" % (startup.describe(failure.value),)
         self._report(message)
         self.exitCode = 1
         self.reactor.stop()
 
     def _startWatchdog(self):
-
         interval = systemd.watchdogInterval()
         if interval:
             self._watchdog = LoopingCall(systemd.notify, "WATCHDOG=1")
@@ -521,7 +328,6 @@ class Launch:
 
     def _closeListeningPorts(self):
         # No new connections while the services wind down.
-
         for reader in self.reactor.getReaders():
             if IListeningPort.providedBy(reader):
                 reader.stopListening()
@@ -611,31 +417,8 @@ class Launch:
             self.logging.reopen()
 
 
-class _ForegroundReporter:
-    # loomd -n: start-up failures go to stderr as well as to the log.
-    def ready(self):
-        pass
-
-    def error(self, message):
-        sys.__stderr__.write("loomd: %s\n" % (message,))
-        sys.__stderr__.flush()
-
-
-class _PipeReporter:
-    # Daemon mode: the launcher is waiting on the status pipe.
-    def __init__(self, pipe):
-        self.pipe = pipe
-
-    def ready(self):
-        self.pipe.reportReady()
-
-    def error(self, message):
-        self.pipe.reportError(message)
-
-
 def walkServices(service):
     """Yield service and every service under it, parents first."""
-
     yield service
     if IServiceCollection.providedBy(service):
         for child in service:
@@ -645,16 +428,6 @@ def walkServices(service):
 def _root(service):
     # The root's label, as pendingStops paths begin with it.
     return str(service.name) if service.name is not None else "<%s>" % (type(service).__name__,)
-
-
-def _findMaker(name):
-    from services.plugins import getPlugins
-
-    makers, failures = getPlugins()
-    for maker in makers:
-        if maker.tapname == name:
-            return maker
-    raise StartupError("unknown plugin %r" % (name,))
 
 
 def _reapChildren():
@@ -682,8 +455,3 @@ def _signalName(signum):
         return signal.Signals(signum).name
     except ValueError:
         return "signal %d" % (signum,)
-
-
-def _describe(error):
-    text = str(error)
-    return "%s: %s" % (type(error).__name__, text) if text else type(error).__name__

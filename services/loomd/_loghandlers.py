@@ -1,7 +1,7 @@
 """
-The file and syslog handlers of services.logfile, kept apart so that
+The file and syslog handlers of services.loomd.logfile, kept apart so that
 ``logging.handlers`` is imported only when a daemon logs to a file or to
-syslog (services.logfile explains what they add to the stdlib's).
+syslog (services.loomd.logfile explains what they add to the stdlib's).
 
 The three file handlers share one base, LogFile, which replaces the
 stdlib's file handling where a daemon started as root cannot afford it:
@@ -16,7 +16,7 @@ stdlib's file handling where a daemon started as root cannot afford it:
   file before letting go of the old one.
 - The stream is unbuffered bytes, one os.write per line, so a write that
   fails leaves nothing half-buffered to come out later; a failure is
-  counted by a WriteFailures (services._logfailures), never answered with a
+  counted by a WriteFailures (services.loomd._logfailures), never answered with a
   traceback per line, which the captured stderr would feed back into the log.
 """
 
@@ -28,8 +28,8 @@ import sys
 import time
 
 from reactor._safeopen import RefusedFile, openDirectory, openIn
-from services._logfailures import CountsLostLines, WriteFailures, warningRecord
-from services.logfile import SyslogFormatter
+from services.loomd._logfailures import CountsLostLines, WriteFailures, warningRecord
+from services.loomd.logformat import SyslogFormatter
 
 __all__ = ["RotatingLogFile", "DailyLogFile", "PlainLogFile", "SyslogHandler", "openLogFile"]
 

@@ -3,7 +3,7 @@
 through its pidfile, with LSB init-script exit codes.
 
 The pidfile's lock, not its content, says whether the daemon runs (see
-services.pidfile): a pid read from an unlocked file may already belong to
+services.loomd.pidfile): a pid read from an unlocked file may already belong to
 another process, so it is never signalled.
 """
 
@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from services.pidfile import PidFileError, lockHolder
+from services.loomd.pidfile import PidFileError, lockHolder
 
 __all__ = ["status", "stop", "reload"]
 

@@ -12,7 +12,7 @@ the file to the user privileges are dropped to, so that rotation and
 
 import logging
 
-from services.logfile import (
+from services.loomd.logfile import (
     captureStandardStreams,
     chownLogFiles,
     makeLogHandler,

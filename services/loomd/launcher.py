@@ -1,0 +1,210 @@
+"""
+The launching process: what ``loomd`` does before anything serves.
+
+    install the reactor -> load the application -> resolve the user and group
+    -> --check and exit, or: pre-check the pidfile
+    -> serve here (-n), or daemonize and wait on the status pipe
+
+The one idea: everything that can be checked in the process the user
+started is checked here, before the fork, so that its failure is printed on
+the user's terminal and loomd exits 1 at once.  What only the serving
+process can do (bind, write the pidfile, drop privileges, start the
+services) is services.loomd.lifecycle's Daemon; in daemon mode the launcher
+then only waits for the one readiness point, the daemon's ``ok`` or error
+on the status pipe (services.loomd.daemon), and exits 0 or 1 with it.
+"""
+
+import os
+import sys
+
+from services.loomd.daemon import StartupFailed, StatusPipe, daemonize
+from services.loomd.daemonlog import EarlyLog
+from services.loomd.lifecycle import HANDLED_SIGNALS, Daemon
+from services.loomd.startup import StartupError
+from services.service import Application, IProcess, TacError, loadApplication
+
+__all__ = ["Launcher", "buildApplication", "credentials"]
+
+
+class Launcher:
+    """
+    One run of loomd with parsed LoomdOptions, in the process the user started.
+
+    :ivar options: the LoomdOptions.
+    :ivar reactor: the installed reactor, once ``start`` has installed it.
+    :ivar application: the loaded application (the service tree's root).
+    :ivar uid: the user id to run as, or None to keep it.
+    :ivar gid: the group id to run as, or None to keep it.
+    """
+
+    def __init__(self, options):
+        self.options = options
+        self.reactor = None
+        self.application = None
+        self.uid = self.gid = None
+        self._earlyLog = None
+
+    def start(self):
+        """Run loomd; return the exit status (of the launcher, or of a foreground run)."""
+        # What the .tac logs while it loads is kept for the log, set up later.
+        self._earlyLog = EarlyLog()
+        try:
+            self.reactor = _installReactor(self.options["reactor"])
+            self.application = buildApplication(self.options)
+            self.uid, self.gid = credentials(self.options, self.application)
+            if self.options["check"]:
+                return self._check()
+            self._precheckPidfile()
+        except StartupError as error:
+            self._earlyLog.stop()
+            sys.stderr.write("loomd: %s\n" % (error,))
+            return 1
+        if self.options["nodaemon"]:
+            return self._daemon().serve(_ForegroundReporter())
+        return self._daemonize()
+
+    def _check(self):
+        from services.loomd.check import checkApplication
+
+        self._earlyLog.stop()
+        return checkApplication(self.options, self.application, self.uid, self.gid)
+
+    def _precheckPidfile(self):
+        from services.loomd.pidfile import startObstacle
+
+        path = self.options.pidfilePath()
+        obstacle = startObstacle(path) if path is not None else None
+        if obstacle is not None:
+            raise StartupError(obstacle)
+
+    def _daemon(self):
+        return Daemon(
+            self.options, self.reactor, self.application, self.uid, self.gid, self._earlyLog
+        )
+
+    def _daemonize(self):
+        pipe = StatusPipe()
+        if daemonize(pipe, blockSignals=HANDLED_SIGNALS) is not None:
+            # What the .tac logged goes to the daemon's log, not to ours.
+            self._earlyLog.stop()
+            return self._waitForDaemon(pipe)
+        # The daemon: it never returns into the launcher's code, and an
+        # exception escaping it still reaches the launcher.
+        code = 1
+        try:
+            with pipe.reportingErrors():
+                code = self._daemon().serve(_PipeReporter(pipe))
+        finally:
+            os._exit(code)
+
+    def _waitForDaemon(self, pipe):
+        try:
+            pipe.waitForReady(self.options["start_timeout"])
+        except StartupFailed as error:
+            self._removeKilledDaemonsPidfile(pipe.daemonPid)
+            sys.stderr.write("loomd: %s\n" % (error,))
+            return 1
+        return 0
+
+    def _removeKilledDaemonsPidfile(self, daemonPid):
+        """
+        After a failed start the daemon is gone, but when it had to be
+        killed (a start-up that blocked the loop past --start-timeout) it
+        could not remove its pidfile: remove it if it still names that
+        daemon and nobody holds its lock.
+        """
+        from services.loomd.pidfile import removeStale
+
+        path = self.options.pidfilePath()
+        if path is not None and daemonPid is not None:
+            removeStale(path, pid=daemonPid)
+
+
+def _installReactor(name):
+    import reactor
+
+    try:
+        return reactor.install(name)
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+    except reactor.ReactorAlreadyInstalledError:
+        return reactor.reactor
+
+
+def buildApplication(options):
+    """
+    Return the application the options name: the .tac's (``-y``), or one
+    holding the service of the plugin named on the command line.
+
+    :raises StartupError: the .tac cannot be loaded, the plugin is unknown
+        or its makeService fails (the message says which and why).
+    """
+    if options["python"]:
+        try:
+            return loadApplication(options["python"])
+        except TacError as error:
+            raise StartupError(str(error)) from None
+    maker = _findMaker(options.subCommand)
+    try:
+        service = maker.makeService(options.subOptions)
+    except Exception as error:
+        raise StartupError(
+            "plugin %s failed to build its service: %s" % (maker.tapname, error)
+        ) from None
+    application = Application(maker.tapname)
+    service.setServiceParent(application)
+    return application
+
+
+def credentials(options, application):
+    """
+    Return the (uid, gid) to run as, each None to keep it.
+
+    As twistd: ``-u``/``-g`` win, else what IProcess(application) says (a
+    root that does not adapt to IProcess leaves the ids alone).
+
+    :raises StartupError: an unknown user or group.
+    """
+    from services.loomd.privileges import PrivilegeError, resolveGroup, resolveUser
+
+    process = IProcess(application, None)
+    uid = options["uid"] or getattr(process, "uid", None)
+    gid = options["gid"] or getattr(process, "gid", None)
+    try:
+        uid = resolveUser(uid) if uid is not None else None
+        gid = resolveGroup(gid) if gid is not None else None
+    except PrivilegeError as error:
+        raise StartupError(str(error)) from None
+    return uid, gid
+
+
+def _findMaker(name):
+    from services.plugins import getPlugins
+
+    makers, failures = getPlugins()
+    for maker in makers:
+        if maker.tapname == name:
+            return maker
+    raise StartupError("unknown plugin %r" % (name,))
+
+
+class _ForegroundReporter:
+    # loomd -n: start-up failures go to stderr as well as to the log.
+    def ready(self):
+        pass
+
+    def error(self, message):
+        sys.__stderr__.write("loomd: %s\n" % (message,))
+        sys.__stderr__.flush()
+
+
+class _PipeReporter:
+    # Daemon mode: the launcher is waiting on the status pipe.
+    def __init__(self, pipe):
+        self.pipe = pipe
+
+    def ready(self):
+        self.pipe.reportReady()
+
+    def error(self, message):
+        self.pipe.reportError(message)
