@@ -35,7 +35,7 @@ import re
 from protocols.basic import LineReceiver
 from protocols.process import getProcessOutput
 from protocols.protocol import ClientFactory, Protocol, ServerFactory
-from reactor import defer, log
+from reactor import defer, getReactor, log
 from reactor.error import ConnectionDone, TimeoutError
 from reactor.task import LoopingCall
 
@@ -569,8 +569,7 @@ def query(host, port, user, reactor=None, *, verbose=False, timeout=30.0):
         the connection error, TimeoutError, or ValueError if the answer is
         longer than 1 MiB.
     """
-    if reactor is None:
-        from reactor import reactor
+    reactor = getReactor(reactor)
     line = (b"/W " if verbose else b"") + _asBytes(user)
     factory = FingerClientFactory(line)
     d = factory.deferred

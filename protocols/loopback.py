@@ -21,7 +21,7 @@ import shutil
 import tempfile
 
 from protocols.protocol import ClientFactory, Factory
-from reactor import error
+from reactor import error, getReactor
 from reactor._iopump import IOPump, MemoryTransport
 from reactor.address import IPv4Address
 from reactor.defer import Deferred, gatherResults
@@ -34,12 +34,6 @@ __all__ = [
     "loopbackTCP",
     "loopbackUNIX",
 ]
-
-
-def _globalReactor():
-    import reactor as loom
-
-    return loom.reactor
 
 
 # -- pump policies ------------------------------------------------------------------
@@ -170,7 +164,7 @@ class _Loop:
         if self.running or self.scheduled is not None or self.done:
             return
         if self.reactor is None:
-            self.reactor = _globalReactor()
+            self.reactor = getReactor()
         self.scheduled = self.reactor.callLater(0, self.turn)
 
     def turn(self):
@@ -343,7 +337,7 @@ def loopbackTCP(server, client, port=0, noisy=True, reactor=None):
     :param noisy: log the factories' start and stop.
     :param reactor: the reactor to use; the global one if None.
     """
-    reactor = reactor if reactor is not None else _globalReactor()
+    reactor = getReactor(reactor)
 
     def listen(factory):
         return reactor.listenTCP(port, factory, interface="127.0.0.1")
@@ -363,7 +357,7 @@ def loopbackUNIX(server, client, noisy=True, reactor=None):
     :param noisy: log the factories' start and stop.
     :param reactor: the reactor to use; the global one if None.
     """
-    reactor = reactor if reactor is not None else _globalReactor()
+    reactor = getReactor(reactor)
     directory = tempfile.mkdtemp(prefix="loom-loopback-")
     path = os.path.join(directory, "socket")
 

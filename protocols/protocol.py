@@ -16,7 +16,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from zope.interface import implementer
 
-from reactor import defer, error, log
+from reactor import defer, error, getReactor, log
 from reactor.failure import Failure
 from reactor.interfaces import (
     IAddress,
@@ -225,9 +225,7 @@ class ReconnectingClientFactory(ClientFactory):
         if self.noisy:
             log.msg("%r will retry in %g seconds" % (connector, delay))
         if self.clock is None:
-            from reactor import reactor
-
-            self.clock = reactor
+            self.clock = getReactor()
         self._callID = self.clock.callLater(delay, self._reconnect, connector)
         # Grown from the delay before jitter: jitter spreads each wait but
         # does not random-walk the schedule, nor pin it at 0 once a wait was

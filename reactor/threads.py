@@ -10,6 +10,7 @@ Deferred) result.
 import queue
 import threading
 
+from reactor import getReactor
 from reactor.defer import Deferred, maybeDeferred
 from reactor.failure import Failure
 
@@ -19,12 +20,6 @@ __all__ = [
     "blockingCallFromThread",
     "callMultipleInThread",
 ]
-
-
-def _globalReactor(reactor):
-    if reactor is None:
-        from reactor import reactor
-    return reactor
 
 
 def deferToThreadPool(reactor, threadpool, f, *args, **kwargs):
@@ -52,7 +47,7 @@ def deferToThread(f, *args, _reactor=None, **kwargs):
     :param _reactor: the reactor to use (the global one by default).
     :return: a Deferred fired with f's result or Failure.
     """
-    reactor = _globalReactor(_reactor)
+    reactor = getReactor(_reactor)
     return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
 
@@ -63,7 +58,7 @@ def _runMultiple(tupleList):
 
 def callMultipleInThread(tupleList, _reactor=None):
     """Run each (f, args, kwargs) of tupleList in turn, in one pool thread."""
-    _globalReactor(_reactor).callInThread(_runMultiple, tupleList)
+    getReactor(_reactor).callInThread(_runMultiple, tupleList)
 
 
 def blockingCallFromThread(reactor, f, *args, **kwargs):

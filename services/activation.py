@@ -15,6 +15,7 @@ import socket
 
 from zope.interface import implementer
 
+from reactor import getReactor
 from reactor.defer import execute
 from reactor.endpoints import registerServerParser
 from reactor.interfaces import IStreamServerEndpoint
@@ -101,8 +102,7 @@ def listenPassedDatagram(
         raise ValueError("domain must be INET, INET6 or UNIX, not %r" % (domain,))
     if (index is None) == (name is None):
         raise ValueError("give exactly one of index= and name=")
-    if reactor is None:
-        from reactor import reactor
+    reactor = getReactor(reactor)
     fd = _findDescriptor(index, name)
     return reactor.adoptDatagramPort(fd, _DOMAINS[domain], protocol, maxPacketSize)
 

@@ -50,6 +50,19 @@ def test_installByName(name):
     assert out == [loom.getReactorClass(name).__name__, "True", "refused"]
 
 
+def test_getReactorInstallsOnlyWhenAskedForTheGlobalOne():
+    out = runPython(
+        "import reactor as r\n"
+        "given = object()\n"
+        "print(r.getReactor(given) is given, r.installedReactor())\n"
+        "theReactor = r.getReactor()\n"
+        "print(type(theReactor).__name__, r.installedReactor() is theReactor)\n"
+        "from reactor import reactor\n"
+        "print(reactor is theReactor is r.getReactor(None))\n"
+    )
+    assert out == ["True", "None", "EPollReactor", "True", "True"]
+
+
 def test_unknownNameIsRefused():
     with pytest.raises(ValueError, match="select"):
         loom.getReactorClass("kqueue")
