@@ -39,25 +39,6 @@ __all__ = [
 # -- pump policies ------------------------------------------------------------------
 
 
-class _ChunkQueue:
-    """The bytes one side wrote since the last delivery, one write per item."""
-
-    def __init__(self, chunks):
-        self._chunks = chunks
-        self._next = 0
-
-    def __bool__(self):
-        return self._next < len(self._chunks)
-
-    def get(self):
-        """Return the next chunk (None when empty, as in Twisted's queue)."""
-        if not self:
-            return None
-        chunk = self._chunks[self._next]
-        self._next += 1
-        return chunk
-
-
 def identityPumpPolicy(queue, target):
     """Deliver each write separately: one ``dataReceived`` per ``write``."""
     while queue:
@@ -123,23 +104,6 @@ class _LoopbackTransport(MemoryTransport):
         self.loop.kick()
 
 
-class _PolicyPump(IOPump):
-    """An IOPump whose deliveries go through a pump policy, when given one."""
-
-    pumpPolicy = None
-
-    def _deliver(self, source, destination):
-        if self.pumpPolicy is None:
-            return IOPump._deliver(self, source, destination)
-        if not source._buffer or destination.readPaused or destination.disconnected:
-            return False
-        chunks = source._buffer
-        source._buffer = []
-        source._bufferSize = 0
-        self.pumpPolicy(_ChunkQueue(chunks), destination.protocol)
-        return True
-
-
 class _Loop:
     """
     Runs pumping turns until both sides are disconnected.
@@ -194,7 +158,9 @@ class _Loop:
         for transport in (self.pump.serverTransport, self.pump.clientTransport):
             if not transport.disconnected:
                 try:
-                    transport._lost(Failure(error.ConnectionLost("loopback protocol failed")))
+                    transport.connectionLost(
+                        Failure(error.ConnectionLost("loopback protocol failed"))
+                    )
                 except Exception:
                     pass
         self.deferred.errback(failure)
@@ -223,8 +189,7 @@ def loopbackAsync(server, client, pumpPolicy=None, *, reactor=None):
     serverTransport = _LoopbackTransport(server, serverAddress, clientAddress)
     clientTransport = _LoopbackTransport(client, clientAddress, serverAddress)
     serverTransport.peer, clientTransport.peer = clientTransport, serverTransport
-    pump = _PolicyPump(server, client, serverTransport, clientTransport)
-    pump.pumpPolicy = pumpPolicy
+    pump = IOPump(server, client, serverTransport, clientTransport, pumpPolicy=pumpPolicy)
     deferred = Deferred()
     loop = _Loop(pump, deferred, reactor)
     serverTransport.loop = clientTransport.loop = loop

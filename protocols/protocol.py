@@ -29,7 +29,7 @@ from reactor.interfaces import (
     IReactorTime,
     ITransport,
 )
-from reactor.logger import _loggerFor
+from reactor.logger import loggerFor
 
 __all__ = [
     "BaseProtocol",
@@ -94,7 +94,7 @@ class Factory:
             if self.noisy:
                 # Twisted's line, logged as Twisted 26 does: at info, in the
                 # factory's namespace, with the factory as a field.
-                _loggerFor(self).info("Starting factory {factory!r}", factory=self)
+                loggerFor(self).info("Starting factory {factory!r}", factory=self)
             self.startFactory()
         self.numPorts += 1
 
@@ -109,7 +109,7 @@ class Factory:
         self.numPorts -= 1
         if not self.numPorts:
             if self.noisy:
-                _loggerFor(self).info("Stopping factory {factory!r}", factory=self)
+                loggerFor(self).info("Stopping factory {factory!r}", factory=self)
             self.stopFactory()
 
     def startFactory(self) -> None:

@@ -89,7 +89,7 @@ class Clock:
     @property
     def calls(self) -> list[DelayedCall]:
         """The calls still scheduled, in the order they will run (Twisted's list)."""
-        return sorted(self._timers.getDelayedCalls(), key=_callOrder)
+        return self._timers.getDelayedCallsInOrder()
 
     def advance(self, amount: float) -> None:
         """
@@ -110,10 +110,6 @@ class Clock:
         """Advance the clock by each amount of timings in turn."""
         for amount in timings:
             self.advance(amount)
-
-
-def _callOrder(call: DelayedCall) -> tuple[float, int]:
-    return (call.time, call._seq)
 
 
 # -- LoopingCall --------------------------------------------------------------

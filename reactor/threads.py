@@ -8,7 +8,6 @@ Deferred) result.
 """
 
 import queue
-import threading
 
 from reactor import getReactor
 from reactor.defer import Deferred, maybeDeferred
@@ -73,7 +72,7 @@ def blockingCallFromThread(reactor, f, *args, **kwargs):
     :raises RuntimeError: if called in the thread running the reactor
         (which would wait for itself for ever).
     """
-    if getattr(reactor, "_ioThread", None) == threading.get_ident():
+    if reactor.isInIOThread():
         raise RuntimeError("blockingCallFromThread must not be called in the reactor thread")
     results = queue.SimpleQueue()
 
