@@ -36,11 +36,6 @@ def passedDescriptors():
     return _passed
 
 
-def _resetForTests():
-    global _passed
-    _passed = None
-
-
 @implementer(IStreamServerEndpoint)
 class SystemdEndpoint:
     """Listen on a socket passed by systemd, chosen by index or by name."""

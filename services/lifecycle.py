@@ -121,7 +121,7 @@ class Launch:
         except ValueError as error:
             raise StartupError(str(error)) from None
         except reactor.ReactorAlreadyInstalledError:
-            self.reactor = reactor.reactor
+            self.reactor = reactor.getReactor()
 
     def _loadApplication(self):
         from services.service import Application, TacError, loadApplication
