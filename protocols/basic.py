@@ -34,7 +34,7 @@ import struct
 from zope.interface import implementer
 
 from protocols.protocol import Protocol, connectionDone
-from reactor import defer, ratelimit
+from reactor import defer, getReactor, ratelimit
 from reactor.interfaces import IProducer, IPullProducer
 
 __all__ = [
@@ -155,9 +155,7 @@ class _Receiver(Protocol):
     def _findClock(self):
         clock = self.clock or getattr(self, "reactor", None)
         if clock is None:
-            import reactor as loom  # on use: importing protocols must not install one
-
-            clock = loom.reactor
+            clock = getReactor()
         self._messageClock = clock
         return clock
 

@@ -23,19 +23,19 @@ what comes back, or "Internal error in server", and closes.
 
 User names and answers are bytes throughout; a str is encoded as UTF-8.
 
-FingerService is a service in the sense of services.service (name, parent,
-running, start and stop), but it cannot inherit services.service.Service:
-protocols/ must not import services/ (tests/test_layering.py).  It carries
-the few methods a service needs itself (_ServiceBase), so it can be added to
-an Application or MultiService like any other service.
+FingerService is a services.service.Service, so it can be added to an
+Application or MultiService like any other service.  protocols/ must not
+import services/ (tests/test_layering.py): the Service class itself lives in
+protocols._servicebase, which services.service re-exports.
 """
 
 import re
 
+from protocols._servicebase import Service
 from protocols.basic import LineReceiver
 from protocols.process import getProcessOutput
 from protocols.protocol import ClientFactory, Protocol, ServerFactory
-from reactor import defer, log
+from reactor import defer, getReactor, log
 from reactor.error import ConnectionDone, TimeoutError
 from reactor.task import LoopingCall
 
@@ -312,49 +312,7 @@ class CommandUserSource:
 # -- the service --------------------------------------------------------------
 
 
-class _ServiceBase:
-    # The part of services.service.Service a leaf service needs; see the
-    # module docstring for why it is not inherited.
-    name = None
-    parent = None
-    running = False
-
-    def setName(self, name):
-        """Set the name; RuntimeError once the service has a parent."""
-        if self.parent is not None:
-            raise RuntimeError("cannot change name when parent exists")
-        self.name = name
-
-    def setServiceParent(self, parent):
-        """Leave the current parent, if any, and join parent."""
-        if self.parent is not None:
-            self.disownServiceParent()
-        self.parent = parent
-        try:
-            return parent.addService(self)
-        except BaseException:
-            self.parent = None
-            raise
-
-    def disownServiceParent(self):
-        """Leave the parent; return what its removeService returned."""
-        d = self.parent.removeService(self)
-        self.parent = None
-        return d
-
-    def privilegedStartService(self):
-        """Nothing needs privileges here."""
-
-    def startService(self):
-        """Mark the service running."""
-        self.running = True
-
-    def stopService(self):
-        """Mark the service stopped."""
-        self.running = False
-
-
-class FingerService(_ServiceBase):
+class FingerService(Service):
     """
     The finger service: a user source, and statuses set over the setter port.
 
@@ -376,14 +334,14 @@ class FingerService(_ServiceBase):
 
     def startService(self):
         """Start the source's periodic work, if it has any."""
-        _ServiceBase.startService(self)
+        Service.startService(self)
         start = getattr(self.source, "start", None)
         if start is not None:
             start()
 
     def stopService(self):
         """Stop the source's periodic work."""
-        _ServiceBase.stopService(self)
+        Service.stopService(self)
         stop = getattr(self.source, "stop", None)
         if stop is not None:
             stop()
@@ -569,8 +527,7 @@ def query(host, port, user, reactor=None, *, verbose=False, timeout=30.0):
         the connection error, TimeoutError, or ValueError if the answer is
         longer than 1 MiB.
     """
-    if reactor is None:
-        from reactor import reactor
+    reactor = getReactor(reactor)
     line = (b"/W " if verbose else b"") + _asBytes(user)
     factory = FingerClientFactory(line)
     d = factory.deferred

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 
 from protocols.protocol import ClientFactory, Factory
-from reactor import error
+from reactor import error, getReactor
 from reactor._iopump import IOPump, MemoryTransport
 from reactor.address import IPv4Address
 from reactor.defer import Deferred, gatherResults
@@ -36,32 +36,7 @@ __all__ = [
 ]
 
 
-def _globalReactor():
-    import reactor as loom
-
-    return loom.reactor
-
-
 # -- pump policies ------------------------------------------------------------------
-
-
-class _ChunkQueue:
-    """The bytes one side wrote since the last delivery, one write per item."""
-
-    def __init__(self, chunks):
-        self._chunks = chunks
-        self._next = 0
-
-    def __bool__(self):
-        return self._next < len(self._chunks)
-
-    def get(self):
-        """Return the next chunk (None when empty, as in Twisted's queue)."""
-        if not self:
-            return None
-        chunk = self._chunks[self._next]
-        self._next += 1
-        return chunk
 
 
 def identityPumpPolicy(queue, target):
@@ -129,23 +104,6 @@ class _LoopbackTransport(MemoryTransport):
         self.loop.kick()
 
 
-class _PolicyPump(IOPump):
-    """An IOPump whose deliveries go through a pump policy, when given one."""
-
-    pumpPolicy = None
-
-    def _deliver(self, source, destination):
-        if self.pumpPolicy is None:
-            return IOPump._deliver(self, source, destination)
-        if not source._buffer or destination.readPaused or destination.disconnected:
-            return False
-        chunks = source._buffer
-        source._buffer = []
-        source._bufferSize = 0
-        self.pumpPolicy(_ChunkQueue(chunks), destination.protocol)
-        return True
-
-
 class _Loop:
     """
     Runs pumping turns until both sides are disconnected.
@@ -170,7 +128,7 @@ class _Loop:
         if self.running or self.scheduled is not None or self.done:
             return
         if self.reactor is None:
-            self.reactor = _globalReactor()
+            self.reactor = getReactor()
         self.scheduled = self.reactor.callLater(0, self.turn)
 
     def turn(self):
@@ -200,7 +158,9 @@ class _Loop:
         for transport in (self.pump.serverTransport, self.pump.clientTransport):
             if not transport.disconnected:
                 try:
-                    transport._lost(Failure(error.ConnectionLost("loopback protocol failed")))
+                    transport.connectionLost(
+                        Failure(error.ConnectionLost("loopback protocol failed"))
+                    )
                 except Exception:
                     pass
         self.deferred.errback(failure)
@@ -229,8 +189,7 @@ def loopbackAsync(server, client, pumpPolicy=None, *, reactor=None):
     serverTransport = _LoopbackTransport(server, serverAddress, clientAddress)
     clientTransport = _LoopbackTransport(client, clientAddress, serverAddress)
     serverTransport.peer, clientTransport.peer = clientTransport, serverTransport
-    pump = _PolicyPump(server, client, serverTransport, clientTransport)
-    pump.pumpPolicy = pumpPolicy
+    pump = IOPump(server, client, serverTransport, clientTransport, pumpPolicy=pumpPolicy)
     deferred = Deferred()
     loop = _Loop(pump, deferred, reactor)
     serverTransport.loop = clientTransport.loop = loop
@@ -343,7 +302,7 @@ def loopbackTCP(server, client, port=0, noisy=True, reactor=None):
     :param noisy: log the factories' start and stop.
     :param reactor: the reactor to use; the global one if None.
     """
-    reactor = reactor if reactor is not None else _globalReactor()
+    reactor = getReactor(reactor)
 
     def listen(factory):
         return reactor.listenTCP(port, factory, interface="127.0.0.1")
@@ -363,7 +322,7 @@ def loopbackUNIX(server, client, noisy=True, reactor=None):
     :param noisy: log the factories' start and stop.
     :param reactor: the reactor to use; the global one if None.
     """
-    reactor = reactor if reactor is not None else _globalReactor()
+    reactor = getReactor(reactor)
     directory = tempfile.mkdtemp(prefix="loom-loopback-")
     path = os.path.join(directory, "socket")
 

@@ -27,7 +27,7 @@ Names follow Twisted's twisted.protocols.portforward.
 """
 
 from protocols.protocol import ClientFactory, Protocol, ServerFactory
-from reactor import log
+from reactor import getReactor, log
 
 __all__ = ["Proxy", "ProxyClient", "ProxyClientFactory", "ProxyFactory", "ProxyServer"]
 
@@ -132,9 +132,7 @@ class ProxyServer(Proxy):
         self.transport.pauseProducing()
         client = self.clientProtocolFactory()
         client.setServer(self)
-        reactor = self.reactor or self.factory.reactor
-        if reactor is None:
-            from reactor import reactor
+        reactor = getReactor(self.reactor or self.factory.reactor)
         self.connector = reactor.connectTCP(
             self.factory.host, self.factory.port, client, timeout=self.factory.timeout
         )

@@ -16,6 +16,7 @@ As in Twisted, the child gets exactly the environment passed in ``env``:
 
 import subprocess
 
+from reactor import getReactor
 from reactor.threads import deferToThreadPool
 
 __all__ = [
@@ -44,12 +45,6 @@ class UnexpectedErrorOutput(IOError):
         self.exitCode = exitCode
 
 
-def _globalReactor(reactor):
-    if reactor is None:
-        from reactor import reactor
-    return reactor
-
-
 def _run(executable, args, env, path, timeout, mergeStderr):
     # Runs in a pool thread.  subprocess.run kills the child on timeout and
     # raises subprocess.TimeoutExpired, which becomes the Deferred's Failure.
@@ -67,7 +62,7 @@ def _run(executable, args, env, path, timeout, mergeStderr):
 
 
 def _spawn(executable, args, env, path, reactor, timeout, mergeStderr=False):
-    reactor = _globalReactor(reactor)
+    reactor = getReactor(reactor)
     return deferToThreadPool(
         reactor,
         reactor.getThreadPool(),

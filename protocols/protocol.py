@@ -16,7 +16,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from zope.interface import implementer
 
-from reactor import defer, error, log
+from reactor import defer, error, getReactor, log
 from reactor.failure import Failure
 from reactor.interfaces import (
     IAddress,
@@ -29,7 +29,7 @@ from reactor.interfaces import (
     IReactorTime,
     ITransport,
 )
-from reactor.logger import _loggerFor
+from reactor.logger import loggerFor
 
 __all__ = [
     "BaseProtocol",
@@ -94,7 +94,7 @@ class Factory:
             if self.noisy:
                 # Twisted's line, logged as Twisted 26 does: at info, in the
                 # factory's namespace, with the factory as a field.
-                _loggerFor(self).info("Starting factory {factory!r}", factory=self)
+                loggerFor(self).info("Starting factory {factory!r}", factory=self)
             self.startFactory()
         self.numPorts += 1
 
@@ -109,7 +109,7 @@ class Factory:
         self.numPorts -= 1
         if not self.numPorts:
             if self.noisy:
-                _loggerFor(self).info("Stopping factory {factory!r}", factory=self)
+                loggerFor(self).info("Stopping factory {factory!r}", factory=self)
             self.stopFactory()
 
     def startFactory(self) -> None:
@@ -225,9 +225,7 @@ class ReconnectingClientFactory(ClientFactory):
         if self.noisy:
             log.msg("%r will retry in %g seconds" % (connector, delay))
         if self.clock is None:
-            from reactor import reactor
-
-            self.clock = reactor
+            self.clock = getReactor()
         self._callID = self.clock.callLater(delay, self._reconnect, connector)
         # Grown from the delay before jitter: jitter spreads each wait but
         # does not random-walk the schedule, nor pin it at 0 once a wait was

@@ -18,8 +18,8 @@ import sys
 
 from zope.interface import implementer
 
-from protocols.policies import ProtocolWrapper, WrappingFactory, _count, _globalReactor, _uncount
-from reactor import log
+from protocols._wrapping import ProtocolWrapper, WrappingFactory
+from reactor import getReactor, log
 from reactor.interfaces import IPushProducer
 
 __all__ = ["ThrottlingFactory", "ThrottlingProtocol"]
@@ -297,7 +297,7 @@ class ThrottlingFactory(WrappingFactory):
     def callLater(self, period, func):
         """Schedule func on the factory's reactor."""
         if self.reactor is None:
-            self.reactor = _globalReactor()
+            self.reactor = getReactor()
         return self.reactor.callLater(period, func)
 
     def registerRead(self, length):
@@ -391,7 +391,7 @@ class ThrottlingFactory(WrappingFactory):
         wrapper = WrappingFactory.buildProtocol(self, addr)
         if wrapper is None:
             return None
-        _count(wrapper)
+        wrapper.markCounted()
         self.connectionCount += 1
         limited = self.readLimit is not None or self.writeLimit is not None
         if limited and self._checkCall is None:
@@ -405,5 +405,5 @@ class ThrottlingFactory(WrappingFactory):
         budget.
         """
         WrappingFactory.unregisterProtocol(self, protocol)
-        if _uncount(protocol):
+        if protocol.takeCounted():
             self.connectionCount -= 1

@@ -22,6 +22,7 @@ import time
 from zope.interface import implementer
 
 from protocols.protocol import Protocol
+from reactor import getReactor
 from reactor.interfaces import IPushProducer
 
 __all__ = ["Chargen", "Daytime", "Discard", "Echo", "QOTD", "Time", "chargenPattern"]
@@ -154,9 +155,7 @@ class Chargen(Protocol):
         if self.reactor is None:
             self.reactor = getattr(self.factory, "reactor", None)
         if self.reactor is None:
-            import reactor as loom
-
-            self.reactor = loom.reactor
+            self.reactor = getReactor()
         return self.reactor
 
     def _cancel(self):

@@ -5,10 +5,12 @@ Loom's core: the reactor, Deferreds, Failures, transports, timers and logging.
 the best one for this platform (epoll, else poll, else select) on first use.
 ``reactor.install(name)`` chooses one explicitly, before anything has asked for
 it; a second installation raises ReactorAlreadyInstalledError.  Library code
-should take a ``reactor=`` argument instead of reaching for the global one.
+should take a ``reactor=`` argument instead of reaching for the global one,
+and call ``getReactor(reactor)`` when it needs one.
 """
 
 import importlib
+from typing import Any
 
 from reactor.error import (  # noqa: F401 - re-exported
     CONNECTION_DONE,
@@ -80,8 +82,28 @@ def installReactor(instance):
     return instance
 
 
+def getReactor(reactor: Any = None) -> Any:
+    """
+    Return reactor, or the global reactor if reactor is None.
+
+    For library code that takes a ``reactor=`` argument: call this when the
+    reactor is first needed, not at import or when an object is built, so
+    that importing or building it installs no reactor.  The global reactor is
+    installed (the platform default) on first use, as ``from reactor import
+    reactor`` does.
+    """
+    if reactor is not None:
+        return reactor
+    return _installed if _installed is not None else install()
+
+
+def installedReactor() -> Any:
+    """Return the installed global reactor, or None if none is installed yet (installs none)."""
+    return _installed
+
+
 def __getattr__(name):
     # Module-level __getattr__ (PEP 562): the global reactor is built on first use.
     if name == "reactor":
-        return _installed if _installed is not None else install()
+        return getReactor()
     raise AttributeError("module 'reactor' has no attribute %r" % (name,))

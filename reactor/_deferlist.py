@@ -6,10 +6,7 @@ its index, in the order of the list, whatever the order of firing; the
 DeferredList fires once all have (or at the first success or failure when
 asked to).
 
-Import them from ``reactor.defer``, which re-exports them.  DeferredList
-subclasses Deferred, so this module imports ``reactor.defer`` at its top, and
-``reactor.defer`` imports this one at its bottom, once Deferred exists:
-import ``reactor.defer``, not this private module.
+Import them from ``reactor.defer``, which re-exports them.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from reactor import log
-from reactor.defer import FAILURE, SUCCESS, Deferred
+from reactor._deferred import FAILURE, SUCCESS, Deferred
 from reactor.failure import Failure
 
 # The result type of the listed Deferreds.

@@ -5,9 +5,7 @@ The one idea: ``acquire()`` and ``get()`` return a Deferred that fires when
 the lock, a token or an object is available; waiters are served first come,
 first served, and cancelling a waiting Deferred takes it out of the line.
 
-Import them from ``reactor.defer``, which re-exports them.  The two modules
-import each other, each at its bottom, after its own definitions: whichever is
-imported first, the names the other one asks for already exist.
+Import them from ``reactor.defer``, which re-exports them.
 """
 
 from __future__ import annotations
@@ -16,8 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Self, TypeVar
 
-if TYPE_CHECKING:
-    from reactor.defer import Deferred
+from reactor._deferred import Deferred, maybeDeferred, succeed
 
 __all__ = [
     "DeferredLock",
@@ -225,7 +222,3 @@ class DeferredQueue(Generic[_T]):
             self.waiting.append(d)
             return d
         raise QueueUnderflow()
-
-
-# At the bottom on purpose: see the module docstring.
-from reactor.defer import Deferred, maybeDeferred, succeed  # noqa: E402

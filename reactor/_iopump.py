@@ -215,7 +215,13 @@ class MemoryTransport:
             self.producerPaused = False
             producer.resumeProducing()
 
-    def _lost(self, reason):
+    def connectionLost(self, reason):
+        """
+        End the connection at once with reason (a Failure), as the reactor
+        ends a real one: drop what is buffered, stop the producer, and tell
+        the protocol.  The pump calls it when a side closes; protocols.loopback
+        when a protocol raised.
+        """
         self.disconnected = True
         self.disconnecting = False
         self._buffer = []
@@ -234,9 +240,17 @@ class IOPump:
     :ivar serverTransport: its MemoryTransport; :ivar clientTransport: likewise.
     :ivar clock: a task.Clock advanced by 0 every round (for callLater(0)
         calls), or None.
+    :ivar pumpPolicy: how a round's bytes reach the other side: None delivers
+        everything one side wrote since the last round in one dataReceived;
+        else a callable ``(queue, protocol)`` given a queue of the writes
+        (``get()`` returns the next one, None once empty), as Twisted's
+        loopbackAsync takes (protocols.loopback.identityPumpPolicy).
     """
 
-    def __init__(self, server, client, serverTransport, clientTransport, clock=None):
+    def __init__(
+        self, server, client, serverTransport, clientTransport, clock=None, *, pumpPolicy=None
+    ):
+        self.pumpPolicy = pumpPolicy
         self.server = server
         self.client = client
         self.serverTransport = serverTransport
@@ -291,21 +305,27 @@ class IOPump:
             or destination.disconnected
         ):
             return False
-        destination.protocol.dataReceived(source._take())
+        if self.pumpPolicy is None:
+            destination.protocol.dataReceived(source._take())
+        else:
+            chunks = source._buffer
+            source._buffer = []
+            source._bufferSize = 0
+            self.pumpPolicy(_ChunkQueue(chunks), destination.protocol)
         return True
 
     def _close(self, source, destination):
         if source.disconnected:
             return False
         if source.aborted:
-            source._lost(Failure(error.ConnectionAborted()))
-            destination._lost(Failure(error.ConnectionLost("Connection reset")))
+            source.connectionLost(Failure(error.ConnectionAborted()))
+            destination.connectionLost(Failure(error.ConnectionLost("Connection reset")))
             return True
         if source._buffer:
             return False
         if source.disconnecting and source.producer is None:
-            source._lost(_DONE)
-            destination._lost(_DONE)
+            source.connectionLost(_DONE)
+            destination.connectionLost(_DONE)
             return True
         if source.writeShutdown and not destination.readShutdown:
             destination.readShutdown = True
@@ -315,10 +335,29 @@ class IOPump:
                     source.protocol.writeConnectionLost()
             else:
                 # A protocol that cannot half-close treats EOF as the end.
-                source._lost(_DONE)
-                destination._lost(_DONE)
+                source.connectionLost(_DONE)
+                destination.connectionLost(_DONE)
             return True
         return False
+
+
+class _ChunkQueue:
+    """The bytes one side wrote since the last delivery, one write per item."""
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+        self._next = 0
+
+    def __bool__(self):
+        return self._next < len(self._chunks)
+
+    def get(self):
+        """Return the next chunk (None when empty, as in Twisted's queue)."""
+        if not self:
+            return None
+        chunk = self._chunks[self._next]
+        self._next += 1
+        return chunk
 
 
 def connectedPair(

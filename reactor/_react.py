@@ -10,7 +10,7 @@ success, 1 on an error (logged), or the code of a SystemExit it raised.
 import sys
 from types import CoroutineType
 
-from reactor import log
+from reactor import getReactor, log
 from reactor.defer import Deferred, ensureDeferred, maybeDeferred
 from reactor.error import ReactorNotRunning
 
@@ -27,8 +27,7 @@ def react(main, argv=(), _reactor=None):
     :raises SystemExit: always; with 0 on success, 1 on an error, or the
         code of a SystemExit main raised or its Deferred failed with.
     """
-    if _reactor is None:
-        from reactor import reactor as _reactor
+    _reactor = getReactor(_reactor)
     exitCode = [0]
     shuttingDown = []
     _reactor.addSystemEventTrigger("before", "shutdown", shuttingDown.append, True)

@@ -9,12 +9,30 @@ field.  Transports return them from
 """
 
 import os
+import socket
 
 from zope.interface import implementer
 
 from reactor.interfaces import IAddress
 
 __all__ = ["IPv4Address", "IPv6Address", "UNIXAddress", "HostnameAddress"]
+
+
+def addressFamily(host):
+    """
+    Return socket.AF_INET or AF_INET6 for a literal IPv4 or IPv6 address
+    (an empty host, "all interfaces", is AF_INET as in Twisted), or None for
+    a name that must be resolved.  An IPv6 scope ("fe80::1%eth0") is allowed.
+    """
+    if not host:
+        return socket.AF_INET
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host.split("%", 1)[0])
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
 
 
 class _Address:

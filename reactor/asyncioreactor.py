@@ -25,7 +25,8 @@ import selectors
 
 from zope.interface import implementer
 
-from reactor._reactortimers import ReactorTimerHeap
+from reactor._fdset import findFD
+from reactor._timers import ReactorTimerHeap
 from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
 
@@ -162,7 +163,7 @@ class AsyncioReactor(PosixReactorBase):
     def _remove(self, descriptor, table, unregister):
         fd = descriptor.fileno()
         if fd == -1:
-            fd = self._findFD(descriptor, table)
+            fd = findFD(descriptor, table)
         if fd is None or table.get(fd) is not descriptor:
             return
         del table[fd]

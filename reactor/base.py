@@ -17,7 +17,7 @@ Thread calls go through a deque and a waker.  ``callFromThread`` appends and
 wakes the loop only if no wake-up is already pending (``_wakePending``), so a
 burst of calls costs one syscall, not one each.  The loop clears the flag
 *before* draining the deque: a call appended after the clear wakes the loop
-again, one appended before it is drained this turn (test_manyThreadsInOrder).
+again, one appended before it is drained this turn (test_manyThreadsAllDeliveredEachInOrder).
 """
 
 import threading
@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from reactor import _logcontext, log
 from reactor._events import SystemEvent
-from reactor._reactortimers import ReactorTimerHeap
+from reactor._timers import ReactorTimerHeap
 from reactor._waker import PipeWaker, makeWaker
 from reactor.error import (
     CONNECTION_DONE,
@@ -102,14 +102,19 @@ class ReactorBase:
     _POLL_DISCONNECTED = 0
     _POLL_INVALID = 0
 
-    def __init__(self):
+    def __init__(self, *, reads=None, writes=None):
+        """
+        :param reads: the {fd: reader} table to use, for a reactor whose fd
+            bookkeeping keeps its own (reactor._fdset); a new dict by default.
+        :param writes: likewise, {fd: writer}.
+        """
         # A subclass overriding seconds() gets its own clock used everywhere.
         clock = time.time if type(self).seconds is ReactorBase.seconds else self.seconds
         self._timers = self._makeTimers(clock)
         self.callLater = self._timers.callLater
         self.getDelayedCalls = self._timers.getDelayedCalls
-        self._reads = {}
-        self._writes = {}
+        self._reads = {} if reads is None else reads
+        self._writes = {} if writes is None else writes
         self._internalReaders = set()
         self._threadCalls = deque()
         self._wakePending = False
@@ -172,14 +177,14 @@ class ReactorBase:
         if self._threadCalls or self._justStopped:
             return 0
         timers = self._timers
-        return timers.timeout() if timers._heap else None
+        return timers.timeout() if timers.heap else None
 
     def runUntilCurrent(self):
         """Run the thread calls queued and the timed calls due when this began."""
         if self._threadCalls:
             self._runThreadCalls()
         timers = self._timers
-        if timers._heap:  # a busy server's loop mostly turns with no timer due
+        if timers.heap:  # a busy server's loop mostly turns with no timer due
             timers.runDue(self.seconds(), True, self._timedCallFailed)
         if self._justStopped:
             self._justStopped = False
@@ -342,6 +347,13 @@ class ReactorBase:
             event.fire()
 
     # -- threads --------------------------------------------------------------
+
+    def isInIOThread(self):
+        """
+        Return True when called in the thread that runs this reactor (or
+        last stepped it with iterate()); False before it ever ran.
+        """
+        return self._ioThread == threading.get_ident()
 
     def callFromThread(self, callable, *args, **kw):
         """
@@ -509,30 +521,6 @@ class ReactorBase:
             self.removeReader(descriptor)
             self.removeWriter(descriptor)
         return removed
-
-    def _staleOwner(self, fd, descriptor, primary, other):
-        """
-        Return the descriptor that must have lost fd, now being added, or None.
-
-        A second reader (or writer) for one fd means the fd was closed behind
-        our back and its number reused.  A different object registered in the
-        other role that still claims fd is sharing it: allowed, and as in
-        Twisted the last one added is dispatched for both.
-        """
-        previous = primary.get(fd)
-        if previous is not None and previous is not descriptor:
-            return previous
-        previous = other.get(fd)
-        if previous is not None and previous is not descriptor and previous.fileno() != fd:
-            return previous
-        return None
-
-    def _findFD(self, descriptor, table):
-        # fileno() is -1 once the descriptor closed its socket: find it by identity.
-        for fd, known in table.items():
-            if known is descriptor:
-                return fd
-        return None
 
     def _doReadOrWrite(self, descriptor, fd, event):
         """Dispatch one event to descriptor; drop it if it asks or fails."""

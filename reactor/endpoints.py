@@ -146,8 +146,8 @@ class _EndpointFactory:
         self.protocol = self.factory.buildProtocol(addr)
         return self.protocol
 
-    def _endpointConnected(self, protocol):
-        # Called by the connector once protocol.makeConnection has run.
+    def clientConnectionMade(self, protocol):
+        """The connector's call once protocol.makeConnection has run (see tcp.Connector)."""
         if not self.deferred.called:
             self.deferred.callback(protocol)
 

@@ -87,7 +87,7 @@ def msg(*message, **fields):
     event = fields
     event["message"] = message
     event.setdefault("isError", False)
-    _emit(event)
+    emit(event)
 
 
 def err(_stuff=None, _why=None, **fields):
@@ -112,16 +112,24 @@ def err(_stuff=None, _why=None, **fields):
     fields["isError"] = True
     fields["why"] = _why
     fields.setdefault("message", ())
-    _emit(fields)
+    emit(fields)
 
 
-def _emit(event, logger=None):
-    # logger: the stdlib logger for the event; by default one named after
-    # its system (reactor.logger passes the one of its namespace).
+def emit(event, logger=None):
+    """
+    Send a finished event dict to the observers and to stdlib logging.
+
+    msg() and err() build their events and call this; so does
+    reactor.logger's Logger, which is why it is not private.  An event
+    without ``time`` or ``system`` gets them here.
+
+    :param logger: the stdlib logger for the event; by default the one named
+        after its system (reactor.logger passes the one of its namespace).
+    """
     if "time" not in event:
         event["time"] = time.time()
     if "system" not in event:
-        # Passing over _emit's frame and msg's or err's, ours.
+        # Passing over emit's frame and msg's or err's, ours.
         event["system"] = _logcontext.currentSystem(2) or "-"
     for observer in list(_observers):
         try:
@@ -131,7 +139,7 @@ def _emit(event, logger=None):
             # and say so through the others and stdlib.
             removeObserver(observer)
             failure = Failure()
-            _emit(
+            emit(
                 {
                     "message": (),
                     "isError": True,
@@ -146,8 +154,12 @@ def _emit(event, logger=None):
         _toStdlib(logger, level, event)
 
 
-def _wanted(logger, level):
-    """Whether an event at level for logger would reach anyone at all."""
+def wanted(logger, level):
+    """
+    Return whether an event at level for the stdlib logger would reach
+    anyone at all (an observer, or the logger's level): reactor.logger
+    skips building an event nobody would see.
+    """
     return bool(_observers) or logger.isEnabledFor(level)
 
 

@@ -290,12 +290,12 @@ class Logger:
             self.observer(kwargs)
             return
         stdlib = _stdlibLoggerFor(self.namespace)
-        if not log._wanted(stdlib, level.value):
+        if not log.wanted(stdlib, level.value):
             return  # nobody would see it: skip building the event
         event = kwargs
         event.update(self._twistedKeys(level, format))
         _addLegacyKeys(event, level)
-        log._emit(event, stdlib)
+        log.emit(event, stdlib)
 
     def _twistedKeys(self, level: LogLevel, format: str | None) -> dict[str, object]:
         return {
@@ -422,6 +422,6 @@ class _Operation:
 _log = Logger(namespace="reactor.logger")
 
 
-def _loggerFor(thing: object) -> Logger:
-    """Return the Logger a class attribute would give thing (Twisted's _loggerFor)."""
+def loggerFor(thing: object) -> Logger:
+    """Return the Logger a class attribute would give thing (Twisted's private _loggerFor)."""
     return _log.__get__(thing, type(thing))

@@ -30,22 +30,18 @@ _LOST_FAILURE = Failure(CONNECTION_LOST)
 class PosixReactorBase(ReactorBase):
     """A ReactorBase for POSIX systems: the home of transport methods."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, *, reads=None, writes=None):
+        """:param reads, writes: as for ReactorBase."""
+        super().__init__(reads=reads, writes=writes)
         # Every connection and port of this reactor not yet closed, watched
         # or not: one whose reading is paused (pauseProducing, a half-close,
         # accepts paused by EMFILE) is in no read or write set, but must
         # still be closed at shutdown.
-        self._openDescriptors = set()
+        # An internal interface: each transport and port of reactor.stream,
+        # tcp, unix and udp adds itself when it opens and discards itself
+        # when it closes (test_shutdown_connections).
+        self.openDescriptors = set()
         self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
-
-    def _opened(self, descriptor):
-        """A transport or port of this reactor was opened (see disconnectAll)."""
-        self._openDescriptors.add(descriptor)
-
-    def _closed(self, descriptor):
-        """It was closed."""
-        self._openDescriptors.discard(descriptor)
 
     def disconnectAll(self):
         """
@@ -53,7 +49,7 @@ class PosixReactorBase(ReactorBase):
         including the connections and ports that were not being watched.
         """
         removed = self.removeAll()
-        unwatched = self._openDescriptors.difference(removed)
+        unwatched = self.openDescriptors.difference(removed)
         for descriptor in removed + list(unwatched):
             try:
                 descriptor.connectionLost(_LOST_FAILURE)

@@ -23,7 +23,7 @@ misbehaving peers make them do (protocols.basic, protocols.policies), and
 
 import time
 
-from reactor import log
+from reactor import installedReactor, log
 
 __all__ = ["RateLimitedLog", "describePeer", "peerLog"]
 
@@ -100,9 +100,7 @@ class RateLimitedLog:
     def _callLater(self, delay, function, *args):
         clock = self.clock
         if clock is None:
-            import reactor as loom  # the package; _installed is None until one is chosen
-
-            clock = loom._installed
+            clock = installedReactor()
             if clock is None:
                 return None
         return clock.callLater(delay, function, *args)

@@ -14,6 +14,7 @@ import select
 
 from zope.interface import implementer
 
+from reactor._fdset import findFD
 from reactor.error import ConnectionFdescWentAway
 from reactor.interfaces import IReactorFDSet
 from reactor.posixbase import PosixReactorBase
@@ -60,7 +61,7 @@ class SelectReactor(PosixReactorBase):
     def _remove(self, descriptor, table):
         fd = descriptor.fileno()
         if fd == -1:
-            fd = self._findFD(descriptor, table)
+            fd = findFD(descriptor, table)
         if fd is not None and table.get(fd) is descriptor:
             del table[fd]
 

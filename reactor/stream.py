@@ -30,11 +30,11 @@ our own write side is shut too.  ``connectionLost()`` is the only way into
 CLOSED, and it is only ever called by the reactor: from its dispatch
 boundary when doRead or doWrite return a reason (end of file, a reset, a
 drained close), from the timed call that ABORTING schedules, or from
-``disconnectAll`` at shutdown (and by tcp.startConnection when
-connectionMade raises).  It enters CLOSED before it calls anything that
-could call back, so it acts once; it removes the transport from the
-reactor's readers and writers (unless the reactor's dispatch did already),
-closes the descriptor, and tells the producer, the protocol and the owner;
+``disconnectAll`` at shutdown (and by startConnection when
+connectionMade raises); each of them has taken the transport out of the
+reactor's readers and writers first.  It enters CLOSED before it calls
+anything that could call back, so it acts once; it closes the descriptor,
+and tells the producer, the protocol and the owner;
 then it lets go of the protocol, so that the two are not left in a cycle.  No method
 the protocol calls ends the connection itself, so the protocol is never
 called back from inside its own call into us; and since every call that
@@ -75,7 +75,7 @@ import struct
 
 from zope.interface import implementer
 
-from reactor import log
+from reactor import _logcontext, log
 from reactor.error import CONNECTION_DONE, CONNECTION_LOST, ConnectionAborted
 from reactor.failure import Failure
 from reactor.interfaces import (
@@ -193,9 +193,9 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         """
         :param fd: a connected, non-blocking stream socket descriptor; the
             transport owns it and closes it when the connection is lost.
-        :param reactor: a PosixReactorBase (its tables are looked at when
-            the connection closes).
-        :param owner: an object told ``_transportLost(transport, reason)``
+        :param reactor: a PosixReactorBase (the transport is in its
+            ``openDescriptors`` while open).
+        :param owner: an object told ``transportLost(transport, reason)``
             after the protocol (a connector, to tell its factory).
         :param peer: the other end's address, when the caller knows it.
         :param host: this end's address, when the caller knows it.
@@ -218,7 +218,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         # (_ending is set when the end is decided: see _endSoon.)
         # The reactor closes what is still open at shutdown
         # (PosixReactorBase.disconnectAll).
-        reactor._openDescriptors.add(self)
+        reactor.openDescriptors.add(self)
 
     def _enter(self, state):
         # The state changes here (CLOSED: in connectionLost only), and the
@@ -414,8 +414,9 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         The connection is over: the one way into CLOSED (see the module
         docstring).  Called by the reactor; acts once.
 
-        Leaves the reactor's readers and writers, closes the descriptor, then
-        stops the producer and tells the protocol and the owner.  When the
+        Closes the descriptor (the caller took it out of the reactor's
+        readers and writers), then stops the producer and tells the protocol
+        and the owner.  When the
         end was decided earlier (ABORTING), that end's reason is the one
         reported, whoever calls.
         """
@@ -430,15 +431,10 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         if self._host is None or self._peer is None:
             self._learnAddresses()
         self._state = CLOSED
-        # Leave the reactor's tables (ReactorBase's _reads and _writes).  Its
-        # dispatch and disconnectAll have removed us already; a caller of
-        # ours that is not the reactor may not have: look before calling.
+        # Every caller has taken us out of the reactor's tables already (see
+        # the module docstring): looking again would cost every connection.
         reactor = self.reactor
         fd = self.fd
-        if reactor._reads.get(fd) is self:
-            reactor.removeReader(self)
-        if reactor._writes.get(fd) is self:
-            reactor.removeWriter(self)
         # fd is -1 from here on, before any user code runs, so that nothing
         # from stopProducing or connectionLost reaches the descriptor.
         self.fd = -1
@@ -450,13 +446,13 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
             os.close(fd)
         except OSError:
             pass
-        reactor._openDescriptors.discard(self)
+        reactor.openDescriptors.discard(self)
         try:
             self.protocol.connectionLost(reason)
         except Exception:
             log.err(None, "Unhandled error in connectionLost()")
         if self._owner is not None:
-            self._owner._transportLost(self, reason)
+            self._owner.transportLost(self, reason)
         # As Twisted's transports do: the protocol keeps its transport, but
         # not the other way round, so the two are freed by reference
         # counting and not left in a cycle for the garbage collector.
@@ -464,7 +460,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
 
     def _learnAddresses(self):
         # Called before the descriptor closes when an address is unknown:
-        # tcp and unix connections ask the kernel (see tcp._AddressedTransport).
+        # tcp and unix connections ask the kernel (see tcp.AddressedTransport).
         pass
 
     def logPrefix(self):
@@ -686,9 +682,28 @@ def _contained(function, name, *args):
         log.err(None, "Unhandled error in %s()" % (name,))
 
 
-def _tell(reactor, event, descriptor):
-    """Tell reactor a descriptor was opened or closed, if it keeps track (see
-    PosixReactorBase.disconnectAll); other reactors do not."""
-    hook = getattr(reactor, event, None)
-    if hook is not None:
-        hook(descriptor)
+def startConnection(transport, protocol):
+    """
+    Call protocol.makeConnection(transport) and start reading: how tcp and
+    unix start a connection they accepted or made.
+
+    An exception from connectionMade drops this connection only: it is
+    logged, and connectionLost runs once with the error.
+    """
+    try:
+        protocol.makeConnection(transport)
+    except Exception:
+        failure = Failure()
+        log.err(failure, "Unhandled error in %s.connectionMade" % (transport.logPrefix(),))
+        # connectionMade may have written more than the kernel took (the
+        # transport then watches for writability), or resumed reading.
+        transport.reactor.removeReader(transport)
+        transport.reactor.removeWriter(transport)
+        transport.connectionLost(failure)
+        return
+    # Unless connectionMade closed, paused reading, or wrote past highWater.
+    transport._startReading()
+
+
+# Log lines logged from connectionMade name the transport (reactor._logcontext).
+_logcontext.dispatchesTo(startConnection, "transport")

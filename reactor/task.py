@@ -21,7 +21,8 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from zope.interface import implementer
 
-from reactor import log
+from reactor import getReactor, log
+from reactor._react import react
 from reactor._timers import DelayedCall, TimerHeap, _safeRepr
 from reactor.defer import Deferred
 from reactor.failure import Failure
@@ -49,15 +50,6 @@ __all__ = [
 # What deferLater's callable returns, and its arguments.
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
-
-
-def _globalReactor() -> IReactorTime:
-    # Imported here, not at the top: importing reactor.task must not install
-    # a reactor, and tests never need the global one.
-    from reactor import reactor as _r
-
-    theReactor: IReactorTime = _r
-    return theReactor
 
 
 # -- Clock --------------------------------------------------------------------
@@ -97,7 +89,7 @@ class Clock:
     @property
     def calls(self) -> list[DelayedCall]:
         """The calls still scheduled, in the order they will run (Twisted's list)."""
-        return sorted(self._timers.getDelayedCalls(), key=_callOrder)
+        return self._timers.getDelayedCallsInOrder()
 
     def advance(self, amount: float) -> None:
         """
@@ -118,10 +110,6 @@ class Clock:
         """Advance the clock by each amount of timings in turn."""
         for amount in timings:
             self.advance(amount)
-
-
-def _callOrder(call: DelayedCall) -> tuple[float, int]:
-    return (call.time, call._seq)
 
 
 # -- LoopingCall --------------------------------------------------------------
@@ -179,7 +167,7 @@ class LoopingCall:
     def clock(self) -> IReactorTime:
         """The IReactorTime scheduling the calls (the global reactor by default)."""
         if self._clock is None:
-            self._clock = _globalReactor()
+            self._clock = getReactor()
         return self._clock
 
     @clock.setter
@@ -482,7 +470,8 @@ _EPSILON = 0.00000001
 
 
 def _defaultScheduler(tick: Callable[[], object]) -> IDelayedCall:
-    return _globalReactor().callLater(_EPSILON, tick)
+    clock: IReactorTime = getReactor()
+    return clock.callLater(_EPSILON, tick)
 
 
 # The iterator a CooperativeTask runs.
@@ -731,8 +720,3 @@ def coiterate(iterator: _IteratorT) -> Deferred[_IteratorT]:
 def cooperate(iterator: _IteratorT) -> CooperativeTask[_IteratorT]:
     """Run iterator on the global Cooperator; see Cooperator.cooperate."""
     return _theCooperator.cooperate(iterator)
-
-
-# react() needs a running reactor, so it lives with the reactor core; it is a
-# task helper by name, as in Twisted.
-from reactor._react import react  # noqa: E402

@@ -24,7 +24,7 @@ import socket
 from zope.interface import implementer
 
 from reactor import _logcontext, log
-from reactor.address import IPv4Address, IPv6Address
+from reactor.address import IPv4Address, IPv6Address, addressFamily
 from reactor.defer import Deferred, succeed
 from reactor.error import (
     CannotListenError,
@@ -37,7 +37,7 @@ from reactor.error import (
 )
 from reactor.failure import Failure
 from reactor.interfaces import IConnector, IListeningPort, ITCPTransport
-from reactor.stream import StreamTransport, _tell
+from reactor.stream import StreamTransport, startConnection
 
 _ACCEPT_EXHAUSTED = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
 # accept() errors that concern only the one connection being accepted.
@@ -66,26 +66,19 @@ def _address(sockaddr, kind="TCP"):
     return IPv4Address(kind, sockaddr[0], sockaddr[1])
 
 
-def _family(host):
-    # The family of a literal address, or None for a name to resolve.
-    if not host:
-        return socket.AF_INET
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host.split("%", 1)[0])
-        except (OSError, ValueError):
-            continue
-        return family
-    return None
+class AddressedTransport(StreamTransport):
+    """
+    A stream transport that knows its addresses: the base of tcp's and
+    unix's connections (not one of Twisted's names).
 
+    The peer's address is the one its factory was given (kept, as Twisted
+    keeps it).  Ours is the listening port's when that says it all (a
+    specific interface, a UNIX path); otherwise it is asked of the kernel
+    when first wanted, or as the connection closes, so that connectionLost
+    can still call getHost().  So an accepted connection costs no system
+    call for its addresses (benchmarks/bench_echo.py, churn).
+    """
 
-class _AddressedTransport(StreamTransport):
-    # The peer's address is the one its factory was given (kept, as Twisted
-    # keeps it).  Ours is the listening port's when that says it all (a
-    # specific interface, a UNIX path); otherwise it is asked of the kernel
-    # when first wanted, or as the connection closes, so that connectionLost
-    # can still call getHost().  So an accepted connection costs no system
-    # call for its addresses (benchmarks/bench_echo.py, churn).
     __slots__ = ()
     _family = socket.AF_INET6  # the socket object's family (see _withSocket)
 
@@ -124,7 +117,7 @@ class _AddressedTransport(StreamTransport):
 
 
 @implementer(ITCPTransport)
-class Connection(_AddressedTransport):
+class Connection(AddressedTransport):
     """A TCP connection (log lines name it ``Protocol,client``)."""
 
     __slots__ = ()
@@ -188,24 +181,6 @@ class Server(Connection):
     )
 
 
-def startConnection(transport, protocol, reactor):
-    """
-    Call protocol.makeConnection(transport) and start reading.
-
-    An exception from connectionMade drops this connection only: it is
-    logged, and connectionLost runs once with the error.
-    """
-    try:
-        protocol.makeConnection(transport)
-    except Exception:
-        failure = Failure()
-        log.err(failure, "Unhandled error in %s.connectionMade" % (transport.logPrefix(),))
-        transport.connectionLost(failure)
-        return
-    # Unless connectionMade closed, paused reading, or wrote past highWater.
-    transport._startReading()
-
-
 @implementer(IListeningPort)
 class Port:
     """
@@ -216,7 +191,7 @@ class Port:
     :ivar sessionno: how many connections were accepted (and given a protocol).
     """
 
-    transport: type[_AddressedTransport] = Server
+    transport: type[AddressedTransport] = Server
     socketType = socket.SOCK_STREAM
     numberAccepts = 128
     acceptPause = 0.1
@@ -239,7 +214,7 @@ class Port:
         self._connectionHost = None
 
     def _makeSocket(self):
-        family = _family(self.interface)
+        family = addressFamily(self.interface)
         if family is None:
             raise CannotListenError(self.interface, self.port, OSError("not a literal IP address"))
         sock = socket.socket(family, self.socketType)
@@ -263,7 +238,7 @@ class Port:
         self.connected = True
         self._logStarting()
         self.factory.doStart()
-        _tell(self.reactor, "_opened", self)
+        self.reactor.openDescriptors.add(self)
         self.reactor.addReader(self)
 
     def startListening(self):
@@ -318,7 +293,7 @@ class Port:
             return
         transport = self.transport(fd, protocol, self.reactor, None, peer, self._connectionHost)
         transport._session, self.sessionno = self.sessionno, self.sessionno + 1
-        startConnection(transport, protocol, self.reactor)
+        startConnection(transport, protocol)
 
     def _peerAddress(self, sockaddr):
         if len(sockaddr) == 2:
@@ -381,7 +356,7 @@ class Port:
         sock, self.socket = self.socket, None
         self.fd = -1
         sock.close()
-        _tell(self.reactor, "_closed", self)
+        self.reactor.openDescriptors.discard(self)
         self._logClosed()
         stopped, self._stopped = self._stopped, None
         try:
@@ -424,6 +399,11 @@ class Connector:
     """
     An outgoing connection to (host, port) for a ClientFactory, which can be
     stopped and started again (ReconnectingClientFactory calls connect()).
+
+    Beyond Twisted's ClientFactory methods, a factory may have
+    ``clientConnectionMade(protocol)``: it is called once the protocol's
+    connectionMade has run, if the connection is still open.  Client
+    endpoints use it to fire their Deferred with a connected protocol.
 
     :ivar state: 'disconnected', 'connecting' or 'connected'.
     """
@@ -473,7 +453,7 @@ class Connector:
 
     def getDestination(self):
         """Return the address being connected to."""
-        family = _family(self.host)
+        family = addressFamily(self.host)
         if family == socket.AF_INET6:
             return IPv6Address("TCP", self.host, self.port)
         return IPv4Address("TCP", self.host, self.port)
@@ -498,9 +478,9 @@ class Connector:
             return
         self.state = "connected"
         transport = self.transport = self._makeTransport(fd, protocol, peer)
-        startConnection(transport, protocol, self.reactor)
+        startConnection(transport, protocol)
         # Endpoints fire their Deferred once connectionMade has run.
-        notify = getattr(self.factory, "_endpointConnected", None)
+        notify = getattr(self.factory, "clientConnectionMade", None)
         if notify is not None and not transport.disconnected:
             notify(protocol)
 
@@ -510,7 +490,11 @@ class Connector:
         self.factory.clientConnectionFailed(self, reason)
         self._maybeStopFactory()
 
-    def _transportLost(self, transport, reason):
+    def transportLost(self, transport, reason):
+        """
+        Our connection's transport was lost, after its protocol was told
+        (called by reactor.stream): tell the factory, which may reconnect.
+        """
         self.transport = None
         self.state = "disconnected"
         self.factory.clientConnectionLost(self, reason)
@@ -524,7 +508,7 @@ class Connector:
 
     def _resolveAddress(self):
         """Return (family, sockaddr) for a literal host, or None to resolve it."""
-        family = _family(self.host)
+        family = addressFamily(self.host)
         if family is None:
             return None
         if family == socket.AF_INET6:
@@ -650,7 +634,3 @@ class _Attempt:
 
     def logPrefix(self):
         return "Connecting(%s)" % (type(self.connector.factory).__name__,)
-
-
-# connectionMade's log lines name the new connection (reactor._logcontext).
-_logcontext.dispatchesTo(startConnection, "transport")

@@ -4,7 +4,8 @@ ThreadPool: worker threads taking calls from one queue.
 Threads are started on demand, up to ``max``, when work arrives and no worker
 is idle; ``min`` are started by start().  stop() queues one stop marker per
 worker behind the work already queued, so queued work runs before the
-workers exit, and joins them: no call is silently lost (test_queuedWorkRunsAtStop).
+workers exit, and joins them: no call is silently lost
+(test_workQueuedBehindBusyWorkerRunsAtStop).
 Calls made after stop() raise, rather than vanish.
 """
 

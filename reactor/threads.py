@@ -8,8 +8,8 @@ Deferred) result.
 """
 
 import queue
-import threading
 
+from reactor import getReactor
 from reactor.defer import Deferred, maybeDeferred
 from reactor.failure import Failure
 
@@ -19,12 +19,6 @@ __all__ = [
     "blockingCallFromThread",
     "callMultipleInThread",
 ]
-
-
-def _globalReactor(reactor):
-    if reactor is None:
-        from reactor import reactor
-    return reactor
 
 
 def deferToThreadPool(reactor, threadpool, f, *args, **kwargs):
@@ -52,7 +46,7 @@ def deferToThread(f, *args, _reactor=None, **kwargs):
     :param _reactor: the reactor to use (the global one by default).
     :return: a Deferred fired with f's result or Failure.
     """
-    reactor = _globalReactor(_reactor)
+    reactor = getReactor(_reactor)
     return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
 
@@ -63,7 +57,7 @@ def _runMultiple(tupleList):
 
 def callMultipleInThread(tupleList, _reactor=None):
     """Run each (f, args, kwargs) of tupleList in turn, in one pool thread."""
-    _globalReactor(_reactor).callInThread(_runMultiple, tupleList)
+    getReactor(_reactor).callInThread(_runMultiple, tupleList)
 
 
 def blockingCallFromThread(reactor, f, *args, **kwargs):
@@ -78,7 +72,7 @@ def blockingCallFromThread(reactor, f, *args, **kwargs):
     :raises RuntimeError: if called in the thread running the reactor
         (which would wait for itself for ever).
     """
-    if getattr(reactor, "_ioThread", None) == threading.get_ident():
+    if reactor.isInIOThread():
         raise RuntimeError("blockingCallFromThread must not be called in the reactor thread")
     results = queue.SimpleQueue()
 

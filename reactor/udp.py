@@ -19,12 +19,10 @@ import struct
 from zope.interface import implementer
 
 from reactor import _logcontext, log
-from reactor.address import IPv4Address, IPv6Address
+from reactor.address import IPv4Address, IPv6Address, addressFamily
 from reactor.defer import Deferred, succeed
 from reactor.error import CannotListenError, InvalidAddressError, MessageLengthError
 from reactor.interfaces import IListeningPort, IUDPTransport
-from reactor.stream import _tell
-from reactor.tcp import _family
 
 
 def _address(sockaddr):
@@ -60,7 +58,7 @@ class Port:
         self._portNumber = None  # the port bound, for the log line at close
 
     def _bindSocket(self):
-        family = _family(self.interface)
+        family = addressFamily(self.interface)
         if family is None:
             raise CannotListenError(self.interface, self.port, OSError("not a literal IP address"))
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -89,7 +87,7 @@ class Port:
         self.socket = sock
         self.fd = self.socket.fileno()
         self.connected = True
-        _tell(self.reactor, "_opened", self)
+        self.reactor.openDescriptors.add(self)
         # Twisted's wording, as for TCP ports.
         self._portNumber = sock.getsockname()[1]
         prefix = _logcontext.prefixOf(self.protocol)
@@ -166,7 +164,7 @@ class Port:
 
     def _checkDestination(self, host):
         # One host remembered: a port usually answers the peer it last heard.
-        family = _family(host)
+        family = addressFamily(host)
         ownFamily = self.socket.family
         if family is None and not (host == "<broadcast>" and ownFamily == socket.AF_INET):
             raise InvalidAddressError(host, "write() only accepts IP addresses, not host names")
@@ -186,7 +184,7 @@ class Port:
 
         :raises InvalidAddressError: unless host is a literal IP address.
         """
-        if _family(host) is None:
+        if addressFamily(host) is None:
             raise InvalidAddressError(host, "not an IPv4 or IPv6 address")
         if self._connectedAddress is not None:
             raise RuntimeError("already connected, reconnecting is not currently supported")
@@ -226,7 +224,7 @@ class Port:
         sock, self.socket = self.socket, None
         self.fd = -1
         sock.close()
-        _tell(self.reactor, "_closed", self)
+        self.reactor.openDescriptors.discard(self)
         log.msg("(UDP Port %s Closed)" % (self._portNumber,))
         stopped, self._stopped = self._stopped, None
         try:

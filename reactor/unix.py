@@ -26,9 +26,9 @@ from reactor import _logcontext, _socketfile, log
 from reactor.address import UNIXAddress
 from reactor.error import CannotListenError
 from reactor.interfaces import IUNIXTransport
+from reactor.tcp import AddressedTransport
 from reactor.tcp import Connector as _TCPConnector
 from reactor.tcp import Port as _TCPPort
-from reactor.tcp import _AddressedTransport
 
 
 def _isAbstract(path):
@@ -47,7 +47,7 @@ def _unixAddress(name):
 
 
 @implementer(IUNIXTransport)
-class Connection(_AddressedTransport):
+class Connection(AddressedTransport):
     """A UNIX stream connection (addresses are UNIXAddress; a name may be None)."""
 
     __slots__ = ()

@@ -18,7 +18,7 @@ class with a ``__dict__`` does; ``__slots__``-only classes are refused with
 a TypeError).
 """
 
-from reactor import log
+from reactor import getReactor, log
 from reactor.defer import CancelledError, Deferred, fail, maybeDeferred, succeed
 from reactor.error import ConnectionLost
 from reactor.failure import Failure
@@ -156,9 +156,7 @@ class ClientService(Service):
         """Start connecting (after a stop still under way, once it is done)."""
         Service.startService(self)
         if self.clock is None:
-            from reactor import reactor
-
-            self.clock = reactor
+            self.clock = getReactor()
         if self._state in ("init", "stopped"):
             self._connect()
         elif self._state == "disconnecting":

@@ -12,6 +12,7 @@ descriptions work without this module); this module re-exports them for
 ``.tac`` files and adds the datagram call, which endpoints cannot express.
 """
 
+from reactor import getReactor
 from reactor._activation import DOMAINS, SystemdEndpoint, passedDescriptor, passedDescriptors
 
 __all__ = ["SystemdEndpoint", "passedDescriptors", "listenPassedDatagram"]
@@ -39,7 +40,6 @@ def listenPassedDatagram(
         raise ValueError("domain must be INET, INET6 or UNIX, not %r" % (domain,))
     if (index is None) == (name is None):
         raise ValueError("give exactly one of index= and name=")
-    if reactor is None:
-        from reactor import reactor
+    reactor = getReactor(reactor)
     fd = passedDescriptor(index, name)
     return reactor.adoptDatagramPort(fd, DOMAINS[domain], protocol, maxPacketSize)

@@ -26,6 +26,7 @@ The reactor defaults to the global one, looked up only when it is needed
 SSLClient are not here: they come with TLS support, which Loom lacks so far.
 """
 
+from reactor import getReactor
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
 from reactor.failure import Failure
 from reactor.task import LoopingCall
@@ -46,13 +47,6 @@ __all__ = [
 ]
 
 
-def _globalReactor():
-    # Imported here: building a service must not install a reactor.
-    from reactor import reactor
-
-    return reactor
-
-
 class _GlobalReactorProxy:
     """
     Stands for the global reactor until something is asked of it.
@@ -63,7 +57,7 @@ class _GlobalReactorProxy:
     """
 
     def __getattr__(self, name):
-        return getattr(_globalReactor(), name)
+        return getattr(getReactor(), name)
 
     def __repr__(self):
         return "<the global reactor>"
@@ -123,7 +117,7 @@ class _ListeningService(Service):
         return self._port.getHost()
 
     def _bind(self):
-        reactor = self._reactor if self._reactor is not None else _globalReactor()
+        reactor = getReactor(self._reactor)
         self._port = self._listen(reactor)
 
     def _listen(self, reactor):
@@ -233,7 +227,7 @@ class _ConnectingService(Service):
 
     def startService(self):
         """Start connecting."""
-        reactor = self._reactor if self._reactor is not None else _globalReactor()
+        reactor = getReactor(self._reactor)
         self._connection = self._connect(reactor, self.factory)
         Service.startService(self)
 
@@ -272,7 +266,7 @@ class _ConnectingService(Service):
                 connector.stopConnecting()  # the factory connected again anyway
 
         poll = LoopingCall(check)
-        poll.clock = self._reactor if self._reactor is not None else _globalReactor()
+        poll.clock = getReactor(self._reactor)
         poll.start(self.POLL_INTERVAL, now=False)
         return d
 
@@ -357,7 +351,7 @@ class TimerService(Service):
         Service.startService(self)
         callable, args, kw = self.call
         self._loop = LoopingCall(callable, *args, **kw)
-        self._loop.clock = self.clock if self.clock is not None else _globalReactor()
+        self._loop.clock = getReactor(self.clock)
         self._loopFinished = self._loop.start(self.step, now=True)
         self._loopFinished.addErrback(self._failed)
 

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from zope.interface import Attribute, Interface, implementer
 
+from protocols._servicebase import IService, IServiceCollection, Service, serviceLabel
 from reactor import log
 from reactor.defer import Deferred, DeferredList, maybeDeferred, succeed
 from reactor.failure import Failure
@@ -51,59 +52,9 @@ __all__ = [
 
 # -- interfaces ---------------------------------------------------------------
 
-
-class IService(Interface):
-    """A thing that can be started and stopped, and lives in a service tree."""
-
-    name = Attribute("The service's name (a str), or None; unique among siblings.")
-    running = Attribute("True between startService and stopService.")
-    parent = Attribute("The IServiceCollection holding this service, or None.")
-
-    def setName(name: str) -> None:
-        """
-        Set the service's name.
-
-        :raises RuntimeError: if the service already has a parent.
-        """
-
-    def setServiceParent(parent: IServiceCollection) -> Deferred[Any] | None:
-        """Leave the current parent, if any, and join parent (an IServiceCollection)."""
-
-    def disownServiceParent() -> Deferred[Any] | None:
-        """Leave the parent; return what its removeService returned (a Deferred or None)."""
-
-    def privilegedStartService() -> None:
-        """Do the start-up work that needs privileges (binding ports below 1024)."""
-
-    def startService() -> Deferred[Any] | None:
-        """Start the service; may return a Deferred firing when it has started."""
-
-    def stopService() -> Deferred[Any] | None:
-        """Stop the service; may return a Deferred firing when it has stopped."""
-
-
-class IServiceCollection(Interface):
-    """A service that holds other services: its children."""
-
-    def getServiceNamed(name: str) -> IService:
-        """
-        Return the child named name.
-
-        :raises KeyError: if there is none.
-        """
-
-    def __iter__() -> Iterator[IService]:
-        """Iterate over the children in the order they were added."""
-
-    def addService(service: IService) -> Deferred[Any] | None:
-        """
-        Add a child; start it at once if the collection is running.
-
-        :raises RuntimeError: if a child of the same name is already present.
-        """
-
-    def removeService(service: IService) -> Deferred[Any] | None:
-        """Remove a child; stop it if running, returning its stop Deferred or None."""
+# IService, IServiceCollection and the base Service live in
+# protocols._servicebase (so that protocols can offer services) and are
+# re-exported here.
 
 
 class IProcess(Interface):
@@ -112,82 +63,6 @@ class IProcess(Interface):
     processName = Attribute("The name the process should run under, or None.")
     uid = Attribute("The user id to run as after privileged start-up, or None.")
     gid = Attribute("The group id to run as after privileged start-up, or None.")
-
-
-# -- Service ------------------------------------------------------------------
-
-
-@implementer(IService)
-class Service:
-    """
-    The base service: a name, a parent and a running flag.
-
-    Subclasses override startService/stopService, calling the base methods
-    so that ``running`` stays true to the service's state.
-    """
-
-    name: str | None = None
-    running = False
-    parent: IServiceCollection | None = None
-
-    def __repr__(self) -> str:
-        return "<%s %s>" % (type(self).__name__, _label(self))
-
-    def setName(self, name: str) -> None:
-        """
-        Set the service's name.
-
-        :raises RuntimeError: once the service has a parent, whose index of
-            names would go stale.
-        """
-        if self.parent is not None:
-            raise RuntimeError("cannot change name when parent exists")
-        self.name = name
-
-    def setServiceParent(self, parent: IServiceCollection) -> Deferred[Any] | None:
-        """
-        Leave the current parent, if any, and join parent.
-
-        parent is adapted to IServiceCollection when it can be, and used as
-        it is otherwise (anything with addService will do).  If parent refuses
-        the service (a duplicate name), the service is left without a parent.
-
-        :return: what parent.addService returned: the child's start Deferred
-            when the parent is running, else None.
-        """
-        if self.parent is not None:
-            self.disownServiceParent()
-        parent = IServiceCollection(parent, parent)
-        self.parent = parent
-        try:
-            return parent.addService(self)
-        except BaseException:
-            self.parent = None
-            raise
-
-    def disownServiceParent(self) -> Deferred[Any] | None:
-        """
-        Leave the parent.
-
-        :return: what the parent's removeService returned: the Deferred of
-            this service's stop if the parent was running, else None.
-        """
-        d = self.parent.removeService(self)  # type: ignore[union-attr]  # as in Twisted
-        self.parent = None
-        return d
-
-    def privilegedStartService(self) -> None:
-        """Do nothing; override to acquire what needs privileges."""
-
-    def startService(self) -> Deferred[Any] | None:
-        """Mark the service running."""
-        self.running = True
-        return None
-
-    def stopService(self) -> Deferred[Any] | None:
-        """Mark the service stopped."""
-        self.running = False
-        return None
 
 
 # -- MultiService -------------------------------------------------------------
@@ -276,7 +151,7 @@ class MultiService(Service):
         self._forget(service)
         if not self.running:
             return None
-        return self._stopChild(service, _label(service))
+        return self._stopChild(service, serviceLabel(service))
 
     def _forget(self, service: IService) -> None:
         self.services.remove(service)
@@ -357,7 +232,7 @@ class MultiService(Service):
         return self._stopChildren(reversed(list(self)))
 
     def _stopChildren(self, services: Iterable[IService]) -> Deferred[None]:
-        deferreds = [self._stopChild(service, _label(service)) for service in services]
+        deferreds = [self._stopChild(service, serviceLabel(service)) for service in services]
         return DeferredList(deferreds).addCallback(lambda ignored: None)
 
     def _stopChild(self, service: IService, label: str) -> Deferred[Any]:
@@ -399,13 +274,6 @@ class _Stopping:
         self.service, self.label, self.returned = service, label, False
 
 
-def _label(service: IService) -> str:
-    """A service's name, or its class name in angle brackets if it has none."""
-    if service.name is not None:
-        return str(service.name)
-    return "<%s>" % (type(service).__name__,)
-
-
 # The functional form: under ``from __future__ import annotations`` the class
 # form's field types would be strings, compiled at import (typing.ForwardRef),
 # which costs loomd's start-up about a millisecond.
@@ -426,7 +294,7 @@ def pendingStops(root: IService) -> list[PendingStop]:
     PendingStop(path, service).  root itself is not listed.
     """
     found: list[PendingStop] = []
-    _collectPending(root, _label(root), found, False)
+    _collectPending(root, serviceLabel(root), found, False)
     return found
 
 
@@ -441,7 +309,7 @@ def stopCallsInProgress(root: IService) -> list[PendingStop]:
     not listed (its caller knows whether root's call returned).
     """
     found: list[PendingStop] = []
-    _collectPending(root, _label(root), found, True)
+    _collectPending(root, serviceLabel(root), found, True)
     return found
 
 

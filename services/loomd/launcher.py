@@ -128,7 +128,7 @@ def _installReactor(name):
     except ValueError as error:
         raise StartupError(str(error)) from None
     except reactor.ReactorAlreadyInstalledError:
-        return reactor.reactor
+        return reactor.getReactor()
 
 
 def buildApplication(options):

@@ -26,7 +26,7 @@ from reactor.error import ConnectionRefusedError, TimeoutError
 from reactor.pytestplugin import runUntil
 from reactor.task import Clock
 from reactor.testing import StringTransport, connectedPair
-from services.service import MultiService
+from services.service import Application, IService, MultiService, Service
 
 
 @pytest.fixture
@@ -233,6 +233,19 @@ def test_fingerServiceStartsAndStopsFileReloads(tmp_path):
     parent.stopService()
     assert not service.running
     assert clock.getDelayedCalls() == []
+
+
+def test_fingerServiceIsAServiceNotACopyOfOne():
+    # One Service class, below protocols/ (protocols._servicebase), that
+    # services.service re-exports: so FingerService gets everything Service
+    # does, such as joining an Application, which adapts to its collection.
+    service = FingerService({"alice": "Happy"})
+    assert isinstance(service, Service) and IService.providedBy(service)
+    application = Application("finger")
+    service.setName("finger")
+    service.setServiceParent(application)
+    assert list(application) == [service]
+    assert repr(service) == "<FingerService finger>"
 
 
 def test_commandSourceAnswersWithCommandOutput(defaultReactor):

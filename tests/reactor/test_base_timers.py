@@ -1,11 +1,10 @@
 """
-Unit tests of the reactor's timer heap bulk path (reactor._reactortimers).
+Unit tests of the reactor's timer heap bulk path (reactor._timers.ReactorTimerHeap).
 """
 
 import pytest
 
-from reactor._reactortimers import ReactorTimerHeap
-from reactor._timers import TimerHeap
+from reactor._timers import ReactorTimerHeap, TimerHeap
 
 
 class FakeClock:
@@ -69,7 +68,7 @@ def test_bulkRunHonoursCancelAndResetDuringTheRun():
     clock.now = 10.0
     heap.runDue(clock.now, True, errorsInto(errors))
     assert fired[-2:] == [1700, 1600]
-    assert len(heap) == 0 and heap._heap == []
+    assert len(heap) == 0 and heap.heap == []
 
 
 def test_callsScheduledDuringABulkRunWaitForTheNextRun():

@@ -79,7 +79,7 @@ def test_heapStaysBoundedWhenSchedulingAndCancelling(reactor):
         reactor.iterate(0)
         if _ == 100:
             break
-    assert len(reactor._timers._heap) < 200
+    assert len(reactor._timers.heap) < 200
     assert reactor.getDelayedCalls() == [keep]
     keep.cancel()
 

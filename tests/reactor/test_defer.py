@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from reactor import defer, log
+from reactor import _deferred, defer, log
 from reactor.defer import (
     AlreadyCalledError,
     CancelledError,
@@ -282,10 +282,10 @@ def test_newResultClassesAreRememberedAsPlain(monkeypatch):
     class Custom:
         pass
 
-    monkeypatch.setattr(defer, "_PLAIN", set(defer._PLAIN))
+    monkeypatch.setattr(_deferred, "_PLAIN", set(_deferred._PLAIN))
     d = succeed(None)
     d.addCallback(lambda r: Custom())
-    assert Custom in defer._PLAIN
+    assert Custom in _deferred._PLAIN
     seen = []
     d.addCallbacks(seen.append, lambda f: seen.append("errback"))
     assert isinstance(seen[0], Custom)
@@ -295,11 +295,11 @@ def test_plainClassesStayBounded(monkeypatch):
     class Other:
         pass
 
-    monkeypatch.setattr(defer, "_PLAIN", set(defer._PLAIN))
-    monkeypatch.setattr(defer, "_PLAIN_LIMIT", len(defer._PLAIN))
+    monkeypatch.setattr(_deferred, "_PLAIN", set(_deferred._PLAIN))
+    monkeypatch.setattr(_deferred, "_PLAIN_LIMIT", len(_deferred._PLAIN))
     d = succeed(None)
     d.addCallback(lambda r: Other())
-    assert Other not in defer._PLAIN
+    assert Other not in _deferred._PLAIN
     seen = []
     d.addCallback(seen.append)
     assert isinstance(seen[0], Other)

@@ -96,7 +96,7 @@ def connectAttempt(reactor, index):
     host, port, factory, timeout, bindAddress = reactor.tcpClients[index]
     protocol = factory.buildProtocol(IPv4Address("TCP", host, port))
     protocol.makeConnection(StringTransport())
-    factory._endpointConnected(protocol)
+    factory.clientConnectionMade(protocol)
     return protocol
 
 

@@ -50,6 +50,19 @@ def test_installByName(name):
     assert out == [loom.getReactorClass(name).__name__, "True", "refused"]
 
 
+def test_getReactorInstallsOnlyWhenAskedForTheGlobalOne():
+    out = runPython(
+        "import reactor as r\n"
+        "given = object()\n"
+        "print(r.getReactor(given) is given, r.installedReactor())\n"
+        "theReactor = r.getReactor()\n"
+        "print(type(theReactor).__name__, r.installedReactor() is theReactor)\n"
+        "from reactor import reactor\n"
+        "print(reactor is theReactor is r.getReactor(None))\n"
+    )
+    assert out == ["True", "None", "EPollReactor", "True", "True"]
+
+
 def test_unknownNameIsRefused():
     with pytest.raises(ValueError, match="select"):
         loom.getReactorClass("kqueue")
@@ -92,3 +105,52 @@ def test_connectionSentinelsArePackageNames():
     assert isinstance(CONNECTION_LOST, ConnectionLost)
     assert CONNECTION_DONE is loom.error.CONNECTION_DONE
     assert CONNECTION_LOST is loom.error.CONNECTION_LOST
+
+
+def _globalReactorLookups(root):
+    # Where a module asks for the global reactor itself, at any depth:
+    # ``from reactor import reactor``, or ``.reactor`` of the package.
+    import ast
+
+    from tests.test_import_cycles import projectModules
+
+    found = []
+    for module, path in sorted(projectModules(root).items()):
+        if module == "reactor":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        packageNames = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                packageNames.update(
+                    alias.asname or alias.name for alias in node.names if alias.name == "reactor"
+                )
+            elif isinstance(node, ast.ImportFrom) and node.module == "reactor":
+                if any(alias.name == "reactor" for alias in node.names):
+                    found.append("%s:%d" % (module, node.lineno))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "reactor"
+                and isinstance(node.value, ast.Name)
+                and node.value.id in packageNames
+            ):
+                found.append("%s:%d" % (module, node.lineno))
+    return found
+
+
+def test_theGlobalReactorIsLookedUpInOnePlace(tmp_path):
+    # reactor.getReactor is the one lookup: a copy elsewhere (there were six
+    # _globalReactor functions, and inline imports) drifts from it.
+    from tests.test_import_cycles import ROOT
+
+    assert _globalReactorLookups(ROOT) == []
+    # The check itself finds both spellings.
+    package = tmp_path / "reactor"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "copy.py").write_text(
+        "def f():\n    from reactor import reactor\n"
+        "def g():\n    import reactor as loom\n    return loom.reactor\n"
+    )
+    assert _globalReactorLookups(tmp_path) == ["reactor.copy:2", "reactor.copy:5"]

@@ -81,7 +81,7 @@ def test_nothingIsClosedTwice(reactor):
         spin(reactor, lambda: server.built[0].events == ["made", "lost"], what="close")
         runAndStop(reactor)
         assert server.built[0].events == ["made", "lost"]
-        assert reactor._openDescriptors == set()
+        assert reactor.openDescriptors == set()
     finally:
         client.close()
 
@@ -99,6 +99,6 @@ def test_closedConnectionsAreNotKeptAlive(reactor):
         lambda: len(server.built) == 50 and all(p.events == ["made", "lost"] for p in server.built),
         what="50 connections made and lost",
     )
-    assert reactor._openDescriptors == {port}
+    assert reactor.openDescriptors == {port}
     port.stopListening()
-    spin(reactor, lambda: not reactor._openDescriptors, what="the port to close")
+    spin(reactor, lambda: not reactor.openDescriptors, what="the port to close")

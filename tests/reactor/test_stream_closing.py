@@ -235,7 +235,7 @@ def _assertClosedCleanly(reactor, protocol, factory, closes, fd, reason):
         reactor.iterate(0)
     assert transport not in reactor.getReaders()
     assert transport not in reactor.getWriters()
-    assert transport not in getattr(reactor, "_openDescriptors", ())
+    assert transport not in reactor.openDescriptors
     assert [call for call in reactor.getDelayedCalls() if call.active()] == []
     assert transport.fileno() == -1
     assert (transport.connected, transport.disconnected) == (False, True)

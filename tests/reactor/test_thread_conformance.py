@@ -125,6 +125,16 @@ def test_blockingCallFromThreadRefusesReactorThread(reactor):
         blockingCallFromThread(reactor, lambda: None)
 
 
+def test_isInIOThreadOnlyInTheThreadThatRunsTheReactor(reactor):
+    seen = []
+    assert not reactor.isInIOThread()  # never ran
+    reactor.iterate(0)
+    thread = threading.Thread(target=lambda: seen.append(reactor.isInIOThread()))
+    thread.start()
+    thread.join(10)
+    assert (reactor.isInIOThread(), seen) == (True, [False])
+
+
 def test_threadPoolStopsAtShutdownAfterQueuedWork(reactor):
     release = threading.Event()
     ran = []

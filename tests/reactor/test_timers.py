@@ -190,7 +190,7 @@ def test_cancelledCallIsFreedWhileItsEntryWaits():
     call.cancel()
     del call
     assert ref() is None
-    assert len(timers._heap) == 2 and len(timers) == 1
+    assert len(timers.heap) == 2 and len(timers) == 1
 
 
 def test_heapEntriesAreNotCollectorTracked():
@@ -200,7 +200,7 @@ def test_heapEntriesAreNotCollectorTracked():
     for i in range(100):
         timers.callLater(i, print)
     gc.collect()
-    assert not any(gc.is_tracked(entry) for entry in timers._heap)
+    assert not any(gc.is_tracked(entry) for entry in timers.heap)
 
 
 def test_timeoutSkipsCancelledCalls():
@@ -209,7 +209,7 @@ def test_timeoutSkipsCancelledCalls():
     timers.callLater(4, print)
     first.cancel()
     assert timers.timeout() == 4
-    assert len(timers._heap) == 1
+    assert len(timers.heap) == 1
 
 
 def test_scheduleCancelLoopKeepsHeapBounded():
@@ -220,7 +220,7 @@ def test_scheduleCancelLoopKeepsHeapBounded():
     for _ in range(10_000):
         for _ in range(100):
             callLater(30, print).cancel()
-        sizes.append(len(timers._heap))
+        sizes.append(len(timers.heap))
     # Stale entries are compacted once they pass half the heap (and 64).
     assert max(sizes) < 200
     assert timers.getDelayedCalls() == [keeper]
@@ -239,10 +239,10 @@ def test_compactionDuringRunDueKeepsOrder():
             victim.cancel()
 
     timers.callLater(1, cancelAll)
-    heapBefore = len(timers._heap)
+    heapBefore = len(timers.heap)
     advance(clock, timers, 10)
     assert events == ["cancel"] + list(range(50))
-    assert len(timers._heap) == 0
+    assert len(timers.heap) == 0
     assert heapBefore == 551
     assert all(not call.active() for call in late)
 
@@ -281,7 +281,7 @@ def test_resetEarlierRunsSooner():
     assert events == ["moved"]
     advance(clock, timers, 20)
     assert events == ["moved", "two"]
-    assert len(timers._heap) == 0
+    assert len(timers.heap) == 0
 
 
 def test_resetDoesNotDrift():
@@ -301,7 +301,7 @@ def test_resetLaterDoesNotGrowHeap():
     for step in range(10_000):
         clock.now = step * 0.01
         call.reset(30)
-    assert len(timers._heap) == 1
+    assert len(timers.heap) == 1
     assert timers.timeout() == pytest.approx(30)
     clock.now = call.getTime() - 0.001
     timers.runDue(clock.now)
@@ -315,7 +315,7 @@ def test_resetEarlierRepeatedlyKeepsHeapBounded():
     call = timers.callLater(10**6, print)
     for step in range(100_000):
         call.reset(10**6 - step)
-    assert len(timers._heap) < 200
+    assert len(timers.heap) < 200
     assert call.getTime() == 10**6 - 99_999
     assert timers.getDelayedCalls() == [call]
 
