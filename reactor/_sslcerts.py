@@ -27,7 +27,7 @@ from typing import Any, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import types
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from OpenSSL import crypto
 
@@ -44,7 +44,21 @@ __all__ = [
     "PublicKey",
 ]
 
-PrivateKey = types.CertificateIssuerPrivateKeyTypes
+# The keys OpenSSL can sign a handshake with (pyOpenSSL's use_privatekey).
+PrivateKey = Union[
+    dsa.DSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    rsa.RSAPrivateKey,
+]
+_KEY_CLASSES = (
+    dsa.DSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    rsa.RSAPrivateKey,
+)
 StrPath = Union[str, "os.PathLike[str]"]
 
 _LONG_NAMES = {
@@ -104,12 +118,18 @@ def asCertificate(certificate: Any) -> x509.Certificate:
 
 
 def asPrivateKey(key: Any) -> PrivateKey:
-    """Return a cryptography private key for a KeyPair, a PKey or one."""
+    """
+    Return a cryptography private key for a KeyPair, a PKey or one.
+
+    :raises TypeError: it is none of these, or a key that cannot sign.
+    """
     if isinstance(key, KeyPair):
         return key.original
     if isinstance(key, crypto.PKey):
-        return key.to_cryptography_key()  # type: ignore[return-value]
-    return key  # type: ignore[no-any-return]
+        key = key.to_cryptography_key()
+    if not isinstance(key, _KEY_CLASSES):
+        raise TypeError("not a private key TLS can use: %r" % (key,))
+    return key
 
 
 def toX509(certificate: x509.Certificate) -> crypto.X509:
@@ -244,6 +264,8 @@ def _handleCertificate(transport: Any, methodName: str) -> x509.Certificate:
 
 class KeyPair(PublicKey):
     """A private key; ``original`` is a cryptography private key."""
+
+    original: PrivateKey
 
     def __init__(self, original: Any) -> None:
         """:param original: a cryptography private key or a pyOpenSSL PKey."""

@@ -57,18 +57,12 @@ from __future__ import annotations
 
 import datetime
 import enum
-import ipaddress
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL import SSL, crypto
-from service_identity import CertificateError as _NoIdentitiesError
-from service_identity import VerificationError as _MismatchError
-from service_identity.cryptography import extract_patterns
-from service_identity.hazmat import DNS_ID, IPAddress_ID, ServiceID, verify_service_identity
 
 from reactor._sslcerts import (
     Certificate,
@@ -82,8 +76,14 @@ from reactor._sslcerts import (
     StrPath,
     toX509,
 )
-from reactor.error import SSLError, VerifyError
-from reactor.failure import Failure
+from reactor._sslverify import (
+    VERIFY_PEER,
+    ClientTLSOptions,
+    VerificationError,
+    makeVerifyCallback,
+    normalName,
+)
+from reactor.error import VerifyError
 from reactor.logger import Logger
 
 __all__ = [
@@ -119,18 +119,6 @@ _OPTIONS = (
     | SSL.OP_SINGLE_ECDH_USE
     | SSL.OP_NO_TICKET  # sessions are off, as in Twisted: one process's cache
 )
-_VERIFY_PEER = SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT | SSL.VERIFY_CLIENT_ONCE
-
-
-class VerificationError(SSLError):
-    """
-    The peer's certificate was refused: its chain (the message carries
-    OpenSSL's verify error, "certificate verify failed (certificate has
-    expired)") or its name ("hostname mismatch: ...").  It reaches the
-    connection as the Failure given to ``failVerification``.
-    """
-
-    MESSAGE = "TLS peer verification failed"
 
 
 class TLSVersion(enum.IntEnum):
@@ -382,7 +370,7 @@ class CertificateOptions:
         if default is not None:
             self._sources[None] = default
         for name, value in serverNames.items():
-            self._sources[_normalName(name)] = _asSource(value)
+            self._sources[normalName(name)] = _asSource(value)
         self.trustRoot = _asTrustRoot(trustRoot) if trustRoot is not None else None
         self._acceptableProtocols = list(acceptableProtocols or ())
         self._cipherString = (acceptableCiphers or DEFAULT_CIPHERS).encode("ascii")
@@ -493,7 +481,7 @@ class CertificateOptions:
             for extra in identity.chain:
                 context.add_extra_chain_cert(extra)
         if self.trustRoot is not None:
-            context.set_verify(_VERIFY_PEER, _makeVerifyCallback(None))
+            context.set_verify(VERIFY_PEER, makeVerifyCallback(None))
             self.trustRoot._addCACertsToContext(context)
         else:
             context.set_verify(SSL.VERIFY_NONE)
@@ -511,12 +499,8 @@ class CertificateOptions:
             if protocol in offered:
                 return protocol
         # pyOpenSSL answers an empty choice with a fatal alert: no overlap
-        # fails the handshake, as Twisted documents.  test_alpnWithoutOverlap
+        # fails the handshake, as Twisted documents.  test_alpnWithoutOverlapFailsTheHandshake
         return b""
-
-
-def _normalName(name: str) -> str:
-    return name.encode("idna").decode("ascii").lower() if not name.isascii() else name.lower()
 
 
 def _asSource(value: PrivateCertificate | CertificateFiles) -> Source:
@@ -547,130 +531,6 @@ def _versionRange(
     if lowerMaximumSecurityTo is not None and minimum > lowerMaximumSecurityTo:
         raise ValueError("the minimum TLS version is above lowerMaximumSecurityTo")
     return int(minimum), None if lowerMaximumSecurityTo is None else int(lowerMaximumSecurityTo)
-
-
-_binding = Binding()
-
-
-def _verifyErrorString(errno: int) -> str:
-    # OpenSSL's text for an X509_V_ERR_ code: what ``openssl verify`` prints.
-    try:
-        text = _binding.ffi.string(_binding.lib.X509_verify_cert_error_string(errno))
-        return text.decode("ascii", "replace")  # type: ignore[no-any-return]
-    except AttributeError:
-        return "verify error %d" % (errno,)
-
-
-def _failVerification(connection: SSL.Connection, message: str) -> None:
-    failVerification = getattr(connection.get_app_data(), "failVerification", None)
-    if failVerification is not None:
-        failVerification(Failure(VerificationError(message)))
-
-
-def _makeVerifyCallback(serviceID: ServiceID | None, hostname: str = "") -> Any:
-    # OpenSSL calls this for each certificate of the chain, root first, with
-    # ok false where its own checks failed; returning False fails the
-    # handshake.  The name is checked on the leaf (depth 0) once OpenSSL has
-    # accepted it.  Nothing may escape: pyOpenSSL would hold the exception
-    # until do_handshake, losing which check raised it.
-    def verifyCallback(
-        connection: SSL.Connection, certificate: crypto.X509, errno: int, depth: int, ok: int
-    ) -> bool:
-        try:
-            if not ok:
-                reason = "certificate verify failed (%s)" % (_verifyErrorString(errno),)
-                _failVerification(connection, reason)
-                return False
-            if depth == 0 and serviceID is not None:
-                mismatch = _nameMismatch(certificate.to_cryptography(), serviceID, hostname)
-                if mismatch is not None:
-                    _failVerification(connection, mismatch)
-                    return False
-            return True
-        except Exception:
-            _log.failure("Error while verifying a TLS peer certificate")
-            return False
-
-    return verifyCallback
-
-
-def _nameMismatch(certificate: x509.Certificate, serviceID: ServiceID, hostname: str) -> str | None:
-    # None when the certificate is for serviceID, else why it is not.
-    try:
-        verify_service_identity(extract_patterns(certificate), [serviceID], [])
-        return None
-    except (_MismatchError, _NoIdentitiesError):
-        pass
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        given = [str(name) for name in names.get_values_for_type(x509.DNSName)]
-        given += [str(address) for address in names.get_values_for_type(x509.IPAddress)]
-    except x509.ExtensionNotFound:
-        given = []
-    return "hostname mismatch: the certificate is not for %r but for %s" % (
-        hostname,
-        ", ".join(given) or "no name (it has no subjectAltName)",
-    )
-
-
-class ClientTLSOptions:
-    """
-    A client's TLS settings for one server name, from optionsForClientTLS:
-    a connection creator (``clientConnectionForTLS``) and context factory.
-    """
-
-    def __init__(
-        self,
-        hostname: str,
-        options: CertificateOptions,
-        *,
-        verify: bool = True,
-        sendServerName: bool | None = None,
-    ) -> None:
-        """
-        :param hostname: the server's name or IP address.
-        :param options: the rest (trust root, client certificate, ALPN).
-        :param verify: False turns verification off, with a warning.
-        :param sendServerName: send ``hostname`` as SNI: by default when it
-            is a name (RFC 6066 forbids addresses there).
-        """
-        self._hostname = hostname
-        serviceID: ServiceID
-        try:
-            address = ipaddress.ip_address(hostname)
-        except ValueError:
-            ascii = _normalName(hostname)
-            self._serverName: bytes = ascii.encode("ascii")
-            serviceID = DNS_ID(ascii)
-            isName = True
-        else:
-            self._serverName = str(address).encode("ascii")
-            serviceID = IPAddress_ID(str(address))
-            isName = False
-        self._sendServerName = isName if sendServerName is None else sendServerName
-        self._context = options.getContext()
-        if verify:
-            self._context.set_verify(_VERIFY_PEER, _makeVerifyCallback(serviceID, hostname))
-        else:
-            _log.warn(
-                "TLS verification is off for connections to {hostname} "
-                "(insecurelySkipVerification=True): the server is not authenticated",
-                hostname=hostname,
-            )
-
-    def getContext(self) -> SSL.Context:
-        """The context: it verifies the chain and the name, but cannot send SNI."""
-        return self._context
-
-    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
-        """A new client connection, sending the server name (SNI) when it should."""
-        connection = SSL.Connection(self._context, None)
-        if self._sendServerName:
-            connection.set_tlsext_host_name(self._serverName)
-        return connection
-
-    def __repr__(self) -> str:
-        return "<ClientTLSOptions for %r>" % (self._hostname,)
 
 
 def optionsForClientTLS(
@@ -725,7 +585,7 @@ def optionsForClientTLS(
     )
     return ClientTLSOptions(
         hostname,
-        options,
+        options.getContext(),
         verify=not insecurelySkipVerification,
         sendServerName=sendServerName,
     )
