@@ -93,6 +93,8 @@ __all__ = [
     "CertificateOptions",
     "CertificateProblem",
     "ClientTLSOptions",
+    "DEFAULT_CIPHERS",
+    "DN",
     "DistinguishedName",
     "KeyPair",
     "OpenSSLCertificateAuthorities",
@@ -119,6 +121,10 @@ _OPTIONS = (
     | SSL.OP_SINGLE_ECDH_USE
     | SSL.OP_NO_TICKET  # sessions are off, as in Twisted: one process's cache
 )
+
+
+# Twisted's short name for it.
+DN = DistinguishedName
 
 
 class TLSVersion(enum.IntEnum):
