@@ -6,7 +6,9 @@ pumped by hand (no reactor, no socket), with trustme's certificates.
 import datetime
 
 import pytest
-from OpenSSL import SSL
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
+from OpenSSL import SSL, crypto
 
 from reactor import log
 from reactor.error import CertificateError, SSLError, VerifyError
@@ -246,6 +248,23 @@ def test_platformTrustReadsOpenSSLsDefaultPaths(tlsCertificates, tmp_path, monke
     assertConnected(pump)
 
 
+def test_internationalNameIsSentAndCheckedInIDNA(tlsCertificates):
+    leaf = tlsCertificates.ca.issue_cert("xn--bcher-kva.example")
+    pump = connect(
+        serverOptions(tlsCertificates, leaf), clientOptions(tlsCertificates, "Bücher.Example")
+    )
+    assertConnected(pump)
+    assert pump.connections["server"].get_servername() == b"xn--bcher-kva.example"
+
+
+def test_sendServerNameFalseSendsNone(tlsCertificates):
+    pump = connect(
+        serverOptions(tlsCertificates), clientOptions(tlsCertificates, sendServerName=False)
+    )
+    assertConnected(pump)
+    assert pump.connections["server"].get_servername() is None
+
+
 def test_insecurelySkipVerificationConnectsAndWarnsOncePerContext(tlsCertificates, warnings):
     options = optionsForClientTLS("localhost", insecurelySkipVerification=True)
     for _ in range(2):
@@ -285,6 +304,7 @@ def test_clientCertificateIsAccepted(tlsCertificates):
     peer = pump.peerCertificate("server")
     assert peer == clientCertificate
     assert peer.getSubject().commonName == b"client.example"
+    assert peer.getSubject().CN == b"client.example"
 
 
 def test_privateCertificateOptionsRequireAClientCertificate(tlsCertificates):
@@ -534,6 +554,30 @@ def test_privateCertificatePEMRoundTrip(tlsCertificates):
     assert loaded.privateKey.dump() == privateCertificate.privateKey.dump()
     again = PrivateCertificate.load(loaded.dump(), loaded.privateKey)
     assert again == privateCertificate
+
+
+def test_pyOpenSSLObjectsAreAccepted(tlsCertificates):
+    # Twisted's CertificateOptions takes pyOpenSSL's PKey and X509.
+    key = crypto.load_privatekey(
+        crypto.FILETYPE_PEM, tlsCertificates.server.private_key_pem.bytes()
+    )
+    certificate = crypto.load_certificate(
+        crypto.FILETYPE_PEM, tlsCertificates.server.cert_chain_pems[0].bytes()
+    )
+    options = CertificateOptions(privateKey=key, certificate=certificate)
+    assertConnected(connect(options, clientOptions(tlsCertificates)))
+    assert Certificate(certificate) == tlsCertificates.privateCertificate(tlsCertificates.server)
+
+
+def test_keyThatCannotSignIsRefused(tmp_path):
+    pem = x25519.X25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(TypeError):
+        KeyPair.loadPEM(pem)
+    (tmp_path / "x25519.key").write_bytes(pem)
+    with pytest.raises(CertificateLoadError):
+        KeyPair.fromFile(tmp_path / "x25519.key")
 
 
 def test_privateCertificateRefusesAnotherKey(tlsCertificates):
