@@ -8,10 +8,10 @@ cryptography's); the constructors also take pyOpenSSL's objects, so code
 that built them from ``OpenSSL.crypto`` still works.
 
 For reactor.ssl, whose private helper this is, the module's interface is
-``Identity`` (a key, its certificate and the chain sent after it),
-``CertificateFiles`` (where to read one from), ``CertificateLoadError``,
-``asCertificate``/``asPrivateKey`` (accept either library's objects) and
-``toX509`` (pyOpenSSL's certificate store takes nothing else).
+its public classes (re-exported there), ``Identity`` (a key, its
+certificate and the chain sent after it), ``StrPath``, ``asCertificate``
+and ``asPrivateKey`` (accept either library's objects) and ``toX509``
+(pyOpenSSL's certificate store takes nothing else).
 PrivateCertificate is reactor.ssl's own, as its ``options()`` builds a
 CertificateOptions.
 """
@@ -337,7 +337,7 @@ class Identity:
             KeyPair(privateKey),
             asCertificate(certificate),
             tuple(asCertificate(extra) for extra in chain),
-            "the certificate given",
+            "given in memory",
         )
         identity.checkKey()
         return identity

@@ -15,7 +15,7 @@ reactor.ssl's docstring.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.bindings.openssl.binding import Binding
@@ -71,7 +71,17 @@ def _failVerification(connection: SSL.Connection, message: str) -> None:
         failVerification(Failure(VerificationError(string=message)))
 
 
-def makeVerifyCallback(serviceID: ServiceID | None, hostname: str = "") -> Any:
+VerifyCallback = Callable[[SSL.Connection, crypto.X509, int, int, int], bool]
+
+
+def makeVerifyCallback(serviceID: ServiceID | None, hostname: str = "") -> VerifyCallback:
+    """
+    A callback for ``Context.set_verify`` that refuses what OpenSSL refuses
+    and, given ``serviceID``, a leaf certificate not for it (``hostname`` is
+    the name as the user gave it, for the message).  A refusal goes to the
+    connection's app data's ``failVerification`` (see reactor.ssl).
+    """
+
     # OpenSSL calls this for each certificate of the chain, root first, with
     # ok false where its own checks failed; returning False fails the
     # handshake.  The name is checked on the leaf (depth 0) once OpenSSL has
