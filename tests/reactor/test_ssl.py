@@ -771,14 +771,18 @@ def test_checkReportsAMismatchedKeyAsAnError(tlsCertificates, tmp_path):
 def test_checkWarnsOfExpiryWithinTheGivenDays(tlsCertificates, tmp_path):
     keyPath, certificatePath = tlsCertificates.writeFiles(tlsCertificates.expiringSoon, tmp_path)
     options = CertificateOptions.fromFiles(privateKey=keyPath, certificate=certificatePath)
-    [problem] = options.check()
     notAfter = Certificate.fromFile(certificatePath).notAfter()
+    [problem] = options.check()  # ten days left, at most
     assert (problem.severity, problem.notAfter) == ("warning", notAfter)
-    assert "expires on %s" % (notAfter.strftime("%Y-%m-%d"),) in problem.message
-    assert "in 9 days" in problem.message or "in 10 days" in problem.message
+    [problem] = options.check(now=notAfter - datetime.timedelta(days=14))
+    assert problem.message == "certificate (key %s, certificate %s) expires on %s, in 14 days" % (
+        keyPath,
+        certificatePath,
+        notAfter.strftime("%Y-%m-%d %H:%M:%S UTC"),
+    )
+    assert options.check(now=notAfter - datetime.timedelta(days=14, seconds=1)) == []
     assert options.check(expiryWarning=datetime.timedelta(days=5)) == []
-    later = notAfter + datetime.timedelta(seconds=1)
-    [problem] = options.check(now=later)
+    [problem] = options.check(now=notAfter + datetime.timedelta(seconds=1))
     assert "expired on" in problem.message
 
 
