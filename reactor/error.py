@@ -116,7 +116,7 @@ class ConnectError(Exception):
 
     MESSAGE = "An error occurred while connecting"
 
-    def __init__(self, osError=None, string=""):
+    def __init__(self, osError: object = None, string: str = "") -> None:
         self.osError = osError
         Exception.__init__(self, string)
 
