@@ -121,6 +121,30 @@ class LoomdOptions(Options):
         ["print-init-script", None, None, "Print an LSB init script named NAME, and exit."],
     ]
 
+    optPlaceholders = {
+        "python": "FILE.tac",
+        "pidfile": "FILE",
+        "logfile": "FILE",
+        "prefix": "IDENT",
+        "syslog-facility": "FACILITY",
+        "syslog-socket": "PATH",
+        "rundir": "DIR",
+        "chroot": "DIR",
+        "uid": "USER",
+        "gid": "GROUP",
+        "umask": "MODE",
+        "reactor": "NAME",
+        "log-level": "LEVEL",
+        "log-format": "FORMAT",
+        "log-max-bytes": "BYTES",
+        "log-backups": "COUNT",
+        "log-rotate": "WHEN",
+        "shutdown-timeout": "SECONDS",
+        "start-timeout": "SECONDS",
+        "timeout": "SECONDS",
+        "print-init-script": "NAME",
+    }
+
     def __init__(self):
         Options.__init__(self)
         self.explicitPidfile = False
