@@ -232,12 +232,13 @@ def run(argv):
         return 1
     if options["help_reactors"]:
         return _helpReactors()
+    explicit = options.explicitPidfile
     if options["status"]:
-        return control.status(options["pidfile"])
+        return control.status(options["pidfile"], explicit=explicit)
     if options["stop"]:
-        return control.stop(options["pidfile"], options["timeout"])
+        return control.stop(options["pidfile"], options["timeout"], explicit=explicit)
     if options["reload"]:
-        return control.reload(options["pidfile"])
+        return control.reload(options["pidfile"], explicit=explicit)
     if options["print_init_script"] or options["print_systemd_unit"]:
         return _printDeployment(options, argv)
     from services.loomd.launcher import Launcher

@@ -2,7 +2,8 @@
 End-to-end control commands for init scripts: ``--status`` (LSB: 0 running,
 1 dead with a pidfile, 3 not running, 4 unknown), ``--stop`` (0 once stopped
 or when not running, 1 when the daemon outlives --timeout), ``--reload``
-(0 sent, 7 not running); and ``--check``, which binds nothing and starts
+(0 sent, 7 not running), each naming the pidfile it looked at when it is
+the default; and ``--check``, which binds nothing and starts
 nothing.
 """
 
@@ -19,6 +20,7 @@ from tests.services.loomd_helpers import (
     loomdFixture,  # noqa: F401 - the loomd fixture
     needRoot,
     readLog,
+    readPid,
     tacFile,
     waitFor,
 )
@@ -53,6 +55,42 @@ def test_statusStopAndReloadExitCodes(loomd, tmp_path):
         pidfile.write("%d\n" % (pid,))
     assert control("--status") == 1
     assert control("--reload") == 7
+
+
+@pytest.mark.parametrize("option, code", [("--status", 3), ("--stop", 0), ("--reload", 7)])
+def test_controlWithoutPidfileNamesTheDefault(loomd, tmp_path, option, code):
+    # No --pidfile: the default, loomd.pid in the run directory, is looked
+    # at and named; no file there is said as such, not as "not running".
+    result = loomd.run(option)
+    default = tmp_path / "loomd.pid"
+    assert (result.returncode, result.stdout) == (
+        code,
+        "loomd: no pidfile at %s (the default; give the daemon's with --pidfile)\n" % (default,),
+    )
+    other = tmp_path / "other"
+    other.mkdir()
+    result = loomd.run(option, "-d", other)
+    assert "no pidfile at %s " % (other / "loomd.pid",) in result.stdout
+
+
+def test_controlWithAnExplicitPidfileSaysNotRunning(loomd):
+    result = loomd.run("--status", "--pidfile", loomd.pidfile)
+    assert (result.returncode, result.stdout) == (
+        3,
+        "loomd: not running (no pidfile at %s)\n" % (loomd.pidfile,),
+    )
+
+
+def test_controlOfADaemonFoundByTheDefaultPidfileNamesIt(loomd, tmp_path):
+    result = loomd.run("-y", tacFile(tmp_path, ""), "-l", loomd.logfile)
+    assert result.returncode == 0, result.stderr
+    pid = readPid(loomd.pidfile)  # the default: tmp_path/loomd.pid
+    loomd.track(pid)
+    where = "pid %d, pidfile %s" % (pid, loomd.pidfile)
+    assert loomd.run("--status").stdout == "loomd: running (%s)\n" % (where,)
+    assert loomd.run("--reload").stdout == "loomd: reload requested (%s)\n" % (where,)
+    assert loomd.run("--stop").stdout == "loomd: stopped (%s)\n" % (where,)
+    assert not alive(pid)
 
 
 def test_statusIsUnknownWithoutAPidfile(loomd):
