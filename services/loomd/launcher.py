@@ -134,12 +134,14 @@ def _installReactor(name):
 def buildApplication(options):
     """
     Return the application the options name: the .tac's (``-y``), or one
-    holding the service of the plugin named on the command line.
+    holding the service of the plugin named on the command line.  The
+    .tac's directory goes first on sys.path, so it can import its neighbours.
 
     :raises StartupError: the .tac cannot be loaded, the plugin is unknown
         or its makeService fails (the message says which and why).
     """
     if options["python"]:
+        _importableNextTo(options["python"])
         try:
             return loadApplication(options["python"])
         except TacError as error:
@@ -154,6 +156,17 @@ def buildApplication(options):
     application = Application(maker.tapname)
     service.setServiceParent(application)
     return application
+
+
+def _importableNextTo(tac):
+    """
+    Put the .tac's directory first on sys.path, as Python does for a
+    script's: a .tac imports the modules that sit next to it, wherever
+    loomd was started (test_tacImportsTheModulesNextToIt).
+    """
+    directory = os.path.dirname(os.path.abspath(tac))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
 
 
 def credentials(options, application):

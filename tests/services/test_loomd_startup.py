@@ -323,3 +323,23 @@ def test_unknownSyslogFacilityIsAMessage(loomd, tmp_path, mode):
     assert result.returncode == 1
     assert result.stderr == "loomd: unknown syslog facility 'bogus'\n"
     assertNothingLeft(loomd)
+
+
+def test_tacImportsTheModulesNextToIt(loomd, tmp_path):
+    # Started from elsewhere, as an init script does: the .tac's directory
+    # is on sys.path, as a script's is.
+    app = tmp_path / "app"
+    app.mkdir()
+    port = freePort()
+    (app / "appsettings.py").write_text("PORT = %d\n" % (port,))
+    tac = tacFile(
+        app, "import appsettings\nEchoService(appsettings.PORT).setServiceParent(application)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    check = loomd.run("--check", "-y", tac, "--pidfile", "", cwd=str(elsewhere))
+    assert check.returncode == 0, check.stderr
+    pid = loomd.daemon(tac)
+    assert echo(port) == b"hello loomd\n"
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
