@@ -157,28 +157,6 @@ def test_checkReportsSyntaxError(loomd, tmp_path):
     assert tac in result.stderr and "line" in result.stderr
 
 
-def test_checkReportsLogUnwritableByTheTargetUser(loomd, tmp_path):
-    needRoot()
-    logs = tmp_path / "logs"
-    logs.mkdir(mode=0o700)
-    tac = tacFile(tmp_path, "")
-    logfile = str(logs / "app.log")
-    result = loomd.run(
-        "--check",
-        "-y",
-        tac,
-        "-u",
-        "nobody",
-        "-l",
-        logfile,
-        "--pidfile",
-        str(tmp_path / "other.pid"),
-    )
-    assert result.returncode == 1
-    assert "%s is not writable by the target user" % (logfile,) in result.stderr
-    assert not os.path.exists(logfile)
-
-
 @pytest.mark.parametrize("option", ["--status", "--stop", "--reload"])
 def test_controlCommandsNeedNoApplication(loomd, option):
     # Init scripts call these without -y: no application is loaded.
