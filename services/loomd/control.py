@@ -48,6 +48,8 @@ def _pid(pid, pidfile, explicit):
 
 def _notRunning(pidfile, explicit):
     """What to say when the pidfile's lock is free: why, naming the file."""
+    if os.path.lexists(pidfile) and _emptied(pidfile):
+        return "not running (the pidfile %s is empty: the daemon stopped)" % (pidfile,)
     if os.path.lexists(pidfile):
         return "not running" if explicit else "not running (pidfile %s)" % (pidfile,)
     if explicit:
@@ -71,11 +73,18 @@ def status(pidfile, explicit=True):
     if locked:
         _say("running (%s)" % (_pid(pid, pidfile, explicit),))
         return RUNNING
-    if os.path.lexists(pidfile):
+    if os.path.lexists(pidfile) and not _emptied(pidfile):
         _say("not running, but the pidfile %s remains" % (pidfile,))
         return DEAD_WITH_PIDFILE
     _say(_notRunning(pidfile, explicit))
     return NOT_RUNNING
+
+
+def _emptied(pidfile):
+    # A daemon that could not remove its pidfile (privileges dropped, the
+    # directory root's) empties it at exit: a clean stop, not a dead daemon
+    # (test_emptiedPidfileIsNotRunning).
+    return os.stat(pidfile, follow_symlinks=False).st_size == 0
 
 
 def stop(pidfile, timeout=10.0, explicit=True):

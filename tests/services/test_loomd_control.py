@@ -93,6 +93,26 @@ def test_controlOfADaemonFoundByTheDefaultPidfileNamesIt(loomd, tmp_path):
     assert not alive(pid)
 
 
+def test_emptiedPidfileIsNotRunning(loomd, tmp_path):
+    # Run as nobody with the pidfile in a directory only root may write
+    # (as /run): the daemon empties it at exit; that is a clean stop.
+    needRoot()
+    directory = tmp_path / "run"
+    directory.mkdir(mode=0o755)
+    pidfile = str(directory / "app.pid")
+    result = loomd.run("-y", tacFile(tmp_path, ""), "--pidfile", pidfile, "-u", "nobody")
+    assert result.returncode == 0, result.stderr
+    loomd.track(readPid(pidfile))
+    assert loomd.run("--stop", "--pidfile", pidfile).returncode == 0
+    assert os.path.getsize(pidfile) == 0
+    status = loomd.run("--status", "--pidfile", pidfile)
+    assert (status.returncode, status.stdout) == (
+        3,
+        "loomd: not running (the pidfile %s is empty: the daemon stopped)\n" % (pidfile,),
+    )
+    assert loomd.run("--reload", "--pidfile", pidfile).returncode == 7
+
+
 def test_statusIsUnknownWithoutAPidfile(loomd):
     result = loomd.run("--status", "--pidfile", "")
     assert result.returncode == 4
