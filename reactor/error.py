@@ -87,7 +87,7 @@ class CannotListenError(BindError):
     :ivar socketError: the underlying OSError.
     """
 
-    def __init__(self, interface, port, socketError):
+    def __init__(self, interface: str | None, port: object, socketError: object) -> None:
         BindError.__init__(self, interface, port, socketError)
         self.interface = interface
         self.port = port

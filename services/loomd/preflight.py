@@ -25,6 +25,8 @@ import grp
 import os
 import pwd
 import stat
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, Protocol
 
 __all__ = ["Findings", "examine", "logPath", "unwritableDirectories"]
 
@@ -33,6 +35,13 @@ _WARNINGS = {
     "the pidfile will be emptied at exit, not removed",
     "log file": "log directory %s is not writable by %s: log rotation and reopening will fail",
 }
+
+
+class _Options(Protocol):
+    # What is read of the LoomdOptions (services.loomd.runner).
+    def __getitem__(self, key: str) -> Any: ...
+
+    def pidfilePath(self) -> str | None: ...
 
 
 class Findings:
@@ -49,7 +58,7 @@ class Findings:
         self.warnings: list[str] = []
 
 
-def examine(options, uid=None, gid=None) -> Findings:
+def examine(options: _Options, uid: int | None = None, gid: int | None = None) -> Findings:
     """
     Judge the run directory, the chroot, the pidfile and the log file.
 
@@ -72,33 +81,33 @@ def examine(options, uid=None, gid=None) -> Findings:
     return findings
 
 
-def logPath(options) -> str | None:
+def logPath(options: _Options) -> str | None:
     """The log file the options ask for, or None (syslog, standard output)."""
     path = options["logfile"]
     if options["syslog"] or path == "-" or (path is None and options["nodaemon"]):
         return None
-    return path if path is not None else os.path.join(options["rundir"], "loomd.log")
+    return str(path) if path is not None else os.path.join(options["rundir"], "loomd.log")
 
 
-def _files(options):
+def _files(options: _Options) -> list[tuple[str, str]]:
     found = [("pidfile", options.pidfilePath()), ("log file", logPath(options))]
     return [(kind, path) for kind, path in found if path]
 
 
-def _directoryProblem(directory):
+def _directoryProblem(directory: str) -> str | None:
     """Why directory cannot be used as one ("directory X does not exist"), or None."""
     try:
         info = os.stat(directory)
     except FileNotFoundError:
         return "directory %s does not exist" % (directory,)
     except OSError as error:
-        return "directory %s: %s" % (directory, error.strerror.lower())
+        return "directory %s: %s" % (directory, (error.strerror or str(error)).lower())
     if not stat.S_ISDIR(info.st_mode):
         return "directory %s is not a directory" % (directory,)
     return None
 
 
-def _fileError(kind, path):
+def _fileError(kind: str, path: str) -> str | None:
     """Why the start could not open the pidfile or log file at path, or None."""
     directory = os.path.dirname(path)
     problem = _directoryProblem(directory)
@@ -110,24 +119,25 @@ def _fileError(kind, path):
     return _logRefusal(path) or _openProblem(kind, path, os.W_OK)
 
 
-def _pidfileRefusal(path):
+def _pidfileRefusal(path: str) -> str | None:
     # The launcher's own words for a link, an unreadable file, a running daemon.
     from services.loomd.pidfile import startObstacle
 
-    obstacle = startObstacle(path)
+    obstacle: str | None = startObstacle(path)
     if obstacle is None and os.path.lexists(path) and not os.path.isfile(path):
         obstacle = "pidfile %s is not a regular file" % (path,)
     return obstacle
 
 
-def _logRefusal(path):
+def _logRefusal(path: str) -> str | None:
     # What the start refuses to open as root (reactor._safeopen).
     from reactor._safeopen import checkPath
 
-    return checkPath(path, "log file")
+    refusal: str | None = checkPath(path, "log file")
+    return refusal
 
 
-def _openProblem(kind, path, mode):
+def _openProblem(kind: str, path: str, mode: int) -> str | None:
     """Why the user loomd starts as (who opens both files) cannot open path, or None."""
     directory = os.path.dirname(path)
     exists = os.path.lexists(path)
@@ -141,7 +151,13 @@ def _openProblem(kind, path, mode):
     return "cannot open %s %s: %s is not writable by %s" % (kind, path, where, _currentUser())
 
 
-def _runningUserWarnings(files, uid, gid, findings, euid):
+def _runningUserWarnings(
+    files: list[tuple[str, str]],
+    uid: int | None,
+    gid: int | None,
+    findings: Findings,
+    euid: bool,
+) -> None:
     directories = sorted({os.path.dirname(path) for _, path in files})
     try:
         unwritable = unwritableDirectories(directories, uid, gid, euid=euid)
@@ -155,7 +171,13 @@ def _runningUserWarnings(files, uid, gid, findings, euid):
             findings.warnings.append(_WARNINGS[kind] % (directory, user))
 
 
-def unwritableDirectories(directories, uid=None, gid=None, *, euid=False) -> list[str]:
+def unwritableDirectories(
+    directories: Iterable[str],
+    uid: int | None = None,
+    gid: int | None = None,
+    *,
+    euid: bool = False,
+) -> list[str]:
     """
     Return those of directories in which uid/gid could not create and
     remove files: tested in a child process that has switched to them
@@ -179,7 +201,9 @@ def unwritableDirectories(directories, uid=None, gid=None, *, euid=False) -> lis
     return [d for d in answer[3:].split("\0") if d]
 
 
-def _probeAsUser(writeEnd, directories, uid, gid, euid):
+def _probeAsUser(
+    writeEnd: int, directories: Iterable[str], uid: int | None, gid: int | None, euid: bool
+) -> NoReturn:
     # In the child: switch, test, answer "ok\0dir\0dir..." or the error; never return.
     from services.loomd.privileges import shedPrivileges
 
@@ -196,11 +220,11 @@ def _probeAsUser(writeEnd, directories, uid, gid, euid):
         os._exit(0)
 
 
-def _currentUser():
+def _currentUser() -> str:
     return _describeUser(os.geteuid(), os.getegid())
 
 
-def _describeUser(uid, gid):
+def _describeUser(uid: int | None, gid: int | None) -> str:
     """ "user:group" the daemon runs as: None keeps ours, a user's group is its primary one."""
     if uid is None:
         uid = os.geteuid()
@@ -211,15 +235,15 @@ def _describeUser(uid, gid):
     return "%s:%s" % (_name(pwd.getpwuid, uid, "pw_name"), _name(grp.getgrgid, gid, "gr_name"))
 
 
-def _primaryGroup(uid):
+def _primaryGroup(uid: int) -> int | None:
     try:
         return pwd.getpwuid(uid).pw_gid
     except KeyError:
         return None
 
 
-def _name(lookup, number, field):
+def _name(lookup: Callable[[int], Any], number: int, field: str) -> str:
     try:
-        return getattr(lookup(number), field)
+        return str(getattr(lookup(number), field))
     except KeyError:
         return str(number)
