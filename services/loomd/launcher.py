@@ -71,7 +71,7 @@ class Launcher:
     def _check(self):
         from services.loomd.check import checkApplication
 
-        self._earlyLog.stop()
+        self._earlyLog.abandon()  # no log will replay what the .tac logged
         return checkApplication(self.options, self.application, self.uid, self.gid)
 
     def _preflight(self):

@@ -378,3 +378,11 @@ def test_foregroundWarningIsShownWhenTheStartFailsBeforeTheLog(loomd, tmp_path):
         "loomd: cannot open pidfile %s: directory %s does not exist"
         % (missing / "app.pid", missing),
     ]
+
+
+@pytest.mark.parametrize("mode", [(), ("-n",)], ids=["daemon", "foreground"])
+def test_checkShowsTheTacsWarningOnce(loomd, tmp_path, mode):
+    tac = tacFile(tmp_path, 'log.msg("a warning from the tac", logLevel=logging.WARNING)\n')
+    result = loomd.run("--check", *mode, "-y", tac, "--pidfile", "", timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "a warning from the tac\n"
