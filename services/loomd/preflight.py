@@ -48,8 +48,8 @@ class Findings:
     """
     What ``examine`` found.
 
-    :ivar errors: messages of what would make the start fail, in the order
-        the start meets them.
+    :ivar errors: messages of what would make the start fail (the start
+        prints the first, --check all of them).
     :ivar warnings: messages of what works now but fails later.
     """
 
