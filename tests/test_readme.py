@@ -190,11 +190,24 @@ def test_tacRunsInTheForeground(tmp_path, tacDirectory):
 
 
 @pytest.mark.timeout(60)
-def test_daemonCommandsRunAsWritten(tmp_path, tacDirectory):
+def killDaemon(pidfile):
+    """Kill the daemon of pidfile if the README's --stop left it running."""
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_daemonCommandsRunAsWritten(tmp_path, tacDirectory, request):
     if os.geteuid() != 0:
         pytest.skip("the README's daemon runs with -u nobody: needs root")
     commands = {argv[1]: argv for argv in loomdCommands() if "-n" not in argv}
     start = runCommand(commands["-y"], tmp_path)
+    request.addfinalizer(lambda: killDaemon(tmp_path / "echo.pid"))
     assert start.returncode == 0, start.stderr
     # The two warnings the README announces: nobody cannot write either directory.
     warnings = start.stderr.splitlines()

@@ -72,13 +72,13 @@ def becomeNobody():
 def asNobody():
     """Run loomd as nobody: a function (args) -> CompletedProcess, and its directory."""
     needRoot()
+    paths = [REPO, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    env = loomdEnvironment(PYTHONPATH=os.pathsep.join(paths))
+    python = _interpreterForNobody(env)
     directory = tempfile.mkdtemp(prefix="loomd-lowport-")
     os.chmod(directory, 0o755)
     nobody = pwd.getpwnam("nobody")
     os.chown(directory, nobody.pw_uid, nobody.pw_gid)
-    paths = [REPO, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-    env = loomdEnvironment(PYTHONPATH=os.pathsep.join(paths))
-    python = _interpreterForNobody(env)
 
     def run(*args):
         return subprocess.run(
