@@ -87,7 +87,7 @@ class CannotListenError(BindError):
     :ivar socketError: the underlying OSError.
     """
 
-    def __init__(self, interface, port, socketError):
+    def __init__(self, interface: str | None, port: object, socketError: object) -> None:
         BindError.__init__(self, interface, port, socketError)
         self.interface = interface
         self.port = port
@@ -373,6 +373,10 @@ _ERRNO_MAP = _buildErrnoMap()
 
 
 # The reasons a descriptor's doRead/doWrite returns to ask to be disconnected.
-# Built once: returning them allocates nothing.
-CONNECTION_DONE = ConnectionDone("Connection done")
-CONNECTION_LOST = ConnectionLost("Connection lost")
+# Built once: returning them allocates nothing.  Without arguments, unlike
+# Twisted's ("Connection done"): the reason a protocol's connectionLost gets
+# then reads as one sentence, "Connection was closed cleanly.", not
+# "Connection was closed cleanly: Connection done."
+# (test_cleanCloseReasonReadsAsASentence).
+CONNECTION_DONE = ConnectionDone()
+CONNECTION_LOST = ConnectionLost()

@@ -20,7 +20,10 @@ Where Loom differs from twisted.python.usage, on purpose (doc/usage.md):
 - two options claiming one short letter is a ValueError, not a silent shadow;
 - the usage text never falls back to ``__main__.__doc__``;
 - a coerce error is worded as Twisted's ("Parameter type enforcement
-  failed: ...") and then names the option and the value.
+  failed: ...") and then names the option and the value;
+- ``optPlaceholders`` names what an option's argument is in the help
+  (``--python=FILE.tac``), and an unknown option or command is answered
+  with the closest known one ("did you mean --pidfile?").
 """
 
 import getopt
@@ -257,6 +260,35 @@ def _addHandler(options, method, names):
     option.longNames += [n.replace("_", "-") for n in longs if n not in known]
 
 
+def _accumulatePlaceholders(cls):
+    """Merge the optPlaceholders dicts over cls's hierarchy, subclasses winning."""
+    placeholders = {}
+    for klass in reversed(cls.__mro__):
+        placeholders.update(klass.__dict__.get("optPlaceholders") or {})
+    return placeholders
+
+
+def _applyPlaceholders(options, placeholders):
+    """
+    Set the help's placeholder of each option named in placeholders.
+
+    :raises ValueError: a name that is no option, or one taking no argument.
+    """
+    for name, placeholder in placeholders.items():
+        option = options.get(_canonical(name))
+        if option is None or not option.takesArg:
+            raise ValueError(f"optPlaceholders names {name!r}, which is no option taking a value")
+        option.placeholder = placeholder
+
+
+def _closest(word, candidates):
+    """The candidate closest to word (difflib's ratio at least 0.6), or None."""
+    import difflib  # only a mistyped command line needs it
+
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def _spellings(options):
     """
     Map every accepted spelling, long and short, to its option.
@@ -344,12 +376,16 @@ class Options(dict):
       (``opt_v = opt_verbose``); one-letter names are short options.
 
     Dashes in long names become underscores in dict keys and method names.
+    ``optPlaceholders`` maps a long name to what the help shows for its
+    argument (``{"python": "FILE.tac"}``); by default a parameter shows its
+    name upper-cased and an opt_ method the name of its argument.
     ``subCommands`` lists [name, shortcut, parserClass, description];
     ``defaultSubCommand`` is used when no positional argument is given.
     """
 
     optFlags: list[list[Any]] = []
     optParameters: list[list[Any]] = []
+    optPlaceholders: dict[str, str] = {}
     subCommands: list[list[Any]] = []
     defaultSubCommand: str | None = None
     synopsis: str | None = None
@@ -370,6 +406,7 @@ class Options(dict):
         self._options = _declaredOptions(type(self))
         for method, names in _handlerGroups(self):
             _addHandler(self._options, method, names)
+        _applyPlaceholders(self._options, _accumulatePlaceholders(type(self)))
         self._longOptions, self._shortOptions = _spellings(self._options)
         for option in self._options.values():
             if option.kind != "handler":
@@ -420,7 +457,7 @@ class Options(dict):
         try:
             pairs, args = getopt.getopt(argv, self._shortSpec(), self._longSpec())
         except getopt.GetoptError as e:
-            raise UsageError(str(e)) from None
+            raise UsageError(self._suggest(e)) from None
         for spelling, value in pairs:
             self._dispatch(spelling, value)
         if (args or self.defaultSubCommand is not None) and self.subCommands:
@@ -456,6 +493,23 @@ class Options(dict):
             spelling + ("=" if option.takesArg else "")
             for spelling, option in self._longOptions.items()
         ]
+
+    def _suggest(self, error):
+        """
+        getopt's message, and for an unknown long option the closest known
+        one: "option --pidfle not recognized; did you mean --pidfile?".
+        """
+        if "not recognized" not in error.msg or len(error.opt) < 2:
+            return str(error)
+        known = {
+            name.replace("_", "-"): name
+            for option in self._options.values()
+            for name in option.longNames
+        }
+        closest = _closest(error.opt.replace("_", "-"), list(known))
+        if closest is None:
+            return str(error)
+        return f"{error}; did you mean --{known[closest]}?"
 
     def _dispatch(self, spelling, value):
         """
@@ -500,8 +554,12 @@ class Options(dict):
                 self.subOptions.parent = self
                 self.subOptions.parseOptions(rest)
                 return
-        names = ", ".join(entry[0] for entry in self.subCommands)
-        raise UsageError(f"unknown command: {command} (expected one of: {names})")
+        names = [entry[0] for entry in self.subCommands]
+        message = f"unknown command: {command} (expected one of: {', '.join(names)})"
+        closest = _closest(command, names)
+        if closest is not None:
+            message += f"; did you mean {closest}?"
+        raise UsageError(message)
 
     def _parseArgs(self, args):
         positional, required, varargs = _positionalParameters(self.parseArgs)

@@ -1,17 +1,17 @@
 """
 ``loomd --check``: load the application, find where it would listen, and
-check, as the user it would run as, that everything start-up needs is
-usable — binding nothing and starting nothing.
+check that everything start-up needs is usable, binding nothing and
+starting nothing.
 
-Checked: the .tac or plugin loads; the user and group exist; each TCP port
-is free on the interface asked for (read from /proc/net/tcp and tcp6, so
-nothing is bound: a port busy on 127.0.0.2 only does not stop 127.0.0.1) and
-a port below 1024 is only asked of a loomd started as root; the pidfile is
-usable as the real start sees it (not a symlink, readable, not locked by a
-running daemon); the pidfile and the log file can be created and written
-by the target user (tested in a child process that has really dropped to
-that user, so file permissions, ACLs and group membership all count); the
-run and chroot directories exist.
+Checked: the .tac or plugin loads; the user and group exist; the run and
+chroot directories, the pidfile and the log file, judged by
+services.loomd.preflight exactly as the real start judges them before it
+forks (an error there fails both, a warning is printed by both); each TCP
+port is free on the interface asked for (read from /proc/net/tcp and tcp6,
+so nothing is bound: a port busy on 127.0.0.2 only does not stop
+127.0.0.1), and a port below 1024 is only asked of a process that may bind
+it, in the words the start uses when its bind fails
+(services.loomd.lowports).
 
 UNIX sockets are bound in privilegedStartService, as the user loomd starts
 as, and judged the way that bind judges them (reactor._socketfile): the
@@ -25,6 +25,9 @@ so, and the next start replaces it.
 import ipaddress
 import os
 import sys
+
+from services.loomd.lowports import lowPortProblem
+from services.loomd.preflight import examine, unwritableDirectories
 
 __all__ = ["checkApplication", "listeningAddresses"]
 
@@ -109,53 +112,7 @@ def _portInUse(interface, port, listening):
     return False
 
 
-def _writableAs(uid, gid, paths, sockets=()):
-    """
-    Return the problems found trying, as uid/gid, to open each path for
-    appending (creating it if missing, then removing what we created), and
-    notes ("note: ...") for each UNIX socket whose directory uid/gid cannot
-    write (its file will outlive a stop).
-    """
-    from services.loomd.privileges import shedPrivileges
-
-    readEnd, writeEnd = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(readEnd)
-        problems = []
-        try:
-            if uid is not None or gid is not None:
-                shedPrivileges(uid, gid)
-            # As the start would: no link followed, no FIFO waited on.
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-            for path in paths:
-                existed = os.path.lexists(path)
-                try:
-                    os.close(os.open(path, flags | os.O_NOCTTY | os.O_CLOEXEC, 0o644))
-                    if not existed:
-                        os.unlink(path)
-                except OSError as error:
-                    problems.append(
-                        "%s is not writable by the target user: %s" % (path, error.strerror.lower())
-                    )
-            for path in sockets:
-                if _socketDirectoryProblem(path, "the target user"):
-                    problems.append(
-                        "note: the target user cannot remove %s at stop; the next "
-                        "start replaces it as stale" % (path,)
-                    )
-        except Exception as error:
-            problems.append("cannot switch to the target user: %s" % (error,))
-        os.write(writeEnd, "\n".join(problems).encode())
-        os._exit(0)
-    os.close(writeEnd)
-    with os.fdopen(readEnd, "rb") as pipe:
-        text = pipe.read().decode()
-    os.waitpid(child, 0)
-    return [line for line in text.split("\n") if line]
-
-
-def _socketDirectoryProblem(path, who):
+def _socketDirectoryProblem(path):
     if path.startswith("\0") or path.startswith("@"):
         return None  # an abstract socket has no directory
     directory = os.path.dirname(os.path.abspath(path))
@@ -168,7 +125,7 @@ def _socketDirectoryProblem(path, who):
     if not os.path.isdir(directory):
         return "%s is not a directory" % (directory,)
     if not os.access(directory, os.W_OK | os.X_OK):
-        return "directory %s is not writable by %s" % (directory, who)
+        return "directory %s is not writable by the user loomd starts as" % (directory,)
     return None
 
 
@@ -177,7 +134,7 @@ def _socketProblem(path):
     from reactor import _socketfile
     from reactor.error import CannotListenError
 
-    problem = _socketDirectoryProblem(path, "the user loomd starts as")
+    problem = _socketDirectoryProblem(path)
     if problem:
         return "cannot listen on %s: %s" % (path, problem)
     if path.startswith("\0") or path.startswith("@"):
@@ -188,92 +145,72 @@ def _socketProblem(path):
     return None
 
 
-def _pidfileProblem(path):
-    # The launcher's own pre-check: a symlink, an unreadable file, a daemon
-    # holding the lock; and what the daemon's open would refuse.
-    from services.loomd.pidfile import startObstacle
-
-    if path is None:
-        return None
-    obstacle = startObstacle(path)
-    if obstacle is not None:
-        return obstacle
-    if os.path.lexists(path) and not os.path.isfile(path):
-        return "pidfile %s is not a regular file" % (path,)
-    return None
-
-
-def _logFileProblem(options):
-    """
-    What the start would refuse to open as root at the log path: a symbolic
-    link, a hard link, anything but a regular file, or a directory reached
-    through a link others could have planted (reactor._safeopen).
-    """
-    from reactor._safeopen import checkPath
-
-    path = options["logfile"]
-    if options["syslog"] or path == "-" or (path is None and options["nodaemon"]):
-        return None
-    if path is None:
-        path = os.path.join(options["rundir"], "loomd.log")
-    return checkPath(path, "log file")
-
-
 def checkApplication(options, application, uid=None, gid=None):
     """
     Run the checks and print what they found; return the exit status, 0 or 1.
+
+    Warnings (what works now but fails later) go to stderr and do not fail
+    the check; the start prints the same ones.
 
     :param options: the LoomdOptions.
     :param application: the loaded application.
     :param uid: the user id loomd would run as (None: unchanged).
     :param gid: the group id loomd would run as (None: unchanged).
     """
-    problems = []
-    for directory in (options["rundir"], options["chroot"]):
-        if directory and not os.path.isdir(directory):
-            problems.append("directory %s does not exist" % (directory,))
-    pidfilePath = options.pidfilePath()
-    pidfileProblem = _pidfileProblem(pidfilePath)
-    if pidfileProblem:
-        problems.append(pidfileProblem)
-    logProblem = _logFileProblem(options)
-    if logProblem:
-        problems.append(logProblem)
-    listening = _listeningSockets()
+    findings = examine(options, uid, gid)
     addresses = listeningAddresses(application)
-    sockets = []
-    for kind, interface, port in addresses:
-        if kind == "unix":
-            sockets.append(interface)
-            problem = _socketProblem(interface)
-            if problem:
-                problems.append(problem)
-            continue
-        where = _where(kind, interface, port)
-        if port and _portInUse(interface, port, listening):
-            problems.append("cannot listen on %s: address already in use" % (where,))
-        if 0 < port < 1024 and os.geteuid() != 0:
-            problems.append("cannot listen on %s: ports below 1024 need root" % (where,))
-    files = [pidfilePath]
-    if not options["syslog"] and options["logfile"] not in (None, "-"):
-        files.append(options["logfile"])
-    elif not options["syslog"] and options["logfile"] is None and not options["nodaemon"]:
-        files.append(os.path.join(options["rundir"], "loomd.log"))
-    files = [path for path in files if path]
+    problems = findings.errors + _addressProblems(addresses)
     notes = []
-    if (files or sockets) and not problems:
-        found = _writableAs(uid, gid, files, sockets)
-        notes = [line for line in found if line.startswith("note: ")]
-        problems.extend(line for line in found if not line.startswith("note: "))
+    if not problems:
+        try:
+            notes = _socketNotes(addresses, uid, gid, options["euid"])
+        except OSError as error:
+            problems.append(str(error))
+    for warning in findings.warnings:
+        sys.stderr.write("loomd: warning: %s\n" % (warning,))
     if problems:
         for problem in problems:
             sys.stderr.write("loomd: check failed: %s\n" % (problem,))
         return 1
     for note in notes:
-        sys.stdout.write("loomd: %s\n" % (note,))
+        sys.stdout.write("loomd: note: %s\n" % (note,))
     listening = ", ".join(_where(*address) for address in addresses) or "nothing known"
     sys.stdout.write("loomd: check passed: application loaded; listens on %s\n" % (listening,))
     return 0
+
+
+def _addressProblems(addresses):
+    """Why each address could not be listened on: a socket file, a busy or a low port."""
+    problems = []
+    listening = _listeningSockets()
+    for kind, interface, port in addresses:
+        if kind == "unix":
+            problem = _socketProblem(interface)
+        elif port and _portInUse(interface, port, listening):
+            problem = "cannot listen on %s: address already in use" % (
+                _where(kind, interface, port),
+            )
+        else:
+            problem = lowPortProblem(interface, port)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _socketNotes(addresses, uid, gid, euid):
+    """A note for each UNIX socket the daemon's user could not remove at stop."""
+    paths = [
+        interface
+        for kind, interface, _ in addresses
+        if kind == "unix" and not interface.startswith(("\0", "@"))
+    ]
+    directories = sorted({os.path.dirname(os.path.abspath(path)) for path in paths})
+    unwritable = unwritableDirectories(directories, uid, gid, euid=euid) if directories else []
+    return [
+        "the target user cannot remove %s at stop; the next start replaces it as stale" % (path,)
+        for path in paths
+        if os.path.dirname(os.path.abspath(path)) in unwritable
+    ]
 
 
 def _where(kind, interface, port):

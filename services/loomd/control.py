@@ -5,6 +5,11 @@ through its pidfile, with LSB init-script exit codes.
 The pidfile's lock, not its content, says whether the daemon runs (see
 services.loomd.pidfile): a pid read from an unlocked file may already belong to
 another process, so it is never signalled.
+
+Without ``--pidfile`` the commands look at the default, ``loomd.pid`` in the
+run directory, and every answer names it: a daemon started with another
+pidfile is not found there, and "not running" would be a guess.  When no
+file exists there they say exactly that (test_controlWithoutPidfileNamesTheDefault).
 """
 
 import os
@@ -36,27 +41,57 @@ def _holder(pidfile):
     return lockHolder(pidfile)
 
 
-def status(pidfile):
-    """Print and return the LSB status: 0 running, 1 dead with pidfile, 3 stopped, 4 unknown."""
+def _pid(pid, pidfile, explicit):
+    # "pid N", and the default pidfile's path: an answer from it is a guess.
+    return "pid %s" % (pid,) if explicit else "pid %s, pidfile %s" % (pid, pidfile)
+
+
+def _notRunning(pidfile, explicit):
+    """What to say when the pidfile's lock is free: why, naming the file."""
+    if os.path.lexists(pidfile) and _emptied(pidfile):
+        return "not running (the pidfile %s is empty: the daemon stopped)" % (pidfile,)
+    if os.path.lexists(pidfile):
+        return "not running" if explicit else "not running (pidfile %s)" % (pidfile,)
+    if explicit:
+        return "not running (no pidfile at %s)" % (pidfile,)
+    return "no pidfile at %s (the default; give the daemon's with --pidfile)" % (pidfile,)
+
+
+def status(pidfile, explicit=True):
+    """
+    Print and return the LSB status: 0 running, 1 dead with pidfile, 3
+    stopped, 4 unknown.
+
+    :param explicit: False when pidfile is the default, not given on the
+        command line: the answers then name it.
+    """
     try:
         locked, pid = _holder(pidfile)
     except PidFileError as error:
         _say("status unknown: %s" % (error,))
         return UNKNOWN
     if locked:
-        _say("running (pid %s)" % (pid,))
+        _say("running (%s)" % (_pid(pid, pidfile, explicit),))
         return RUNNING
-    if os.path.exists(pidfile):
+    if os.path.lexists(pidfile) and not _emptied(pidfile):
         _say("not running, but the pidfile %s remains" % (pidfile,))
         return DEAD_WITH_PIDFILE
-    _say("not running")
+    _say(_notRunning(pidfile, explicit))
     return NOT_RUNNING
 
 
-def stop(pidfile, timeout=10.0):
+def _emptied(pidfile):
+    # A daemon that could not remove its pidfile (privileges dropped, the
+    # directory root's) empties it at exit: a clean stop, not a dead daemon
+    # (test_emptiedPidfileIsNotRunning).
+    return os.stat(pidfile, follow_symlinks=False).st_size == 0
+
+
+def stop(pidfile, timeout=10.0, explicit=True):
     """
     Send SIGTERM to the daemon and wait up to timeout seconds for it to exit.
 
+    :param explicit: as for ``status``.
     :return: 0 once it has stopped (or was not running), 1 otherwise.
     """
     try:
@@ -65,7 +100,7 @@ def stop(pidfile, timeout=10.0):
         _say("cannot stop: %s" % (error,))
         return 1
     if not locked:
-        _say("not running")
+        _say(_notRunning(pidfile, explicit))
         return 0
     if not pid:
         _say("cannot stop: the pidfile %s is locked but names no process" % (pidfile,))
@@ -80,27 +115,31 @@ def stop(pidfile, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not lockHolder(pidfile)[0]:
-            _say("stopped (pid %d)" % (pid,))
+            _say("stopped (%s)" % (_pid(pid, pidfile, explicit),))
             return 0
         time.sleep(0.05)
     _say("pid %d still running after %ss" % (pid, timeout))
     return 1
 
 
-def reload(pidfile):
-    """Send SIGHUP to the daemon: 0 if sent, 7 (LSB: not running) otherwise."""
+def reload(pidfile, explicit=True):
+    """
+    Send SIGHUP to the daemon: 0 if sent, 7 (LSB: not running) otherwise.
+
+    :param explicit: as for ``status``.
+    """
     try:
         locked, pid = _holder(pidfile)
     except PidFileError as error:
         _say("cannot reload: %s" % (error,))
         return 1
     if not locked or not pid:
-        _say("not running")
+        _say(_notRunning(pidfile, explicit))
         return PROGRAM_NOT_RUNNING
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
-        _say("not running")
+        _say(_notRunning(pidfile, explicit))
         return PROGRAM_NOT_RUNNING
-    _say("reload requested (pid %d)" % (pid,))
+    _say("reload requested (%s)" % (_pid(pid, pidfile, explicit),))
     return 0

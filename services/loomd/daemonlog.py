@@ -13,6 +13,7 @@ the file to the user privileges are dropped to, so that rotation and
 import logging
 
 from services.loomd.logfile import (
+    StdoutLog,
     captureStandardStreams,
     chownLogFiles,
     makeLogHandler,
@@ -62,6 +63,12 @@ class DaemonLogging:
         root.addHandler(self.handler)
         self._restoreStreams = captureStandardStreams()
 
+    def showsErrorsOnStandardOutput(self):
+        """Whether an error logged now is written to standard output (``-l -``, ``-n``)."""
+        return isinstance(self.handler, StdoutLog) and logging.getLogger().isEnabledFor(
+            logging.ERROR
+        )
+
     def prepareForUser(self, uid, gid):
         """Give the log file to uid/gid (before privileges are dropped)."""
         if uid is not None or gid is not None:
@@ -89,11 +96,16 @@ class EarlyLog(logging.Handler):
     Keeps what is logged before the daemon's log exists (while the .tac
     loads, in the launcher) so that it can be written to the log once there
     is one.  Warnings and errors also go to stderr at once, as they would
-    with no handler at all (the launcher's terminal sees them).
+    with no handler at all (the launcher's terminal sees them), unless
+    ``echo`` is False (the log will be the terminal: it replays them) or
+    the event says it was shown already (an ``echoed`` field).
+
+    :ivar echo: whether warnings are shown on stderr as they are logged.
     """
 
-    def __init__(self):
+    def __init__(self, echo=True):
         logging.Handler.__init__(self, logging.DEBUG)
+        self.echo = echo
         self.records = []
         root = logging.getLogger()
         self._previousLevel = root.level
@@ -103,8 +115,17 @@ class EarlyLog(logging.Handler):
     def emit(self, record):
         """Keep record; echo it to stderr if it is a warning or worse."""
         self.records.append(record)
-        if record.levelno >= logging.WARNING:
+        if self.echo and _unshownWarning(record):
             logging.lastResort.handle(record)
+
+    def abandon(self):
+        """
+        Detach, there being no log to replay into (the start failed):
+        warnings not shown yet go to stderr now.
+        """
+        for record in self.stop():
+            if not self.echo and _unshownWarning(record):
+                logging.lastResort.handle(record)
 
     def stop(self):
         """Detach; return the records kept (an empty list the second time)."""
@@ -114,6 +135,11 @@ class EarlyLog(logging.Handler):
             root.setLevel(self._previousLevel)
         records, self.records = self.records, []
         return records
+
+
+def _unshownWarning(record):
+    event = getattr(record, "loomEvent", None) or {}
+    return record.levelno >= logging.WARNING and not event.get("echoed")
 
 
 def replay(records):

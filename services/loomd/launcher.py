@@ -2,7 +2,7 @@
 The launching process: what ``loomd`` does before anything serves.
 
     install the reactor -> load the application -> resolve the user and group
-    -> --check and exit, or: pre-check the pidfile
+    -> --check and exit, or: pre-check the files (services.loomd.preflight)
     -> serve here (-n), or daemonize and wait on the status pipe
 
 The one idea: everything that can be checked in the process the user
@@ -14,9 +14,11 @@ then only waits for the one readiness point, the daemon's ``ok`` or error
 on the status pipe (services.loomd.daemon), and exits 0 or 1 with it.
 """
 
+import logging
 import os
 import sys
 
+from reactor import log
 from services.loomd.daemon import StartupFailed, StatusPipe, daemonize
 from services.loomd.daemonlog import EarlyLog
 from services.loomd.lifecycle import HANDLED_SIGNALS, Daemon
@@ -46,36 +48,45 @@ class Launcher:
 
     def start(self):
         """Run loomd; return the exit status (of the launcher, or of a foreground run)."""
-        # What the .tac logs while it loads is kept for the log, set up later.
-        self._earlyLog = EarlyLog()
+        # What the .tac logs while it loads is kept for the log, set up
+        # later; its warnings are shown at once, unless that log is the
+        # terminal (-n): it replays them there in a moment.
+        self._earlyLog = EarlyLog(echo=not _logsToTerminal(self.options))
         try:
             self.reactor = _installReactor(self.options["reactor"])
             self.application = buildApplication(self.options)
             self.uid, self.gid = credentials(self.options, self.application)
             if self.options["check"]:
                 return self._check()
-            self._precheckPidfile()
+            self._preflight()
         except StartupError as error:
-            self._earlyLog.stop()
+            self._earlyLog.abandon()
             sys.stderr.write("loomd: %s\n" % (error,))
             return 1
         if self.options["nodaemon"]:
-            return self._daemon().serve(_ForegroundReporter())
+            daemon = self._daemon()
+            return daemon.serve(_ForegroundReporter(daemon))
         return self._daemonize()
 
     def _check(self):
         from services.loomd.check import checkApplication
 
-        self._earlyLog.stop()
+        self._earlyLog.abandon()  # no log will replay what the .tac logged
         return checkApplication(self.options, self.application, self.uid, self.gid)
 
-    def _precheckPidfile(self):
-        from services.loomd.pidfile import startObstacle
+    def _preflight(self):
+        # What --check says of the files, the start says: the first error
+        # ends it before anything is forked or logged; a warning is shown
+        # (as --check shows it) and goes to the log.
+        from services.loomd.preflight import examine
 
-        path = self.options.pidfilePath()
-        obstacle = startObstacle(path) if path is not None else None
-        if obstacle is not None:
-            raise StartupError(obstacle)
+        findings = examine(self.options, self.uid, self.gid)
+        if findings.errors:
+            raise StartupError(findings.errors[0])
+        for warning in findings.warnings:
+            if self._earlyLog.echo:
+                sys.stderr.write("loomd: warning: %s\n" % (warning,))
+            log.msg(warning, system="loomd", logLevel=logging.WARNING, echoed=self._earlyLog.echo)
 
     def _daemon(self):
         return Daemon(
@@ -134,12 +145,14 @@ def _installReactor(name):
 def buildApplication(options):
     """
     Return the application the options name: the .tac's (``-y``), or one
-    holding the service of the plugin named on the command line.
+    holding the service of the plugin named on the command line.  The
+    .tac's directory goes first on sys.path, so it can import its neighbours.
 
     :raises StartupError: the .tac cannot be loaded, the plugin is unknown
         or its makeService fails (the message says which and why).
     """
     if options["python"]:
+        _importableNextTo(options["python"])
         try:
             return loadApplication(options["python"])
         except TacError as error:
@@ -154,6 +167,17 @@ def buildApplication(options):
     application = Application(maker.tapname)
     service.setServiceParent(application)
     return application
+
+
+def _importableNextTo(tac):
+    """
+    Put the .tac's directory first on sys.path, as Python does for a
+    script's: a .tac imports the modules that sit next to it, wherever
+    loomd was started (test_tacImportsTheModulesNextToIt).
+    """
+    directory = os.path.dirname(os.path.abspath(tac))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
 
 
 def credentials(options, application):
@@ -188,12 +212,24 @@ def _findMaker(name):
     raise StartupError("unknown plugin %r" % (name,))
 
 
+def _logsToTerminal(options):
+    # -n logging to standard output: the log is what the user reads.
+    return options["nodaemon"] and not options["syslog"] and options["logfile"] in (None, "-")
+
+
 class _ForegroundReporter:
-    # loomd -n: start-up failures go to stderr as well as to the log.
+    # loomd -n: a start-up failure is said once: by the log when it is on
+    # standard output (test_foregroundErrorIsPrintedOnce), else on stderr.
+    def __init__(self, daemon):
+        self.daemon = daemon
+
     def ready(self):
         pass
 
     def error(self, message):
+        daemonLog = self.daemon.logging
+        if daemonLog is not None and daemonLog.showsErrorsOnStandardOutput():
+            return
         sys.__stderr__.write("loomd: %s\n" % (message,))
         sys.__stderr__.flush()
 

@@ -50,6 +50,7 @@ from reactor.error import CannotListenError
 from reactor.interfaces import IListeningPort
 from reactor.task import LoopingCall
 from services.loomd import startup, systemd
+from services.loomd.lowports import listenFailure
 from services.loomd.startup import StartupError
 from services.loomd.stopdeadline import ShutdownDeadline, threadStack
 from services.service import IServiceCollection, pendingStops, stopCallsInProgress
@@ -202,7 +203,7 @@ class Daemon:
             log.err(failure, "startService failed during shutdown")
             return
         if failure.check(CannotListenError):
-            message = str(failure.value)
+            message = listenFailure(failure.value)
         else:
             log.err(failure, "startService failed")
             message = "start-up failed: %s" % (startup.describe(failure.value),)

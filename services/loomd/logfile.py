@@ -28,9 +28,9 @@ services.loomd._loghandlers add what a daemon started as root needs on top:
 - ``chownLogFiles``: after a privilege drop the daemon still writes through
   the descriptor opened as root, but rotation renames and creates files, so
   the file is handed to the target user (fchown on the open descriptor,
-  never by path) and the directory is checked: it must be writable by the
-  target user, or rotation and reopening will fail (a warning says so at
-  start-up).
+  never by path); the directory must be writable by the target user, or
+  rotation and reopening will fail (services.loomd.preflight warns of it
+  before the start, as ``--check`` does).
 - ``rebaseForChroot``: rotation and reopening go through the kept
   directory descriptor, which keeps working inside a chroot when the log
   is inside the jail; for a log outside the jail the descriptor would be a
@@ -47,11 +47,9 @@ foreground run logging to stdout never needs.  The dependency goes one way:
 this module imports _loghandlers, never the reverse.
 """
 
-import grp
 import io
 import logging
 import os
-import pwd
 import sys
 import threading
 
@@ -148,34 +146,16 @@ def makeSyslogHandler(prefix="loomd", facility="daemon", address="/dev/log"):
 # -- ownership after a privilege drop -------------------------------------------
 
 
-def _groupsOf(uid, gid):
-    try:
-        return set(os.getgrouplist(pwd.getpwuid(uid).pw_name, gid))
-    except KeyError:
-        return {gid}
-
-
-def _writableBy(info, uid, groups):
-    # Write and search permission on a directory, as the kernel checks it.
-    if uid == 0:
-        return True
-    if info.st_uid == uid:
-        return info.st_mode & 0o300 == 0o300
-    if info.st_gid in groups:
-        return info.st_mode & 0o030 == 0o030
-    return info.st_mode & 0o003 == 0o003
-
-
 def chownLogFiles(handler, uid, gid):
     """
-    Give handler's log file to uid/gid before privileges are dropped, and
-    check that rotation will keep working.
+    Give handler's log file to uid/gid before privileges are dropped.
 
     Rotation renames the file and creates a new one, and reopening after
-    logrotate creates one too: both need write permission on the directory
-    for the target user.  Problems are logged as warnings (system
-    ``loomd``) and returned; the log itself keeps working through the open
-    descriptor either way.
+    logrotate creates one too: both act as the target user.  Whether it may
+    write the log's directory is judged before the start, by
+    services.loomd.preflight, which warns (as ``--check`` does) when it may
+    not.  A failed chown is logged as a warning (system ``loomd``) and
+    returned; the log itself keeps working through the open descriptor.
 
     :param uid: the target uid, or None to keep the owner.
     :param gid: the target gid, or None to keep the group.
@@ -185,25 +165,14 @@ def chownLogFiles(handler, uid, gid):
     path = getattr(handler, "baseFilename", None)
     if path is None or (uid is None and gid is None):
         return []
-    warnings = []
     try:
         # Through the descriptor: a path could by now name another file.
         os.fchown(handler.stream.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
     except OSError as error:
-        warnings.append("cannot give log file %s to the new user: %s" % (path, error.strerror))
-    directory = os.path.dirname(path)
-    directoryFd = getattr(handler, "directoryFd", None)
-    info = os.fstat(directoryFd) if directoryFd is not None else os.stat(directory)
-    targetUid = os.getuid() if uid is None else uid
-    targetGid = os.getgid() if gid is None else gid
-    if not _writableBy(info, targetUid, _groupsOf(targetUid, targetGid)):
-        warnings.append(
-            "log directory %s is not writable by %s: log rotation and reopening will fail "
-            "after the privilege drop" % (directory, _describeUser(targetUid, targetGid))
-        )
-    for warning in warnings:
+        warning = "cannot give log file %s to the new user: %s" % (path, error.strerror)
         log.msg(warning, system="loomd", logLevel=logging.WARNING)
-    return warnings
+        return [warning]
+    return []
 
 
 def rebaseForChroot(handler, root):
@@ -267,18 +236,6 @@ def _underRoot(directoryFd):
                 return False
     finally:
         os.close(fd)
-
-
-def _describeUser(uid, gid):
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    try:
-        group = grp.getgrgid(gid).gr_name
-    except KeyError:
-        group = str(gid)
-    return "%s:%s" % (user, group)
 
 
 # -- standard streams ----------------------------------------------------------

@@ -429,7 +429,7 @@ def isLocked(path):
     return lockHolder(path)[0]
 
 
-def startObstacle(path):
+def startObstacle(path: str) -> str | None:
     """
     Return why a daemon could not start with the pidfile at path, or None.
 

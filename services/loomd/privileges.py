@@ -89,7 +89,7 @@ def _groupName(gid):
         return None
 
 
-def shedPrivileges(uid=None, gid=None, euid=False):
+def shedPrivileges(uid: int | None = None, gid: int | None = None, euid: bool = False) -> str:
     """
     Switch to uid and gid for good (or only the effective ids with euid).
 
@@ -104,7 +104,7 @@ def shedPrivileges(uid=None, gid=None, euid=False):
     """
     if uid is None and gid is None:
         return describeCredentials()
-    if gid is None:
+    if gid is None and uid is not None:  # uid is set: both None returned above
         gid = primaryGroup(uid)
         if gid is None:
             raise PrivilegeError("user %d has no entry to take a group from; give -g too" % uid)

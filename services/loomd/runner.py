@@ -121,6 +121,30 @@ class LoomdOptions(Options):
         ["print-init-script", None, None, "Print an LSB init script named NAME, and exit."],
     ]
 
+    optPlaceholders = {
+        "python": "FILE.tac",
+        "pidfile": "FILE",
+        "logfile": "FILE",
+        "prefix": "IDENT",
+        "syslog-facility": "FACILITY",
+        "syslog-socket": "PATH",
+        "rundir": "DIR",
+        "chroot": "DIR",
+        "uid": "USER",
+        "gid": "GROUP",
+        "umask": "MODE",
+        "reactor": "NAME",
+        "log-level": "LEVEL",
+        "log-format": "FORMAT",
+        "log-max-bytes": "BYTES",
+        "log-backups": "COUNT",
+        "log-rotate": "WHEN",
+        "shutdown-timeout": "SECONDS",
+        "start-timeout": "SECONDS",
+        "timeout": "SECONDS",
+        "print-init-script": "NAME",
+    }
+
     def __init__(self):
         Options.__init__(self)
         self.explicitPidfile = False
@@ -208,12 +232,13 @@ def run(argv):
         return 1
     if options["help_reactors"]:
         return _helpReactors()
+    explicit = options.explicitPidfile
     if options["status"]:
-        return control.status(options["pidfile"])
+        return control.status(options["pidfile"], explicit=explicit)
     if options["stop"]:
-        return control.stop(options["pidfile"], options["timeout"])
+        return control.stop(options["pidfile"], options["timeout"], explicit=explicit)
     if options["reload"]:
-        return control.reload(options["pidfile"])
+        return control.reload(options["pidfile"], explicit=explicit)
     if options["print_init_script"] or options["print_systemd_unit"]:
         return _printDeployment(options, argv)
     from services.loomd.launcher import Launcher
@@ -244,12 +269,13 @@ def _printDeployment(options, argv):
             )
         )
     else:
-        endpoints = _systemdEndpoints(options, args)
+        application = _loadForDeployment(options)
+        endpoints = _systemdEndpoints(options, args, application)
         base = _unitBase(options)
         sockets = deploy.systemdSocketUnits(base, endpoints) if endpoints else []
         unit = deploy.systemdUnit(
             args,
-            description="Loom application",
+            description="%s (Loom application)" % (_applicationName(options, application),),
             shutdownTimeout=options["shutdown_timeout"],
             socketUnit=[name for name, _ in sockets] or None,
         )
@@ -264,6 +290,27 @@ def _printDeployment(options, argv):
     return 0
 
 
+def _loadForDeployment(options):
+    # The .tac's application, to read its name and its systemd: endpoints;
+    # None for a plugin, or a .tac that does not load (the unit is still
+    # printed: the start will say what is wrong).
+    if not options["python"]:
+        return None
+    from services.loomd.launcher import buildApplication
+    from services.loomd.startup import StartupError
+
+    try:
+        return buildApplication(options)
+    except StartupError:
+        return None
+
+
+def _applicationName(options, application):
+    """What Description= calls the application: its name, else the unit's base name."""
+    name = getattr(application, "name", None)
+    return name if isinstance(name, str) and name else _unitBase(options)
+
+
 def _unitBase(options):
     # The unit name the socket units' Service= points at: the .tac's or
     # the plugin's name.
@@ -275,12 +322,13 @@ def _unitBase(options):
     return name or "loomd"
 
 
-def _systemdEndpoints(options, args):
+def _systemdEndpoints(options, args, application):
     """
     Return (kind, index, name) for each socket the application takes from
     systemd, in the order found: ``systemd:`` endpoints (kind "stream") of
-    the plugin's arguments or of the loaded .tac's services, and the
-    listenPassedDatagram calls (kind "datagram") written in the .tac.
+    the plugin's arguments or of the loaded .tac's services (application,
+    or None), and the listenPassedDatagram calls (kind "datagram") written
+    in the .tac.
     """
     from services.activation import SystemdEndpoint
 
@@ -291,14 +339,8 @@ def _systemdEndpoints(options, args):
             if endpoint is not None:
                 found.append(("stream", endpoint.index, endpoint.name))
     if options["python"]:
-        from services.loomd.launcher import buildApplication
         from services.loomd.lifecycle import walkServices
-        from services.loomd.startup import StartupError
 
-        try:
-            application = buildApplication(options)
-        except StartupError:
-            application = None
         for service in walkServices(application) if application is not None else ():
             endpoint = getattr(service, "endpoint", None)
             if isinstance(endpoint, SystemdEndpoint):

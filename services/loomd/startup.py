@@ -22,6 +22,7 @@ import os
 from reactor import log
 from reactor.error import CannotListenError
 from services.loomd.daemon import DaemonError, redirectStandardStreams
+from services.loomd.lowports import listenFailure
 
 __all__ = [
     "StartupError",
@@ -114,7 +115,7 @@ def privilegedStart(application):
     try:
         application.privilegedStartService()
     except CannotListenError as error:
-        raise StartupError(str(error)) from None
+        raise StartupError(listenFailure(error)) from None
     except SystemExit as exit:
         raise StartupError("a service called sys.exit(%s) during start-up" % (exit.code,)) from None
     except Exception as error:

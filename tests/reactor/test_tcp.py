@@ -160,6 +160,20 @@ def test_loseConnectionFlushesThenClosesBothSides(reactor, net):
     assert server.built[0].events == ["made", "lost"]
 
 
+def test_cleanCloseReasonReadsAsASentence(reactor, net):
+    # What connectionLost gets when the peer closes cleanly, and what
+    # programs print: one sentence, not "...cleanly: Connection done."
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    spin(reactor, lambda: client.built and server.built, what="connect")
+    client.built[0].transport.loseConnection()
+    spin(reactor, lambda: server.built[0].lost and client.built[0].lost, what="close")
+    for reason in (server.built[0].lost[0], client.built[0].lost[0]):
+        assert reason.getErrorMessage() == "Connection was closed cleanly."
+
+
 def test_abortDropsUnsentDataAndResetsPeer(reactor, net):
     server = RecordingServerFactory()
     port = net.listen(server)

@@ -5,20 +5,23 @@ in a private mount namespace when the test runs as root, since root writes
 through any mode bits; a mode 0555 directory otherwise), or a directory that
 does not exist.
 
-The daemon opens its log before it writes the pidfile or binds anything, and
-reports the failure through the status pipe: the launching ``loomd`` prints
-one clear line naming the file and the reason and exits 1, and nothing is
-left behind (no process, no pidfile, no port bound).  With ``-u nobody`` it is
+The launching ``loomd`` judges the log's directory before it forks
+(services.loomd.preflight, as ``--check`` does): it prints one clear line
+naming the file and the reason and exits 1, and nothing is left behind (no
+process, no pidfile, no log file, no port bound).  With ``-u nobody`` it is
 the same, as the log is opened before the privilege drop.
 
 A directory that root can write but the ``-u`` user cannot (``/var/log``
 itself, root:root 0755 on most systems) is not an error: the log is opened
 as root before the drop, as nginx does, and keeps working through its
-descriptor; loomd logs one warning that rotation and reopening will fail
-(``--check`` refuses it, see tests/services/test_loomd_control.py).
+descriptor; loomd prints and logs one warning that rotation and reopening
+will fail, and ``--check`` prints the same warning (see
+tests/services/test_loomd_preflight.py).
 """
 
+import grp
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -54,7 +57,8 @@ def readOnlyDirectory(tmp_path):
     os.mkdir(directory)
     if os.geteuid() != 0:
         os.chmod(directory, 0o555)
-        return directory, [], os.strerror(13)  # EACCES
+        user = "%s:%s" % (pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name)
+        return directory, [], "directory %s is not writable by %s" % (directory, user)
     unshare = shutil.which("unshare")
     prefix = [unshare, "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_SHELL]
     probe = (
@@ -64,12 +68,13 @@ def readOnlyDirectory(tmp_path):
     )
     if probe is None or probe.returncode != 0:
         pytest.skip("cannot mount a read-only directory here: %s" % (probe and probe.stderr,))
-    return directory, prefix + [directory], os.strerror(30)  # EROFS
+    return directory, prefix + [directory], "read-only file system"
 
 
 def missingDirectory(tmp_path):
     """A log directory that does not exist."""
-    return str(tmp_path / "missing"), [], os.strerror(2)  # ENOENT
+    directory = str(tmp_path / "missing")
+    return directory, [], "directory %s does not exist" % (directory,)
 
 
 @pytest.mark.parametrize("user", [None, "nobody"], ids=["asItself", "asNobody"])

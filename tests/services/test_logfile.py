@@ -392,24 +392,6 @@ def test_chownedLogFileAndWritableDirectoryGiveNoWarning(tmp_path):
         handler.close()
 
 
-def test_unwritableDirectoryIsWarnedAbout(tmp_path, events):
-    directory = tmp_path / "logs"
-    directory.mkdir(mode=0o755)
-    os.chmod(directory, 0o755)
-    handler = makeLogHandler(str(directory / "loomd.log"))
-    try:
-        warnings = chownLogFiles(handler, 65534, 65534)
-    finally:
-        handler.close()
-    expected = (
-        "log directory %s is not writable by nobody:nogroup: log rotation and reopening "
-        "will fail after the privilege drop" % (directory,)
-    )
-    assert warnings[-1] == expected
-    assert [log.textFromEventDict(event) for event in events][-1] == expected
-    assert events[-1]["logLevel"] == logging.WARNING
-
-
 def test_noFileNothingToChown():
     assert chownLogFiles(StdoutLog(sys.stdout), 65534, 65534) == []
 

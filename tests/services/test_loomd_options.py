@@ -1,8 +1,9 @@
 """
 End-to-end checks of loomd options that had no test of their own: --log-level,
 ``loomd PLUGIN [options]`` with a built-in plugin, -u overriding
-Application(uid=), the default pidfile in --rundir, and SIGHUP reopening the
-log file after logrotate moved it.
+Application(uid=), the default pidfile in --rundir, SIGHUP reopening the
+log file after logrotate moved it, the placeholders of --help and the
+suggestion for a mistyped option.
 """
 
 import os
@@ -15,6 +16,7 @@ from tests.services.loomd_helpers import (
     alive,
     echo,
     freePort,
+    loomdEnvironment,
     loomdFixture,  # noqa: F401 - the loomd fixture
     needRoot,
     procStatus,
@@ -116,3 +118,27 @@ def test_defaultPidfileIsInTheRunDirectory(loomd, tmp_path):
     assert not os.path.exists(str(tmp_path / "loomd.pid"))  # not the launch directory's
     stop(pid)
     assert not os.path.exists(pidfile)
+
+
+def test_helpShowsWhatEachArgumentIs(loomd):
+    result = loomd.run("--help", env=loomdEnvironment(COLUMNS=100))
+    assert result.returncode == 0
+    for form in (
+        "-y, --python=FILE.tac",
+        "--print-init-script=NAME",
+        "--pidfile=FILE",
+        "-u, --uid=USER",
+        "--shutdown-timeout=SECONDS",
+    ):
+        assert form in result.stdout
+    # No placeholder is merely the option's name upper-cased.
+    assert "=PYTHON" not in result.stdout and "=LOG_" not in result.stdout
+
+
+def test_unknownOptionSuggestsTheClosestKnownOne(loomd):
+    result = loomd.run("--pidfle", "x.pid", "-y", "app.tac")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "loomd: option --pidfle not recognized; did you mean --pidfile?\n"
+        "Run 'loomd --help' for usage.\n"
+    )

@@ -238,15 +238,23 @@ def test_startupBlockingTheLoopIsKilledAndItsPidfileRemoved(loomd, tmp_path):
     assert "no answer from the daemon within 1 seconds" in err
 
 
-def test_foregroundStartFailureExitsOneWithMessage(loomd, tmp_path):
+@pytest.mark.parametrize("logTo", [None, "-", "file"])
+def test_foregroundErrorIsPrintedOnce(loomd, tmp_path, logTo):
+    # -n logs to standard output: the error is said there, not again on
+    # stderr; logging to a file, it is said on stderr (and in the file).
+    logArgs = {None: (), "-": ("-l", "-"), "file": ("-l", loomd.logfile)}[logTo]
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
         tac = tacFile(tmp_path, "EchoService(%d).setServiceParent(application)\n" % port)
-        result = loomd.run("-n", "-y", tac, "--pidfile", loomd.pidfile, timeout=10)
+        result = loomd.run("-n", "-y", tac, "--pidfile", loomd.pidfile, *logArgs, timeout=10)
     assert result.returncode == 1
-    assert "cannot listen on 127.0.0.1:%d: address already in use" % port in result.stderr
+    message = "loomd: cannot listen on 127.0.0.1:%d: address already in use" % port
+    assert (result.stdout + result.stderr).count(message) == 1
+    if logTo == "file":
+        assert result.stderr == message + "\n"
+        assert readLog(loomd.logfile).count(message) == 1
     assert not os.path.exists(loomd.pidfile)
 
 
@@ -308,9 +316,7 @@ def test_missingRundirIsAMessage(loomd, tmp_path, mode):
     missing = str(tmp_path / "missing")
     result = loomd.run(*mode, "-y", tac, "--pidfile", loomd.pidfile, "-d", missing)
     assert result.returncode == 1
-    assert result.stderr == (
-        "loomd: cannot change to run directory %s: No such file or directory\n" % (missing,)
-    )
+    assert result.stderr == "loomd: run directory %s does not exist\n" % (missing,)
     assertNothingLeft(loomd)
 
 
@@ -323,3 +329,60 @@ def test_unknownSyslogFacilityIsAMessage(loomd, tmp_path, mode):
     assert result.returncode == 1
     assert result.stderr == "loomd: unknown syslog facility 'bogus'\n"
     assertNothingLeft(loomd)
+
+
+def test_tacImportsTheModulesNextToIt(loomd, tmp_path):
+    # Started from elsewhere, as an init script does: the .tac's directory
+    # is on sys.path, as a script's is.
+    app = tmp_path / "app"
+    app.mkdir()
+    port = freePort()
+    (app / "appsettings.py").write_text("PORT = %d\n" % (port,))
+    tac = tacFile(
+        app, "import appsettings\nEchoService(appsettings.PORT).setServiceParent(application)\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    check = loomd.run("--check", "-y", tac, "--pidfile", "", cwd=str(elsewhere))
+    assert check.returncode == 0, check.stderr
+    pid = loomd.daemon(tac)
+    assert echo(port) == b"hello loomd\n"
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_foregroundWarningIsPrintedOnce(loomd, tmp_path):
+    # What the .tac logs while it loads is kept for the log; with -n the
+    # log is standard output, so a warning is not echoed to stderr first.
+    tac = tacFile(
+        tmp_path,
+        """
+log.msg("a warning from the tac", logLevel=logging.WARNING)
+CallbackService(onStart=lambda: reactor.callLater(0, reactor.stop)).setServiceParent(application)
+""",
+    )
+    result = loomd.run("-n", "-y", tac, "--pidfile", "", timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout + result.stderr).count("a warning from the tac") == 1
+    assert result.stderr == ""
+
+
+def test_foregroundWarningIsShownWhenTheStartFailsBeforeTheLog(loomd, tmp_path):
+    # The log that would have replayed it never opens: stderr says it.
+    tac = tacFile(tmp_path, 'log.msg("a warning from the tac", logLevel=logging.WARNING)\n')
+    missing = tmp_path / "missing"
+    result = loomd.run("-n", "-y", tac, "--pidfile", missing / "app.pid", timeout=10)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "a warning from the tac",
+        "loomd: cannot open pidfile %s: directory %s does not exist"
+        % (missing / "app.pid", missing),
+    ]
+
+
+@pytest.mark.parametrize("mode", [(), ("-n",)], ids=["daemon", "foreground"])
+def test_checkShowsTheTacsWarningOnce(loomd, tmp_path, mode):
+    tac = tacFile(tmp_path, 'log.msg("a warning from the tac", logLevel=logging.WARNING)\n')
+    result = loomd.run("--check", *mode, "-y", tac, "--pidfile", "", timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "a warning from the tac\n"

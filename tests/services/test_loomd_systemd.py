@@ -194,6 +194,21 @@ def test_printedUnitIsTypeNotifyRunningTheSameCommand(loomd, tmp_path):
     assert "TimeoutStopSec=12" in unit  # loomd's own deadline comes first
 
 
+def test_printedUnitDescribesTheApplicationByName(loomd, tmp_path):
+    # The .tac's Application("finger-demo"); a plugin's name; a .tac that
+    # does not load, its file name.
+    tacFile(tmp_path, 'application = Application("finger-demo")\n', name="finger.tac")
+    (tmp_path / "broken.tac").write_text("def broken(:\n")
+    for args, name in [
+        (["-y", "finger.tac"], "finger-demo"),
+        (["echo", "--port", "tcp:7007"], "echo"),
+        (["-y", "broken.tac"], "broken"),
+    ]:
+        result = loomd.run("--print-systemd-unit", *args)
+        assert result.returncode == 0, result.stderr
+        assert "\nDescription=%s (Loom application)\n" % (name,) in result.stdout
+
+
 def test_printedUnitComesWithASocketUnitForSystemdEndpoints(loomd, tmp_path):
     tac = tacFile(
         tmp_path,

@@ -137,6 +137,48 @@ def test_unknownShortOptionIsUsageError():
     assert usageError(TwistdOptions, "-x") == "option -x not recognized"
 
 
+def test_unknownLongOptionSuggestsTheClosestKnownOne():
+    assert usageError(TwistdOptions, "--pidfle=x.pid") == (
+        "option --pidfle not recognized; did you mean --pidfile?"
+    )
+    assert usageError(TwistdOptions, "--no_daemon") == (
+        "option --no_daemon not recognized; did you mean --nodaemon?"
+    )
+    assert usageError(TwistdOptions, "--plugn web") == (
+        "option --plugn not recognized; did you mean --plugin?"
+    )
+
+
+def test_unknownSubCommandSuggestsTheClosestKnownOne():
+    assert usageError(Commands, "rnu") == (
+        "unknown command: rnu (expected one of: run, stop); did you mean run?"
+    )
+
+
+class PlaceholderOptions(TwistdOptions):
+    optParameters = [["python", "y", None, "Read the application from this .tac file."]]
+    optPlaceholders = {"python": "FILE.tac", "plugin": "PLUGIN"}
+
+
+def test_placeholdersNameWhatTheArgumentIs(capsys):
+    text = helpText(PlaceholderOptions(), capsys)
+    assert "-y, --python=FILE.tac" in text
+    assert "-P, --plugin=PLUGIN" in text
+    assert "-l, --logfile=LOGFILE" in text  # undeclared: the name, upper-cased
+
+
+def test_placeholderForNoSuchOptionIsAnError():
+    class Typo(TwistdOptions):
+        optPlaceholders = {"pidfil": "FILE"}
+
+    class Flag(TwistdOptions):
+        optPlaceholders = {"nodaemon": "YES"}
+
+    for broken in (Typo, Flag):
+        with pytest.raises(ValueError, match="optPlaceholders names"):
+            broken()
+
+
 def test_missingArgumentIsUsageError():
     assert usageError(TwistdOptions, "--logfile") == ("option --logfile requires argument")
     assert usageError(TwistdOptions, "-n -l") == "option -l requires argument"
