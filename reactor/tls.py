@@ -24,13 +24,15 @@ runs inside that call is kept, and encrypted with one ``send`` when it
 returns, so a request and its answer cost one ``bio_write``, one ``recv``,
 one ``send``, one ``bio_read`` and one write to the transport
 (test_answerIsOneRecordAndOneWrite).  Writes made at any other time are
-encrypted and written at once.  Nagle's algorithm is turned off on the
-transport below (TCP_NODELAY; the protocol may turn it back on): with writes
-already coalesced per turn it would only delay the second of two writes
-made in a row, a server's first answer after its session tickets, for the
-peer's delayed ACK (test_tlsTurnsNagleOff).  Everything decrypted from a chunk is
+encrypted and written at once.  Everything decrypted from a chunk is
 delivered before the next chunk is read, so pausing the transport below is
 all that ``pauseProducing`` needs: this layer never holds decrypted bytes.
+
+Nagle's algorithm is turned off on the transport below (TCP_NODELAY; the
+protocol may turn it back on): with writes already coalesced per turn it
+would only delay the second of two writes made in a row, such as a server's
+first answer after its session tickets, until the peer's delayed ACK
+(test_tlsTurnsNagleOff).
 
 How a connection ends:
 
@@ -102,20 +104,6 @@ def _truncated() -> Failure:
     return Failure(
         ConnectionLost("the peer closed the connection without a TLS close_notify (truncation)")
     )
-
-
-def _reasonOf(failure: Failure) -> Failure:
-    # An end of file in the middle of TLS is a lost connection, whatever
-    # OpenSSL's version calls it ("unexpected eof while reading", a
-    # SysCallError, an empty error queue in OpenSSL 4).
-    error = failure.value
-    if isinstance(error, SSL.SysCallError) or (
-        isinstance(error, SSL.Error) and not (error.args and error.args[0])
-    ):
-        return Failure(ConnectionLost("the connection ended inside TLS: %s" % (error,)))
-    if isinstance(error, SSL.Error) and "unexpected eof" in str(error).lower():
-        return Failure(ConnectionLost("the connection ended inside TLS: %s" % (error,)))
-    return failure
 
 
 @implementer(
@@ -198,11 +186,7 @@ class TLSMemoryBIOProtocol:
         self.connected = True
         noDelay = getattr(transport, "setTcpNoDelay", None)
         if noDelay is not None:
-            # Nagle's algorithm would hold a small write made while an
-            # earlier one is unacknowledged until the peer's delayed ACK
-            # (40 ms): a server's answer sent right after its session
-            # tickets, say.  This layer already makes one write per turn.
-            noDelay(True)
+            noDelay(True)  # see "Nagle's algorithm" in the module docstring
         self._tls = self.factory._connectionFor(self)
         if self._connectWrapped:
             self.wrappedProtocol.makeConnection(self)
@@ -312,8 +296,10 @@ class TLSMemoryBIOProtocol:
         return complete
 
     def _framingLost(self) -> int:
-        # Not a TLS record header (an SSLv2-style ClientHello, garbage):
-        # from now on, read until OpenSSL wants more, which is always right.
+        # Not a TLS record header (an SSLv2-style ClientHello, where the
+        # OpenSSL linked still accepts one; garbage): from now on, read until
+        # OpenSSL wants more, which is always right, and lets it tell what
+        # is wrong (test_garbageAfterTheHandshakeFailsTheConnection).
         self._recordLeft = -1
         return -1
 
@@ -331,7 +317,7 @@ class TLSMemoryBIOProtocol:
         elif isinstance(event, Failure):
             self._fail(event)
         else:
-            self._unsent |= 1  # maybe an answer (a key update's): dataReceived sends it
+            self._unsent += 1  # maybe an answer (to a key update): dataReceived sends it
 
     def _closeNotifyReceived(self) -> None:
         # The peer will send no more.  A half-closeable protocol that still
@@ -539,7 +525,7 @@ class TLSMemoryBIOProtocol:
     def _fail(self, reason: Failure) -> None:
         # TLS cannot go on: send OpenSSL's alert, if any, then close with reason.
         if self._reason is None:
-            self._reason = _reasonOf(reason)
+            self._reason = reason
         self.disconnecting = True
         if not self._dead:
             self._dead = True

@@ -335,6 +335,18 @@ def _failedPair(**kw):
     return server.wrappedProtocol.lost[0], client.wrappedProtocol.lost[0]
 
 
+def test_garbageAfterTheHandshakeFailsTheConnection():
+    # Not a record header: framing is no longer trusted, OpenSSL reads what
+    # there is and says what is wrong (where a length taken from garbage
+    # would have waited for 64 KiB that never come).
+    server, client, pump = tlsPair()
+    server.dataReceived(b"\x80\x00\x00\xff\xff" + b"garbage")
+    pump.flush()
+    reason = server.wrappedProtocol.lost[0]
+    assert reason.check(SSL.Error)
+    assert client.wrappedProtocol.lost
+
+
 def test_expiredCertificate():
     serverReason, clientReason = _failedPair(
         serverOptions=tlscerts.serverOptions(cert=tlscerts.EXPIRED)
