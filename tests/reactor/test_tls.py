@@ -414,8 +414,9 @@ def _checkStartTLSSession(reactor, port, requester, accepter, tlsClient):
     )
     for protocol in (requester, accepter):
         assert ISSLTransport.providedBy(protocol.transport)
-        assert ITLSTransport.providedBy(protocol.transport)
-        assert protocol.transport.getTcpNoDelay()
+        if not isinstance(protocol.transport.getHost(), UNIXAddress):
+            assert ITLSTransport.providedBy(protocol.transport)
+            assert protocol.transport.getTcpNoDelay()
     assert _pem(tlsClient.transport.getPeerCertificate()) == _serverPem()
     assert requester.transport.getPeer() == accepter.transport.getHost()
     assert requester.transport.getHost() == accepter.transport.getPeer()
@@ -433,6 +434,15 @@ def test_startTLSAskedByTheClient(reactor):
     _checkStartTLSSession(reactor, port, requester, accepter, tlsClient=requester)
     assert requester.lines == [b"GO"]  # read in clear, before the switch
     assert accepter.lines == [b"STARTTLS"]
+
+
+def test_startTLSOverUnixSockets(reactor, tmp_path):
+    path = str(tmp_path / "starttls.sock")
+    requester = Requester(tlscerts.clientOptions())
+    accepter = Accepter(tlscerts.serverOptions())
+    port = reactor.listenUNIX(path, _OneProtocol(accepter))
+    reactor.connectUNIX(path, _OneProtocol(requester), timeout=10)
+    _checkStartTLSSession(reactor, port, requester, accepter, tlsClient=requester)
 
 
 def test_startTLSAskedByTheServerWithRolesSwapped(reactor):
