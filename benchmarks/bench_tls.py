@@ -484,21 +484,27 @@ def main(argv=None):
     withLoom = loomHasTLS()
     peerList = peers(withLoom)
     names = [name for name, _ in peerList]
-    pyOpenSSLVersion, stdlibVersion = opensslVersions()
+    loomState = "listenSSL" if withLoom else "MISSING: its reactor has no listenSSL yet"
     print(
         "TLS benchmark on 127.0.0.1: Loom (%s), Twisted (listenSSL) and asyncio (its ssl "
-        "layer), ECDSA P-256 certificate; median of %d repeats, %.1f s warm-up + %.1f s "
-        "measured per point.\npyOpenSSL (Loom, Twisted): %s; ssl module (asyncio): %s"
-        % (
-            "listenSSL" if withLoom else "MISSING: its reactor has no listenSSL yet",
-            args.repeats,
-            args.warmup,
-            args.duration,
-            pyOpenSSLVersion,
-            stdlibVersion,
-        ),
+        "layer); TLS 1.3, ECDSA P-256 certificate.\npyOpenSSL (Loom, Twisted): %s; "
+        "ssl module (asyncio): %s" % ((loomState,) + opensslVersions()),
         flush=True,
     )
+    if not args.no_table:
+        print(
+            "Median of %d repeats, %.1f s warm-up + %.1f s measured per point; "
+            "%d handshakes in flight, bulk window %d x %d KiB"
+            % (
+                args.repeats,
+                args.warmup,
+                args.duration,
+                HANDSHAKE_INFLIGHT,
+                BULK_WINDOW,
+                BULK_SIZE // 1024,
+            ),
+            flush=True,
+        )
     started = time.monotonic()
     if not args.no_table:
         results = {point: {} for point in POINTS}
