@@ -290,8 +290,8 @@ def profileCategory(filename, function):
             return "OpenSSL calls (cffi, pyOpenSSL's)"
         if "_ssl." in function or "SSLObject" in function or "_SSLSocket" in function:
             return "OpenSSL calls (_ssl, asyncio's)"
-        if "socket" in function or "epoll" in function or "select" in function:
-            return "socket and epoll calls"
+        if any(word in function for word in ("socket", "epoll", "select", "posix.")):
+            return "system calls (socket, epoll, os)"
         return "other built-ins"
     path = os.path.realpath(filename)
     for folder, label in (
