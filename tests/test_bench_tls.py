@@ -40,20 +40,18 @@ def test_clientDrivesEveryPointOverTLS(tmp_path):
         assert sample["session"].startswith("TLS_")  # a TLS 1.3 suite
 
 
-def _samples(values, key):
-    return [{key: value} for value in values]
-
-
 def _results(loom, twisted, asyncio):
-    """Per-point samples; each argument is (handshake CPU, round-trip CPU, MB/s) per repeat."""
-    results = {}
+    """
+    Per-point samples; each argument holds, per repeat, (server CPU per
+    handshake, handshakes/s, server CPU per round trip, MB/s).
+    """
+    results = {"handshake": {}, "pingpong": {}, "bulk": {}}
     for name, repeats in (("loom", loom), ("twisted", twisted), ("asyncio", asyncio)):
         if repeats is None:
             continue
-        handshake, pingpong, bulk = zip(*repeats, strict=True)
-        results.setdefault("handshake", {})[name] = _samples(handshake, "serverUs")
-        results.setdefault("pingpong", {})[name] = _samples(pingpong, "serverUs")
-        results.setdefault("bulk", {})[name] = _samples(bulk, "rate")
+        results["handshake"][name] = [{"serverUs": r[0], "rate": r[1]} for r in repeats]
+        results["pingpong"][name] = [{"serverUs": r[2]} for r in repeats]
+        results["bulk"][name] = [{"rate": r[3]} for r in repeats]
     return results
 
 
@@ -67,28 +65,28 @@ def _verdicts(capsys, results, names):
 def test_targetsPassOnPairedRatios(capsys):
     # The third repeat is twice as slow for everyone: paired ratios ignore it.
     results = _results(
-        loom=[(500, 10, 600), (510, 11, 590), (1000, 20, 300)],
-        twisted=[(600, 25, 350), (620, 24, 340), (1200, 50, 180)],
-        asyncio=[(650, 12, 500), (640, 12, 520), (1300, 24, 250)],
+        loom=[(500, 1100, 10, 600), (510, 1080, 11, 590), (1000, 550, 20, 300)],
+        twisted=[(600, 1000, 25, 350), (620, 980, 24, 340), (1200, 500, 50, 180)],
+        asyncio=[(650, 900, 12, 500), (640, 910, 12, 520), (1300, 450, 24, 250)],
     )
     missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
-    assert (missed, lines) == (0, ["PASS"] * 4)
+    assert (missed, lines) == (0, ["PASS"] * 5)
 
 
 def test_targetsMiss(capsys):
     results = _results(
-        loom=[(700, 15, 400), (710, 15, 410)],
-        twisted=[(600, 25, 350), (620, 24, 340)],
-        asyncio=[(650, 12, 500), (640, 12, 520)],
+        loom=[(700, 900, 15, 400), (710, 890, 15, 410)],
+        twisted=[(600, 1000, 25, 350), (620, 980, 24, 340)],
+        asyncio=[(650, 900, 12, 500), (640, 910, 12, 520)],
     )
     missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
-    assert (missed, lines) == (4, ["MISS"] * 4)
+    assert (missed, lines) == (5, ["MISS"] * 5)
 
 
 def test_loomNotMeasuredIsMissing(capsys):
-    results = _results(loom=None, twisted=[(600, 25, 350)], asyncio=[(650, 12, 500)])
+    results = _results(loom=None, twisted=[(600, 1000, 25, 350)], asyncio=[(650, 900, 12, 500)])
     missed, lines = _verdicts(capsys, results, ["twisted", "asyncio"])
-    assert (missed, lines) == (4, ["MISSING"] * 4)
+    assert (missed, lines) == (5, ["MISSING"] * 5)
 
 
 CALLGRIND_OUTPUT = """\
