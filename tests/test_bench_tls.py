@@ -22,12 +22,13 @@ def _benchTls():
 
 
 @pytest.mark.timeout(120)
-def test_clientDrivesEveryPointOverTLS(tmp_path):
+@pytest.mark.parametrize("name", ["loom", "asyncio"])
+def test_clientDrivesEveryPointOverTLS(tmp_path, name):
     benchTls = _benchTls()
     client = benchTls.buildClient()
     pem = benchTls.makeCertificate(str(tmp_path / "server.pem"))
-    argv = dict(benchTls.peers(False))["asyncio"]
-    server = benchTls.Server("asyncio", argv, [pem], logName="asyncio-tls-test")
+    argv = dict(benchTls.peers(True))[name]
+    server = benchTls.Server(name, argv, [pem], logName=name + "-tls-test")
     try:
         samples = {
             point: benchTls.measure(client, server, point, 0.05, 0.2) for point in benchTls.POINTS
