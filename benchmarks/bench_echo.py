@@ -45,26 +45,34 @@ both sides of a ratio taken within seconds.
 import argparse
 import importlib.util
 import os
-import resource
 import select
-import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.path.join(HERE, "build")
-SERVERS = os.path.join(HERE, "servers")
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _benchlib import (  # noqa: E402
+    BUILD,
+    FILE_LIMIT,
+    PIN,
+    ROOT,
+    SERVERS,
+    Server,
+    build,
+    median,
+    pairedRatio,
+    printTable,
+    raiseFileLimit,
+    runClient,
+    summarize,
+)
+
 sys.path.insert(0, ROOT)
 
 CHURN_INFLIGHT = 4
-# With --pin: servers run on CPU 1, the client on CPU 0 (steadier, dearer wake-ups).
-PIN = {"server": None, "client": None}
 IDLE_CONNS = 10_000
-FILE_LIMIT = 65_536
 
 PINGPONG_POINTS = [(1, 64), (100, 64), (1000, 64), (100, 4096)]
 TARGET_POINTS = [(100, 64), (1000, 64)]
@@ -95,133 +103,7 @@ def peers(withC, baseline=None):
     return found
 
 
-# -- building ------------------------------------------------------------------
-
-
-def build(name):
-    """Compile benchmarks/NAME.c to benchmarks/build/NAME if missing or stale; return its path."""
-    source = os.path.join(HERE, name + ".c")
-    target = os.path.join(BUILD, name)
-    if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(source):
-        return target
-    compiler = os.environ.get("CC", "cc")
-    if shutil.which(compiler) is None:
-        raise SystemExit("bench_echo: a C compiler (%s) is needed to build %s" % (compiler, name))
-    os.makedirs(BUILD, exist_ok=True)
-    subprocess.run([compiler, "-O2", "-std=c99", "-o", target, source], check=True)
-    return target
-
-
-def raiseFileLimit(wanted=FILE_LIMIT):
-    """Raise RLIMIT_NOFILE (soft, and hard when root) so children inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= wanted:
-        return
-    if hard < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
-            return
-        except (ValueError, OSError):
-            wanted = hard
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-def pinner(role):
-    """A preexec_fn pinning a child to its CPU when --pin was given, else None."""
-    cpu = PIN[role]
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-# -- servers -------------------------------------------------------------------
-
-
-class Server:
-    """One echo server subprocess, started on an ephemeral port."""
-
-    startTimeout = 20.0  # seconds to wait for its "port=N" line
-    tail = ""  # the end of its log, once stopped
-
-    def __init__(self, name, argv):
-        self.name = name
-        self.logPath = os.path.join(BUILD, "server-%s.log" % (name,))
-        self.log = open(self.logPath, "wb")
-        env = dict(os.environ, PYTHONPATH=ROOT)
-        self.process = subprocess.Popen(
-            argv + ["0"],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            cwd=ROOT,
-            env=env,
-            preexec_fn=pinner("server"),
-        )
-        self.pid = self.process.pid
-        self.port = self._readPort()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _readPort(self):
-        ready, _, _ = select.select([self.process.stdout], [], [], self.startTimeout)
-        line = self.process.stdout.readline().decode() if ready else ""
-        if not line.startswith("port="):
-            self.stop()
-            raise RuntimeError("%s server did not start: %r\n%s" % (self.name, line, self.tail))
-        return int(line.strip().split("=")[1])
-
-    def _drain(self):
-        for line in self.process.stdout:
-            self.log.write(line)
-
-    def rss(self):
-        """The server's resident set size in bytes (VmRSS)."""
-        with open("/proc/%d/status" % (self.pid,)) as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS for %s" % (self.name,))
-
-    def logTail(self):
-        """The last lines the server wrote to stderr."""
-        self.log.flush()
-        with open(self.logPath, "rb") as log:
-            return log.read()[-2000:].decode(errors="replace")
-
-    def stop(self):
-        """Kill the server and wait for it."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
-        self.tail = self.logTail()
-        self.log.close()
-
-
 # -- running the client --------------------------------------------------------
-
-
-def parseResult(line):
-    """Turn 'result k=v k=v ...' into a dict of floats (mode stays a string)."""
-    fields = dict(item.split("=", 1) for item in line.split()[1:])
-    return {key: (value if key == "mode" else float(value)) for key, value in fields.items()}
-
-
-def runClient(client, server, args, warmup, duration):
-    """Run the client against server; return its parsed result line."""
-    argv = [client, "-p", str(server.port), "-P", str(server.pid), "-w", str(warmup)]
-    argv += ["-d", str(duration), *args]
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=warmup + duration + 60,
-        preexec_fn=pinner("client"),
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("result ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(
-            "client failed on %s (%s): %s\nserver log:\n%s"
-            % (server.name, " ".join(args), done.stderr.strip(), server.logTail())
-        )
-    return parseResult(lines[-1])
 
 
 def measurePingPong(client, server, conns, size, warmup, duration):
@@ -236,19 +118,6 @@ def measureChurn(client, server, warmup, duration, inflight=CHURN_INFLIGHT):
     """Return a dict of connections/s and server CPU µs per connection."""
     args = ["-m", "churn", "-k", str(inflight), "-s", "64"]
     return summarize(runClient(client, server, args, warmup, duration))
-
-
-def summarize(result):
-    """Rates and per-item CPU from a client result."""
-    count, elapsed = result["count"], result["elapsed"]
-    return {
-        "rate": count / elapsed,
-        "serverUs": result["server_cpu"] * 1e6 / count if count else float("nan"),
-        "serverUserUs": result["server_user"] * 1e6 / count if count else float("nan"),
-        "clientShare": 100.0 * result["client_cpu"] / elapsed,
-        "serverShare": 100.0 * result["server_cpu"] / elapsed,
-        "errors": result["errors"],
-    }
 
 
 def measureIdle(client, name, argv, conns):
@@ -281,55 +150,6 @@ def measureIdle(client, name, argv, conns):
 
 
 # -- the table -----------------------------------------------------------------
-
-
-def median(samples, key):
-    """Median of one metric over repeats."""
-    return statistics.median(sample[key] for sample in samples)
-
-
-def formatValue(value):
-    """Compact number formatting for the table."""
-    if value != value:
-        return "nan"
-    if abs(value) >= 1000:
-        return "{:,.0f}".format(value)
-    if abs(value) >= 100:
-        return "%.0f" % value
-    return "%.2f" % value if abs(value) < 10 else "%.1f" % value
-
-
-def printTable(names, rows):
-    """rows: (point label, metric label, {peer: value}); ratios are Loom / peer."""
-    others = [name for name in names if name != "loom"]
-    header = ["point", "metric", *names, *["loom/" + name for name in others]]
-    table = [header]
-    for point, metric, values in rows:
-        ratios = [
-            "%.2fx" % (values["loom"] / values[name]) if values.get(name) else "-"
-            for name in others
-        ]
-        table.append([point, metric, *[formatValue(values[name]) for name in names], *ratios])
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for index, row in enumerate(table):
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
-        print("  ".join(cells))
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
-
-
-def pairedRatio(samples, key, peer):
-    """
-    Median over repeats of Loom's value / peer's value in the same repeat.
-
-    Both were measured within seconds of each other, so a change of the
-    machine's speed between repeats (several tens of per cent on a shared VM)
-    moves both sides of each ratio; the ratio of the two medians can pair a
-    fast Loom repeat with a slow peer repeat.
-    """
-    pairs = zip(samples["loom"], samples[peer], strict=True)
-    return statistics.median(ours[key] / theirs[key] for ours, theirs in pairs)
 
 
 def printPairedChurn(samples, names):
@@ -438,7 +258,7 @@ def main(argv=None):
     if args.pin:
         PIN.update(server=1, client=0)
     raiseFileLimit(max(FILE_LIMIT, args.idle_conns + 1000))
-    client = build("echoclient")
+    client = build("echoclient", headers=["clientlib.h"])
     withC = not args.no_c_server
     if withC:
         build("echoserver")

@@ -23,8 +23,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 
@@ -45,14 +43,7 @@ def countInstructions(client, argv, mode, conns, seconds):
             args += ["-k", "4"] if mode == "churn" else ["-c", str(conns)]
             result = bench_echo.runClient(client, server, args, 0, seconds)
         finally:
-            server.process.send_signal(signal.SIGINT)
-            try:
-                server.process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
-            server.tail = server.logTail()
-            server.log.close()
+            server.stopGently()
         with open(out) as counts:
             totals = re.search(r"^(?:summary|totals): (\d+)", counts.read(), re.MULTILINE)
         return int(totals.group(1)), result["count"]
@@ -82,7 +73,7 @@ def main(argv=None):
         raise SystemExit("callgrind_echo: valgrind is needed (apt-get install valgrind)")
     bench_echo.raiseFileLimit()
     bench_echo.Server.startTimeout = 300.0  # an interpreter starting under valgrind
-    client = bench_echo.build("echoclient")
+    client = bench_echo.build("echoclient", headers=["clientlib.h"])
     available = dict(bench_echo.peers(False, args.baseline))
     unit = "connection" if args.mode == "churn" else "round trip (%d conns)" % (args.conns,)
     for name in args.server or ["loom"]:

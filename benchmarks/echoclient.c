@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clientlib.h"
+
 #define MAX_EVENTS 1024
 #define READ_SIZE 65536
 
@@ -66,64 +68,6 @@ static char readBuffer[READ_SIZE];
 static struct sockaddr_in target;
 static int epfd;
 static long errors;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double ownCpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
-
-/* The server's utime+stime in seconds, or -1 if unknown; its utime in *user. */
-static double serverCpu(double *user)
-{
-    char path[64], buf[1024];
-    *user = -1;
-    if (opt.serverPid <= 0)
-        return -1;
-    snprintf(path, sizeof path, "/proc/%d/stat", opt.serverPid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    /* After ")": field 3 (state) ... field 14 utime, field 15 stime. */
-    unsigned long long utime = 0, stime = 0;
-    if (sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &utime,
-               &stime) != 2)
-        return -1;
-    double tick = (double)sysconf(_SC_CLK_TCK);
-    *user = (double)utime / tick;
-    return (double)(utime + stime) / tick;
-}
-
-static void raiseFileLimit(long wanted)
-{
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    if ((long)rl.rlim_cur >= wanted)
-        return;
-    rl.rlim_cur = wanted;
-    if ((long)rl.rlim_max < wanted)
-        rl.rlim_max = wanted; /* allowed for root only */
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        fprintf(stderr, "echoclient: cannot raise RLIMIT_NOFILE to %ld: %s\n", wanted,
-                strerror(errno));
-        exit(1);
-    }
-}
 
 static void watch(Conn *c, int index, unsigned events)
 {
@@ -272,10 +216,10 @@ static void runMeasured(const char *mode, Conn *conns, int (*step)(Conn *, int, 
             t0 = t;
             startCount = count;
             cpu0 = ownCpu();
-            server0 = serverCpu(&user0);
+            server0 = serverCpu(opt.serverPid, &user0);
         } else if (measuring && t >= end) {
             double user1;
-            double server1 = serverCpu(&user1);
+            double server1 = serverCpu(opt.serverPid, &user1);
             double cpu1 = ownCpu();
             printSnapshotDelta(mode, count - startCount, t - t0, cpu1 - cpu0,
                                server0 < 0 ? -1 : server1 - server0,
