@@ -427,6 +427,43 @@ class IUNIXTransport(ITransport):
     """A UNIX stream transport."""
 
 
+class ITLSTransport(ITCPTransport):
+    """A stream transport that can start TLS on a live connection (STARTTLS)."""
+
+    def startTLS(contextFactory: Any, normal: bool = True) -> None:
+        """
+        Encrypt everything written from now on, and decrypt everything read.
+
+        :param contextFactory: an object with ``getContext()``, or a
+            connection creator (see reactor.tls).
+        :param normal: True (the default) makes this side the TLS client if
+            it made the connection, the TLS server if it accepted it; False
+            swaps the roles.
+        """
+
+
+class ISSLTransport(ITCPTransport):
+    """A transport over TLS."""
+
+    def getPeerCertificate() -> Any:
+        """Return the peer's certificate (an OpenSSL.crypto.X509), or None."""
+
+
+class INegotiated(Interface):
+    """A TLS transport that may have chosen an application protocol with ALPN."""
+
+    negotiatedProtocol = Attribute(
+        "The protocol chosen (bytes), or None before the handshake or without ALPN."
+    )
+
+
+class IHandshakeListener(Interface):
+    """A protocol that wants to know when its TLS handshake has completed."""
+
+    def handshakeCompleted() -> None:
+        """The TLS handshake completed: the peer is verified, and negotiatedProtocol set."""
+
+
 class IUDPTransport(Interface):
     """A UDP port, from a DatagramProtocol's point of view."""
 

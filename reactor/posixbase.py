@@ -19,14 +19,14 @@ from reactor import _logcontext, log
 from reactor.base import ReactorBase
 from reactor.error import CONNECTION_LOST
 from reactor.failure import Failure
-from reactor.interfaces import IReactorTCP, IReactorUDP, IReactorUNIX
+from reactor.interfaces import IReactorSSL, IReactorTCP, IReactorUDP, IReactorUNIX
 
 __all__ = ["PosixReactorBase"]
 
 _LOST_FAILURE = Failure(CONNECTION_LOST)
 
 
-@implementer(IReactorTCP, IReactorUNIX, IReactorUDP)
+@implementer(IReactorTCP, IReactorUNIX, IReactorUDP, IReactorSSL)
 class PosixReactorBase(ReactorBase):
     """A ReactorBase for POSIX systems: the home of transport methods."""
 
@@ -82,6 +82,40 @@ class PosixReactorBase(ReactorBase):
         connector = tcp.Connector(host, port, factory, timeout, bindAddress, reactor=self)
         connector.connect()
         return connector
+
+    # -- TLS over TCP -------------------------------------------------------------
+
+    def listenSSL(self, port, factory, contextFactory, backlog=50, interface=""):
+        """
+        Listen for TLS connections: listenTCP with each connection's protocol
+        carried over TLS (reactor.tls).
+
+        :param contextFactory: an object with ``getContext()`` returning an
+            OpenSSL.SSL.Context, or a server connection creator.
+        :return: the listening reactor.tcp.Port (its factory is the
+            TLSMemoryBIOFactory around factory).
+        :raises CannotListenError: naming the address, if it cannot be bound.
+        """
+        from reactor.tls import TLSMemoryBIOFactory
+
+        return self.listenTCP(
+            port, TLSMemoryBIOFactory(contextFactory, False, factory), backlog, interface
+        )
+
+    def connectSSL(self, host, port, factory, contextFactory, timeout=30, bindAddress=None):
+        """
+        Connect to host:port and speak TLS over the connection as its client.
+
+        :param contextFactory: an object with ``getContext()``, or a client
+            connection creator (reactor.ssl.optionsForClientTLS gives one
+            that checks the server's name).
+        :return: the reactor.tcp.Connector, already connecting.
+        """
+        from reactor.tls import TLSMemoryBIOFactory
+
+        return self.connectTCP(
+            host, port, TLSMemoryBIOFactory(contextFactory, True, factory), timeout, bindAddress
+        )
 
     # -- UNIX -------------------------------------------------------------------
 

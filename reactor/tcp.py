@@ -36,7 +36,7 @@ from reactor.error import (
     getConnectError,
 )
 from reactor.failure import Failure
-from reactor.interfaces import IConnector, IListeningPort, ITCPTransport
+from reactor.interfaces import IConnector, IListeningPort, ITCPTransport, ITLSTransport
 from reactor.stream import StreamTransport, startConnection
 
 _ACCEPT_EXHAUSTED = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
@@ -81,6 +81,9 @@ class AddressedTransport(StreamTransport):
 
     __slots__ = ()
     _family = socket.AF_INET6  # the socket object's family (see _withSocket)
+    # startTLS(normal=True) makes us the TLS client of a connection we made,
+    # the TLS server of one a port accepted (Server sets False).
+    _tlsClientDefault = True
 
     def _makeAddress(self, sockaddr):
         return _address(sockaddr)
@@ -104,6 +107,37 @@ class AddressedTransport(StreamTransport):
             host = self._host = self._kernelAddress("getsockname")
         return host
 
+    def startTLS(self, contextFactory, normal=True, *, received=b""):
+        """
+        Start TLS on this live connection (STARTTLS): what was written
+        before goes out in clear, everything written from now on encrypted,
+        and everything read from now on is decrypted.  The connection stays
+        the same object, and becomes an ISSLTransport (getPeerCertificate,
+        negotiatedProtocol); a registered producer stays registered.
+
+        :param contextFactory: an object with ``getContext()``, or a
+            connection creator (see reactor.tls).
+        :param normal: True (the default) makes this side the TLS client
+            if it made the connection, the server if a port accepted it;
+            False swaps the roles.
+        :param received: bytes the protocol already read that belong after
+            the switch (what ``clearLineBuffer()`` returns when the peer sent
+            its first TLS bytes right behind its last line): they are
+            decrypted first.  Loom's addition to Twisted's signature.
+        :raises RuntimeError: if TLS is started already.
+        """
+        from reactor import _starttls
+
+        isClient = self._tlsClientDefault if normal else not self._tlsClientDefault
+        producer, streaming = self._producer, self._streaming
+        if producer is not None:
+            self.unregisterProducer()
+        tls = _starttls.startTLS(self, contextFactory, isClient)
+        if producer is not None:
+            tls.registerProducer(producer, streaming)
+        if received:
+            tls.dataReceived(received)
+
     def _learnAddresses(self):
         # The descriptor is about to close: ask for what is still unknown.
         try:
@@ -116,7 +150,7 @@ class AddressedTransport(StreamTransport):
             pass
 
 
-@implementer(ITCPTransport)
+@implementer(ITCPTransport, ITLSTransport)
 class Connection(AddressedTransport):
     """A TCP connection (log lines name it ``Protocol,client``)."""
 
@@ -174,6 +208,7 @@ class Server(Connection):
 
     __slots__ = ("_session",)  # see _logcontext.serverLogPrefix
     autoPauseReading = True
+    _tlsClientDefault = False
     logPrefix = _logcontext.serverLogPrefix
     sessionno = property(
         _logcontext.sessionOf,

@@ -48,7 +48,11 @@ def _unixAddress(name):
 
 @implementer(IUNIXTransport)
 class Connection(AddressedTransport):
-    """A UNIX stream connection (addresses are UNIXAddress; a name may be None)."""
+    """
+    A UNIX stream connection (addresses are UNIXAddress; a name may be
+    None).  It has TCP's startTLS, without claiming ITLSTransport, which
+    is a TCP transport's interface (Twisted's too).
+    """
 
     __slots__ = ()
     _family = socket.AF_UNIX
@@ -70,6 +74,7 @@ class Server(Connection):
 
     __slots__ = ("_session",)  # see _logcontext.serverLogPrefix
     autoPauseReading = True
+    _tlsClientDefault = False
     logPrefix = _logcontext.serverLogPrefix
     sessionno = property(_logcontext.sessionOf, doc="As tcp.Server's.")
 
