@@ -28,6 +28,12 @@ encrypted and written at once.  Everything decrypted from a chunk is
 delivered before the next chunk is read, so pausing the transport below is
 all that ``pauseProducing`` needs: this layer never holds decrypted bytes.
 
+Nagle's algorithm is turned off on the transport below (TCP_NODELAY; the
+protocol may turn it back on): with writes already coalesced per turn it
+would only delay the second of two writes made in a row, such as a server's
+first answer after its session tickets, until the peer's delayed ACK
+(test_tlsTurnsNagleOff).
+
 How a connection ends:
 
 - ``loseConnection()`` sends what is written (after the handshake, if it
@@ -83,7 +89,8 @@ from reactor.interfaces import (
 __all__ = ["TLSMemoryBIOFactory", "TLSMemoryBIOProtocol"]
 
 _NO_RENEGOTIATION = getattr(SSL, "OP_NO_RENEGOTIATION", 0)
-_RECV_SIZE = 65536  # more than a record holds (16 KiB), so one recv empties one
+_RECORD_SIZE = 16384  # the most cleartext one TLS record holds
+_RECV_SIZE = 65536  # more than a record holds, so one recv empties one
 _SEND_SLICE = 262144  # the most cleartext encrypted at once: bounds the BIO
 # TLS record content types: change_cipher_spec, alert, handshake,
 # application_data, heartbeat.
@@ -97,20 +104,6 @@ def _truncated() -> Failure:
     return Failure(
         ConnectionLost("the peer closed the connection without a TLS close_notify (truncation)")
     )
-
-
-def _reasonOf(failure: Failure) -> Failure:
-    # An end of file in the middle of TLS is a lost connection, whatever
-    # OpenSSL's version calls it ("unexpected eof while reading", a
-    # SysCallError, an empty error queue in OpenSSL 4).
-    error = failure.value
-    if isinstance(error, SSL.SysCallError) or (
-        isinstance(error, SSL.Error) and not (error.args and error.args[0])
-    ):
-        return Failure(ConnectionLost("the connection ended inside TLS: %s" % (error,)))
-    if isinstance(error, SSL.Error) and "unexpected eof" in str(error).lower():
-        return Failure(ConnectionLost("the connection ended inside TLS: %s" % (error,)))
-    return failure
 
 
 @implementer(
@@ -137,6 +130,7 @@ class TLSMemoryBIOProtocol:
         "_handshakeDone",
         "_early",
         "_pending",
+        "_unsent",
         "_recordLeft",
         "_header",
         "_renegotiating",
@@ -169,6 +163,7 @@ class TLSMemoryBIOProtocol:
         self._handshakeDone = False
         self._early: list = []  # written before the handshake completed
         self._pending: list | None = None  # written during a delivery (a list then)
+        self._unsent = 0  # cleartext encrypted into the BIO, not yet sent (see _flushOutput)
         self._recordLeft = 0  # bytes until the current record ends
         self._header = b""  # the start of a record header split between reads
         self._renegotiating = False
@@ -189,25 +184,78 @@ class TLSMemoryBIOProtocol:
         """Make the TLS connection, connect the protocol above, start the handshake."""
         self.transport = transport
         self.connected = True
+        noDelay = getattr(transport, "setTcpNoDelay", None)
+        if noDelay is not None:
+            noDelay(True)  # see "Nagle's algorithm" in the module docstring
         self._tls = self.factory._connectionFor(self)
         if self._connectWrapped:
             self.wrappedProtocol.makeConnection(self)
-        if not self._dead:
+        if self.factory.isClient and not self._dead:
+            # A server's first step waits for the ClientHello: nothing to call.
             self._continueHandshake()
+            if self._unsent and not self._dead:
+                self._flushOutput()
 
     def dataReceived(self, data: bytes) -> None:
-        """Decrypt data; hand what the completed records held to the protocol above."""
+        """
+        Decrypt data; hand what the records it completes held to the
+        protocol above, in one call; send what that made OpenSSL write, in
+        one write below.  The hot path of the module: see its docstring.
+        """
         if self._dead:
             return
         self._tls.bio_write(data)
-        records = self._countRecords(data)
         if not self._handshakeDone:
-            self._continueHandshake()
-            if not self._handshakeDone or self._dead:
-                return
-            records = -1  # whatever followed the handshake's last message
-        if records:
-            self._readRecords(records)
+            self._countRecords(data)  # to keep the framing
+            records = self._continueHandshake()
+        elif (
+            # Most reads hold one whole application data record.
+            not self._recordLeft
+            and not self._header
+            and data[0] == _APPLICATION_DATA
+            and len(data) > 5
+            and len(data) == (data[3] << 8 | data[4]) + 5
+        ):
+            records = 1
+        else:
+            records = self._countRecords(data)
+        if records and not self._dead:
+            # recv once per record (-1: until OpenSSL wants more).  Anything
+            # but application data (a session ticket, a key update, an
+            # alert) ends the loop early, with an exception.
+            recv = self._tls.recv
+            chunks = []
+            event: Any = None
+            while records:
+                try:
+                    chunks.append(recv(_RECV_SIZE))
+                except WantReadError:
+                    event = WantReadError
+                    break
+                except ZeroReturnError:
+                    event = ZeroReturnError
+                    break
+                except Exception:
+                    event = Failure()
+                    break
+                records -= 1
+            if chunks:
+                # What the protocol writes while it runs is kept, and
+                # encrypted in one piece when it returns (an exception
+                # included: what was written before it still goes, as over
+                # plain TCP).
+                pending: list[bytes] = []
+                self._pending = pending
+                try:
+                    self.wrappedProtocol.dataReceived(b"".join(chunks))
+                finally:
+                    self._pending = None
+                    if pending and not self._closeSent and not self._dead:
+                        self._send(b"".join(pending))
+            if event is not None or self._renegotiating or self._verifyFailure is not None:
+                self._afterRead(event)
+        if self._unsent and not self._dead:
+            self._flushOutput()
 
     def _countRecords(self, data: bytes) -> int:
         # How many TLS records data completes.  A record is a 5-byte header
@@ -248,49 +296,12 @@ class TLSMemoryBIOProtocol:
         return complete
 
     def _framingLost(self) -> int:
-        # Not a TLS record header (an SSLv2-style ClientHello, garbage):
-        # from now on, read until OpenSSL wants more, which is always right.
+        # Not a TLS record header (an SSLv2-style ClientHello, where the
+        # OpenSSL linked still accepts one; garbage): from now on, read until
+        # OpenSSL wants more, which is always right, and lets it tell what
+        # is wrong (test_garbageAfterTheHandshakeFailsTheConnection).
         self._recordLeft = -1
         return -1
-
-    def _readRecords(self, records: int) -> None:
-        # recv once per complete record (-1: until OpenSSL wants more), then
-        # deliver what came in one call.  Anything but application data
-        # (a session ticket, a key update, an alert) ends the loop early
-        # with an exception, after which OpenSSL may have something to send.
-        recv = self._tls.recv
-        chunks = []
-        event: Any = None
-        while records:
-            try:
-                chunks.append(recv(_RECV_SIZE))
-            except WantReadError:
-                event = WantReadError
-                break
-            except ZeroReturnError:
-                event = ZeroReturnError
-                break
-            except Exception:
-                event = Failure()
-                break
-            records -= 1
-        if chunks:
-            self._deliver(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        if event is not None or self._renegotiating or self._verifyFailure is not None:
-            self._afterRead(event)
-
-    def _deliver(self, data: bytes) -> None:
-        # Writes made by the protocol while it runs are kept, and sent
-        # encrypted together when it returns (an exception included: what
-        # was written before it still goes, as over plain TCP).
-        pending: list[bytes] = []
-        self._pending = pending
-        try:
-            self.wrappedProtocol.dataReceived(data)
-        finally:
-            self._pending = None
-            if pending and not self._closeSent and not self._dead:
-                self._encrypt(b"".join(pending))
 
     def _afterRead(self, event: Any) -> None:
         # The rare outcomes of a read, once the data before them is delivered.
@@ -299,14 +310,14 @@ class TLSMemoryBIOProtocol:
         if self._verifyFailure is not None:
             self._abortWith(self._verifyFailure)
         elif self._renegotiating:
-            self._flushOutput()  # OpenSSL's no_renegotiation alert
+            # _fail sends OpenSSL's no_renegotiation alert first.
             self._fail(Failure(SSLError(string="the peer tried to renegotiate TLS; refused")))
         elif event is ZeroReturnError:
             self._closeNotifyReceived()
         elif isinstance(event, Failure):
             self._fail(event)
         else:
-            self._flushOutput()
+            self._unsent += 1  # maybe an answer (to a key update): dataReceived sends it
 
     def _closeNotifyReceived(self) -> None:
         # The peer will send no more.  A half-closeable protocol that still
@@ -314,7 +325,6 @@ class TLSMemoryBIOProtocol:
         self._peerClosed = True
         wrapped = self.wrappedProtocol
         if not self._closeSent and not self.disconnecting and _halfCloseable(wrapped):
-            self._flushOutput()
             wrapped.readConnectionLost()
             return
         self.disconnecting = True
@@ -370,23 +380,31 @@ class TLSMemoryBIOProtocol:
 
     # -- the handshake ------------------------------------------------------------
 
-    def _continueHandshake(self) -> None:
+    def _continueHandshake(self) -> int:
+        # One step of the handshake; what it writes is sent by the caller,
+        # with whatever else this turn adds to it.  Returns how many records
+        # to read next: -1 (all there are) once the handshake is done.
+        self._unsent += 1
         try:
             self._tls.do_handshake()
         except WantReadError:
-            self._flushOutput()
             if self._verifyFailure is not None:
                 self._abortWith(self._verifyFailure)
-            return
+            return 0
         except Exception:
             # OpenSSL's Error, or what a verification callback raised.
             self._fail(Failure())
-            return
+            return 0
         if self._verifyFailure is not None:
             self._abortWith(self._verifyFailure)
-            return
+            return 0
         self._handshakeDone = True
-        self._flushOutput()
+        self._handshakeCompleted()
+        return -1
+
+    def _handshakeCompleted(self) -> None:
+        # Tell the protocol; send what it wrote meanwhile; hand its producer
+        # to the transport below; finish a close asked for meanwhile.
         if IHandshakeListener.providedBy(self.wrappedProtocol):
             self.wrappedProtocol.handshakeCompleted()
         if self._dead:
@@ -417,44 +435,76 @@ class TLSMemoryBIOProtocol:
 
     # -- sending --------------------------------------------------------------------
 
+    def _send(self, data: Any) -> None:
+        # Encrypt data and send it now, with whatever OpenSSL wrote before
+        # it, in one write below: how answers made in dataReceived, and
+        # writes made at any other time, go out.  The common case, one
+        # record, is done here; a long write goes through _encrypt.
+        if len(data) > _RECORD_SIZE:
+            self._encrypt(data)
+            if self._unsent and not self._dead:
+                self._flushOutput()
+            return
+        tls = self._tls
+        try:
+            tls.send(data)  # one record: cheaper than sendall
+        except Exception:
+            self._fail(Failure())
+            return
+        unsent = self._unsent + len(data)
+        self._unsent = 0
+        size = unsent + (unsent >> 4) + 4096
+        out = tls.bio_read(size)
+        if len(out) == size:
+            out = self._readMore(out, size)
+        self.transport.write(out)
+
     def _encrypt(self, data: Any) -> None:
-        # Encrypt and send.  sendall, because pyOpenSSL's contexts allow
-        # partial writes (send() takes one record, 16 KiB, at a time); a long
-        # write in slices, so that the BIO never holds much more than one.
+        # Encrypt into the BIO; _flushOutput sends it.  sendall, because
+        # pyOpenSSL's contexts allow partial writes (send() takes one record,
+        # 16 KiB, at a time); a long write in slices, each sent before the
+        # next, so that the BIO never holds much more than one.
         tls = self._tls
         try:
             if len(data) <= _SEND_SLICE:
                 tls.sendall(data)
-                self._flushOutput(len(data))
+                self._unsent += len(data)
                 return
             view = memoryview(data)
             for start in range(0, len(view), _SEND_SLICE):
                 piece = view[start : start + _SEND_SLICE]
                 tls.sendall(piece)
-                self._flushOutput(len(piece))
+                self._unsent += len(piece)
+                self._flushOutput()
         except Exception:
             self._fail(Failure())
 
-    def _flushOutput(self, hint: int = 0) -> None:
+    def _flushOutput(self) -> None:
         # Move what OpenSSL wrote to its BIO to the transport below, in one
-        # write: hint is the cleartext just encrypted, so that one bio_read
-        # takes it all (records add at most a few per cent to it).
-        size = hint + (hint >> 4) + 4096
-        read = self._tls.bio_read
+        # write.  _unsent, the cleartext encrypted since the last flush (or
+        # a guess, when OpenSSL may have written something of its own),
+        # sizes the read: records add a few per cent to what they carry.
+        unsent = self._unsent
+        self._unsent = 0
+        size = unsent + (unsent >> 4) + 4096
         try:
-            data = read(size)
+            data = self._tls.bio_read(size)
         except WantReadError:
             return
         if len(data) == size:
-            pieces = [data]
-            while len(data) == size:
-                try:
-                    data = read(size)
-                except WantReadError:
-                    break
-                pieces.append(data)
-            data = b"".join(pieces)
+            data = self._readMore(data, size)
         self.transport.write(data)
+
+    def _readMore(self, data: bytes, size: int) -> bytes:
+        # The BIO held more than the guess: read on until it is empty.
+        pieces = [data]
+        while len(data) == size:
+            try:
+                data = self._tls.bio_read(size)
+            except WantReadError:
+                break
+            pieces.append(data)
+        return b"".join(pieces)
 
     def _sendCloseNotify(self) -> None:
         # Send what is written, then close_notify: nothing is sent after it.
@@ -469,15 +519,17 @@ class TLSMemoryBIOProtocol:
             self._tls.shutdown()
         except Exception:
             pass  # in the middle of a handshake: nothing to say
+        self._unsent += 1
         self._flushOutput()
 
     def _fail(self, reason: Failure) -> None:
         # TLS cannot go on: send OpenSSL's alert, if any, then close with reason.
         if self._reason is None:
-            self._reason = _reasonOf(reason)
+            self._reason = reason
         self.disconnecting = True
         if not self._dead:
             self._dead = True
+            self._unsent += 1
             self._flushOutput()
         self.transport.loseConnection()
 
@@ -495,7 +547,7 @@ class TLSMemoryBIOProtocol:
         done).  Ignored once closing, unless a producer is still registered.
         """
         pending = self._pending
-        if pending is not None and not self.disconnecting:
+        if pending is not None and data and not self.disconnecting:
             if data.__class__ is str:
                 raise TypeError("write() takes bytes, not str")
             pending.append(data)
@@ -509,7 +561,7 @@ class TLSMemoryBIOProtocol:
         if pending is not None:
             pending.append(data)
         elif self._handshakeDone:
-            self._encrypt(data)
+            self._send(data)
         else:
             self._early.append(data)
             if self._streaming and not self._producerPaused:

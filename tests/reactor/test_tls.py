@@ -82,7 +82,17 @@ def net(reactor):
             connector.transport.abortConnection()
     for port in net.ports:
         wait(reactor, port.stopListening())
-    spin(reactor, lambda: not reactor.getWriters() and not _userReaders(reactor), 5, "cleanup")
+    spin(
+        reactor,
+        lambda: (
+            not reactor.getWriters()
+            and not _userReaders(reactor)
+            and all(connector.state == "disconnected" for connector in net.connectors)
+            and not [call for call in reactor.getDelayedCalls() if call.active()]
+        ),
+        5,
+        "cleanup",
+    )
 
 
 def _userReaders(reactor):
@@ -128,6 +138,16 @@ def test_handshakeAndEchoBothWays(reactor, net):
     spin(reactor, lambda: serverProtocol.lost and clientProtocol.lost, what="close")
     assert serverProtocol.lost[0].check(ConnectionDone)
     assert clientProtocol.lost[0].check(ConnectionDone)
+
+
+def test_tlsTurnsNagleOff(reactor, net):
+    server = RecordingServerFactory(EchoRecorder)
+    port = net.listen(server)
+    client = RecordingClientFactory()
+    net.connect(port, client)
+    serverProtocol, clientProtocol = _connected(reactor, server, client)
+    assert serverProtocol.transport.getTcpNoDelay()
+    assert clientProtocol.transport.getTcpNoDelay()
 
 
 def test_echoOverUnixSockets(reactor, tmp_path):
@@ -381,6 +401,7 @@ def _checkStartTLSSession(reactor, port, requester, accepter, tlsClient):
     for protocol in (requester, accepter):
         assert ISSLTransport.providedBy(protocol.transport)
         assert ITLSTransport.providedBy(protocol.transport)
+        assert protocol.transport.getTcpNoDelay()
     assert _pem(tlsClient.transport.getPeerCertificate()) == _serverPem()
     assert requester.transport.getPeer() == accepter.transport.getHost()
     assert requester.transport.getHost() == accepter.transport.getPeer()
