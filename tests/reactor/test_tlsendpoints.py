@@ -138,7 +138,7 @@ def _damage(tlsCertificates, tmp_path, case):
     if case == "twistedMethod":
         return base + ":sslmethod=TLSv1_METHOD", "sslmethod", "TLS 1.2 and 1.3 only"
     if case == "unknownField":
-        return base + ":cert=x.pem", "['cert=x.pem']", "unexpected fields"
+        return base + ":cert=x.pem", "unexpected fields ['cert=x.pem']", "in endpoint"
     raise AssertionError(case)
 
 
@@ -161,7 +161,7 @@ def test_aBadServerFieldNamesTheFieldAndTheDescription(tlsCertificates, tmp_path
     with pytest.raises(ValueError) as raised:
         serverFromString(MemoryReactor(), description)
     message = str(raised.value)
-    assert message.startswith(field) or field in message
+    assert message.startswith(field)
     assert words in message
     assert repr(description) in message
 
@@ -324,10 +324,11 @@ def test_mutualTLSRefusesAClientWithoutATrustedCertificate(reactor, files, prese
     assert reason.check(SSL.Error)
     expected = "certificate required" if presented is None else "unknown ca"
     assert expected in str(reason.value)
-    serverReason = factory.built[0].lost[0]
-    assert serverReason.check(SSL.Error)
-    expected = "peer did not return a certificate" if presented is None else "certificate verify"
-    assert expected in str(serverReason.value)
+    serverReason = str(factory.built[0].lost[0].value)
+    if presented is None:
+        assert "peer did not return a certificate" in serverReason
+    else:
+        assert "certificate verify failed (unable to get local issuer certificate)" in serverReason
     assert factory.built[0].received == b""
     wait(reactor, port.stopListening())
 
