@@ -164,7 +164,7 @@ def _loaded(field: str, loader: Callable[[str], T], path: str, description: str)
     try:
         return loader(path)
     except CertificateLoadError as error:
-        raise _wrong(field, error, description) from error
+        raise _wrong(field, error, description) from None  # the message says it all
 
 
 def serverOptions(
@@ -208,7 +208,7 @@ def serverOptions(
             privateKey, certKey, extraCertChain, trustRoot=trustRoot
         )
     except CertificateLoadError as error:
-        raise _wrong("privateKey", error, description) from error
+        raise _wrong("privateKey", error, description) from None
 
 
 def clientOptions(host: str, description: str, fields: dict[str, str]) -> ClientTLSOptions:

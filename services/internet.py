@@ -202,7 +202,14 @@ class SSLServer(TCPServer):
         port = self.portNumber
         if self._port is not None:
             port = self._port.getHost().port
-        return self.name or "%s:%s" % (self.interface or "0.0.0.0", port)
+        return self.name or _hostAndPort(self.interface, port)
+
+
+def _hostAndPort(host, port):
+    # How the TLS servers' log lines and --check name a server.
+    if ":" in host:
+        return "[%s]:%s" % (host, port)
+    return "%s:%s" % (host or "0.0.0.0", port)
 
 
 class UNIXServer(_ListeningService):
@@ -595,11 +602,15 @@ class StreamServerEndpointService(Service):
         )
 
     def _where(self):
+        # The service's name, else where it listens (the real port once
+        # bound), else the endpoint itself (a systemd socket, say).
         if self.name:
             return self.name
-        address = self._port.getHost() if self._port is not None else None
-        if getattr(address, "port", None) is not None:
-            return "%s:%s" % (address.host, address.port)
+        address = self._port.getHost() if self._port is not None else self.endpoint
+        host = getattr(address, "host", getattr(address, "interface", None))
+        port = getattr(address, "port", None)
+        if isinstance(port, int) and isinstance(host, str):
+            return _hostAndPort(host, port)
         return repr(self.endpoint)
 
     def __repr__(self):

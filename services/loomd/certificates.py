@@ -29,7 +29,10 @@ from services.loomd.preflight import Findings, describeUser
 
 __all__ = ["examineCertificates"]
 
-_UNRELOADABLE = "%s cannot reload it on SIGHUP (it would keep the old certificate): %s"
+_UNRELOADABLE = (
+    "%s, as %s, who reads the files again on SIGHUP: a reload would fail "
+    "and keep the old certificate"
+)
 
 
 def examineCertificates(
@@ -69,7 +72,7 @@ def examineCertificates(
     user = _describeUser(uid, gid, chroot)
     for message in asDaemon:
         if message not in findings.errors:
-            findings.warnings.append(_UNRELOADABLE % (user, message))
+            findings.warnings.append(_UNRELOADABLE % (message, user))
     return findings
 
 
