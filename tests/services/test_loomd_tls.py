@@ -9,25 +9,23 @@ fails, a certificate expiring within 14 days or one the daemon's user
 could not read again is a warning.
 """
 
-import hashlib
 import os
 import pathlib
 import shutil
 import signal
-import socket
-import ssl
 import tempfile
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.services.loomd_helpers import (
+    TLSClient,
     alive,
+    fingerprint,
     freePort,
     loomdFixture,  # noqa: F401 - the loomd fixture
     needRoot,
     readLog,
+    serial,
     tacFile,
     waitFor,
 )
@@ -53,41 +51,6 @@ def tlsFiles(tlsCertificates, tmp_path):
 def sslTac(tmp_path, port, key, certificate, extra=""):
     description = "ssl:%d:interface=127.0.0.1:privateKey=%s:certKey=%s" % (port, key, certificate)
     return tacFile(tmp_path, SSL_SERVICE % (description,) + extra)
-
-
-class TLSClient:
-    """A blocking client from Python's ssl module, verifying localhost against ca."""
-
-    def __init__(self, port, ca):
-        context = ssl.create_default_context(cafile=str(ca))
-        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.socket = context.wrap_socket(raw, server_hostname="localhost")
-        der = self.socket.getpeercert(binary_form=True)
-        self.certificate = x509.load_der_x509_certificate(der)
-        self.fingerprint = hashlib.sha256(der).hexdigest()
-
-    def echo(self, data):
-        self.socket.sendall(data)
-        received = b""
-        while len(received) < len(data):
-            chunk = self.socket.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
-
-    def close(self):
-        self.socket.close()
-
-
-def fingerprint(leaf):
-    certificate = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
-    der = certificate.public_bytes(Encoding.DER)
-    return hashlib.sha256(der).hexdigest()
-
-
-def serial(leaf):
-    return x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number
 
 
 def reloads(loomd, pid, count):
