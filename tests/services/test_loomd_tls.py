@@ -17,6 +17,10 @@ import tempfile
 
 import pytest
 
+from reactor.ssl import CertificateOptions
+from services.internet import SSLServer
+from services.loomd.certificates import examineCertificates
+from services.service import Application
 from tests.services.loomd_helpers import (
     TLSClient,
     alive,
@@ -143,12 +147,20 @@ def test_checkFailsWhenTheKeyChangedAfterLoading(loomd, tmp_path, tlsCertificate
         str(key),
         tlsCertificates.client.private_key_pem.bytes(),
     )
-    result = loomd.run("--check", "-y", sslTac(tmp_path, port, key, certificate, swap))
+    tac = sslTac(tmp_path, port, key, certificate, swap)
+    why = "TLS server 127.0.0.1:%d: the private key does not match the certificate (key %s, " % (
+        port,
+        key,
+    ) + "certificate %s)\n" % (certificate,)
+    result = loomd.run("--check", "-y", tac)
     assert result.returncode == 1
-    assert (
-        "loomd: check failed: TLS server 127.0.0.1:%d: the private key does not match the "
-        "certificate (key %s, certificate %s)\n" % (port, key, certificate)
-    ) in result.stderr
+    assert "loomd: check failed: " + why in result.stderr
+    # The start judges alike, before anything is forked.
+    tlsCertificates.writeFiles(tlsCertificates.server, directory)
+    result = loomd.run("-y", tac, "--pidfile", loomd.pidfile, "-l", loomd.logfile)
+    assert result.returncode == 1
+    assert result.stderr == "loomd: " + why
+    assert not os.path.exists(loomd.pidfile) and not os.path.exists(loomd.logfile)
 
 
 def test_checkAndStartWarnOfACertificateExpiringSoon(loomd, tmp_path, tlsCertificates, tlsFiles):
@@ -205,3 +217,28 @@ def test_checkWarnsWhenTheDaemonsUserCouldNotReloadTheKey(
     key.chmod(0o644)
     result = loomd.run("--check", "-y", tac, "-u", "nobody", "--pidfile", "", "-l", "-")
     assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+
+
+def test_checkReadsTheFilesInsideTheChrootToo(tlsCertificates, openDirectory):
+    # Reloads after --chroot read the same paths inside the jail.
+    needRoot()
+    outside = openDirectory / "etc"
+    outside.mkdir()
+    key, certificate = tlsCertificates.writeFiles(tlsCertificates.server, outside)
+    application = Application("jailed")
+    SSLServer(8443, None, CertificateOptions.fromFiles(key, certificate)).setServiceParent(
+        application
+    )
+    jail = openDirectory / "jail"
+    jail.mkdir()
+    findings = examineCertificates(application, chroot=str(jail))
+    assert findings.errors == []
+    assert findings.warnings == [
+        "TLS server 0.0.0.0:8443: cannot read %s: No such file or directory, as the daemon's "
+        "user (root:root) inside the chroot %s, who reads the files again on SIGHUP: a reload "
+        "would fail and keep the old certificate" % (certificate, jail)
+    ]
+    inside = jail / str(outside).lstrip("/")
+    inside.mkdir(parents=True)
+    tlsCertificates.writeFiles(tlsCertificates.server, inside)
+    assert examineCertificates(application, chroot=str(jail)).warnings == []
