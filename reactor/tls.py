@@ -202,8 +202,8 @@ class TLSMemoryBIOProtocol:
         protocol above, in one call; send what that made OpenSSL write, in
         one write below.  The hot path of the module: see its docstring.
         """
-        if self._dead:
-            return
+        if self._dead or not data:
+            return  # (OpenSSL takes no empty write)
         self._tls.bio_write(data)
         if not self._handshakeDone:
             self._countRecords(data)  # to keep the framing

@@ -24,7 +24,7 @@ from OpenSSL import SSL
 from zope.interface import implementer
 
 from protocols.basic import LineReceiver
-from protocols.protocol import ClientFactory
+from protocols.protocol import ClientCreator, ClientFactory
 from reactor.address import UNIXAddress
 from reactor.error import ConnectionAborted, ConnectionDone, ConnectionLost, SSLError
 from reactor.interfaces import (
@@ -170,6 +170,20 @@ def test_echoOverUnixSockets(reactor, tmp_path):
 
 def _serverPem():
     return tlscerts.SERVER.cert_chain_pems[0].bytes()
+
+
+def test_clientCreatorConnectsOverTLS(reactor, net):
+    server = RecordingServerFactory(EchoRecorder)
+    port = net.listen(server)
+    creator = ClientCreator(reactor, Recorder)
+    protocol = wait(
+        reactor, creator.connectSSL("127.0.0.1", port.getHost().port, tlscerts.clientOptions())
+    )
+    protocol.transport.write(b"created")
+    spin(reactor, lambda: protocol.received == b"created", what="echo")
+    assert ISSLTransport.providedBy(protocol.transport)
+    protocol.transport.loseConnection()
+    spin(reactor, lambda: protocol.lost and server.built[0].lost, what="close")
 
 
 def test_clientCertificateSeenByServer(reactor, net):
@@ -400,8 +414,9 @@ def _checkStartTLSSession(reactor, port, requester, accepter, tlsClient):
     )
     for protocol in (requester, accepter):
         assert ISSLTransport.providedBy(protocol.transport)
-        assert ITLSTransport.providedBy(protocol.transport)
-        assert protocol.transport.getTcpNoDelay()
+        if not isinstance(protocol.transport.getHost(), UNIXAddress):
+            assert ITLSTransport.providedBy(protocol.transport)
+            assert protocol.transport.getTcpNoDelay()
     assert _pem(tlsClient.transport.getPeerCertificate()) == _serverPem()
     assert requester.transport.getPeer() == accepter.transport.getHost()
     assert requester.transport.getHost() == accepter.transport.getPeer()
@@ -419,6 +434,15 @@ def test_startTLSAskedByTheClient(reactor):
     _checkStartTLSSession(reactor, port, requester, accepter, tlsClient=requester)
     assert requester.lines == [b"GO"]  # read in clear, before the switch
     assert accepter.lines == [b"STARTTLS"]
+
+
+def test_startTLSOverUnixSockets(reactor, tmp_path):
+    path = str(tmp_path / "starttls.sock")
+    requester = Requester(tlscerts.clientOptions())
+    accepter = Accepter(tlscerts.serverOptions())
+    port = reactor.listenUNIX(path, _OneProtocol(accepter))
+    reactor.connectUNIX(path, _OneProtocol(requester), timeout=10)
+    _checkStartTLSSession(reactor, port, requester, accepter, tlsClient=requester)
 
 
 def test_startTLSAskedByTheServerWithRolesSwapped(reactor):
@@ -523,7 +547,8 @@ class ChunkProducer:
 
 
 @pytest.mark.timeout(120)
-def test_largeTransferToSlowReaderStaysBounded(reactor, net):
+@pytest.mark.parametrize("serverSends", [True, False], ids=["toClient", "toServer"])
+def test_largeTransferToSlowReaderStaysBounded(reactor, net, serverSends):
     producers = []
 
     class Streamer(Recorder):
@@ -553,11 +578,12 @@ def test_largeTransferToSlowReaderStaysBounded(reactor, net):
             self.isPaused = False
             self.transport.resumeProducing()
 
-    server = RecordingServerFactory(Streamer)
+    server = RecordingServerFactory(Streamer if serverSends else SlowReader)
     port = net.listen(server)
-    client = RecordingClientFactory(SlowReader)
+    client = RecordingClientFactory(SlowReader if serverSends else Streamer)
     net.connect(port, client)
-    _, reader = _connected(reactor, server, client)
+    serverProtocol, clientProtocol = _connected(reactor, server, client)
+    reader = clientProtocol if serverSends else serverProtocol
     spin(reactor, lambda: reader.lost, timeout=100, what="64 MiB")
     producer = producers[0]
     assert reader.count == TOTAL

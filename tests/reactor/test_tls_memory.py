@@ -209,6 +209,14 @@ def test_emptyWritesAreIgnored():
     assert client.wrappedProtocol.lost == server.wrappedProtocol.lost == []
 
 
+def test_emptyReadIsIgnored():
+    server, client, pump = tlsPair()
+    server.dataReceived(b"")
+    client.write(b"still fine")
+    pump.flush()
+    assert server.wrappedProtocol.received == b"still fine"
+
+
 def test_writeOfStrIsRefused():
     server, client, pump = tlsPair()
     with pytest.raises(TypeError, match="bytes"):
