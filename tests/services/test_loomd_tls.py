@@ -242,3 +242,28 @@ def test_checkReadsTheFilesInsideTheChrootToo(tlsCertificates, openDirectory):
     inside.mkdir(parents=True)
     tlsCertificates.writeFiles(tlsCertificates.server, inside)
     assert examineCertificates(application, chroot=str(jail)).warnings == []
+
+
+def test_aReloadOfCertificatesThatRaisesIsLoggedAndTheRestReloads(loomd, tmp_path):
+    marker = tmp_path / "reloaded"
+    tac = tacFile(
+        tmp_path,
+        """
+        class Broken(Service):
+            def reloadCertificates(self):
+                raise RuntimeError("no certificates here")
+
+        class Reloadable(Service):
+            def reload(self):
+                open(%r, "w").write("reloaded")
+
+        Broken().setServiceParent(application)
+        Reloadable().setServiceParent(application)
+        """
+        % (str(marker),),
+    )
+    pid = loomd.daemon(tac)
+    log = reloads(loomd, pid, 1)
+    assert "reloadCertificates of <" in log and "RuntimeError: no certificates here" in log
+    assert marker.read_text() == "reloaded"
+    assert alive(pid)
