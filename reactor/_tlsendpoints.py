@@ -39,11 +39,13 @@ if TYPE_CHECKING:
     from reactor.ssl import CertificateOptions, ClientTLSOptions, OpenSSLCertificateAuthorities
 
 __all__ = [
+    "CLIENT_FIELDS",
     "SERVER_FIELDS",
     "TLSClientEndpoint",
     "TLSServerEndpoint",
     "clientOptions",
     "loadTrustRoot",
+    "popClientFields",
     "popServerFields",
     "serverOptions",
     "wrapClientTLS",
@@ -52,6 +54,9 @@ __all__ = [
 
 SERVER_FIELDS = ("privateKey", "certKey", "extraCertChain", "caCertsDir")
 """The fields of a description that give a server its TLS settings."""
+
+CLIENT_FIELDS = ("trustRoots", "certificate", "privateKey")
+"""The fields of a description that give a client its TLS settings."""
 
 # Twisted's ssl: fields that Loom refuses, and why.
 _REFUSED = {
@@ -150,8 +155,19 @@ def wrapClientTLS(connectionCreator: Any, wrappedEndpoint: Any) -> TLSClientEndp
 
 
 def popServerFields(fields: dict[str, str]) -> dict[str, str]:
-    """Remove the server TLS fields (SERVER_FIELDS) from fields; return them."""
-    return {name: fields.pop(name) for name in SERVER_FIELDS if name in fields}
+    """
+    Remove the server TLS fields (SERVER_FIELDS, and Twisted's that Loom
+    refuses, for serverOptions to say why) from fields; return them.  The
+    parsers take them out first, so that a field left over (a misspelt
+    ``privatekey=``) is reported as such before any file is read.
+    """
+    names = SERVER_FIELDS + tuple(_REFUSED)
+    return {name: fields.pop(name) for name in names if name in fields}
+
+
+def popClientFields(fields: dict[str, str]) -> dict[str, str]:
+    """Remove the client TLS fields (CLIENT_FIELDS) from fields; return them."""
+    return {name: fields.pop(name) for name in CLIENT_FIELDS if name in fields}
 
 
 def _wrong(field: str, why: object, description: str) -> ValueError:

@@ -579,9 +579,12 @@ def _parseServerUNIX(reactor, description, args, kwargs):
 
 def _parseServerSSL(reactor, description, args, kwargs):
     # Twisted's fields and defaults: the key in server.pem unless named,
-    # the certificate in the key's file unless certKey names another.
+    # the certificate in the key's file unless certKey names another.  The
+    # fields are all checked before a file is read.
     where = _serverTCP(reactor, description, args, kwargs)
-    options = _tlsendpoints.serverOptions(description, kwargs, defaultKey="server.pem")
+    tlsFields = _tlsendpoints.popServerFields(kwargs)
+    _refuseLeftovers(description, args, kwargs)
+    options = _tlsendpoints.serverOptions(description, tlsFields, defaultKey="server.pem")
     return SSL4ServerEndpoint(reactor, sslContextFactory=options, **where)
 
 
@@ -591,6 +594,7 @@ def _parseServerSystemd(reactor, description, args, kwargs):
     endpoint = _activation.parseServer(reactor, description, args, kwargs)
     if not tlsFields:
         return endpoint
+    _refuseLeftovers(description, args, kwargs)
     return wrapServerTLS(_tlsendpoints.serverOptions(description, tlsFields), endpoint)
 
 
@@ -631,7 +635,9 @@ def _parseClientTLS(reactor, description, args, kwargs):
         raise ValueError("tls client endpoints need host and port: %r" % (description,))
     timeout = _seconds("timeout", kwargs.pop("timeout", 30), description)
     bindAddress = kwargs.pop("bindAddress", None)
-    options = _tlsendpoints.clientOptions(host, description, kwargs)
+    tlsFields = _tlsendpoints.popClientFields(kwargs)
+    _refuseLeftovers(description, args, kwargs)
+    options = _tlsendpoints.clientOptions(host, description, tlsFields)
     if wrapped is not None:
         return wrapClientTLS(options, clientFromString(reactor, wrapped))
     endpoint = HostnameEndpoint(
@@ -686,10 +692,15 @@ def _fromString(parsers, kind, reactor, description):
             % (kind, prefix, description, ", ".join(sorted(parsers)))
         )
     endpoint = parser(reactor, description, args, kwargs)
+    _refuseLeftovers(description, args, kwargs)
+    return endpoint
+
+
+def _refuseLeftovers(description, args, kwargs):
+    # The fields no parser took: misspelt, or not of this kind of endpoint.
     if args or kwargs:
         extra = list(args) + ["%s=%s" % item for item in kwargs.items()]
         raise ValueError("unexpected fields %s in endpoint description %r" % (extra, description))
-    return endpoint
 
 
 def serverFromString(reactor, description):

@@ -166,6 +166,28 @@ def test_aBadServerFieldNamesTheFieldAndTheDescription(tlsCertificates, tmp_path
     assert repr(description) in message
 
 
+@pytest.mark.parametrize(
+    "description, misspelt",
+    [
+        ("ssl:443:privatekey=/etc/key.pem", "privatekey=/etc/key.pem"),
+        (
+            "systemd:domain=INET:index=0:privateKey=/etc/key.pem:certkey=/etc/cert.pem",
+            "certkey=/etc/cert.pem",
+        ),
+        ("tls:host=example.com:port=443:trustroots=/etc/cas", "trustroots=/etc/cas"),
+    ],
+)
+def test_aMisspeltFieldIsReportedBeforeAnyFileIsRead(description, misspelt):
+    # Not "privateKey: cannot read server.pem", Twisted's default key file.
+    parse = clientFromString if description.startswith("tls:") else serverFromString
+    with pytest.raises(ValueError) as raised:
+        parse(MemoryReactor(), description)
+    assert str(raised.value) == "unexpected fields [%r] in endpoint description %r" % (
+        misspelt,
+        description,
+    )
+
+
 def test_sslWithoutAKeyFileSaysSo(tmp_path, monkeypatch):
     # Twisted's default key file is server.pem, in the current directory.
     monkeypatch.chdir(tmp_path)
