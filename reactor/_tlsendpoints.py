@@ -129,24 +129,30 @@ def _protocolAbove(tlsProtocol: Any) -> Any:
     return tlsProtocol.wrappedProtocol
 
 
-def wrapServerTLS(connectionCreator: Any, wrappedEndpoint: Any) -> TLSServerEndpoint:
+def wrapServerTLS(
+    connectionCreator: Any, wrappedEndpoint: Any, clock: Any = None
+) -> TLSServerEndpoint:
     """
     An endpoint listening on ``wrappedEndpoint`` with TLS on each connection.
 
     :param connectionCreator: the server's settings: a CertificateOptions
         (or any context factory reactor.tls takes).
     :param wrappedEndpoint: any IStreamServerEndpoint (TCP, UNIX, systemd).
+    :param clock: accepted as Twisted's is; unused (the TLS layer schedules nothing).
     """
     return TLSServerEndpoint(wrappedEndpoint, connectionCreator)
 
 
-def wrapClientTLS(connectionCreator: Any, wrappedEndpoint: Any) -> TLSClientEndpoint:
+def wrapClientTLS(
+    connectionCreator: Any, wrappedEndpoint: Any, clock: Any = None
+) -> TLSClientEndpoint:
     """
     An endpoint connecting through ``wrappedEndpoint``, then speaking TLS.
 
     :param connectionCreator: the client's settings:
         ``optionsForClientTLS(hostname)``, which verifies the server.
     :param wrappedEndpoint: any IStreamClientEndpoint.
+    :param clock: accepted as Twisted's is; unused (the TLS layer schedules nothing).
     """
     return TLSClientEndpoint(wrappedEndpoint, connectionCreator)
 

@@ -396,7 +396,7 @@ def test_tlsOverAUNIXSocketThroughEndpointField(reactor, tlsCertificates, files,
     options = CertificateOptions.fromFiles(key, certificate)
     path = str(tmp_path / "tls.sock")
     factory = RecordingServerFactory(EchoRecorder)
-    endpoint = wrapServerTLS(options, UNIXServerEndpoint(reactor, path))
+    endpoint = wrapServerTLS(options, UNIXServerEndpoint(reactor, path), clock=reactor)
     port = wait(reactor, endpoint.listen(factory))
     inner = quoteStringArgument("unix:path=%s" % (path,))
     client = _connect(
