@@ -6,9 +6,18 @@ Endpoints: where to listen or connect, as objects or as strings.
 Twisted's description syntax: fields separated by colons, positional fields
 first, then ``key=value`` fields, with a backslash escaping a colon, an equals
 sign or a backslash.  Parsers are looked up in two tables keyed by the prefix:
-``tcp``, ``tcp6``, ``unix`` and, for servers, ``systemd`` (socket
-activation: reactor._activation); ``registerServerParser`` and
+``tcp``, ``tcp6``, ``unix``; for servers ``ssl`` (TLS over TCP) and
+``systemd`` (socket activation: reactor._activation), and for clients
+``tls`` (TLS to a host name, verified); ``registerServerParser`` and
 ``registerClientParser`` add more.
+
+TLS: ``SSL4ServerEndpoint`` and ``SSL4ClientEndpoint`` use the reactor's
+listenSSL and connectSSL; ``wrapServerTLS`` and ``wrapClientTLS`` put TLS
+on any other endpoint (reactor._tlsendpoints, which also reads the TLS
+fields of descriptions: their files are loaded when the description is
+parsed, and a bad one is a ValueError naming the field).  A ``systemd:``
+description given ``privateKey=`` (and the other ``ssl:`` key fields)
+serves TLS on the passed socket.
 
 A client endpoint's Deferred fires with the protocol once its connectionMade
 has run; the connector tells the endpoint's factory directly, so no wrapper
@@ -26,9 +35,10 @@ import unicodedata
 
 from zope.interface import implementer
 
-from reactor import _activation
+from reactor import _activation, _tlsendpoints
 from reactor._happyeyeballs import _Race
 from reactor._resolver import GAIResolver
+from reactor._tlsendpoints import wrapClientTLS, wrapServerTLS
 from reactor.address import HostnameAddress, IPv4Address, IPv6Address, UNIXAddress
 from reactor.defer import Deferred, execute, fail
 from reactor.error import ConnectingCancelledError, NotConnectingError
@@ -43,6 +53,10 @@ __all__ = [
     "TCP6ClientEndpoint",
     "HostnameEndpoint",
     "UNIXClientEndpoint",
+    "SSL4ServerEndpoint",
+    "SSL4ClientEndpoint",
+    "wrapServerTLS",
+    "wrapClientTLS",
     "serverFromString",
     "clientFromString",
     "connectProtocol",
@@ -91,6 +105,31 @@ class TCP6ServerEndpoint(TCP4ServerEndpoint):
 
     def __init__(self, reactor, port, backlog=50, interface="::"):
         TCP4ServerEndpoint.__init__(self, reactor, port, backlog, interface)
+
+
+class SSL4ServerEndpoint(TCP4ServerEndpoint):
+    """
+    Listen for TLS connections on a TCP port (the reactor's listenSSL).
+
+    :ivar contextFactory: the server's TLS settings (a CertificateOptions,
+        or any context factory reactor.tls takes); the services reload it
+        on SIGHUP when it has ``reload()``.
+    """
+
+    def __init__(self, reactor, port, sslContextFactory, backlog=50, interface=""):
+        TCP4ServerEndpoint.__init__(self, reactor, port, backlog, interface)
+        self.contextFactory = sslContextFactory
+
+    def listen(self, protocolFactory):
+        """Return a Deferred firing with the listening port (or CannotListenError)."""
+        return execute(
+            self._reactor.listenSSL,
+            self.port,
+            protocolFactory,
+            self.contextFactory,
+            backlog=self.backlog,
+            interface=self.interface,
+        )
 
 
 @implementer(IStreamServerEndpoint)
@@ -218,6 +257,28 @@ class TCP4ClientEndpoint(_ConnectingEndpoint):
 
 
 TCP6ClientEndpoint = TCP4ClientEndpoint
+
+
+class SSL4ClientEndpoint(TCP4ClientEndpoint):
+    """
+    Connect to host:port over TCP and speak TLS as the client (the
+    reactor's connectSSL).  Give it ``optionsForClientTLS(host)``, which
+    verifies the server; the ``tls:`` description does.
+    """
+
+    def __init__(self, reactor, host, port, sslContextFactory, timeout=30, bindAddress=None):
+        TCP4ClientEndpoint.__init__(self, reactor, host, port, timeout, bindAddress)
+        self.contextFactory = sslContextFactory
+
+    def _connect(self, factory):
+        return self._reactor.connectSSL(
+            self._host,
+            self._port,
+            factory,
+            self.contextFactory,
+            timeout=self._timeout,
+            bindAddress=self._bindAddress,
+        )
 
 
 @implementer(IStreamClientEndpoint)
@@ -516,6 +577,27 @@ def _parseServerUNIX(reactor, description, args, kwargs):
     )
 
 
+def _parseServerSSL(reactor, description, args, kwargs):
+    # Twisted's fields and defaults: the key in server.pem unless named,
+    # the certificate in the key's file unless certKey names another.  The
+    # fields are all checked before a file is read.
+    where = _serverTCP(reactor, description, args, kwargs)
+    tlsFields = _tlsendpoints.popServerFields(kwargs)
+    _refuseLeftovers(description, args, kwargs)
+    options = _tlsendpoints.serverOptions(description, tlsFields, defaultKey="server.pem")
+    return SSL4ServerEndpoint(reactor, sslContextFactory=options, **where)
+
+
+def _parseServerSystemd(reactor, description, args, kwargs):
+    # ssl:'s key fields on a systemd: description: TLS on the passed socket.
+    tlsFields = _tlsendpoints.popServerFields(kwargs)
+    endpoint = _activation.parseServer(reactor, description, args, kwargs)
+    if not tlsFields:
+        return endpoint
+    _refuseLeftovers(description, args, kwargs)
+    return wrapServerTLS(_tlsendpoints.serverOptions(description, tlsFields), endpoint)
+
+
 def _parseClientTCP(reactor, description, args, kwargs):
     host = args.pop(0) if args else kwargs.pop("host", None)
     port = args.pop(0) if args else kwargs.pop("port", None)
@@ -543,13 +625,52 @@ def _parseClientUNIX(reactor, description, args, kwargs):
     )
 
 
+def _parseClientTLS(reactor, description, args, kwargs):
+    # Twisted's tls: a HostnameEndpoint (or the endpoint= description given),
+    # the server's name always verified, against trustRoots= or the system's.
+    host = args.pop(0) if args else kwargs.pop("host", None)
+    port = args.pop(0) if args else kwargs.pop("port", None)
+    wrapped = kwargs.pop("endpoint", None)
+    if not host or (port is None and wrapped is None):
+        raise ValueError("tls client endpoints need host and port: %r" % (description,))
+    timeout = _seconds("timeout", kwargs.pop("timeout", 30), description)
+    bindAddress = kwargs.pop("bindAddress", None)
+    tlsFields = _tlsendpoints.popClientFields(kwargs)
+    _refuseLeftovers(description, args, kwargs)
+    options = _tlsendpoints.clientOptions(host, description, tlsFields)
+    if wrapped is not None:
+        return wrapClientTLS(options, clientFromString(reactor, wrapped))
+    endpoint = HostnameEndpoint(
+        reactor,
+        host,
+        _integer("port", port, description),
+        timeout=timeout,
+        bindAddress=(bindAddress, 0) if bindAddress else None,
+    )
+    return wrapClientTLS(options, endpoint)
+
+
+def _parseClientSSL(reactor, description, args, kwargs):
+    raise ValueError(
+        "ssl: client endpoints are Twisted's, which check no host name; Loom's is "
+        "tls:host=HOST:port=PORT[:trustRoots=DIR], verified: %r" % (description,)
+    )
+
+
 _serverParsers = {
     "tcp": _parseServerTCP,
     "tcp6": _parseServerTCP6,
     "unix": _parseServerUNIX,
-    "systemd": _activation.parseServer,
+    "ssl": _parseServerSSL,
+    "systemd": _parseServerSystemd,
 }
-_clientParsers = {"tcp": _parseClientTCP, "tcp6": _parseClientTCP, "unix": _parseClientUNIX}
+_clientParsers = {
+    "tcp": _parseClientTCP,
+    "tcp6": _parseClientTCP,
+    "unix": _parseClientUNIX,
+    "tls": _parseClientTLS,
+    "ssl": _parseClientSSL,
+}
 
 
 def registerServerParser(prefix, parser):
@@ -571,10 +692,15 @@ def _fromString(parsers, kind, reactor, description):
             % (kind, prefix, description, ", ".join(sorted(parsers)))
         )
     endpoint = parser(reactor, description, args, kwargs)
+    _refuseLeftovers(description, args, kwargs)
+    return endpoint
+
+
+def _refuseLeftovers(description, args, kwargs):
+    # The fields no parser took: misspelt, or not of this kind of endpoint.
     if args or kwargs:
         extra = list(args) + ["%s=%s" % item for item in kwargs.items()]
         raise ValueError("unexpected fields %s in endpoint description %r" % (extra, description))
-    return endpoint
 
 
 def serverFromString(reactor, description):
@@ -585,9 +711,15 @@ def serverFromString(reactor, description):
     ``unix:PATH[:mode=660][:backlog=N][:lockfile=1]`` (without mode the
     process umask decides the socket file's permissions),
     ``systemd:domain=INET|INET6|UNIX:index=N`` or ``...:name=NAME`` (a
-    socket systemd passed: reactor._activation).
+    socket systemd passed: reactor._activation),
+    ``ssl:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:extraCertChain=CHAIN.pem]``
+    ``[:caCertsDir=DIR][:interface=IP][:backlog=N]`` (TLS: certKey is the
+    certificate, by default in the key's file; caCertsDir requires client
+    certificates signed by a CA in it).  A ``systemd:`` description takes
+    ssl:'s key fields too, and then serves TLS.
 
-    :raises ValueError: for a malformed description, saying what is wrong.
+    :raises ValueError: for a malformed description, saying what is wrong
+        (for TLS: which file does not load, or that the key does not match).
     """
     return _fromString(_serverParsers, "server", reactor, description)
 
@@ -597,7 +729,12 @@ def clientFromString(reactor, description):
     Return the client endpoint a description names.
 
     ``tcp:host=HOST:port=PORT[:timeout=S][:bindAddress=IP]`` (or
-    ``tcp:HOST:PORT``), ``unix:path=PATH[:timeout=S][:checkPID=1]``.
+    ``tcp:HOST:PORT``), ``unix:path=PATH[:timeout=S][:checkPID=1]``,
+    ``tls:host=HOST:port=PORT[:trustRoots=DIR][:certificate=CERT.pem]``
+    ``[:privateKey=KEY.pem][:timeout=S][:bindAddress=IP][:endpoint=DESC]``
+    (TLS to HOST, its certificate checked against the CAs of DIR or the
+    system's, and its name always; certificate/privateKey: a client
+    certificate; endpoint: connect through that description instead).
 
     :raises ValueError: for a malformed description, saying what is wrong.
     """

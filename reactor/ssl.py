@@ -352,7 +352,7 @@ class CertificateOptions:
             it (missing, no PEM of the right kind, a key not matching).
         """
         self = cls.__new__(cls)
-        files = CertificateFiles(privateKey, certificate, extraCertChain)
+        files = _absolute(CertificateFiles(privateKey, certificate, extraCertChain))
         serverNames = options.pop("serverNames", None) or {}
         versions = tuple(
             options.pop(name, None)
@@ -408,6 +408,15 @@ class CertificateOptions:
             )
         return SSL.Connection(self._context, None)
 
+    def certificates(self) -> dict[str | None, Certificate]:
+        """
+        The certificates presented now (as last loaded, or reloaded): None
+        for the default one, then one for each name of ``serverNames``.
+        """
+        return {
+            name: Certificate(identity.certificate) for name, identity in self._identities.items()
+        }
+
     def reload(self) -> bool:
         """
         Read the key and certificate files again and use them for new
@@ -457,6 +466,8 @@ class CertificateOptions:
         default = self._makeContext(identities.get(None))
         if byName:
             default.set_tlsext_servername_callback(self._selectContextForServerName)
+        # Last: nothing below can fail, so certificates() and the contexts agree.
+        self._identities = identities
         return default, byName
 
     def _selectContextForServerName(self, connection: SSL.Connection) -> None:
@@ -511,8 +522,20 @@ class CertificateOptions:
 
 def _asSource(value: PrivateCertificate | CertificateFiles) -> Source:
     if isinstance(value, CertificateFiles):
-        return value
+        return _absolute(value)
     return Identity.fromObjects(value.privateKey, value, ())
+
+
+def _absolute(files: CertificateFiles) -> CertificateFiles:
+    # Read again on reload(), maybe after the process changed its directory
+    # (loomd --rundir): relative paths are resolved once, now.
+    # test_reloadAfterChangingDirectoryReadsTheSameFiles
+    extra = files.extraCertChain
+    return CertificateFiles(
+        os.path.abspath(files.privateKey),
+        os.path.abspath(files.certificate),
+        None if extra is None else os.path.abspath(extra),
+    )
 
 
 def _load(source: Source) -> Identity:

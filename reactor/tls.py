@@ -392,8 +392,11 @@ class TLSMemoryBIOProtocol:
                 self._abortWith(self._verifyFailure)
             return 0
         except Exception:
-            # OpenSSL's Error, or what a verification callback raised.
-            self._fail(Failure())
+            # OpenSSL's Error, or what a verification callback raised; when
+            # reactor.ssl's check refused the peer, its reason says why
+            # (test_tlsClientRefusesTheServerAndSaysWhy).
+            verifyFailure = self._verifyFailure
+            self._fail(Failure() if verifyFailure is None else verifyFailure)
             return 0
         if self._verifyFailure is not None:
             self._abortWith(self._verifyFailure)

@@ -12,9 +12,10 @@ disconnected), so a graceful shutdown can wait for it.
 - TCPServer, UNIXServer, UDPServer: ``reactor.listenTCP``/``listenUNIX``/
   ``listenUDP`` with the given arguments; ``_port`` is the listening port
   (None when not listening) and ``getHost()`` its address.
-- TCPClient, UNIXClient: ``reactor.connectTCP``/``connectUNIX`` with the
-  caller's factory itself when started, ``connector.disconnect()`` when
-  stopped.
+- SSLServer: a TCPServer speaking TLS (``reactor.listenSSL``).
+- TCPClient, UNIXClient, SSLClient: ``reactor.connectTCP``/``connectUNIX``/
+  ``connectSSL`` with the caller's factory itself when started,
+  ``connector.disconnect()`` when stopped.
 - TimerService: call a function every ``step`` seconds (a LoopingCall).
 - StreamServerEndpointService and ``service(description, factory)``: listen
   on an endpoint; a failure to listen (a port in use) makes the start fail.
@@ -22,14 +23,21 @@ disconnected), so a graceful shutdown can wait for it.
   endpoint up, reconnecting with jittered exponential back-off.
 
 The reactor defaults to the global one, looked up only when it is needed
-(``reactor=`` gives another, a MemoryReactor in tests).  SSLServer and
-SSLClient are not here: they come with TLS support, which Loom lacks so far.
+(``reactor=`` gives another, a MemoryReactor in tests).
+
+A TLS server (SSLServer, or an endpoint service on ``ssl:`` or on
+``systemd:`` with key fields) has ``reloadCertificates()`` and
+``checkCertificates()``, which ``loomd`` calls on SIGHUP and for
+``--check`` (services._certificates): with settings built from files
+(CertificateOptions.fromFiles, the ``ssl:`` description), a renewed
+certificate is served to new connections without a restart.
 """
 
 from reactor import getReactor
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
 from reactor.failure import Failure
 from reactor.task import LoopingCall
+from services import _certificates
 from services._clientservice import ClientService, backoffPolicy
 from services.service import Service
 
@@ -39,6 +47,8 @@ __all__ = [
     "UNIXServer",
     "UNIXClient",
     "UDPServer",
+    "SSLServer",
+    "SSLClient",
     "TimerService",
     "StreamServerEndpointService",
     "ClientService",
@@ -146,6 +156,60 @@ class TCPServer(_ListeningService):
         return reactor.listenTCP(
             self.portNumber, self.factory, backlog=self.backlog, interface=self.interface
         )
+
+
+class SSLServer(TCPServer):
+    """
+    Listen for TLS connections on a TCP port with a protocol factory.
+
+    :param port: the port number (0 picks a free one; see getHost()).
+    :param factory: the IProtocolFactory for accepted connections.
+    :param contextFactory: the TLS settings: a CertificateOptions (built
+        with ``CertificateOptions.fromFiles`` for loomd to reload them on
+        SIGHUP), or any context factory reactor.tls takes.
+    :param backlog: the listen queue length.
+    :param interface: the address to bind ('' for every IPv4 address).
+    :param reactor: the IReactorSSL to listen with (the global one by default).
+    """
+
+    def __init__(self, port, factory, contextFactory, backlog=50, interface="", reactor=None):
+        TCPServer.__init__(self, port, factory, backlog, interface, reactor)
+        self.contextFactory = contextFactory
+
+    def _listen(self, reactor):
+        return reactor.listenSSL(
+            self.portNumber,
+            self.factory,
+            self.contextFactory,
+            backlog=self.backlog,
+            interface=self.interface,
+        )
+
+    def reloadCertificates(self):
+        """
+        Read the certificate files again, for new connections; log what is
+        served now, or why the old certificate stays (services._certificates).
+
+        :return: the lines logged.
+        """
+        return _certificates.reloadCertificates(self.contextFactory, self._where())
+
+    def checkCertificates(self, now=None):
+        """Return what is wrong with the certificates (CertificateProblems), files read afresh."""
+        return _certificates.checkCertificates(self.contextFactory, self._where(), now)
+
+    def _where(self):
+        port = self.portNumber
+        if self._port is not None:
+            port = self._port.getHost().port
+        return self.name or _hostAndPort(self.interface, port)
+
+
+def _hostAndPort(host, port):
+    # How the TLS servers' log lines and --check name a server.
+    if ":" in host:
+        return "[%s]:%s" % (host, port)
+    return "%s:%s" % (host or "0.0.0.0", port)
 
 
 class UNIXServer(_ListeningService):
@@ -314,6 +378,35 @@ class UNIXClient(_ConnectingService):
     def _connect(self, reactor, factory):
         return reactor.connectUNIX(
             self.address, factory, timeout=self.timeout, checkPID=self.checkPID
+        )
+
+
+class SSLClient(TCPClient):
+    """
+    Connect to host:port over TCP and speak TLS while running
+    (``reactor.connectSSL``); ``_connection`` is the connector.
+
+    :param contextFactory: the TLS settings: ``optionsForClientTLS(host)``,
+        which verifies the server.
+    :param timeout: seconds allowed to connect.
+    :param bindAddress: a (host, port) to connect from, or None.
+    :param reactor: the IReactorSSL to connect with (the global one by default).
+    """
+
+    def __init__(
+        self, host, port, factory, contextFactory, timeout=30, bindAddress=None, reactor=None
+    ):
+        TCPClient.__init__(self, host, port, factory, timeout, bindAddress, reactor)
+        self.contextFactory = contextFactory
+
+    def _connect(self, reactor, factory):
+        return reactor.connectSSL(
+            self.host,
+            self.port,
+            factory,
+            self.contextFactory,
+            timeout=self.timeout,
+            bindAddress=self.bindAddress,
         )
 
 
@@ -488,6 +581,37 @@ class StreamServerEndpointService(Service):
         if self._port is None:
             raise RuntimeError("%r is not listening" % (self,))
         return self._port.getHost()
+
+    def reloadCertificates(self):
+        """
+        For a TLS endpoint (``ssl:``, ``systemd:`` with key fields,
+        wrapServerTLS): read the certificate files again, for new
+        connections; log what is served now, or why the old certificate
+        stays (services._certificates).
+
+        :return: the lines logged (none without TLS).
+        """
+        return _certificates.reloadCertificates(
+            _certificates.tlsSettings(self.endpoint), self._where()
+        )
+
+    def checkCertificates(self, now=None):
+        """Return what is wrong with a TLS endpoint's certificates (CertificateProblems)."""
+        return _certificates.checkCertificates(
+            _certificates.tlsSettings(self.endpoint), self._where(), now
+        )
+
+    def _where(self):
+        # The service's name, else where it listens (the real port once
+        # bound), else the endpoint itself (a systemd socket, say).
+        if self.name:
+            return self.name
+        address = self._port.getHost() if self._port is not None else self.endpoint
+        host = getattr(address, "host", getattr(address, "interface", None))
+        port = getattr(address, "port", None)
+        if isinstance(port, int) and isinstance(host, str):
+            return _hostAndPort(host, port)
+        return repr(self.endpoint)
 
     def __repr__(self):
         return "<StreamServerEndpointService on %r>" % (self.endpoint,)

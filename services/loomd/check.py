@@ -13,6 +13,11 @@ so nothing is bound: a port busy on 127.0.0.2 only does not stop
 it, in the words the start uses when its bind fails
 (services.loomd.lowports).
 
+The certificates of TLS servers are judged by services.loomd.certificates,
+as the start judges them: one that does not load, or whose key does not
+match, fails the check; one expiring within 14 days, or one the daemon's
+user could not read again on SIGHUP, is a warning.
+
 UNIX sockets are bound in privilegedStartService, as the user loomd starts
 as, and judged the way that bind judges them (reactor._socketfile): the
 directory must be writable by that user; a stale socket there is fine (the
@@ -26,6 +31,7 @@ import ipaddress
 import os
 import sys
 
+from services.loomd.certificates import examineCertificates
 from services.loomd.lowports import lowPortProblem
 from services.loomd.preflight import examine, unwritableDirectories
 
@@ -158,6 +164,11 @@ def checkApplication(options, application, uid=None, gid=None):
     :param gid: the group id loomd would run as (None: unchanged).
     """
     findings = examine(options, uid, gid)
+    certificates = examineCertificates(
+        application, uid, gid, euid=options["euid"], chroot=options["chroot"] or None
+    )
+    findings.errors += certificates.errors
+    findings.warnings += certificates.warnings
     addresses = listeningAddresses(application)
     problems = findings.errors + _addressProblems(addresses)
     notes = []

@@ -3,6 +3,7 @@ The launching process: what ``loomd`` does before anything serves.
 
     install the reactor -> load the application -> resolve the user and group
     -> --check and exit, or: pre-check the files (services.loomd.preflight)
+       and the TLS certificates (services.loomd.certificates)
     -> serve here (-n), or daemonize and wait on the status pipe
 
 The one idea: everything that can be checked in the process the user
@@ -75,12 +76,23 @@ class Launcher:
         return checkApplication(self.options, self.application, self.uid, self.gid)
 
     def _preflight(self):
-        # What --check says of the files, the start says: the first error
-        # ends it before anything is forked or logged; a warning is shown
-        # (as --check shows it) and goes to the log.
+        # What --check says of the files and certificates, the start says:
+        # the first error ends it before anything is forked or logged; a
+        # warning is shown (as --check shows it) and goes to the log.
+        from services.loomd.certificates import examineCertificates
         from services.loomd.preflight import examine
 
         findings = examine(self.options, self.uid, self.gid)
+        if not findings.errors:
+            certificates = examineCertificates(
+                self.application,
+                self.uid,
+                self.gid,
+                euid=self.options["euid"],
+                chroot=self.options["chroot"] or None,
+            )
+            findings.errors += certificates.errors
+            findings.warnings += certificates.warnings
         if findings.errors:
             raise StartupError(findings.errors[0])
         for warning in findings.warnings:

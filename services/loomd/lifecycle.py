@@ -25,8 +25,11 @@ logrotate, ``loomd --reload``, an impatient user) is handled, never fatal.
 A handler only records and queues; the loop acts on it:
 
 - SIGUSR1 reopens the logs (logrotate moves the file, then signals).
-- SIGHUP never kills: it reopens the logs and calls reload() on services
-  that have one, between RELOADING=1 and READY=1.  During start-up the
+- SIGHUP never kills: it reopens the logs, has every TLS server read its
+  certificate files again (``reloadCertificates()``: new handshakes get
+  the renewed certificate, open connections keep theirs, a renewal that
+  does not load leaves the old one and is logged) and calls reload() on
+  services that have one, between RELOADING=1 and READY=1.  During start-up the
   reload waits until every service has started, then runs once; during a
   reload, one more follows it.
 - The first SIGTERM/SIGINT closes the listening ports, then calls
@@ -41,6 +44,8 @@ A handler only records and queues; the loop acts on it:
 
 import os
 import signal
+from collections.abc import Iterator
+from typing import Any
 
 # Everything used after --chroot is imported here, before it: inside the
 # jail the modules' files may not exist (test_chrootKeepsPidfileAndLogWorking).
@@ -398,9 +403,12 @@ class Daemon:
         self._reopenLogs()
         pending = []
         for service in walkServices(self.application):
-            reload = getattr(service, "reload", None)
-            if callable(reload):
-                pending.append(maybeDeferred(reload).addErrback(log.err, "reload failed"))
+            # Certificates first: a service's own reload may open connections.
+            for name in ("reloadCertificates", "reload"):
+                method = getattr(service, name, None)
+                if callable(method):
+                    d = maybeDeferred(method)
+                    pending.append(d.addErrback(log.err, "%s of %r failed" % (name, service)))
         DeferredList(pending).addCallback(self._reloaded)
 
     def _reloaded(self, ignored):
@@ -418,7 +426,7 @@ class Daemon:
             self.logging.reopen()
 
 
-def walkServices(service):
+def walkServices(service: Any) -> Iterator[Any]:
     """Yield service and every service under it, parents first."""
     yield service
     if IServiceCollection.providedBy(service):

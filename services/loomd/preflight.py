@@ -28,7 +28,7 @@ import stat
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, Protocol
 
-__all__ = ["Findings", "examine", "logPath", "unwritableDirectories"]
+__all__ = ["Findings", "describeUser", "examine", "logPath", "unwritableDirectories"]
 
 _WARNINGS = {
     "pidfile": "pidfile directory %s is not writable by %s: "
@@ -164,7 +164,7 @@ def _runningUserWarnings(
     except OSError as error:
         findings.errors.append(str(error))
         return
-    user = _describeUser(uid, gid) if uid is not None or gid is not None else _currentUser()
+    user = describeUser(uid, gid) if uid is not None or gid is not None else _currentUser()
     for kind, path in files:
         directory = os.path.dirname(path)
         if directory in unwritable:
@@ -221,10 +221,10 @@ def _probeAsUser(
 
 
 def _currentUser() -> str:
-    return _describeUser(os.geteuid(), os.getegid())
+    return describeUser(os.geteuid(), os.getegid())
 
 
-def _describeUser(uid: int | None, gid: int | None) -> str:
+def describeUser(uid: int | None, gid: int | None) -> str:
     """ "user:group" the daemon runs as: None keeps ours, a user's group is its primary one."""
     if uid is None:
         uid = os.geteuid()

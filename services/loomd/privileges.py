@@ -179,7 +179,7 @@ def describeCredentials():
     return "running as " + " ".join(parts)
 
 
-def chroot(path):
+def chroot(path: str) -> None:
     """
     Change the root directory to path, and the working directory to the new /.
 
@@ -192,7 +192,7 @@ def chroot(path):
     try:
         os.chroot(path)
     except OSError as error:
-        reason = error.strerror
+        reason = error.strerror or str(error)
         if error.errno == errno.EPERM:
             reason += " (chroot needs root or CAP_SYS_CHROOT)"
         raise PrivilegeError("cannot chroot to %s: %s" % (path, reason)) from None

@@ -707,6 +707,45 @@ def test_reloadServesTheNewCertificateToNewConnectionsOnly(tlsCertificates, tmp_
     )
 
 
+def test_certificatesSayWhatIsPresentedAfterEachReload(tlsCertificates, tmp_path):
+    keyPath, certificatePath = tlsCertificates.writeFiles(tlsCertificates.server, tmp_path)
+    otherKey, otherCertificate = tlsCertificates.writeFiles(
+        tlsCertificates.otherName, tmp_path, "other"
+    )
+    options = CertificateOptions.fromFiles(
+        privateKey=keyPath,
+        certificate=certificatePath,
+        serverNames={"other.example": CertificateFiles(otherKey, otherCertificate)},
+    )
+    server = tlsCertificates.privateCertificate(tlsCertificates.server)
+    other = tlsCertificates.privateCertificate(tlsCertificates.otherName)
+    assert options.certificates() == {None: server, "other.example": other}
+    tlsCertificates.writeFiles(tlsCertificates.renewed, tmp_path)
+    options.reload()
+    renewed = tlsCertificates.privateCertificate(tlsCertificates.renewed)
+    assert options.certificates() == {None: renewed, "other.example": other}
+    keyPath.write_bytes(tlsCertificates.client.private_key_pem.bytes())
+    with pytest.raises(CertificateLoadError):
+        options.reload()
+    assert options.certificates() == {None: renewed, "other.example": other}
+    assert serverOptions(tlsCertificates).certificates() == {None: server}
+
+
+def test_reloadAfterChangingDirectoryReadsTheSameFiles(tlsCertificates, tmp_path, monkeypatch):
+    # loomd changes to --rundir after the .tac built its options.
+    keyPath, certificatePath = tlsCertificates.writeFiles(tlsCertificates.server, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    options = CertificateOptions.fromFiles(privateKey="server.key", certificate="server.pem")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    tlsCertificates.writeFiles(tlsCertificates.renewed, tmp_path)
+    assert options.reload() is True
+    renewed = tlsCertificates.privateCertificate(tlsCertificates.renewed)
+    assert options.certificates()[None] == renewed
+    assert options.check() == []
+
+
 def test_failedReloadKeepsTheOldCertificate(tlsCertificates, tmp_path):
     keyPath, certificatePath = tlsCertificates.writeFiles(tlsCertificates.server, tmp_path)
     options = CertificateOptions.fromFiles(privateKey=keyPath, certificate=certificatePath)

@@ -1,6 +1,6 @@
 """
 Certificates for the TLS tests, made with trustme when a test session first
-asks (the ``tlsCertificates`` fixture of tests/reactor/conftest.py).
+asks (the ``tlsCertificates`` fixture of tests/conftest.py).
 
 One CA signs: ``server`` (localhost, 127.0.0.1 and ::1), ``client`` (for
 mutual TLS), ``expired`` (localhost, expired yesterday), ``expiringSoon``
@@ -9,7 +9,7 @@ mutual TLS), ``expired`` (localhost, expired yesterday), ``expiringSoon``
 ``rsaServer`` is for localhost with an RSA key (the others have ECDSA keys).
 ``untrusted`` is for localhost too, but signed by ``untrustedCA``, which
 nothing trusts.  Each leaf is a trustme LeafCert; ``privateCertificate``,
-``caCertificate`` and ``writeFiles`` turn them into what reactor.ssl takes.
+``caCertificate``, ``writeFiles`` and ``writeCA`` turn them into what reactor.ssl takes.
 """
 
 import datetime
@@ -59,3 +59,13 @@ class CertificateSet:
         keyPath.write_bytes(leaf.private_key_pem.bytes())
         certificatePath.write_bytes(leaf.cert_chain_pems[0].bytes())
         return keyPath, certificatePath
+
+    def writeCA(self, directory, ca=None):
+        """
+        Write the certificate of ``ca`` (by default the CA that signs the
+        rest) as ca.pem in ``directory`` (a pathlib.Path, made if missing):
+        a directory for caCertsDir= and trustRoots=.  Returns the directory.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "ca.pem").write_bytes((ca or self.ca).cert_pem.bytes())
+        return directory

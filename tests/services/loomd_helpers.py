@@ -11,19 +11,24 @@ which always includes a path under tmp_path).
 
 Applications are small .tac files written into tmp_path: ``tacFile`` puts
 ``PRELUDE`` (an echo service binding in privilegedStartService, a few
-misbehaving services) in front of the body a test gives.
+misbehaving services) in front of the body a test gives.  ``TLSClient``
+talks to a daemon serving TLS, with Python's own ssl module.
 """
 
+import hashlib
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOOMD = [sys.executable, os.path.join(REPO, "bin", "loomd")]
@@ -324,3 +329,41 @@ def loomdFixture(tmp_path):
         yield runner
     finally:
         runner.cleanup()
+
+
+# -- TLS -------------------------------------------------------------------------------
+
+
+class TLSClient:
+    """A blocking client from Python's ssl module, verifying localhost against ca."""
+
+    def __init__(self, port, ca):
+        context = ssl.create_default_context(cafile=str(ca))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.socket = context.wrap_socket(raw, server_hostname="localhost")
+        der = self.socket.getpeercert(binary_form=True)
+        self.certificate = x509.load_der_x509_certificate(der)
+        self.fingerprint = hashlib.sha256(der).hexdigest()
+
+    def echo(self, data):
+        self.socket.sendall(data)
+        received = b""
+        while len(received) < len(data):
+            chunk = self.socket.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+    def close(self):
+        self.socket.close()
+
+
+def fingerprint(leaf):
+    certificate = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+    der = certificate.public_bytes(Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
+
+
+def serial(leaf):
+    return x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number
