@@ -35,6 +35,7 @@ as readable (POLLERR), so the writer is registered for reading too and its
 ``doRead`` means "the child closed its standard input".
 """
 
+import errno
 import os
 import signal
 
@@ -222,15 +223,31 @@ class ProcessWriter(StreamTransport):
 class _PTYMaster(StreamTransport):
     # The master side of a PTY child's terminal: what the child writes to
     # its terminal is read as its descriptor 1, and what we write it reads.
-    # Once the child side is closed everywhere, reading fails with EIO,
-    # which ends this transport like an end of file.
+    #
+    # Once the child's side is closed everywhere, reading fails with EIO.
+    # The child is exiting then, and closing the master at once would hang
+    # the terminal up under it: the kernel's SIGHUP can land while the child
+    # is still in exit(), and its wait status then says it was killed by
+    # SIGHUP (test_writeTypesIntoTheTerminal).  So after EIO we only stop
+    # reading, and the master is closed once the child has been reaped
+    # (PTYProcess._exited); if the child was reaped first, EIO ends it at once.
 
-    __slots__ = ("proc",)
+    __slots__ = ("proc", "otherSideClosed")
 
     def __init__(self, reactor, proc, fileno):
         StreamTransport.__init__(self, fileno, _ChildPipe(proc, 1), reactor)
         self.proc = proc
+        self.otherSideClosed = False
         self._startReading()
+
+    def doRead(self):
+        why = StreamTransport.doRead(self)
+        if why is not None and self.proc.pid is not None:
+            if isinstance(why, OSError) and why.errno == errno.EIO:
+                self.otherSideClosed = True
+                self.reactor.removeReader(self)
+                return None
+        return why
 
     def logPrefix(self):
         return _logcontext.prefixOf(self.proc)
@@ -578,6 +595,12 @@ class PTYProcess(Process):
         else:
             os.close(master)
         self._connect(failure)
+
+    def _exited(self, reason):
+        Process._exited(self, reason)
+        master = self.pipes.get(1)
+        if master is not None and master.otherSideClosed:
+            master.loseConnection()
 
     def childConnectionLost(self, childFD, reason):
         """The terminal closed: no protocol call (as in Twisted); maybe the end."""
