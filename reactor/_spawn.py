@@ -30,6 +30,7 @@ import pwd
 import sys
 import termios
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from reactor.error import ProcessExecError
 
@@ -38,6 +39,9 @@ __all__ = ["childEnvironment", "forkExec", "userSwitch"]
 # Python 3.14 dropped fork_exec's last argument (allow_vfork): it uses vfork
 # whenever it is safe.
 _VFORK_ARGUMENT = (True,) if sys.version_info < (3, 14) else ()
+# typeshed's signature is narrower than the C function (cwd and preexec_fn
+# may be None): called through Any.
+_forkExec: Any = _posixsubprocess.fork_exec
 _STANDARD = frozenset((0, 1, 2))
 PathArgument = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -87,13 +91,16 @@ def userSwitch(uid: int | None, gid: int | None) -> tuple[int | None, int | None
     return uid, gid, groups
 
 
-def _executableList(executable: PathArgument, env: Mapping[str | bytes, str | bytes] | None):
+def _executableList(
+    executable: PathArgument, env: Mapping[str | bytes, str | bytes] | None
+) -> tuple[bytes, ...]:
     # As os.execvpe and subprocess search: a bare name through the child's
     # PATH (the default path if it has none); a path as it is.
     name = os.fsencode(executable)
     if os.path.dirname(name):
         return (name,)
-    return tuple(os.path.join(os.fsencode(directory), name) for directory in os.get_exec_path(env))
+    directories = os.get_exec_path(cast(Any, env))
+    return tuple(os.path.join(os.fsencode(directory), name) for directory in directories)
 
 
 def _controllingTerminal() -> None:
@@ -184,7 +191,7 @@ def forkExec(
     keep = tuple(sorted({errorWrite, *(fd for fd in fdmap if fd > 2)}))
     try:
         try:
-            pid = _posixsubprocess.fork_exec(
+            pid: int = _forkExec(
                 list(args) or [executable],
                 executables,
                 True,  # close_fds: the child gets fdmap's descriptors, no more
@@ -233,7 +240,7 @@ def _readAll(fd: int) -> bytes:
 
 
 def _execError(
-    report: bytes, pid: int, executable: PathArgument, path, switching: bool
+    report: bytes, pid: int, executable: PathArgument, path: PathArgument | None, switching: bool
 ) -> ProcessExecError:
     # The child reported a failure and exited: reap it, and say what failed.
     # The report is fork_exec's: b'OSError:<hex errno>:' plus b'noexec' when

@@ -365,7 +365,14 @@ class ProcessExecError(ProcessTerminated):
         "preexec": "cannot arrange descriptors or terminal for %s",
     }
 
-    def __init__(self, errno=None, strerror="", filename=None, step="exec", status=None):
+    def __init__(
+        self,
+        errno: int | None = None,
+        strerror: str = "",
+        filename: "str | bytes | os.PathLike[str] | os.PathLike[bytes] | None" = None,
+        step: str = "exec",
+        status: int | None = None,
+    ) -> None:
         import errno as _errno
 
         ProcessTerminated.__init__(self, 127 if errno == _errno.ENOENT else 126, None, status)
@@ -375,11 +382,11 @@ class ProcessExecError(ProcessTerminated):
         self.step = step
         self.args = (errno, strerror, filename)
 
-    def osError(self):
+    def osError(self) -> OSError:
         """Return the OSError the child's failure amounts to (FileNotFoundError, ...)."""
         return OSError(self.errno, self.strerror, self.filename)
 
-    def __str__(self):
+    def __str__(self) -> str:
         doing = self._DOING.get(self.step, "cannot run %s")
         what = doing % ("?" if self.filename is None else os.fsdecode(self.filename),)
         if self.errno is None:

@@ -38,19 +38,23 @@ as readable (POLLERR), so the writer is registered for reading too and its
 import errno
 import os
 import signal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from zope.interface import implementer
 
 from reactor import _logcontext, _reaper, _spawn, log
+from reactor._spawn import PathArgument
 from reactor.error import (
     CONNECTION_LOST,
+    ConnectionLost,
     ProcessDone,
     ProcessExecError,
     ProcessExitedAlready,
     ProcessTerminated,
 )
 from reactor.failure import Failure
-from reactor.interfaces import IConsumer, IProcessTransport, IPushProducer
+from reactor.interfaces import IConsumer, IProcessProtocol, IProcessTransport, IPushProducer
 from reactor.stream import ABORTING, StreamTransport
 
 __all__ = [
@@ -71,17 +75,17 @@ _DONE_FAILURE = Failure(ProcessDone(0))
 
 
 def spawnProcess(
-    reactor,
-    processProtocol,
-    executable,
-    args=(),
-    env=None,
-    path=None,
-    uid=None,
-    gid=None,
-    usePTY=False,
-    childFDs=None,
-):
+    reactor: Any,
+    processProtocol: IProcessProtocol,
+    executable: PathArgument,
+    args: Sequence[PathArgument] = (),
+    env: Mapping[str | bytes, str | bytes] | None = None,
+    path: PathArgument | None = None,
+    uid: int | None = None,
+    gid: int | None = None,
+    usePTY: bool | tuple[int, int, str] = False,
+    childFDs: Mapping[int, int | str] | None = None,
+) -> "Process":
     """
     Start executable in a child process connected to processProtocol; the
     implementation of every reactor's ``spawnProcess``.
@@ -116,13 +120,13 @@ def spawnProcess(
     return Process(reactor, executable, args, env, path, processProtocol, uid, gid, childFDs)
 
 
-def _checkArguments(executable, args):
+def _checkArguments(executable: object, args: Sequence[object]) -> None:
     for argument in (executable, *args):
         if not isinstance(argument, (str, bytes, os.PathLike)):
             raise TypeError("arguments must be str or bytes, not %r" % (argument,))
 
 
-def _reasonFor(status):
+def _reasonFor(status: int | None) -> ProcessTerminated | ProcessDone:
     # A wait status as the Failure's value: ProcessDone for exit status 0.
     if status is None:
         # Reaped by a waitpid that is not ours: it ended, we cannot say how.
@@ -143,15 +147,15 @@ class _ChildPipe:
 
     __slots__ = ("proc", "name")
 
-    def __init__(self, proc, name):
+    def __init__(self, proc: Any, name: int | None) -> None:
         self.proc = proc
         self.name = name
 
-    def dataReceived(self, data):
+    def dataReceived(self, data: bytes) -> None:
         """Pass the child's output on, as childDataReceived(name, data)."""
         self.proc.childDataReceived(self.name, data)
 
-    def connectionLost(self, reason):
+    def connectionLost(self, reason: Failure) -> None:
         """Pass the pipe's end on, as childConnectionLost(name, reason)."""
         self.proc.childConnectionLost(self.name, reason)
 
@@ -167,7 +171,7 @@ class ProcessReader(StreamTransport):
 
     __slots__ = ("proc", "name")
 
-    def __init__(self, reactor, proc, name, fileno):
+    def __init__(self, reactor: Any, proc: Any, name: int | None, fileno: int) -> None:
         """
         :param fileno: the read end, non-blocking; this reader closes it.
         :param name: the child's descriptor number it stands for.
@@ -177,7 +181,7 @@ class ProcessReader(StreamTransport):
         self.name = name
         self._startReading()
 
-    def loseConnection(self):
+    def loseConnection(self) -> None:
         """
         Close the pipe on the reactor's next turn (the child gets SIGPIPE
         or EPIPE if it writes more).  A read end is never writable, so
@@ -186,7 +190,7 @@ class ProcessReader(StreamTransport):
         if self._state < ABORTING:
             self._endSoon(Failure(CONNECTION_LOST))
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         """Name the process (its protocol) in log lines."""
         return _logcontext.prefixOf(self.proc)
 
@@ -204,18 +208,18 @@ class ProcessWriter(StreamTransport):
 
     __slots__ = ("proc", "name")
 
-    def __init__(self, reactor, proc, name, fileno):
+    def __init__(self, reactor: Any, proc: Any, name: int, fileno: int) -> None:
         """:param fileno: the write end, non-blocking; this writer closes it."""
         StreamTransport.__init__(self, fileno, _ChildPipe(proc, name), reactor)
         self.proc = proc
         self.name = name
         self._startReading()
 
-    def doRead(self):
+    def doRead(self) -> ConnectionLost:
         """The child closed its end: this pipe is done."""
         return CONNECTION_LOST
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         """Name the process (its protocol) in log lines."""
         return _logcontext.prefixOf(self.proc)
 
@@ -234,13 +238,13 @@ class _PTYMaster(StreamTransport):
 
     __slots__ = ("proc", "otherSideClosed")
 
-    def __init__(self, reactor, proc, fileno):
+    def __init__(self, reactor: Any, proc: "PTYProcess", fileno: int) -> None:
         StreamTransport.__init__(self, fileno, _ChildPipe(proc, 1), reactor)
         self.proc = proc
         self.otherSideClosed = False
         self._startReading()
 
-    def doRead(self):
+    def doRead(self) -> Any:
         why = StreamTransport.doRead(self)
         if why is not None and self.proc.pid is not None:
             if isinstance(why, OSError) and why.errno == errno.EIO:
@@ -249,7 +253,7 @@ class _PTYMaster(StreamTransport):
                 return None
         return why
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         return _logcontext.prefixOf(self.proc)
 
 
@@ -271,8 +275,17 @@ class Process:
     """
 
     def __init__(
-        self, reactor, executable, args, environment, path, proto, uid=None, gid=None, childFDs=None
-    ):
+        self,
+        reactor: Any,
+        executable: PathArgument,
+        args: Sequence[PathArgument],
+        environment: Mapping[str | bytes, str | bytes] | None,
+        path: PathArgument | None,
+        proto: IProcessProtocol,
+        uid: int | None = None,
+        gid: int | None = None,
+        childFDs: Mapping[int, int | str] | None = None,
+    ) -> None:
         """Start the child; see spawnProcess for the arguments."""
         _checkArguments(executable, args)
         self._initState(reactor, proto)
@@ -298,21 +311,22 @@ class Process:
                 os.close(fd)
         self._connect(failure)
 
-    def _initState(self, reactor, proto):
+    def _initState(self, reactor: Any, proto: Any) -> None:
         self.reactor = reactor
         self.proto = proto
-        self.pid = None
-        self.status = None
-        self.pipes = {}
+        self.pid: int | None = None
+        self.status: int | None = None
+        self.pipes: dict[int, Any] = {}
         self.lostProcess = False
-        self._reason = None
+        self._reason: BaseException | None = None
         self._ended = False
 
     @staticmethod
-    def _makePipes(childFDs):
+    def _makePipes(childFDs: Mapping[int, int | str]) -> tuple[dict[int, int], dict[int, int]]:
         # Return ({child descriptor: the descriptor the child gets},
         # {child descriptor: our end of its pipe}).
-        fdmap, ours = {}, {}
+        fdmap: dict[int, int] = {}
+        ours: dict[int, int] = {}
         try:
             for childFD, target in childFDs.items():
                 if target == "r" or target == "w":
@@ -335,7 +349,17 @@ class Process:
             raise
         return fdmap, ours
 
-    def _fork(self, executable, args, environment, path, uid, gid, fdmap, **options):
+    def _fork(
+        self,
+        executable: PathArgument,
+        args: Sequence[PathArgument],
+        environment: Mapping[str | bytes, str | bytes] | None,
+        path: PathArgument | None,
+        uid: int | None,
+        gid: int | None,
+        fdmap: Mapping[int, int],
+        **options: bool,
+    ) -> ProcessExecError | None:
         # Start the child and watch it; return None, or the ProcessExecError
         # saying why it could not run its program.
         bySignal = _reaper.prepare(self.reactor)
@@ -352,7 +376,7 @@ class Process:
         _reaper.watch(self, bySignal)
         return None
 
-    def _connect(self, failure):
+    def _connect(self, failure: ProcessExecError | None) -> None:
         # connectionMade, contained; then the end, if the program could not run.
         try:
             self.proto.makeConnection(self)
@@ -362,13 +386,13 @@ class Process:
         if failure is not None:
             self.reactor.callLater(0, self._couldNotRun, failure)
 
-    def _couldNotRun(self, error):
+    def _couldNotRun(self, error: ProcessExecError) -> None:
         self.status = error.status
         self._exited(error)
 
     # -- reaping ---------------------------------------------------------------
 
-    def reapProcess(self):
+    def reapProcess(self) -> None:
         """
         Reap the child if it has exited, without blocking, and tell the
         protocol (processExited, then processEnded if every pipe is closed).
@@ -388,13 +412,13 @@ class Process:
             self.status = status
             self._exited(_reasonFor(status))
 
-    def _exited(self, reason):
+    def _exited(self, reason: BaseException) -> None:
         self.lostProcess = True
         self._reason = reason
         self._callProtocol("processExited", Failure(reason))
         self.maybeCallProcessEnded()
 
-    def maybeCallProcessEnded(self):
+    def maybeCallProcessEnded(self) -> None:
         """Call processEnded once the child is reaped and every pipe closed."""
         if self.pipes or not self.lostProcess or self._ended:
             return
@@ -404,7 +428,7 @@ class Process:
             "processEnded", _DONE_FAILURE if type(reason) is ProcessDone else Failure(reason)
         )
 
-    def _callProtocol(self, name, *args):
+    def _callProtocol(self, name: str, *args: Any) -> None:
         # The boundary of the callbacks not called from a descriptor's dispatch.
         try:
             getattr(self.proto, name)(*args)
@@ -413,11 +437,11 @@ class Process:
 
     # -- what the pipes tell -----------------------------------------------------
 
-    def childDataReceived(self, childFD, data):
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
         """A pipe read data from the child's childFD: pass it to the protocol."""
         self.proto.childDataReceived(childFD, data)
 
-    def childConnectionLost(self, childFD, reason):
+    def childConnectionLost(self, childFD: int, reason: Failure) -> None:
         """The pipe of the child's childFD closed: tell the protocol."""
         self.pipes.pop(childFD, None)
         self._callProtocol("childConnectionLost", childFD)
@@ -425,7 +449,7 @@ class Process:
 
     # -- IProcessTransport --------------------------------------------------------
 
-    def signalProcess(self, signalID):
+    def signalProcess(self, signalID: str | int) -> None:
         """
         Send the child a signal: a name without its SIG ('TERM', 'KILL',
         'INT', 'HUP', ...) or a number.
@@ -445,19 +469,19 @@ class Process:
         except ProcessLookupError:
             raise ProcessExitedAlready() from None
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         """Write data to the child's standard input (dropped if it has none)."""
         stdin = self.pipes.get(0)
         if stdin is not None:
             stdin.write(data)
 
-    def writeSequence(self, seq):
+    def writeSequence(self, seq: Iterable[bytes]) -> None:
         """Write each bytes object of seq to the child's standard input."""
         stdin = self.pipes.get(0)
         if stdin is not None:
             stdin.writeSequence(seq)
 
-    def writeToChild(self, childFD, data):
+    def writeToChild(self, childFD: int, data: bytes) -> None:
         """
         Write data to the child's descriptor childFD (a 'w' one of childFDs).
 
@@ -468,7 +492,7 @@ class Process:
             raise KeyError(childFD)
         pipe.write(data)
 
-    def closeChildFD(self, childFD):
+    def closeChildFD(self, childFD: int) -> None:
         """
         Close our end of the pipe of childFD: a writer once what is buffered
         is written; a reader on the reactor's next turn.  A no-op if it is
@@ -478,19 +502,19 @@ class Process:
         if pipe is not None:
             pipe.loseConnection()
 
-    def closeStdin(self):
+    def closeStdin(self) -> None:
         """Close the child's standard input, once what is buffered is written."""
         self.closeChildFD(0)
 
-    def closeStdout(self):
+    def closeStdout(self) -> None:
         """Stop reading the child's standard output and close our end."""
         self.closeChildFD(1)
 
-    def closeStderr(self):
+    def closeStderr(self) -> None:
         """Stop reading the child's standard error and close our end."""
         self.closeChildFD(2)
 
-    def loseConnection(self):
+    def loseConnection(self) -> None:
         """Close every pipe (standard input once drained); the child runs on."""
         self.closeStdin()
         self.closeStderr()
@@ -498,21 +522,21 @@ class Process:
         for childFD in list(self.pipes):
             self.closeChildFD(childFD)
 
-    def getHost(self):
+    def getHost(self) -> Any:
         """A process has no address (as in Twisted): NotImplementedError."""
         raise NotImplementedError("a process transport has no host address")
 
-    def getPeer(self):
+    def getPeer(self) -> Any:
         """A process has no address (as in Twisted): NotImplementedError."""
         raise NotImplementedError("a process transport has no peer address")
 
-    def logPrefix(self):
+    def logPrefix(self) -> str:
         """Return the protocol's class name, for log lines."""
         return _logcontext.prefixOf(self.proto)
 
     # -- IConsumer (standard input) and IPushProducer (the child's output) --------
 
-    def registerProducer(self, producer, streaming):
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
         """
         Feed the child's standard input from producer, with backpressure.
         Without a standard input, the producer is stopped at once.
@@ -523,29 +547,29 @@ class Process:
         else:
             stdin.registerProducer(producer, streaming)
 
-    def unregisterProducer(self):
+    def unregisterProducer(self) -> None:
         """Stop feeding the child's standard input from the producer."""
         stdin = self.pipes.get(0)
         if stdin is not None:
             stdin.unregisterProducer()
 
-    def pauseProducing(self):
+    def pauseProducing(self) -> None:
         """Stop reading the child's output until resumeProducing."""
         for pipe in list(self.pipes.values()):
             if isinstance(pipe, ProcessReader):
                 pipe.pauseProducing()
 
-    def resumeProducing(self):
+    def resumeProducing(self) -> None:
         """Read the child's output again."""
         for pipe in list(self.pipes.values()):
             if isinstance(pipe, ProcessReader):
                 pipe.resumeProducing()
 
-    def stopProducing(self):
+    def stopProducing(self) -> None:
         """Close every pipe: loseConnection."""
         self.loseConnection()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<%s pid=%s status=%s>" % (type(self).__name__, self.pid, self.status)
 
 
@@ -563,8 +587,17 @@ class PTYProcess(Process):
     """
 
     def __init__(
-        self, reactor, executable, args, environment, path, proto, uid=None, gid=None, usePTY=True
-    ):
+        self,
+        reactor: Any,
+        executable: PathArgument,
+        args: Sequence[PathArgument],
+        environment: Mapping[str | bytes, str | bytes] | None,
+        path: PathArgument | None,
+        proto: IProcessProtocol,
+        uid: int | None = None,
+        gid: int | None = None,
+        usePTY: bool | tuple[int, int, str] = True,
+    ) -> None:
         """Start the child; see spawnProcess for the arguments."""
         _checkArguments(executable, args)
         self._initState(reactor, proto)
@@ -596,53 +629,53 @@ class PTYProcess(Process):
             os.close(master)
         self._connect(failure)
 
-    def _exited(self, reason):
+    def _exited(self, reason: BaseException) -> None:
         Process._exited(self, reason)
         master = self.pipes.get(1)
         if master is not None and master.otherSideClosed:
             master.loseConnection()
 
-    def childConnectionLost(self, childFD, reason):
+    def childConnectionLost(self, childFD: int, reason: Failure) -> None:
         """The terminal closed: no protocol call (as in Twisted); maybe the end."""
         self.pipes.pop(childFD, None)
         self.maybeCallProcessEnded()
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         """Type data into the child's terminal."""
         master = self.pipes.get(1)
         if master is not None:
             master.write(data)
 
-    def writeSequence(self, seq):
+    def writeSequence(self, seq: Iterable[bytes]) -> None:
         """Type each bytes object of seq into the child's terminal."""
         master = self.pipes.get(1)
         if master is not None:
             master.writeSequence(seq)
 
-    def writeToChild(self, childFD, data):
+    def writeToChild(self, childFD: int, data: bytes) -> None:
         """Not for a PTY child: NotImplementedError (use write)."""
         raise NotImplementedError("a PTY child has one descriptor: use write()")
 
-    def closeChildFD(self, childFD):
+    def closeChildFD(self, childFD: int) -> None:
         """Not for a PTY child: NotImplementedError (use loseConnection)."""
         raise NotImplementedError("a PTY child has one descriptor: use loseConnection()")
 
-    def closeStdin(self):
+    def closeStdin(self) -> None:
         """Nothing: the terminal is one descriptor (loseConnection closes it)."""
 
-    def closeStdout(self):
+    def closeStdout(self) -> None:
         """Nothing: the terminal is one descriptor (loseConnection closes it)."""
 
-    def closeStderr(self):
+    def closeStderr(self) -> None:
         """Nothing: the terminal is one descriptor (loseConnection closes it)."""
 
-    def loseConnection(self):
+    def loseConnection(self) -> None:
         """Close the terminal once what is buffered is written; the child gets SIGHUP."""
         master = self.pipes.get(1)
         if master is not None:
             master.loseConnection()
 
-    def registerProducer(self, producer, streaming):
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
         """Feed the terminal from producer, with backpressure."""
         master = self.pipes.get(1)
         if master is None:
@@ -650,19 +683,19 @@ class PTYProcess(Process):
         else:
             master.registerProducer(producer, streaming)
 
-    def unregisterProducer(self):
+    def unregisterProducer(self) -> None:
         """Stop feeding the terminal from the producer."""
         master = self.pipes.get(1)
         if master is not None:
             master.unregisterProducer()
 
-    def pauseProducing(self):
+    def pauseProducing(self) -> None:
         """Stop reading the terminal until resumeProducing."""
         master = self.pipes.get(1)
         if master is not None:
             master.pauseProducing()
 
-    def resumeProducing(self):
+    def resumeProducing(self) -> None:
         """Read the terminal again."""
         master = self.pipes.get(1)
         if master is not None:
