@@ -51,6 +51,7 @@ __all__ = [
     "POLL_INTERVAL",
     "children",
     "forget",
+    "kill",
     "pidfdsUsable",
     "reapAllProcesses",
     "reapOrphans",
@@ -193,6 +194,21 @@ def forget(process: Any) -> None:
     if pid in _bySignal:
         _bySignal.discard(pid)
         unprepare(process.reactor)
+
+
+def kill(process: Any, number: int) -> None:
+    """
+    Send signal number to process: through its pidfd when it has one, which
+    names this process and no other even if a waitpid that is not ours
+    reaped it and its pid went to a newcomer.
+
+    :raises ProcessLookupError: if it is gone.
+    """
+    watcher = _watchers.get(process.pid)
+    if watcher is not None and watcher.fd >= 0:
+        signal.pidfd_send_signal(watcher.fd, number)
+    else:
+        os.kill(process.pid, number)
 
 
 def reapAllProcesses(reactor: Any = None) -> None:

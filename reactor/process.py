@@ -379,7 +379,8 @@ class Process:
     def _connect(self, failure: ProcessExecError | None) -> None:
         # connectionMade, contained; then the end, if the program could not run.
         try:
-            self.proto.makeConnection(self)
+            if self.proto is not None:
+                self.proto.makeConnection(self)
         except Exception:
             log.err(None, "Unhandled error in %s.connectionMade" % (self.logPrefix(),))
             self.loseConnection()
@@ -430,6 +431,8 @@ class Process:
 
     def _callProtocol(self, name: str, *args: Any) -> None:
         # The boundary of the callbacks not called from a descriptor's dispatch.
+        if self.proto is None:
+            return
         try:
             getattr(self.proto, name)(*args)
         except Exception:
@@ -465,7 +468,7 @@ class Process:
         if self.pid is None:
             raise ProcessExitedAlready()
         try:
-            os.kill(self.pid, signalID)
+            _reaper.kill(self, signalID)
         except ProcessLookupError:
             raise ProcessExitedAlready() from None
 
@@ -601,6 +604,7 @@ class PTYProcess(Process):
         """Start the child; see spawnProcess for the arguments."""
         _checkArguments(executable, args)
         self._initState(reactor, proto)
+        given = isinstance(usePTY, (tuple, list))
         if isinstance(usePTY, (tuple, list)):
             master, slave = usePTY[0], usePTY[1]
         else:
@@ -618,10 +622,11 @@ class PTYProcess(Process):
                 controllingTerminal=True,
             )
         except BaseException:
-            os.close(master)
+            if not given:  # A terminal we were given stays its owner's.
+                os.close(master)
+                os.close(slave)
             raise
-        finally:
-            os.close(slave)
+        os.close(slave)  # the child's end: the child has it now (as in Twisted)
         if failure is None:
             os.set_blocking(master, False)
             self.pipes[1] = _PTYMaster(reactor, self, master)

@@ -507,3 +507,17 @@ def test_shutdownTellsThePipes(reactor):
 
     spin(reactor, reaped, what="the child reaped")
     assert protocol.ended.value.signal == signal.SIGKILL
+
+
+def test_noProtocolForAChildWithoutPipes(reactor):
+    # As in Twisted, a child whose descriptors are all handed over needs no
+    # protocol; it is still reaped.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        transport = reactor.spawnProcess(
+            None, "true", ["true"], childFDs={0: devnull, 1: devnull, 2: devnull}
+        )
+    finally:
+        os.close(devnull)
+    spin(reactor, lambda: transport.pid is None, what="the child reaped")
+    assert transport.status == 0

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from reactor import _reaper
-from reactor.error import ProcessDone, ProcessTerminated
+from reactor.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from tests.reactor.processhelpers import (
     Recorder,
     openDescriptors,
@@ -233,3 +233,19 @@ def test_orphanReaperLeavesLoomsChildToItsProtocol():
     lines = result.stdout.splitlines()
     assert lines[0] == "ended 9"
     assert lines[1] == "children []", "no zombie left: %s" % (lines[1],)
+
+
+def test_childReapedByAForeignWaitStillEnds(reactor, reaping):
+    # A waitpid that is not Loom's takes the child's status: the transport
+    # cannot say how it ended, but it ends, and signals are refused.
+    protocol = Recorder()
+    transport = reactor.spawnProcess(protocol, "sleep", ["sleep", "30"])
+    pid = transport.pid
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    with pytest.raises(ProcessExitedAlready):
+        transport.signalProcess("TERM")
+    waitEnded(reactor, protocol)
+    assert protocol.ended.check(ProcessTerminated)
+    assert (protocol.ended.value.exitCode, protocol.ended.value.signal) == (None, None)
+    assert transport.pid is None and transport.status is None
