@@ -46,6 +46,7 @@ from zope.interface import implementer
 from reactor import _logcontext, _reaper, _spawn, log
 from reactor._spawn import PathArgument
 from reactor.error import (
+    CONNECTION_DONE,
     CONNECTION_LOST,
     ConnectionLost,
     ProcessDone,
@@ -71,7 +72,6 @@ reapAllProcesses = _reaper.reapAllProcesses
 reapOrphans = _reaper.reapOrphans
 
 _DEFAULT_CHILD_FDS = {0: "w", 1: "r", 2: "r"}
-_DONE_FAILURE = Failure(ProcessDone(0))
 
 
 def spawnProcess(
@@ -188,7 +188,7 @@ class ProcessReader(StreamTransport):
         there is nothing to drain first.
         """
         if self._state < ABORTING:
-            self._endSoon(Failure(CONNECTION_LOST))
+            self._endSoon(Failure(CONNECTION_DONE))
 
     def logPrefix(self) -> str:
         """Name the process (its protocol) in log lines."""
@@ -425,9 +425,7 @@ class Process:
             return
         self._ended = True
         reason = self._reason
-        self._callProtocol(
-            "processEnded", _DONE_FAILURE if type(reason) is ProcessDone else Failure(reason)
-        )
+        self._callProtocol("processEnded", Failure(reason))
 
     def _callProtocol(self, name: str, *args: Any) -> None:
         # The boundary of the callbacks not called from a descriptor's dispatch.
