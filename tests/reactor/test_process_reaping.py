@@ -249,3 +249,20 @@ def test_childReapedByAForeignWaitStillEnds(reactor, reaping):
     assert protocol.ended.check(ProcessTerminated)
     assert (protocol.ended.value.exitCode, protocol.ended.value.signal) == (None, None)
     assert transport.pid is None and transport.status is None
+
+
+def test_runningReactorHearsTheExit(reactor, reaping):
+    # The loop blocks in its poller (no iterate() stepping it): the pidfd,
+    # or the SIGCHLD handler, must wake it.
+    class StopWhenEnded(Recorder):
+        def processEnded(self, reason):
+            Recorder.processEnded(self, reason)
+            reactor.stop()
+
+    protocol = StopWhenEnded()
+    reactor.callWhenRunning(reactor.spawnProcess, protocol, "sh", ["sh", "-c", "sleep 0.2; exit 3"])
+    safety = reactor.callLater(30, reactor.stop)
+    reactor.run(installSignalHandlers=False)
+    assert safety.active(), "ended before the safety stop"
+    safety.cancel()
+    assert protocol.ended.value.exitCode == 3
