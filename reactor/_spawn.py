@@ -257,7 +257,8 @@ def _execError(
         if detail.startswith(b"noexec"):
             # Before the exec: chdir or the user switch, whichever was asked.
             if path is None:
-                return ProcessExecError(code, os.strerror(code), executable, "user", status)
+                step = "user" if switching else "setup"
+                return ProcessExecError(code, os.strerror(code), executable, step, status)
             step = "setup" if switching else "chdir"
             return ProcessExecError(code, os.strerror(code), path, step, status)
         return ProcessExecError(code, os.strerror(code), executable, "exec", status)
