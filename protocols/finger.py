@@ -282,7 +282,7 @@ class CommandUserSource:
     :param executable: the program, as a path (e.g. ``/usr/bin/finger``).
     :param args: arguments before the user name.
     :param env: the child's environment (None: empty, as getProcessOutput).
-    :param reactor: the reactor whose thread pool runs the child.
+    :param reactor: the reactor that runs the child.
     :param timeout: seconds before the child is killed (the query then
         gets "Internal error in server").
     """

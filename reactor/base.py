@@ -428,7 +428,9 @@ class ReactorBase:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             saved[signal.SIGINT] = signal.signal(signal.SIGINT, self.sigInt)
         saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, self.sigTerm)
-        self._installChildSignalHandler(saved)
+        # No SIGCHLD handler here: children are watched through pidfds, and
+        # reactor._reaper installs one only while children it cannot watch
+        # so are running.
         self._savedSignals = saved
         self.installSignalWakeup()
 
@@ -460,12 +462,6 @@ class ReactorBase:
         if self._savedSignals is None:
             self._savedSignals = {}
         self._savedSignals["wakeup"] = previous
-
-    def _installChildSignalHandler(self, saved):
-        """
-        Hook for process support: install SIGCHLD handling, recording the
-        previous handler in saved[signal.SIGCHLD].  Does nothing here.
-        """
 
     def _restoreSignals(self):
         import signal

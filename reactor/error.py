@@ -335,6 +335,65 @@ class ProcessTerminated(ConnectionLost):
         ConnectionLost.__init__(self, text)
 
 
+class ProcessExecError(ProcessTerminated):
+    """
+    A child could not run its program: exec failed in it (or, before exec,
+    changing to its directory or to its user).
+
+    Not raised: it is the reason processExited and processEnded are given
+    when spawnProcess's child could not start (Twisted's child prints a
+    traceback and exits 1 instead).  As a ProcessTerminated it has
+    ``exitCode``: 127 when the program or a directory was not found
+    (ENOENT), 126 otherwise, as a shell reports them; ``status`` is the
+    child's real wait status.
+
+    :ivar errno: the errno the child's system call failed with (None when
+        the child failed otherwise).
+    :ivar strerror: what that errno means, or what went wrong.
+    :ivar filename: the program (or the directory) it concerns.
+    :ivar step: what failed: 'exec', 'chdir' (to the child's directory),
+        'user' (switching to its user and groups), 'setup' (one of those
+        two: the child does not say which) or 'preexec' (arranging its
+        descriptors or its terminal).
+    """
+
+    _DOING = {
+        "exec": "cannot run %s",
+        "chdir": "cannot change to directory %s",
+        "user": "cannot switch user to run %s",
+        "setup": "cannot change directory or switch user for %s",
+        "preexec": "cannot arrange descriptors or terminal for %s",
+    }
+
+    def __init__(
+        self,
+        errno: int | None = None,
+        strerror: str = "",
+        filename: "str | bytes | os.PathLike[str] | os.PathLike[bytes] | None" = None,
+        step: str = "exec",
+        status: int | None = None,
+    ) -> None:
+        import errno as _errno
+
+        ProcessTerminated.__init__(self, 127 if errno == _errno.ENOENT else 126, None, status)
+        self.errno = errno
+        self.strerror = strerror
+        self.filename = filename
+        self.step = step
+        self.args = (errno, strerror, filename)
+
+    def osError(self) -> OSError:
+        """Return the OSError the child's failure amounts to (FileNotFoundError, ...)."""
+        return OSError(self.errno, self.strerror, self.filename)
+
+    def __str__(self) -> str:
+        doing = self._DOING.get(self.step, "cannot run %s")
+        what = doing % ("?" if self.filename is None else os.fsdecode(self.filename),)
+        if self.errno is None:
+            return "%s: %s" % (what, self.strerror)
+        return "%s: [Errno %d] %s" % (what, self.errno, self.strerror)
+
+
 class ProcessExitedAlready(Exception):
     """The process has already exited."""
 

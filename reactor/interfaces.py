@@ -214,14 +214,22 @@ class IReactorProcess(Interface):
         processProtocol: IProcessProtocol,
         executable: str | bytes,
         args: Sequence[str | bytes] = (),
-        env: Mapping[str | bytes, str | bytes] | None = {},
+        env: Mapping[str | bytes, str | bytes] | None = None,
         path: str | bytes | None = None,
         uid: int | None = None,
         gid: int | None = None,
         usePTY: bool = False,
         childFDs: Mapping[int, int | str] | None = None,
     ) -> IProcessTransport:
-        """Start a child process connected to processProtocol."""
+        """
+        Start a child process connected to processProtocol.
+
+        env None passes the parent's environment on, ``{}`` gives an empty
+        one; path is the child's working directory; uid and gid (as root)
+        the user and group it runs as; usePTY gives it a pseudo-terminal;
+        childFDs maps child descriptors to 'r', 'w' or a parent descriptor
+        (default {0: 'w', 1: 'r', 2: 'r'}).
+        """
 
 
 class IReactorPluggableResolver(Interface):
@@ -494,8 +502,24 @@ class IProcessTransport(ITransport):
     def closeStdin() -> None:
         """Close the child's standard input."""
 
+    def closeStdout() -> None:
+        """Close the child's standard output (stop reading it)."""
+
+    def closeStderr() -> None:
+        """Close the child's standard error (stop reading it)."""
+
+    def closeChildFD(descriptor: int) -> None:
+        """Close the pipe of the child's descriptor."""
+
+    def writeToChild(childFD: int, data: bytes) -> None:
+        """Write data to the child's descriptor childFD."""
+
     def signalProcess(signalID: str | int) -> None:
-        """Send a signal ('TERM', 'KILL', 'INT' or a number)."""
+        """
+        Send a signal ('TERM', 'KILL', 'INT', 'HUP' or a number).
+
+        :raises ProcessExitedAlready: once the process is gone.
+        """
 
 
 class IListeningPort(Interface):

@@ -19,14 +19,14 @@ from reactor import _logcontext, log
 from reactor.base import ReactorBase
 from reactor.error import CONNECTION_LOST
 from reactor.failure import Failure
-from reactor.interfaces import IReactorSSL, IReactorTCP, IReactorUDP, IReactorUNIX
+from reactor.interfaces import IReactorProcess, IReactorSSL, IReactorTCP, IReactorUDP, IReactorUNIX
 
 __all__ = ["PosixReactorBase"]
 
 _LOST_FAILURE = Failure(CONNECTION_LOST)
 
 
-@implementer(IReactorTCP, IReactorUNIX, IReactorUDP, IReactorSSL)
+@implementer(IReactorTCP, IReactorUNIX, IReactorUDP, IReactorSSL, IReactorProcess)
 class PosixReactorBase(ReactorBase):
     """A ReactorBase for POSIX systems: the home of transport methods."""
 
@@ -201,6 +201,37 @@ class PosixReactorBase(ReactorBase):
         )
         listening.startListening()
         return listening
+
+    # -- processes --------------------------------------------------------------
+
+    def spawnProcess(
+        self,
+        processProtocol,
+        executable,
+        args=(),
+        env=None,
+        path=None,
+        uid=None,
+        gid=None,
+        usePTY=False,
+        childFDs=None,
+    ):
+        """
+        Start executable in a child process connected to processProtocol.
+
+        env None passes this process's environment on, ``{}`` gives an
+        empty one; childFDs defaults to {0: 'w', 1: 'r', 2: 'r'}.  The
+        child gets no descriptor of ours beyond those; a program that cannot
+        be run ends in processEnded with a ProcessExecError.  See
+        reactor.process.spawnProcess for every argument.
+
+        :return: the IProcessTransport.
+        """
+        from reactor import process
+
+        return process.spawnProcess(
+            self, processProtocol, executable, args, env, path, uid, gid, usePTY, childFDs
+        )
 
 
 _logcontext.dispatchesTo(PosixReactorBase.disconnectAll, "descriptor")

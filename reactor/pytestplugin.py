@@ -12,11 +12,13 @@ Installed with the package (entry point ``pytest11 = loom``), it gives:
   error, and fail the test if it takes longer than timeout seconds (also a
   fixture of the same name);
 - the dirty-reactor check: a test that leaves readers, writers, pending
-  delayed calls, or busy pool threads behind fails, naming them.  They are
-  cleaned up first, so the next test starts clean.
+  delayed calls, busy pool threads or running child processes behind
+  fails, naming them.  They are cleaned up first (a child is killed and
+  reaped), so the next test starts clean.
 """
 
 import inspect
+import os
 import threading
 import time
 
@@ -74,6 +76,9 @@ def checkClean(reactor, threadsBefore=()):
         still alive a moment later counts as left behind.
     """
     problems = []
+    children = _killChildren(reactor)
+    if children:
+        problems.append("child processes: %s" % (", ".join(children),))
     removed = reactor.removeAll()
     if removed:
         problems.append("descriptors: %s" % (", ".join(map(repr, removed)),))
@@ -101,6 +106,28 @@ def checkClean(reactor, threadsBefore=()):
         problems.append("threads: %s" % (", ".join(thread.name for thread in stray),))
     if problems:
         raise DirtyReactorError("reactor left dirty; " + "; ".join(problems))
+
+
+def _killChildren(reactor):
+    # The children of reactor's spawnProcess not yet reaped: killed and
+    # reaped here (waitpid blocks only until the SIGKILL lands), described.
+    from reactor import _reaper
+
+    described = []
+    for pid, process in list(_reaper.children.items()):
+        if process.reactor is not reactor:
+            continue
+        described.append(repr(process))
+        try:
+            process.signalProcess("KILL")
+        except Exception:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        _reaper.forget(process)
+    return described
 
 
 def _strayThreads(threadsBefore, grace=1.0):

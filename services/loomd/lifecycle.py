@@ -260,8 +260,13 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._onSignalQueued)
         signal.signal(signal.SIGUSR1, self._onSignalQueued)
         if os.getpid() == 1:
+            # As PID 1 we inherit every orphan: reap them, or they stay
+            # zombies.  reapOrphans leaves the children of spawnProcess to
+            # their own transports, so their statuses reach their protocols.
+            from reactor.process import reapOrphans
+
             reactor = self.reactor
-            signal.signal(signal.SIGCHLD, lambda s, f: reactor.callFromThread(_reapChildren))
+            signal.signal(signal.SIGCHLD, lambda s, f: reactor.callFromThread(reapOrphans))
         # Blocked since before the fork (daemonize); those sent meanwhile
         # are delivered now, to the handlers.  Unblocked in the foreground
         # too: a daemon whose parent left SIGTERM blocked could not be
@@ -437,17 +442,6 @@ def walkServices(service: Any) -> Iterator[Any]:
 def _root(service):
     # The root's label, as pendingStops paths begin with it.
     return str(service.name) if service.name is not None else "<%s>" % (type(service).__name__,)
-
-
-def _reapChildren():
-    # As PID 1 we inherit orphans: reap them, or they stay zombies.
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def _exitStatus(code):

@@ -4,6 +4,7 @@ whose test leaves something in its ``reactor`` fixture must report an error
 naming it.  This fails if the fixture stops calling the check.
 """
 
+import os
 import threading
 
 pytest_plugins = ["pytester"]
@@ -47,6 +48,7 @@ def test_runningThreadFailsTheTestAndIsNamed(pytester):
     result = runInner(
         pytester,
         """
+import os
 import threading
 
 def test_leavesAThread(reactor):
@@ -70,3 +72,22 @@ def test_tidy(reactor):
 """,
     )
     result.assert_outcomes(passed=1)
+
+
+def test_runningChildFailsTheTestAndIsKilled(pytester):
+    result = runInner(
+        pytester,
+        """
+import os
+from protocols.protocol import ProcessProtocol
+
+def test_leavesAChild(reactor):
+    transport = reactor.spawnProcess(ProcessProtocol(), "sleep", ["sleep", "60"])
+    with open("pid", "w") as record:
+        record.write(str(transport.pid))
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*DirtyReactorError*child processes: <Process pid=*"])
+    pid = int((pytester.path / "pid").read_text())
+    assert not os.path.exists("/proc/%d" % (pid,)), "killed and reaped"

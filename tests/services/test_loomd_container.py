@@ -1,7 +1,9 @@
 """
 End-to-end: loomd as a container's PID 1 (in a new PID namespace made with
-``unshare --pid --fork``, as root): it reaps orphans re-parented to it,
-writes no pidfile unless asked (and one when asked), logs to stdout with -n, and stops on SIGTERM.
+``unshare --pid --fork``, as root): it reaps orphans re-parented to it
+while the children of spawnProcess keep their exit statuses, writes no
+pidfile unless asked (and one when asked), logs to stdout with -n, and
+stops on SIGTERM.
 """
 
 import os
@@ -40,6 +42,24 @@ def makeOrphan():
             done.write("5")
 orphans = LoopingCall(makeOrphan)
 CallbackService(lambda: orphans.start(0.02) and None).setServiceParent(application)
+"""
+
+
+# A service spawning a child of Loom's that exits with status 7, then
+# holding the loop for a moment: the child's SIGCHLD comes, and PID 1's
+# orphan reaper runs, before the reactor looks at the child's pidfd.  A
+# reaper with waitpid(-1) would take the status from under it.
+SPAWNED = """
+from protocols.protocol import ProcessProtocol
+class Child(ProcessProtocol):
+    def processEnded(self, reason):
+        log.msg("loom child ended with %%r" %% (reason.value.exitCode,))
+        with open(%r, "w") as done:
+            done.write("ended")
+def spawn():
+    reactor.spawnProcess(Child(), "/bin/sh", ["sh", "-c", "exit 7"], env={})
+    time.sleep(0.3)
+CallbackService(spawn).setServiceParent(application)
 """
 
 
@@ -120,3 +140,20 @@ def test_pidOneWritesAnExplicitPidfile(loomd, tmp_path):
     code, _, err = wait(process)
     assert code == 0, err
     assert not pidfile.exists()
+
+
+def test_pidOneLeavesSpawnedChildrenTheirStatus(loomd, tmp_path):
+    done = tmp_path / "done"
+    orphansDone = tmp_path / "orphans"
+    tac = tacFile(tmp_path, ORPHANS % (str(orphansDone),) + SPAWNED % (str(done),))
+    process, inner = startAsPidOne(loomd, tmp_path, "-y", tac)
+    waitFor(lambda: done.exists() and orphansDone.exists(), what="the child and the orphans")
+    waitFor(
+        lambda: childrenOf(inner) == [],
+        what="every child to be reaped",
+        context=lambda: repr(childrenOf(inner)),
+    )
+    os.kill(inner, signal.SIGTERM)
+    code, out, err = wait(process)
+    assert code == 0, err
+    assert "loom child ended with 7" in out
