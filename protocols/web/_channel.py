@@ -141,6 +141,8 @@ class HTTPChannel(Protocol):
         self._abortCall: Any = None
         self._readPauses = 0
         self._secure: bool | None = None
+        self._peer: Any = None
+        self._host: Any = None
 
     # -- the connection ----------------------------------------------------------
 
@@ -513,11 +515,17 @@ class HTTPChannel(Protocol):
 
     def getPeer(self) -> Any:
         """Return the address of the client."""
-        return self.transport.getPeer()  # type: ignore[union-attr]
+        peer = self._peer
+        if peer is None:
+            peer = self._peer = self.transport.getPeer()  # type: ignore[union-attr]
+        return peer
 
     def getHost(self) -> Any:
         """Return the address the client connected to."""
-        return self.transport.getHost()  # type: ignore[union-attr]
+        host = self._host
+        if host is None:
+            host = self._host = self.transport.getHost()  # type: ignore[union-attr]
+        return host
 
     def isSecure(self) -> bool:
         """Return whether the connection is TLS."""

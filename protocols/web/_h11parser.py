@@ -61,13 +61,14 @@ class H11Parser(Head):
                 return
             if isinstance(event, h11.Request):
                 self._head(event)
-                if self.upgrade:
-                    # What follows is not HTTP: answer this one, then close.
-                    self._done = True
-                    return
             elif isinstance(event, h11.Data):
                 self.owner.bodyReceived(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
+                if self.upgrade:
+                    # What follows is not HTTP: answer this one, then close.
+                    self._done = True
+                    self.owner.messageReceived()
+                    return
                 rest, _ = connection.trailing_data
                 connection = self._connection = self._newConnection()
                 if rest:  # (receive_data(b"") would mean end of file)

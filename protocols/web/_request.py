@@ -126,11 +126,17 @@ class Request:
     _spoolAt: int | None = None
     _log = Logger()
 
-    def __init__(self, channel: Any, queued: object = None) -> None:
+    def __init__(
+        self, channel: Any, queued: object = None, parsePOSTFormSubmission: bool | None = None
+    ) -> None:
         """
         :param channel: the HTTPChannel the request came on.
         :param queued: ignored (Twisted's, deprecated there).
+        :param parsePOSTFormSubmission: whether a POSTed form's fields go
+            into ``args`` (by default yes; server.Request asks its Site).
         """
+        if parsePOSTFormSubmission is not None:
+            self._parseForms = parsePOSTFormSubmission
         self.notifications: list[Deferred[None]] = []
         self.channel = channel
         self.client = channel.getPeer()
@@ -216,8 +222,10 @@ class Request:
                     content.seek(0, 0)
         self.process()
 
+    _parseForms: bool | None = None
+
     def _parsesForms(self) -> bool:
-        return True
+        return self._parseForms is not False
 
     def _badForm(self) -> None:
         self.setResponseCode(400)

@@ -71,6 +71,12 @@ def getChildForRequest(resource: Any, request: Any) -> Any:
     return resource
 
 
+_RENDER_NAMES = {
+    method: "render_" + method.decode("ascii")
+    for method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
+}
+
+
 def _allowedMethods(resource: Any) -> list[bytes]:
     # The methods resource has render_ methods for, from its class and bases.
     names: set[str] = set()
@@ -175,7 +181,10 @@ class Resource:
         :raises UnsupportedMethod: when there is none; its allowedMethods
             are ``self.allowedMethods`` if set, else the render_ methods.
         """
-        method = getattr(self, "render_" + request.method.decode("ascii", "replace"), None)
+        name = _RENDER_NAMES.get(request.method)
+        if name is None:
+            name = "render_" + request.method.decode("ascii", "replace")
+        method = getattr(self, name, None)
         if method is None:
             try:
                 allowed = self.allowedMethods  # type: ignore[attr-defined]

@@ -116,17 +116,9 @@ class Request(_HTTPRequest):
     _secureSession: Any = None
     _forwarded: tuple[Any, bool | None] | None = None
 
-    def __init__(self, channel: Any, queued: object = None, parsePOSTFormSubmission: bool | None = None) -> None:
-        """
-        :param parsePOSTFormSubmission: whether a POSTed form's fields go
-            into ``args``; the Site's setting by default.
-        """
-        _HTTPRequest.__init__(self, channel)
-        if parsePOSTFormSubmission is not None:
-            self._parseForms = parsePOSTFormSubmission
-
     def _parsesForms(self) -> bool:
-        choice = getattr(self, "_parseForms", None)
+        # The request's own setting, else its Site's.
+        choice = self._parseForms
         if choice is None:
             return self.site is None or self.site.parsePOSTFormSubmission
         return bool(choice)
@@ -167,7 +159,7 @@ class Request(_HTTPRequest):
         if self.streamingBody:
             self._bodyStream = BodyStream(self.channel, self)
             return
-        getContentFile = getattr(self.site, "getContentFile", None)
+        getContentFile = self.site.getContentFile
         if getContentFile is None:
             _HTTPRequest.gotLength(self, length)
         else:
@@ -598,6 +590,9 @@ class Site(HTTPFactory):
     :ivar sessions: the live sessions, {uid: Session}.
     :ivar trustedProxies: the proxies whose forwarding headers are believed.
     :cvar displayTracebacks: show tracebacks in 500 responses.
+    :cvar getContentFile: None, or a callable (length or None) returning the
+        file a request body is written to (as in Twisted, where a Site may
+        have one).
     """
 
     counter = 0
@@ -606,6 +601,7 @@ class Site(HTTPFactory):
     sessionFactory: Any = Session
     sessionCheckTime = 1800
     isLeaf = False
+    getContentFile: Any = None
     _entropy = staticmethod(os.urandom)
 
     def __init__(
