@@ -133,6 +133,7 @@ class HTTPChannel(Protocol):
         self._expecting: Any = None  # the request owed a 100 Continue
         self._closeAfter = False  # the current answer ends the connection
         self._linger = False  # input is left unread: close lingering
+        self._ended = False  # _end has run
         self._refusal: tuple[int, str] | None = None
         self._phase = _IDLE
         self._deadline: float | None = None
@@ -358,6 +359,8 @@ class HTTPChannel(Protocol):
             reason,
         )
         self._dropReceiving(code, reason)
+        if self._ended:
+            return  # the request streaming its body has answered already
         self._phase = _CLOSING
         self._deadline = None
         self._linger = True
@@ -384,6 +387,9 @@ class HTTPChannel(Protocol):
         # close: our FIN goes after the answer, and reading goes on for a
         # moment so that what the client still sends is dropped rather than
         # answered by a reset that could destroy our answer on its way.
+        if self._ended:
+            return
+        self._ended = True
         self._phase = _CLOSING
         self._deadline = None
         transport = self.transport

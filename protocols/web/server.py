@@ -370,7 +370,11 @@ class Request(_HTTPRequest):
 
         :return: reason.
         """
-        self._log.failure("Error rendering {uri}", failure=reason, uri=self.uri)
+        if reason.check(Error):
+            # An answer the resource chose, not a bug: no traceback.
+            self._log.info("{uri}: {error}", uri=self.uri, error=reason.value)
+        else:
+            self._log.failure("Error rendering {uri}", failure=reason, uri=self.uri)
         if self._disconnected or self.finished:
             return reason
         if self.startedWriting:
