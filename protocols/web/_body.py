@@ -23,11 +23,10 @@ from typing import Any
 
 from zope.interface import implementer
 
+from protocols.web._channel import _BODY_STREAM
 from reactor.defer import CancelledError, Deferred
 from reactor.failure import Failure
 from reactor.interfaces import IPushProducer
-
-from protocols.web._channel import _BODY_STREAM
 
 __all__ = ["BodyStream"]
 

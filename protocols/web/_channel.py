@@ -41,18 +41,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from reactor import getReactor
-from reactor.interfaces import IConsumer, ISSLTransport, ITCPTransport
-from reactor.logger import Logger
-from reactor.ratelimit import describePeer, peerLog
 from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web import _dates
-from protocols.web._parser import Limits, ParseError, makeParser, parserName
+from protocols.web._head import Limits, ParseError
+from protocols.web._parser import makeParser, parserName
 from protocols.web._request import Request
 from protocols.web._responses import RESPONSES
 from protocols.web.error import Error
+from reactor import getReactor
+from reactor.interfaces import IConsumer, ISSLTransport, ITCPTransport
+from reactor.logger import Logger
+from reactor.ratelimit import describePeer, peerLog
 
 __all__ = ["HTTPChannel"]
 

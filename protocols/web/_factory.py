@@ -16,14 +16,13 @@ import logging
 import os
 from typing import Any
 
-from reactor import getReactor, log
-from reactor.logger import Logger
-
 from protocols.protocol import ServerFactory
 from protocols.web._accesslog import combinedLogFormatter
 from protocols.web._channel import DEFAULT_MAX_BODY, HTTPChannel
 from protocols.web._dates import DateCache
 from protocols.web._parser import parserName
+from reactor import getReactor, log
+from reactor.logger import Logger
 
 __all__ = ["HTTPFactory", "ACCESS_LOG_NAMESPACE"]
 

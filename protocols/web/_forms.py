@@ -37,7 +37,9 @@ def urlparse(url: bytes) -> ParseResultBytes:
     return _urlparse(url)  # type: ignore[return-value]
 
 
-def parse_qs(qs: bytes, keep_blank_values: bool = False, strict_parsing: bool = False) -> dict[bytes, list[bytes]]:
+def parse_qs(
+    qs: bytes, keep_blank_values: bool = False, strict_parsing: bool = False
+) -> dict[bytes, list[bytes]]:
     """
     Return {name: [values]} for a query string such as ``b"a=1&b=2&a=3"``.
 
@@ -96,5 +98,7 @@ def formArguments(body: bytes, contentTypeValue: bytes) -> dict[bytes, list[byte
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        fields[collapse_rfc2231_value(name).encode("utf-8")].append(part.get_payload(decode=True) or b"")
+        fields[collapse_rfc2231_value(name).encode("utf-8")].append(
+            part.get_payload(decode=True) or b""
+        )
     return dict(fields)

@@ -77,7 +77,9 @@ class TrustedProxies:
             return peer, None
         forwarded = headers.getRawHeaders(b"Forwarded")
         if forwarded:
-            hops = [_forwardedElement(element) for value in forwarded for element in value.split(b",")]
+            hops = [
+                _forwardedElement(element) for value in forwarded for element in value.split(b",")
+            ]
         else:
             xff = headers.getRawHeaders(b"X-Forwarded-For") or []
             hops = [(entry.strip(), None) for value in xff for entry in value.split(b",")]

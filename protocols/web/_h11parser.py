@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import h11
 
-from protocols.web._parser import Head, Limits, ParseError, ParserOwner, examineHead
+from protocols.web._head import Head, Limits, ParseError, ParserOwner, examineHead
 
 __all__ = ["H11Parser"]
 
@@ -37,9 +37,7 @@ class H11Parser(Head):
         self._done = False
 
     def _newConnection(self) -> h11.Connection:
-        return h11.Connection(
-            h11.SERVER, max_incomplete_event_size=self.limits.totalHeadersSize
-        )
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.totalHeadersSize)
 
     def feed(self, data: bytes) -> None:
         """

@@ -85,7 +85,8 @@ class Headers:
     __slots__ = ("_rawHeaders",)
 
     def __init__(
-        self, rawHeaders: Mapping[bytes, Sequence[bytes]] | Mapping[str, Sequence[str]] | None = None
+        self,
+        rawHeaders: Mapping[bytes, Sequence[bytes]] | Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._rawHeaders: dict[bytes, list[bytes]] = {}
         if rawHeaders is not None:
@@ -190,10 +191,3 @@ def _table(headers: Headers) -> dict[bytes, list[bytes]]:
     # The dict itself, {canonical name: [values]}, for the response path
     # of protocols.web._request, which reads and sets several names at once.
     return headers._rawHeaders
-
-
-def _headersWith(table: dict[bytes, list[bytes]]) -> Headers:
-    # A Headers holding table itself: canonical names, safe values.
-    headers = Headers()
-    headers._rawHeaders = table
-    return headers

@@ -25,7 +25,7 @@ from httptools import (
     HttpRequestParser,
 )
 
-from protocols.web._parser import Head, Limits, ParseError, ParserOwner, examineHead
+from protocols.web._head import Head, Limits, ParseError, ParserOwner, examineHead
 
 __all__ = ["HTTPToolsParser"]
 

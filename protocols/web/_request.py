@@ -29,12 +29,6 @@ import warnings
 from io import BytesIO
 from typing import Any
 
-from reactor.address import IPv4Address
-from reactor.defer import Deferred, fail, succeed
-from reactor.error import ConnectionDone
-from reactor.failure import Failure
-from reactor.logger import Logger
-
 from protocols.web._dates import datetimeToString, stringToDatetime
 from protocols.web._forms import FormError, formArguments, parse_qs
 from protocols.web._headers import Headers, _headersFromRaw, _table
@@ -45,6 +39,11 @@ from protocols.web._responses import (
     PRECONDITION_FAILED,
     RESPONSES,
 )
+from reactor.address import IPv4Address
+from reactor.defer import Deferred, fail, succeed
+from reactor.error import ConnectionDone
+from reactor.failure import Failure
+from reactor.logger import Logger
 
 __all__ = ["Request", "CACHED", "NO_BODY_CODES"]
 
@@ -365,7 +364,9 @@ class Request:
         if not isinstance(code, int):
             raise TypeError("HTTP response code must be int, not %r" % (code,))
         self.code = code
-        self.code_message = message if message is not None else RESPONSES.get(code, b"Unknown Status")
+        self.code_message = (
+            message if message is not None else RESPONSES.get(code, b"Unknown Status")
+        )
 
     def setHeader(self, name: bytes | str, value: bytes | str) -> None:
         """Set a response header, replacing any value it had."""
@@ -419,7 +420,9 @@ class Request:
             if same not in (b"lax", b"strict", b"none"):
                 raise ValueError("Invalid value for sameSite: %r" % (same,))
             if same == b"none" and not secure:
-                raise ValueError('Invalid value for sameSite: %r. Missing the "secure" attribute' % (same,))
+                raise ValueError(
+                    'Invalid value for sameSite: %r. Missing the "secure" attribute' % (same,)
+                )
             cookie += b"; SameSite=" + same
         self.cookies.append(cookie)
 

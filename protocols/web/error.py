@@ -49,7 +49,9 @@ class Error(Exception):
     :ivar response: the response body, if there was one.
     """
 
-    def __init__(self, code: int | bytes, message: bytes | None = None, response: bytes | None = None) -> None:
+    def __init__(
+        self, code: int | bytes, message: bytes | None = None, response: bytes | None = None
+    ) -> None:
         """
         :param code: the status, an int or three digits as bytes.
         :raises ValueError: for bytes that are not a three-digit code.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from zope.interface import Attribute, Interface
 
+from protocols.web._encoding import _IRequestEncoder, _IRequestEncoderFactory
 from reactor.interfaces import IPushProducer
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "IClientRequest",
     "IPolicyForHTTPS",
     "UNKNOWN_LENGTH",
+    "_IRequestEncoder",
+    "_IRequestEncoderFactory",
 ]
 
 
@@ -92,7 +95,9 @@ class IRequest(Interface):
     def write(data):
         """Write body bytes (the first write sends the headers with them)."""
 
-    def addCookie(k, v, expires=None, domain=None, path=None, max_age=None, comment=None, secure=None):
+    def addCookie(
+        k, v, expires=None, domain=None, path=None, max_age=None, comment=None, secure=None
+    ):
         """Set a cookie in the response."""
 
     def setResponseCode(code, message=None):
@@ -189,23 +194,6 @@ class IPolicyForHTTPS(Interface):
 
     def creatorForNetloc(hostname, port):
         """Return the TLS connection creator for hostname and port."""
-
-
-class _IRequestEncoder(Interface):
-    """An encoding of a response body (gzip)."""
-
-    def encode(data):
-        """Return data encoded."""
-
-    def finish():
-        """Return what is left to write at the end."""
-
-
-class _IRequestEncoderFactory(Interface):
-    """A maker of _IRequestEncoders for the requests that accept them."""
-
-    def encoderForRequest(request):
-        """Return an encoder for request, or None."""
 
 
 UNKNOWN_LENGTH = "twisted.web.iweb.UNKNOWN_LENGTH"

@@ -31,6 +31,7 @@ from typing import Any
 
 from zope.interface import Attribute, Interface, implementer
 
+from protocols.web._encoding import _IEncodingResource
 from protocols.web._responses import FORBIDDEN, NOT_FOUND
 from protocols.web.error import UnsupportedMethod
 
@@ -250,13 +251,6 @@ class ForbiddenResource(ErrorPage):
 
     def __init__(self, message: str = "Sorry, resource is forbidden.") -> None:
         ErrorPage.__init__(self, FORBIDDEN, "Forbidden Resource", message)
-
-
-class _IEncodingResource(Interface):
-    """A resource that may encode its responses (gzip)."""
-
-    def getEncoder(request):
-        """Return an _IRequestEncoder for request, or None."""
 
 
 @implementer(IResource, _IEncodingResource)

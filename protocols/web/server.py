@@ -35,12 +35,9 @@ from urllib.parse import quote as _quote
 
 from zope.interface import implementer
 
-from reactor.defer import CancelledError, Deferred, ensureDeferred, succeed
-from reactor.failure import Failure
-from reactor.interfaces import IProtocolNegotiationFactory
-
 from protocols.web import iweb
 from protocols.web._body import BodyStream
+from protocols.web._encoding import _IEncodingResource, _IRequestEncoder, _IRequestEncoderFactory
 from protocols.web._factory import HTTPFactory
 from protocols.web._forms import unquote
 from protocols.web._forwarded import TrustedProxies
@@ -50,7 +47,10 @@ from protocols.web._request import Request as _HTTPRequest
 from protocols.web._responses import INTERNAL_SERVER_ERROR, NOT_ALLOWED, NOT_IMPLEMENTED, OK
 from protocols.web._session import Session
 from protocols.web.error import Error, UnsupportedMethod
-from protocols.web.resource import ErrorPage, _IEncodingResource, getChildForRequest
+from protocols.web.resource import ErrorPage, getChildForRequest
+from reactor.defer import CancelledError, Deferred, ensureDeferred, succeed
+from reactor.failure import Failure
+from reactor.interfaces import IProtocolNegotiationFactory
 
 __all__ = [
     "supportedMethods",
@@ -314,10 +314,13 @@ class Request(_HTTPRequest):
                 NOT_ALLOWED,
                 "Method Not Allowed",
                 "Your browser approached me (at %s) with the method %s.  I only allow the "
-                "method%s %s here." % (self.uri.decode("latin-1"), method, "s" if len(allowed) > 1 else "", names),
+                "method%s %s here."
+                % (self.uri.decode("latin-1"), method, "s" if len(allowed) > 1 else "", names),
             )
         else:
-            page = ErrorPage(NOT_IMPLEMENTED, "Huh?", "I don't know how to treat a %s request." % (method,))
+            page = ErrorPage(
+                NOT_IMPLEMENTED, "Huh?", "I don't know how to treat a %s request." % (method,)
+            )
         return page.render(self)
 
     def _notBytes(self, resrc: Any, body: Any) -> None:
@@ -492,7 +495,12 @@ class Request(_HTTPRequest):
             if session is None:
                 session = self.site.makeSession()
                 self.addCookie(
-                    cookieName, session.uid, path=b"/", secure=secure, httpOnly=True, sameSite=b"lax"
+                    cookieName,
+                    session.uid,
+                    path=b"/",
+                    secure=secure,
+                    httpOnly=True,
+                    sameSite=b"lax",
                 )
         session.touch()
         if secure:
@@ -544,7 +552,7 @@ class Request(_HTTPRequest):
         return name
 
 
-@implementer(iweb._IRequestEncoderFactory)
+@implementer(_IRequestEncoderFactory)
 class GzipEncoderFactory:
     """
     Encodes responses with gzip for clients that accept it (with
@@ -567,7 +575,7 @@ class GzipEncoderFactory:
         return _GzipEncoder(self.compressLevel, request)
 
 
-@implementer(iweb._IRequestEncoder)
+@implementer(_IRequestEncoder)
 class _GzipEncoder:
     def __init__(self, compressLevel: int, request: Any) -> None:
         self._compressor: Any = zlib.compressobj(compressLevel, zlib.DEFLATED, 16 + zlib.MAX_WBITS)

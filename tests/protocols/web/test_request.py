@@ -408,7 +408,8 @@ def test_setLastModifiedAnswersNotModified():
     assert response.status == 200
     assert response.header("Last-Modified") == "Sun, 06 Nov 1994 08:49:37 GMT"
     _, response = served(
-        look, b"GET / HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        look,
+        b"GET / HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
     )
     assert response.status == 304
     assert response.body == b""
@@ -455,8 +456,8 @@ def test_multipartFormGoesIntoArgs():
         return b""
 
     body = (
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"field\"\r\n\r\nvalue\r\n"
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
+        b'--XyZ\r\nContent-Disposition: form-data; name="field"\r\n\r\nvalue\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
         b"Content-Type: text/plain\r\n\r\nfile data\r\n--XyZ--\r\n"
     )
     served(

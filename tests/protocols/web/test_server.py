@@ -140,7 +140,9 @@ def test_sessionComponents():
 
 def clientOf(site, peer, headers=b""):
     seen = []
-    site.resource.look = lambda request: seen.append((request.getClientAddress(), request.isSecure())) or b""
+    site.resource.look = lambda request: (
+        seen.append((request.getClientAddress(), request.isSecure())) or b""
+    )
     connection = Connection(site, peer=peer)
     connection.get(headers=headers)
     connection.response()
@@ -430,7 +432,9 @@ def test_streamedBodyFailureAnswersItsStatus(noErrors):
             return request.streamBody(Collector()).addCallback(lambda _: b"fine")
 
     connection = Connection(makeSite(Strict()))
-    connection.send(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n")
+    connection.send(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n"
+    )
     response = connection.response()
     assert response.status == 413
     assert connection.closed

@@ -62,7 +62,9 @@ class Digest(resource.Resource):
     def render_POST(self, request):
         body = request.content.read()
         expect = request.getHeader(b"Expect") or b"-"
-        args = b"&".join(b"%s=%s" % (name, b",".join(values)) for name, values in sorted(request.args.items()))
+        args = b"&".join(
+            b"%s=%s" % (name, b",".join(values)) for name, values in sorted(request.args.items())
+        )
         return b"%d %s %s %s" % (len(body), hashlib.sha256(body).hexdigest().encode(), expect, args)
 
 
@@ -154,7 +156,9 @@ class Server:
 
     def run(self, runUntil, function, *args, timeout=30):
         """Run function(*args) in a thread while the reactor runs; return its result."""
-        return runUntil(self.reactor, deferToThread(function, *args, _reactor=self.reactor), timeout)
+        return runUntil(
+            self.reactor, deferToThread(function, *args, _reactor=self.reactor), timeout
+        )
 
     def close(self, runUntil):
         runUntil(self.reactor, maybeDeferred(self.port.stopListening))
@@ -253,7 +257,9 @@ def test_curlOverAUnixSocket(reactor, parser, runUntil, tmp_path):
     try:
         status, out, err = runUntil(
             reactor,
-            deferToThread(curl, "--unix-socket", path, "http://localhost/hello/u", _reactor=reactor),
+            deferToThread(
+                curl, "--unix-socket", path, "http://localhost/hello/u", _reactor=reactor
+            ),
             30,
         )
     finally:

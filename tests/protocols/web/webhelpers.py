@@ -65,9 +65,7 @@ class ClientTransport(StringTransport):
     """A StringTransport that records pauses and half-closes as the channel asks."""
 
     def __init__(self, peer=None):
-        StringTransport.__init__(
-            self, peerAddress=peer or IPv4Address("TCP", "192.0.2.7", 40000)
-        )
+        StringTransport.__init__(self, peerAddress=peer or IPv4Address("TCP", "192.0.2.7", 40000))
         self.pauses = 0
 
     def pauseProducing(self):
