@@ -83,7 +83,8 @@ def test_parseContentRange():
 
 def test_statusCodesAndPhrases():
     assert http.NOT_FOUND == 404
-    assert http.RESPONSES[http.REQUEST_HEADER_FIELDS_TOO_LARGE] == b"Request Header Fields Too Large"
+    phrase = http.RESPONSES[http.REQUEST_HEADER_FIELDS_TOO_LARGE]
+    assert phrase == b"Request Header Fields Too Large"
     assert http.responses is http.RESPONSES
     assert http.NO_BODY_CODES == (204, 304)
 
