@@ -156,7 +156,7 @@ class HTTPChannel(Protocol):
         self._parser = makeParser(parserName(self.parser), self, limits)
         transport = self.transport
         if ITCPTransport.providedBy(transport):
-            transport.setTcpNoDelay(True)  # type: ignore[union-attr]
+            transport.setTcpNoDelay(True)
         self._setDeadline(self.headerTimeout)
 
     def dataReceived(self, data: bytes) -> None:

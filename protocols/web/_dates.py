@@ -10,6 +10,7 @@ same bytes until the clock moves on (test_dateIsFormattedOncePerSecond).
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from time import gmtime, time
 
 __all__ = [
@@ -138,7 +139,7 @@ class DateCache:
 
     __slots__ = ("seconds", "_second", "_date", "_logSecond", "_logString")
 
-    def __init__(self, seconds: object) -> None:
+    def __init__(self, seconds: Callable[[], float]) -> None:
         self.seconds = seconds
         self._second = -1
         self._date = b""
@@ -147,7 +148,7 @@ class DateCache:
 
     def date(self) -> bytes:
         """Return the Date header value for now."""
-        now = int(self.seconds())  # type: ignore[operator]
+        now = int(self.seconds())
         if now != self._second:
             self._date = datetimeToString(now)
             self._second = now
@@ -155,7 +156,7 @@ class DateCache:
 
     def logString(self) -> str:
         """Return the access log's timestamp for now."""
-        now = int(self.seconds())  # type: ignore[operator]
+        now = int(self.seconds())
         if now != self._logSecond:
             self._logString = datetimeToLogString(now)
             self._logSecond = now

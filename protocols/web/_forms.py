@@ -34,7 +34,7 @@ def urlparse(url: bytes) -> ParseResultBytes:
     """
     if isinstance(url, str):
         raise TypeError("url must be bytes, not unicode")
-    return _urlparse(url)  # type: ignore[return-value]
+    return _urlparse(url)
 
 
 def parse_qs(

@@ -84,6 +84,12 @@ class Head:
 
     __slots__ = ("contentLength", "chunked", "expectContinue", "keepAlive", "upgrade")
 
+    contentLength: int | None
+    chunked: bool
+    expectContinue: bool
+    keepAlive: bool
+    upgrade: bool
+
 
 def examineHead(
     method: bytes, version: bytes, headers: list[tuple[bytes, bytes]], into: Head

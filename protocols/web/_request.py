@@ -188,7 +188,7 @@ class Request:
             spooled.write(content.getvalue())
             self.content = spooled
 
-    def handleContentEnd(self, error: str | None = None) -> None:
+    def handleContentEnd(self, error: Exception | None = None) -> None:
         """
         The body is complete, or (error given) will never be: the channel
         refused the rest.  Nothing to do here: ``requestReceived`` follows.
@@ -325,6 +325,11 @@ class Request:
         hostHeader = host if port == default else b"%s:%d" % (host, port)
         self.requestHeaders.setRawHeaders(b"Host", [hostHeader])
         self.host = IPv4Address("TCP", host.decode("ascii", "replace"), port)
+
+    def getClientIP(self) -> str | None:
+        """Return the client's IP address, or None (deprecated: use getClientAddress)."""
+        host = getattr(self.getClientAddress(), "host", None)
+        return host if isinstance(host, str) else None
 
     def getClientAddress(self) -> Any:
         """Return the client's address (an IAddress: IPv4Address, UNIXAddress, ...)."""

@@ -77,9 +77,6 @@ class IRequest(Interface):
     def getSession(sessionInterface=None):
         """Return the client's session, making one (and its cookie) if needed."""
 
-    def URLPath():
-        """Return a URLPath of the request's URL."""
-
     def prePathURL():
         """Return the absolute URL of the resource found so far, bytes."""
 

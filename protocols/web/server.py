@@ -386,8 +386,8 @@ class Request(_HTTPRequest):
         if self._encoder is not None:
             self._encoder = None
             self.responseHeaders.removeHeader(b"Content-Encoding")
-        if reason.check(Error):
-            error = reason.value
+        error = reason.value
+        if isinstance(error, Error):
             code = int(error.status)
             body = b"<html><head><title>%d %s</title></head><body><b>%s</b></body></html>" % (
                 code,
@@ -585,10 +585,11 @@ class _GzipEncoder:
         if not self._request.startedWriting:
             # The length set is the unencoded one: it cannot be kept.
             self._request.responseHeaders.removeHeader(b"Content-Length")
-        return self._compressor.compress(data)
+        compressed: bytes = self._compressor.compress(data)
+        return compressed
 
     def finish(self) -> bytes:
-        remaining = self._compressor.flush()
+        remaining: bytes = self._compressor.flush()
         self._compressor = None
         return remaining
 
