@@ -123,6 +123,7 @@ class Request:
     _headers: Headers | None = None
     _cookies: dict[bytes, bytes] | None = None
     _spoolAt: int | None = None
+    _encoder: Any = None  # server.Request's response encoder (gzip)
     _log = Logger()
 
     def __init__(
@@ -531,7 +532,8 @@ class Request:
                 table[b"Connection"] = [b"keep-alive"]
         elif version == b"HTTP/1.1":
             table[b"Connection"] = [b"close"]
-        parts = [_statusLine(version, code, self.code_message)]
+        line = _statusLines.get((version, code, self.code_message))
+        parts = [line or _statusLine(version, code, self.code_message)]
         for name, values in table.items():
             for value in values:
                 parts.append(name + b": " + value + b"\r\n")
@@ -570,6 +572,8 @@ class Request:
         if self.finished:
             warnings.warn("Warning! request.finish called twice.", stacklevel=2)
             return
+        if self._encoder is not None:
+            self._flushEncoder()
         if not self.startedWriting:
             table = _table(self.responseHeaders)
             if (
@@ -590,6 +594,10 @@ class Request:
             factory.log(self)
         self.finished = True
         self._cleanup()
+
+    def _flushEncoder(self) -> None:
+        # server.Request's: write what the encoder still holds.
+        self._encoder = None
 
     def _cleanup(self) -> None:
         if self.producer is not None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import os
+from io import BytesIO
 import zlib
 from binascii import hexlify
 from inspect import iscoroutine
@@ -39,7 +40,7 @@ from protocols.web import iweb
 from protocols.web._body import BodyStream
 from protocols.web._encoding import _IEncodingResource, _IRequestEncoder, _IRequestEncoderFactory
 from protocols.web._factory import HTTPFactory
-from protocols.web._forms import unquote
+from protocols.web._forms import parse_qs, unquote
 from protocols.web._forwarded import TrustedProxies
 from protocols.web._headers import _table
 from protocols.web._request import NO_BODY_CODES
@@ -107,7 +108,6 @@ class Request(_HTTPRequest):
     postpath: list[bytes] | None = None
     sitepath: list[bytes] | None = None
     _inFakeHead = False
-    _encoder: Any = None
     _resource: Any = None
     _traversalFailure: Failure | None = None
     _rendering: Deferred[Any] | None = None
@@ -130,9 +130,19 @@ class Request(_HTTPRequest):
         The head arrived: find the resource, so that its limits apply to
         the body still to come (called by the channel).
         """
-        _HTTPRequest.headReceived(self, method, uri, version, rawHeaders)
+        # http.Request's part, inline: this is once per request.
+        self.method = method
+        self.uri = uri
+        self.clientproto = version
+        self._rawHeaders = rawHeaders
+        query = uri.find(b"?")
+        if query < 0:
+            self.path = path = uri
+            self.args = {}
+        else:
+            self.path = path = uri[:query]
+            self.args = parse_qs(uri[query + 1 :], True)
         self.site = self.channel.site
-        path = self.path
         self.prepath = []
         if b"%" in path:
             self.postpath = [unquote(segment) for segment in path[1:].split(b"/")]
@@ -160,10 +170,12 @@ class Request(_HTTPRequest):
             self._bodyStream = BodyStream(self.channel, self)
             return
         getContentFile = self.site.getContentFile
-        if getContentFile is None:
-            _HTTPRequest.gotLength(self, length)
-        else:
+        if getContentFile is not None:
             self.content = getContentFile(length)
+        elif length == 0:
+            self.content = BytesIO()
+        else:
+            _HTTPRequest.gotLength(self, length)
 
     def handleContentChunk(self, data: bytes) -> None:
         """A piece of the body arrived (called by the channel)."""
@@ -352,17 +364,15 @@ class Request(_HTTPRequest):
         ):
             table[b"Content-Type"] = [self.defaultContentType]
 
-    def finish(self) -> None:
-        """End the response (flushing an encoder first)."""
-        encoder = self._encoder
-        if encoder is not None and not self._disconnected and not self.finished:
-            self._encoder = None
-            if not self.startedWriting:
-                self.write(b"")
-            tail = encoder.finish()
-            if tail:
-                _HTTPRequest.write(self, tail)
-        _HTTPRequest.finish(self)
+    def _flushEncoder(self) -> None:
+        # Called by finish() while an encoder is set: its last bytes.
+        encoder, self._encoder = self._encoder, None
+        if not self.startedWriting:
+            self._defaultContentType()
+            _HTTPRequest.write(self, encoder.encode(b""))
+        tail = encoder.finish()
+        if tail:
+            _HTTPRequest.write(self, tail)
 
     def processingFailed(self, reason: Failure) -> Failure:
         """
