@@ -52,7 +52,6 @@ from protocols.web._responses import RESPONSES
 from protocols.web.error import Error
 from reactor import getReactor
 from reactor.interfaces import IConsumer, ISSLTransport, ITCPTransport
-from reactor.logger import Logger
 from reactor.ratelimit import describePeer, peerLog
 
 __all__ = ["HTTPChannel"]
@@ -121,7 +120,6 @@ class HTTPChannel(Protocol):
     parser: str | None = None
 
     persistent = True
-    _log = Logger()
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
@@ -283,7 +281,10 @@ class HTTPChannel(Protocol):
         if not requests or request is not requests[0]:
             raise TypeError("requestDone(%r): not the request being answered" % (request,))
         del requests[0]
-        del self._keepAlives[0]
+        # (A request put in ``requests`` by hand, as Twisted's tests do, has
+        # no flag here: it keeps the connection open.)
+        if len(self._keepAlives) > len(requests):
+            del self._keepAlives[0]
         self._started = False
         if request is self._receiving:
             # Answered before its body was read (a streaming resource, a
@@ -317,7 +318,8 @@ class HTTPChannel(Protocol):
         :param framed: whether the answer's end is known without closing
             (a Content-Length, chunked, or no body).
         """
-        keepAlive = self.persistent and framed and bool(self._keepAlives) and self._keepAlives[0]
+        keepAlives = self._keepAlives
+        keepAlive = self.persistent and framed and (keepAlives[0] if keepAlives else True)
         if not keepAlive:
             self._closeAfter = True
         return keepAlive
@@ -436,17 +438,25 @@ class HTTPChannel(Protocol):
 
     def timeoutConnection(self) -> None:
         """
-        A deadline passed: a request still arriving gets 408, an idle
-        connection none; then close, and abort ``abortTimeout`` seconds
-        later if the client still holds it.
+        A deadline passed.  A request still arriving gets 408 and a
+        lingering close (as a refusal does); an idle connection is closed,
+        and aborted ``abortTimeout`` seconds later if the client still
+        holds it.
         """
-        self._log.info("Timing out client: {peer}", peer=str(self.transport.getPeer()))  # type: ignore[union-attr]
-        phase = self._phase
+        answering = self._started and self.requests and self.requests[0].startedWriting
+        if self._phase in (_HEAD, _BODY) and not answering:
+            peerLog.msg(
+                "timed out HTTP request",
+                "Timed out HTTP request%s: 408",
+                describePeer(self.transport),
+            )
+            self.transport.write(_plainResponse(408))  # type: ignore[union-attr]
+            self._linger = True
+            self._end()
+            return
+        self._ended = True
         self._phase = _CLOSING
         self._deadline = None
-        answering = self._started and self.requests and self.requests[0].startedWriting
-        if phase in (_HEAD, _BODY) and not answering:
-            self.transport.write(_plainResponse(408))  # type: ignore[union-attr]
         self.transport.loseConnection()  # type: ignore[union-attr]
         if self.abortTimeout is not None:
             self._abortCall = self.reactor.callLater(self.abortTimeout, self.forceAbortClient)

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import html
 import os
-from io import BytesIO
 import zlib
 from binascii import hexlify
 from inspect import iscoroutine
+from io import BytesIO
 from typing import Any
 from urllib.parse import quote as _quote
 

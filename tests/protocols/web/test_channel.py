@@ -439,7 +439,11 @@ def test_headTimeoutAnswers408(parser):
     assert connection.output() == b""
     connection.clock.advance(1)
     assert connection.response().status == 408
-    assert connection.transport.disconnecting
+    # A client still sending gets the answer before a reset can destroy
+    # it: our FIN after it, what it sends dropped, then the abort.
+    assert connection.transport.writeDisconnected
+    connection.clock.advance(connection.channel.lingerTimeout)
+    assert connection.transport.aborted
 
 
 def test_headTimeoutCountsFromTheFirstByteHoweverSlowTheRest(parser):
@@ -606,3 +610,71 @@ def test_siteIsAServerFactory(parser):
     assert isinstance(site.buildProtocol(None), http.HTTPChannel)
     assert site.buildProtocol(None).site is site
     assert server.Site.requestFactory is server.Request
+
+
+def test_pipelinedBodyWaitsInItsContent(parser):
+    # A POST arriving while the request before it is still being answered
+    # is read into its own content, and answered after.
+    root = resource.Resource()
+    held = Held()
+    root.putChild(b"slow", held)
+    root.putChild(b"echo", Echo())
+    connection = Connection(makeSite(root, parser))
+    connection.send(
+        b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc"
+    )
+    connection.send(b"def")
+    assert connection.output() == b""
+    held.waiting[0].finish()
+    assert [response.body for response in connection.responses()] == [b"", b"POST /echo 6:abcdef"]
+
+
+def test_channelIsAPushProducerForTwistedCode(parser):
+    connection = Connection(makeSite(Text(b"x"), parser))
+    connection.channel.pauseProducing()
+    assert connection.transport.producerState == "paused"
+    connection.channel.resumeProducing()
+    assert connection.transport.producerState == "producing"
+    connection.channel.stopProducing()
+    assert connection.transport.disconnecting
+
+
+def test_checkPersistence(parser):
+    seen = []
+
+    class Look(resource.Resource):
+        isLeaf = True
+
+        def render_GET(self, request):
+            channel = request.channel
+            seen.append(channel.checkPersistence(request, request.clientproto))
+            return b""
+
+    site = makeSite(Look(), parser)
+    Connection(site).send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    Connection(site).send(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    Connection(site).send(b"GET / HTTP/1.0\r\n\r\n")
+    Connection(site).send(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+    assert seen == [True, False, False, True]
+
+
+def test_writeHeadersAsTwistedsChannelDoes(parser):
+    connection = Connection(makeSite(Text(), parser))
+    headers = http.Headers({b"X-One": [b"1"]})
+    connection.channel.writeHeaders(b"HTTP/1.1", b"200", b"OK", headers)
+    connection.channel.writeHeaders(b"HTTP/1.1", b"204", b"No Content", [(b"X-Two", b"2")])
+    assert connection.output() == (
+        b"HTTP/1.1 200 OK\r\nX-One: 1\r\n\r\nHTTP/1.1 204 No Content\r\nX-Two: 2\r\n\r\n"
+    )
+
+
+def test_requestDoneRefusesAnyButTheFirst(parser):
+    held = Held()
+    connection = Connection(makeSite(held, parser))
+    connection.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2)
+    (first,) = held.waiting
+    second = connection.channel.requests[1]
+    with pytest.raises(TypeError):
+        connection.channel.requestDone(second)
+    first.finish()

@@ -529,3 +529,52 @@ def test_gzipEncoding():
     response = connection.response()
     assert response.header("Content-Encoding") is None
     assert response.body == b"compress me " * 100
+
+
+def test_aRequestDrivenByHand():
+    # As Twisted's tests do: a Request on a channel, its head given by
+    # requestReceived alone.
+    from reactor.testing import StringTransport
+
+    seen = []
+
+    class Recording(http.Request):
+        def process(self):
+            seen.append((self.method, self.path, self.args, self.clientproto))
+            self.finish()
+
+    channel = http.HTTPChannel()
+    channel.makeConnection(StringTransport())
+    channel.reactor = makeSite(Held()).reactor
+    request = Recording(channel)
+    request.gotLength(0)
+    channel.requests.append(request)
+    request.requestReceived(b"GET", b"/x?y=1", b"HTTP/1.0")
+    assert seen == [(b"GET", b"/x", {b"y": [b"1"]}, b"HTTP/1.0")]
+
+
+def test_getClientIP():
+    seen = []
+
+    def look(request):
+        seen.append(request.getClientIP())
+        return b""
+
+    served(look)
+    connection = Connection(makeSite(Spy(look)), peer=UNIXAddress(b"/run/x.sock"))
+    connection.get()
+    assert seen == ["192.0.2.7", None]
+
+
+def test_logFileCanBeSet():
+    import io
+
+    site = makeSite(Held())
+    with pytest.raises(AttributeError):
+        site.logFile  # noqa: B018  (the property raises)
+    site.logFile = io.StringIO()
+    held = site.resource
+    connection = Connection(site)
+    connection.get()
+    held.waiting[0].finish()
+    assert site.logFile.getvalue().endswith('"GET / HTTP/1.1" 200 - "-" "-"\n')
