@@ -29,6 +29,7 @@ import warnings
 from io import BytesIO
 from typing import Any
 
+from protocols.web._cookies import parseCookies, setCookieValue
 from protocols.web._dates import datetimeToString, stringToDatetime
 from protocols.web._forms import FormError, formArguments, parse_qs
 from protocols.web._headers import Headers, _headersFromRaw, _table
@@ -65,12 +66,6 @@ def _statusLine(version: bytes, code: int, message: bytes) -> bytes:
         if len(_statusLines) < 1000:
             _statusLines[key] = line
     return line
-
-
-def _sanitizeCookiePart(value: bytes | str) -> bytes:
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    return b" ".join(value.splitlines()).replace(b";", b" ")
 
 
 class Request:
@@ -267,12 +262,7 @@ class Request:
         """The cookies the client sent, {name: value} (parsed on first use)."""
         cookies = self._cookies
         if cookies is None:
-            cookies = self._cookies = {}
-            for header in self.requestHeaders.getRawHeaders(b"Cookie", ()):
-                for pair in header.split(b";"):
-                    name, equals, value = pair.lstrip().partition(b"=")
-                    if equals:
-                        cookies[name] = value
+            cookies = self._cookies = parseCookies(self.requestHeaders.getRawHeaders(b"Cookie", ()))
         return cookies
 
     @received_cookies.setter
@@ -406,30 +396,18 @@ class Request:
             needs ``secure``).
         :raises ValueError: for another sameSite, or ``"none"`` without secure.
         """
-        cookie = _sanitizeCookiePart(k) + b"=" + _sanitizeCookiePart(v)
-        for attribute, value in (
-            (b"Expires", expires),
-            (b"Domain", domain),
-            (b"Path", path),
-            (b"Max-Age", str(max_age) if isinstance(max_age, int) else max_age),
-            (b"Comment", comment),
-        ):
-            if value is not None:
-                cookie += b"; " + attribute + b"=" + _sanitizeCookiePart(value)
-        if secure:
-            cookie += b"; Secure"
-        if httpOnly:
-            cookie += b"; HttpOnly"
-        if sameSite:
-            same = sameSite.encode("ascii") if isinstance(sameSite, str) else sameSite
-            same = same.lower()
-            if same not in (b"lax", b"strict", b"none"):
-                raise ValueError("Invalid value for sameSite: %r" % (same,))
-            if same == b"none" and not secure:
-                raise ValueError(
-                    'Invalid value for sameSite: %r. Missing the "secure" attribute' % (same,)
-                )
-            cookie += b"; SameSite=" + same
+        cookie = setCookieValue(
+            k,
+            v,
+            expires=expires,
+            domain=domain,
+            path=path,
+            maxAge=max_age,
+            comment=comment,
+            secure=secure,
+            httpOnly=httpOnly,
+            sameSite=sameSite,
+        )
         self.cookies.append(cookie)
 
     def setLastModified(self, when: float) -> Any:

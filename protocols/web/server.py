@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import html
 import os
-import zlib
 from binascii import hexlify
 from inspect import iscoroutine
 from io import BytesIO
@@ -38,7 +37,7 @@ from zope.interface import implementer
 
 from protocols.web import iweb
 from protocols.web._body import BodyStream
-from protocols.web._encoding import _IEncodingResource, _IRequestEncoder, _IRequestEncoderFactory
+from protocols.web._encoding import GzipEncoderFactory, _IEncodingResource
 from protocols.web._factory import HTTPFactory
 from protocols.web._forms import parse_qs, unquote
 from protocols.web._forwarded import TrustedProxies
@@ -560,48 +559,6 @@ class Request(_HTTPRequest):
         if self.prepath and self.prepath[-1]:
             return self.prepath[-1] + b"/" + name
         return name
-
-
-@implementer(_IRequestEncoderFactory)
-class GzipEncoderFactory:
-    """
-    Encodes responses with gzip for clients that accept it (with
-    EncodingResourceWrapper).
-
-    :cvar compressLevel: zlib's level, 9 by default.
-    """
-
-    compressLevel = 9
-
-    def encoderForRequest(self, request: Any) -> Any:
-        """Return a gzip encoder if request accepts gzip, else None."""
-        accepted = b",".join(request.requestHeaders.getRawHeaders(b"Accept-Encoding", []))
-        codings = {coding.split(b";")[0].strip().lower() for coding in accepted.split(b",")}
-        if b"gzip" not in codings:
-            return None
-        encoding = request.responseHeaders.getRawHeaders(b"Content-Encoding")
-        value = b",".join(encoding + [b"gzip"]) if encoding else b"gzip"
-        request.responseHeaders.setRawHeaders(b"Content-Encoding", [value])
-        return _GzipEncoder(self.compressLevel, request)
-
-
-@implementer(_IRequestEncoder)
-class _GzipEncoder:
-    def __init__(self, compressLevel: int, request: Any) -> None:
-        self._compressor: Any = zlib.compressobj(compressLevel, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        self._request = request
-
-    def encode(self, data: bytes) -> bytes:
-        if not self._request.startedWriting:
-            # The length set is the unencoded one: it cannot be kept.
-            self._request.responseHeaders.removeHeader(b"Content-Length")
-        compressed: bytes = self._compressor.compress(data)
-        return compressed
-
-    def finish(self) -> bytes:
-        remaining: bytes = self._compressor.flush()
-        self._compressor = None
-        return remaining
 
 
 @implementer(IProtocolNegotiationFactory)
