@@ -73,6 +73,12 @@ _VERSIONS = {b"1.1": b"HTTP/1.1", b"1.0": b"HTTP/1.0"}
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
+class _Stop(Exception):
+    # Raised from a parser callback once the connection is closing: the
+    # rest of the bytes fed are not requests anyone will answer.
+    pass
+
+
 @implementer(IConsumer)
 class HTTPChannel(Protocol):
     """
@@ -176,6 +182,8 @@ class HTTPChannel(Protocol):
         except ParseError as e:
             self._refuse(e.code, e.reason)
             return
+        except _Stop:
+            return
         if phase == _IDLE and self._phase == _HEAD:
             self._setDeadline(self.headerTimeout)
 
@@ -197,6 +205,8 @@ class HTTPChannel(Protocol):
 
     def headReceived(self, headers: list[tuple[bytes, bytes]]) -> None:
         """A request's head is complete: make its Request and queue it."""
+        if self._phase == _CLOSING:
+            raise _Stop()
         parser = self._parser
         request = self.requestFactory(self)
         version = _VERSIONS.get(parser.version) or b"HTTP/" + parser.version
@@ -262,7 +272,7 @@ class HTTPChannel(Protocol):
             return
         self._starting = True
         try:
-            while not self._started and self.requests:
+            while not self._started and self.requests and not self._ended:
                 request = self.requests[0]
                 if request is self._receiving and not request.streamingBody:
                     return
@@ -469,9 +479,15 @@ class HTTPChannel(Protocol):
     # -- reading, paused for several reasons at once -----------------------------
 
     def pauseReading(self, reason: int) -> None:
-        """Stop reading for reason (a bit; protocols.web's modules use these)."""
+        """
+        Stop reading for reason (a bit; protocols.web's modules use these).
+        While we do not read, a body's pause deadline does not run: the
+        client is not the one waiting (test_pausedBodyIsNotTimedOut).
+        """
         if not self._readPauses:
             self.transport.pauseProducing()  # type: ignore[union-attr]
+            if self._phase == _BODY:
+                self._deadline = None
         self._readPauses |= reason
 
     def resumeReading(self, reason: int) -> None:
@@ -480,6 +496,8 @@ class HTTPChannel(Protocol):
             self._readPauses &= ~reason
             if not self._readPauses and self._phase != _CLOSING:
                 self.transport.resumeProducing()  # type: ignore[union-attr]
+                if self._phase == _BODY:
+                    self._setDeadline(self.timeOut)
 
     def pauseProducing(self) -> None:
         """Stop reading requests (Twisted's channel is a push producer)."""

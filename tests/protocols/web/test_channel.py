@@ -678,3 +678,13 @@ def test_requestDoneRefusesAnyButTheFirst(parser):
     with pytest.raises(TypeError):
         connection.channel.requestDone(second)
     first.finish()
+
+
+def test_nothingIsAnsweredAfterAClosingResponse(parser):
+    connection = Connection(makeSite(Text(b"x"), parser))
+    connection.send(
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    assert len(connection.responses()) == 1
+    assert connection.transport.disconnecting
+    assert connection.channel.requests == []

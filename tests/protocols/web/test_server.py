@@ -561,3 +561,19 @@ def noErrors():
     yield
     log.removeObserver(observer)
     assert [event.get("why") for event in seen] == []
+
+
+def test_pausedBodyIsNotTimedOut():
+    # The consumer is slow, not the client: no 408 while reading is paused.
+    upload = Upload()
+    site = makeSite(upload, timeout=20)
+    connection = Connection(site)
+    connection.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\nabc")
+    [collector] = upload.collectors
+    collector.producer.pauseProducing()
+    site.reactor.advance(100)
+    assert connection.output() == b""
+    collector.producer.resumeProducing()
+    site.reactor.advance(19)
+    connection.send(b"def")
+    assert connection.response().body == b"got 6"
