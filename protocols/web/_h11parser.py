@@ -48,6 +48,12 @@ class H11Parser(Head):
         if self._done:
             return
         connection = self._connection
+        if connection.their_state is h11.IDLE and not connection.trailing_data[0]:
+            # Empty lines before a request line are to be ignored (RFC 9112,
+            # 2.2), as llhttp does; h11 refuses them.
+            data = data.lstrip(b"\r\n")
+            if not data:
+                return
         connection.receive_data(data)
         while True:
             try:
@@ -69,8 +75,9 @@ class H11Parser(Head):
                     return
                 rest, _ = connection.trailing_data
                 connection = self._connection = self._newConnection()
+                rest = bytes(rest).lstrip(b"\r\n")
                 if rest:  # (receive_data(b"") would mean end of file)
-                    connection.receive_data(bytes(rest))
+                    connection.receive_data(rest)
                 self.owner.messageReceived()
             else:
                 return

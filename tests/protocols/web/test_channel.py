@@ -688,3 +688,17 @@ def test_nothingIsAnsweredAfterAClosingResponse(parser):
     assert len(connection.responses()) == 1
     assert connection.transport.disconnecting
     assert connection.channel.requests == []
+
+
+def test_longRequestLineCountsTowardsTheLimit(parser):
+    connection = Connection(makeSite(Text(), parser, totalHeadersSize=1024))
+    connection.send(b"GET /%s HTTP/1.1\r\nHost: a\r\n\r\n" % (b"u" * 1100,))
+    assert connection.response().status == 431
+
+
+def test_emptyLinesBeforeARequestAreIgnored(parser):
+    connection = Connection(makeSite(Echo(), parser))
+    connection.send(b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx\r\n")
+    connection.send(b"\r\n")
+    connection.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\ny")
+    assert [response.body for response in connection.responses()] == [b"POST / 1:x", b"POST / 1:y"]
