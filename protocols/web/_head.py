@@ -35,9 +35,14 @@ class ParseError(Exception):
 class ParserOwner(Protocol):
     """What a parser calls back (HTTPChannel)."""
 
-    def headReceived(self, headers: list[tuple[bytes, bytes]]) -> None: ...
-    def bodyReceived(self, data: bytes) -> None: ...
-    def messageReceived(self) -> None: ...
+    def headReceived(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """A head is complete; the parser's attributes describe it."""
+
+    def bodyReceived(self, data: bytes) -> None:
+        """A piece of the body, de-chunked."""
+
+    def messageReceived(self) -> None:
+        """The request is complete."""
 
 
 class Limits:

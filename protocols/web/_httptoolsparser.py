@@ -118,10 +118,12 @@ class HTTPToolsParser(Head):
     # a message ends, one callback fewer per request.)
 
     def on_url(self, piece: bytes) -> None:
+        """A piece of the request target."""
         self.uri += piece
         self._headSize += len(piece)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        """A header (or a trailer) line, whole."""
         # Sizes and counts are checked once the head is complete (and after
         # each feed while it is not): one append per header here.  After
         # the head, this list collects trailers, which are dropped.
@@ -129,6 +131,7 @@ class HTTPToolsParser(Head):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        """The head is complete: check it and hand it to the owner."""
         self._inHead = False
         self._heads += 1
         parser = self._parser
@@ -153,9 +156,11 @@ class HTTPToolsParser(Head):
         self.owner.headReceived(headers)
 
     def on_body(self, data: bytes) -> None:
+        """A piece of the body, de-chunked."""
         self.owner.bodyReceived(data)
 
     def on_message_complete(self) -> None:
+        """The request is complete: get ready for the next head."""
         self._inHead = True
         self.uri = b""
         if self.headers:
