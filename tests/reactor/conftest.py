@@ -2,6 +2,7 @@
 
 import pytest
 
+from reactor import _tlsfast
 from tests.reactor.tlscerts import CertificateSet
 
 
@@ -9,3 +10,15 @@ from tests.reactor.tlscerts import CertificateSet
 def tlsCertificates():
     """The trustme CAs and certificates of tests/reactor/tlscerts.py, made once."""
     return CertificateSet()
+
+
+@pytest.fixture(params=["fast", "public"])
+def tlsPath(request, monkeypatch):
+    """
+    Run a TLS test over each of reactor.tls's ways into OpenSSL: "fast",
+    reactor._tlsfast's direct calls (where this pyOpenSSL allows them:
+    test_fastPathIsTaken checks that it does), and "public", pyOpenSSL's
+    public methods, the fallback, forced.
+    """
+    monkeypatch.setattr(_tlsfast, "FAST", _tlsfast.FAST and request.param == "fast")
+    return request.param
