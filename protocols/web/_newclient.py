@@ -318,6 +318,8 @@ class HTTP11ClientProtocol(Protocol):
     :param parser: "httptools" or "h11" (by default as the server chooses).
     """
 
+    transport: Any
+
     def __init__(
         self,
         quiescentCallback: Callable[[HTTP11ClientProtocol], object] = lambda protocol: None,

@@ -28,7 +28,6 @@ from protocols.web import error
 from protocols.web._headers import Headers
 from protocols.web._newclient import (
     HTTP11ClientProtocol,
-    _DataLoss,
     PotentialDataLoss,
     Request,
     RequestGenerationFailed,
@@ -38,6 +37,7 @@ from protocols.web._newclient import (
     ResponseDone,
     ResponseFailed,
     ResponseNeverReceived,
+    _DataLoss,
 )
 from protocols.web.iweb import (
     UNKNOWN_LENGTH,
@@ -380,6 +380,8 @@ class Agent:
 
 
 class _ReadBodyProtocol(Protocol):
+    transport: Any
+
     def __init__(self, response: Any, deferred: Deferred[bytes]) -> None:
         self._response = response
         self._deferred = deferred
@@ -394,7 +396,10 @@ class _ReadBodyProtocol(Protocol):
         body = b"".join(self._data)
         if reason.check(ResponseDone, PotentialDataLoss):
             self._deferred.callback(body)
-        elif reason.check(ResponseFailed) and any(r.check(_DataLoss) for r in reason.value.reasons):
+        elif reason.check(ResponseFailed) and any(
+            r.check(_DataLoss)
+            for r in reason.value.reasons  # type: ignore[attr-defined]
+        ):
             self._deferred.errback(
                 PartialDownloadError(self._response.code, self._response.phrase, body)
             )
@@ -469,7 +474,7 @@ class FileBodyProducer:
             reason.trap(TaskStopped)
             return Deferred()  # stopped: never fires, as IBodyProducer says
 
-        return done.addCallbacks(lambda _: None, stopped)
+        return done.addCallbacks(_toNone, stopped)
 
     def pauseProducing(self) -> None:
         """Pause reading the file."""
@@ -488,6 +493,10 @@ class FileBodyProducer:
                 self._task.stop()
             except Exception:
                 pass
+
+
+def _toNone(result: object) -> None:
+    return None
 
 
 def _globalCooperator() -> Any:
@@ -519,8 +528,8 @@ class RedirectAgent:
     Credentials and cookies are not sent on to another origin.
     """
 
-    _redirectResponses = (301, 302, 307, 308)
-    _seeOtherResponses = (303,)
+    _redirectResponses: tuple[int, ...] = (301, 302, 307, 308)
+    _seeOtherResponses: tuple[int, ...] = (303,)
 
     def __init__(self, agent: Any, redirectLimit: int = 20) -> None:
         self._agent = agent
@@ -555,10 +564,10 @@ class RedirectAgent:
             raise ResponseFailed([Failure(err)], response)
         location = urljoin(uri, locations[0])
         if redirectCount >= self._redirectLimit:
-            err = error.InfiniteRedirection(
+            loop = error.InfiniteRedirection(
                 response.code, b"Infinite redirection detected", location=location
             )
-            raise ResponseFailed([Failure(err)], response)
+            raise ResponseFailed([Failure(loop)], response)
         _discardBody(response)
         old, new = URI.fromBytes(uri), URI.fromBytes(location)
         if headers is not None and (old.scheme, old.host, old.port) != (
@@ -589,6 +598,8 @@ class BrowserLikeRedirectAgent(RedirectAgent):
 
 
 class _GzipProtocol(Protocol):
+    transport: Any
+
     def __init__(self, protocol: Any, response: Any) -> None:
         self._protocol = protocol
         self._response = response

@@ -15,7 +15,6 @@ from protocols.protocol import Factory, Protocol
 from protocols.web import client, resource, server
 from protocols.web.error import Error
 from reactor.defer import CancelledError, Deferred, maybeDeferred
-from reactor.endpoints import TCP4ClientEndpoint
 from reactor.ssl import trustRootFromCertificates
 from reactor.task import Cooperator
 from reactor.testing import MemoryReactorClock, StringTransport
