@@ -19,7 +19,7 @@ import importlib
 import io
 import zlib
 from typing import Any, Callable
-from urllib.parse import urljoin, urlparse, urlunparse
+from urllib import parse
 
 from zope.interface import implementer
 
@@ -117,7 +117,7 @@ class URI:
         Parse uri; the port defaults to defaultPort, else 80 for http and
         443 for https.
         """
-        parsed = urlparse(uri.strip())
+        parsed = parse.urlparse(uri.strip())
         scheme, netloc = parsed.scheme, parsed.netloc
         host, port = parsed.hostname or b"", None
         try:
@@ -134,14 +134,14 @@ class URI:
 
     def toBytes(self) -> bytes:
         """The URI, assembled again."""
-        return urlunparse(
+        return parse.urlunparse(
             (self.scheme, self.netloc, self.path, self.params, self.query, self.fragment)
         )
 
     @property
     def originForm(self) -> bytes:
         """The request target: the path (b"/" if empty), params and query."""
-        path = urlunparse((b"", b"", self.path or b"/", self.params, self.query, b""))
+        path = parse.urlunparse((b"", b"", self.path or b"/", self.params, self.query, b""))
         return path
 
 
@@ -562,7 +562,7 @@ class RedirectAgent:
         if not locations:
             err = error.RedirectWithNoLocation(response.code, b"No location header field", uri)
             raise ResponseFailed([Failure(err)], response)
-        location = urljoin(uri, locations[0])
+        location = parse.urljoin(uri, locations[0])
         if redirectCount >= self._redirectLimit:
             loop = error.InfiniteRedirection(
                 response.code, b"Infinite redirection detected", location=location
