@@ -56,6 +56,10 @@ __all__ = [
     "MultipleRangeStaticProducer",
     "dangerousPathError",
     "parseRange",
+    "addSlash",
+    "formatFileSize",
+    "isDangerous",
+    "Redirect",
 ]
 
 dangerousPathError = resource.NoResource("Invalid request URL.")
@@ -133,11 +137,37 @@ class Data(resource.Resource):
     render_HEAD = render_GET
 
 
-def _segmentIsSafe(segment: bytes) -> bool:
-    # A path segment that names an entry of this directory, and nothing more.
-    return not (
-        segment in (b".", b"..") or b"/" in segment or b"\\" in segment or b"\x00" in segment
-    )
+def isDangerous(path: bytes) -> bool:
+    """
+    Return whether path (one %-decoded segment) could name something other
+    than an entry of its directory: ``.``, ``..``, or a slash, backslash or
+    NUL in it.
+    """
+    return path in (b".", b"..") or b"/" in path or b"\\" in path or b"\x00" in path
+
+
+def addSlash(request: Any) -> bytes:
+    """Return the URL of request with a ``/`` added to its path (the query kept)."""
+    url = request.prePathURL()
+    query = request.uri.find(b"?")
+    return url + b"/" + (request.uri[query:] if query >= 0 else b"")
+
+
+class Redirect(resource.Resource):
+    """A leaf answering every request with a 302 to url (bytes)."""
+
+    isLeaf = True
+
+    def __init__(self, url: bytes) -> None:
+        resource.Resource.__init__(self)
+        self.url = url
+
+    def render(self, request: Any) -> bytes:
+        """Redirect, with a short page linking to the URL."""
+        request.redirect(self.url)
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        link = html.escape(self.url.decode("latin-1"), quote=True).encode("latin-1")
+        return b'<html><body><a href="%s">click here</a></body></html>' % (link,)
 
 
 class File(resource.Resource):
@@ -195,6 +225,10 @@ class File(resource.Resource):
         self._rootPath = self.path
         self._root = os.path.realpath(self.path)
 
+    def ignoreExt(self, ext: str) -> None:
+        """Add ext to the extensions tried when a name is not found."""
+        self.ignoredExts.append(ext)
+
     def createSimilarFile(self, path: str) -> File:
         """Return a File for path (a child) with this one's settings and root."""
         child = File.__new__(type(self))
@@ -210,7 +244,7 @@ class File(resource.Resource):
         Return the File for the entry path of this directory, or a 404 for
         a segment that would leave it.
         """
-        if not _segmentIsSafe(path):
+        if isDangerous(path):
             return dangerousPathError
         if path == b"":
             if request.postpath:
@@ -657,7 +691,7 @@ class DirectoryLister(resource.Resource):
                 kind, encoding = getTypeAndEncoding(
                     name, self.contentTypes, self.contentEncodings, self.defaultType
                 )
-                files.append((link, name, _formatSize(info.st_size), kind or "", encoding or ""))
+                files.append((link, name, formatFileSize(info.st_size), kind or "", encoding or ""))
         return directories + files
 
     def render(self, request: Any) -> bytes:
@@ -680,7 +714,8 @@ class DirectoryLister(resource.Resource):
         return "<DirectoryLister of %r>" % (self.path,)
 
 
-def _formatSize(size: int) -> str:
+def formatFileSize(size: int) -> str:
+    """Return size (bytes) for people: ``512B``, ``3K``, ``12M``, ``2G``."""
     for unit in ("B", "K", "M"):
         if size < 1024:
             return "%d%s" % (size, unit)

@@ -217,6 +217,10 @@ def test_directoryIndex(tree, parser):
 def test_ignoredExts(tree, parser):
     site = makeSite(static.File(str(tree), ignoredExts=(".html",)), parser)
     assert get(site, b"/page").body == b"<p>page</p>"
+    later = static.File(str(tree))
+    later.ignoreExt(".txt")
+    assert get(makeSite(later, parser), b"/hello").body == b"hello, world\n"
+    assert get(makeSite(static.File(str(tree), allowExt=True), parser), b"/hello").status == 200
 
 
 @pytest.mark.parametrize(
@@ -318,3 +322,38 @@ def test_parseRange():
     assert static.parseRange(b"bytes=-0", 100) == []
     assert static.parseRange(b"bytes=-200", 100) == [(0, 100)]
     assert static.parseRange(b"bytes=1-2-3", 100) is None
+
+
+def test_isDangerous():
+    for segment in (b".", b"..", b"a/b", b"a\\b", b"a\x00"):
+        assert static.isDangerous(segment)
+    assert not static.isDangerous(b"..a")
+
+
+def test_redirect(parser):
+    root = resource.Resource()
+    root.putChild(b"old", static.Redirect(b"/new?<x>"))
+    response = get(makeSite(root, parser), b"/old/anything")
+    assert (response.status, response.header("Location")) == (302, "/new?<x>")
+    assert b"&lt;x&gt;" in response.body
+
+
+def test_formatFileSize():
+    assert [static.formatFileSize(n) for n in (10, 4096, 5 << 20, 3 << 30)] == [
+        "10B",
+        "4K",
+        "5M",
+        "3G",
+    ]
+
+
+def test_addSlash(parser):
+    class Slashed(resource.Resource):
+        isLeaf = True
+
+        def render_GET(self, request):
+            return static.addSlash(request)
+
+    root = resource.Resource()
+    root.putChild(b"dir", Slashed())
+    assert get(makeSite(root, parser), b"/dir?q=1").body == b"http://example.com:12345/dir/?q=1"
