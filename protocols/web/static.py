@@ -370,7 +370,8 @@ class File(resource.Resource):
         etag = b'"%x-%x-%x"' % (info.st_ino, size, info.st_mtime_ns)
         if _notModified(request, etag, info.st_mtime):
             os.close(fd)
-            return b""
+            request.finish()  # a 304 has neither body nor Content-Length
+            return server.NOT_DONE_YET
         headers.setRawHeaders(b"Accept-Ranges", [b"bytes"])
         ranges = None
         rangeHeader = request.getHeader(b"Range")

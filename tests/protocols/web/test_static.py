@@ -103,6 +103,8 @@ def test_etagAndLastModifiedGive304(tree, parser):
     assert etag and modified
     byTag = get(site, b"/hello.txt", b"If-None-Match: %s\r\n" % etag.encode())
     assert (byTag.status, byTag.body) == (304, b"")
+    assert byTag.header("Content-Length") is None
+    assert byTag.header("ETag") == etag
     for listed in (b'"x", %s', b'%s,"x"', b"W/%s"):
         header = b"If-None-Match: %s\r\n" % (listed % etag.encode(),)
         assert get(site, b"/hello.txt", header).status == 304
