@@ -438,8 +438,9 @@ class Request:
             self.etag = etag
         tags = self.getHeader(b"If-None-Match")
         if tags:
-            tags = tags.split()
-            if etag in tags or b"*" in tags:
+            # A comma-separated list; weak comparison (RFC 9110 13.1.2): W/ is ignored.
+            tags = [tag.strip().removeprefix(b"W/") for tag in tags.split(b",")]
+            if etag.removeprefix(b"W/") in tags or b"*" in tags:
                 self.setResponseCode(
                     NOT_MODIFIED if self.method in (b"HEAD", b"GET") else PRECONDITION_FAILED
                 )
