@@ -224,7 +224,9 @@ class ReverseProxyResource(resource.Resource):
         incoming = request.requestHeaders
         headers = Headers()
         for name, values in _endToEnd(incoming):
-            if name.lower() not in (b"host", b"x-forwarded-proto", b"x-forwarded-host"):
+            # Expect: the client's 100 Continue comes from us, when the
+            # body is asked for; the backend is sent the body at once.
+            if name.lower() not in (b"host", b"expect", b"x-forwarded-proto", b"x-forwarded-host"):
                 headers.setRawHeaders(name, values)
         clientHost = incoming.getRawHeaders(b"host", [b""])[0]
         headers.setRawHeaders(b"host", [clientHost if self.preserveHost else self._netloc()])

@@ -19,10 +19,12 @@ import sys
 import time
 
 import pytest
+from zope.interface import implementer
 
 from protocols.protocol import Factory, Protocol
 from protocols.web import client, proxy, resource, server
 from reactor.defer import CancelledError, Deferred, maybeDeferred
+from reactor.interfaces import IConsumer
 from reactor.ssl import CertificateOptions, trustRootFromCertificates
 from reactor.task import Cooperator
 from reactor.threads import deferToThread
@@ -71,12 +73,73 @@ class Hang(resource.Resource):
         return server.NOT_DONE_YET
 
 
+class Endless(resource.Resource):
+    """Streams a body without end; ``lost`` fires when its connection closes."""
+
+    isLeaf = True
+
+    def __init__(self):
+        resource.Resource.__init__(self)
+        self.lost = Deferred()
+
+    def render_GET(self, request):
+        request.notifyFinish().addErrback(lambda _: self.lost.callback(None))
+        request.registerProducer(Forever(request), False)
+        return server.NOT_DONE_YET
+
+
+class Forever:
+    def __init__(self, request):
+        self.request = request
+
+    def resumeProducing(self):
+        self.request.write(b"z" * (1 << 16))
+
+    def stopProducing(self):
+        pass
+
+
+class Sink(resource.Resource):
+    """Streams a body away; ``arrived`` fires with its first piece, ``lost`` on close."""
+
+    isLeaf = True
+    streamRequestBody = True
+
+    def __init__(self):
+        resource.Resource.__init__(self)
+        self.arrived = Deferred()
+        self.lost = Deferred()
+
+    def render_POST(self, request):
+        request.notifyFinish().addErrback(lambda _: self.lost.callback(None))
+        sink = self
+
+        @implementer(IConsumer)
+        class First:
+            def registerProducer(self, producer, streaming):
+                pass
+
+            def unregisterProducer(self):
+                pass
+
+            def write(self, data):
+                if not sink.arrived.called:
+                    sink.arrived.callback(None)
+
+        request.streamBody(First()).addErrback(lambda _: None)
+        return server.NOT_DONE_YET
+
+
 class Backend:
     def __init__(self, reactor, parser, contextFactory=None):
         root = resource.Resource()
         root.putChild(b"base", Echo())
         self.hang = Hang()
         root.putChild(b"hang", self.hang)
+        self.endless = Endless()
+        root.putChild(b"endless", self.endless)
+        self.sink = Sink()
+        root.putChild(b"sink", self.sink)
         self.site = server.Site(root, reactor=reactor, parser=parser)
         self.site.noisy = False
         self.site.protocol = CountingChannel
@@ -254,6 +317,69 @@ def test_clientDisconnectCancelsTheBackendRequest(reactor, runUntil, stack, back
     with pytest.raises(CancelledError):
         runUntil(reactor, asked)
     runUntil(reactor, backend.hang.lost)
+
+
+class TakeSome(Protocol):
+    """Reads some of a body, then gives up (closing the client's connection)."""
+
+    def __init__(self):
+        self.received = 0
+        self.done = Deferred()
+
+    def dataReceived(self, data):
+        self.received += len(data)
+        if self.received > 1 << 20 and not self.done.called:
+            self.transport.stopProducing()
+            self.done.callback(None)
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_clientDisconnectMidBodyClosesTheBackendConnection(reactor, runUntil, stack, backend):
+    front, agent = stack
+    response = runUntil(reactor, agent.request(b"GET", front.u("/p/endless")))
+    taker = TakeSome()
+    response.deliverBody(taker)
+    runUntil(reactor, taker.done)
+    runUntil(reactor, backend.endless.lost)
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_clientDisconnectMidUploadClosesTheBackendConnection(reactor, runUntil, stack, backend):
+    front, agent = stack
+    sock = socket.create_connection(("127.0.0.1", front.port.getHost().port), timeout=10)
+    try:
+        sock.sendall(b"POST /p/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\n\r\n")
+        sock.sendall(b"x" * 100_000)
+        runUntil(reactor, backend.sink.arrived)
+    finally:
+        sock.close()
+    runUntil(reactor, backend.sink.lost)
+
+
+def test_headKeepsTheBackendsLength(reactor, runUntil, stack):
+    front, agent = stack
+    got, body = ask(reactor, runUntil, agent, front.u("/p"))
+    head, nothing = ask(reactor, runUntil, agent, front.u("/p"), b"HEAD")
+    assert (head.code, nothing) == (201, b"")
+    # Echo's answer names the method: "HEAD" is one byte longer than "GET".
+    assert head.headers.getRawHeaders(b"content-length") == [b"%d" % (len(body) + 1,)]
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_expectContinueIsAnsweredByTheProxyNotTheBackend(reactor, runUntil, stack):
+    front, agent = stack
+    request = (
+        b"POST /p/base HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\n\r\nbody"
+    )
+    port = front.port.getHost().port
+    answer = runUntil(reactor, deferToThread(rawExchange, port, request, _reactor=reactor), 20)
+    # The body came with the head, so the 100 may or may not have been sent.
+    final = answer.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert final.startswith(b"HTTP/1.1 201 ")
+    seen = json.loads(answer[answer.index(b"{") : answer.rindex(b"}") + 1])
+    assert seen["body"] == "body"
+    assert "expect" not in seen["headers"]
 
 
 def test_httpsBackend(reactor, parser, runUntil, tlsCertificates):
