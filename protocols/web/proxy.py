@@ -45,8 +45,9 @@ from reactor.interfaces import IConsumer
 
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
-#: Headers about one connection, never forwarded (RFC 9110 7.6.1), with
-#: Content-Length, which the side writing the body sets again.
+#: Headers about one connection, never forwarded (RFC 9110 7.6.1).  With
+#: them _endToEnd drops those Connection names, and Content-Length, which
+#: the side writing the body sets again.
 HOP_BY_HOP = frozenset(
     [
         b"connection",
