@@ -87,12 +87,13 @@ class BodyStream:
         """
         if self._consumer is not None or self._deferred is not None:
             raise RuntimeError("The request body is already being streamed")
-        self._deferred = Deferred(self._cancel)
+        # Kept here: a body already ended is done (and _deferred cleared) by _flush.
+        deferred = self._deferred = Deferred(self._cancel)
         self._consumer = consumer
         consumer.registerProducer(self, True)
         self._channel.sendContinue(self._request)
         self._flush()
-        return self._deferred
+        return deferred
 
     # -- IPushProducer, for the consumer -------------------------------------------
 

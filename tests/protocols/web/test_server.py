@@ -409,6 +409,36 @@ def test_unattachedBodyPausesReading():
     assert sum(map(len, collector.chunks)) == 100_000
 
 
+@pytest.mark.parametrize(
+    "body, outcome",
+    [(b"5\r\nhello\r\n0\r\n\r\n", None), (b"5\r\nhello\r\nzz\r\n", b"400")],
+)
+def test_streamBodyAfterTheBodyEndedStillFires(body, outcome):
+    # The whole body came (or failed) before streamBody was called: the
+    # Deferred streamBody returns still tells (a proxy's backend connection
+    # is made only after the body may be all in).
+    class Late(resource.Resource):
+        isLeaf = True
+        streamRequestBody = True
+        requests = []
+
+        def render_POST(self, request):
+            self.requests.append(request)
+            return server.NOT_DONE_YET
+
+    late = Late()
+    connection = Connection(makeSite(late))
+    connection.send(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    collector = Collector()
+    results = []
+    late.requests[0].streamBody(collector).addBoth(results.append)
+    assert collector.chunks == [b"hello"]
+    if outcome is None:
+        assert results == [None]
+    else:
+        assert results[0].value.status == outcome
+
+
 def test_streamedBodyTooLargeFailsTheStream(noErrors):
     class Limited(Upload):
         maxRequestBodySize = 5

@@ -1,0 +1,306 @@
+"""
+The reverse proxy: ReverseProxyResource, a resource that forwards each
+request to a backend through the HTTP client's Agent and its pool of
+kept-alive connections.
+
+The one idea is two bridges, each a producer for the other side's
+consumer, so that neither body is ever held whole.  The client's request
+body is streamed (``streamRequestBody``) into _RequestBodyProducer, the
+IBodyProducer of the backend request: when the backend connection is
+full it pauses us, and we pause the client's socket.  The backend's
+response body goes to _ResponseBodyProtocol, which registers the
+backend's body transport as the producer of the client's response: when
+the client is slow the server pauses it, and the backend socket is not
+read.
+
+A backend that cannot be reached or breaks the exchange is answered 502;
+one that does not answer within ``timeout`` seconds, 504.  The client's
+disconnect cancels the backend request (its connection is aborted).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from zope.interface import implementer
+
+from protocols.protocol import Protocol
+from protocols.web import error, resource, server
+from protocols.web._headers import Headers
+from protocols.web._newclient import _WrapperException
+from protocols.web.client import (
+    Agent,
+    BrowserLikePolicyForHTTPS,
+    HTTPConnectionPool,
+    PotentialDataLoss,
+    RequestGenerationFailed,
+    ResponseDone,
+)
+from protocols.web.iweb import UNKNOWN_LENGTH, IBodyProducer
+from reactor import error as reactorerror
+from reactor.defer import CancelledError, Deferred
+from reactor.failure import Failure
+from reactor.interfaces import IConsumer
+
+__all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
+
+#: Headers about one connection, never forwarded (RFC 9110 7.6.1).  With
+#: them _endToEnd drops those Connection names, and Content-Length, which
+#: the side writing the body sets again.
+HOP_BY_HOP = frozenset(
+    [
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    ]
+)
+
+
+def _endToEnd(headers: Headers) -> list[tuple[bytes, list[bytes]]]:
+    """The headers of headers to forward: not hop-by-hop, nor named by Connection."""
+    named = set(HOP_BY_HOP)
+    for value in headers.getRawHeaders(b"connection", ()):
+        named.update(token.strip().lower() for token in value.split(b","))
+    named.add(b"content-length")
+    return [
+        (name, values) for name, values in headers.getAllRawHeaders() if name.lower() not in named
+    ]
+
+
+@implementer(IBodyProducer, IConsumer)
+class _RequestBodyProducer:
+    """
+    The client's request body as the backend request's body producer: the
+    consumer of request.streamBody, passing pauses from the backend on to
+    the client's socket.
+    """
+
+    def __init__(self, request: Any, length: int | str) -> None:
+        self._request = request
+        self.length = length
+        self._consumer: Any = None
+        self._stream: Any = None
+
+    # -- IBodyProducer, for the backend connection -----------------------------
+
+    def startProducing(self, consumer: Any) -> Deferred[None]:
+        self._consumer = consumer
+        return self._request.streamBody(self)
+
+    def pauseProducing(self) -> None:
+        if self._stream is not None:
+            self._stream.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        if self._stream is not None:
+            self._stream.resumeProducing()
+
+    def stopProducing(self) -> None:
+        if self._stream is not None:
+            self._stream.stopProducing()
+
+    # -- IConsumer, for the client's body ----------------------------------------
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self._stream = producer
+
+    def unregisterProducer(self) -> None:
+        self._stream = None
+
+    def write(self, data: bytes) -> None:
+        self._consumer.write(data)
+
+
+class _ResponseBodyProtocol(Protocol):
+    """Writes the backend's response body to the client, the backend paused by it."""
+
+    def __init__(self, request: Any, gone: list[bool]) -> None:
+        self._request = request
+        self._gone = gone
+
+    def makeConnection(self, transport: Any) -> None:
+        self.transport = transport
+        if self._gone[0]:
+            transport.stopProducing()
+            return
+        self._request.registerProducer(transport, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._gone[0]:
+            self._request.write(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        request = self._request
+        if self._gone[0]:
+            return
+        request.unregisterProducer()
+        if reason.check(ResponseDone, PotentialDataLoss):
+            request.finish()
+        else:
+            # The backend broke off mid-body: the client must see it too.
+            request.loseConnection()
+
+
+class ReverseProxyResource(resource.Resource):
+    """
+    Forward every request under this resource to http://host:port/path.
+
+    :param host: the backend's host name or address.
+    :param port: the backend's port.
+    :param path: the path the rest of the request's path is appended to.
+    :param reactor: the reactor to connect with (the global one by default).
+    :param preserveHost: send the client's Host header unchanged, as
+        Apache's ProxyPreserveHost; by default the backend's host:port.
+    :param scheme: ``b"https"`` to speak TLS to the backend.
+    :param contextFactory: an IPolicyForHTTPS for an https backend
+        (BrowserLikePolicyForHTTPS(): the platform's trust store).
+    :param pool: the HTTPConnectionPool (a persistent one of its own by
+        default), whose idle connections are reused.
+    :param timeout: seconds to connect and then to wait for the response
+        head: past them the client gets 504.
+
+    Beyond Twisted: the forwarding headers, hop-by-hop headers removed,
+    streaming both ways, 502/504, https backends.
+    """
+
+    isLeaf = True
+    streamRequestBody = True
+    #: The backend decides how large a body it takes.
+    maxRequestBodySize: int | None = 1 << 62
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: bytes,
+        reactor: Any = None,
+        *,
+        preserveHost: bool = False,
+        scheme: bytes = b"http",
+        contextFactory: Any = None,
+        pool: HTTPConnectionPool | None = None,
+        timeout: float = 60,
+    ) -> None:
+        resource.Resource.__init__(self)
+        if reactor is None:
+            reactor = importlib.import_module("reactor").reactor
+        self.host = host
+        self.port = port
+        self.path = path
+        self.reactor = reactor
+        self.preserveHost = preserveHost
+        self.scheme = scheme
+        if pool is None:
+            pool = HTTPConnectionPool(reactor, persistent=True)
+        self.pool = pool
+        if contextFactory is None:
+            contextFactory = BrowserLikePolicyForHTTPS()
+        self.agent = Agent(
+            reactor, contextFactory, connectTimeout=timeout, pool=pool, responseTimeout=timeout
+        )
+
+    def _backendPath(self, request: Any) -> bytes:
+        raw, _, query = request.uri.partition(b"?")
+        rest = raw[1:].split(b"/")[len(request.prepath) :]
+        path = self.path + (b"/" + b"/".join(rest) if rest else b"")
+        if not path.startswith(b"/"):
+            path = b"/" + path
+        return path + (b"?" + query if query else b"")
+
+    def _netloc(self) -> bytes:
+        host = self.host.encode("idna") if isinstance(self.host, str) else self.host
+        if b":" in host:
+            host = b"[" + host + b"]"
+        default = 443 if self.scheme == b"https" else 80
+        return host if self.port == default else b"%s:%d" % (host, self.port)
+
+    def _headers(self, request: Any) -> Headers:
+        incoming = request.requestHeaders
+        headers = Headers()
+        for name, values in _endToEnd(incoming):
+            # Expect: the client's 100 Continue comes from us, when the
+            # body is asked for; the backend is sent the body at once.
+            if name.lower() not in (b"host", b"expect", b"x-forwarded-proto", b"x-forwarded-host"):
+                headers.setRawHeaders(name, values)
+        clientHost = incoming.getRawHeaders(b"host", [b""])[0]
+        headers.setRawHeaders(b"host", [clientHost if self.preserveHost else self._netloc()])
+        address = getattr(request.getClientAddress(), "host", None)
+        if isinstance(address, str):
+            forwarded = incoming.getRawHeaders(b"x-forwarded-for", [])
+            headers.setRawHeaders(
+                b"x-forwarded-for", [b", ".join(forwarded + [address.encode("ascii")])]
+            )
+        headers.setRawHeaders(b"x-forwarded-proto", [b"https" if request.isSecure() else b"http"])
+        if clientHost:
+            headers.setRawHeaders(b"x-forwarded-host", [clientHost])
+        return headers
+
+    @staticmethod
+    def _bodyLength(request: Any) -> int | str | None:
+        incoming = request.requestHeaders
+        if incoming.hasHeader(b"transfer-encoding"):
+            return UNKNOWN_LENGTH
+        length = incoming.getRawHeaders(b"content-length")
+        if length and int(length[0]) > 0:
+            return int(length[0])
+        return None
+
+    def render(self, request: Any) -> Any:
+        """Forward request to the backend; answer with what it answers."""
+        length = self._bodyLength(request)
+        producer = None if length is None else _RequestBodyProducer(request, length)
+        uri = self.scheme + b"://" + self._netloc() + self._backendPath(request)
+        gone = [False]
+        deferred = self.agent.request(request.method, uri, self._headers(request), producer)
+
+        def clientGone(reason: Failure) -> None:
+            gone[0] = True
+            deferred.cancel()
+
+        request.notifyFinish().addErrback(clientGone)
+        deferred.addCallbacks(self._respond, self._fail, (request, gone), None, (request, gone))
+        return server.NOT_DONE_YET
+
+    @staticmethod
+    def _respond(response: Any, request: Any, gone: list[bool]) -> None:
+        if gone[0]:
+            response.deliverBody(_ResponseBodyProtocol(request, gone))
+            return
+        request.setResponseCode(response.code, response.phrase)
+        for name, values in _endToEnd(response.headers):
+            request.responseHeaders.setRawHeaders(name, values)
+        declared = response.headers.getRawHeaders(b"content-length")
+        if request.method == b"HEAD" or response.code == 304:
+            if declared:
+                request.responseHeaders.setRawHeaders(b"content-length", declared[-1:])
+        elif response.length is not UNKNOWN_LENGTH:
+            request.responseHeaders.setRawHeaders(b"content-length", [b"%d" % (response.length,)])
+        response.deliverBody(_ResponseBodyProtocol(request, gone))
+
+    @staticmethod
+    def _fail(reason: Failure, request: Any, gone: list[bool]) -> None:
+        if gone[0] or request.finished:
+            return
+        code, message = 502, b"Bad Gateway"
+        reasons = reason.value.reasons if isinstance(reason.value, _WrapperException) else [reason]
+        for each in reasons:
+            value = each.value
+            if isinstance(value, reactorerror.TimeoutError):
+                code, message = 504, b"Gateway Timeout"
+            elif isinstance(value, error.Error) and reason.check(RequestGenerationFailed):
+                # The client's body broke (a bad chunk): the client's fault.
+                code, message = int(value.status), value.message or b"Bad Request"
+            elif isinstance(value, CancelledError):
+                return
+        request.setResponseCode(code, message)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.responseHeaders.removeHeader(b"content-length")
+        request.write(b"%d %s\n" % (code, message))
+        request.finish()

@@ -1,0 +1,495 @@
+"""
+The reverse proxy over real sockets, on every reactor and both parsers: a
+Loom Site backend on loopback behind a Site with a ReverseProxyResource,
+asked through the HTTP client.  Forwarding of method, path, query, headers
+and body; Host preserved or not; X-Forwarded-*; hop-by-hop headers
+dropped; keep-alive reuse counted on the backend; 502 on a refused or
+reset backend, 504 on a silent one; the client's disconnect reaching the
+backend; an https backend.  Last, the proxy in a subprocess keeps its
+memory bounded while far more than the bound streams through it, down to
+a slow client and up to a slow backend.
+"""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from zope.interface import implementer
+
+from protocols.protocol import Factory, Protocol
+from protocols.web import client, proxy, resource, server
+from reactor.defer import CancelledError, Deferred, maybeDeferred
+from reactor.interfaces import IConsumer
+from reactor.ssl import CertificateOptions, trustRootFromCertificates
+from reactor.task import Cooperator
+from reactor.threads import deferToThread
+from tests.protocols.web.test_sockets import CountingChannel
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Echo(resource.Resource):
+    """Answers 201 with what it was asked, as JSON, and headers of its own."""
+
+    isLeaf = True
+
+    def render(self, request):
+        request.setResponseCode(201)
+        request.setHeader(b"x-backend", b"yes")
+        request.setHeader(b"x-hop", b"1")
+        request.setHeader(b"connection", b"x-hop")
+        request.setHeader(b"proxy-authenticate", b"Basic")
+        headers = {
+            name.decode().lower(): [value.decode() for value in values]
+            for name, values in request.requestHeaders.getAllRawHeaders()
+        }
+        answer = {
+            "method": request.method.decode(),
+            "uri": request.uri.decode(),
+            "headers": headers,
+            "body": request.content.read().decode(),
+        }
+        return json.dumps(answer).encode()
+
+
+class Hang(resource.Resource):
+    """Never answers; ``lost`` fires when the connection of a request closes."""
+
+    isLeaf = True
+
+    def __init__(self):
+        resource.Resource.__init__(self)
+        self.arrived = Deferred()
+        self.lost = Deferred()
+
+    def render_GET(self, request):
+        request.notifyFinish().addErrback(lambda _: self.lost.callback(None))
+        self.arrived.callback(None)
+        return server.NOT_DONE_YET
+
+
+class Endless(resource.Resource):
+    """Streams a body without end; ``lost`` fires when its connection closes."""
+
+    isLeaf = True
+
+    def __init__(self):
+        resource.Resource.__init__(self)
+        self.lost = Deferred()
+
+    def render_GET(self, request):
+        request.notifyFinish().addErrback(lambda _: self.lost.callback(None))
+        request.registerProducer(Forever(request), False)
+        return server.NOT_DONE_YET
+
+
+class Forever:
+    def __init__(self, request):
+        self.request = request
+
+    def resumeProducing(self):
+        self.request.write(b"z" * (1 << 16))
+
+    def stopProducing(self):
+        pass
+
+
+class Sink(resource.Resource):
+    """Streams a body away; ``arrived`` fires with its first piece, ``lost`` on close."""
+
+    isLeaf = True
+    streamRequestBody = True
+
+    def __init__(self):
+        resource.Resource.__init__(self)
+        self.arrived = Deferred()
+        self.lost = Deferred()
+
+    def render_POST(self, request):
+        request.notifyFinish().addErrback(lambda _: self.lost.callback(None))
+        sink = self
+
+        @implementer(IConsumer)
+        class First:
+            def registerProducer(self, producer, streaming):
+                pass
+
+            def unregisterProducer(self):
+                pass
+
+            def write(self, data):
+                if not sink.arrived.called:
+                    sink.arrived.callback(None)
+
+        request.streamBody(First()).addErrback(lambda _: None)
+        return server.NOT_DONE_YET
+
+
+class Backend:
+    def __init__(self, reactor, parser, contextFactory=None):
+        root = resource.Resource()
+        root.putChild(b"base", Echo())
+        self.hang = Hang()
+        root.putChild(b"hang", self.hang)
+        self.endless = Endless()
+        root.putChild(b"endless", self.endless)
+        self.sink = Sink()
+        root.putChild(b"sink", self.sink)
+        self.site = server.Site(root, reactor=reactor, parser=parser)
+        self.site.noisy = False
+        self.site.protocol = CountingChannel
+        self.site.opened = self.site.closed = 0
+        if contextFactory is None:
+            self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
+        else:
+            self.port = reactor.listenSSL(0, self.site, contextFactory, interface="127.0.0.1")
+        self.portNumber = self.port.getHost().port
+
+
+class Front:
+    """A Site whose /p is a ReverseProxyResource(host, port, path, **kwargs)."""
+
+    def __init__(self, reactor, parser, port, path=b"/base", **kwargs):
+        self.pool = client.HTTPConnectionPool(reactor, persistent=True, parser=parser)
+        self.resource = proxy.ReverseProxyResource(
+            "127.0.0.1", port, path, reactor=reactor, pool=self.pool, **kwargs
+        )
+        root = resource.Resource()
+        root.putChild(b"p", self.resource)
+        self.site = server.Site(root, reactor=reactor, parser=parser)
+        self.site.noisy = False
+        self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
+        self.url = "http://127.0.0.1:%d" % (self.port.getHost().port,)
+
+    def u(self, path):
+        return (self.url + path).encode("ascii")
+
+
+@pytest.fixture
+def backend(reactor, parser, runUntil):
+    served = Backend(reactor, parser)
+    yield served
+    runUntil(reactor, maybeDeferred(served.port.stopListening))
+
+
+@pytest.fixture
+def stack(reactor, parser, runUntil, backend, request):
+    kwargs = getattr(request, "param", {})
+    front = Front(reactor, parser, backend.portNumber, **kwargs)
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    yield front, agent
+    runUntil(reactor, maybeDeferred(front.port.stopListening))
+    runUntil(reactor, front.pool.closeCachedConnections())
+
+
+def ask(reactor, runUntil, agent, url, method=b"GET", headers=None, body=None):
+    producer = None
+    if body is not None:
+        cooperator = Cooperator(scheduler=lambda step: reactor.callLater(0, step))
+        producer = client.FileBodyProducer(io.BytesIO(body), cooperator)
+    response = runUntil(reactor, agent.request(method, url, headers, producer))
+    return response, runUntil(reactor, client.readBody(response))
+
+
+def test_forwardsMethodPathQueryHeadersAndBody(reactor, runUntil, stack):
+    front, agent = stack
+    headers = client.Headers({b"x-custom": [b"one"]})
+    response, body = ask(
+        reactor, runUntil, agent, front.u("/p/a/b%20c?x=1&y=2"), b"PUT", headers, b"the body"
+    )
+    seen = json.loads(body)
+    assert response.code == 201
+    assert response.headers.getRawHeaders(b"x-backend") == [b"yes"]
+    assert seen["method"] == "PUT"
+    assert seen["uri"] == "/base/a/b%20c?x=1&y=2"
+    assert seen["headers"]["x-custom"] == ["one"]
+    assert seen["body"] == "the body"
+
+
+@pytest.mark.parametrize("stack", [{"preserveHost": True}, {}], indirect=True)
+def test_preserveHost(reactor, runUntil, stack, backend):
+    front, agent = stack
+    headers = client.Headers({b"host": [b"www.example.com"]})
+    seen = json.loads(ask(reactor, runUntil, agent, front.u("/p/"), headers=headers)[1])
+    if front.resource.preserveHost:
+        assert seen["headers"]["host"] == ["www.example.com"]
+    else:
+        assert seen["headers"]["host"] == ["127.0.0.1:%d" % (backend.portNumber,)]
+    assert seen["headers"]["x-forwarded-host"] == ["www.example.com"]
+
+
+def test_xForwardedHeaders(reactor, runUntil, stack):
+    front, agent = stack
+    headers = client.Headers(
+        {b"x-forwarded-for": [b"203.0.113.9"], b"x-forwarded-proto": [b"https"]}
+    )
+    seen = json.loads(ask(reactor, runUntil, agent, front.u("/p"), headers=headers)[1])
+    assert seen["uri"] == "/base"
+    assert seen["headers"]["x-forwarded-for"] == ["203.0.113.9, 127.0.0.1"]
+    assert seen["headers"]["x-forwarded-proto"] == ["http"]
+    assert seen["headers"]["x-forwarded-host"] == [front.url[len("http://") :]]
+
+
+def test_hopByHopHeadersAreRemoved(reactor, runUntil, stack):
+    front, agent = stack
+    headers = client.Headers(
+        {
+            b"connection": [b"x-drop"],
+            b"x-drop": [b"1"],
+            b"keep-alive": [b"timeout=5"],
+            b"te": [b"trailers"],
+            b"proxy-authorization": [b"Basic xyz"],
+            b"upgrade": [b"websocket"],
+        }
+    )
+    response, body = ask(reactor, runUntil, agent, front.u("/p"), headers=headers)
+    seen = json.loads(body)["headers"]
+    for name in ("x-drop", "keep-alive", "te", "proxy-authorization", "upgrade"):
+        assert name not in seen
+    assert seen.get("connection") != ["x-drop"]
+    assert not response.headers.hasHeader(b"x-hop")
+    assert not response.headers.hasHeader(b"proxy-authenticate")
+
+
+def test_keepAliveConnectionsToTheBackendAreReused(reactor, runUntil, stack, backend):
+    front, agent = stack
+    for n in range(3):
+        response, body = ask(reactor, runUntil, agent, front.u("/p/%d" % (n,)))
+        assert json.loads(body)["uri"] == "/base/%d" % (n,)
+    assert backend.site.opened == 1
+
+
+def freePort():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Rude(Protocol):
+    """Resets the connection once a request arrives, or stays silent."""
+
+    def dataReceived(self, data):
+        if self.factory.reset:
+            self.transport.abortConnection()
+
+
+def rudeBackend(reactor, reset):
+    factory = Factory.forProtocol(Rude)
+    factory.reset = reset
+    return reactor.listenTCP(0, factory, interface="127.0.0.1")
+
+
+def test_refusedIs502(reactor, parser, runUntil):
+    front = Front(reactor, parser, freePort())
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        response, body = ask(reactor, runUntil, agent, front.u("/p"))
+        assert response.code == 502
+    finally:
+        runUntil(reactor, maybeDeferred(front.port.stopListening))
+
+
+@pytest.mark.parametrize("reset, code", [(True, 502), (False, 504)])
+def test_resetIs502AndSilenceIs504(reactor, parser, runUntil, reset, code):
+    rude = rudeBackend(reactor, reset)
+    front = Front(reactor, parser, rude.getHost().port, timeout=0.5)
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        response, body = ask(reactor, runUntil, agent, front.u("/p"))
+        assert response.code == code
+    finally:
+        runUntil(reactor, maybeDeferred(front.port.stopListening))
+        runUntil(reactor, maybeDeferred(rude.stopListening))
+        runUntil(reactor, front.pool.closeCachedConnections())
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_clientDisconnectCancelsTheBackendRequest(reactor, runUntil, stack, backend):
+    front, agent = stack
+    asked = agent.request(b"GET", front.u("/p/hang"))
+    runUntil(reactor, backend.hang.arrived)
+    asked.cancel()
+    with pytest.raises(CancelledError):
+        runUntil(reactor, asked)
+    runUntil(reactor, backend.hang.lost)
+
+
+class TakeSome(Protocol):
+    """Reads some of a body, then gives up (closing the client's connection)."""
+
+    def __init__(self):
+        self.received = 0
+        self.done = Deferred()
+
+    def dataReceived(self, data):
+        self.received += len(data)
+        if self.received > 1 << 20 and not self.done.called:
+            self.transport.stopProducing()
+            self.done.callback(None)
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_clientDisconnectMidBodyClosesTheBackendConnection(reactor, runUntil, stack, backend):
+    front, agent = stack
+    response = runUntil(reactor, agent.request(b"GET", front.u("/p/endless")))
+    taker = TakeSome()
+    response.deliverBody(taker)
+    runUntil(reactor, taker.done)
+    runUntil(reactor, backend.endless.lost)
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_clientDisconnectMidUploadClosesTheBackendConnection(reactor, runUntil, stack, backend):
+    front, agent = stack
+    sock = socket.create_connection(("127.0.0.1", front.port.getHost().port), timeout=10)
+    try:
+        sock.sendall(b"POST /p/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\n\r\n")
+        sock.sendall(b"x" * 100_000)
+        runUntil(reactor, backend.sink.arrived)
+    finally:
+        sock.close()
+    runUntil(reactor, backend.sink.lost)
+
+
+def test_headKeepsTheBackendsLength(reactor, runUntil, stack):
+    front, agent = stack
+    got, body = ask(reactor, runUntil, agent, front.u("/p"))
+    head, nothing = ask(reactor, runUntil, agent, front.u("/p"), b"HEAD")
+    assert (head.code, nothing) == (201, b"")
+    # Echo's answer names the method: "HEAD" is one byte longer than "GET".
+    assert head.headers.getRawHeaders(b"content-length") == [b"%d" % (len(body) + 1,)]
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_expectContinueIsAnsweredByTheProxyNotTheBackend(reactor, runUntil, stack):
+    front, agent = stack
+    request = (
+        b"POST /p/base HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Expect: 100-continue\r\nConnection: close\r\n\r\nbody"
+    )
+    port = front.port.getHost().port
+    answer = runUntil(reactor, deferToThread(rawExchange, port, request, _reactor=reactor), 20)
+    # The body came with the head, so the 100 may or may not have been sent.
+    final = answer.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert final.startswith(b"HTTP/1.1 201 ")
+    seen = json.loads(answer[answer.index(b"{") : answer.rindex(b"}") + 1])
+    assert seen["body"] == "body"
+    assert "expect" not in seen["headers"]
+
+
+def test_httpsBackend(reactor, parser, runUntil, tlsCertificates):
+    leaf = tlsCertificates.privateCertificate(tlsCertificates.server)
+    options = CertificateOptions(privateKey=leaf.privateKey.original, certificate=leaf.original)
+    backend = Backend(reactor, parser, options)
+    trusted = client.BrowserLikePolicyForHTTPS(
+        trustRootFromCertificates([tlsCertificates.caCertificate()])
+    )
+    front = Front(reactor, parser, backend.portNumber, scheme=b"https", contextFactory=trusted)
+    untrusting = Front(reactor, parser, backend.portNumber, scheme=b"https")
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        response, body = ask(reactor, runUntil, agent, front.u("/p/x"), b"POST", None, b"sealed")
+        assert (response.code, json.loads(body)["body"]) == (201, "sealed")
+        response, body = ask(reactor, runUntil, agent, untrusting.u("/p/x"))
+        assert response.code == 502
+    finally:
+        for each in (front, untrusting):
+            runUntil(reactor, maybeDeferred(each.port.stopListening))
+            runUntil(reactor, each.pool.closeCachedConnections())
+        runUntil(reactor, maybeDeferred(backend.port.stopListening))
+
+
+# -- memory, with the proxy in a subprocess ----------------------------------------
+
+RSS_BOUND = 64 * 1024 * 1024
+PUSHED = 256 * 1024 * 1024
+SECONDS = 8
+
+
+def rss(pid):
+    with open("/proc/%d/status" % (pid,)) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % (pid,))
+
+
+@pytest.fixture
+def proxyProcess():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.protocols.web.proxyprocess"],
+        stdout=subprocess.PIPE,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))),
+    )
+    try:
+        port = int(process.stdout.readline())
+        yield process, port
+    finally:
+        process.kill()
+        process.wait(10)
+        process.stdout.close()
+
+
+@pytest.mark.timeout(60)
+def test_slowClientKeepsTheProxysMemoryBounded(proxyProcess):
+    process, port = proxyProcess
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /big?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (1 << 30,))
+        received, highest, deadline = 0, 0, time.monotonic() + SECONDS
+        while received < PUSHED and time.monotonic() < deadline:
+            data = sock.recv(1 << 16)
+            assert data
+            received += len(data)
+            if received % (1 << 22) < (1 << 16):
+                highest = max(highest, rss(process.pid))
+                time.sleep(0.05)  # slower than the backend
+        highest = max(highest, rss(process.pid))
+    print(
+        "slow client: %d MiB through, proxy RSS at most %.1f MB" % (received >> 20, highest / 1e6)
+    )
+    assert received > 8 * 1024 * 1024  # it did stream
+    assert highest < RSS_BOUND, (received, highest)
+
+
+@pytest.mark.timeout(60)
+def test_uploadToASlowBackendKeepsTheProxysMemoryBounded(proxyProcess):
+    process, port = proxyProcess
+    chunk = b"u" * (1 << 16)
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (PUSHED,))
+        sent, highest, deadline = 0, 0, time.monotonic() + SECONDS
+        while sent < PUSHED and time.monotonic() < deadline:
+            try:
+                sent += sock.send(chunk)
+            except socket.timeout:
+                pass  # the proxy stopped reading: backpressure
+            highest = max(highest, rss(process.pid))
+    print("slow backend: %d MiB sent, proxy RSS at most %.1f MB" % (sent >> 20, highest / 1e6))
+    assert sent > 8 * 1024 * 1024  # it did stream
+    assert highest < RSS_BOUND, (sent, highest)
+
+
+def rawExchange(port, data):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while True:
+            piece = sock.recv(1 << 16)
+            if not piece:
+                return answer
+            answer += piece
+
+
+def test_aBrokenChunkFromTheClientIs400(reactor, runUntil, stack):
+    front, agent = stack
+    port = front.port.getHost().port
+    request = (
+        b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
+    )
+    answer = runUntil(reactor, deferToThread(rawExchange, port, request, _reactor=reactor), 20)
+    assert answer.startswith(b"HTTP/1.1 400 ")
