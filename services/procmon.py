@@ -49,13 +49,29 @@ from reactor.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from reactor.failure import Failure
 from services.service import Service
 
-__all__ = ["ProcessMonitor", "ProcessStatus", "MAX_LINE_LENGTH", "KILL_MARGIN"]
+__all__ = [
+    "KILL_MARGIN",
+    "MAX_LINE_LENGTH",
+    "PIPE_GRACE",
+    "SYSTEM",
+    "ProcessMonitor",
+    "ProcessStatus",
+]
 
 MAX_LINE_LENGTH = 16384
 """Bytes of a child's line logged at most as one line; a longer one is cut in pieces."""
 
 KILL_MARGIN = 1.0
 """Seconds before a stop deadline (setStopDeadline) that SIGKILL goes, at the latest."""
+
+PIPE_GRACE = 1.0
+"""
+Seconds a stopped child's output pipes may stay open after it exited (held
+by a process it left behind) before they are closed and its stop is over.
+"""
+
+SYSTEM = "procmon"
+"""The ``system`` of the monitor's own log lines (a child's lines carry its name)."""
 
 _EMPTY: Mapping[str, str] = types.MappingProxyType({})
 
@@ -107,7 +123,10 @@ class _Program:
         self.restarts = 0
         self.restartCall: Any = None
         self.killCall: Any = None
-        self.waiters: list[Deferred[None]] = []
+        # The protocols of its children whose pipes are not all closed yet:
+        # the one running, and any that exited with their output pipes
+        # still open (a process they left behind holds them).
+        self.unended: list[_ChildProtocol] = []
         # Whether it is to run while the service does (stopProcess: no).
         self.wanted = True
         # SIGTERM was sent to the child that runs.
@@ -130,6 +149,10 @@ class _ChildProtocol(ProcessProtocol):
         self.monitor = monitor
         self.program = program
         self.partial = {1: b"", 2: b""}
+        # Fired once the child has exited and its pipes are closed.
+        self.waiters: list[Deferred[None]] = []
+        self.graceCall: Any = None
+        self.exited = False
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         """Log every whole line; keep the unfinished one."""
@@ -159,11 +182,41 @@ class _ChildProtocol(ProcessProtocol):
         self.monitor._childExited(self.program, self, reason)
 
     def processEnded(self, reason: Failure) -> None:
-        """Every pipe is closed: log what was left without a newline."""
+        """Every pipe is closed: log what was left without a newline; the stop is over."""
         for childFD, rest in self.partial.items():
             if rest:
                 self._log(childFD, rest)
         self.partial = {1: b"", 2: b""}
+        if self in self.program.unended:
+            self.program.unended.remove(self)
+        if self.graceCall is not None and self.graceCall.active():
+            self.graceCall.cancel()
+        waiters, self.waiters = self.waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def whenEnded(self) -> Deferred[None]:
+        """
+        Return a Deferred firing once every pipe is closed: at most
+        PIPE_GRACE seconds after the child's exit, when the pipes are then
+        closed for it.
+        """
+        d: Deferred[None] = Deferred()
+        self.waiters.append(d)
+        if self.exited:
+            self.startGrace()
+        return d
+
+    def startGrace(self) -> None:
+        """The child exited and someone waits for its end: give its pipes PIPE_GRACE."""
+        if self.graceCall is None and self.waiters:
+            self.graceCall = self.monitor.reactor.callLater(PIPE_GRACE, self.closePipes)
+
+    def closePipes(self) -> None:
+        """The grace after the exit is over: close what a process left behind holds."""
+        self.graceCall = None
+        if self.transport is not None:
+            self.transport.loseConnection()
 
 
 class ProcessMonitor(Service):
@@ -265,8 +318,8 @@ class ProcessMonitor(Service):
         is still there.  It stays stopped until startProcess (or the
         service's next start).
 
-        :return: a Deferred firing once it has exited (at once if it was
-            not running).
+        :return: a Deferred firing once it has exited and its output has
+            been read (at once if it was not running).
         :raises KeyError: for an unknown name.
         """
         return self._stop(self._program(name), self.killTime)
@@ -316,7 +369,8 @@ class ProcessMonitor(Service):
         Stop every program (no more restarts): SIGTERM, then SIGKILL after
         killTime seconds, or sooner to meet a deadline set by setStopDeadline.
 
-        :return: a Deferred firing once every child has exited.
+        :return: a Deferred firing once every child has exited and its
+            output has been read (PIPE_GRACE).
         """
         Service.stopService(self)
         killAfter = self.killTime
@@ -340,6 +394,7 @@ class ProcessMonitor(Service):
     def _spawn(self, program: _Program) -> None:
         protocol = _ChildProtocol(self, program)
         program.protocol = protocol
+        program.unended.append(protocol)
         program.startedAt = self._now()
         try:
             program.transport = self.reactor.spawnProcess(
@@ -354,7 +409,13 @@ class ProcessMonitor(Service):
         except Exception:
             # No child at all (EAGAIN, EMFILE): a crash on start, as for backoff.
             failure = Failure()
-            log.err(failure, "cannot start process %s" % (program.name,), child=program.name)
+            program.unended.remove(protocol)
+            log.err(
+                failure,
+                "cannot start process %s" % (program.name,),
+                child=program.name,
+                system=SYSTEM,
+            )
             self._childExited(program, protocol, failure)
 
     def _stop(self, program: _Program, killAfter: float) -> Deferred[None]:
@@ -366,11 +427,13 @@ class ProcessMonitor(Service):
 
     def _terminate(self, program: _Program, killAfter: float) -> Deferred[None]:
         # SIGTERM now and SIGKILL later, once; a sooner deadline brings the
-        # SIGKILL forward.  The Deferred fires when the child has exited.
+        # SIGKILL forward.  The Deferred fires when its children (the one
+        # running, and any that exited before) have ended.
+        ends = [protocol.whenEnded() for protocol in program.unended]
+        d: Deferred[Any] = gatherResults(ends)
+        d.addCallback(lambda _: None)
         if program.transport is None:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        program.waiters.append(d)
+            return d
         now = self._now()
         if not program.stopping:
             program.stopping = True
@@ -385,6 +448,7 @@ class ProcessMonitor(Service):
         log.msg(
             "process %s did not exit after SIGTERM: sending SIGKILL" % (program.name,),
             child=program.name,
+            system=SYSTEM,
         )
         self._signal(program, "KILL")
 
@@ -405,7 +469,10 @@ class ProcessMonitor(Service):
             if program.killCall.active():
                 program.killCall.cancel()
             program.killCall = None
-        waiters, program.waiters = program.waiters, []
+        # Its output is read to the end before a stop is over, but a process
+        # it left behind may hold the pipes: not for ever.
+        protocol.exited = True
+        protocol.startGrace()
         monitored = self._programs.get(program.name) is program
         if self.running and monitored and program.wanted:
             delay = self._nextDelay(program, ran)
@@ -416,9 +483,8 @@ class ProcessMonitor(Service):
         log.msg(
             "process %s %s after %.1fs; %s" % (program.name, _describe(reason), ran, then),
             child=program.name,
+            system=SYSTEM,
         )
-        for d in waiters:
-            d.callback(None)
 
     def _nextDelay(self, program: _Program, ran: float) -> float:
         # The backoff: doubled by each crash on start, reset by a good run.
@@ -463,7 +529,7 @@ class ProcessMonitor(Service):
         """Log one line per program: its state, pid, uptime and restart count."""
         statuses = self.status()
         if not statuses:
-            log.msg("process monitor: no processes")
+            log.msg("process monitor: no processes", system=SYSTEM)
         for status in statuses:
             details = ["restarts=%d" % (status.restarts,)]
             if status.pid is not None:
@@ -475,6 +541,7 @@ class ProcessMonitor(Service):
             log.msg(
                 "process %s: %s %s" % (status.name, status.state, " ".join(details)),
                 child=status.name,
+                system=SYSTEM,
             )
 
     def __repr__(self) -> str:

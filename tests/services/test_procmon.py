@@ -12,7 +12,7 @@ from reactor import log
 from reactor.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from reactor.failure import Failure
 from reactor.task import Clock
-from services.procmon import MAX_LINE_LENGTH, ProcessMonitor, ProcessStatus
+from services.procmon import MAX_LINE_LENGTH, PIPE_GRACE, ProcessMonitor, ProcessStatus
 from tests.reactor.transport_helpers import spin
 
 
@@ -32,11 +32,17 @@ class FakeProcess:
             raise ProcessExitedAlready()
         self.signals.append(name)
 
-    def exit(self, reason):
-        """The child exits: processExited, then processEnded."""
+    def exit(self, reason, pipesOpen=False):
+        """The child exits: processExited, then (unless pipesOpen) processEnded."""
         self.pid = None
+        self.reason = reason
         self.proto.processExited(Failure(reason))
-        self.proto.processEnded(Failure(reason))
+        if not pipesOpen:
+            self.proto.processEnded(Failure(reason))
+
+    def loseConnection(self):
+        self.pipesClosed = True
+        self.proto.processEnded(Failure(self.reason))
 
 
 class ProcessClock(Clock):
@@ -140,6 +146,48 @@ def test_restartedWhenItExitsThoughItsPipesStayOpen(clock, monitor):
     child.proto.processExited(Failure(crash()))
     clock.advance(1)
     assert clock.startTimes() == [0, 1]
+
+
+def test_aStopIsOverOnceTheOutputIsRead(clock, monitor):
+    monitor.addProcess("forker", ["forker"])
+    monitor.startService()
+    stopped = []
+    monitor.stopProcess("forker").addCallback(stopped.append)
+    child = clock.latest()
+    child.exit(ProcessTerminated(None, 15, 15), pipesOpen=True)
+    assert stopped == [] and monitor.status()[0].state == "stopped"
+    child.proto.processEnded(Failure(child.reason))
+    assert stopped == [None]
+    assert clock.getDelayedCalls() == []
+
+
+def test_pipesHeldByWhatItLeftBehindAreClosedAfterAGrace(clock, monitor):
+    monitor.addProcess("forker", ["forker"])
+    monitor.startService()
+    stopped = []
+    monitor.stopService().addCallback(stopped.append)
+    child = clock.latest()
+    child.exit(ProcessTerminated(None, 15, 15), pipesOpen=True)
+    clock.advance(PIPE_GRACE - 0.1)
+    assert stopped == []
+    clock.advance(0.1)
+    assert child.pipesClosed and stopped == [None]
+
+
+def test_aStopWaitsForAnEarlierChildsOutputToo(clock, monitor):
+    monitor.addProcess("forker", ["forker"])
+    monitor.startService()
+    first = clock.latest()
+    first.exit(crash(), pipesOpen=True)
+    clock.advance(1)
+    second = clock.latest()
+    stopped = []
+    monitor.stopService().addCallback(stopped.append)
+    second.exit(ProcessTerminated(None, 15, 15))
+    assert stopped == []
+    clock.advance(PIPE_GRACE)
+    assert first.pipesClosed and stopped == [None]
+    assert clock.getDelayedCalls() == []
 
 
 def test_howTheChildIsRun(clock, monitor):
