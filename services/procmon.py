@@ -461,7 +461,7 @@ class ProcessMonitor(Service):
 
     def _childExited(self, program: _Program, protocol: _ChildProtocol, reason: Failure) -> None:
         if program.protocol is not protocol:
-            return  # an earlier child of a program added again under its name
+            return  # not its current child: processExited comes once per child
         ran = self._now() - program.startedAt
         program.protocol = program.transport = None
         program.stopping = False
