@@ -35,10 +35,12 @@ repeats and moves both sides of a ratio taken seconds apart.
 cProfile (per part of the Python side, and the C calls into OpenSSL), and
 under valgrind's callgrind (instructions per handshake per library: OpenSSL,
 the interpreter, the cffi glue), the latter as the difference of a short and
-a long run so that start-up cancels out.
+a long run so that start-up cancels out.  --profile-point pingpong profiles
+the ping-pong point instead: its cost per round trip.
 
     python benchmarks/bench_tls.py [--repeats N] [--duration S] [--quick] [--pin]
     python benchmarks/bench_tls.py --profile-handshake [--profile-server twisted]
+    python benchmarks/bench_tls.py --no-table --profile-handshake callgrind --profile-point pingpong
 """
 
 import argparse
@@ -277,13 +279,20 @@ class SlowServer(Server):
     startTimeout = 300.0
 
 
-def handshakes(client, server, seconds):
-    """Drive the handshake point for seconds, then stop the server gently; return the count."""
+# What a profile counts its costs per: the point driven, and its unit.
+UNITS = {"handshake": "handshake", "pingpong": "round trip"}
+
+
+def drive(client, server, seconds, point="handshake"):
+    """
+    Drive point for seconds, then stop the server gently; return the units
+    done: handshakes (all of the run's), or round trips (pingpong).
+    """
     try:
-        result = runClient(client, server, POINTS["handshake"], 0, seconds)
+        result = runClient(client, server, POINTS[point], 0, seconds)
     finally:
         server.stopGently()
-    return result["handshakes"]
+    return result["handshakes"] if point == "handshake" else result["count"]
 
 
 def profileCategory(filename, function):
@@ -316,12 +325,12 @@ def profileCategory(filename, function):
     return "other Python"
 
 
-def profileWithCProfile(client, name, argv, seconds):
-    """Run server name under cProfile for seconds of handshakes; print where the time went."""
+def profileWithCProfile(client, name, argv, seconds, point="handshake"):
+    """Run server name under cProfile for seconds of point; print where the time went."""
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "profile.out")
         server = startServer(name, argv, env={"LOOM_BENCH_PROFILE": path})
-        count = handshakes(client, server, seconds)
+        count = drive(client, server, seconds, point)
         if not os.path.exists(path):
             raise RuntimeError("%s wrote no profile:\n%s" % (name, server.tail))
         stats = pstats.Stats(path)
@@ -332,12 +341,12 @@ def profileWithCProfile(client, name, argv, seconds):
         functions.append((selfTime, category, "%s:%d(%s)" % (shortPath(filename), line, function)))
     total = sum(byCategory.values())
     print(
-        "\n%s under cProfile: %d handshakes, %.0f us of CPU each (cProfile's own cost "
-        "inflates the Python side)" % (name, count, total * 1e6 / count)
+        "\n%s under cProfile: %d %ss, %.0f us of CPU each (cProfile's own cost "
+        "inflates the Python side)" % (name, count, UNITS[point], total * 1e6 / count)
     )
     for category, spent in sorted(byCategory.items(), key=lambda item: -item[1]):
         share = 100 * spent / total
-        print("  %-38s %8.1f us/handshake  %5.1f%%" % (category, spent * 1e6 / count, share))
+        print("  %-38s %8.1f us/unit  %5.1f%%" % (category, spent * 1e6 / count, share))
     print("  the largest self times:")
     for spent, category, where in sorted(functions, reverse=True)[:12]:
         print("    %7.1f us  %-50s [%s]" % (spent * 1e6 / count, where[-50:], category))
@@ -405,30 +414,31 @@ def callgrindSelfCosts(path):
     return costs
 
 
-def profileWithCallgrind(client, name, argv, short, long):
-    """Instructions per handshake by library: (long run - short run) / handshakes between."""
+def profileWithCallgrind(client, name, argv, short, long, point="handshake"):
+    """Instructions per unit of point by library: (long run - short run) / units between."""
     runs = []
     for seconds in (short, long):
         with tempfile.TemporaryDirectory() as directory:
             out = os.path.join(directory, "callgrind.out")
             command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, *argv]
             server = startServer(name, command, serverClass=SlowServer)
-            count = handshakes(client, server, seconds)
+            count = drive(client, server, seconds, point)
             runs.append((count, callgrindSelfCosts(out)))
     (shortCount, shortCosts), (longCount, longCosts) = runs
     done = longCount - shortCount
     if done <= 0:
-        raise RuntimeError("the longer callgrind run did no more handshakes than the shorter")
-    perHandshake = {
+        raise RuntimeError("the longer callgrind run did no more work than the shorter")
+    perUnit = {
         category: (longCosts.get(category, 0) - shortCosts.get(category, 0)) / done
         for category in set(longCosts) | set(shortCosts)
     }
-    total = sum(perHandshake.values())
+    total = sum(perUnit.values())
+    unit = UNITS[point]
     print(
-        "\n%s under callgrind: %.0f instructions per handshake (runs of %d and %d handshakes)"
-        % (name, total, shortCount, longCount)
+        "\n%s under callgrind: %.0f instructions per %s (runs of %d and %d %ss)"
+        % (name, total, unit, shortCount, longCount, unit)
     )
-    for category, cost in sorted(perHandshake.items(), key=lambda item: -item[1]):
+    for category, cost in sorted(perUnit.items(), key=lambda item: -item[1]):
         if abs(cost) >= 0.001 * total:
             print("  %-48s %10.0f  %5.1f%%" % (category, cost, 100 * cost / total))
 
@@ -440,14 +450,15 @@ def profileHandshake(client, peerList, args):
         if name not in available:
             print("\n%s: not available to profile" % (name,))
             continue
+        point = args.profile_point
         if args.profile_handshake in ("cprofile", "all"):
-            profileWithCProfile(client, name, available[name], args.profile_seconds)
+            profileWithCProfile(client, name, available[name], args.profile_seconds, point)
         if args.profile_handshake in ("callgrind", "all"):
             if shutil.which("valgrind") is None:
                 print("\ncallgrind: valgrind is not installed (apt-get install valgrind)")
                 continue
             short = args.profile_seconds
-            profileWithCallgrind(client, name, available[name], short, 3 * short)
+            profileWithCallgrind(client, name, available[name], short, 3 * short, point)
 
 
 # -- main ----------------------------------------------------------------------
@@ -467,6 +478,12 @@ def main(argv=None):
         const="all",
         choices=["cprofile", "callgrind", "all"],
         help="after the table, show where a server's handshake CPU goes",
+    )
+    parser.add_argument(
+        "--profile-point",
+        choices=sorted(UNITS),
+        default="handshake",
+        help="what --profile-handshake drives: handshakes, or the ping-pong round trips",
     )
     parser.add_argument(
         "--profile-server", action="append", help="server to profile (default: loom)"

@@ -23,7 +23,9 @@ the protocol in one ``dataReceived``.  What the protocol writes while it
 runs inside that call is kept, and encrypted with one ``send`` when it
 returns, so a request and its answer cost one ``bio_write``, one ``recv``,
 one ``send``, one ``bio_read`` and one write to the transport
-(test_answerIsOneRecordAndOneWrite).  Writes made at any other time are
+(test_answerIsOneRecordAndOneWrite), made straight into OpenSSL by
+reactor._tlsfast where this pyOpenSSL allows it (half the instructions of
+pyOpenSSL's methods, the fallback).  Writes made at any other time are
 encrypted and written at once.  Everything decrypted from a chunk is
 delivered before the next chunk is read, so pausing the transport below is
 all that ``pauseProducing`` needs: this layer never holds decrypted bytes.
@@ -74,6 +76,7 @@ from OpenSSL import SSL
 from OpenSSL.SSL import WantReadError, ZeroReturnError
 from zope.interface import implementer
 
+from reactor._tlsfast import hotCalls
 from reactor.error import ConnectionDone, ConnectionLost, SSLError
 from reactor.failure import Failure
 from reactor.interfaces import (
@@ -127,6 +130,7 @@ class TLSMemoryBIOProtocol:
         "disconnecting",
         "_connectWrapped",
         "_tls",
+        "_io",
         "_handshakeDone",
         "_early",
         "_pending",
@@ -160,6 +164,7 @@ class TLSMemoryBIOProtocol:
         self.disconnecting = False
         self._connectWrapped = _connectWrapped
         self._tls: Any = None
+        self._io: Any = None  # what the hot path calls: see reactor._tlsfast
         self._handshakeDone = False
         self._early: list = []  # written before the handshake completed
         self._pending: list | None = None  # written during a delivery (a list then)
@@ -188,6 +193,7 @@ class TLSMemoryBIOProtocol:
         if noDelay is not None:
             noDelay(True)  # see "Nagle's algorithm" in the module docstring
         self._tls = self.factory._connectionFor(self)
+        self._io = hotCalls(self._tls)
         if self._connectWrapped:
             self.wrappedProtocol.makeConnection(self)
         if self.factory.isClient and not self._dead:
@@ -204,7 +210,7 @@ class TLSMemoryBIOProtocol:
         """
         if self._dead or not data:
             return  # (OpenSSL takes no empty write)
-        self._tls.bio_write(data)
+        self._io.bio_write(data)
         if not self._handshakeDone:
             self._countRecords(data)  # to keep the framing
             records = self._continueHandshake()
@@ -223,7 +229,7 @@ class TLSMemoryBIOProtocol:
             # recv once per record (-1: until OpenSSL wants more).  Anything
             # but application data (a session ticket, a key update, an
             # alert) ends the loop early, with an exception.
-            recv = self._tls.recv
+            recv = self._io.recv
             chunks = []
             event: Any = None
             while records:
@@ -448,9 +454,13 @@ class TLSMemoryBIOProtocol:
             if self._unsent and not self._dead:
                 self._flushOutput()
             return
-        tls = self._tls
+        tls = self._io
         try:
-            tls.send(data)  # one record: cheaper than sendall
+            sent = tls.send(data)  # one record: cheaper than sendall
+            if sent < len(data):
+                # The peer asked for smaller records (max_fragment_length),
+                # and send() took one (test_aPartialSendIsFinished).
+                tls.sendall(memoryview(data)[sent:])
         except Exception:
             self._fail(Failure())
             return
@@ -467,7 +477,7 @@ class TLSMemoryBIOProtocol:
         # pyOpenSSL's contexts allow partial writes (send() takes one record,
         # 16 KiB, at a time); a long write in slices, each sent before the
         # next, so that the BIO never holds much more than one.
-        tls = self._tls
+        tls = self._io
         try:
             if len(data) <= _SEND_SLICE:
                 tls.sendall(data)
@@ -491,7 +501,7 @@ class TLSMemoryBIOProtocol:
         self._unsent = 0
         size = unsent + (unsent >> 4) + 4096
         try:
-            data = self._tls.bio_read(size)
+            data = self._io.bio_read(size)
         except WantReadError:
             return
         if len(data) == size:
@@ -503,7 +513,7 @@ class TLSMemoryBIOProtocol:
         pieces = [data]
         while len(data) == size:
             try:
-                data = self._tls.bio_read(size)
+                data = self._io.bio_read(size)
             except WantReadError:
                 break
             pieces.append(data)

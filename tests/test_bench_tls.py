@@ -41,6 +41,31 @@ def test_clientDrivesEveryPointOverTLS(tmp_path, name):
         assert sample["session"].startswith("TLS_")  # a TLS 1.3 suite
 
 
+def test_driveCountsTheUnitsOfItsPoint(monkeypatch):
+    # What a profile divides its costs by: all of the run's handshakes, or
+    # the ping-pong's round trips (not the handshakes of its connections).
+    benchTls = _benchTls()
+    driven = []
+
+    class Server:
+        def stopGently(self):
+            driven.append("stopped")
+
+    def runClient(client, server, args, warmup, duration):
+        driven.append(args)
+        return {"handshakes": 100, "count": 5000}
+
+    monkeypatch.setattr(benchTls, "runClient", runClient)
+    assert benchTls.drive("client", Server(), 1.0, "handshake") == 100
+    assert benchTls.drive("client", Server(), 1.0, "pingpong") == 5000
+    assert driven == [
+        benchTls.POINTS["handshake"],
+        "stopped",
+        benchTls.POINTS["pingpong"],
+        "stopped",
+    ]
+
+
 def _results(loom, twisted, asyncio):
     """
     Per-point samples; each argument holds, per repeat, (server CPU per

@@ -27,7 +27,8 @@ from reactor.ssl import (
     trustRootFromCertificates,
 )
 
-pytestmark = pytest.mark.timeout(30)
+# Every test runs over both of reactor.tls's ways into OpenSSL (conftest's tlsPath).
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("tlsPath")]
 
 
 class FakeTLSProtocol:

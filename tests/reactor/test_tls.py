@@ -46,7 +46,8 @@ from tests.reactor.transport_helpers import (
     wait,
 )
 
-pytestmark = pytest.mark.timeout(60)
+# Every test runs over both of reactor.tls's ways into OpenSSL (conftest's tlsPath).
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("tlsPath")]
 
 
 @pytest.fixture
@@ -683,6 +684,36 @@ def test_opensslClientTalksToLoomServer(reactor, net, tools, caFile):
     assert b"ALPN protocol: loom/1" in client.output
     assert server.built[0].transport.negotiatedProtocol == b"loom/1"
     client.process.stdin.close()  # s_client sends close_notify and exits
+    spin(reactor, lambda: server.built[0].lost, what="close")
+    assert server.built[0].lost[0].check(ConnectionDone)
+
+
+@needsOpenSSL
+def test_answersReachAClientThatAskedForSmallRecords(reactor, net, tools, caFile):
+    # s_client asks for 512-byte records (max_fragment_length): one send()
+    # then encrypts only 512 bytes of an answer, and the rest must follow.
+    answer = b"a" * 3000 + b"\n"
+
+    class Answerer(Recorder):
+        def dataReceived(self, data):
+            Recorder.dataReceived(self, data)
+            self.transport.write(answer)
+
+    server = RecordingServerFactory(Answerer)
+    port = net.listen(server)
+    client = tools(
+        "s_client",
+        "-connect",
+        "127.0.0.1:%d" % (port.getHost().port,),
+        "-CAfile",
+        caFile,
+        "-maxfraglen",
+        "512",
+        "-no_ign_eof",
+    )
+    client.send(b"question\n")
+    client.waitFor(answer, "the whole answer")
+    client.process.stdin.close()
     spin(reactor, lambda: server.built[0].lost, what="close")
     assert server.built[0].lost[0].check(ConnectionDone)
 

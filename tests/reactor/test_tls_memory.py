@@ -22,6 +22,9 @@ from reactor.testing import StringTransport, connectedPair
 from reactor.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from tests.reactor import tlscontexts as tlscerts
 
+# Every test runs over both of reactor.tls's ways into OpenSSL (conftest's tlsPath).
+pytestmark = pytest.mark.usefixtures("tlsPath")
+
 
 class Recorder(Protocol):
     def __init__(self):
@@ -123,13 +126,35 @@ def test_answerIsOneRecordAndOneWrite():
     writes = []
     below = pump.serverTransport
     below.write = lambda data, write=below.write: (writes.append(data), write(data))
-    server._tls = counting = Counting(server._tls)
+    server._io = counting = Counting(server._io)
     client.wrappedProtocol.transport.write(b"go")
     pump.flush()
     assert client.wrappedProtocol.received == b"one, two, three"
     assert len(writes) == 1
     assert _records(writes[0]) == [(23, len(writes[0]) - 5)]  # one application data record
     assert counting.calls == ["bio_write", "recv", "send", "bio_read"]
+
+
+def test_aPartialSendIsFinished():
+    # A peer that asked for small records (max_fragment_length) makes send()
+    # take only the first of them: the rest follows (over real sockets:
+    # test_answersReachAClientThatAskedForSmallRecords).
+    class Partial:
+        def __init__(self, calls):
+            self.calls = calls
+
+        def send(self, data):
+            return self.calls.send(data[:512])
+
+        def __getattr__(self, name):
+            return getattr(self.calls, name)
+
+    server, client, pump = tlsPair(Echo())
+    pump.flush()
+    server._io = Partial(server._io)
+    client.wrappedProtocol.transport.write(b"x" * 3000)
+    pump.flush()
+    assert client.wrappedProtocol.received == b"x" * 3000
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -153,7 +178,7 @@ def test_recordsSplitAnywhere(cuts, sizes):
     server, client, pump = tlsPair(Echo(), greet=False)
     pump.pumpPolicy = splitting
     pump.flush()
-    server._tls = counting = Counting(server._tls)
+    server._io = counting = Counting(server._io)
     messages = [bytes([index % 251]) * size for index, size in enumerate(sizes)]
     for message in messages:
         client.wrappedProtocol.transport.write(message)

@@ -1,0 +1,271 @@
+"""
+The HTTP/1.1 response parser behind the client: one small interface, two
+implementations, chosen as the server's are (protocols.web._parser's
+``parserName``: httptools, else h11).
+
+A parser reads the responses of one connection, one at a time: the
+client calls ``expect(method)`` before each (a response to HEAD has no
+body whatever its headers say), then ``feed(data)`` with what arrives and
+``feedEOF()`` when the connection closes.  It calls its owner back:
+
+- ``owner.headReceived(head)`` with a ResponseHead once the status line
+  and headers are complete (1xx interim responses are skipped);
+- ``owner.bodyReceived(data)`` for each piece of the body, de-chunked;
+- ``owner.messageReceived()`` at its end.
+
+Whatever the parser refuses raises ParseError from ``feed``.  A body
+delimited by the connection's close (neither Content-Length nor chunked)
+ends at ``feedEOF()``, which returns True then; it returns False when the
+close cut a response short.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from protocols.web._head import ParseError
+
+__all__ = ["ResponseHead", "makeResponseParser", "ParseError"]
+
+
+class ResponseHead:
+    """
+    A response's status line and headers.
+
+    :ivar code: the status code, an int.
+    :ivar phrase: the reason phrase, bytes.
+    :ivar version: (b"HTTP", major, minor).
+    :ivar headers: the raw list of (name, value) pairs.
+    :ivar length: the body's length in bytes, or None when chunked or
+        delimited by the close.
+    :ivar untilClose: True when the body ends with the connection.
+    :ivar keepAlive: whether the connection may carry another request.
+    """
+
+    __slots__ = ("code", "phrase", "version", "headers", "length", "untilClose", "keepAlive")
+
+    def __init__(
+        self, code: int, phrase: bytes, version: tuple[bytes, int, int], headers: list
+    ) -> None:
+        self.code = code
+        self.phrase = phrase
+        self.version = version
+        self.headers = headers
+        self.length: int | None = None
+        self.untilClose = False
+        self.keepAlive = False
+
+    def frame(self, method: bytes, keepAlive: bool) -> None:
+        """Work out the body's framing (RFC 9112, 6.3) for a request of method."""
+        chunked = False
+        length = None
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"transfer-encoding":
+                chunked = value.lower().rstrip().endswith(b"chunked")
+            elif lower == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise ParseError(502, "bad Content-Length") from None
+        if method == b"HEAD" or self.code in (204, 304):
+            self.length = 0
+        elif chunked:
+            self.length = None
+        elif length is not None:
+            self.length = length
+        else:
+            self.untilClose = True
+        self.keepAlive = keepAlive and not self.untilClose
+
+
+class ResponseParserOwner(Protocol):
+    """What a response parser calls back (see the module docstring)."""
+
+    def headReceived(self, head: ResponseHead) -> None: ...
+
+    def bodyReceived(self, data: bytes) -> None: ...
+
+    def messageReceived(self) -> None: ...
+
+
+def makeResponseParser(name: str, owner: ResponseParserOwner) -> Any:
+    """Return a response parser of the kind name ("httptools" or "h11")."""
+    if name == "httptools":
+        return HTTPToolsResponseParser(owner)
+    return H11ResponseParser(owner)
+
+
+class _HeadOnly(Exception):
+    """Raised from llhttp's callback to stop after a bodiless head."""
+
+
+class HTTPToolsResponseParser:
+    """Responses parsed by llhttp, through httptools.HttpResponseParser."""
+
+    def __init__(self, owner: ResponseParserOwner) -> None:
+        self.owner = owner
+        self._method = b"GET"
+        self._reset()
+
+    def _reset(self) -> None:
+        import httptools
+
+        self._parser = httptools.HttpResponseParser(self)
+        self._phrase = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head: ResponseHead | None = None
+        self._stopped = False
+
+    def expect(self, method: bytes) -> None:
+        """Get ready for the response to a request of method."""
+        self._method = method
+
+    def feed(self, data: bytes) -> None:
+        """
+        Parse data, calling the owner back.
+
+        :raises ParseError: for a response that cannot be read.
+        """
+        import httptools
+
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as e:
+            if not self._stopped:
+                raise (e.__context__ or e) from None
+            # A response to HEAD: llhttp would read a body, so it is stopped
+            # after the head and replaced.  Nothing may follow it until the
+            # next request, which is not sent yet.
+            self._reset()
+            self.owner.messageReceived()
+        except httptools.HttpParserError as e:
+            raise ParseError(502, str(e)) from None
+
+    def feedEOF(self) -> bool:
+        """The connection closed: return True if that ended a response."""
+        head = self._head
+        if head is not None and head.untilClose:
+            self._head = None
+            self.owner.messageReceived()
+            return True
+        return False
+
+    # -- llhttp's callbacks ---------------------------------------------------------
+
+    def on_status(self, piece: bytes) -> None:
+        """A piece of the reason phrase."""
+        self._phrase += piece
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """A header line."""
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: hand it over, unless it is an interim 1xx."""
+        parser = self._parser
+        code = parser.get_status_code()
+        headers, self._headers = self._headers, []
+        phrase, self._phrase = self._phrase, b""
+        if 100 <= code < 200:
+            return
+        major, _, minor = parser.get_http_version().partition(".")
+        head = ResponseHead(code, phrase, (b"HTTP", int(major), int(minor or 0)), headers)
+        head.frame(self._method, parser.should_keep_alive())
+        self._head = head
+        self.owner.headReceived(head)
+        if self._method == b"HEAD":
+            self._stopped = True
+            raise _HeadOnly()
+
+    def on_body(self, data: bytes) -> None:
+        """A piece of the body, de-chunked."""
+        if data:
+            self.owner.bodyReceived(data)
+
+    def on_message_complete(self) -> None:
+        """The end of a response (or of a skipped 1xx)."""
+        if self._head is not None:
+            self._head = None
+            self.owner.messageReceived()
+
+
+class H11ResponseParser:
+    """Responses parsed by h11, one h11.Connection for each."""
+
+    def __init__(self, owner: ResponseParserOwner) -> None:
+        self.owner = owner
+        self._connection: Any = None
+        self._method = b"GET"
+        self._head: ResponseHead | None = None
+
+    def expect(self, method: bytes) -> None:
+        """Get ready for the response to a request of method."""
+        import h11
+
+        self._method = method
+        # h11 reads a response only after a request was sent: tell it of
+        # one (of the right method; the bytes we really send are our own).
+        connection = h11.Connection(h11.CLIENT)
+        connection.send(h11.Request(method=method, target="/", headers=[("Host", "h")]))
+        connection.send(h11.EndOfMessage())
+        self._connection = connection
+
+    def feed(self, data: bytes) -> None:
+        """
+        Parse data, calling the owner back.
+
+        :raises ParseError: for a response that cannot be read.
+        """
+        if self._connection is None:
+            raise ParseError(502, "data received with no request outstanding")
+        self._connection.receive_data(data)
+        self._events()
+
+    def feedEOF(self) -> bool:
+        """The connection closed: return True if that ended a response."""
+        if self._connection is None or self._head is None:
+            return False
+        untilClose = self._head.untilClose
+        self._connection.receive_data(b"")
+        try:
+            self._events()
+        except ParseError:
+            return False
+        return untilClose
+
+    def _events(self) -> None:
+        import h11
+
+        connection = self._connection
+        while connection is not None:
+            try:
+                event = connection.next_event()
+            except h11.RemoteProtocolError as e:
+                self._connection = None
+                raise ParseError(502, str(e)) from None
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Response):
+                version = bytes(event.http_version).partition(b".")
+                head = ResponseHead(
+                    event.status_code,
+                    bytes(event.reason),
+                    (b"HTTP", int(version[0]), int(version[2] or 0)),
+                    list(event.headers.raw_items()),
+                )
+                keepAlive = version == (b"1", b".", b"1") and not any(
+                    name.lower() == b"connection" and b"close" in value.lower()
+                    for name, value in head.headers
+                )
+                head.frame(self._method, keepAlive)
+                self._head = head
+                self.owner.headReceived(head)
+            elif isinstance(event, h11.Data):
+                self.owner.bodyReceived(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self._head = None
+                self._connection = connection = None
+                self.owner.messageReceived()
+            elif isinstance(event, h11.ConnectionClosed):
+                return

@@ -1,0 +1,332 @@
+"""
+The HTTP client against Loom's own Site over real sockets, on every reactor
+and both parsers: Content-Length, chunked and close-delimited bodies,
+HEAD and 204, keep-alive reuse counted on the server, redirects, gzip,
+backpressure, truncated bodies, cancellation, https verified by default;
+timeouts on a Clock.
+"""
+
+import gzip
+import io
+
+import pytest
+
+from protocols.protocol import Factory, Protocol
+from protocols.web import client, resource, server
+from protocols.web.error import Error
+from reactor.defer import CancelledError, Deferred, maybeDeferred
+from reactor.ssl import trustRootFromCertificates
+from reactor.task import Cooperator
+from reactor.testing import MemoryReactorClock, StringTransport
+from tests.protocols.web.test_sockets import CountingChannel
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Chunked(resource.Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.write(b"abc")
+        request.write(b"def")
+        request.finish()
+        return server.NOT_DONE_YET
+
+
+class Text(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, body):
+        resource.Resource.__init__(self)
+        self.body = body
+
+    def render_GET(self, request):
+        return self.body
+
+    def render_POST(self, request):
+        return b"posted " + request.content.read()
+
+
+class NoContent(resource.Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.setResponseCode(204)
+        return b""
+
+
+class Redirect(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, code, location):
+        resource.Resource.__init__(self)
+        self.code, self.location = code, location
+
+    def render(self, request):
+        request.setResponseCode(self.code)
+        request.setHeader(b"location", self.location)
+        return b"moved"
+
+
+class Gzipped(resource.Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.setHeader(b"content-encoding", b"gzip")
+        return gzip.compress(b"unzipped " * 100)
+
+
+def makeRoot():
+    root = resource.Resource()
+    root.putChild(b"length", Text(b"hello"))
+    root.putChild(b"big", Text(b"x" * 1_000_000))
+    root.putChild(b"chunked", Chunked())
+    root.putChild(b"empty", NoContent())
+    for code in (301, 302, 303, 307):
+        root.putChild(b"r%d" % code, Redirect(code, b"/length"))
+    root.putChild(b"loop", Redirect(302, b"/loop"))
+    root.putChild(b"gzip", Gzipped())
+    return root
+
+
+class Web:
+    def __init__(self, reactor, parser, contextFactory=None):
+        self.site = server.Site(makeRoot(), reactor=reactor, parser=parser)
+        self.site.noisy = False
+        self.site.protocol = CountingChannel
+        self.site.opened = self.site.closed = 0
+        if contextFactory is None:
+            self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
+            scheme = "http"
+        else:
+            self.port = reactor.listenSSL(0, self.site, contextFactory, interface="127.0.0.1")
+            scheme = "https"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port.getHost().port)
+
+    def u(self, path):
+        return (self.url + path).encode("ascii")
+
+
+@pytest.fixture
+def web(reactor, parser, runUntil):
+    served = Web(reactor, parser)
+    yield served
+    runUntil(reactor, maybeDeferred(served.port.stopListening))
+
+
+@pytest.fixture
+def pool(reactor, parser, runUntil):
+    pool = client.HTTPConnectionPool(reactor, persistent=True, parser=parser)
+    yield pool
+    runUntil(reactor, pool.closeCachedConnections())
+
+
+def get(reactor, runUntil, agent, url, method=b"GET", body=None):
+    response = runUntil(reactor, agent.request(method, url, None, body))
+    return response, runUntil(reactor, client.readBody(response))
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [(b"/length", b"hello"), (b"/chunked", b"abcdef"), (b"/big", b"x" * 1_000_000)],
+)
+def test_bodies(reactor, runUntil, web, pool, path, expected):
+    agent = client.Agent(reactor, pool=pool)
+    response, body = get(reactor, runUntil, agent, web.u(path.decode()))
+    assert (response.code, response.phrase, body) == (200, b"OK", expected)
+    assert response.length == (client.UNKNOWN_LENGTH if path == b"/chunked" else len(expected))
+
+
+def test_keepAliveReusesOneConnection(reactor, runUntil, web, pool):
+    agent = client.Agent(reactor, pool=pool)
+    bodies = [
+        get(reactor, runUntil, agent, web.u(p))[1] for p in ("/length", "/chunked", "/length")
+    ]
+    assert bodies == [b"hello", b"abcdef", b"hello"]
+    assert web.site.opened == 1
+
+
+def test_withoutPersistenceEachRequestConnects(reactor, runUntil, web):
+    agent = client.Agent(reactor)
+    for _ in range(2):
+        assert get(reactor, runUntil, agent, web.u("/length"))[1] == b"hello"
+    assert web.site.opened == 2
+
+
+def test_headAnd204HaveNoBodyAndKeepTheConnection(reactor, runUntil, web, pool):
+    agent = client.Agent(reactor, pool=pool)
+    response, body = get(reactor, runUntil, agent, web.u("/length"), method=b"HEAD")
+    assert (response.code, body, response.length) == (200, b"", 0)
+    response, body = get(reactor, runUntil, agent, web.u("/empty"))
+    assert (response.code, body) == (204, b"")
+    assert get(reactor, runUntil, agent, web.u("/length"))[1] == b"hello"
+    assert web.site.opened == 1
+
+
+def test_postWithFileBodyProducer(reactor, runUntil, web, pool):
+    agent = client.Agent(reactor, pool=pool)
+    cooperator = Cooperator(scheduler=lambda step: reactor.callLater(0, step))
+    body = client.FileBodyProducer(io.BytesIO(b"some data"), cooperator)
+    assert body.length == 9
+    response, data = get(reactor, runUntil, agent, web.u("/length"), b"POST", body)
+    assert data == b"posted some data"
+
+
+class RawServer(Protocol):
+    """Answers any request with the factory's raw bytes, then closes if told."""
+
+    def dataReceived(self, data):
+        self.transport.write(self.factory.answer)
+        if self.factory.close:
+            self.transport.loseConnection()
+
+
+def rawServer(reactor, answer, close=True):
+    factory = Factory.forProtocol(RawServer)
+    factory.answer, factory.close = answer, close
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    return port, b"http://127.0.0.1:%d/" % (port.getHost().port,)
+
+
+def test_closeDelimitedBody(reactor, parser, runUntil):
+    port, url = rawServer(reactor, b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        response, body = get(reactor, runUntil, agent, url)
+        assert (response.length, body) == (client.UNKNOWN_LENGTH, b"until the end")
+    finally:
+        runUntil(reactor, maybeDeferred(port.stopListening))
+
+
+def test_truncatedBodyIsAPartialDownloadError(reactor, parser, runUntil):
+    port, url = rawServer(reactor, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        response = runUntil(reactor, agent.request(b"GET", url))
+        with pytest.raises(client.PartialDownloadError) as caught:
+            runUntil(reactor, client.readBody(response))
+        assert caught.value.response == b"short"
+    finally:
+        runUntil(reactor, maybeDeferred(port.stopListening))
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307])
+def test_redirects(reactor, runUntil, web, pool, code):
+    agent = client.RedirectAgent(client.Agent(reactor, pool=pool))
+    response, body = get(reactor, runUntil, agent, web.u("/r%d" % code))
+    assert body == b"hello"
+    assert response.previousResponse.code == code
+    assert response.request.absoluteURI == web.u("/length")
+
+
+def test_postRedirectedBy301FailsButABrowserFollowsWithGet(reactor, runUntil, web, pool):
+    agent = client.RedirectAgent(client.Agent(reactor, pool=pool))
+    with pytest.raises(client.ResponseFailed):
+        runUntil(reactor, agent.request(b"POST", web.u("/r301")))
+    browser = client.BrowserLikeRedirectAgent(client.Agent(reactor, pool=pool))
+    response, body = get(reactor, runUntil, browser, web.u("/r301"), b"POST")
+    assert (body, response.request.method) == (b"hello", b"GET")
+
+
+def test_infiniteRedirection(reactor, runUntil, web, pool):
+    agent = client.RedirectAgent(client.Agent(reactor, pool=pool), redirectLimit=3)
+    with pytest.raises(client.ResponseFailed) as caught:
+        runUntil(reactor, agent.request(b"GET", web.u("/loop")))
+    assert caught.value.reasons[0].check(client.error.InfiniteRedirection)
+
+
+def test_gzipIsDecoded(reactor, runUntil, web, pool):
+    agent = client.ContentDecoderAgent(
+        client.Agent(reactor, pool=pool), [(b"gzip", client.GzipDecoder)]
+    )
+    response, body = get(reactor, runUntil, agent, web.u("/gzip"))
+    assert body == b"unzipped " * 100
+    assert not response.headers.hasHeader(b"content-encoding")
+
+
+class Slow(Protocol):
+    """Pauses at the first piece; the test resumes it."""
+
+    def __init__(self):
+        self.data = []
+        self.done = Deferred()
+
+    def dataReceived(self, data):
+        if not self.data:
+            self.transport.pauseProducing()
+        self.data.append(data)
+
+    def connectionLost(self, reason):
+        self.done.callback([reason])
+
+
+def test_pausedBodyProtocolPausesTheSocket(reactor, runUntil, web, pool):
+    agent = client.Agent(reactor, pool=pool)
+    response = runUntil(reactor, agent.request(b"GET", web.u("/big")))
+    slow = Slow()
+    response.deliverBody(slow)
+    for _ in range(20):
+        reactor.iterate(0.01)
+    assert (len(slow.data), slow.done.called) == (1, False)
+    slow.transport.resumeProducing()
+    [reason] = runUntil(reactor, slow.done)
+    assert reason.check(client.ResponseDone)
+    assert len(b"".join(slow.data)) == 1_000_000
+
+
+def test_cancellingTheRequestClosesTheConnection(reactor, parser, runUntil):
+    port, url = rawServer(reactor, b"", close=False)
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        deferred = agent.request(b"GET", url)
+        for _ in range(10):
+            reactor.iterate(0.01)
+        deferred.cancel()
+        with pytest.raises(CancelledError):
+            runUntil(reactor, deferred)
+    finally:
+        runUntil(reactor, maybeDeferred(port.stopListening))
+
+
+def test_getPage(reactor, runUntil, web):
+    assert runUntil(reactor, client.getPage(web.u("/r302"), reactor=reactor)) == b"hello"
+    with pytest.raises(Error) as caught:
+        runUntil(reactor, client.getPage(web.u("/missing"), reactor=reactor))
+    assert caught.value.status == b"404"
+
+
+def test_httpsVerifiedByDefault(reactor, parser, runUntil, tlsCertificates):
+    from reactor.ssl import CertificateOptions
+
+    leaf = tlsCertificates.privateCertificate(tlsCertificates.server)
+    options = CertificateOptions(privateKey=leaf.privateKey.original, certificate=leaf.original)
+    web = Web(reactor, parser, options)
+    try:
+        trusted = client.BrowserLikePolicyForHTTPS(
+            trustRootFromCertificates([tlsCertificates.caCertificate()])
+        )
+        agent = client.Agent(reactor, trusted, pool=client.HTTPConnectionPool(reactor, False))
+        assert get(reactor, runUntil, agent, web.u("/length"))[1] == b"hello"
+        untrusted = client.BrowserLikePolicyForHTTPS(
+            trustRootFromCertificates([tlsCertificates.caCertificate(tlsCertificates.untrustedCA)])
+        )
+        agent = client.Agent(reactor, untrusted, pool=client.HTTPConnectionPool(reactor, False))
+        with pytest.raises(client.ResponseNeverReceived):
+            runUntil(reactor, agent.request(b"GET", web.u("/length")))
+    finally:
+        runUntil(reactor, maybeDeferred(web.port.stopListening))
+
+
+def test_responseTimeoutOnAClock(parser):
+    clock = MemoryReactorClock()
+    protocol = client.HTTP11ClientProtocol(reactor=clock, parser=parser)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    request = client.Request(b"GET", b"/", client.Headers(), None, True)
+    results = []
+    protocol.request(request, timeout=5).addBoth(results.append)
+    clock.advance(4.9)
+    assert results == [] and not transport.disconnecting
+    clock.advance(0.1)
+    assert results[0].check(client.ResponseNeverReceived)
+    assert transport.disconnecting or transport.disconnected
