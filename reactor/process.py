@@ -208,12 +208,20 @@ class ProcessWriter(StreamTransport):
 
     __slots__ = ("proc", "name")
 
-    def __init__(self, reactor: Any, proc: Any, name: int, fileno: int) -> None:
-        """:param fileno: the write end, non-blocking; this writer closes it."""
+    def __init__(
+        self, reactor: Any, proc: Any, name: int, fileno: int, *, watchClose: bool = True
+    ) -> None:
+        """
+        :param fileno: the write end, non-blocking; this writer closes it.
+        :param watchClose: register for reading, to hear of the reader
+            closing its end at once (a pipe only: on a terminal or a socket,
+            readable means something else).
+        """
         StreamTransport.__init__(self, fileno, _ChildPipe(proc, name), reactor)
         self.proc = proc
         self.name = name
-        self._startReading()
+        if watchClose:
+            self._startReading()
 
     def doRead(self) -> ConnectionLost:
         """The child closed its end: this pipe is done."""

@@ -5,7 +5,7 @@ A service maker (IServiceMaker) has a ``tapname`` (the command name), a
 ``description``, an ``options`` class (a services.usage.Options subclass
 parsing the plugin's command line) and ``makeService(options)`` returning
 the service to run.  The built-in makers (echo, discard, chargen, daytime,
-finger, portforward) live in services.plugins_builtin; other packages add
+finger, portforward, procmon) live in services.plugins_builtin; other packages add
 theirs through the entry-point group ``loom.plugins``:
 
     [options.entry_points]        # setup.cfg of the package providing it
@@ -131,6 +131,12 @@ def builtinMakers():
             "services.plugins_builtin.portforward",
             "Forward each connection to another host and port.",
             "portforward",
+        ),
+        ServiceMaker(
+            "Process monitor",
+            "services.plugins_builtin.procmon",
+            "Run programs and restart them when they exit.",
+            "procmon",
         ),
     ]
 

@@ -1,6 +1,6 @@
 """
-``loomd --status``, ``--stop`` and ``--reload``: acting on a running daemon
-through its pidfile, with LSB init-script exit codes.
+``loomd --status``, ``--stop``, ``--reload`` and ``--log-status``: acting on
+a running daemon through its pidfile, with LSB init-script exit codes.
 
 The pidfile's lock, not its content, says whether the daemon runs (see
 services.loomd.pidfile): a pid read from an unlocked file may already belong to
@@ -19,7 +19,7 @@ import time
 
 from services.loomd.pidfile import PidFileError, lockHolder
 
-__all__ = ["status", "stop", "reload"]
+__all__ = ["status", "stop", "reload", "logStatus"]
 
 # LSB exit codes for "status".
 RUNNING = 0
@@ -128,18 +128,33 @@ def reload(pidfile, explicit=True):
 
     :param explicit: as for ``status``.
     """
+    return _signalDaemon(pidfile, signal.SIGHUP, "reload", explicit)
+
+
+def logStatus(pidfile, explicit=True):
+    """
+    Send SIGUSR2 to the daemon, which logs the state of its services (each
+    process of a process monitor: state, pid, uptime, restarts): 0 if
+    sent, 7 (LSB: not running) otherwise.
+
+    :param explicit: as for ``status``.
+    """
+    return _signalDaemon(pidfile, signal.SIGUSR2, "log-status", explicit)
+
+
+def _signalDaemon(pidfile, signum, action, explicit):
     try:
         locked, pid = _holder(pidfile)
     except PidFileError as error:
-        _say("cannot reload: %s" % (error,))
+        _say("cannot %s: %s" % (action, error))
         return 1
     if not locked or not pid:
         _say(_notRunning(pidfile, explicit))
         return PROGRAM_NOT_RUNNING
     try:
-        os.kill(pid, signal.SIGHUP)
+        os.kill(pid, signum)
     except ProcessLookupError:
         _say(_notRunning(pidfile, explicit))
         return PROGRAM_NOT_RUNNING
-    _say("reload requested (%s)" % (_pid(pid, pidfile, explicit),))
+    _say("%s requested (%s)" % (action, _pid(pid, pidfile, explicit)))
     return 0

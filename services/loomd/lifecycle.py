@@ -18,13 +18,16 @@ failure like any other (twistd's launcher hangs on it); once started,
 sys.exit(N) is a request to shut down gracefully and exit with N.
 
 Signals are handled from before the daemon exists to its exit: SIGTERM,
-SIGINT, SIGHUP and SIGUSR1 are blocked before the fork (the daemon inherits
+SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 are blocked before the fork (the daemon inherits
 the mask) and unblocked once their handlers are installed, before the
 pidfile is written, so a signal sent as soon as the pidfile appears (by
 logrotate, ``loomd --reload``, an impatient user) is handled, never fatal.
 A handler only records and queues; the loop acts on it:
 
 - SIGUSR1 reopens the logs (logrotate moves the file, then signals).
+- SIGUSR2 asks the services that have a ``logStatus()`` (a ProcessMonitor:
+  each child's state, pid, uptime and restarts) to log their state
+  (``loomd --log-status`` sends it).
 - SIGHUP never kills: it reopens the logs, has every TLS server read its
   certificate files again (``reloadCertificates()``: new handshakes get
   the renewed certificate, open connections keep theirs, a renewal that
@@ -35,7 +38,9 @@ A handler only records and queues; the loop acts on it:
 - The first SIGTERM/SIGINT closes the listening ports, then calls
   stopService on the tree and waits for its Deferred up to
   --shutdown-timeout, kept by a thread (services.loomd.stopdeadline) so that a
-  stopService blocking the loop is bounded and named too.  During start-up
+  stopService blocking the loop is bounded and named too.  Services that
+  have a ``setStopDeadline(seconds)`` are told the timeout first, so that
+  they can finish within it (a ProcessMonitor sends SIGKILL in time).  During start-up
   it aborts the start: what started is stopped, READY=1 is never sent, the
   launcher exits 1 saying so, the daemon itself 0 (a stop it was asked
   for, as systemd expects from a unit stopped while activating).  A second
@@ -62,7 +67,7 @@ from services.service import IServiceCollection, pendingStops, stopCallsInProgre
 
 __all__ = ["Daemon", "walkServices", "HANDLED_SIGNALS"]
 
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 """The signals loomd handles, blocked from before the fork until their handlers exist."""
 
 
@@ -259,6 +264,7 @@ class Daemon:
         signal.signal(signal.SIGINT, self._onStopSignal)
         signal.signal(signal.SIGHUP, self._onSignalQueued)
         signal.signal(signal.SIGUSR1, self._onSignalQueued)
+        signal.signal(signal.SIGUSR2, self._onSignalQueued)
         if os.getpid() == 1:
             # As PID 1 we inherit every orphan: reap them, or they stay
             # zombies.  reapOrphans leaves the children of spawnProcess to
@@ -286,6 +292,8 @@ class Daemon:
         self._queuedSignals.discard(signum)
         if signum == signal.SIGHUP:
             self._onReloadSignal()
+        elif signum == signal.SIGUSR2:
+            self._logStatus()
         else:
             self._reopenLogs()
 
@@ -323,6 +331,7 @@ class Daemon:
             onBlocked=self._deadlineBlocked,
         )
         self._deadline.start()
+        self._callHooks("setStopDeadline", self.options["shutdown_timeout"])
         self._rootStopReturned = False
         try:
             d = maybeDeferred(self.application.stopService)
@@ -425,6 +434,31 @@ class Daemon:
             return
         systemd.notify("READY=1\nSTATUS=running")
         log.msg("reload finished")
+
+    def _logStatus(self):
+        # SIGUSR2: whoever can say how they are doing, says it.
+        reporting = [
+            service
+            for service in walkServices(self.application)
+            if callable(getattr(service, "logStatus", None))
+        ]
+        state = "shutting down" if self.shuttingDown else "ready" if self.ready else "starting"
+        log.msg(
+            "Received SIGUSR2: loomd pid %d is %s; %d service(s) report their state"
+            % (os.getpid(), state, len(reporting))
+        )
+        self._callHooks("logStatus")
+
+    def _callHooks(self, name, *args):
+        # Call name(*args) on every service that has it; a failure is logged
+        # and the others are still called.
+        for service in walkServices(self.application):
+            method = getattr(service, name, None)
+            if callable(method):
+                try:
+                    method(*args)
+                except Exception:
+                    log.err(None, "%s of %r failed" % (name, service))
 
     def _reopenLogs(self):
         if self.logging is not None:

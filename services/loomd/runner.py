@@ -81,6 +81,11 @@ class LoomdOptions(Options):
         ["status", None, "Report whether the daemon of --pidfile runs (LSB exit codes)."],
         ["stop", None, "Stop the daemon of --pidfile (SIGTERM, wait --timeout)."],
         ["reload", None, "Ask the daemon of --pidfile to reload (SIGHUP)."],
+        [
+            "log-status",
+            None,
+            "Ask the daemon of --pidfile to log its services' state (SIGUSR2).",
+        ],
         ["help-reactors", None, "List the reactors and exit."],
         ["print-systemd-unit", None, "Print a systemd unit running this command, and exit."],
     ]
@@ -179,9 +184,9 @@ class LoomdOptions(Options):
         sys.exit(0)
 
     def postOptions(self):
-        modes = [m for m in ("check", "status", "stop", "reload") if self[m]]
+        modes = [m for m in ("check", "status", "stop", "reload", "log_status") if self[m]]
         if len(modes) > 1:
-            raise UsageError("choose one of --%s" % ", --".join(modes))
+            raise UsageError("choose one of --%s" % ", --".join(m.replace("_", "-") for m in modes))
         controlOnly = modes and modes[0] != "check"
         informational = (
             self["help_reactors"] or self["print_init_script"] or self["print_systemd_unit"]
@@ -239,6 +244,8 @@ def run(argv):
         return control.stop(options["pidfile"], options["timeout"], explicit=explicit)
     if options["reload"]:
         return control.reload(options["pidfile"], explicit=explicit)
+    if options["log_status"]:
+        return control.logStatus(options["pidfile"], explicit=explicit)
     if options["print_init_script"] or options["print_systemd_unit"]:
         return _printDeployment(options, argv)
     from services.loomd.launcher import Launcher

@@ -1,7 +1,7 @@
 """
 Signals at any moment of a real loomd's life (issue 14, item 4).
 
-SIGHUP and SIGUSR1 kill by default.  loomd blocks them (with SIGTERM and
+SIGHUP, SIGUSR1 and SIGUSR2 kill by default.  loomd blocks them (with SIGTERM and
 SIGINT) before it forks the daemon and unblocks them once its handlers are
 installed, before the pidfile exists; so a daemon signalled from the moment
 it exists, or from the moment its pidfile appears (what logrotate and
@@ -33,7 +33,7 @@ from tests.services.loomd_helpers import (
 from tests.services.test_loomd_systemd import NotifySocket, lines
 
 TRIES = 3
-SIGNALS = (signal.SIGHUP, signal.SIGUSR1)
+SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
 @pytest.fixture(name="notifySocket")
@@ -64,7 +64,7 @@ def descendants(pid):
 
 def signalWhileStarting(launcher, pidfile, targets, seconds=10.0):
     """
-    Send SIGHUP and SIGUSR1 in a tight loop to whatever targets() names,
+    Send SIGHUP, SIGUSR1 and SIGUSR2 in a tight loop to whatever targets() names,
     until 0.3 s after the launcher exited (at most seconds in all).
     Returns how many signals were delivered.
     """

@@ -57,7 +57,9 @@ def test_statusStopAndReloadExitCodes(loomd, tmp_path):
     assert control("--reload") == 7
 
 
-@pytest.mark.parametrize("option, code", [("--status", 3), ("--stop", 0), ("--reload", 7)])
+@pytest.mark.parametrize(
+    "option, code", [("--status", 3), ("--stop", 0), ("--reload", 7), ("--log-status", 7)]
+)
 def test_controlWithoutPidfileNamesTheDefault(loomd, tmp_path, option, code):
     # No --pidfile: the default, loomd.pid in the run directory, is looked
     # at and named; no file there is said as such, not as "not running".
@@ -177,7 +179,7 @@ def test_checkReportsSyntaxError(loomd, tmp_path):
     assert tac in result.stderr and "line" in result.stderr
 
 
-@pytest.mark.parametrize("option", ["--status", "--stop", "--reload"])
+@pytest.mark.parametrize("option", ["--status", "--stop", "--reload", "--log-status"])
 def test_controlCommandsNeedNoApplication(loomd, option):
     # Init scripts call these without -y: no application is loaded.
     result = loomd.run(option, "--pidfile", loomd.pidfile)

@@ -139,6 +139,58 @@ def test_sighupWithoutReloadableServicesKeepsRunning(loomd, tmp_path):
     waitFor(lambda: not alive(pid), what="the daemon to exit")
 
 
+def test_sigusr2AsksServicesForTheirState(loomd, tmp_path):
+    # Every service with a logStatus is asked; one that fails is logged and
+    # the others still answer; the daemon goes on.
+    port = freePort()
+    tac = tacFile(
+        tmp_path,
+        """
+        class Broken(Service):
+            def logStatus(self):
+                raise RuntimeError("no idea how I am")
+        class Fine(Service):
+            def logStatus(self):
+                log.msg("fine service: all well")
+        Broken().setServiceParent(application)
+        Fine().setServiceParent(application)
+        EchoService(%d).setServiceParent(application)
+        """
+        % (port,),
+    )
+    pid = loomd.daemon(tac)
+    os.kill(pid, signal.SIGUSR2)
+    waitFor(lambda: "fine service: all well" in readLog(loomd.logfile), what="the status")
+    logged = readLog(loomd.logfile)
+    assert "Received SIGUSR2: loomd pid %d is ready; 2 service(s) report their state" % (pid,) in (
+        logged
+    )
+    assert "logStatus of <" in logged and "RuntimeError: no idea how I am" in logged
+    assert echo(port) == b"hello loomd\n"
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+
+
+def test_servicesAreToldTheShutdownDeadline(loomd, tmp_path):
+    marker = tmp_path / "deadline"
+    tac = tacFile(
+        tmp_path,
+        """
+        class Told(Service):
+            def setStopDeadline(self, seconds):
+                with open(%r, "w") as marker:
+                    marker.write(repr(seconds))
+        Told().setServiceParent(application)
+        """
+        % (str(marker),),
+    )
+    pid = loomd.daemon(tac, "--shutdown-timeout", "7.5")
+    assert not marker.exists()
+    os.kill(pid, signal.SIGTERM)
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    assert marker.read_text() == "7.5"
+
+
 @pytest.mark.parametrize("reactorName", ["epoll", "asyncio"])
 def test_sigtermReachesAnIdleDaemonWhoseMainThreadCannotTakeIt(loomd, tmp_path, reactorName):
     # The kernel hands SIGTERM to a thread of the service's (the main thread
