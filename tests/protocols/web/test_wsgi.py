@@ -15,6 +15,7 @@ import hashlib
 import http.client
 import json
 import os
+import select
 import socket
 import sys
 import threading
@@ -62,6 +63,25 @@ def digestApp(environ, startResponse):
     return [b"%s %d" % (digest.hexdigest().encode("ascii"), reads)]
 
 
+def waitingDigestApp(observed):
+    # Reads one byte, then waits until the test releases it.
+    def app(environ, startResponse):
+        stream = environ["wsgi.input"]
+        digest = hashlib.sha256(stream.read(1))
+        observed.reading.set()
+        if not observed.release.wait(30):
+            raise RuntimeError("never released")
+        while True:
+            data = stream.read(CHUNK)
+            if not data:
+                break
+            digest.update(data)
+        startResponse("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "64")])
+        return [digest.hexdigest().encode("ascii")]
+
+    return app
+
+
 def linesApp(environ, startResponse):
     lines = list(environ["wsgi.input"])
     startResponse("200 OK", [("Content-Type", "text/plain")])
@@ -75,6 +95,8 @@ class Observed:
         self.yielded = 0
         self.closed = threading.Event()
         self.chunks = 512
+        self.reading = threading.Event()
+        self.release = threading.Event()
         self.error = None
 
 
@@ -151,6 +173,7 @@ class Server:
             b"environ": environApp,
             b"digest": digestApp,
             b"lines": linesApp,
+            b"waiting": waitingDigestApp(self.observed),
             b"iterable": iterableApp(self.observed),
             b"write": writeApp(self.observed),
             b"excinfo": excInfoApp,
@@ -284,6 +307,57 @@ def test_chunkedUploadIsStreamedThroughInput(web, runUntil):
     )
     assert status == 200
     assert body.split()[0] == hashlib.sha256(b"".join(pieces)).hexdigest().encode("ascii")
+
+
+def uploadUntilBlocked(port, data, observed):
+    """
+    Upload data to /waiting: send until the server stops taking it (nothing
+    taken for a second), note how much it took, release the application and
+    send the rest.  Return (bytes taken while held back, response).
+    """
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        connection.sendall(
+            b"POST /waiting HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % (len(data),) + data[:CHUNK]
+        )
+        if not observed.reading.wait(30):
+            return None, b""
+        connection.setblocking(False)
+        sent = CHUNK
+        while sent < len(data):
+            _, writable, _ = select.select([], [connection], [], 1)
+            if not writable:
+                break
+            try:
+                sent += connection.send(data[sent : sent + CHUNK])
+            except BlockingIOError:
+                continue
+        taken = sent
+        observed.release.set()
+        connection.settimeout(30)
+        connection.sendall(data[sent:])
+        received = []
+        while True:
+            piece = connection.recv(1 << 16)
+            if not piece:
+                return taken, b"".join(received)
+            received.append(piece)
+    finally:
+        observed.release.set()
+        connection.close()
+
+
+def test_uploadWaitsForTheApplication(web, runUntil):
+    # An application that does not read holds the client back: the server
+    # stops reading once a little waits, then all arrives when it reads.
+    data = os.urandom(64 * 1024 * 1024)
+    taken, response = web.run(runUntil, uploadUntilBlocked, web.portNumber, data, web.observed)
+    assert taken is not None and taken < 16 * 1024 * 1024
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert body == hashlib.sha256(data).hexdigest().encode("ascii")
 
 
 def test_inputIsReadLineByLine(web, runUntil):
