@@ -14,7 +14,8 @@ the request and the response is handed to the reactor's thread:
 - each piece of the response (the iterable's, or the ``write`` callable's)
   waits in its thread while the connection's buffer is full
   (backpressure); once the client has gone, the iterable is no longer
-  iterated, and ``write`` raises ``ConnectionLost``;
+  iterated, and ``write`` raises ``ConnectionLost`` (as does reading
+  ``wsgi.input`` when the client went away during the body);
 - the iterable's ``close()`` is always called, on the client's going too;
 - an application that raises gets a 500 (the traceback is logged, shown
   to the client only with the Site's ``displayTracebacks``); after the
@@ -33,8 +34,8 @@ from zope.interface import implementer
 
 from protocols.web.resource import IResource
 from protocols.web.server import NOT_DONE_YET
-from reactor.defer import Deferred
-from reactor.error import ConnectionLost
+from reactor.defer import CancelledError, Deferred
+from reactor.error import ConnectionClosed, ConnectionLost
 from reactor.failure import Failure
 from reactor.interfaces import IConsumer, IPushProducer
 from reactor.logger import Logger
@@ -162,8 +163,11 @@ class _InputStream:
                 while not self._chunks and not self._ended:
                     self._condition.wait()
                 if not self._chunks:
-                    if self._error is not None:
-                        raise OSError("the request body was not received: %s" % (self._error,))
+                    error = self._error
+                    if isinstance(error, (ConnectionClosed, CancelledError)):
+                        raise ConnectionLost("the client went away during the request body")
+                    if error is not None:
+                        raise OSError("the request body was not received: %s" % (error,))
                     break
                 chunk = self._chunks.popleft()
                 cut = len(chunk)

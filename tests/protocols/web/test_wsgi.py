@@ -71,11 +71,15 @@ def waitingDigestApp(observed):
         observed.reading.set()
         if not observed.release.wait(30):
             raise RuntimeError("never released")
-        while True:
-            data = stream.read(CHUNK)
-            if not data:
-                break
-            digest.update(data)
+        try:
+            while True:
+                data = stream.read(CHUNK)
+                if not data:
+                    break
+                digest.update(data)
+        except Exception as error:
+            observed.error = error
+            raise
         startResponse("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "64")])
         return [digest.hexdigest().encode("ascii")]
 
@@ -358,6 +362,27 @@ def test_uploadWaitsForTheApplication(web, runUntil):
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")
     assert body == hashlib.sha256(data).hexdigest().encode("ascii")
+
+
+def halfAnUpload(port, observed):
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        connection.sendall(
+            b"POST /waiting HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc"
+        )
+        return observed.reading.wait(30)
+    finally:
+        connection.close()
+
+
+def test_clientGoingAwayDuringTheBodyIsConnectionLostForTheReader(web, runUntil, events):
+    observed = web.observed
+    assert web.run(runUntil, halfAnUpload, web.portNumber, observed)
+    assert web.stepUntil(lambda: web.site.closed == web.site.opened)
+    observed.release.set()
+    assert web.stepUntil(lambda: observed.error is not None)
+    assert isinstance(observed.error, ConnectionLost)
+    assert [event for event in events if event.get("isError")] == []
 
 
 def test_inputIsReadLineByLine(web, runUntil):
