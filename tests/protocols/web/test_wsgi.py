@@ -545,3 +545,9 @@ def test_wsgiResourceIsALeaf():
     assert resrc.isLeaf and resrc.streamRequestBody
     with pytest.raises(RuntimeError):
         resrc.putChild(b"a", resource.Resource())
+
+
+def test_headGetsTheHeadersAndNoBody(web, runUntil):
+    status, headers, body = web.run(runUntil, exchange, web.portNumber, "HEAD", "/iterable")
+    assert (status, headers["Content-Type"], body) == (200, "application/octet-stream", b"")
+    assert web.stepUntil(web.observed.closed.is_set)
