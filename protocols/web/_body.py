@@ -130,6 +130,9 @@ class BodyStream:
         if not self._ended or self._chunks or self._consumer is None or self._stopped:
             return
         self._stopped = True
+        # The consumer may have paused on the last piece: the body is done,
+        # and the channel reads on (the next request, or the client's close).
+        self._channel.resumeReading(_BODY_STREAM)
         deferred, self._deferred = self._deferred, None
         self._consumer.unregisterProducer()
         if deferred is not None:

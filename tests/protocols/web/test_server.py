@@ -593,6 +593,26 @@ def noErrors():
     assert [event.get("why") for event in seen] == []
 
 
+def test_bodyEndingWhilePausedResumesReading(noErrors):
+    # The consumer paused on the body's last piece: once the body is done,
+    # the channel reads again (the next request, or the client's close).
+    upload = Upload()
+    connection = Connection(makeSite(upload))
+    connection.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\nabc")
+    [collector] = upload.collectors
+    write = collector.write
+
+    def pauseOnIt(data):
+        write(data)
+        collector.producer.pauseProducing()
+
+    collector.write = pauseOnIt
+    connection.send(b"def")
+    assert upload.outcomes == [None]
+    assert connection.transport.producerState == "producing"
+    assert connection.response().body == b"got 6"
+
+
 def test_pausedBodyIsNotTimedOut():
     # The consumer is slow, not the client: no 408 while reading is paused.
     upload = Upload()
