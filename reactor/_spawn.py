@@ -27,6 +27,7 @@ import _posixsubprocess
 import fcntl
 import os
 import pwd
+import signal
 import sys
 import termios
 from collections.abc import Callable, Mapping, Sequence
@@ -101,6 +102,39 @@ def _executableList(
         return (name,)
     directories = os.get_exec_path(cast(Any, env))
     return tuple(os.path.join(os.fsencode(directory), name) for directory in directories)
+
+
+# Signals a child must not inherit as ignored.  An ignored disposition
+# survives exec, so under `nohup` (SIGHUP ignored) every child would ignore
+# SIGHUP too: a PTY child would outlive its hang-up.  Twisted resets them as
+# well.  fork_exec's restore_signals already resets SIGPIPE and SIGXFSZ,
+# which Python itself ignores; the others are rare, so the reset (a Python
+# step in the child, hence a full fork) is paid only when one is ignored
+# (test_ignoredSignalsAreNotInherited).
+_RESETTABLE = tuple(
+    sorted(
+        signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ}
+    )
+)
+
+
+def _ignoredSignals() -> tuple[int, ...]:
+    getsignal, ignored = signal.getsignal, signal.SIG_IGN
+    return tuple(number for number in _RESETTABLE if getsignal(number) is ignored)
+
+
+def _resettingSignals(
+    signals: tuple[int, ...], arrange: Callable[[], None] | None
+) -> Callable[[], None]:
+    setSignal, default = signal.signal, signal.SIG_DFL
+
+    def resetThenArrange() -> None:
+        for number in signals:
+            setSignal(number, default)
+        if arrange is not None:
+            arrange()
+
+    return resetThenArrange
 
 
 def _controllingTerminal() -> None:
@@ -180,6 +214,9 @@ def forkExec(
     else:
         stdin = stdout = stderr = -1
         arrange = _arranger(fdmap, controllingTerminal)
+    ignored = _ignoredSignals()
+    if ignored:
+        arrange = _resettingSignals(ignored, arrange)
     # The child's end of the error pipe must survive the arranging: it goes
     # above every number the child is given.
     errorRead, errorWrite = os.pipe()

@@ -229,6 +229,18 @@ def test_environmentIsInheritedByDefault(reactor, monkeypatch):
     assert protocol.output() == b"inherited\n"
 
 
+def test_ignoredSignalsAreNotInherited(reactor):
+    # As under nohup: SIGHUP ignored here must not be ignored in the child
+    # (the kernel's SigIgn mask of the child's own process, bit n-1).
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        protocol, _ = run(reactor, "grep", ["grep", "SigIgn", "/proc/self/status"])
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    mask = int(protocol.output().split()[1], 16)
+    assert not mask & (1 << (signal.SIGHUP - 1))
+
+
 def test_emptyEnvironment(reactor, monkeypatch):
     monkeypatch.setenv("LOOM_PROCESS_TEST", "inherited")
     protocol, _ = run(reactor, "/usr/bin/env", ["env"], env={})
