@@ -282,6 +282,10 @@ class Process:
     :ivar lostProcess: True once the child has been reaped.
     """
 
+    # The pipe that write, writeSequence and registerProducer feed: the
+    # child's standard input here, the terminal for a PTYProcess.
+    _inputFD = 0
+
     def __init__(
         self,
         reactor: Any,
@@ -480,13 +484,13 @@ class Process:
 
     def write(self, data: bytes) -> None:
         """Write data to the child's standard input (dropped if it has none)."""
-        stdin = self.pipes.get(0)
+        stdin = self.pipes.get(self._inputFD)
         if stdin is not None:
             stdin.write(data)
 
     def writeSequence(self, seq: Iterable[bytes]) -> None:
         """Write each bytes object of seq to the child's standard input."""
-        stdin = self.pipes.get(0)
+        stdin = self.pipes.get(self._inputFD)
         if stdin is not None:
             stdin.writeSequence(seq)
 
@@ -550,7 +554,7 @@ class Process:
         Feed the child's standard input from producer, with backpressure.
         Without a standard input, the producer is stopped at once.
         """
-        stdin = self.pipes.get(0)
+        stdin = self.pipes.get(self._inputFD)
         if stdin is None:
             producer.stopProducing()
         else:
@@ -558,7 +562,7 @@ class Process:
 
     def unregisterProducer(self) -> None:
         """Stop feeding the child's standard input from the producer."""
-        stdin = self.pipes.get(0)
+        stdin = self.pipes.get(self._inputFD)
         if stdin is not None:
             stdin.unregisterProducer()
 
@@ -594,6 +598,8 @@ class PTYProcess(Process):
     raise NotImplementedError.  The pipes ending calls no
     childConnectionLost (Twisted calls none either).
     """
+
+    _inputFD = 1  # the terminal's master side: write types into it
 
     def __init__(
         self,
@@ -651,18 +657,6 @@ class PTYProcess(Process):
         self.pipes.pop(childFD, None)
         self.maybeCallProcessEnded()
 
-    def write(self, data: bytes) -> None:
-        """Type data into the child's terminal."""
-        master = self.pipes.get(1)
-        if master is not None:
-            master.write(data)
-
-    def writeSequence(self, seq: Iterable[bytes]) -> None:
-        """Type each bytes object of seq into the child's terminal."""
-        master = self.pipes.get(1)
-        if master is not None:
-            master.writeSequence(seq)
-
     def writeToChild(self, childFD: int, data: bytes) -> None:
         """Not for a PTY child: NotImplementedError (use write)."""
         raise NotImplementedError("a PTY child has one descriptor: use write()")
@@ -685,20 +679,6 @@ class PTYProcess(Process):
         master = self.pipes.get(1)
         if master is not None:
             master.loseConnection()
-
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        """Feed the terminal from producer, with backpressure."""
-        master = self.pipes.get(1)
-        if master is None:
-            producer.stopProducing()
-        else:
-            master.registerProducer(producer, streaming)
-
-    def unregisterProducer(self) -> None:
-        """Stop feeding the terminal from the producer."""
-        master = self.pipes.get(1)
-        if master is not None:
-            master.unregisterProducer()
 
     def pauseProducing(self) -> None:
         """Stop reading the terminal until resumeProducing."""
