@@ -1,0 +1,420 @@
+"""
+Banana: the s-expression wire encoding under Perspective Broker.
+
+Every item is a base-128 number (the *prefix*, least significant group
+first, high bit clear) followed by one type byte with the high bit set:
+
+    0x80 LIST     prefix = element count; the elements follow
+    0x81 INT      prefix = value, 0 <= value < 2**31
+    0x82 STRING   prefix = length; that many bytes follow
+    0x83 NEG      prefix = -value, -2**31 <= value < 0
+    0x84 FLOAT    no prefix; eight bytes of IEEE 754 big-endian follow
+    0x85 LONGINT  prefix = value, larger than INT allows
+    0x86 LONGNEG  prefix = -value, smaller than NEG allows
+    0x87 VOCAB    prefix = the number of a well-known string (``pb`` dialect)
+
+A connection opens with the server sending the list of dialects it knows
+(``["pb", "none"]``) and the client answering with the one it picks.  After
+that, each side sends whole expressions; ``expressionReceived`` gets each
+top-level one.  This is Twisted's format byte for byte.
+
+The one idea: a decoder facing an untrusted peer must bound everything the
+peer chooses.  A prefix longer than ``prefixLimit`` bytes, a string or list
+longer than ``sizeLimit``, lists nested deeper than ``maxDepth``, an unknown
+type byte or vocabulary number: each breaks the connection -- the reason is
+logged, the connection is dropped, and nothing else is affected.  Twisted
+bounds prefixes and sizes but not depth; Loom adds the depth bound (see
+test_deepNestingDisconnects).
+
+Wire warts kept for compatibility:
+
+- A float has its type byte *before* its payload, unlike every other item.
+- The size limit is 640 KiB (Twisted's ``SIZE_LIMIT``), so a single bytes
+  object larger than that cannot be sent to a Twisted peer at all; Loom
+  refuses to encode one too rather than have the peer hang up.
+- Strings that happen to equal a vocabulary word (``b"list"``, ``b"None"``)
+  go out as VOCAB numbers; they decode back to the same bytes.
+
+Loom's decoder walks the buffer by index (Twisted re-slices the buffer for
+every item, which is quadratic in the number of items in one read).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Callable
+
+from protocols.protocol import Protocol
+from reactor import log
+
+__all__ = [
+    "Banana",
+    "BananaError",
+    "SIZE_LIMIT",
+    "decode",
+    "encode",
+    "int2b128",
+    "b1282int",
+    "setPrefixLimit",
+]
+
+LIST = 0x80
+INT = 0x81
+STRING = 0x82
+NEG = 0x83
+FLOAT = 0x84
+LONGINT = 0x85
+LONGNEG = 0x86
+VOCAB = 0x87
+
+SIZE_LIMIT = 640 * 1024
+MAX_DEPTH = 100
+
+_PREFIX_LIMIT = 64
+_FLOAT = struct.Struct("!d")
+_LARGEST_INT = 2**31 - 1
+_SMALLEST_INT = -(2**31)
+
+# The pb dialect's well-known strings, numbered as Twisted numbers them.
+OUTGOING_VOCABULARY: dict[bytes, int] = {
+    word: number
+    for number, word in enumerate(
+        [
+            b"None",
+            b"class",
+            b"dereference",
+            b"reference",
+            b"dictionary",
+            b"function",
+            b"instance",
+            b"list",
+            b"module",
+            b"persistent",
+            b"tuple",
+            b"unpersistable",
+            b"copy",
+            b"cache",
+            b"cached",
+            b"remote",
+            b"local",
+            b"lcache",
+            b"version",
+            b"login",
+            b"password",
+            b"challenge",
+            b"logged_in",
+            b"not_logged_in",
+            b"cachemessage",
+            b"message",
+            b"answer",
+            b"error",
+            b"decref",
+            b"decache",
+            b"uncache",
+        ],
+        start=1,
+    )
+}
+INCOMING_VOCABULARY: dict[int, bytes] = {n: w for w, n in OUTGOING_VOCABULARY.items()}
+
+# Encoded VOCAB items, built once: the hot path of every PB message.
+_VOCAB_ITEMS: dict[bytes, bytes] = {
+    word: bytes((number, VOCAB)) for word, number in OUTGOING_VOCABULARY.items()
+}
+
+
+class BananaError(Exception):
+    """Bad banana: an item that cannot be encoded, or a peer breaking the rules."""
+
+
+def setPrefixLimit(limit: int) -> None:
+    """Set the prefix limit for Banana connections made after this call."""
+    global _PREFIX_LIMIT
+    _PREFIX_LIMIT = limit
+
+
+def int2b128(integer: int, stream: Callable[[bytes], object]) -> None:
+    """Write a non-negative integer to stream as a base-128 prefix."""
+    stream(_b128(integer))
+
+
+def _b128(integer: int) -> bytes:
+    if integer < 0x80:
+        return bytes((integer,))
+    digits = bytearray()
+    while integer:
+        digits.append(integer & 0x7F)
+        integer >>= 7
+    return bytes(digits)
+
+
+def b1282int(digits: bytes) -> int:
+    """Read a base-128 prefix back into an integer."""
+    value = 0
+    for digit in reversed(digits):
+        value = (value << 7) | digit
+    return value
+
+
+class _Encoder:
+    """Encode one expression into a list of byte strings."""
+
+    __slots__ = ("parts", "vocabulary", "sizeLimit", "largestLong")
+
+    def __init__(self, vocabulary: dict[bytes, bytes], sizeLimit: int, prefixLimit: int) -> None:
+        self.parts: list[bytes] = []
+        self.vocabulary = vocabulary
+        self.sizeLimit = sizeLimit
+        self.largestLong = 2 ** (prefixLimit * 7) - 1
+
+    def encode(self, item: Any) -> None:
+        append = self.parts.append
+        kind = type(item)
+        if kind is bytes:
+            word = self.vocabulary.get(item)
+            if word is not None:
+                append(word)
+                return
+            if len(item) > self.sizeLimit:
+                raise BananaError("byte string is too long to send (%d)" % (len(item),))
+            append(_b128(len(item)) + b"\x82")
+            append(item)
+        elif kind is list or kind is tuple:
+            if len(item) > self.sizeLimit:
+                raise BananaError("list/tuple is too long to send (%d)" % (len(item),))
+            append(_b128(len(item)) + b"\x80")
+            encode = self.encode
+            for element in item:
+                encode(element)
+        elif kind is int or kind is bool:
+            self.encodeInt(int(item))
+        elif kind is float:
+            append(b"\x84" + _FLOAT.pack(item))
+        elif isinstance(item, (list, tuple)):
+            self.encode(list(item))
+        else:
+            raise BananaError("Banana cannot send %s objects: %r" % (kind.__name__, item))
+
+    def encodeInt(self, value: int) -> None:
+        if value >= 0:
+            if value <= _LARGEST_INT:
+                self.parts.append(_b128(value) + b"\x81")
+                return
+            if value > self.largestLong:
+                raise BananaError("int is too large to send (%d)" % (value,))
+            self.parts.append(_b128(value) + b"\x85")
+        elif value >= _SMALLEST_INT:
+            self.parts.append(_b128(-value) + b"\x83")
+        else:
+            if -value > self.largestLong:
+                raise BananaError("int is too large to send (%d)" % (value,))
+            self.parts.append(_b128(-value) + b"\x86")
+
+
+class Banana(Protocol):
+    """
+    The Banana protocol, client and server: dialect negotiation, then
+    expressions both ways.
+
+    Subclasses override ``expressionReceived`` (each top-level expression
+    received) and ``connectionReady`` (called once a dialect is agreed).
+
+    :ivar sizeLimit: the longest string or list accepted or sent.
+    :ivar maxDepth: the deepest nesting of lists accepted.
+    :ivar prefixLimit: the most prefix bytes accepted before a type byte.
+    """
+
+    knownDialects = [b"pb", b"none"]
+    sizeLimit = SIZE_LIMIT
+    maxDepth = MAX_DEPTH
+    prefixLimit = _PREFIX_LIMIT
+
+    def __init__(self, isClient: bool = True) -> None:
+        self.isClient = isClient
+        self.currentDialect: bytes | None = None
+        self.listStack: list[list[Any]] = []
+        self._buffer = b""
+        self._broken = False
+        self._vocabulary: dict[bytes, bytes] = {}
+
+    def setPrefixLimit(self, limit: int) -> None:
+        """Set the prefix limit for this connection (see the module's setPrefixLimit)."""
+        self.prefixLimit = limit
+
+    def connectionMade(self) -> None:
+        """Offer the known dialects, when the server."""
+        self.prefixLimit = _PREFIX_LIMIT
+        if not self.isClient:
+            self.sendEncoded(self.knownDialects)
+
+    def connectionReady(self) -> None:
+        """Called once the dialect is agreed: the place to start talking."""
+
+    def expressionReceived(self, expression: Any) -> None:
+        """Called with each top-level expression received (a list, bytes, int or float)."""
+        raise NotImplementedError()
+
+    def _selectDialect(self, dialect: bytes) -> None:
+        self.currentDialect = dialect
+        self._vocabulary = _VOCAB_ITEMS if dialect == b"pb" else {}
+        self.connectionReady()
+
+    def _negotiate(self, expression: Any) -> None:
+        if self.isClient:
+            offered = expression if isinstance(expression, list) else []
+            for dialect in offered:
+                if dialect in self.knownDialects:
+                    self.sendEncoded(dialect)
+                    self._selectDialect(dialect)
+                    return
+            self.protocolViolation("the server offers no dialect this client speaks")
+        elif expression in self.knownDialects:
+            self._selectDialect(expression)
+        else:
+            self.protocolViolation("the client picked a dialect the server did not offer")
+
+    def protocolViolation(self, reason: str) -> None:
+        """
+        The peer broke the protocol: log reason, drop the connection, and
+        ignore whatever else it sends.
+        """
+        if self._broken:
+            return
+        self._broken = True
+        self._buffer = b""
+        self.listStack = []
+        log.msg("Banana peer %s: %s; disconnecting" % (self._peerName(), reason))
+        transport = self.transport
+        if transport is not None:
+            transport.loseConnection()
+
+    def _peerName(self) -> str:
+        try:
+            return str(self.transport.getPeer())  # type: ignore[union-attr]
+        except Exception:
+            return "(unknown)"
+
+    def sendEncoded(self, expression: Any) -> None:
+        """
+        Encode expression and write it to the transport.
+
+        :raises BananaError: expression holds something Banana cannot carry
+            or breaks a size limit; nothing is written then.
+        """
+        encoder = _Encoder(self._vocabulary, self.sizeLimit, self.prefixLimit)
+        encoder.encode(expression)
+        self.transport.write(b"".join(encoder.parts))  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        """Decode whole items from data; hand each top-level one on."""
+        if self._broken:
+            return
+        buffer = self._buffer + data if self._buffer else data
+        try:
+            consumed = self._decode(buffer)
+        except BananaError as error:
+            self.protocolViolation(str(error))
+            return
+        if not self._broken:
+            self._buffer = buffer[consumed:]
+
+    def _decode(self, buffer: bytes) -> int:
+        # Returns how much of buffer was consumed: everything but an
+        # incomplete last item.
+        stack = self.listStack
+        prefixLimit = self.prefixLimit
+        sizeLimit = self.sizeLimit
+        end = len(buffer)
+        position = 0
+        while position < end and not self._broken:
+            start = position
+            while position < end and buffer[position] < 0x80:
+                position += 1
+            if position - start > prefixLimit:
+                raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
+            if position == end:
+                return start
+            kind = buffer[position]
+            number = b1282int(buffer[start:position]) if position > start else 0
+            position += 1
+            if kind == STRING:
+                if number > sizeLimit:
+                    raise BananaError("string of %d bytes is too long" % (number,))
+                if position + number > end:
+                    return start
+                item: Any = buffer[position : position + number]
+                position += number
+            elif kind == LIST:
+                if number > sizeLimit:
+                    raise BananaError("list of %d items is too long" % (number,))
+                if len(stack) >= self.maxDepth:
+                    raise BananaError("lists nested more than %d deep" % (self.maxDepth,))
+                if number:
+                    stack.append([number, []])
+                    continue
+                item = []
+            elif kind == INT or kind == LONGINT:
+                item = number
+            elif kind == NEG or kind == LONGNEG:
+                item = -number
+            elif kind == FLOAT:
+                if position + 8 > end:
+                    return start
+                item = _FLOAT.unpack_from(buffer, position)[0]
+                position += 8
+            elif kind == VOCAB and self.currentDialect == b"pb":
+                item = INCOMING_VOCABULARY.get(number)
+                if item is None:
+                    raise BananaError("unknown vocabulary number %d" % (number,))
+            else:
+                raise BananaError("invalid type byte 0x%02x" % (kind,))
+            # Hand the item to the innermost open list; each list completed
+            # goes to its parent in turn, the outermost to expressionReceived.
+            while stack:
+                top = stack[-1]
+                top[1].append(item)
+                if len(top[1]) < top[0]:
+                    break
+                stack.pop()
+                item = top[1]
+            else:
+                self._gotExpression(item)
+        return position
+
+    def _gotExpression(self, expression: Any) -> None:
+        if self.currentDialect is None:
+            self._negotiate(expression)
+        else:
+            self.expressionReceived(expression)
+
+
+class _Codec(Banana):
+    # The module-level encode/decode: the "none" dialect, no transport.
+    def __init__(self) -> None:
+        Banana.__init__(self, isClient=True)
+        self.currentDialect = b"none"
+        self.expressions: list[Any] = []
+
+    def expressionReceived(self, expression: Any) -> None:
+        self.expressions.append(expression)
+
+
+def encode(expression: Any) -> bytes:
+    """Encode one expression (no vocabulary), as Twisted's banana.encode does."""
+    encoder = _Encoder({}, SIZE_LIMIT, _PREFIX_LIMIT)
+    encoder.encode(expression)
+    return b"".join(encoder.parts)
+
+
+def decode(data: bytes) -> Any:
+    """
+    Decode the first complete expression in data.
+
+    :raises BananaError: data is malformed, breaks a limit, or holds no
+        complete expression.
+    """
+    codec = _Codec()
+    codec._decode(data)
+    if not codec.expressions:
+        raise BananaError("no complete expression")
+    return codec.expressions[0]
