@@ -201,7 +201,13 @@ class PBClientFactory(ClientFactory):
             self._failAll(reason)
 
     def clientConnectionMade(self, broker: Broker) -> None:
-        """The dialect is agreed: hand out the root."""
+        """
+        The dialect is agreed: hand out the root.  (Loom's connectors also
+        call this as soon as the connection is made, which is too early for
+        PB: the Broker calls it again once it is ready.)
+        """
+        if broker.currentDialect is None:
+            return
         self._broker = broker
         self._root = broker.remoteForName("root")
         deferreds, self.rootObjectRequests = self.rootObjectRequests, []
