@@ -135,7 +135,7 @@ class RemoteReference(Serializable):
         :raises DeadReferenceError: the connection is already lost.
         """
         name = _name if isinstance(_name, bytes) else _name.encode("utf-8")
-        return self.broker._sendMessage(b"", self.perspective, self.luid, name, args, kw)
+        return self.broker.sendMessage(b"", self.perspective, self.luid, name, args, kw)
 
     def remoteMethod(self, key: str) -> RemoteMethod:
         """Return a RemoteMethod calling key."""
@@ -331,9 +331,16 @@ class Broker(Banana):
         self.currentRequestID += 1
         return self.currentRequestID
 
-    def _sendMessage(
+    def sendMessage(
         self, prefix: bytes, perspective: Any, objectID: Any, message: bytes, args: Any, kw: Any
     ) -> Any:
+        """
+        Send a call of message to the peer's object objectID (prefix b"cache"
+        for a RemoteCache); return a Deferred of the answer, or None when
+        ``pbanswer=False`` was among kw.
+
+        :raises DeadReferenceError: the connection is lost.
+        """
         answerRequired = bool(kw.pop("pbanswer", True))
         if self.disconnected:
             raise DeadReferenceError("Calling Stale Broker")
@@ -353,6 +360,8 @@ class Broker(Banana):
         deferred: Deferred[Any] = Deferred()
         self.waitingForAnswers[requestID] = deferred
         return deferred
+
+    _sendMessage = sendMessage  # Twisted's name
 
     # -- receiving ------------------------------------------------------
 
@@ -529,6 +538,10 @@ class Broker(Banana):
         if self.maxBrokerRefsViolations > 3:
             self.protocolViolation("Maximum PB %s count exceeded" % (kind,))
         raise Error("Maximum PB %s count exceeded." % (kind,))
+
+    def setCleanupForLocal(self, puid: Any, cleanup: Callable[[], object]) -> None:
+        """Call cleanup() when the peer drops its last reference to the object puid."""
+        self._localCleanup[puid] = cleanup
 
     def setNameForLocal(self, name: str | bytes, object: Any) -> None:
         """Make object known to the peer as name (the root is "root")."""

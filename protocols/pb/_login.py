@@ -36,7 +36,8 @@ from typing import Any, Callable
 
 from zope.interface import Interface, classImplements, implementer
 
-from protocols.pb.flavors import IPBRoot, NoSuchMethod, Referenceable, _call
+from protocols.pb._calls import _call
+from protocols.pb.flavors import IPBRoot, NoSuchMethod, Referenceable
 from protocols.pb.jelly import Jellyable
 
 __all__ = [
@@ -142,7 +143,7 @@ def _avatarLoggedIn(broker: Any, result: Any) -> Any:
         if pending:
             pending.pop()()
 
-    broker._localCleanup[avatar.processUniqueID()] = maybeLogout
+    broker.setCleanupForLocal(avatar.processUniqueID(), maybeLogout)
     broker.notifyOnDisconnect(maybeLogout)
     return avatar
 

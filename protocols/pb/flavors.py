@@ -28,6 +28,7 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
+from protocols.pb._calls import _call, _methodName, _textKeys
 from protocols.pb.jelly import (
     InsecureJelly,
     Jellyable,
@@ -97,27 +98,6 @@ class Serializable(Jellyable):
     def processUniqueID(self) -> Any:
         """Return what identifies this object within the process (its id)."""
         return id(self)
-
-
-def _methodName(message: Any) -> str:
-    return message.decode("utf-8") if isinstance(message, bytes) else message
-
-
-def _textKeys(kw: dict[Any, Any]) -> dict[str, Any]:
-    # A Twisted peer sends str keys as unicode; an old one may send bytes.
-    if any(type(key) is not str for key in kw):
-        return {_methodName(key): value for key, value in kw.items()}
-    return kw
-
-
-def _call(method: Any, args: Any, kw: Any) -> Any:
-    if type(args) is not tuple and type(args) is not list or type(kw) is not dict:
-        raise TypeError("remote call arguments must be a tuple and a dict")
-    try:
-        return method(*args, **_textKeys(kw))
-    except TypeError:
-        log.msg("%s didn't accept %r and %r" % (method, args, kw))
-        raise
 
 
 class Referenceable(Serializable):
@@ -426,7 +406,7 @@ class RemoteCacheObserver:
                 "You can't call a cached method when the object hasn't been given to the peer yet."
             )
         name = _name.encode("utf-8") if isinstance(_name, str) else _name
-        return self.broker._sendMessage(b"cache", self.perspective, luid, name, args, kw)
+        return self.broker.sendMessage(b"cache", self.perspective, luid, name, args, kw)
 
     def remoteMethod(self, key: str) -> Any:
         """Return a callable that calls callRemote(key, ...)."""
