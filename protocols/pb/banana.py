@@ -50,7 +50,16 @@ from reactor import log
 __all__ = [
     "Banana",
     "BananaError",
+    "FLOAT",
+    "HIGH_BIT_SET",
+    "INT",
+    "LIST",
+    "LONGINT",
+    "LONGNEG",
+    "NEG",
     "SIZE_LIMIT",
+    "STRING",
+    "VOCAB",
     "decode",
     "encode",
     "int2b128",
@@ -58,14 +67,19 @@ __all__ = [
     "setPrefixLimit",
 ]
 
-LIST = 0x80
-INT = 0x81
-STRING = 0x82
-NEG = 0x83
-FLOAT = 0x84
-LONGINT = 0x85
-LONGNEG = 0x86
-VOCAB = 0x87
+# The type bytes, as bytes (Twisted's constants) ...
+LIST = b"\x80"
+INT = b"\x81"
+STRING = b"\x82"
+NEG = b"\x83"
+FLOAT = b"\x84"
+LONGINT = b"\x85"
+LONGNEG = b"\x86"
+VOCAB = b"\x87"
+HIGH_BIT_SET = b"\x80"
+
+# ... and as the ints the decoder compares (indexing bytes gives ints).
+_LIST, _INT, _STRING, _NEG, _FLOAT_TYPE, _LONGINT, _LONGNEG, _VOCAB = range(0x80, 0x88)
 
 SIZE_LIMIT = 640 * 1024
 MAX_DEPTH = 100
@@ -119,7 +133,7 @@ INCOMING_VOCABULARY: dict[int, bytes] = {n: w for w, n in OUTGOING_VOCABULARY.it
 
 # Encoded VOCAB items, built once: the hot path of every PB message.
 _VOCAB_ITEMS: dict[bytes, bytes] = {
-    word: bytes((number, VOCAB)) for word, number in OUTGOING_VOCABULARY.items()
+    word: bytes((number, _VOCAB)) for word, number in OUTGOING_VOCABULARY.items()
 }
 
 
@@ -337,14 +351,14 @@ class Banana(Protocol):
             kind = buffer[position]
             number = b1282int(buffer[start:position]) if position > start else 0
             position += 1
-            if kind == STRING:
+            if kind == _STRING:
                 if number > sizeLimit:
                     raise BananaError("string of %d bytes is too long" % (number,))
                 if position + number > end:
                     return start
                 item: Any = buffer[position : position + number]
                 position += number
-            elif kind == LIST:
+            elif kind == _LIST:
                 if number > sizeLimit:
                     raise BananaError("list of %d items is too long" % (number,))
                 if len(stack) >= self.maxDepth:
@@ -353,16 +367,16 @@ class Banana(Protocol):
                     stack.append([number, []])
                     continue
                 item = []
-            elif kind == INT or kind == LONGINT:
+            elif kind == _INT or kind == _LONGINT:
                 item = number
-            elif kind == NEG or kind == LONGNEG:
+            elif kind == _NEG or kind == _LONGNEG:
                 item = -number
-            elif kind == FLOAT:
+            elif kind == _FLOAT_TYPE:
                 if position + 8 > end:
                     return start
                 item = _FLOAT.unpack_from(buffer, position)[0]
                 position += 8
-            elif kind == VOCAB and self.currentDialect == b"pb":
+            elif kind == _VOCAB and self.currentDialect == b"pb":
                 item = INCOMING_VOCABULARY.get(number)
                 if item is None:
                     raise BananaError("unknown vocabulary number %d" % (number,))

@@ -51,6 +51,7 @@ __all__ = [
     "ProtocolError",
     "Referenceable",
     "RemoteCache",
+    "RemoteCacheMethod",
     "RemoteCacheObserver",
     "RemoteCopy",
     "Root",
@@ -64,6 +65,9 @@ __all__ = [
     "setUnjellyableFactoryForClass",
     "setUnjellyableForClass",
     "setUnjellyableForClassTree",
+    "unjellyCached",
+    "unjellyLCache",
+    "unjellyLocal",
 ]
 
 setCopierForClass = setUnjellyableForClass
@@ -336,19 +340,22 @@ class RemoteCache(RemoteCopy, Serializable):
         return blank
 
 
-def _unjellyCached(unjellier: Any, jellyList: list[Any]) -> Any:
+def unjellyCached(unjellier: Any, jellyList: list[Any]) -> Any:
+    """Rebuild [b"cached", luid]: another copy of a RemoteCache already here."""
     if unjellier.invoker is None:
         raise _insecure("cached")
     return unjellier.invoker.cachedLocallyAs(jellyList[1])._borgify()
 
 
-def _unjellyLCache(unjellier: Any, jellyList: list[Any]) -> Any:
+def unjellyLCache(unjellier: Any, jellyList: list[Any]) -> Any:
+    """Rebuild [b"lcache", luid]: our own Cacheable, coming home."""
     if unjellier.invoker is None:
         raise _insecure("lcache")
     return unjellier.invoker.remotelyCachedForLUID(jellyList[1])
 
 
-def _unjellyLocal(unjellier: Any, jellyList: list[Any]) -> Any:
+def unjellyLocal(unjellier: Any, jellyList: list[Any]) -> Any:
+    """Rebuild [b"local", luid]: our own Referenceable, coming home (None if unknown)."""
     if unjellier.invoker is None:
         raise _insecure("local")
     return unjellier.invoker.localObjectForID(jellyList[1])
@@ -358,9 +365,9 @@ def _insecure(atom: str) -> Exception:
     return InsecureJelly("%s is only understood by a Broker" % (atom,))
 
 
-setUnjellyableForClass("cached", _unjellyCached)
-setUnjellyableForClass("lcache", _unjellyLCache)
-setUnjellyableForClass("local", _unjellyLocal)
+setUnjellyableForClass("cached", unjellyCached)
+setUnjellyableForClass("lcache", unjellyLCache)
+setUnjellyableForClass("local", unjellyLocal)
 
 
 class RemoteCacheObserver:
@@ -408,6 +415,31 @@ class RemoteCacheObserver:
         name = _name.encode("utf-8") if isinstance(_name, str) else _name
         return self.broker.sendMessage(b"cache", self.perspective, luid, name, args, kw)
 
-    def remoteMethod(self, key: str) -> Any:
-        """Return a callable that calls callRemote(key, ...)."""
-        return lambda *args, **kw: self.callRemote(key, *args, **kw)
+    def remoteMethod(self, key: str) -> RemoteCacheMethod:
+        """Return a RemoteCacheMethod calling key."""
+        return RemoteCacheMethod(key, self.broker, self.cached, self.perspective)
+
+
+class RemoteCacheMethod:
+    """One observer method as a callable: calling it is callRemote(name, ...)."""
+
+    def __init__(self, name: str | bytes, broker: Any, cached: Cacheable, perspective: Any) -> None:
+        self.name = name
+        self.broker = broker
+        self.cached = cached
+        self.perspective = perspective
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RemoteCacheMethod):
+            return self._key() == other._key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[Any, int, int, int]:
+        return (self.name, id(self.broker), id(self.cached), id(self.perspective))
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        observer = RemoteCacheObserver(self.broker, self.cached, self.perspective)
+        return observer.callRemote(self.name, *args, **kw)

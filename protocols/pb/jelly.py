@@ -43,6 +43,7 @@ import types
 from typing import Any, Callable, Iterable
 
 __all__ = [
+    "DictTypes",
     "InsecureJelly",
     "Jellyable",
     "SecurityOptions",
@@ -51,6 +52,8 @@ __all__ = [
     "globalSecurity",
     "jelly",
     "qual",
+    "getInstanceState",
+    "setInstanceState",
     "setUnjellyableFactoryForClass",
     "setUnjellyableForClass",
     "setUnjellyableForClassTree",
@@ -59,7 +62,14 @@ __all__ = [
     "unjellyableFactoryRegistry",
 ]
 
+DictTypes = (dict,)
+
 None_atom = b"None"
+class_atom = b"class"
+module_atom = b"module"
+function_atom = b"function"
+persistent_atom = b"persistent"
+instance_atom = b"instance"
 dereference_atom = b"dereference"
 reference_atom = b"reference"
 dictionary_atom = b"dictionary"
