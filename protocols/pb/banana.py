@@ -21,10 +21,11 @@ top-level one.  This is Twisted's format byte for byte.
 The one idea: a decoder facing an untrusted peer must bound everything the
 peer chooses.  A prefix longer than ``prefixLimit`` bytes, a string or list
 longer than ``sizeLimit``, lists nested deeper than ``maxDepth``, an unknown
-type byte or vocabulary number: each breaks the connection -- the reason is
+type byte or vocabulary number, one expression longer than
+``expressionLimit`` bytes in all: each breaks the connection -- the reason is
 logged, the connection is dropped, and nothing else is affected.  Twisted
-bounds prefixes and sizes but not depth; Loom adds the depth bound (see
-test_deepNestingDisconnects).
+bounds prefixes and sizes but not depth or the total; Loom adds both (see
+test_deepNestingDisconnects and test_expressionLimit).
 
 Wire warts kept for compatibility:
 
@@ -57,6 +58,8 @@ __all__ = [
     "LONGINT",
     "LONGNEG",
     "NEG",
+    "EXPRESSION_LIMIT",
+    "MAX_DEPTH",
     "SIZE_LIMIT",
     "STRING",
     "VOCAB",
@@ -83,6 +86,7 @@ _LIST, _INT, _STRING, _NEG, _FLOAT_TYPE, _LONGINT, _LONGNEG, _VOCAB = range(0x80
 
 SIZE_LIMIT = 640 * 1024
 MAX_DEPTH = 100
+EXPRESSION_LIMIT = 16 * 1024 * 1024
 
 _PREFIX_LIMIT = 64
 _FLOAT = struct.Struct("!d")
@@ -236,12 +240,15 @@ class Banana(Protocol):
     :ivar sizeLimit: the longest string or list accepted or sent.
     :ivar maxDepth: the deepest nesting of lists accepted.
     :ivar prefixLimit: the most prefix bytes accepted before a type byte.
+    :ivar expressionLimit: the most bytes one top-level expression may take
+        (each string is bounded, but a list of them is bounded only by this).
     """
 
     knownDialects = [b"pb", b"none"]
     sizeLimit = SIZE_LIMIT
     maxDepth = MAX_DEPTH
     prefixLimit = _PREFIX_LIMIT
+    expressionLimit = EXPRESSION_LIMIT
 
     def __init__(self, isClient: bool = True) -> None:
         self.isClient = isClient
@@ -249,6 +256,10 @@ class Banana(Protocol):
         self.listStack: list[list[Any]] = []
         self._buffer = b""
         self._broken = False
+        # Stream offsets: of the buffer's first byte, and of the first byte
+        # of the top-level expression being decoded.
+        self._offset = 0
+        self._expressionStart = 0
         self._vocabulary: dict[bytes, bytes] = {}
 
     def setPrefixLimit(self, limit: int) -> None:
@@ -331,6 +342,7 @@ class Banana(Protocol):
             return
         if not self._broken:
             self._buffer = buffer[consumed:]
+            self._offset += consumed
 
     def _decode(self, buffer: bytes) -> int:
         # Returns how much of buffer was consumed: everything but an
@@ -342,6 +354,10 @@ class Banana(Protocol):
         position = 0
         while position < end and not self._broken:
             start = position
+            if not stack:
+                self._expressionStart = self._offset + start
+            elif self._offset + start - self._expressionStart > self.expressionLimit:
+                raise BananaError("expression longer than %d bytes" % (self.expressionLimit,))
             while position < end and buffer[position] < 0x80:
                 position += 1
             if position - start > prefixLimit:
@@ -354,6 +370,10 @@ class Banana(Protocol):
             if kind == _STRING:
                 if number > sizeLimit:
                     raise BananaError("string of %d bytes is too long" % (number,))
+                if stack and (
+                    self._offset + position + number - self._expressionStart > self.expressionLimit
+                ):
+                    raise BananaError("expression longer than %d bytes" % (self.expressionLimit,))
                 if position + number > end:
                     return start
                 item: Any = buffer[position : position + number]

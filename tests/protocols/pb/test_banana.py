@@ -192,3 +192,27 @@ def test_serverRefusesUnofferedDialect(logged):
     server.knownDialects = [b"pb"]
     connectedPair(server, client)
     assert server.lost is not None and not server.ready
+
+
+def test_expressionLimit(logged):
+    # Each string is bounded, but a list of many is bounded only by the
+    # expression limit, checked as its items arrive.
+    server, client, pump = _pair()
+    server.expressionLimit = 1000
+    client.sendEncoded([b"x" * 400, b"y" * 400])
+    pump.flush()
+    assert len(server.expressions) == 1
+    client.transport.write(b"\x05\x80" + banana.encode(b"x" * 400) * 3)
+    pump.flush()
+    assert len(server.expressions) == 1
+    assert server.lost is not None
+    assert any("expression longer than 1000 bytes" in text for text in _texts(logged))
+
+
+def test_expressionLimitCountsAcrossReads():
+    server, client, pump = _pair()
+    server.expressionLimit = 1000
+    data = b"\x05\x80" + banana.encode(b"x" * 400) * 3
+    for index in range(0, len(data), 7):
+        server.dataReceived(data[index : index + 7])
+    assert server.expressions == [] and server._broken
