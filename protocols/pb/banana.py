@@ -309,9 +309,12 @@ class Banana(Protocol):
         self._buffer = b""
         self.listStack = []
         log.msg("Banana peer %s: %s; disconnecting" % (self._peerName(), reason))
-        transport = self.transport
+        # Aborted, not closed: nothing more is owed to this peer, and one
+        # that stops reading must not hold the connection open.
+        transport: Any = self.transport
         if transport is not None:
-            transport.loseConnection()
+            abort = getattr(transport, "abortConnection", None)
+            (abort or transport.loseConnection)()
 
     def _peerName(self) -> str:
         try:
