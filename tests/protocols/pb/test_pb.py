@@ -553,3 +553,32 @@ def test_oversizedAnswerIsAnError(served):
     failure = resultOf(reference.callRemote("big"), pump)
     assert failure.check(banana.BananaError)
     assert resultOf(reference.callRemote("add", 1, 2), pump) == 3
+
+
+def test_remoteErrorPassedOnKeepsItsNames(served):
+    # A server that relays a call to another server hands the caller the
+    # original error, which still traps by its class.
+    root, reference, pump, server, client = served
+
+    class Relay(pb.Root):
+        def remote_relay(self, kind):
+            return reference.callRemote("fail", kind)
+
+    relayFactory = pb.PBClientFactory()
+    relayServer, relayClient, relayPump = connect(pb.PBServerFactory(Relay()), relayFactory)
+    relayRoot = resultOf(relayFactory.getRootObject(), relayPump)
+    relayed = relayRoot.callRemote("relay", "key")
+    relayPump.flush()
+    pump.flush()
+    failure = resultOf(relayed, relayPump)
+    assert failure.check(KeyError) is KeyError
+    assert failure.getErrorMessage() == "'missing'"
+
+
+def test_tooManyReferencesFailsThenDisconnects(served, logged):
+    root, reference, pump, server, client = served
+    for index in range(pb.MAX_BROKER_REFS):  # the root is one more
+        server.registerReference(Child(str(index)))
+    failures = [resultOf(reference.callRemote("child", "one more"), pump) for _ in range(4)]
+    assert [failure.check(pb.Error) for failure in failures[:3]] == [pb.Error] * 3
+    assert server.disconnected
