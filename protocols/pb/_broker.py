@@ -432,6 +432,11 @@ class Broker(Banana):
         # User code runs here: everything it raises becomes the answer.
         if type(requestID) is not int:
             raise ProtocolError("request id %r is not an int" % (requestID,))
+        # Methods get the name as a str, as Twisted gives it.
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        elif not isinstance(message, str):
+            raise ProtocolError("method name %r is not a string" % (message,))
         try:
             target = findObject(objectID)
             if target is None:

@@ -7,6 +7,7 @@ peers that break the protocol.
 import gc
 
 import pytest
+from zope.interface import implementer
 
 from protocols.pb import banana, jelly, pb
 from reactor import log
@@ -582,3 +583,42 @@ def test_tooManyReferencesFailsThenDisconnects(served, logged):
     failures = [resultOf(reference.callRemote("child", "one more"), pump) for _ in range(4)]
     assert [failure.check(pb.Error) for failure in failures[:3]] == [pb.Error] * 3
     assert server.disconnected
+
+
+def test_perspectiveGetsTheMethodNameAsText():
+    seen = []
+
+    @implementer(pb.IPerspective)
+    class Raw:
+        def perspectiveMessageReceived(self, broker, message, args, kw):
+            seen.append(message)
+            return broker.serialize(len(broker.unserialize(args)))
+
+    class RawRealm:
+        def requestAvatar(self, avatarId, mind, *interfaces):
+            return pb.IPerspective, Raw(), lambda: None
+
+    avatar, pump, client = _login(Portal(RawRealm(), {b"a": b"p"}), UsernamePassword(b"a", b"p"))
+    assert resultOf(avatar.callRemote("count", 1, 2, 3), pump) == 3
+    assert seen == ["count"]
+
+
+class Plain:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_securityOptionsAllowPlainInstances():
+    security = jelly.SecurityOptions()
+    security.allowInstancesOf(Plain)
+    serverFactory = pb.PBServerFactory(Server(), security=security)
+    clientFactory = pb.PBClientFactory(security=security)
+    server, client, pump = connect(serverFactory, clientFactory)
+    reference = resultOf(clientFactory.getRootObject(), pump)
+    echoed = resultOf(reference.callRemote("echo", Plain([1])), pump)
+    assert isinstance(echoed, Plain) and echoed.value == [1]
+    # With the global options, the same instance crosses as unpersistable.
+    otherFactory = pb.PBClientFactory()
+    server, client, pump = connect(pb.PBServerFactory(Server()), otherFactory)
+    reference = resultOf(otherFactory.getRootObject(), pump)
+    assert isinstance(resultOf(reference.callRemote("echo", Plain([1])), pump), jelly.Unpersistable)
