@@ -7,7 +7,8 @@ a Twisted client calls a Loom server.  Twisted runs in a subprocess
 Both servers have the same API (the Loom one is below, the Twisted one in
 twistedpeer.py), so each side runs the same checks: values of every plain
 type, nested Referenceables both ways, Copyable round trips, remote
-exceptions, login with username and password, Cacheable updates.
+exceptions, login with username and password (and anonymously),
+Cacheable updates.
 
 The login's server-side portal is the Portal stand-in of pbhelpers until
 protocols.cred lands; its UnauthorizedLogin is the stand-in's class.
@@ -26,7 +27,7 @@ from protocols.pb import pb
 from protocols.protocol import ProcessProtocol
 from reactor.defer import Deferred, DeferredList
 
-from .pbhelpers import Portal, Realm, UsernamePassword
+from .pbhelpers import Anonymous, Portal, Realm, UsernamePassword
 
 pytestmark = [
     pytest.mark.skipif(
@@ -285,6 +286,11 @@ def test_loomClientLogin(reactor, runUntil, twistedServer):
     runUntil(reactor, login)
     assert failures[0].check("twisted.cred.error.UnauthorizedLogin")
     _disconnect(reactor, runUntil, factory)
+    factory = pb.PBClientFactory()
+    reactor.connectTCP("127.0.0.1", twistedServer[1], factory)
+    avatar = runUntil(reactor, factory.login(Anonymous()))
+    assert runUntil(reactor, avatar.callRemote("whoami")) == ()  # Twisted's ANONYMOUS
+    _disconnect(reactor, runUntil, factory)
 
 
 # -- a Twisted client, a Loom server ---------------------------------------
@@ -324,7 +330,8 @@ def twistedClientResults(reactor, runUntil):
     """Run twistedpeer.py's client checks against Loom servers; return its results."""
     realm = Realm()
     rootFactory = _TrackingFactory(Server())
-    portalFactory = _TrackingFactory(Portal(realm, {b"alice": b"secret"}))
+    portal = Portal(realm, {b"alice": b"secret"}, allowAnonymous=True)
+    portalFactory = _TrackingFactory(portal)
     rootPort = reactor.listenTCP(0, rootFactory, interface="127.0.0.1")
     portalPort = reactor.listenTCP(0, portalFactory, interface="127.0.0.1")
     collector = _Collector()
@@ -361,3 +368,4 @@ def test_twistedClient(twistedClientResults):
     assert results["tellMind"] == 1
     assert results["notes"] == ["hello"]
     assert "tests.protocols.pb.pbhelpers.UnauthorizedLogin" in results["wrongPassword"]["parents"]
+    assert results["anonymous"] == "None"

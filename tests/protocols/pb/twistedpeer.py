@@ -190,7 +190,7 @@ def serve():
     log.startLogging(sys.stderr, setStdout=False)
     checker = checkers.InMemoryUsernamePasswordDatabaseDontUse(alice=b"secret")
     rootPort = reactor.listenTCP(0, pb.PBServerFactory(Server()), interface="127.0.0.1")
-    thePortal = portal.Portal(Realm(), [checker])
+    thePortal = portal.Portal(Realm(), [checker, checkers.AllowAnonymousAccess()])
     portalPort = reactor.listenTCP(0, pb.PBServerFactory(thePortal), interface="127.0.0.1")
     stdio.StandardIO(StopOnEOF())
     print("PORTS %d %d" % (rootPort.getHost().port, portalPort.getHost().port), flush=True)
@@ -257,6 +257,13 @@ def checks(rootPort, portalPort):
     d.addCallbacks(lambda avatar: {"type": "logged in"}, describe)
     results["wrongPassword"] = yield d
     wrongFactory.disconnect()
+    from twisted.cred.credentials import Anonymous
+
+    anonymousFactory = pb.PBClientFactory()
+    reactor.connectTCP("127.0.0.1", portalPort, anonymousFactory)
+    avatar = yield anonymousFactory.login(Anonymous())
+    results["anonymous"] = repr((yield avatar.callRemote("whoami")))
+    anonymousFactory.disconnect()
     return results
 
 
