@@ -45,6 +45,7 @@ _TWIN_MODULES = [
     ("protocols.pb._broker.", "twisted.spread.pb."),
     ("protocols.pb._failures.", "twisted.spread.pb."),
     ("protocols.pb._login.", "twisted.spread.pb."),
+    ("protocols.pb._references.", "twisted.spread.pb."),
     ("protocols.pb.flavors.", "twisted.spread.flavors."),
     ("protocols.pb.jelly.", "twisted.spread.jelly."),
     ("protocols.pb.banana.", "twisted.spread.banana."),

@@ -48,10 +48,7 @@ from protocols.pb._broker import (
     Broker,
     DeadReferenceError,
     Error,
-    Local,
     PBConnectionLost,
-    RemoteMethod,
-    RemoteReference,
 )
 from protocols.pb._failures import (
     CopiedFailure,
@@ -69,6 +66,7 @@ from protocols.pb._login import (
     challenge,
     respond,
 )
+from protocols.pb._references import Local, RemoteMethod, RemoteReference
 from protocols.pb.banana import BananaError
 from protocols.pb.flavors import (
     Cacheable,
