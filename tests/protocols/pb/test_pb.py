@@ -622,3 +622,19 @@ def test_securityOptionsAllowPlainInstances():
     server, client, pump = connect(pb.PBServerFactory(Server()), otherFactory)
     reference = resultOf(otherFactory.getRootObject(), pump)
     assert isinstance(resultOf(reference.callRemote("echo", Plain([1])), pump), jelly.Unpersistable)
+
+
+def test_copiedFailureAsFuture(served):
+    # An asyncio Future following a call that failed remotely gets the
+    # RemoteError a CopiedFailure raises (its value is only text).
+    import asyncio
+
+    root, reference, pump, server, client = served
+    loop = asyncio.new_event_loop()
+    try:
+        future = reference.callRemote("fail", "key").asFuture(loop)
+        pump.flush()
+        error = future.exception()
+        assert isinstance(error, pb.RemoteError) and error.remoteType == "builtins.KeyError"
+    finally:
+        loop.close()
