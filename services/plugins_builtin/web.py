@@ -26,12 +26,13 @@ within 30 s, an idle keep-alive connection closed) bound slow clients.
 import importlib
 import os
 import sys
+from typing import Any
 
 from services.plugins_builtin import endpointDescription
 from services.usage import Options as _BaseOptions
 from services.usage import UsageError
 
-__all__ = ["Options", "makeService", "importApplication", "parseBackend"]
+__all__ = ["Options", "makeService", "makeRoot", "importApplication", "parseBackend"]
 
 MODES = ("path", "proxy", "wsgi")
 
@@ -59,11 +60,11 @@ class Options(_BaseOptions):
     ]
     optPlaceholders = {"path": "DIR", "proxy": "HOST:PORT", "wsgi": "MODULE.APP"}
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
 
-    def opt_port(self, description):
+    def opt_port(self, description: str) -> None:
         """Where to listen (an endpoint description; repeatable). [default: tcp:8080]"""
         try:
             self["ports"].append(endpointDescription(description))
@@ -72,7 +73,7 @@ class Options(_BaseOptions):
 
     opt_p = opt_port
 
-    def postOptions(self):
+    def postOptions(self) -> None:
         """Check that one mode is given, and that what it names is there."""
         given = ["--" + mode for mode in MODES if self[mode] is not None]
         if len(given) > 1:
@@ -97,7 +98,7 @@ class Options(_BaseOptions):
             self["application"] = importApplication(self["wsgi"])
 
 
-def parseBackend(value):
+def parseBackend(value: str) -> tuple[str, int]:
     """
     Split ``HOST:PORT`` (``[::1]:8080`` for an IPv6 address) into (host, port).
 
@@ -113,7 +114,7 @@ def parseBackend(value):
     return host, int(port)
 
 
-def importApplication(name):
+def importApplication(name: str) -> Any:
     """
     Import a WSGI application named ``module.app`` or ``module:app``.
 
@@ -138,7 +139,7 @@ def importApplication(name):
         raise UsageError(
             "--wsgi %s: cannot import %s: %s: %s" % (name, moduleName, type(error).__name__, error)
         ) from None
-    application = module
+    application: Any = module
     for part in attribute.split("."):
         application = getattr(application, part, None)
         if application is None:
@@ -153,7 +154,7 @@ def importApplication(name):
 class _GlobalReactor:
     # Stands for the global reactor until something is asked of it, so that
     # makeService installs none (loomd installs the one -r names first).
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         from reactor import getReactor
 
         return getattr(getReactor(), name)
@@ -161,14 +162,14 @@ class _GlobalReactor:
 
 class _GlobalThreadPool:
     # The reactor's thread pool, looked up when WSGIResource first uses it.
-    def __init__(self, reactor):
+    def __init__(self, reactor: Any) -> None:
         self._reactor = reactor
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._reactor.getThreadPool(), name)
 
 
-def makeRoot(options, reactor=None):
+def makeRoot(options: Options, reactor: Any = None) -> Any:
     """Return the resource the options name: a File, a ReverseProxyResource or a WSGIResource."""
     reactor = _GlobalReactor() if reactor is None else reactor
     if options["path"] is not None:
@@ -185,7 +186,7 @@ def makeRoot(options, reactor=None):
     return WSGIResource(reactor, _GlobalThreadPool(reactor), options["application"])
 
 
-def makeService(options, reactor=None):
+def makeService(options: Options, reactor: Any = None) -> Any:
     """
     Return the service serving the Site on options["ports"]: one
     StreamServerEndpointService, or a MultiService of one per port.
