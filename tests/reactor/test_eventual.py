@@ -209,7 +209,7 @@ def test_missingMethodBreaksPromise():
 def test_privateNamesAreNotSent():
     """send(x)._name is refused at once: private names are not messages."""
     with pytest.raises(AttributeError):
-        send(Target(), reactor=Clock())._private
+        send(Target(), reactor=Clock())._private()
 
 
 def test_deferredResultIsWaitedFor():

@@ -78,7 +78,7 @@ def makePortal(clock, realm=None, delay=2.0):
 
 
 def test_loginGivesRealmsAvatar():
-    """A good login gives the realm's (interface, avatar, logout), asked with id, mind, interfaces."""
+    """A good login gives the realm's (interface, avatar, logout) for id, mind, interfaces."""
     clock, realm = Clock(), Realm()
     portal = makePortal(clock, realm)
     interface, avatar, logout = outcome(
