@@ -4,7 +4,7 @@ Credentials checkers: from credentials to an avatar ID, or UnauthorizedLogin
 
 FilePasswordDB is the one for real use: the users and their salted scrypt
 hashes in a file (protocols.cred.passwordfile).  Hashing with scrypt is
-deliberately slow (about a tenth of a second, 32 MiB, at the default cost),
+deliberately slow (tenths of a second, and 32 MiB, at the default cost),
 so it runs in the reactor's thread pool, never in the reactor thread, and
 an unknown user costs one hash too, of a dummy entry with the same
 parameters, so that a wrong name takes as long to refuse as a wrong
