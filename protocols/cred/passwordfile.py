@@ -279,7 +279,7 @@ def _rewrite(path: str, edit: Callable[[list[str]], bool]) -> bool:
 
 
 def _replace(dirFd: int, name: str, text: str, info: os.stat_result | None) -> None:
-    temporary = ".%s.%d.new" % (name, os.getpid())
+    temporary = ".%s.%s.new" % (name, os.urandom(6).hex())
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temporary, flags, 0o600, dir_fd=dirFd)
     try:

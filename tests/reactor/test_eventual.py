@@ -108,6 +108,24 @@ def test_flushWaitsForCallsQueuedByCalls(reactor):
     assert events == ["nested"]
 
 
+def test_promiseChainOnEveryReactor(reactor):
+    """Promises delivered through a real reactor's queue (found by getEventualQueue)."""
+
+    class Node:
+        def __init__(self, depth):
+            self.depth = depth
+
+        def child(self):
+            return Node(self.depth + 1)
+
+    promise, resolver = makePromise(reactor=reactor)
+    deepest = send(send(send(promise).child()).child()).child()
+    resolver(Node(0))
+    assert runUntil(reactor, when(deepest)).depth == 3
+    runUntil(reactor, flushEventualQueue(reactor=reactor))
+    assert getEventualQueue(reactor).reactor is reactor
+
+
 def test_queuePerReactor():
     """getEventualQueue gives one queue per reactor, bound to it."""
     first, second = Clock(), Clock()
