@@ -30,7 +30,7 @@ from protocols.cred.passwordfile import (
     parsePasswordFile,
     readPasswordFile,
 )
-from reactor.defer import Deferred, maybeDeferred, succeed
+from reactor.defer import CancelledError, Deferred, DeferredSemaphore, maybeDeferred, succeed
 from reactor.failure import Failure
 from reactor.logger import Logger, LogLevel
 from reactor.threads import deferToThread
@@ -126,8 +126,11 @@ class FilePasswordDB:
     (its format, its permissions and the command that edits it:
     protocols.cred.passwordfile).
 
-    The file is read at each login in a pool thread (reread only when it
-    changed), so users can be added while the server runs.  A file that
+    The file is read at each login in a pool thread (reparsed only when it
+    changed), so users can be added while the server runs.  At most
+    ``concurrency`` checks hash at once; the others wait their turn in the
+    reactor, so that a flood of logins cannot take every thread of the pool
+    from the rest of the server (the resolver's lookups, say).  A file that
     cannot be read, or is refused (others may write or read it), is logged
     and every login fails with UnauthorizedLogin; lines it cannot read are
     logged once and skipped.
@@ -140,17 +143,21 @@ class FilePasswordDB:
     fields, hash function or case sensitivity: the format is fixed.
 
     :ivar filename: the file's path.
+    :ivar hashing: the DeferredSemaphore of the checks hashing; its
+        ``waiting`` are the checks waiting for their turn.
     """
 
     credentialInterfaces = (IUsernamePassword,)
     _log = Logger()
 
-    def __init__(self, filename: str, *, reactor: Any = None) -> None:
+    def __init__(self, filename: str, *, reactor: Any = None, concurrency: int = 2) -> None:
         """
         :param filename: the password file.
         :param reactor: whose thread pool hashes (the global reactor by default).
+        :param concurrency: how many checks may hash at once.
         """
         self.filename = filename
+        self.hashing = DeferredSemaphore(concurrency)
         self._reactor = reactor
         self._cache: tuple[tuple[int, ...], PasswordFile] | None = None
 
@@ -159,8 +166,8 @@ class FilePasswordDB:
         password = credentials.password
         if isinstance(password, str):
             password = password.encode("utf-8")
-        checked: Deferred[tuple[AvatarId | None, list[str]]] = deferToThread(
-            self._check, credentials.username, password, _reactor=self._reactor
+        checked: Deferred[tuple[AvatarId | None, list[str]]] = self.hashing.run(
+            deferToThread, self._check, credentials.username, password, _reactor=self._reactor
         )
         return checked.addCallbacks(self._cbChecked, self._ebUnreadable)
 
@@ -189,7 +196,10 @@ class FilePasswordDB:
 
     def _ebUnreadable(self, failure: Failure) -> Failure:
         # The file could not be read or was refused: the server's problem,
-        # logged; the client hears what a wrong password would tell it.
+        # logged; the client hears what a wrong password would tell it.  A
+        # check cancelled while waiting for its turn is neither.
+        if failure.check(CancelledError):
+            return failure
         self._log.failure(
             "Cannot check passwords in {path}", failure, LogLevel.error, path=self.filename
         )

@@ -15,6 +15,7 @@ from protocols.cred.credentials import UsernamePassword
 from protocols.cred.error import UnauthorizedLogin
 from protocols.cred.passwordfile import setPassword
 from reactor import log
+from reactor.defer import CancelledError
 from reactor.pytestplugin import runUntil
 
 pytestmark = pytest.mark.timeout(30)
@@ -160,3 +161,39 @@ def test_reactorRunsWhileHashing(defaultReactor, passwords, monkeypatch):
     reactor.callLater(0, releaseOnceHashing)
     assert check(reactor, passwords, b"alice", b"sesame") == b"alice"
     assert released == [True]
+
+
+def test_hashesTakeTurns(defaultReactor, passwords, monkeypatch):
+    """
+    At most ``concurrency`` checks hash at once; the rest wait in the reactor
+    (not in the pool), and one cancelled while waiting leaves the line
+    quietly.
+    """
+    reactor = defaultReactor
+    events, hashing, release = [], threading.Event(), threading.Event()
+    real = hashlib.scrypt
+
+    def blockingScrypt(password, **kwargs):
+        events.append("start")
+        hashing.set()
+        release.wait(10)
+        events.append("end")
+        return real(password, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", blockingScrypt)
+    checker = FilePasswordDB(passwords, reactor=reactor, concurrency=1)
+    first, second, third = (
+        checker.requestAvatarId(UsernamePassword(b"alice", b"sesame")) for _ in range(3)
+    )
+    assert hashing.wait(10)
+    assert len(checker.hashing.waiting) == 2
+    cancelled = []
+    third.addErrback(cancelled.append)
+    with Logged() as logged:
+        third.cancel()
+        release.set()
+        assert runUntil(reactor, first) == b"alice"
+        assert runUntil(reactor, second) == b"alice"
+    assert cancelled[0].check(CancelledError)
+    assert events == ["start", "end", "start", "end"]
+    assert logged.texts == []
