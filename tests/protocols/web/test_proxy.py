@@ -405,10 +405,17 @@ def test_httpsBackend(reactor, parser, runUntil, tlsCertificates):
 
 
 # -- memory, with the proxy in a subprocess ----------------------------------------
+#
+# A GiB each way through the proxy (and its backend, in the same process:
+# tests/protocols/web/proxyprocess.py), with the process's RSS sampled as
+# it goes.  Each side is slow for its first SLOW bytes, so that the far
+# side is held back by backpressure, then fast, so that the whole GiB goes
+# through in seconds; DEADLINE bounds each test.
 
 RSS_BOUND = 64 * 1024 * 1024
-PUSHED = 256 * 1024 * 1024
-SECONDS = 8
+PUSHED = 1 << 30
+SLOW = 16 << 20
+DEADLINE = 45
 
 
 def rss(pid):
@@ -435,42 +442,65 @@ def proxyProcess():
         process.stdout.close()
 
 
-@pytest.mark.timeout(60)
+def readHead(sock):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        piece = sock.recv(1)
+        assert piece, head
+        head += piece
+    return head
+
+
+@pytest.mark.timeout(90)
 def test_slowClientKeepsTheProxysMemoryBounded(proxyProcess):
     process, port = proxyProcess
+    deadline = time.monotonic() + DEADLINE
+    buffer = bytearray(1 << 16)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET /big?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (1 << 30,))
-        received, highest, deadline = 0, 0, time.monotonic() + SECONDS
+        sock.sendall(b"GET /big?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (PUSHED,))
+        assert readHead(sock).startswith(b"HTTP/1.1 200 ")
+        received, highest = 0, rss(process.pid)
         while received < PUSHED and time.monotonic() < deadline:
-            data = sock.recv(1 << 16)
-            assert data
-            received += len(data)
-            if received % (1 << 22) < (1 << 16):
+            count = sock.recv_into(buffer)
+            assert count
+            received += count
+            if received < SLOW:
+                # Slow: 64 KiB per 10 ms, while the backend could go on.
                 highest = max(highest, rss(process.pid))
-                time.sleep(0.05)  # slower than the backend
+                time.sleep(0.01)
+            elif received % (1 << 24) < count:
+                highest = max(highest, rss(process.pid))
         highest = max(highest, rss(process.pid))
     print(
         "slow client: %d MiB through, proxy RSS at most %.1f MB" % (received >> 20, highest / 1e6)
     )
-    assert received > 8 * 1024 * 1024  # it did stream
+    assert received == PUSHED
     assert highest < RSS_BOUND, (received, highest)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 def test_uploadToASlowBackendKeepsTheProxysMemoryBounded(proxyProcess):
     process, port = proxyProcess
-    chunk = b"u" * (1 << 16)
+    deadline = time.monotonic() + DEADLINE
+    block = memoryview(bytes(range(256)) * 256)
     with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
         sock.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (PUSHED,))
-        sent, highest, deadline = 0, 0, time.monotonic() + SECONDS
+        sent, highest = 0, rss(process.pid)
         while sent < PUSHED and time.monotonic() < deadline:
             try:
-                sent += sock.send(chunk)
+                count = sock.send(block[: PUSHED - sent])
             except socket.timeout:
-                pass  # the proxy stopped reading: backpressure
-            highest = max(highest, rss(process.pid))
+                continue  # the proxy stopped reading: backpressure
+            sent += count
+            if sent < SLOW or sent % (1 << 24) < count:
+                highest = max(highest, rss(process.pid))
+        sock.settimeout(max(1, deadline - time.monotonic()))
+        answer = readHead(sock)
+        answer += sock.recv(100)
+        highest = max(highest, rss(process.pid))
     print("slow backend: %d MiB sent, proxy RSS at most %.1f MB" % (sent >> 20, highest / 1e6))
-    assert sent > 8 * 1024 * 1024  # it did stream
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"\r\n\r\n%d" % (PUSHED,))
     assert highest < RSS_BOUND, (sent, highest)
 
 
