@@ -1,8 +1,8 @@
 """
 The agents that wrap an agent, with twisted.web.client's names:
 RedirectAgent and BrowserLikeRedirectAgent follow redirects,
-ContentDecoderAgent with GzipDecoder decodes gzip bodies;
-protocols.web.client gives them.
+ContentDecoderAgent with GzipDecoder decodes gzip bodies, CookieAgent
+keeps cookies in a stdlib CookieJar; protocols.web.client gives them.
 
 Each takes any IAgent and is one itself, so they stack:
 ``ContentDecoderAgent(RedirectAgent(Agent(reactor)), [(b"gzip", GzipDecoder)])``.
@@ -10,6 +10,8 @@ Each takes any IAgent and is one itself, so they stack:
 
 from __future__ import annotations
 
+import email.message
+import urllib.request
 import zlib
 from typing import Any
 from urllib import parse
@@ -31,6 +33,7 @@ __all__ = [
     "BrowserLikeRedirectAgent",
     "ContentDecoderAgent",
     "GzipDecoder",
+    "CookieAgent",
 ]
 
 
@@ -214,3 +217,50 @@ class ContentDecoderAgent:
         else:
             response.headers.removeHeader(b"content-encoding")
         return response
+
+
+class _CookieResponse:
+    """What CookieJar.extract_cookies reads of a response: its headers, by info()."""
+
+    def __init__(self, response: Any) -> None:
+        self._message = email.message.Message()
+        for name, values in response.headers.getAllRawHeaders():
+            for value in values:
+                self._message[name.decode("latin-1")] = value.decode("latin-1")
+
+    def info(self) -> email.message.Message:
+        return self._message
+
+
+@implementer(IAgent)
+class CookieAgent:
+    """
+    Send the cookies of cookieJar (an http.cookiejar.CookieJar) that match
+    each request, and keep those each response sets, as Twisted's does.
+    A Cookie header given with the request is sent instead of the jar's.
+
+    :ivar cookieJar: the jar, read and changed by every request.
+    """
+
+    def __init__(self, agent: Any, cookieJar: Any) -> None:
+        self._agent = agent
+        self.cookieJar = cookieJar
+
+    def request(
+        self, method: bytes, uri: bytes, headers: Headers | None = None, bodyProducer: Any = None
+    ) -> Deferred[Any]:
+        """Request uri with the jar's cookies; see IAgent.request."""
+        headers = Headers() if headers is None else headers
+        asked = urllib.request.Request(uri.decode("ascii"), method=method.decode("ascii"))
+        if not headers.hasHeader(b"cookie"):
+            self.cookieJar.add_cookie_header(asked)
+            cookie = asked.get_header("Cookie")
+            if cookie is not None:
+                headers = headers.copy()
+                headers.addRawHeader(b"cookie", cookie.encode("latin-1"))
+
+        def extract(response: Any) -> Any:
+            self.cookieJar.extract_cookies(_CookieResponse(response), asked)
+            return response
+
+        return self._agent.request(method, uri, headers, bodyProducer).addCallback(extract)

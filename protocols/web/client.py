@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import io
+from collections import OrderedDict
 from typing import Any, Callable
 
 from zope.interface import implementer
@@ -31,6 +32,7 @@ from protocols.web import error
 from protocols.web._agents import (
     BrowserLikeRedirectAgent,
     ContentDecoderAgent,
+    CookieAgent,
     GzipDecoder,
     RedirectAgent,
 )
@@ -64,11 +66,14 @@ __all__ = [
     "BrowserLikePolicyForHTTPS",
     "BrowserLikeRedirectAgent",
     "ContentDecoderAgent",
+    "CookieAgent",
     "FileBodyProducer",
     "GzipDecoder",
     "HTTPConnectionPool",
+    "HostnameCachingHTTPSPolicy",
     "PartialDownloadError",
     "PotentialDataLoss",
+    "ProxyAgent",
     "RedirectAgent",
     "RequestGenerationFailed",
     "RequestNotSent",
@@ -96,6 +101,34 @@ class BrowserLikePolicyForHTTPS:
     def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
         """Return the client TLS options for hostname."""
         return optionsForClientTLS(hostname.decode("idna"), trustRoot=self._trustRoot)
+
+
+@implementer(IPolicyForHTTPS)
+class HostnameCachingHTTPSPolicy:
+    """
+    An IPolicyForHTTPS that keeps the TLS options another one made for
+    each of the last cacheSize host names, as Twisted's does: making them
+    (loading the trust store) costs far more than a lookup.
+
+    :param policyforHTTPS: the IPolicyForHTTPS asked on a miss.
+    :param cacheSize: how many host names are remembered, the least
+        recently used forgotten first.
+    """
+
+    def __init__(self, policyforHTTPS: Any, cacheSize: int = 20) -> None:
+        self._policyForHTTPS = policyforHTTPS
+        self._cache: OrderedDict[bytes, Any] = OrderedDict()
+        self._cacheSize = cacheSize
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
+        """Return the TLS options for hostname: remembered, or made and remembered."""
+        creator = self._cache.pop(hostname, None)
+        if creator is None:
+            creator = self._policyForHTTPS.creatorForNetloc(hostname, port)
+            if len(self._cache) >= self._cacheSize:
+                self._cache.popitem(last=False)
+        self._cache[hostname] = creator
+        return creator
 
 
 class _ProtocolFactory(Factory):
@@ -277,6 +310,13 @@ class Agent:
             endpoint = self._endpointFactory.endpointForURI(parsed)
         except Exception:
             return fail()
+        request = self._makeRequest(method, parsed, parsed.originForm, headers, bodyProducer)
+        key = (parsed.scheme, parsed.host, parsed.port)
+        return self._requestWithRetry(key, endpoint, request)
+
+    def _makeRequest(
+        self, method: bytes, parsed: URI, target: bytes, headers: Headers | None, body: Any
+    ) -> Request:
         headers = Headers() if headers is None else headers.copy()
         if not headers.hasHeader(b"host"):
             default = 443 if parsed.scheme == b"https" else 80
@@ -284,12 +324,7 @@ class Agent:
             if b":" in parsed.host:
                 host = parsed.netloc
             headers.addRawHeader(b"host", host)
-        request = Request(
-            method, parsed.originForm, headers, bodyProducer, self._pool.persistent,
-            parsedURI=parsed,
-        )  # fmt: skip
-        key = (parsed.scheme, parsed.host, parsed.port)
-        return self._requestWithRetry(key, endpoint, request)
+        return Request(method, target, headers, body, self._pool.persistent, parsedURI=parsed)
 
     def _requestWithRetry(self, key: Any, endpoint: Any, request: Request) -> Deferred[Response]:
         pool = self._pool
@@ -315,6 +350,45 @@ class Agent:
             return deferred.addErrback(maybeRetry)
 
         return pool.getConnection(key, endpoint).addCallback(send)
+
+
+class ProxyAgent(Agent):
+    """
+    Make every request through one HTTP proxy, as twisted.web.client's
+    ProxyAgent does: the request line carries the absolute URI, and all
+    requests share the proxy's connections in the pool.  An ``https`` URI
+    is sent to the proxy as it is (no CONNECT tunnel), as in Twisted.
+
+    :param endpoint: the IStreamClientEndpoint of the proxy.
+    :param reactor: schedules the timeouts (the global reactor by default).
+    :param pool: an HTTPConnectionPool (a non-persistent one by default).
+    """
+
+    def __init__(
+        self,
+        endpoint: Any,
+        reactor: Any = None,
+        pool: HTTPConnectionPool | None = None,
+        *,
+        responseTimeout: float | None = None,
+    ) -> None:
+        if reactor is None:
+            reactor = importlib.import_module("reactor").reactor
+        self._proxyEndpoint = endpoint
+        self._init(reactor, None, pool, responseTimeout)
+
+    def request(
+        self,
+        method: bytes,
+        uri: bytes,
+        headers: Headers | None = None,
+        bodyProducer: Any = None,
+    ) -> Deferred[Response]:
+        """Request uri through the proxy; see Agent.request."""
+        parsed = URI.fromBytes(uri)
+        request = self._makeRequest(method, parsed, parsed.toBytes(), headers, bodyProducer)
+        key = ("http-proxy", self._proxyEndpoint)
+        return self._requestWithRetry(key, self._proxyEndpoint, request)
 
 
 def getPage(
