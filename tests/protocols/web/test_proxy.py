@@ -140,6 +140,9 @@ class Backend:
         root.putChild(b"endless", self.endless)
         self.sink = Sink()
         root.putChild(b"sink", self.sink)
+        small = Echo()
+        small.maxRequestBodySize = 1000
+        root.putChild(b"small", small)
         self.site = server.Site(root, reactor=reactor, parser=parser)
         self.site.noisy = False
         self.site.protocol = CountingChannel
@@ -163,6 +166,8 @@ class Front:
         root.putChild(b"p", self.resource)
         self.site = server.Site(root, reactor=reactor, parser=parser)
         self.site.noisy = False
+        self.site.protocol = CountingChannel
+        self.site.opened = self.site.closed = 0
         self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
         self.url = "http://127.0.0.1:%d" % (self.port.getHost().port,)
 
@@ -363,6 +368,23 @@ def test_headKeepsTheBackendsLength(reactor, runUntil, stack):
     assert (head.code, nothing) == (201, b"")
     # Echo's answer names the method: "HEAD" is one byte longer than "GET".
     assert head.headers.getRawHeaders(b"content-length") == [b"%d" % (len(body) + 1,)]
+
+
+@pytest.mark.parametrize("stack", [{"path": b"/small"}], indirect=True)
+def test_aBackendsEarlyAnswerReachesTheClient(reactor, runUntil, stack, backend):
+    # The backend answers 413 as soon as the head says how long the body
+    # is, and reads no more of it: the client gets that answer while still
+    # uploading, and every connection closes (the proxy's and the client's
+    # Agents give their bodies up).
+    front, agent = stack
+    response, body = ask(reactor, runUntil, agent, front.u("/p"), b"POST", body=b"u" * (8 << 20))
+    assert response.code == 413
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        backend.site.closed < backend.site.opened or front.site.closed < front.site.opened
+    ):
+        reactor.iterate(0.01)
+    assert (backend.site.closed, front.site.closed) == (1, 1)
 
 
 @pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
