@@ -56,6 +56,11 @@ _log = Logger(namespace="protocols.web.wsgi")
 POLL = 0.25
 
 
+def _joined(threadpool: Any) -> bool:
+    # ThreadPool's (and Twisted's) flag, set as stop() begins.
+    return bool(getattr(threadpool, "joined", False))
+
+
 def _stopping(threadpool: Any) -> ConnectionLost:
     return ConnectionLost("the thread pool %s is stopping" % (getattr(threadpool, "name", ""),))
 
@@ -176,7 +181,7 @@ class _InputStream:
         with self._condition:
             while size < 0 or got < size:
                 while not self._chunks and not self._ended:
-                    if not self._condition.wait(POLL) and self._threadpool.joined:
+                    if not self._condition.wait(POLL) and _joined(self._threadpool):
                         raise _stopping(self._threadpool)
                 if not self._chunks:
                     error = self._error
@@ -371,7 +376,7 @@ class _WSGIResponse:
                 error = self._written.get(timeout=POLL)
                 break
             except queue.Empty:
-                if self._threadpool.joined:
+                if _joined(self._threadpool):
                     self._disconnected = True  # a late answer is not waited for
                     raise _stopping(self._threadpool) from None
         if error is not None:
