@@ -13,14 +13,16 @@ body whatever its headers say), then ``feed(data)`` with what arrives and
 - ``owner.bodyReceived(data)`` for each piece of the body, de-chunked;
 - ``owner.messageReceived()`` at its end.
 
-Whatever the parser refuses raises ParseError from ``feed``.  Bytes that
-follow a complete response in the same ``feed`` (no request is outstanding:
-Loom does not pipeline) cannot be trusted: they are dropped, and the head's
-``keepAlive`` is cleared before ``messageReceived`` so the connection is
-closed rather than reused out of step (test_bytesAfterAResponseCloseTheConnection).  A body
+Whatever the parser refuses raises ParseError from ``feed``.  A body
 delimited by the connection's close (neither Content-Length nor chunked)
 ends at ``feedEOF()``, which returns True then; it returns False when the
 close cut a response short.
+
+Bytes that follow a complete response in the same ``feed`` cannot be
+trusted, as no request is outstanding (Loom does not pipeline): they are
+dropped, and the head's ``keepAlive`` is cleared before
+``messageReceived``, so that the connection is closed rather than reused
+out of step (test_bytesAfterAResponseCloseTheConnection).
 """
 
 from __future__ import annotations

@@ -256,9 +256,11 @@ class _WSGIResponse:
         self._paused = False
         # A write waits in the application's thread for its result here:
         # None (written; or the client went, as the next write says) or an
-        # exception.  _held: a write waits for resumeProducing.
+        # exception.  _held: a write waits for resumeProducing.  _abandoned:
+        # a write stopped waiting (the pool is stopping); no more are made.
         self._written: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
         self._held = False
+        self._abandoned = False
         self.environ = self._environ(request)
         request.defaultContentType = None
         request.notifyFinish().addErrback(self._lost)
@@ -370,6 +372,8 @@ class _WSGIResponse:
             raise RuntimeError("start_response must be called before the body is written")
         if self._disconnected:
             raise ConnectionLost("the client went away")
+        if self._abandoned:
+            raise _stopping(self._threadpool)
         self._reactor.callFromThread(self._writeInReactor, data)
         while True:
             try:
@@ -377,7 +381,7 @@ class _WSGIResponse:
                 break
             except queue.Empty:
                 if _joined(self._threadpool):
-                    self._disconnected = True  # a late answer is not waited for
+                    self._abandoned = True  # its late answer is nobody's
                     raise _stopping(self._threadpool) from None
         if error is not None:
             raise error
