@@ -59,7 +59,7 @@ from reactor.defer import DeferredList, maybeDeferred
 from reactor.error import CannotListenError
 from reactor.interfaces import IListeningPort
 from reactor.task import LoopingCall
-from services.loomd import startup, systemd
+from services.loomd import shell, startup, systemd
 from services.loomd.lowports import listenFailure
 from services.loomd.startup import StartupError
 from services.loomd.stopdeadline import ShutdownDeadline, threadStack
@@ -110,6 +110,7 @@ class Daemon:
         self._deadline = None
         self._watchdog = None
         self._rootStopReturned = True
+        self.shell = None  # the --shell port, once open (services.loomd.shell)
 
     def serve(self, reporter):
         """
@@ -142,6 +143,9 @@ class Daemon:
         self.logging = startup.openLog(options, self._earlyLog, type(self.reactor).__name__)
         self.pidfile = startup.acquirePidfile(options.pidfilePath())
         startup.privilegedStart(self.application)
+        self.shell = shell.openFromOptions(
+            options, self.reactor, self.application, self.uid, self.gid
+        )
         startup.dropPrivileges(options, self.logging, self.uid, self.gid)
         if not options["nodaemon"]:
             startup.redirectStreams()
