@@ -179,28 +179,32 @@ class ManholeInterpreter(code.InteractiveConsole):
 
     def _watch(self, source: str) -> None:
         # In the watchdog's thread: the reactor thread is inside runcode,
-        # and the lock keeps it from writing to the connection meanwhile.
+        # and the lock keeps it from writing to the connection meanwhile
+        # (or from finishing the line: the stack is the blocked line's).
         with self._lock:
             if self._running != source:
                 return  # the line finished as the timer fired
             self._blocked = True
+            log.msg(
+                "shell: a line has blocked the reactor thread for over %ss: %r\n"
+                "Reactor thread stack (most recent call last):\n%s"
+                % (self.blockingLimit, source[:200], self._lineStack()),
+                isError=True,
+            )
             self._write(
                 "*** this line has been running for over %ss: it blocks the reactor thread, "
                 "and nothing else is served until it returns\n" % (self.blockingLimit,)
             )
+
+    def _lineStack(self) -> str:
+        # The reactor thread's stack from the line's own code on: the
+        # reactor's frames below it say nothing.
         frame = sys._current_frames().get(self._thread)
         entries = traceback.extract_stack(frame) if frame is not None else []
-        # From the line's own code on: the reactor's frames below it say nothing.
         ours = [entry for entry in entries if entry.filename == self.filename]
         if ours:
             entries = entries[entries.index(ours[0]) :]
-        stack = "".join(traceback.format_list(entries))
-        log.msg(
-            "shell: a line has blocked the reactor thread for over %ss: %r\n"
-            "Reactor thread stack (most recent call last):\n%s"
-            % (self.blockingLimit, source[:200], stack.rstrip("\n")),
-            isError=True,
-        )
+        return "".join(traceback.format_list(entries)).rstrip("\n")
 
     def displayhook(self, value: Any) -> None:
         """Show an expression's value, keep it as ``_``; a Deferred is shown again when it fires."""
@@ -263,6 +267,7 @@ class Manhole(LineReceiver):
     MAX_LENGTH = 1 << 20  # a pasted function is one line per source line; be generous
 
     factory: ManholeFactory
+    transport: Any  # a connected stream transport, from makeConnection on
     interpreter: ManholeInterpreter | None = None
 
     def connectionMade(self) -> None:

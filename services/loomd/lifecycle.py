@@ -59,7 +59,7 @@ from reactor.defer import DeferredList, maybeDeferred
 from reactor.error import CannotListenError
 from reactor.interfaces import IListeningPort
 from reactor.task import LoopingCall
-from services.loomd import shell, startup, systemd
+from services.loomd import startup, systemd
 from services.loomd.lowports import listenFailure
 from services.loomd.startup import StartupError
 from services.loomd.stopdeadline import ShutdownDeadline, threadStack
@@ -143,9 +143,14 @@ class Daemon:
         self.logging = startup.openLog(options, self._earlyLog, type(self.reactor).__name__)
         self.pidfile = startup.acquirePidfile(options.pidfilePath())
         startup.privilegedStart(self.application)
-        self.shell = shell.openFromOptions(
-            options, self.reactor, self.application, self.uid, self.gid
-        )
+        if options["shell"]:
+            # Only then: the console's modules cost every other start.
+            # Imported before --chroot all the same (its modules load here).
+            from services.loomd import shell
+
+            self.shell = shell.openFromOptions(
+                options, self.reactor, self.application, self.uid, self.gid
+            )
         startup.dropPrivileges(options, self.logging, self.uid, self.gid)
         if not options["nodaemon"]:
             startup.redirectStreams()
