@@ -48,13 +48,16 @@ from typing import Any
 
 from protocols.basic import LineReceiver
 from protocols.protocol import Factory, connectionDone
-from reactor import log
+from reactor import getReactor, log
 from reactor.defer import Deferred
 from reactor.failure import Failure
 
 __all__ = ["Manhole", "ManholeFactory", "ManholeInterpreter", "peerCredentials", "sameUserOrRoot"]
 
 PS1, PS2 = ">>> ", "... "
+
+REFUSED_GRACE = 5.0
+"""Seconds a refused peer has to read why and close, before the connection is aborted."""
 
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -269,13 +272,20 @@ class Manhole(LineReceiver):
     factory: ManholeFactory
     transport: Any  # a connected stream transport, from makeConnection on
     interpreter: ManholeInterpreter | None = None
+    _abort: Any = None  # closes a refused connection its peer keeps open
 
     def connectionMade(self) -> None:
         refusal = self.factory.peerCheck(self.transport)
         if refusal is not None:
             log.msg("shell: refused a connection: %s" % (refusal,))
             self._send({"refused": "loomd shell: refused: %s" % (refusal,)})
-            self.transport.loseConnection()
+            # Half-close and let the peer close: closing with its unread
+            # lines in our buffer would reset the connection, and the
+            # refusal could be lost before it is read.  Not for ever.
+            self.transport.loseWriteConnection()
+            self._abort = getReactor(self.factory.reactor).callLater(
+                REFUSED_GRACE, self.transport.abortConnection
+            )
             return
         credentials = peerCredentials(self.transport)
         self.peer = "uid %d, pid %d" % credentials[1::-1] if credentials else "a peer"
@@ -321,6 +331,8 @@ class Manhole(LineReceiver):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Log the end of an accepted console."""
+        if self._abort is not None and self._abort.active():
+            self._abort.cancel()
         if self.interpreter is not None:
             log.msg("shell: %s detached" % (self.peer,))
             self.interpreter = None
@@ -347,6 +359,8 @@ class ManholeFactory(Factory):
         accept it, else the reason it is refused.  Defaults to
         sameUserOrRoot.
     :param banner: the text a console starts with.
+    :param reactor: the reactor that times refused connections out (the
+        global one by default).
     """
 
     protocol = Manhole
@@ -359,8 +373,10 @@ class ManholeFactory(Factory):
         blockingLimit: float | None = 5.0,
         peerCheck: Callable[[Any], str | None] = sameUserOrRoot,
         banner: str | None = None,
+        reactor: Any = None,
     ) -> None:
         self.namespace = namespace
+        self.reactor = reactor
         self.blockingLimit = blockingLimit
         self.peerCheck = peerCheck
         if banner is None:

@@ -60,7 +60,7 @@ def openShell(
         reactor._socketfile), or its directory is writable by others.
     """
     _checkDirectory(path)
-    factory = ManholeFactory(namespace, blockingLimit=blockingLimit)
+    factory = ManholeFactory(namespace, blockingLimit=blockingLimit, reactor=reactor)
     port = reactor.listenUNIX(path, factory, mode=SHELL_MODE)
     if (uid is not None or gid is not None) and os.geteuid() == 0:
         try:

@@ -13,9 +13,10 @@ import threading
 
 import pytest
 
-from protocols.manhole import ManholeFactory, peerCredentials, sameUserOrRoot
+from protocols.manhole import REFUSED_GRACE, ManholeFactory, peerCredentials, sameUserOrRoot
 from reactor import log
 from reactor.defer import Deferred
+from reactor.task import Clock
 from reactor.testing import StringTransport
 
 
@@ -208,17 +209,21 @@ def test_quickLineIsNotReported():
     assert _send(protocol, transport, "2 + 2") == ("4\n", ">>> ")
 
 
-def test_refusedPeerReadsWhyAndIsDisconnected():
+def test_refusedPeerReadsWhyThenIsDisconnected():
     events = []
+    clock = Clock()
     log.addObserver(events.append)
     try:
-        protocol, transport = _console(peerCheck=lambda transport: "not you")
+        protocol, transport = _console(peerCheck=lambda transport: "not you", reactor=clock)
     finally:
         log.removeObserver(events.append)
     assert _messages(transport) == [{"refused": "loomd shell: refused: not you"}]
-    assert transport.disconnecting
+    # Half-closed: what the peer sent meanwhile is read, ignored, never run.
+    assert transport.writeDisconnected and not transport.disconnecting
     protocol.dataReceived(b'{"line": "1"}\n')
     assert transport.value() == b""
+    clock.advance(REFUSED_GRACE)
+    assert transport.aborted
     assert any("shell: refused a connection: not you" in log.textFromEventDict(e) for e in events)
 
 
