@@ -493,7 +493,17 @@ def _withoutShortN(group, shorts):
     return ("-" + letters if letters else None), valueNext
 
 
-_PATH_OPTIONS = ("-y", "--python", "-l", "--logfile", "--pidfile", "-d", "--rundir", "--chroot")
+_PATH_OPTIONS = (
+    "-y",
+    "--python",
+    "-l",
+    "--logfile",
+    "--pidfile",
+    "-d",
+    "--rundir",
+    "--chroot",
+    "--shell",
+)
 
 
 def _deploymentArguments(argv):
@@ -524,6 +534,8 @@ def _deploymentArguments(argv):
 
 
 def _absolute(path):
+    if path.startswith("unix:"):  # --shell unix:PATH
+        return "unix:" + _absolute(path[len("unix:") :])
     return os.path.abspath(path) if path and path != "-" else path
 
 

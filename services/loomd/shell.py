@@ -32,7 +32,7 @@ from reactor.error import CannotListenError
 from services.loomd.startup import StartupError
 from services.service import IServiceCollection
 
-__all__ = ["openShell", "openFromOptions", "shellNamespace", "ServiceTree"]
+__all__ = ["openShell", "openFromOptions", "shellNamespace", "directoryProblem", "ServiceTree"]
 
 SHELL_MODE = 0o600
 
@@ -72,21 +72,28 @@ def openShell(
 
 
 def _checkDirectory(path: str) -> None:
+    problem = directoryProblem(path)
+    if problem is not None:
+        raise CannotListenError(None, path, OSError(problem))
+
+
+def directoryProblem(path: str) -> str | None:
+    """
+    Why the shell's socket may not live where path says (its directory is
+    missing, or others may write to it), or None; ``--check`` says the same.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     try:
         info = os.stat(directory)
     except OSError as error:
-        raise CannotListenError(None, path, error) from None
+        return "directory %s: %s" % (directory, (error.strerror or str(error)).lower())
     if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
-        raise CannotListenError(
-            None,
-            path,
-            OSError(
-                "its directory %s is writable by group or others: the socket could be "
-                "swapped for another file; use a directory only root and the daemon's "
-                "user may write" % (directory,)
-            ),
+        return (
+            "its directory %s is writable by group or others: the socket could be "
+            "swapped for another file; use a directory only root and the daemon's "
+            "user may write" % (directory,)
         )
+    return None
 
 
 def _handOver(path: str, uid: int | None, gid: int | None) -> None:

@@ -364,3 +364,41 @@ def test_noShellUnlessAsked(loomd, tmp_path):
     loomd.daemon(tac)
     assert [name for name in os.listdir(str(tmp_path)) if name.endswith(".sock")] == []
     assert "Manhole" not in readLog(loomd.logfile)
+
+
+def test_checkJudgesTheShellAsTheStartDoes(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    good = loomd.run("--check", "-y", tac, "--shell", "unix:shell.sock")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.endswith("; shell on unix:%s/shell.sock\n" % (tmp_path,))
+    open_ = os.path.join(str(tmp_path), "open")
+    os.mkdir(open_)
+    os.chmod(open_, 0o777)
+    bad = loomd.run("--check", "-y", tac, "--shell", "unix:open/shell.sock")
+    start = loomd.run("-n", "-y", tac, "--pidfile", "", "--shell", "unix:open/shell.sock")
+    assert bad.returncode == start.returncode == 1
+    reason = "cannot open the shell: cannot listen on %s/shell.sock: its directory" % (open_,)
+    assert bad.stderr.startswith("loomd: check failed: " + reason)
+    assert reason in start.stdout + start.stderr
+
+
+def test_deploymentFilesRunTheShellAtItsAbsolutePath(loomd, tmp_path):
+    tac = tacFile(tmp_path, "")
+    result = loomd.run("--print-systemd-unit", "-y", tac, "--shell", "unix:run/shell.sock")
+    assert result.returncode == 0, result.stderr
+    assert " --shell unix:%s/run/shell.sock" % (tmp_path,) in result.stdout
+
+
+def test_nextStartReplacesTheShellSocketItsUserCouldNotRemove(loomd, tmp_path, sharedDirectory):
+    needRoot()
+    path = os.path.join(sharedDirectory, "shell.sock")
+    _startGreeter(loomd, tmp_path, path, "-u", "nobody", "-g", "nogroup")
+    stopped = loomd.run("--stop", "--pidfile", loomd.pidfile)
+    assert stopped.returncode == 0, stopped.stderr
+    assert os.lstat(path).st_uid == NOBODY  # left: nobody may not write the directory
+    loomd.daemon(os.path.join(loomd.directory, "app.tac"), "--shell", "unix:" + path)
+    client = ShellClient(path)
+    try:
+        assert client.run("1 + 1") == "2\n"
+    finally:
+        client.close()
