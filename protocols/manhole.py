@@ -121,7 +121,8 @@ class ManholeInterpreter(code.InteractiveConsole):
         self.blockingLimit = blockingLimit
         self.exited = False
         self._lock = threading.Lock()  # one writer at a time: this thread or the watchdog
-        self._running: str | None = None  # the source of the line running, if any
+        self._running: int | None = None  # the number of the line running, if any
+        self._lines = 0
         self._blocked = False
         self._deferreds = 0
         self._thread = threading.get_ident()
@@ -139,7 +140,7 @@ class ManholeInterpreter(code.InteractiveConsole):
         """
         console = _ConsoleFile(self.write)
         started = time.monotonic()
-        self._start("\n".join(self.buffer))
+        self._start()
         saved = sys.displayhook
         try:
             sys.displayhook = self.displayhook
@@ -157,12 +158,14 @@ class ManholeInterpreter(code.InteractiveConsole):
             sys.displayhook = saved
             self._finish(time.monotonic() - started)
 
-    def _start(self, source: str) -> None:
+    def _start(self) -> None:
+        source = "\n".join(self.buffer)
         with self._lock:
-            self._running, self._blocked = source, False
+            self._lines += 1
+            self._running, self._blocked = self._lines, False
         self._thread = threading.get_ident()
         if self.blockingLimit is not None:
-            watchdog = threading.Timer(self.blockingLimit, self._watch, (source,))
+            watchdog = threading.Timer(self.blockingLimit, self._watch, (self._lines, source))
             watchdog.daemon = True
             watchdog.name = "shell watchdog"
             self._watchdog = watchdog
@@ -180,24 +183,27 @@ class ManholeInterpreter(code.InteractiveConsole):
         if blocked:
             log.msg("shell: the line held the reactor thread for %.1fs" % (elapsed,))
 
-    def _watch(self, source: str) -> None:
+    def _watch(self, number: int, source: str) -> None:
         # In the watchdog's thread: the reactor thread is inside runcode,
         # and the lock keeps it from writing to the connection meanwhile
         # (or from finishing the line: the stack is the blocked line's).
         with self._lock:
-            if self._running != source:
+            if self._running != number:
                 return  # the line finished as the timer fired
             self._blocked = True
-            log.msg(
-                "shell: a line has blocked the reactor thread for over %ss: %r\n"
-                "Reactor thread stack (most recent call last):\n%s"
-                % (self.blockingLimit, source[:200], self._lineStack()),
-                isError=True,
-            )
+            stack = self._lineStack()
             self._write(
                 "*** this line has been running for over %ss: it blocks the reactor thread, "
                 "and nothing else is served until it returns\n" % (self.blockingLimit,)
             )
+        # Outside the lock: a log handler writing to sys.stdout would
+        # reach this console (it is sys.stdout while the line runs).
+        log.msg(
+            "shell: a line has blocked the reactor thread for over %ss: %r\n"
+            "Reactor thread stack (most recent call last):\n%s"
+            % (self.blockingLimit, source[:200], stack),
+            isError=True,
+        )
 
     def _lineStack(self) -> str:
         # The reactor thread's stack from the line's own code on: the

@@ -20,23 +20,12 @@ from reactor.task import Clock
 from reactor.testing import StringTransport
 
 
-class _LockedTransport(StringTransport):
-    """A StringTransport that calls onWrite after each write (from any thread)."""
-
-    onWrite = None
-
-    def write(self, data):
-        StringTransport.write(self, data)
-        if self.onWrite is not None:
-            self.onWrite()
-
-
 def _console(namespace=None, **kwargs):
     kwargs.setdefault("peerCheck", lambda transport: None)
     kwargs.setdefault("blockingLimit", None)
     factory = ManholeFactory({} if namespace is None else namespace, banner="hi\n", **kwargs)
     protocol = factory.buildProtocol(None)
-    transport = _LockedTransport()
+    transport = StringTransport()
     protocol.makeConnection(transport)
     return protocol, transport
 
@@ -173,19 +162,19 @@ def test_failedDeferredShowsItsTraceback():
 
 
 def test_blockingLineIsReportedWhileItRunsAndWhenItReturns():
-    # The line waits until the watchdog has said it blocks: no sleep, no
-    # timing assertion, only the order of events.
+    # The line waits until the watchdog has logged that it blocks (after
+    # telling the console): no sleep, no timing assertion, only the order.
     reported = threading.Event()
-    events = []
-    observer = events.append
-    protocol, transport = _console({"reported": reported}, blockingLimit=0.01)
-    _messages(transport)
+    blocked = []
 
-    def onWrite():
-        if b"blocks the reactor thread" in transport.value():
+    def observer(event):
+        text = log.textFromEventDict(event)
+        if "has blocked the reactor thread" in text:
+            blocked.append(text)
             reported.set()
 
-    transport.onWrite = onWrite
+    protocol, transport = _console({"reported": reported}, blockingLimit=0.01)
+    _messages(transport)
     log.addObserver(observer)
     try:
         output, prompt = _send(protocol, transport, "reported.wait(10)")
@@ -196,11 +185,22 @@ def test_blockingLineIsReportedWhileItRunsAndWhenItReturns():
     assert lines[1] == "True"
     assert lines[2].startswith("*** the line held the reactor thread for ")
     assert prompt == ">>> "
-    logged = [log.textFromEventDict(e) for e in events]
-    blocked = [text for text in logged if "has blocked the reactor thread" in text]
     assert len(blocked) == 1
     assert "'reported.wait(10)'" in blocked[0]
     assert 'File "<shell>", line 1, in <module>' in blocked[0]
+
+
+def test_twoLinesAlikeAreWatchedApart():
+    # The watchdog of a line that returned never reports the next one,
+    # even with the same text: lines are told apart by number.
+    namespace = {}
+    protocol, transport = _console(namespace, blockingLimit=30)
+    _messages(transport)
+    # The timer of line 1, firing late (with the text of line 2) while
+    # line 2 runs: it must not report line 2.
+    namespace["fireStale"] = lambda: protocol.interpreter._watch(1, "fireStale()")
+    assert _send(protocol, transport, "fireStale") != ("", None)
+    assert _send(protocol, transport, "fireStale()") == ("", ">>> ")
 
 
 def test_quickLineIsNotReported():
