@@ -25,6 +25,7 @@ import pytest
 from tests.services.loomd_helpers import (
     echo,
     freePort,
+    loomdEnvironment,
     loomdFixture,  # noqa: F401  (the loomd fixture)
     needRoot,
     readLog,
@@ -302,7 +303,8 @@ def test_attachThroughATerminalEditsLines(loomd, tmp_path):
     path = os.path.join(str(tmp_path), "shell.sock")
     _startGreeter(loomd, tmp_path, path)
     master, slave = pty.openpty()
-    process = loomd.spawn("--attach", path, stdin=slave, stdout=slave, stderr=slave)
+    env = loomdEnvironment(TERM="dumb")  # no escape sequences around the prompt
+    process = loomd.spawn("--attach", path, env=env, stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     try:
         transcript = _readUntil(master, b">>> ")
