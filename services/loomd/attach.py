@@ -55,6 +55,7 @@ class _Session:
         self.interactive = stdin.isatty()
         self.prompts: queue.Queue[str | None] = queue.Queue()
         self.refused: str | None = None
+        self.waitingAt: str | None = None  # the prompt input() shows, while it does
 
     def run(self) -> int:
         if self.interactive:
@@ -85,7 +86,11 @@ class _Session:
         # The message answering one prompt.
         try:
             if self.interactive:
-                line = input(prompt)
+                self.waitingAt = prompt
+                try:
+                    line = input(prompt)
+                finally:
+                    self.waitingAt = None
             else:
                 line = self.stdin.readline()
                 if not line:
@@ -121,9 +126,21 @@ class _Session:
 
     def _handle(self, message: dict[str, Any]) -> None:
         if "output" in message:
-            self.stdout.write(message["output"])
+            waitingAt = self.waitingAt
+            if waitingAt is None:
+                self.stdout.write(message["output"])
+            else:
+                # A Deferred fired while the user types: show it on a line
+                # of its own, then the prompt and what was typed again.
+                self.stdout.write("\n" + message["output"] + waitingAt + _typedSoFar())
             self.stdout.flush()
         elif "prompt" in message:
             self.prompts.put(message["prompt"])
         elif "refused" in message:
             self.refused = message["refused"]
+
+
+def _typedSoFar() -> str:
+    # The line being edited, when readline edits it.
+    readline = sys.modules.get("readline")
+    return readline.get_line_buffer() if readline is not None else ""

@@ -312,6 +312,16 @@ def test_attachThroughATerminalEditsLines(loomd, tmp_path):
         os.write(master, b"6*8\x7f7\r")
         transcript += _readUntil(master, b">>> ")
         assert b"42\r\n" in transcript
+        # A Deferred firing while the prompt waits is shown at once, on a
+        # line of its own, and the prompt comes back with what was typed.
+        os.write(master, b"from reactor.task import deferLater\r")
+        _readUntil(master, b">>> ")
+        os.write(master, b"deferLater(reactor, 0.1, lambda: 'late')\r")
+        assert _readUntil(master, b">>> ").endswith(b"<Deferred #1>\r\n>>> ")
+        os.write(master, b"1+")  # typed before or after it fires: either way
+        assert _readUntil(master, b"\r\nDeferred #1 called back: 'late'\r\n>>> 1+")
+        os.write(master, b"1\r")
+        assert _readUntil(master, b">>> ").endswith(b"2\r\n>>> ")
         os.write(master, b"\x04")  # Ctrl-D: leave the shell
         assert process.wait(10) == 0
     finally:
