@@ -414,3 +414,62 @@ def test_nextStartReplacesTheShellSocketItsUserCouldNotRemove(loomd, tmp_path, s
         assert client.run("1 + 1") == "2\n"
     finally:
         client.close()
+
+
+def test_shellWorksInsideAChrootJail(loomd, tmp_path):
+    # Everything the console needs is imported before --chroot: a raising
+    # line, a blocking one (the watchdog's thread and its stack) and a
+    # Deferred work in a jail that holds no Python at all.
+    needRoot()
+    jail = tmp_path / "jail"
+    (jail / "dev").mkdir(parents=True)
+    (jail / "var").mkdir()
+    try:
+        os.mknod(str(jail / "dev" / "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError as error:
+        pytest.skip("cannot make /dev/null in a jail here: %s" % (error,))
+    os.chmod(jail / "dev" / "null", 0o666)  # not the umask's 0644: nobody writes it
+    path = os.path.join(str(tmp_path), "shell.sock")
+    port = freePort()
+    tac = tacFile(tmp_path, GREETER % (port,))
+    result = loomd.run(
+        "-y",
+        tac,
+        "--pidfile",
+        loomd.pidfile,
+        "-l",
+        str(jail / "var" / "app.log"),
+        "--chroot",
+        str(jail),
+        "-u",
+        "nobody",
+        "-g",
+        "nogroup",
+        "--shell",
+        "unix:" + path,
+        "--shell-blocking-limit",
+        "0.2",
+    )
+    assert result.returncode == 0, result.stderr
+    client = ShellClient(path)
+    try:
+        assert client.run("import os; os.path.exists('/var/app.log')") == "True\n"
+        assert client.run("1 / 0").endswith("ZeroDivisionError: division by zero\n")
+        output = client.run(
+            "import time",
+            "while 'has blocked the reactor' not in open('/var/app.log').read():",
+            "    time.sleep(0.02)",
+            "",
+        )
+        assert output.startswith("*** this line has been running for over 0.2s")
+        client.run("from reactor.defer import Deferred")  # loaded already: no file needed
+        assert client.run("d = Deferred(); call = reactor.callLater(0, d.callback, 3); d") == (
+            "<Deferred #1>\n"
+        )
+        # The timer fires before the loop reads the next line.
+        assert client.run("services['greeter'].greeting") == (
+            "Deferred #1 called back: 3\n'hello '\n"
+        )
+    finally:
+        client.close()
+    assert echo(port, b"jail") == b"hello jail"
