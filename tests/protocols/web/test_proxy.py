@@ -235,6 +235,26 @@ def test_xForwardedHeaders(reactor, runUntil, stack):
     assert seen["headers"]["x-forwarded-host"] == [front.url[len("http://") :]]
 
 
+@pytest.mark.parametrize(
+    "stack, paths, expected",
+    [
+        (
+            {"path": "/"},
+            ["/p/base/a?x=1", "/p/base/", "/p/base"],
+            ["/base/a?x=1", "/base/", "/base"],
+        ),
+        ({"path": b"/base/"}, ["/p/a/b?x=1", "/p/", "/p"], ["/base/a/b?x=1", "/base/", "/base/"]),
+    ],
+    indirect=["stack"],
+)
+def test_aPathEndingInASlashIsNotDoubled(reactor, runUntil, stack, paths, expected):
+    # ReverseProxyResource(host, 80, '/'), as Twisted's examples write it (a
+    # str path), forwards /a as /a where Twisted forwards //a.
+    front, agent = stack
+    seen = [json.loads(ask(reactor, runUntil, agent, front.u(path))[1])["uri"] for path in paths]
+    assert seen == expected
+
+
 def test_hopByHopHeadersAreRemoved(reactor, runUntil, stack):
     front, agent = stack
     headers = client.Headers(
