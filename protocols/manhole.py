@@ -25,7 +25,8 @@ The wire format is one JSON object per line (``\\n``) each way, so that
 output arriving between prompts (a Deferred that fires later) is told from
 a prompt.  From the console: ``{"output": text}``, ``{"prompt": ">>> "}``
 (or ``"... "`` inside a block), ``{"refused": reason}``.  To it:
-``{"line": text}``, ``{"interrupt": true}`` (forget a half-typed block, as
+``{"line": text}`` (text holding several lines is taken a line at a
+time, as if typed), ``{"interrupt": true}`` (forget a half-typed block, as
 Ctrl-C does in Python's own console), ``{"eof": true}`` (run what is
 pending, then close).  ``loomd --attach PATH`` is a client of it.
 """
@@ -324,11 +325,15 @@ class Manhole(LineReceiver):
                 interpreter.push("")  # an unfinished block runs, as at a blank line
             self.transport.loseConnection()
         else:
-            more = interpreter.push(str(message.get("line", "")))
-            if interpreter.exited:
-                self.transport.loseConnection()
-            else:
-                self._prompt(more)
+            # Several lines in one message (pasted, or a program's) are
+            # pushed one by one, as if typed; one prompt follows them.
+            more = False
+            for line in str(message.get("line", "")).split("\n"):
+                more = interpreter.push(line)
+                if interpreter.exited:
+                    self.transport.loseConnection()
+                    return
+            self._prompt(more)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """A line longer than MAX_LENGTH: say so and close."""

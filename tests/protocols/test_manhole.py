@@ -73,6 +73,18 @@ def test_multiLineBlockWaitsForBlankLine():
     )
 
 
+def test_severalLinesInOneMessageRunAsIfTyped():
+    namespace = {}
+    protocol, transport = _console(namespace)
+    _messages(transport)
+    source = "def triple(x):\n    return 3 * x\n\ny = triple(2)\nfor i in range(2):\n    print(i)"
+    assert _send(protocol, transport, source) == ("", "... ")
+    assert _send(protocol, transport, "") == ("0\n1\n", ">>> ")
+    assert namespace["y"] == 6
+    assert _send(protocol, transport, "x = 1\nexit()\nx = 2") == ("", None)
+    assert transport.disconnecting and namespace["x"] == 1
+
+
 def test_raisingLinePrintsTracebackAndConsoleGoesOn(capsys):
     protocol, transport = _console()
     _messages(transport)
