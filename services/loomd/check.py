@@ -170,7 +170,7 @@ def checkApplication(options, application, uid=None, gid=None):
     findings.errors += certificates.errors
     findings.warnings += certificates.warnings
     addresses = listeningAddresses(application)
-    problems = findings.errors + _addressProblems(addresses) + _shellProblems(options)
+    problems = findings.errors + _addressProblems(addresses) + _shellProblems(options, uid)
     notes = []
     if not problems:
         try:
@@ -192,14 +192,14 @@ def checkApplication(options, application, uid=None, gid=None):
     return 0
 
 
-def _shellProblems(options):
-    """What the start would say opening ``--shell``: its socket file, its directory."""
+def _shellProblems(options, uid):
+    """What the start would say opening ``--shell`` (for uid): its socket file, its directory."""
     if not options["shell"]:
         return []
     from services.loomd.shell import directoryProblem
 
     path = options["shell"].partition(":")[2]
-    problem = directoryProblem(path)
+    problem = directoryProblem(path, uid)
     if problem is not None:
         return ["cannot open the shell: cannot listen on %s: %s" % (path, problem)]
     problem = _socketProblem(path)

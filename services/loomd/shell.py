@@ -16,9 +16,10 @@ The daemon opens it with its other ports, as root (so ``/run`` will do),
 before privileges are shed, then gives the file to the user it is about to
 become (``-u``/``-g``).  That hand-over is by name, so the directory must
 not let others swap the name meanwhile: one writable by group or others
-(and not sticky) is refused.  ``openShell`` is the one entry point: any
-process (a worker of ``--workers``, which calls it with ``PATH.N`` after
-its own privileges are shed) can open a shell on its own reactor.
+(and not sticky), or owned by anyone but root, the daemon's user or the
+user it becomes, is refused.  ``openShell`` is the one entry point: any
+process can open a shell on its own reactor (a worker of ``--workers``
+would call it with ``PATH.N`` after its own privileges are shed).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def openShell(
     :raises CannotListenError: if the path is in use, refused (see
         reactor._socketfile), or its directory is writable by others.
     """
-    _checkDirectory(path)
+    _checkDirectory(path, uid)
     factory = ManholeFactory(namespace, blockingLimit=blockingLimit, reactor=reactor)
     port = reactor.listenUNIX(path, factory, mode=SHELL_MODE)
     if (uid is not None or gid is not None) and os.geteuid() == 0:
@@ -71,16 +72,18 @@ def openShell(
     return port
 
 
-def _checkDirectory(path: str) -> None:
-    problem = directoryProblem(path)
+def _checkDirectory(path: str, uid: int | None) -> None:
+    problem = directoryProblem(path, uid)
     if problem is not None:
         raise CannotListenError(None, path, OSError(problem))
 
 
-def directoryProblem(path: str) -> str | None:
+def directoryProblem(path: str, uid: int | None = None) -> str | None:
     """
     Why the shell's socket may not live where path says (its directory is
-    missing, or others may write to it), or None; ``--check`` says the same.
+    missing, others may write to it, or it belongs to someone other than
+    root, this process's user or uid, the user the daemon becomes), or
+    None; ``--check`` says the same.
     """
     directory = os.path.dirname(os.path.abspath(path))
     try:
@@ -92,6 +95,11 @@ def directoryProblem(path: str) -> str | None:
             "its directory %s is writable by group or others: the socket could be "
             "swapped for another file; use a directory only root and the daemon's "
             "user may write" % (directory,)
+        )
+    if info.st_uid not in (0, os.geteuid(), uid):
+        return (
+            "its directory %s belongs to uid %d, who could swap the socket for another "
+            "file; use a directory of root's or the daemon's user" % (directory, info.st_uid)
         )
     return None
 

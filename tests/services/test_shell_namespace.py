@@ -99,3 +99,21 @@ def test_directoryOthersMayWriteIsRefused(tmp_path):
         assert oct(os.lstat(directory / "shell.sock").st_mode & 0o777) == oct(0o600)
     finally:
         port.stopListening()
+
+
+def test_directoryOfAnotherUserIsRefused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory to another user")
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o755)
+    os.chown(directory, 12345, 12345)
+    reactor = SelectReactor()
+    with pytest.raises(CannotListenError, match="belongs to uid 12345, who could swap"):
+        openShell(str(directory / "shell.sock"), {}, reactor)
+    # The user the daemon becomes may own it: the socket is theirs anyway.
+    port = openShell(str(directory / "shell.sock"), {}, reactor, uid=12345, gid=12345)
+    try:
+        info = os.lstat(directory / "shell.sock")
+        assert (info.st_uid, info.st_gid) == (12345, 12345)
+    finally:
+        port.stopListening()
