@@ -28,7 +28,9 @@ a prompt.  From the console: ``{"output": text}``, ``{"prompt": ">>> "}``
 ``{"line": text}`` (text holding several lines is taken a line at a
 time, as if typed), ``{"interrupt": true}`` (forget a half-typed block, as
 Ctrl-C does in Python's own console), ``{"eof": true}`` (run what is
-pending, then close).  ``loomd --attach PATH`` is a client of it.
+pending, then close), ``{"complete": text}`` (answered with
+``{"completions": [...]}``, what Tab offers in Python's own console).
+``loomd --attach PATH`` is a client of it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import contextlib
 import io
 import json
 import os
+import rlcompleter
 import socket
 import struct
 import sys
@@ -56,6 +59,9 @@ from reactor.failure import Failure
 __all__ = ["Manhole", "ManholeFactory", "ManholeInterpreter", "peerCredentials", "sameUserOrRoot"]
 
 PS1, PS2 = ">>> ", "... "
+
+MAX_COMPLETIONS = 500
+"""The most completions one Tab gets."""
 
 REFUSED_GRACE = 5.0
 """Seconds a refused peer has to read why and close, before the connection is aborted."""
@@ -240,6 +246,22 @@ class ManholeInterpreter(code.InteractiveConsole):
         return failure
 
 
+def _completions(namespace: dict[str, Any], text: str) -> list[str]:
+    # What Python's own console offers at Tab (rlcompleter): names, then
+    # attributes of a dotted name.  A property it reads may fail: nothing then.
+    completer = rlcompleter.Completer(namespace)
+    found: list[str] = []
+    try:
+        while len(found) < MAX_COMPLETIONS:
+            completion = completer.complete(text, len(found))
+            if completion is None:
+                break
+            found.append(completion)
+    except Exception:
+        return []
+    return found
+
+
 class _ConsoleFile(io.TextIOBase):
     """sys.stdout and sys.stderr while a line runs: text goes to the console."""
 
@@ -316,7 +338,10 @@ class Manhole(LineReceiver):
             self._output("loomd shell: not a message of the shell's protocol: %r\n" % (line[:80],))
             self._prompt(bool(interpreter.buffer))
             return
-        if message.get("interrupt"):
+        if "complete" in message:
+            completions = _completions(self.factory.namespace, str(message["complete"]))
+            self._send({"completions": completions})
+        elif message.get("interrupt"):
             interpreter.resetbuffer()
             self._output("KeyboardInterrupt\n")
             self._prompt(more=False)
@@ -328,8 +353,8 @@ class Manhole(LineReceiver):
             # Several lines in one message (pasted, or a program's) are
             # pushed one by one, as if typed; one prompt follows them.
             more = False
-            for line in str(message.get("line", "")).split("\n"):
-                more = interpreter.push(line)
+            for typed in str(message.get("line", "")).split("\n"):
+                more = interpreter.push(typed)
                 if interpreter.exited:
                     self.transport.loseConnection()
                     return
@@ -354,7 +379,7 @@ class Manhole(LineReceiver):
     def _prompt(self, more: bool) -> None:
         self._send({"prompt": PS2 if more else PS1})
 
-    def _send(self, message: dict[str, str]) -> None:
+    def _send(self, message: dict[str, Any]) -> None:
         self.transport.write(json.dumps(message).encode("utf-8") + b"\n")
 
 

@@ -5,7 +5,8 @@ A plain blocking program, no reactor: one thread reads the shell's messages
 (protocols.manhole's JSON lines) and prints their output as it comes, so
 that a Deferred firing between two lines is shown at once; the main thread
 waits for each prompt and reads a line with input(), which gives line
-editing and history (readline) on a terminal.  Piped input works too: the
+editing, history and Tab completion of the daemon's names (readline) on
+a terminal.  Piped input works too: the
 lines are sent one prompt at a time, prompts are not echoed, and at
 end-of-file a block still open is run before the shell is left, so
 ``echo 'len(services)' | loomd --attach PATH`` prints one number.
@@ -23,6 +24,9 @@ import threading
 from typing import Any, TextIO
 
 __all__ = ["attach"]
+
+COMPLETION_TIMEOUT = 2.0
+"""Seconds Tab waits for the shell's completions."""
 
 
 def attach(path: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -56,13 +60,12 @@ class _Session:
         self.prompts: queue.Queue[str | None] = queue.Queue()
         self.refused: str | None = None
         self.waitingAt: str | None = None  # the prompt input() shows, while it does
+        self.completions: queue.Queue[list[str]] = queue.Queue()
+        self._offered: list[str] = []
 
     def run(self) -> int:
         if self.interactive:
-            try:
-                import readline  # noqa: F401  (input() then edits lines)
-            except ImportError:
-                pass
+            self._setUpReadline()
         reader = threading.Thread(target=self._read, name="shell reader", daemon=True)
         reader.start()
         try:
@@ -81,6 +84,28 @@ class _Session:
             sys.stderr.write(self.refused + "\n")
             return 1
         return 0
+
+    def _setUpReadline(self) -> None:
+        # input() then edits lines and keeps a history; Tab asks the shell.
+        try:
+            import readline
+        except ImportError:
+            return
+        readline.set_completer(self._complete)
+        readline.parse_and_bind("tab: complete")
+
+    def _complete(self, text: str, state: int) -> str | None:
+        # readline calls this with state 0, 1, ... until it returns None.
+        if state == 0:
+            self._offered = []
+            if self._send({"complete": text}):
+                try:
+                    # A line of another console may hold the reactor: Tab
+                    # then offers nothing rather than hang the prompt.
+                    self._offered = self.completions.get(timeout=COMPLETION_TIMEOUT)
+                except queue.Empty:
+                    pass
+        return self._offered[state] if state < len(self._offered) else None
 
     def _ask(self, prompt: str) -> dict[str, Any]:
         # The message answering one prompt.
@@ -136,6 +161,8 @@ class _Session:
             self.stdout.flush()
         elif "prompt" in message:
             self.prompts.put(message["prompt"])
+        elif "completions" in message:
+            self.completions.put(list(message["completions"]))
         elif "refused" in message:
             self.refused = message["refused"]
 

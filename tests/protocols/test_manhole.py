@@ -85,6 +85,35 @@ def test_severalLinesInOneMessageRunAsIfTyped():
     assert transport.disconnecting and namespace["x"] == 1
 
 
+def test_completionOffersNamesAndAttributes():
+    class Thing:
+        colour = "red"
+        count = 2
+
+    protocol, transport = _console({"thing": Thing(), "things": []})
+    _messages(transport)
+    protocol.dataReceived(b'{"complete": "thi"}\n')
+    protocol.dataReceived(b'{"complete": "thing.co"}\n')
+    protocol.dataReceived(b'{"complete": "nothing.at"}\n')
+    assert _messages(transport) == [
+        {"completions": ["thing", "things"]},
+        {"completions": ["thing.colour", "thing.count"]},
+        {"completions": []},
+    ]
+
+
+def test_completionThatRaisesOffersNothing():
+    class Touchy:
+        @property
+        def __dict__(self):
+            raise RuntimeError("do not look")
+
+    protocol, transport = _console({"touchy": Touchy()})
+    _messages(transport)
+    protocol.dataReceived(b'{"complete": "touchy.x"}\n')
+    assert _messages(transport) == [{"completions": []}]
+
+
 def test_raisingLinePrintsTracebackAndConsoleGoesOn(capsys):
     protocol, transport = _console()
     _messages(transport)

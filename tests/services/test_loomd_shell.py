@@ -322,6 +322,13 @@ def test_attachThroughATerminalEditsLines(loomd, tmp_path):
         assert _readUntil(master, b"\r\nDeferred #1 called back: 'late'\r\n>>> 1+")
         os.write(master, b"1\r")
         assert _readUntil(master, b">>> ").endswith(b"2\r\n>>> ")
+        # Tab completes from the daemon's names.
+        os.write(master, b"applic\t")
+        assert _readUntil(master, b"application")
+        os.write(master, b".na\t")  # name, namedServices: the common part, and a bell
+        assert _readUntil(master, b"me")
+        os.write(master, b"\r")
+        assert _readUntil(master, b">>> ").endswith(b"'test'\r\n>>> ")
         os.write(master, b"\x04")  # Ctrl-D: leave the shell
         assert process.wait(10) == 0
     finally:
@@ -330,6 +337,7 @@ def test_attachThroughATerminalEditsLines(loomd, tmp_path):
 
 
 def _readUntil(fd, marker, timeout=15):
+    """Read the terminal until what came ends with marker; return it all."""
     data = b""
     deadline = time.monotonic() + timeout
     while not data.endswith(marker):
