@@ -5,8 +5,8 @@ A plain blocking program, no reactor: one thread reads the shell's messages
 (protocols.manhole's JSON lines) and prints their output as it comes, so
 that a Deferred firing between two lines is shown at once; the main thread
 waits for each prompt and reads a line with input(), which gives line
-editing, history and Tab completion of the daemon's names (readline) on
-a terminal.  Piped input works too: the
+editing, history (kept in ~/.loomd_history, or $LOOMD_HISTORY) and Tab
+completion of the daemon's names (readline) on a terminal.  Piped input works too: the
 lines are sent one prompt at a time, prompts are not echoed, and at
 end-of-file a block still open is run before the shell is left, so
 ``echo 'len(services)' | loomd --attach PATH`` prints one number.
@@ -17,6 +17,7 @@ Ctrl-C at a prompt forgets the block being typed; Ctrl-D (end-of-file) or
 from __future__ import annotations
 
 import json
+import os
 import queue
 import socket
 import sys
@@ -27,6 +28,14 @@ __all__ = ["attach"]
 
 COMPLETION_TIMEOUT = 2.0
 """Seconds Tab waits for the shell's completions."""
+
+HISTORY_LENGTH = 1000
+"""Lines of history kept between sessions."""
+
+
+def historyPath() -> str:
+    """Where a terminal session's history is kept: $LOOMD_HISTORY, else ~/.loomd_history."""
+    return os.environ.get("LOOMD_HISTORY") or os.path.expanduser("~/.loomd_history")
 
 
 def attach(path: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -62,6 +71,7 @@ class _Session:
         self.waitingAt: str | None = None  # the prompt input() shows, while it does
         self.completions: queue.Queue[list[str]] = queue.Queue()
         self._offered: list[str] = []
+        self._history: str | None = None
 
     def run(self) -> int:
         if self.interactive:
@@ -79,6 +89,8 @@ class _Session:
             # Waiting for a line that runs on: it cannot be interrupted from here.
             self.stdout.write("\nloomd: detached; the daemon may still be running the line\n")
             return 130
+        finally:
+            self._saveHistory()
         reader.join(10)
         if self.refused is not None:
             sys.stderr.write(self.refused + "\n")
@@ -93,6 +105,22 @@ class _Session:
             return
         readline.set_completer(self._complete)
         readline.parse_and_bind("tab: complete")
+        history = historyPath()
+        try:
+            readline.read_history_file(history)
+        except OSError:
+            pass  # none yet, or unreadable: start afresh
+        readline.set_history_length(HISTORY_LENGTH)
+        self._history = history
+
+    def _saveHistory(self) -> None:
+        readline = sys.modules.get("readline")
+        if readline is None or self._history is None:
+            return
+        try:
+            readline.write_history_file(self._history)
+        except OSError:
+            pass  # a read-only home: the session still worked
 
     def _complete(self, text: str, state: int) -> str | None:
         # readline calls this with state 0, 1, ... until it returns None.

@@ -303,7 +303,9 @@ def test_attachThroughATerminalEditsLines(loomd, tmp_path):
     path = os.path.join(str(tmp_path), "shell.sock")
     _startGreeter(loomd, tmp_path, path)
     master, slave = pty.openpty()
-    env = loomdEnvironment(TERM="dumb")  # no escape sequences around the prompt
+    history = os.path.join(str(tmp_path), "history")
+    # TERM=dumb: no escape sequences around the prompt.
+    env = loomdEnvironment(TERM="dumb", LOOMD_HISTORY=history)
     process = loomd.spawn("--attach", path, env=env, stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     try:
@@ -331,6 +333,8 @@ def test_attachThroughATerminalEditsLines(loomd, tmp_path):
         assert _readUntil(master, b">>> ").endswith(b"'test'\r\n>>> ")
         os.write(master, b"\x04")  # Ctrl-D: leave the shell
         assert process.wait(10) == 0
+        with open(history) as saved:
+            assert saved.read().splitlines()[-2:] == ["1+1", "application.name"]
     finally:
         os.close(master)
     assert echo(_port(loomd), b"on") == b"hello on"
