@@ -304,7 +304,11 @@ class Manhole(LineReceiver):
     _abort: Any = None  # closes a refused connection its peer keeps open
 
     def connectionMade(self) -> None:
-        refusal = self.factory.peerCheck(self.transport)
+        try:
+            refusal = self.factory.peerCheck(self.transport)
+        except Exception as error:
+            # A check that cannot decide refuses (test_peerCheckThatRaisesRefuses).
+            refusal = "the peer could not be checked: %s" % (error,)
         if refusal is not None:
             log.msg("shell: refused a connection: %s" % (refusal,))
             self._send({"refused": "loomd shell: refused: %s" % (refusal,)})

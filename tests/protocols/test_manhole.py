@@ -268,6 +268,19 @@ def test_refusedPeerReadsWhyThenIsDisconnected():
     assert any("shell: refused a connection: not you" in log.textFromEventDict(e) for e in events)
 
 
+def test_peerCheckThatRaisesRefuses():
+    def brokenCheck(transport):
+        raise OSError(9, "Bad file descriptor")
+
+    protocol, transport = _console(peerCheck=brokenCheck, reactor=Clock())
+    (message,) = _messages(transport)
+    assert message == {
+        "refused": "loomd shell: refused: the peer could not be checked: "
+        "[Errno 9] Bad file descriptor"
+    }
+    assert protocol.interpreter is None
+
+
 def test_peerCredentialsOfASocketpairAreOurs():
     left, right = socket.socketpair(socket.AF_UNIX)
     with left, right:
