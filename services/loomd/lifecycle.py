@@ -351,14 +351,18 @@ class Daemon:
 
     def _stopped(self, result):
         # The deadline, if it passed, has already ended the loop.
+        if self.shell is not None:
+            self.shell.stopListening()
         if self.reactor.running:
             self.reactor.stop()
         return result
 
     def _closeListeningPorts(self):
-        # No new connections while the services wind down.
+        # No new connections while the services wind down; but the shell
+        # stays until they have, to look into a stop that takes long
+        # (test_shellStaysOpenWhileTheServicesStop).
         for reader in self.reactor.getReaders():
-            if IListeningPort.providedBy(reader):
+            if IListeningPort.providedBy(reader) and reader is not self.shell:
                 reader.stopListening()
 
     def _deadlinePassed(self):

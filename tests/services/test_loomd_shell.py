@@ -13,6 +13,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -23,6 +24,7 @@ import time
 import pytest
 
 from tests.services.loomd_helpers import (
+    alive,
     echo,
     freePort,
     loomdEnvironment,
@@ -485,3 +487,39 @@ def test_shellWorksInsideAChrootJail(loomd, tmp_path):
     finally:
         client.close()
     assert echo(port, b"jail") == b"hello jail"
+
+
+def test_shellStaysOpenWhileTheServicesStop(loomd, tmp_path):
+    # A stop that hangs can be looked into, and unblocked, from the shell;
+    # the shell closes (its file removed) once every service has stopped.
+    path = os.path.join(str(tmp_path), "shell.sock")
+    tac = tacFile(
+        tmp_path,
+        """
+        def stopSlowly():
+            slow.stopping = Deferred()  # fired from the shell
+            return slow.stopping
+
+        slow = CallbackService(onStop=stopSlowly)
+        slow.setName("slow")
+        slow.setServiceParent(application)
+        """,
+    )
+    pid = loomd.daemon(tac, "--shell", "unix:" + path)
+    client = ShellClient(path)
+    try:
+        os.kill(pid, signal.SIGTERM)
+        waitFor(lambda: "Received SIGTERM, shutting down." in readLog(loomd.logfile))
+        late = ShellClient(path)  # a new console, during the shutdown
+        try:
+            assert late.run("services['slow'].running") == "False\n"
+        finally:
+            late.close()
+        assert client.run("from services.service import pendingStops") == ""
+        assert client.run("[p.path for p in pendingStops(application)]") == "['test/slow']\n"
+        assert client.run("services['slow'].stopping.callback(None)") == ""
+    finally:
+        client.close()
+    waitFor(lambda: not alive(pid), what="the daemon to exit")
+    assert not os.path.exists(path)
+    assert not os.path.exists(loomd.pidfile)
