@@ -19,6 +19,11 @@ $(VENV)/.bench-installed: $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
+# The suite spreads over every usable core (pytest-xdist): most tests wait
+# on sockets and child processes, so two workers on two cores finish far
+# sooner than one.  PYTEST_ARGS="-n0 ..." runs it in one process.
+PYTEST_ARGS ?= -n auto
+
 test: $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -617,7 +617,9 @@ class StreamServerEndpointService(Service):
         return "<StreamServerEndpointService on %r>" % (self.endpoint,)
 
 
-def service(description, factory, reactor=None):
+def service(
+    description: str, factory: object, reactor: object = None
+) -> "StreamServerEndpointService":
     """
     Return a StreamServerEndpointService listening where description says.
 

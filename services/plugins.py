@@ -5,7 +5,7 @@ A service maker (IServiceMaker) has a ``tapname`` (the command name), a
 ``description``, an ``options`` class (a services.usage.Options subclass
 parsing the plugin's command line) and ``makeService(options)`` returning
 the service to run.  The built-in makers (echo, discard, chargen, daytime,
-finger, portforward, procmon) live in services.plugins_builtin; other packages add
+finger, portforward, procmon, web) live in services.plugins_builtin; other packages add
 theirs through the entry-point group ``loom.plugins``:
 
     [options.entry_points]        # setup.cfg of the package providing it
@@ -137,6 +137,12 @@ def builtinMakers():
             "services.plugins_builtin.procmon",
             "Run programs and restart them when they exit.",
             "procmon",
+        ),
+        ServiceMaker(
+            "Web",
+            "services.plugins_builtin.web",
+            "Serve files, a reverse proxy or a WSGI application over HTTP.",
+            "web",
         ),
     ]
 

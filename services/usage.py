@@ -395,7 +395,7 @@ class Options(dict):
     subCommand = None
     subOptions = None
 
-    def __init__(self):
+    def __init__(self) -> None:
         """
         Gather the option table and set every flag and parameter default.
 

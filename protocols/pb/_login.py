@@ -29,13 +29,18 @@ against an eavesdropper who can guess the password offline.
 from __future__ import annotations
 
 import hmac
-import importlib
 import secrets
 from hashlib import md5
 from typing import Any, Callable
 
-from zope.interface import Interface, classImplements, implementer
+from zope.interface import Interface, implementer
 
+from protocols.cred.credentials import (
+    Anonymous,
+    IAnonymous,
+    ICredentials,
+    IUsernameHashedPassword,
+)
 from protocols.pb._calls import _call
 from protocols.pb.flavors import IPBRoot, NoSuchMethod, Referenceable
 from protocols.pb.jelly import Jellyable
@@ -48,19 +53,6 @@ __all__ = [
     "challenge",
     "respond",
 ]
-
-
-def _credModule(name: str) -> Any:
-    # protocols.cred is built alongside PB; until it is in the tree, PB
-    # still logs in with any portal-shaped object (TODO issue 21: import
-    # protocols.cred directly once it has landed).
-    try:
-        return importlib.import_module("protocols.cred." + name)
-    except ImportError:
-        return None
-
-
-_credentials = _credModule("credentials")
 
 
 class IPerspective(Interface):
@@ -111,7 +103,7 @@ def challenge() -> bytes:
     return secrets.token_bytes(16)
 
 
-class IUsernameMD5Password(Interface):
+class IUsernameMD5Password(ICredentials):
     """Credentials that can check a password given as its MD5 digest."""
 
     def checkPassword(password: bytes) -> bool:
@@ -148,17 +140,6 @@ def _avatarLoggedIn(broker: Any, result: Any) -> Any:
     return avatar
 
 
-def _anonymousCredentials() -> Any:
-    if _credentials is not None:
-        return _credentials.Anonymous()
-    return _Anonymous()
-
-
-class _Anonymous:
-    # Anonymous credentials for a portal stand-in, until cred has landed.
-    pass
-
-
 class _PortalWrapper(Referenceable):
     # The root of a server that logs in through a portal.
     def __init__(self, portal: Any, broker: Any) -> None:
@@ -170,11 +151,11 @@ class _PortalWrapper(Referenceable):
         return secret, _PortalAuthChallenger(self.portal, self.broker, username, secret)
 
     def remote_loginAnonymous(self, mind: Any) -> Any:
-        deferred = self.portal.login(_anonymousCredentials(), mind, IPerspective)
+        deferred = self.portal.login(Anonymous(), mind, IPerspective)
         return deferred.addCallback(lambda result: _avatarLoggedIn(self.broker, result))
 
 
-@implementer(IUsernameMD5Password)
+@implementer(IUsernameHashedPassword, IUsernameMD5Password)
 class _PortalAuthChallenger(Referenceable):
     # The credentials of one username/password login: the challenge sent and
     # the response received.
@@ -201,13 +182,5 @@ class _PortalAuthChallenger(Referenceable):
         return hmac.compare_digest(expected, self.response)
 
 
-if _credentials is not None:
-    # Through Any: mypy-zope cannot see an interface found at run time.
-    _declare: Any = classImplements
-    _declare(_PortalAuthChallenger, _credentials.IUsernameHashedPassword)
-
-
 def _isAnonymous(credentials: Any) -> bool:
-    if _credentials is not None and _credentials.IAnonymous.providedBy(credentials):
-        return True
-    return not hasattr(credentials, "username")
+    return bool(IAnonymous.providedBy(credentials))

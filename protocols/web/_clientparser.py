@@ -17,10 +17,17 @@ Whatever the parser refuses raises ParseError from ``feed``.  A body
 delimited by the connection's close (neither Content-Length nor chunked)
 ends at ``feedEOF()``, which returns True then; it returns False when the
 close cut a response short.
+
+Bytes that follow a complete response in the same ``feed`` cannot be
+trusted, as no request is outstanding (Loom does not pipeline): they are
+dropped, and the head's ``keepAlive`` is cleared before
+``messageReceived``, so that the connection is closed rather than reused
+out of step (test_bytesAfterAResponseCloseTheConnection).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from protocols.web._head import ParseError
@@ -96,16 +103,33 @@ def makeResponseParser(name: str, owner: ResponseParserOwner) -> Any:
     return H11ResponseParser(owner)
 
 
-class _HeadOnly(Exception):
-    """Raised from llhttp's callback to stop after a bodiless head."""
+class _Stop(Exception):
+    """Raised from llhttp's callback to stop parsing: see HTTPToolsResponseParser."""
+
+
+#: The blank line ending a head (llhttp takes a bare LF too).
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+#: The most bytes of a HEAD response's head kept to find where it ends.
+_MAX_HEAD = 1 << 20
 
 
 class HTTPToolsResponseParser:
-    """Responses parsed by llhttp, through httptools.HttpResponseParser."""
+    """
+    Responses parsed by llhttp, through httptools.HttpResponseParser.
+
+    llhttp knows nothing of the request, so it is stopped (a _Stop raised
+    from its callback) in two places, and replaced: after the head of a
+    response to HEAD, which has no body whatever its headers say; and at
+    the start of anything after a complete response.  llhttp does not say
+    where it stopped, so for HEAD the bytes of the response are kept until
+    its head is complete, to find its end and what follows.
+    """
 
     def __init__(self, owner: ResponseParserOwner) -> None:
         self.owner = owner
         self._method = b"GET"
+        self._pending: bytearray | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -115,11 +139,15 @@ class HTTPToolsResponseParser:
         self._phrase = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head: ResponseHead | None = None
+        self._interim = 0
+        self._complete: ResponseHead | None = None
         self._stopped = False
 
     def expect(self, method: bytes) -> None:
         """Get ready for the response to a request of method."""
         self._method = method
+        self._pending = bytearray() if method == b"HEAD" else None
+        self._interim = 0
 
     def feed(self, data: bytes) -> None:
         """
@@ -129,18 +157,44 @@ class HTTPToolsResponseParser:
         """
         import httptools
 
+        pending = self._pending
+        if pending is not None:
+            pending += data
+            if len(pending) > _MAX_HEAD:
+                raise ParseError(502, "response head too long")
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as e:
             if not self._stopped:
                 raise (e.__context__ or e) from None
-            # A response to HEAD: llhttp would read a body, so it is stopped
-            # after the head and replaced.  Nothing may follow it until the
-            # next request, which is not sent yet.
-            self._reset()
-            self.owner.messageReceived()
+            self._stoppedAt()
         except httptools.HttpParserError as e:
             raise ParseError(502, str(e)) from None
+        else:
+            self._finish()
+
+    def _stoppedAt(self) -> None:
+        # llhttp was stopped: after a HEAD response's head, or at a byte
+        # following a complete response.
+        head = self._complete
+        if head is None:
+            head = self._head
+            assert head is not None and self._pending is not None
+            ends = list(_HEAD_END.finditer(self._pending))
+            if len(ends) > self._interim and ends[self._interim].end() < len(self._pending):
+                head.keepAlive = False
+        else:
+            head.keepAlive = False
+        self._reset()
+        self._complete = head
+        self._finish()
+
+    def _finish(self) -> None:
+        # A response completes once feed saw whether anything followed it.
+        head, self._complete = self._complete, None
+        if head is not None:
+            self._pending = None
+            self.owner.messageReceived()
 
     def feedEOF(self) -> bool:
         """The connection closed: return True if that ended a response."""
@@ -152,6 +206,12 @@ class HTTPToolsResponseParser:
         return False
 
     # -- llhttp's callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """A response begins: nothing may follow a complete one."""
+        if self._complete is not None:
+            self._stopped = True
+            raise _Stop()
 
     def on_status(self, piece: bytes) -> None:
         """A piece of the reason phrase."""
@@ -168,6 +228,7 @@ class HTTPToolsResponseParser:
         headers, self._headers = self._headers, []
         phrase, self._phrase = self._phrase, b""
         if 100 <= code < 200:
+            self._interim += 1
             return
         major, _, minor = parser.get_http_version().partition(".")
         head = ResponseHead(code, phrase, (b"HTTP", int(major), int(minor or 0)), headers)
@@ -176,7 +237,7 @@ class HTTPToolsResponseParser:
         self.owner.headReceived(head)
         if self._method == b"HEAD":
             self._stopped = True
-            raise _HeadOnly()
+            raise _Stop()
 
     def on_body(self, data: bytes) -> None:
         """A piece of the body, de-chunked."""
@@ -186,8 +247,7 @@ class HTTPToolsResponseParser:
     def on_message_complete(self) -> None:
         """The end of a response (or of a skipped 1xx)."""
         if self._head is not None:
-            self._head = None
-            self.owner.messageReceived()
+            self._complete, self._head = self._head, None
 
 
 class H11ResponseParser:
@@ -264,7 +324,9 @@ class H11ResponseParser:
             elif isinstance(event, h11.Data):
                 self.owner.bodyReceived(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
-                self._head = None
+                finished, self._head = self._head, None
+                if finished is not None and connection.trailing_data[0]:
+                    finished.keepAlive = False  # stray bytes (see the module docstring)
                 self._connection = connection = None
                 self.owner.messageReceived()
             elif isinstance(event, h11.ConnectionClosed):

@@ -11,7 +11,8 @@ while that protocol's transport is paused, the socket is not read, so a
 slow consumer holds the server back instead of filling memory.  When the
 response and the request body are both complete and both sides allow it,
 the connection goes back to its pool (``quiescentCallback``); otherwise
-it is closed.
+it is closed.  A response complete before its request's body was all
+sent is delivered, and that body is given up: the connection is aborted.
 
 Cancelling the request's Deferred before the head arrives aborts the
 connection; it then fails with CancelledError.  A ``timeout`` on a
@@ -451,6 +452,15 @@ class HTTP11ClientProtocol(Protocol):
         self._updateReading()
         reason = PotentialDataLoss() if self._head and self._head.untilClose else ResponseDone()
         response._bodyDataFinished(Failure(reason))
+        if self.state == "DONE" and not self._requestDone:
+            # The whole response came while the body was still being sent:
+            # the server wants no more of it (RFC 9112, 9.6).  The body is
+            # stopped and the connection aborted, not closed gently: a
+            # server that stopped reading would hold a gentle close for
+            # ever (test_earlyResponseStopsTheUpload).  Twisted gives the
+            # connection up too.
+            self._abort()
+            return
         self._maybeQuiescent()
 
     def _maybeQuiescent(self) -> None:

@@ -4,6 +4,11 @@ kept-alive connections, the agents that wrap an Agent (RedirectAgent,
 BrowserLikeRedirectAgent, ContentDecoderAgent), readBody, FileBodyProducer
 and the old convenience getPage.
 
+This module holds the Agent, its pool and getPage, and gives the rest
+from the private modules that hold them: the connection and its Request
+and Response (protocols.web._newclient), URI (_uri), readBody and
+FileBodyProducer (_readbody), the wrapping agents (_agents).
+
 An Agent turns ``request(method, uri, headers, bodyProducer)`` into a
 connection from its HTTPConnectionPool (one reused if one to the same
 scheme, host and port is idle, else a new one through an endpoint) and an
@@ -17,14 +22,20 @@ from __future__ import annotations
 
 import importlib
 import io
-import zlib
+from collections import OrderedDict
 from typing import Any, Callable
-from urllib import parse
 
 from zope.interface import implementer
 
-from protocols.protocol import Factory, Protocol
+from protocols.protocol import Factory
 from protocols.web import error
+from protocols.web._agents import (
+    BrowserLikeRedirectAgent,
+    ContentDecoderAgent,
+    CookieAgent,
+    GzipDecoder,
+    RedirectAgent,
+)
 from protocols.web._headers import Headers
 from protocols.web._newclient import (
     HTTP11ClientProtocol,
@@ -37,21 +48,14 @@ from protocols.web._newclient import (
     ResponseDone,
     ResponseFailed,
     ResponseNeverReceived,
-    _DataLoss,
 )
-from protocols.web.iweb import (
-    UNKNOWN_LENGTH,
-    IAgent,
-    IAgentEndpointFactory,
-    IBodyProducer,
-    IPolicyForHTTPS,
-    IResponse,
-)
+from protocols.web._readbody import FileBodyProducer, PartialDownloadError, readBody
+from protocols.web._uri import URI
+from protocols.web.iweb import UNKNOWN_LENGTH, IAgent, IAgentEndpointFactory, IPolicyForHTTPS
 from reactor.defer import CancelledError, Deferred, fail, succeed
 from reactor.endpoints import HostnameEndpoint, wrapClientTLS
 from reactor.failure import Failure
 from reactor.ssl import optionsForClientTLS
-from reactor.task import TaskStopped
 
 __all__ = [
     "Agent",
@@ -62,11 +66,14 @@ __all__ = [
     "BrowserLikePolicyForHTTPS",
     "BrowserLikeRedirectAgent",
     "ContentDecoderAgent",
+    "CookieAgent",
     "FileBodyProducer",
     "GzipDecoder",
     "HTTPConnectionPool",
+    "HostnameCachingHTTPSPolicy",
     "PartialDownloadError",
     "PotentialDataLoss",
+    "ProxyAgent",
     "RedirectAgent",
     "RequestGenerationFailed",
     "RequestNotSent",
@@ -79,70 +86,6 @@ __all__ = [
     "getPage",
     "readBody",
 ]
-
-
-class PartialDownloadError(error.Error):
-    """The body was cut short; ``response`` holds the bytes that came."""
-
-
-class URI:
-    """
-    A parsed absolute http(s) URI: scheme, netloc, host, port, path,
-    params, query and fragment, all bytes (port an int).
-    """
-
-    def __init__(
-        self,
-        scheme: bytes,
-        netloc: bytes,
-        host: bytes,
-        port: int,
-        path: bytes,
-        params: bytes,
-        query: bytes,
-        fragment: bytes,
-    ) -> None:
-        self.scheme = scheme
-        self.netloc = netloc
-        self.host = host
-        self.port = port
-        self.path = path
-        self.params = params
-        self.query = query
-        self.fragment = fragment
-
-    @classmethod
-    def fromBytes(cls, uri: bytes, defaultPort: int | None = None) -> URI:
-        """
-        Parse uri; the port defaults to defaultPort, else 80 for http and
-        443 for https.
-        """
-        parsed = parse.urlparse(uri.strip())
-        scheme, netloc = parsed.scheme, parsed.netloc
-        host, port = parsed.hostname or b"", None
-        try:
-            port = parsed.port
-        except ValueError:
-            port = None
-        if port is None:
-            port = defaultPort if defaultPort is not None else (443 if scheme == b"https" else 80)
-        if not host and netloc:
-            host = netloc.rsplit(b":", 1)[0]
-        return cls(
-            scheme, netloc, host, port, parsed.path, parsed.params, parsed.query, parsed.fragment
-        )
-
-    def toBytes(self) -> bytes:
-        """The URI, assembled again."""
-        return parse.urlunparse(
-            (self.scheme, self.netloc, self.path, self.params, self.query, self.fragment)
-        )
-
-    @property
-    def originForm(self) -> bytes:
-        """The request target: the path (b"/" if empty), params and query."""
-        path = parse.urlunparse((b"", b"", self.path or b"/", self.params, self.query, b""))
-        return path
 
 
 @implementer(IPolicyForHTTPS)
@@ -158,6 +101,34 @@ class BrowserLikePolicyForHTTPS:
     def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
         """Return the client TLS options for hostname."""
         return optionsForClientTLS(hostname.decode("idna"), trustRoot=self._trustRoot)
+
+
+@implementer(IPolicyForHTTPS)
+class HostnameCachingHTTPSPolicy:
+    """
+    An IPolicyForHTTPS that keeps the TLS options another one made for
+    each of the last cacheSize host names, as Twisted's does: making them
+    (loading the trust store) costs far more than a lookup.
+
+    :param policyforHTTPS: the IPolicyForHTTPS asked on a miss.
+    :param cacheSize: how many host names are remembered, the least
+        recently used forgotten first.
+    """
+
+    def __init__(self, policyforHTTPS: Any, cacheSize: int = 20) -> None:
+        self._policyForHTTPS = policyforHTTPS
+        self._cache: OrderedDict[bytes, Any] = OrderedDict()
+        self._cacheSize = cacheSize
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
+        """Return the TLS options for hostname: remembered, or made and remembered."""
+        creator = self._cache.pop(hostname, None)
+        if creator is None:
+            creator = self._policyForHTTPS.creatorForNetloc(hostname, port)
+            if len(self._cache) >= self._cacheSize:
+                self._cache.popitem(last=False)
+        self._cache[hostname] = creator
+        return creator
 
 
 class _ProtocolFactory(Factory):
@@ -339,6 +310,13 @@ class Agent:
             endpoint = self._endpointFactory.endpointForURI(parsed)
         except Exception:
             return fail()
+        request = self._makeRequest(method, parsed, parsed.originForm, headers, bodyProducer)
+        key = (parsed.scheme, parsed.host, parsed.port)
+        return self._requestWithRetry(key, endpoint, request)
+
+    def _makeRequest(
+        self, method: bytes, parsed: URI, target: bytes, headers: Headers | None, body: Any
+    ) -> Request:
         headers = Headers() if headers is None else headers.copy()
         if not headers.hasHeader(b"host"):
             default = 443 if parsed.scheme == b"https" else 80
@@ -346,12 +324,7 @@ class Agent:
             if b":" in parsed.host:
                 host = parsed.netloc
             headers.addRawHeader(b"host", host)
-        request = Request(
-            method, parsed.originForm, headers, bodyProducer, self._pool.persistent,
-            parsedURI=parsed,
-        )  # fmt: skip
-        key = (parsed.scheme, parsed.host, parsed.port)
-        return self._requestWithRetry(key, endpoint, request)
+        return Request(method, target, headers, body, self._pool.persistent, parsedURI=parsed)
 
     def _requestWithRetry(self, key: Any, endpoint: Any, request: Request) -> Deferred[Response]:
         pool = self._pool
@@ -379,310 +352,43 @@ class Agent:
         return pool.getConnection(key, endpoint).addCallback(send)
 
 
-class _ReadBodyProtocol(Protocol):
-    transport: Any
-
-    def __init__(self, response: Any, deferred: Deferred[bytes]) -> None:
-        self._response = response
-        self._deferred = deferred
-        self._data: list[bytes] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        self._data.append(data)
-
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        if self._deferred.called:
-            return
-        body = b"".join(self._data)
-        if reason.check(ResponseDone, PotentialDataLoss):
-            self._deferred.callback(body)
-        elif reason.check(ResponseFailed) and any(
-            r.check(_DataLoss)
-            for r in reason.value.reasons  # type: ignore[attr-defined]
-        ):
-            self._deferred.errback(
-                PartialDownloadError(self._response.code, self._response.phrase, body)
-            )
-        else:
-            self._deferred.errback(reason)
-
-
-def readBody(response: Any) -> Deferred[bytes]:
+class ProxyAgent(Agent):
     """
-    Return a Deferred firing with the whole body of response, or failing
-    with PartialDownloadError (its ``response`` the bytes that came) when
-    the connection closed before the body's end.  Cancelling it closes
-    the connection.
+    Make every request through one HTTP proxy, as twisted.web.client's
+    ProxyAgent does: the request line carries the absolute URI, and all
+    requests share the proxy's connections in the pool.  An ``https`` URI
+    is sent to the proxy as it is (no CONNECT tunnel), as in Twisted.
 
-    A body delimited by the connection's close is a success here, where
-    Twisted fails it with PartialDownloadError: it can end no other way.
+    :param endpoint: the IStreamClientEndpoint of the proxy.
+    :param reactor: schedules the timeouts (the global reactor by default).
+    :param pool: an HTTPConnectionPool (a non-persistent one by default).
     """
 
-    def cancel(deferred: Deferred[bytes]) -> None:
-        transport = getattr(protocol, "transport", None)
-        if transport is not None:
-            transport.stopProducing()
-
-    deferred: Deferred[bytes] = Deferred(cancel)
-    protocol = _ReadBodyProtocol(response, deferred)
-    response.deliverBody(protocol)
-    return deferred
-
-
-@implementer(IBodyProducer)
-class FileBodyProducer:
-    """
-    A request body read from a file, readSize bytes at a time, cooperatively.
-
-    Its length is what is left of the file from its position when it can
-    seek, else UNKNOWN_LENGTH (sent chunked).
-    """
-
-    def __init__(self, inputFile: Any, cooperator: Any = None, readSize: int = 2**16) -> None:
-        self._inputFile = inputFile
-        self._cooperate = (cooperator or _globalCooperator()).cooperate
-        self._readSize = readSize
-        self._task: Any = None
-        self.length: int | str = self._determineLength(inputFile)
-
-    @staticmethod
-    def _determineLength(inputFile: Any) -> int | str:
-        try:
-            position = inputFile.tell()
-            inputFile.seek(0, io.SEEK_END)
-            end = inputFile.tell()
-            inputFile.seek(position, io.SEEK_SET)
-        except (AttributeError, OSError):
-            return UNKNOWN_LENGTH
-        return end - position
-
-    def startProducing(self, consumer: Any) -> Deferred[None]:
-        """Write the file to consumer; return a Deferred firing at its end."""
-
-        def chunks() -> Any:
-            while True:
-                data = self._inputFile.read(self._readSize)
-                if not data:
-                    return
-                consumer.write(data)
-                yield None
-
-        self._task = self._cooperate(chunks())
-        done: Deferred[Any] = self._task.whenDone()
-
-        def stopped(reason: Failure) -> Any:
-            reason.trap(TaskStopped)
-            return Deferred()  # stopped: never fires, as IBodyProducer says
-
-        return done.addCallbacks(_toNone, stopped)
-
-    def pauseProducing(self) -> None:
-        """Pause reading the file."""
-        if self._task is not None:
-            self._task.pause()
-
-    def resumeProducing(self) -> None:
-        """Resume reading the file."""
-        if self._task is not None:
-            self._task.resume()
-
-    def stopProducing(self) -> None:
-        """Stop for good (the Deferred of startProducing never fires)."""
-        if self._task is not None:
-            try:
-                self._task.stop()
-            except Exception:
-                pass
-
-
-def _toNone(result: object) -> None:
-    return None
-
-
-def _globalCooperator() -> Any:
-    from reactor import task
-
-    return task  # its cooperate() runs on the global Cooperator
-
-
-# -- agents wrapping an agent ----------------------------------------------------------
-
-_SENSITIVE_HEADERS = (b"authorization", b"cookie", b"cookie2", b"proxy-authorization",
-                      b"www-authenticate")  # fmt: skip
-
-
-def _discardBody(response: Any) -> None:
-    # A redirect's body is read and dropped, so its connection goes back
-    # to the pool.
-    readBody(response).addErrback(lambda reason: None)
-
-
-@implementer(IAgent)
-class RedirectAgent:
-    """
-    Follow redirects: 301, 302, 307 and 308 for GET and HEAD (others fail
-    with ResponseFailed holding a PageRedirect), 303 with a GET for any
-    method.  After redirectLimit, ResponseFailed holding an
-    InfiniteRedirection.  Each response after a redirect has the one
-    before as previousResponse (whose body was read and dropped).
-    Credentials and cookies are not sent on to another origin.
-    """
-
-    _redirectResponses: tuple[int, ...] = (301, 302, 307, 308)
-    _seeOtherResponses: tuple[int, ...] = (303,)
-
-    def __init__(self, agent: Any, redirectLimit: int = 20) -> None:
-        self._agent = agent
-        self._redirectLimit = redirectLimit
+    def __init__(
+        self,
+        endpoint: Any,
+        reactor: Any = None,
+        pool: HTTPConnectionPool | None = None,
+        *,
+        responseTimeout: float | None = None,
+    ) -> None:
+        if reactor is None:
+            reactor = importlib.import_module("reactor").reactor
+        self._proxyEndpoint = endpoint
+        self._init(reactor, None, pool, responseTimeout)
 
     def request(
-        self, method: bytes, uri: bytes, headers: Headers | None = None, bodyProducer: Any = None
-    ) -> Deferred[Any]:
-        """Request uri, following redirects; see IAgent.request."""
-        deferred = self._agent.request(method, uri, headers, bodyProducer)
-        return deferred.addCallback(self._handleResponse, method, uri, headers, 0)
-
-    def _handleResponse(
-        self, response: Any, method: bytes, uri: bytes, headers: Any, redirectCount: int
-    ) -> Any:
-        if response.code in self._redirectResponses:
-            if method not in (b"GET", b"HEAD"):
-                location = (response.headers.getRawHeaders(b"location") or [None])[0]
-                err = error.PageRedirect(response.code, location=location)
-                raise ResponseFailed([Failure(err)], response)
-            return self._handleRedirect(response, method, uri, headers, redirectCount)
-        if response.code in self._seeOtherResponses:
-            return self._handleRedirect(response, b"GET", uri, headers, redirectCount)
-        return response
-
-    def _handleRedirect(
-        self, response: Any, method: bytes, uri: bytes, headers: Any, redirectCount: int
-    ) -> Any:
-        locations = response.headers.getRawHeaders(b"location", [])
-        if not locations:
-            err = error.RedirectWithNoLocation(response.code, b"No location header field", uri)
-            raise ResponseFailed([Failure(err)], response)
-        location = parse.urljoin(uri, locations[0])
-        if redirectCount >= self._redirectLimit:
-            loop = error.InfiniteRedirection(
-                response.code, b"Infinite redirection detected", location=location
-            )
-            raise ResponseFailed([Failure(loop)], response)
-        _discardBody(response)
-        old, new = URI.fromBytes(uri), URI.fromBytes(location)
-        if headers is not None and (old.scheme, old.host, old.port) != (
-            new.scheme,
-            new.host,
-            new.port,
-        ):
-            headers = headers.copy()
-            for name in _SENSITIVE_HEADERS:
-                headers.removeHeader(name)
-
-        def setPrevious(newResponse: Any) -> Any:
-            newResponse.setPreviousResponse(response)
-            return newResponse
-
-        deferred = self._agent.request(method, location, headers)
-        deferred.addCallback(setPrevious)
-        return deferred.addCallback(
-            self._handleResponse, method, location, headers, redirectCount + 1
-        )
-
-
-class BrowserLikeRedirectAgent(RedirectAgent):
-    """A RedirectAgent that, as browsers do, follows 301 and 302 with a GET for any method."""
-
-    _redirectResponses = (307, 308)
-    _seeOtherResponses = (301, 302, 303)
-
-
-class _GzipProtocol(Protocol):
-    transport: Any
-
-    def __init__(self, protocol: Any, response: Any) -> None:
-        self._protocol = protocol
-        self._response = response
-        self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-    def makeConnection(self, transport: Any) -> None:
-        self.transport = transport
-        self._protocol.makeConnection(transport)
-
-    def dataReceived(self, data: bytes) -> None:
-        try:
-            decoded = self._decompressor.decompress(data)
-        except zlib.error:
-            self.transport.stopProducing()
-            self._failed = Failure()
-            return
-        if decoded:
-            self._protocol.dataReceived(decoded)
-
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        failed = getattr(self, "_failed", None)
-        if failed is not None:
-            self._protocol.connectionLost(Failure(ResponseFailed([reason, failed], self._response)))
-            return
-        if reason.check(ResponseDone, PotentialDataLoss):
-            try:
-                rest = self._decompressor.flush()
-            except zlib.error:
-                self._protocol.connectionLost(Failure(ResponseFailed([Failure()], self._response)))
-                return
-            if rest:
-                self._protocol.dataReceived(rest)
-        self._protocol.connectionLost(reason)
-
-
-@implementer(IResponse)
-class GzipDecoder:
-    """A Response whose gzip-encoded body is delivered decoded (length unknown)."""
-
-    def __init__(self, response: Any) -> None:
-        self.original = response
-        self.length = UNKNOWN_LENGTH
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.original, name)
-
-    def deliverBody(self, protocol: Any) -> None:
-        """Deliver the decoded body to protocol."""
-        self.original.deliverBody(_GzipProtocol(protocol, self.original))
-
-
-@implementer(IAgent)
-class ContentDecoderAgent:
-    """
-    Ask for encoded bodies (Accept-Encoding) and decode them.
-
-    :param decoders: (name, decoder) pairs, most preferred first:
-        ``[(b"gzip", GzipDecoder)]``.
-    """
-
-    def __init__(self, agent: Any, decoders: list[tuple[bytes, Any]]) -> None:
-        self._agent = agent
-        self._decoders = dict(decoders)
-        self._supported = b",".join(name for name, _ in decoders)
-
-    def request(
-        self, method: bytes, uri: bytes, headers: Headers | None = None, bodyProducer: Any = None
-    ) -> Deferred[Any]:
-        """Request uri with Accept-Encoding; the Response's body comes decoded."""
-        headers = Headers() if headers is None else headers.copy()
-        headers.addRawHeader(b"accept-encoding", self._supported)
-        return self._agent.request(method, uri, headers, bodyProducer).addCallback(self._decode)
-
-    def _decode(self, response: Any) -> Any:
-        values = response.headers.getRawHeaders(b"content-encoding", [])
-        encodings = [e.strip().lower() for value in values for e in value.split(b",") if e.strip()]
-        while encodings and encodings[-1] in self._decoders:
-            response = self._decoders[encodings.pop()](response)
-        if encodings:
-            response.headers.setRawHeaders(b"content-encoding", [b",".join(encodings)])
-        else:
-            response.headers.removeHeader(b"content-encoding")
-        return response
+        self,
+        method: bytes,
+        uri: bytes,
+        headers: Headers | None = None,
+        bodyProducer: Any = None,
+    ) -> Deferred[Response]:
+        """Request uri through the proxy; see Agent.request."""
+        parsed = URI.fromBytes(uri)
+        request = self._makeRequest(method, parsed, parsed.toBytes(), headers, bodyProducer)
+        key = ("http-proxy", self._proxyEndpoint)
+        return self._requestWithRetry(key, self._proxyEndpoint, request)
 
 
 def getPage(

@@ -154,7 +154,8 @@ class ReverseProxyResource(resource.Resource):
 
     :param host: the backend's host name or address.
     :param port: the backend's port.
-    :param path: the path the rest of the request's path is appended to.
+    :param path: the path the rest of the request's path is appended to
+        (bytes, or an ASCII str: ``'/'`` as Twisted's examples write it).
     :param reactor: the reactor to connect with (the global one by default).
     :param preserveHost: send the client's Host header unchanged, as
         Apache's ProxyPreserveHost; by default the backend's host:port.
@@ -167,7 +168,8 @@ class ReverseProxyResource(resource.Resource):
         head: past them the client gets 504.
 
     Beyond Twisted: the forwarding headers, hop-by-hop headers removed,
-    streaming both ways, 502/504, https backends.
+    streaming both ways, 502/504, https backends; a path ending in ``/``
+    is not doubled (Twisted forwards ``/a`` under ``'/'`` as ``//a``).
     """
 
     isLeaf = True
@@ -179,7 +181,7 @@ class ReverseProxyResource(resource.Resource):
         self,
         host: str,
         port: int,
-        path: bytes,
+        path: bytes | str,
         reactor: Any = None,
         *,
         preserveHost: bool = False,
@@ -193,7 +195,7 @@ class ReverseProxyResource(resource.Resource):
             reactor = importlib.import_module("reactor").reactor
         self.host = host
         self.port = port
-        self.path = path
+        self.path = path.encode("ascii") if isinstance(path, str) else path
         self.reactor = reactor
         self.preserveHost = preserveHost
         self.scheme = scheme
@@ -209,7 +211,7 @@ class ReverseProxyResource(resource.Resource):
     def _backendPath(self, request: Any) -> bytes:
         raw, _, query = request.uri.partition(b"?")
         rest = raw[1:].split(b"/")[len(request.prepath) :]
-        path = self.path + (b"/" + b"/".join(rest) if rest else b"")
+        path = self.path.rstrip(b"/") + b"/" + b"/".join(rest) if rest else self.path
         if not path.startswith(b"/"):
             path = b"/" + path
         return path + (b"?" + query if query else b"")

@@ -190,8 +190,16 @@ class File(resource.Resource):
         when where it leads is inside the root; ``True`` follows every
         symlink (the root is then only the tree of names); ``False``
         follows none: a path through a symlink is 404.
+
+    :cvar childNotFound: the resource rendered for a file that is not there
+        or may not be reached (outside the root, not a regular file): the
+        same 404 for all, as in Twisted.
+    :cvar forbidden: the resource rendered for a directory without an
+        index when listing is off (403).
     """
 
+    childNotFound: Any = resource.NoResource("File not found.")
+    forbidden: Any = resource.ForbiddenResource("Directory listing is not allowed.")
     contentTypes = loadMimeTypes()
     contentEncodings = {".gz": "gzip", ".bz2": "bzip2"}
     indexNames = ["index", "index.html", "index.htm"]
@@ -301,14 +309,14 @@ class File(resource.Resource):
         """Answer with the file, the directory's index or listing, or 404."""
         opened = self._open()
         if opened is None:
-            return dangerousPathError.render(request)
+            return self.childNotFound.render(request)
         fd, info, name = opened
         if stat.S_ISDIR(info.st_mode):
             os.close(fd)
             return self._renderDirectory(request)
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
-            return dangerousPathError.render(request)
+            return self.childNotFound.render(request)
         return self._renderFile(request, fd, info, name)
 
     render_HEAD = render_GET
@@ -337,7 +345,7 @@ class File(resource.Resource):
                     return index._renderFile(request, fd, info, name)
                 os.close(fd)
         if not self.listDirectories:
-            return resource.ForbiddenResource("Directory listing is not allowed.").render(request)
+            return self.forbidden.render(request)
         return self.directoryListing().render(request)
 
     def directoryListing(self) -> DirectoryLister:
@@ -644,7 +652,14 @@ class DirectoryLister(resource.Resource):
     and encoding; names are escaped.
 
     :param pathname: the directory.
+    :cvar linePattern: the HTML of one entry, with Twisted's keys: ``class``
+        (``odd`` or ``even``), ``href``, ``text``, ``size``, ``type`` and
+        ``encoding``, each escaped already.
     """
+
+    linePattern = """<tr class="%(class)s">
+<td><a href="%(href)s">%(text)s</a></td><td>%(size)s</td><td>%(type)s</td><td>%(encoding)s</td>
+</tr>"""
 
     template = """<!DOCTYPE html>
 <html>
@@ -698,13 +713,11 @@ class DirectoryLister(resource.Resource):
     def render(self, request: Any) -> bytes:
         """Return the listing page."""
         rows = []
-        for link, name, size, kind, encoding in self._entries():
-            rows.append(
-                '<tr><td><a href="%s">%s</a></td><td>%s</td><td>%s</td><td>%s</td></tr>'
-                % tuple(
-                    html.escape(part, quote=True) for part in (link, name, size, kind, encoding)
-                )
-            )
+        for index, entry in enumerate(self._entries()):
+            parts = dict(zip(("href", "text", "size", "type", "encoding"), entry, strict=True))
+            row = {key: html.escape(part, quote=True) for key, part in parts.items()}
+            row["class"] = "even" if index % 2 else "odd"
+            rows.append(self.linePattern % row)
         path = request.path.decode("latin-1") if request is not None else self.path
         header = html.escape("Directory listing for %s" % (path,))
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")

@@ -21,11 +21,19 @@ the request and the response is handed to the reactor's thread:
   to the client only with the Site's ``displayTracebacks``); after the
   response has begun, the connection is closed instead;
 - ``wsgi.errors`` logs each line through Loom's logging, namespace
-  ``protocols.web.wsgi``.
+  ``protocols.web.wsgi``;
+- the thread pool's stop (the reactor's shutdown, or a ``pool.stop()``)
+  wakes an application waiting for the request body or for the client to
+  take the response, with ``ConnectionLost``, so that the pool's workers
+  can be joined (test_stoppingThePoolWakesABlockedApplication).  Neither
+  wait can rely on the reactor's thread, which is blocked in the join, so
+  each looks at the pool's ``joined`` every POLL seconds.  An application
+  blocked in its own code still holds the pool's stop.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
@@ -34,16 +42,27 @@ from zope.interface import implementer
 
 from protocols.web.resource import IResource
 from protocols.web.server import NOT_DONE_YET
-from reactor.defer import CancelledError, Deferred
+from reactor.defer import CancelledError
 from reactor.error import ConnectionClosed, ConnectionLost
 from reactor.failure import Failure
 from reactor.interfaces import IConsumer, IPushProducer
 from reactor.logger import Logger
-from reactor.threads import blockingCallFromThread
 
 __all__ = ["WSGIResource"]
 
 _log = Logger(namespace="protocols.web.wsgi")
+
+#: Seconds between two looks at the pool's ``joined`` while waiting.
+POLL = 0.25
+
+
+def _joined(threadpool: Any) -> bool:
+    # ThreadPool's (and Twisted's) flag, set as stop() begins.
+    return bool(getattr(threadpool, "joined", False))
+
+
+def _stopping(threadpool: Any) -> ConnectionLost:
+    return ConnectionLost("the thread pool %s is stopping" % (getattr(threadpool, "name", ""),))
 
 
 def _native(data: bytes) -> str:
@@ -92,8 +111,9 @@ class _InputStream:
     highWater = 1 << 18
     lowWater = 1 << 16
 
-    def __init__(self, reactor: Any, request: Any) -> None:
+    def __init__(self, reactor: Any, threadpool: Any, request: Any) -> None:
         self._reactor = reactor
+        self._threadpool = threadpool
         self._request = request
         self._condition = threading.Condition()
         self._chunks: deque[bytes] = deque()
@@ -161,7 +181,8 @@ class _InputStream:
         with self._condition:
             while size < 0 or got < size:
                 while not self._chunks and not self._ended:
-                    self._condition.wait()
+                    if not self._condition.wait(POLL) and _joined(self._threadpool):
+                        raise _stopping(self._threadpool)
                 if not self._chunks:
                     error = self._error
                     if isinstance(error, (ConnectionClosed, CancelledError)):
@@ -233,7 +254,13 @@ class _WSGIResponse:
         self._headersSent = False
         self._disconnected = False
         self._paused = False
-        self._waiting: list[Deferred[None]] = []
+        # A write waits in the application's thread for its result here:
+        # None (written; or the client went, as the next write says) or an
+        # exception.  _held: a write waits for resumeProducing.  _abandoned:
+        # a write stopped waiting (the pool is stopping); no more are made.
+        self._written: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self._held = False
+        self._abandoned = False
         self.environ = self._environ(request)
         request.defaultContentType = None
         request.notifyFinish().addErrback(self._lost)
@@ -260,7 +287,7 @@ class _WSGIResponse:
             "REMOTE_ADDR": str(getattr(client, "host", "")),
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "https" if request.isSecure() else "http",
-            "wsgi.input": _InputStream(self._reactor, request),
+            "wsgi.input": _InputStream(self._reactor, self._threadpool, request),
             "wsgi.errors": _ErrorStream(),
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
@@ -288,9 +315,9 @@ class _WSGIResponse:
 
     def resumeProducing(self) -> None:
         self._paused = False
-        waiting, self._waiting = self._waiting, []
-        for deferred in waiting:
-            deferred.callback(None)
+        if self._held:
+            self._held = False
+            self._written.put(None)
 
     def stopProducing(self) -> None:
         self._lost(None)
@@ -345,7 +372,19 @@ class _WSGIResponse:
             raise RuntimeError("start_response must be called before the body is written")
         if self._disconnected:
             raise ConnectionLost("the client went away")
-        blockingCallFromThread(self._reactor, self._writeInReactor, data)
+        if self._abandoned:
+            raise _stopping(self._threadpool)
+        self._reactor.callFromThread(self._writeInReactor, data)
+        while True:
+            try:
+                error = self._written.get(timeout=POLL)
+                break
+            except queue.Empty:
+                if _joined(self._threadpool):
+                    self._abandoned = True  # its late answer is nobody's
+                    raise _stopping(self._threadpool) from None
+        if error is not None:
+            raise error
 
     def _run(self) -> None:
         try:
@@ -380,16 +419,20 @@ class _WSGIResponse:
         for name, value in self._headers:
             request.responseHeaders.addRawHeader(name, value)
 
-    def _writeInReactor(self, data: bytes) -> Deferred[None] | None:
+    def _writeInReactor(self, data: bytes) -> None:
         if self._disconnected:
-            raise ConnectionLost("the client went away")
-        self._sendHead()
-        self._request.write(data)
+            self._written.put(ConnectionLost("the client went away"))
+            return
+        try:
+            self._sendHead()
+            self._request.write(data)
+        except BaseException as error:
+            self._written.put(error)
+            return
         if self._paused and not self._disconnected:
-            waiting: Deferred[None] = Deferred()
-            self._waiting.append(waiting)
-            return waiting
-        return None
+            self._held = True  # answered by resumeProducing
+        else:
+            self._written.put(None)
 
     def _finish(self) -> None:
         self._request.unregisterProducer()

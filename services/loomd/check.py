@@ -170,7 +170,7 @@ def checkApplication(options, application, uid=None, gid=None):
     findings.errors += certificates.errors
     findings.warnings += certificates.warnings
     addresses = listeningAddresses(application)
-    problems = findings.errors + _addressProblems(addresses)
+    problems = findings.errors + _addressProblems(addresses) + _shellProblems(options, uid)
     notes = []
     if not problems:
         try:
@@ -186,8 +186,24 @@ def checkApplication(options, application, uid=None, gid=None):
     for note in notes:
         sys.stdout.write("loomd: note: %s\n" % (note,))
     listening = ", ".join(_where(*address) for address in addresses) or "nothing known"
+    if options["shell"]:
+        listening += "; shell on %s" % (options["shell"],)
     sys.stdout.write("loomd: check passed: application loaded; listens on %s\n" % (listening,))
     return 0
+
+
+def _shellProblems(options, uid):
+    """What the start would say opening ``--shell`` (for uid): its socket file, its directory."""
+    if not options["shell"]:
+        return []
+    from services.loomd.shell import directoryProblem
+
+    path = options["shell"].partition(":")[2]
+    problem = directoryProblem(path, uid)
+    if problem is not None:
+        return ["cannot open the shell: cannot listen on %s: %s" % (path, problem)]
+    problem = _socketProblem(path)
+    return ["cannot open the shell: %s" % (problem,)] if problem else []
 
 
 def _addressProblems(addresses):

@@ -110,6 +110,7 @@ class Daemon:
         self._deadline = None
         self._watchdog = None
         self._rootStopReturned = True
+        self.shell = None  # the --shell port, once open (services.loomd.shell)
 
     def serve(self, reporter):
         """
@@ -142,6 +143,14 @@ class Daemon:
         self.logging = startup.openLog(options, self._earlyLog, type(self.reactor).__name__)
         self.pidfile = startup.acquirePidfile(options.pidfilePath())
         startup.privilegedStart(self.application)
+        if options["shell"]:
+            # Only then: the console's modules cost every other start.
+            # Imported before --chroot all the same (its modules load here).
+            from services.loomd import shell
+
+            self.shell = shell.openFromOptions(
+                options, self.reactor, self.application, self.uid, self.gid
+            )
         startup.dropPrivileges(options, self.logging, self.uid, self.gid)
         if not options["nodaemon"]:
             startup.redirectStreams()
@@ -342,14 +351,18 @@ class Daemon:
 
     def _stopped(self, result):
         # The deadline, if it passed, has already ended the loop.
+        if self.shell is not None:
+            self.shell.stopListening()
         if self.reactor.running:
             self.reactor.stop()
         return result
 
     def _closeListeningPorts(self):
-        # No new connections while the services wind down.
+        # No new connections while the services wind down; but the shell
+        # stays until they have, to look into a stop that takes long
+        # (test_shellStaysOpenWhileTheServicesStop).
         for reader in self.reactor.getReaders():
-            if IListeningPort.providedBy(reader):
+            if IListeningPort.providedBy(reader) and reader is not self.shell:
                 reader.stopListening()
 
     def _deadlinePassed(self):

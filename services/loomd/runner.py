@@ -124,6 +124,21 @@ class LoomdOptions(Options):
         ["start-timeout", None, 60.0, "Seconds the launcher waits for start-up.", _seconds],
         ["timeout", None, 10.0, "Seconds --stop waits for the daemon to exit.", _seconds],
         ["print-init-script", None, None, "Print an LSB init script named NAME, and exit."],
+        [
+            "shell",
+            None,
+            None,
+            "Open a Python console into the daemon on unix:PATH (mode 0600; "
+            "its user and root only). Off by default.",
+        ],
+        [
+            "shell-blocking-limit",
+            None,
+            5.0,
+            "Report a shell line still running after this many seconds (0: never).",
+            _seconds,
+        ],
+        ["attach", None, None, "Attach to the shell of a running daemon (--shell) at PATH."],
     ]
 
     optPlaceholders = {
@@ -148,6 +163,9 @@ class LoomdOptions(Options):
         "start-timeout": "SECONDS",
         "timeout": "SECONDS",
         "print-init-script": "NAME",
+        "shell": "unix:PATH",
+        "shell-blocking-limit": "SECONDS",
+        "attach": "PATH",
     }
 
     def __init__(self):
@@ -184,7 +202,9 @@ class LoomdOptions(Options):
         sys.exit(0)
 
     def postOptions(self):
-        modes = [m for m in ("check", "status", "stop", "reload", "log_status") if self[m]]
+        modes = [
+            m for m in ("check", "status", "stop", "reload", "log_status", "attach") if self[m]
+        ]
         if len(modes) > 1:
             raise UsageError("choose one of --%s" % ", --".join(m.replace("_", "-") for m in modes))
         controlOnly = modes and modes[0] != "check"
@@ -195,6 +215,8 @@ class LoomdOptions(Options):
             raise UsageError("give either -y FILE.tac or a plugin name, not both")
         if not (self["python"] or self.subCommand or controlOnly or informational):
             raise UsageError("nothing to run: give -y FILE.tac or a plugin name")
+        if self["shell"]:
+            self["shell"] = "unix:" + os.path.abspath(_shellPath(self["shell"]))
         self.absolutePaths()
 
     def pidfilePath(self):
@@ -213,7 +235,7 @@ class LoomdOptions(Options):
     def absolutePaths(self):
         # A path on the command line means the same file before and after
         # --rundir and --chroot: resolve it against the launch directory now.
-        for key in ("python", "logfile", "pidfile", "chroot", "syslog_socket"):
+        for key in ("python", "logfile", "pidfile", "chroot", "syslog_socket", "attach"):
             value = self[key]
             if value and value != "-":
                 if key == "pidfile" and not self.explicitPidfile:
@@ -221,6 +243,17 @@ class LoomdOptions(Options):
                     value = os.path.join(os.path.abspath(self["rundir"]), value)
                 self[key] = os.path.abspath(value)
         self["rundir"] = os.path.abspath(self["rundir"])
+
+
+def _shellPath(description):
+    # --shell is unix:PATH and nothing else: the shell never listens on a network.
+    kind, colon, path = description.partition(":")
+    if kind != "unix" or not colon or not path:
+        raise UsageError(
+            "--shell takes unix:PATH (the shell listens only on a UNIX socket), not %r"
+            % (description,)
+        )
+    return path
 
 
 def run(argv):
@@ -246,6 +279,10 @@ def run(argv):
         return control.reload(options["pidfile"], explicit=explicit)
     if options["log_status"]:
         return control.logStatus(options["pidfile"], explicit=explicit)
+    if options["attach"]:
+        from services.loomd.attach import attach
+
+        return attach(options["attach"])
     if options["print_init_script"] or options["print_systemd_unit"]:
         return _printDeployment(options, argv)
     from services.loomd.launcher import Launcher
@@ -456,7 +493,17 @@ def _withoutShortN(group, shorts):
     return ("-" + letters if letters else None), valueNext
 
 
-_PATH_OPTIONS = ("-y", "--python", "-l", "--logfile", "--pidfile", "-d", "--rundir", "--chroot")
+_PATH_OPTIONS = (
+    "-y",
+    "--python",
+    "-l",
+    "--logfile",
+    "--pidfile",
+    "-d",
+    "--rundir",
+    "--chroot",
+    "--shell",
+)
 
 
 def _deploymentArguments(argv):
@@ -487,6 +534,8 @@ def _deploymentArguments(argv):
 
 
 def _absolute(path):
+    if path.startswith("unix:"):  # --shell unix:PATH
+        return "unix:" + _absolute(path[len("unix:") :])
     return os.path.abspath(path) if path and path != "-" else path
 
 

@@ -24,7 +24,7 @@ never reads, holds a connection for ever (the slowloris attack).
 __all__ = ["endpointDescription", "portParameter", "listen", "seconds", "timeoutParameters"]
 
 
-def endpointDescription(value):
+def endpointDescription(value: str) -> str:
     """Coerce a ``--port`` value: a bare port number becomes ``tcp:NUMBER``."""
     value = value.strip()
     if value.isdigit():

@@ -6,7 +6,10 @@ its logPrefix (``[ChatProtocol,3,127.0.0.1]``); ports log Twisted's
 
 import logging
 import os
+import pathlib
+import shutil
 import socket
+import tempfile
 import threading
 
 import pytest
@@ -331,9 +334,11 @@ def test_serverPrefixIsKeptUntilTheProtocolChanges():
     assert _logcontext.serverLogPrefix(fresh) == "Recorder,4,?"
 
 
-def test_aUnixPeersNameCannotStartALogLine(reactor, events, tmp_path):
+def test_aUnixPeersNameCannotStartALogLine(reactor, events):
     # A local client names its own socket: a newline in the name would
-    # forge a log line in the connection's prefix.
+    # forge a log line in the connection's prefix.  The long name must fit
+    # sun_path (108 bytes), so the directory is a short one, not tmp_path.
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="loom-"))
     path = str(tmp_path / "chat.sock")
     factory = RecordingServerFactory(Chatty)
     port = reactor.listenUNIX(path, factory)
@@ -346,6 +351,7 @@ def test_aUnixPeersNameCannotStartALogLine(reactor, events, tmp_path):
     finally:
         client.close()
         wait(reactor, port.stopListening())
+        shutil.rmtree(tmp_path)
     (system,) = systemsOf(events, "received")
     assert "\n" not in system
     assert system.startswith("Chatty,0,") and system.endswith(

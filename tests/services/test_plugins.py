@@ -24,7 +24,7 @@ from services.plugins import IServiceMaker, ServiceMaker, builtinMakers, getPlug
 from services.plugins_builtin import chargen, daytime, discard, echo, finger, portforward
 from services.usage import Options, UsageError
 
-BUILTIN = ["echo", "discard", "chargen", "daytime", "finger", "portforward", "procmon"]
+BUILTIN = ["echo", "discard", "chargen", "daytime", "finger", "portforward", "procmon", "web"]
 
 
 def parsed(module, *args):
@@ -131,11 +131,12 @@ def test_fingerDropsATrickledQueryAtItsMessageTimeout():
     assert transport.aborted
 
 
-def test_makeServiceThroughTheMakerLeavesTheGlobalReactorAlone():
+def test_makeServiceThroughTheMakerLeavesTheGlobalReactorAlone(tmp_path):
     before = loom._installed
+    arguments = {"procmon": ["true"], "web": ["--path", str(tmp_path)]}
     for maker in builtinMakers():
         options = maker.options()
-        options.parseOptions(["true"] if maker.tapname == "procmon" else [])
+        options.parseOptions(arguments.get(maker.tapname, []))
         svc = maker.makeService(options)
         assert svc is not None
         if maker.tapname not in ("finger", "procmon"):

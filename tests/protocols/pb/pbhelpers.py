@@ -1,16 +1,17 @@
 """
-Helpers of the PB tests: an in-memory connection between two factories, and
-a small stand-in for a cred Portal.
-
-The stand-in has cred's shape (``login(credentials, mind, *interfaces)`` ->
-Deferred of ``(interface, avatar, logout)``; checkers call
-``credentials.checkPassword(stored)``); the tests use it until
-protocols.cred lands (issue 21 item 1), when they can take the real one.
+Helpers of the PB tests: an in-memory connection between two factories, a
+cred Portal with passwords in memory, and a realm of avatars that count
+their logouts.
 """
 
+from protocols.cred import portal
+from protocols.cred.checkers import AllowAnonymousAccess, InMemoryUsernamePasswordDatabaseDontUse
+from protocols.cred.credentials import Anonymous, UsernamePassword
+from protocols.cred.error import UnauthorizedLogin
 from protocols.pb import pb
-from reactor.defer import fail, succeed
 from reactor.testing import connectedPair
+
+__all__ = ["Anonymous", "Portal", "UnauthorizedLogin", "UsernamePassword", "connect", "resultOf"]
 
 
 def connect(serverFactory, clientFactory):
@@ -30,38 +31,17 @@ def resultOf(deferred, pump):
     return results[0]
 
 
-class UnauthorizedLogin(Exception):
-    """The stand-in's refusal (cred's error has the same name)."""
-
-
-class UsernamePassword:
-    def __init__(self, username, password):
-        self.username = username
-        self.password = password
-
-
-class Anonymous:
-    pass
-
-
-class Portal:
-    """cred's Portal, reduced to what PB login needs."""
-
-    def __init__(self, realm, passwords, allowAnonymous=False):
-        self.realm = realm
-        self.passwords = passwords
-        self.allowAnonymous = allowAnonymous
-
-    def login(self, credentials, mind, *interfaces):
-        username = getattr(credentials, "username", None)
-        if username is None:
-            if not self.allowAnonymous:
-                return fail(UnauthorizedLogin("no anonymous access"))
-        else:
-            stored = self.passwords.get(username)
-            if stored is None or not credentials.checkPassword(stored):
-                return fail(UnauthorizedLogin("bad username or password"))
-        return succeed(self.realm.requestAvatar(username, mind, *interfaces))
+def Portal(realm, passwords, allowAnonymous=False, failureDelay=0, reactor=None):
+    """
+    A cred Portal for realm: passwords ({username: password}, bytes) in
+    memory, anonymous access if allowed, refusals reported after
+    failureDelay (none by default, so in-memory tests need no reactor).
+    """
+    checker = InMemoryUsernamePasswordDatabaseDontUse()
+    for username, password in passwords.items():
+        checker.addUser(username, password)
+    checkers = [checker, AllowAnonymousAccess()] if allowAnonymous else [checker]
+    return portal.Portal(realm, checkers, failureDelay=failureDelay, reactor=reactor)
 
 
 class User(pb.Avatar):

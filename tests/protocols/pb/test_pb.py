@@ -9,6 +9,7 @@ import gc
 import pytest
 from zope.interface import implementer
 
+from protocols.cred.error import UnhandledCredentials
 from protocols.pb import banana, jelly, pb
 from reactor import log
 from reactor.defer import Deferred, inlineCallbacks
@@ -460,9 +461,9 @@ def test_loginWithWrongPassword(logged):
 def test_loginAnonymous():
     realm = Realm()
     failure, pump, client = _login(Portal(realm, {}), Anonymous())
-    assert failure.check(UnauthorizedLogin)
+    assert failure.check(UnhandledCredentials)  # no checker takes anonymous ones
     avatar, pump, client = _login(Portal(realm, {}, allowAnonymous=True), Anonymous())
-    assert resultOf(avatar.callRemote("whoami"), pump) is None
+    assert resultOf(avatar.callRemote("whoami"), pump) == ()  # cred's ANONYMOUS
 
 
 def test_logoutOnDisconnectOnce():

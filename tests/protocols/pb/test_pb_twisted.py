@@ -10,8 +10,8 @@ type, nested Referenceables both ways, Copyable round trips, remote
 exceptions, login with username and password (and anonymously),
 Cacheable updates.
 
-The login's server-side portal is the Portal stand-in of pbhelpers until
-protocols.cred lands; its UnauthorizedLogin is the stand-in's class.
+The Loom server logs in through protocols.cred's Portal; a refusal is
+trapped on each side under that side's name for UnauthorizedLogin.
 """
 
 import json
@@ -27,7 +27,7 @@ from protocols.pb import pb
 from protocols.protocol import ProcessProtocol
 from reactor.defer import Deferred, DeferredList
 
-from .pbhelpers import Anonymous, Portal, Realm, UsernamePassword
+from .pbhelpers import Anonymous, Portal, Realm, UnauthorizedLogin, UsernamePassword
 
 pytestmark = [
     pytest.mark.skipif(
@@ -284,7 +284,8 @@ def test_loomClientLogin(reactor, runUntil, twistedServer):
     login = factory.login(UsernamePassword(b"alice", b"wrong"))
     login.addErrback(failures.append)
     runUntil(reactor, login)
-    assert failures[0].check("twisted.cred.error.UnauthorizedLogin")
+    # Twisted's cred error, trapped by Loom's class of the same name.
+    assert failures[0].trap(UnauthorizedLogin) is UnauthorizedLogin
     _disconnect(reactor, runUntil, factory)
     factory = pb.PBClientFactory()
     reactor.connectTCP("127.0.0.1", twistedServer[1], factory)
@@ -330,7 +331,9 @@ def twistedClientResults(reactor, runUntil):
     """Run twistedpeer.py's client checks against Loom servers; return its results."""
     realm = Realm()
     rootFactory = _TrackingFactory(Server())
-    portal = Portal(realm, {b"alice": b"secret"}, allowAnonymous=True)
+    portal = Portal(
+        realm, {b"alice": b"secret"}, allowAnonymous=True, failureDelay=0.01, reactor=reactor
+    )
     portalFactory = _TrackingFactory(portal)
     rootPort = reactor.listenTCP(0, rootFactory, interface="127.0.0.1")
     portalPort = reactor.listenTCP(0, portalFactory, interface="127.0.0.1")
@@ -367,5 +370,6 @@ def test_twistedClient(twistedClientResults):
     assert results["whoami"] == "b'alice'"
     assert results["tellMind"] == 1
     assert results["notes"] == ["hello"]
-    assert "tests.protocols.pb.pbhelpers.UnauthorizedLogin" in results["wrongPassword"]["parents"]
-    assert results["anonymous"] == "None"
+    # Loom's cred error, trapped by a Twisted client under Twisted's name.
+    assert "twisted.cred.error.UnauthorizedLogin" in results["wrongPassword"]["parents"]
+    assert results["anonymous"] == "()"  # cred's ANONYMOUS avatar ID

@@ -359,3 +359,30 @@ def test_addSlash(parser):
     root = resource.Resource()
     root.putChild(b"dir", Slashed())
     assert get(makeSite(root, parser), b"/dir?q=1").body == b"http://example.com:12345/dir/?q=1"
+
+
+class Custom(static.File):
+    childNotFound = static.Data(b"no such page", "text/plain")
+    forbidden = static.Data(b"keep out", "text/plain")
+
+
+def test_childNotFoundAndForbiddenCanBeReplaced(tree, parser):
+    # As in Twisted: a subclass's own pages (200 here, from static.Data).
+    site = makeSite(Custom(str(tree)), parser)
+    for path in (b"/missing.txt", b"/out", b"/fifo"):
+        assert get(site, path).body == b"no such page"
+    assert get(site, b"/sub/").body == b"keep out"
+    plain = makeSite(static.File(str(tree)), parser)
+    assert [get(plain, path).status for path in (b"/missing.txt", b"/sub/")] == [404, 403]
+
+
+def test_directoryListingLinesFollowLinePattern(tree, parser):
+    class Lister(static.DirectoryLister):
+        linePattern = "[%(class)s %(href)s %(text)s %(size)s]"
+
+    class Listed(static.File):
+        def directoryListing(self):
+            return Lister(self.path)
+
+    response = get(makeSite(Listed(str(tree), listDirectories=True), parser), b"/sub/")
+    assert b"[odd %3Cb%3E%26.txt &lt;b&gt;&amp;.txt 1B]\n[even a.txt a.txt 1B]" in response.body

@@ -1,5 +1,5 @@
 """
-A small web site: ``loomd -n -y doc/examples/web.tac``, then
+A small web site: ``loomd -n -y doc/examples/web/resources.tac``, then
 
     curl http://127.0.0.1:8080/hello?name=you
     curl -c jar -b jar http://127.0.0.1:8080/visits        (twice)

@@ -1,0 +1,205 @@
+"""
+The web plugin, in the style of ``twistd web``: a Site serving one thing.
+
+    loomd web [--port tcp:8080 ...] --path DIR [--listing]
+    loomd web [--port tcp:8080 ...] --proxy HOST:PORT [--preserve-host]
+    loomd web [--port tcp:8080 ...] --wsgi MODULE.APP
+
+``--path`` serves a directory (or one file) with protocols.web.static.File,
+directory listings off unless ``--listing``; ``--proxy`` forwards every
+request to an HTTP backend with protocols.web.proxy.ReverseProxyResource,
+sending the backend's own host:port as Host unless ``--preserve-host``;
+``--wsgi`` runs a WSGI application with protocols.web.wsgi.WSGIResource in
+the reactor's thread pool.  Exactly one of the three is given.
+
+``--port`` may be repeated, each a server endpoint description (``tcp:8080``,
+``unix:/run/web.sock``, ``ssl:8443:privateKey=key.pem:certKey=cert.pem``,
+``systemd:domain=INET:index=0``); without one, ``tcp:8080``.
+
+Everything that can be wrong is found while the options are parsed, so that
+loomd reports it and exits non-zero before it starts: a missing path, a
+backend that is not HOST:PORT, a module that does not import (its error is
+in the message), two modes at once.  The Site's own timeouts (a request head
+within 30 s, an idle keep-alive connection closed) bound slow clients.
+"""
+
+import importlib
+import os
+import sys
+from typing import Any
+
+from services.plugins_builtin import endpointDescription
+from services.usage import Options as _BaseOptions
+from services.usage import UsageError
+
+__all__ = ["Options", "makeService", "makeRoot", "importApplication", "parseBackend"]
+
+MODES = ("path", "proxy", "wsgi")
+
+
+class Options(_BaseOptions):
+    """Options of the web plugin."""
+
+    synopsis = (
+        "loomd web [--port DESCRIPTION ...]"
+        " (--path DIR [--listing] | --proxy HOST:PORT [--preserve-host] | --wsgi MODULE.APP)"
+    )
+    longdesc = (
+        "Serve HTTP: the files under a directory (--path), a reverse proxy to "
+        "one backend (--proxy), or a WSGI application (--wsgi).  --port may be "
+        "given more than once; the default is tcp:8080."
+    )
+    optParameters = [
+        ["path", None, None, "Serve the files under this directory (or this one file)."],
+        ["proxy", None, None, "Forward every request to this HTTP backend."],
+        ["wsgi", None, None, "Run this WSGI application (module.app or module:app)."],
+    ]
+    optFlags = [
+        ["listing", None, "With --path: list directories without an index file."],
+        ["preserve-host", None, "With --proxy: send the client's Host header, not the backend's."],
+    ]
+    optPlaceholders = {"path": "DIR", "proxy": "HOST:PORT", "wsgi": "MODULE.APP"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["ports"] = []
+
+    def opt_port(self, description: str) -> None:
+        """Where to listen (an endpoint description; repeatable). [default: tcp:8080]"""
+        try:
+            self["ports"].append(endpointDescription(description))
+        except ValueError as error:
+            raise UsageError("--port %r: %s" % (description, error)) from None
+
+    opt_p = opt_port
+
+    def postOptions(self) -> None:
+        """Check that one mode is given, and that what it names is there."""
+        given = ["--" + mode for mode in MODES if self[mode] is not None]
+        if len(given) > 1:
+            raise UsageError("%s cannot be given together: choose one" % (" and ".join(given),))
+        if not given:
+            raise UsageError(
+                "nothing to serve: give --path DIR, --proxy HOST:PORT or --wsgi MODULE.APP"
+            )
+        if self["listing"] and self["path"] is None:
+            raise UsageError("--listing goes with --path")
+        if self["preserve_host"] and self["proxy"] is None:
+            raise UsageError("--preserve-host goes with --proxy")
+        if not self["ports"]:
+            self["ports"] = ["tcp:8080"]
+        if self["path"] is not None:
+            if not os.path.exists(self["path"]):
+                raise UsageError("--path %s: no such file or directory" % (self["path"],))
+            self["path"] = os.path.abspath(self["path"])
+        elif self["proxy"] is not None:
+            self["backend"] = parseBackend(self["proxy"])
+        else:
+            self["application"] = importApplication(self["wsgi"])
+
+
+def parseBackend(value: str) -> tuple[str, int]:
+    """
+    Split ``HOST:PORT`` (``[::1]:8080`` for an IPv6 address) into (host, port).
+
+    :raises UsageError: if value is not of that form or the port is not 1-65535.
+    """
+    host, colon, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(
+            "--proxy %s: give the backend as HOST:PORT (e.g. 127.0.0.1:8000)" % (value,)
+        )
+    return host, int(port)
+
+
+def importApplication(name: str) -> Any:
+    """
+    Import a WSGI application named ``module.app`` or ``module:app``.
+
+    The current directory is put first on sys.path (as ``python -m`` does), so
+    that a module beside where loomd is started imports.
+
+    :raises UsageError: naming what failed: the form of name, the module's
+        import (with its exception), a missing attribute, or an object that is
+        not callable.
+    """
+    if ":" in name:
+        moduleName, _, attribute = name.partition(":")
+    else:
+        moduleName, _, attribute = name.rpartition(".")
+    if not moduleName or not attribute:
+        raise UsageError("--wsgi %s: give MODULE.APP or MODULE:APP" % (name,))
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(moduleName)
+    except Exception as error:
+        raise UsageError(
+            "--wsgi %s: cannot import %s: %s: %s" % (name, moduleName, type(error).__name__, error)
+        ) from None
+    application: Any = module
+    for part in attribute.split("."):
+        application = getattr(application, part, None)
+        if application is None:
+            raise UsageError("--wsgi %s: module %s has no %s" % (name, moduleName, attribute))
+    if not callable(application):
+        raise UsageError(
+            "--wsgi %s: %r is not a WSGI application (not callable)" % (name, application)
+        )
+    return application
+
+
+class _GlobalReactor:
+    # Stands for the global reactor until something is asked of it, so that
+    # makeService installs none (loomd installs the one -r names first).
+    def __getattr__(self, name: str) -> Any:
+        from reactor import getReactor
+
+        return getattr(getReactor(), name)
+
+
+class _GlobalThreadPool:
+    # The reactor's thread pool, looked up when WSGIResource first uses it.
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reactor.getThreadPool(), name)
+
+
+def makeRoot(options: Options, reactor: Any = None) -> Any:
+    """Return the resource the options name: a File, a ReverseProxyResource or a WSGIResource."""
+    reactor = _GlobalReactor() if reactor is None else reactor
+    if options["path"] is not None:
+        from protocols.web.static import File
+
+        return File(options["path"], listDirectories=options["listing"])
+    if options["proxy"] is not None:
+        from protocols.web.proxy import ReverseProxyResource
+
+        host, port = options["backend"]
+        return ReverseProxyResource(host, port, b"", reactor, preserveHost=options["preserve_host"])
+    from protocols.web.wsgi import WSGIResource
+
+    return WSGIResource(reactor, _GlobalThreadPool(reactor), options["application"])
+
+
+def makeService(options: Options, reactor: Any = None) -> Any:
+    """
+    Return the service serving the Site on options["ports"]: one
+    StreamServerEndpointService, or a MultiService of one per port.
+    """
+    from protocols.web.server import Site
+    from services.internet import service
+    from services.service import MultiService
+
+    site = Site(makeRoot(options, reactor), reactor=reactor)
+    services = [service(port, site, reactor=reactor) for port in options["ports"]]
+    if len(services) == 1:
+        return services[0]
+    parent = MultiService()
+    for child in services:
+        child.setServiceParent(parent)
+    return parent
