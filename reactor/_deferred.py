@@ -707,7 +707,13 @@ class Deferred(Generic[_T]):
                     return None
                 return result
             if isinstance(result, Failure):
-                future.set_exception(result.value.with_traceback(result.tb))
+                # raiseException, not result.value: a Failure may decide what
+                # it raises (a PB CopiedFailure holds only text, and raises
+                # RemoteError).  See test_copiedFailureAsFuture.
+                try:
+                    result.raiseException()
+                except BaseException as error:
+                    future.set_exception(error)
             else:
                 future.set_result(result)
             return None

@@ -246,7 +246,9 @@ def test_whatIsThereIsTrueAndLinksThePortingGuide():
     # A module said to be missing that lands (or one said to be there that
     # goes) fails this test until the README says so.
     has, lacks = whatIsThere()
-    assert dottedNames(has) and dottedNames(lacks)
+    # What is missing may be no module at all (loomd's workers, pipelining
+    # over PB): only what is there must name modules.
+    assert dottedNames(has)
     for name in dottedNames(has):
         assert importlib.util.find_spec(name) is not None, name
     for name in dottedNames(lacks):

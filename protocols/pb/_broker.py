@@ -1,0 +1,513 @@
+"""
+The Broker: one PB connection's state -- the objects each side sent by
+reference or by cache, the answers awaited -- and the messages that change it.
+
+See protocols.pb.pb for the wire format and the rules; this module holds
+the machinery, pb re-exports the names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from protocols.pb._failures import CopyableFailure, RemoteError, failure2Copyable
+from protocols.pb._references import Local, RemoteMethod, RemoteReference
+from protocols.pb.banana import Banana, BananaError
+from protocols.pb.flavors import ProtocolError, RemoteCacheObserver
+from protocols.pb.jelly import (
+    InsecureJelly,
+    Jellyable,
+    SecurityOptions,
+    globalSecurity,
+    jelly,
+    unjelly,
+)
+from protocols.protocol import connectionDone
+from reactor import log
+from reactor.defer import Deferred, fail
+from reactor.failure import Failure
+
+__all__ = [
+    "Broker",
+    "DeadReferenceError",
+    "Error",
+    "Local",
+    "MAX_BROKER_REFS",
+    "PBConnectionLost",
+    "RemoteMethod",
+    "RemoteReference",
+]
+
+MAX_BROKER_REFS = 1024
+
+
+class DeadReferenceError(ProtocolError):
+    """A call through a reference whose connection is gone."""
+
+
+class Error(Exception):
+    """
+    An error a remote method raises on purpose: sent to the caller without
+    being logged here.
+    """
+
+
+class PBConnectionLost(Exception):
+    """The connection was lost before the answer came."""
+
+
+class Broker(Banana):
+    """
+    One end of a PB connection (client or server).
+
+    :ivar factory: the PBClientFactory or PBServerFactory that built it.
+    :ivar disconnected: the connection is lost.
+    :ivar security: the SecurityOptions deciding what the peer may send.
+    """
+
+    version = 6
+    factory: Any = None
+
+    def __init__(self, isClient: bool = True, security: SecurityOptions = globalSecurity) -> None:
+        Banana.__init__(self, isClient)
+        self.security = security
+        self.disconnected = False
+        self.disconnects: list[Callable[[], object]] = []
+        self.failures: list[Callable[[], object]] = []
+        self.connects: list[Callable[[], object]] | None = []
+        self.localObjects: dict[Any, Local] = {}
+        self.luids: dict[Any, Any] = {}
+        self.remotelyCachedObjects: dict[Any, Local] = {}
+        self.remotelyCachedLUIDs: dict[Any, Any] = {}
+        self.locallyCachedObjects: dict[Any, Any] = {}
+        self.waitingForAnswers: dict[int, Deferred[Any]] = {}
+        self._localCleanup: dict[Any, Callable[[], object]] = {}
+        self.currentRequestID = 0
+        self.currentLocalID = 0
+        self.maxBrokerRefsViolations = 0
+        self.serializingPerspective: Any = None
+        self.unserializingPerspective: Any = None
+        # Writes asked for while a write is under way (a RemoteReference
+        # collected mid-write sends its decref): sent right after it.
+        self._writing = False
+        self._deferredWrites: list[tuple[Any, ...]] = []
+
+    # -- the connection -------------------------------------------------
+
+    def connectionReady(self) -> None:
+        """The dialect is agreed: send our version, tell the factory."""
+        self.sendCall(b"version", self.version)
+        connects, self.connects = self.connects or [], None
+        for notifier in connects:
+            try:
+                notifier()
+            except Exception:
+                log.err(None, "Error in a PB connect notifier")
+        if self.factory is not None:
+            self.factory.clientConnectionMade(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Fail the answers awaited, stop cache observers, run disconnect notifiers."""
+        self.disconnected = True
+        waiting, self.waitingForAnswers = self.waitingForAnswers, {}
+        for deferred in waiting.values():
+            deferred.errback(Failure(PBConnectionLost(reason)))
+        cached, self.remotelyCachedObjects = self.remotelyCachedObjects, {}
+        for local in cached.values():
+            observer = RemoteCacheObserver(self, local.object, local.perspective)
+            try:
+                local.object.stoppedObserving(local.perspective, observer)
+            except Exception:
+                log.err(None, "Error in stoppedObserving")
+        notifiers, self.disconnects = self.disconnects, []
+        for notifier in notifiers:
+            try:
+                notifier()
+            except Exception:
+                log.err(None, "Error in a PB disconnect notifier")
+        self.localObjects = {}
+        self.luids = {}
+        self.remotelyCachedLUIDs = {}
+        self.locallyCachedObjects = {}
+        self._localCleanup = {}
+        Banana.connectionLost(self, reason)
+
+    def notifyOnDisconnect(self, notifier: Callable[[], object]) -> None:
+        """Call notifier() when the connection is lost."""
+        if not callable(notifier):
+            raise TypeError("notifier must be callable")
+        self.disconnects.append(notifier)
+
+    def dontNotifyOnDisconnect(self, notifier: Callable[[], object]) -> None:
+        """Forget a notifier given to notifyOnDisconnect."""
+        try:
+            self.disconnects.remove(notifier)
+        except ValueError:
+            pass
+
+    def notifyOnFail(self, notifier: Callable[[], object]) -> None:
+        """Call notifier() if the connection fails (kept for Twisted's API)."""
+        self.failures.append(notifier)
+
+    def notifyOnConnect(self, notifier: Callable[[], object]) -> None:
+        """Call notifier() once the dialect is agreed (now, if it is)."""
+        if self.connects is None:
+            notifier()
+        else:
+            self.connects.append(notifier)
+
+    # -- sending --------------------------------------------------------
+
+    def sendCall(self, *expression: Any) -> None:
+        """Send one PB expression (a command and its arguments)."""
+        if self.disconnected or self.transport is None:
+            return
+        if self._writing:
+            self._deferredWrites.append(expression)
+            return
+        self._writing = True
+        try:
+            self.sendEncoded(expression)
+        finally:
+            self._writing = False
+        while self._deferredWrites and not self.disconnected:
+            self.sendEncoded(self._deferredWrites.pop(0))
+
+    def serialize(
+        self,
+        object: Any,
+        perspective: Any = None,
+        method: Any = None,
+        args: Any = None,
+        kw: Any = None,
+    ) -> Any:
+        """Jelly object for the peer, as seen by perspective (a Deferred: when it fires)."""
+        if isinstance(object, Deferred):
+            return object.addCallback(self.serialize, perspective)
+        self.serializingPerspective = perspective
+        try:
+            return jelly(object, self.security, None, self)
+        finally:
+            self.serializingPerspective = None
+
+    def unserialize(self, sexp: Any, perspective: Any = None) -> Any:
+        """Unjelly what the peer sent, references made for perspective."""
+        self.unserializingPerspective = perspective
+        try:
+            return unjelly(sexp, self.security, None, self)
+        finally:
+            self.unserializingPerspective = None
+
+    def newLocalID(self) -> int:
+        """A fresh luid."""
+        self.currentLocalID += 1
+        return self.currentLocalID
+
+    def newRequestID(self) -> int:
+        """A fresh request id; never reused on this connection."""
+        self.currentRequestID += 1
+        return self.currentRequestID
+
+    def sendMessage(
+        self, prefix: bytes, perspective: Any, objectID: Any, message: bytes, args: Any, kw: Any
+    ) -> Any:
+        """
+        Send a call of message to the peer's object objectID (prefix b"cache"
+        for a RemoteCache); return a Deferred of the answer, or None when
+        ``pbanswer=False`` was among kw.
+
+        :raises DeadReferenceError: the connection is lost.
+        """
+        answerRequired = bool(kw.pop("pbanswer", True))
+        if self.disconnected:
+            raise DeadReferenceError("Calling Stale Broker")
+        try:
+            netArgs = self.serialize(args, perspective=perspective, method=message)
+            netKw = self.serialize(kw, perspective=perspective, method=message)
+        except Exception:
+            return fail(Failure())
+        requestID = self.newRequestID()
+        expression = (prefix + b"message", requestID, objectID, message, int(answerRequired))
+        try:
+            self.sendCall(*expression, netArgs, netKw)
+        except BananaError:
+            return fail(Failure())
+        if not answerRequired:
+            return None
+        deferred: Deferred[Any] = Deferred()
+        self.waitingForAnswers[requestID] = deferred
+        return deferred
+
+    _sendMessage = sendMessage  # Twisted's name
+
+    # -- receiving ------------------------------------------------------
+
+    def expressionReceived(self, expression: Any) -> None:
+        """Dispatch one command from the peer to its proto_ method."""
+        if type(expression) is not list or not expression or type(expression[0]) is not bytes:
+            self.protocolViolation("non-command expression %.80r" % (expression,))
+            return
+        command = expression[0]
+        handler = getattr(self, "proto_" + command.decode("ascii", "replace"), None)
+        if handler is None:
+            self.sendCall(b"didNotUnderstand", command)
+            return
+        try:
+            handler(*expression[1:])
+        except (ProtocolError, TypeError, ValueError, KeyError) as error:
+            self.protocolViolation(
+                "bad %s command: %s" % (command.decode("ascii", "replace"), error)
+            )
+
+    def proto_version(self, vnum: Any) -> None:
+        """Check the peer speaks PB version 6."""
+        if vnum != self.version:
+            raise ProtocolError("Version Incompatibility: %s %r" % (self.version, vnum))
+
+    def proto_didNotUnderstand(self, command: Any) -> None:
+        """The peer did not understand something we sent."""
+        log.msg("Didn't understand command: %r" % (command,))
+
+    def proto_message(
+        self,
+        requestID: int,
+        objectID: Any,
+        message: Any,
+        answerRequired: Any,
+        netArgs: Any,
+        netKw: Any,
+    ) -> None:
+        """A call to one of our Referenceables."""
+        self._recvMessage(
+            self.localObjectForID, requestID, objectID, message, answerRequired, netArgs, netKw
+        )
+
+    def proto_cachemessage(
+        self,
+        requestID: int,
+        objectID: Any,
+        message: Any,
+        answerRequired: Any,
+        netArgs: Any,
+        netKw: Any,
+    ) -> None:
+        """A call to one of our RemoteCaches."""
+        self._recvMessage(
+            self.cachedLocallyAs, requestID, objectID, message, answerRequired, netArgs, netKw
+        )
+
+    def _recvMessage(
+        self,
+        findObject: Callable[[Any], Any],
+        requestID: int,
+        objectID: Any,
+        message: Any,
+        answerRequired: Any,
+        netArgs: Any,
+        netKw: Any,
+    ) -> None:
+        # User code runs here: everything it raises becomes the answer.
+        if type(requestID) is not int:
+            raise ProtocolError("request id %r is not an int" % (requestID,))
+        # Methods get the name as a str, as Twisted gives it.
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        elif not isinstance(message, str):
+            raise ProtocolError("method name %r is not a string" % (message,))
+        try:
+            target = findObject(objectID)
+            if target is None:
+                raise Error("Invalid Object ID")
+            netResult = target.remoteMessageReceived(self, message, netArgs, netKw)
+        except Error as error:
+            if answerRequired:
+                self._sendError(error, requestID)
+        except Exception:
+            failure = Failure()
+            if answerRequired:
+                log.msg("Peer will receive following PB traceback:", isError=True)
+                self._sendError(failure, requestID)
+            log.err(failure)
+        else:
+            if not answerRequired:
+                return
+            if isinstance(netResult, Deferred):
+                netResult.addCallbacks(
+                    self._sendAnswer,
+                    self._sendFailureOrError,
+                    callbackArgs=(requestID,),
+                    errbackArgs=(requestID,),
+                )
+            else:
+                self._sendAnswer(netResult, requestID)
+
+    def _sendAnswer(self, netResult: Any, requestID: int) -> None:
+        try:
+            self.sendCall(b"answer", requestID, netResult)
+        except BananaError:
+            self._sendError(Failure(), requestID)
+
+    def _sendFailureOrError(self, failure: Failure, requestID: int) -> None:
+        if failure.check(Error) is None:
+            log.msg("Peer will receive following PB traceback:")
+            log.err(failure)
+        self._sendError(failure, requestID)
+
+    def _sendError(self, failure: Any, requestID: int) -> None:
+        # Send what the peer can rebuild: the exception itself when it is a
+        # Copyable (or an allowed class), else a CopyableFailure of it.
+        if isinstance(failure, BaseException) and not isinstance(failure, Failure):
+            failure = Failure(failure)
+        if isinstance(failure.value, Jellyable) or self.security.isClassAllowed(
+            type(failure.value)
+        ):
+            payload: Any = failure.value
+        elif isinstance(failure, CopyableFailure):
+            payload = failure
+        else:
+            payload = failure2Copyable(failure)
+        if isinstance(payload, CopyableFailure):
+            payload.unsafeTracebacks = bool(getattr(self.factory, "unsafeTracebacks", False))
+        self.sendCall(b"error", requestID, self.serialize(payload))
+
+    def proto_answer(self, requestID: int, netResult: Any) -> None:
+        """The answer to one of our calls."""
+        deferred = self.waitingForAnswers.pop(requestID)
+        try:
+            result = self.unserialize(netResult)
+        except InsecureJelly:
+            deferred.errback(Failure())
+        else:
+            deferred.callback(result)
+
+    def proto_error(self, requestID: int, netFailure: Any) -> None:
+        """The error answering one of our calls."""
+        deferred = self.waitingForAnswers.pop(requestID)
+        try:
+            error = self.unserialize(netFailure)
+        except InsecureJelly:
+            deferred.errback(Failure())
+            return
+        if not isinstance(error, (Failure, BaseException)):
+            error = RemoteError(None, repr(error), None)
+        deferred.errback(error)
+
+    # -- references ------------------------------------------------------
+
+    def localObjectForID(self, luid: Any) -> Any:
+        """Return our object the peer knows as luid, or None."""
+        if isinstance(luid, str):
+            luid = luid.encode("utf-8")
+        local = self.localObjects.get(luid) if type(luid) in (int, bytes) else None
+        return None if local is None else local.object
+
+    def registerReference(self, object: Any) -> Any:
+        """Count one more reference the peer holds to object; return its luid."""
+        puid = object.processUniqueID()
+        luid = self.luids.get(puid)
+        if luid is not None:
+            self.localObjects[luid].incref()
+            return luid
+        if len(self.localObjects) > MAX_BROKER_REFS:
+            self._tooManyReferences("reference")
+        luid = self.newLocalID()
+        self.localObjects[luid] = Local(object)
+        self.luids[puid] = luid
+        return luid
+
+    def _tooManyReferences(self, kind: str) -> None:
+        self.maxBrokerRefsViolations += 1
+        if self.maxBrokerRefsViolations > 3:
+            self.protocolViolation("Maximum PB %s count exceeded" % (kind,))
+        raise Error("Maximum PB %s count exceeded." % (kind,))
+
+    def setCleanupForLocal(self, puid: Any, cleanup: Callable[[], object]) -> None:
+        """Call cleanup() when the peer drops its last reference to the object puid."""
+        self._localCleanup[puid] = cleanup
+
+    def setNameForLocal(self, name: str | bytes, object: Any) -> None:
+        """Make object known to the peer as name (the root is "root")."""
+        if isinstance(name, str):
+            name = name.encode("utf-8")
+        self.localObjects[name] = Local(object)
+
+    def remoteForName(self, name: str | bytes) -> RemoteReference:
+        """A reference to the peer's object named name (not reference-counted)."""
+        if isinstance(name, str):
+            name = name.encode("utf-8")
+        return RemoteReference(None, self, name, False)
+
+    def sendDecRef(self, objectID: Any) -> None:
+        """Tell the peer we dropped a reference to its object."""
+        self.sendCall(b"decref", objectID)
+
+    def proto_decref(self, objectID: Any) -> None:
+        """The peer dropped a reference to one of our objects."""
+        if isinstance(objectID, str):
+            objectID = objectID.encode("utf-8")
+        local = self.localObjects.get(objectID) if type(objectID) in (int, bytes) else None
+        if local is None or local.decref() > 0:
+            return
+        puid = local.object.processUniqueID()
+        del self.localObjects[objectID]
+        self.luids.pop(puid, None)
+        cleanup = self._localCleanup.pop(puid, None)
+        if cleanup is not None:
+            try:
+                cleanup()
+            except Exception:
+                log.err(None, "Error logging a PB avatar out")
+
+    # -- caches ----------------------------------------------------------
+
+    def cachedRemotelyAs(self, instance: Any, incref: bool = False) -> Any:
+        """Return the luid instance was cached under for the peer (counting one more), or None."""
+        luid = self.remotelyCachedLUIDs.get(instance.processUniqueID())
+        if luid is not None and incref:
+            self.remotelyCachedObjects[luid].incref()
+        return luid
+
+    def remotelyCachedForLUID(self, luid: Any) -> Any:
+        """Return our Cacheable the peer knows as luid."""
+        return self.remotelyCachedObjects[luid].object
+
+    def cacheRemotely(self, instance: Any) -> int:
+        """Start caching instance for the peer; return its new luid."""
+        if len(self.remotelyCachedObjects) > MAX_BROKER_REFS:
+            self._tooManyReferences("cache")
+        luid = self.newLocalID()
+        self.remotelyCachedLUIDs[instance.processUniqueID()] = luid
+        self.remotelyCachedObjects[luid] = Local(instance, self.serializingPerspective)
+        return luid
+
+    def cacheLocally(self, cid: Any, instance: Any) -> None:
+        """Remember the RemoteCache the peer knows as cid."""
+        self.locallyCachedObjects[cid] = instance
+
+    def cachedLocallyAs(self, cid: Any) -> Any:
+        """Return the RemoteCache the peer knows as cid."""
+        return self.locallyCachedObjects[cid]
+
+    def decCacheRef(self, objectID: Any) -> None:
+        """Tell the peer we dropped one copy of its Cacheable."""
+        self.sendCall(b"decache", objectID)
+
+    def proto_decache(self, objectID: Any) -> None:
+        """The peer dropped a copy of one of our Cacheables."""
+        local = self.remotelyCachedObjects.get(objectID) if type(objectID) is int else None
+        if local is None or local.decref() > 0:
+            return
+        observer = RemoteCacheObserver(self, local.object, local.perspective)
+        try:
+            local.object.stoppedObserving(local.perspective, observer)
+        except Exception:
+            log.err(None, "Error in stoppedObserving")
+        del self.remotelyCachedLUIDs[local.object.processUniqueID()]
+        del self.remotelyCachedObjects[objectID]
+        self.sendCall(b"uncache", objectID)
+
+    def proto_uncache(self, objectID: Any) -> None:
+        """The peer stopped observing: our copy is on its own now."""
+        cache = self.locallyCachedObjects.pop(objectID, None)
+        if cache is not None:
+            cache.broker = None

@@ -1,0 +1,240 @@
+"""
+protocols.pb.banana: Twisted's encoding byte for byte, incremental decoding,
+dialect negotiation, and the limits that disconnect a misbehaving peer.
+"""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols.pb import banana
+from reactor import log
+from reactor.testing import EventLoggingObserver, connectedPair
+
+
+class Recorder(banana.Banana):
+    """A Banana that keeps what it receives and notes when the dialect is agreed."""
+
+    def __init__(self, isClient=True):
+        banana.Banana.__init__(self, isClient)
+        self.expressions = []
+        self.ready = False
+        self.lost = None
+
+    def connectionReady(self):
+        self.ready = True
+
+    def expressionReceived(self, expression):
+        self.expressions.append(expression)
+
+    def connectionLost(self, reason):
+        self.lost = reason
+
+
+@pytest.fixture
+def logged(request):
+    return EventLoggingObserver.createWithCleanup(request, log)
+
+
+def _pair():
+    server, client = Recorder(isClient=False), Recorder(isClient=True)
+    pump = connectedPair(server, client)
+    return server, client, pump
+
+
+def _texts(events):
+    return [log.textFromEventDict(event) for event in events]
+
+
+# Bytes as Twisted 26's banana.encode gives them (the interoperability tests
+# in test_pb_twisted.py check the live peer too).
+@pytest.mark.parametrize(
+    "value, encoded",
+    [
+        (0, b"\x00\x81"),
+        (127, b"\x7f\x81"),
+        (128, b"\x00\x01\x81"),
+        (-3, b"\x03\x83"),
+        (2**31, b"\x00\x00\x00\x00\x08\x85"),
+        (-(2**40), b"\x00\x00\x00\x00\x00\x20\x86"),
+        (1.5, b"\x84?\xf8\x00\x00\x00\x00\x00\x00"),
+        (b"", b"\x00\x82"),
+        (b"version", b"\x07\x82version"),
+        ([], b"\x00\x80"),
+        ([b"version", 6], b"\x02\x80\x07\x82version\x06\x81"),
+        ((1, [2]), b"\x02\x80\x01\x81\x01\x80\x02\x81"),
+    ],
+)
+def test_encodeMatchesTwisted(value, encoded):
+    assert banana.encode(value) == encoded
+    assert banana.decode(encoded) == _asLists(value)
+
+
+def _asLists(value):
+    if isinstance(value, (list, tuple)):
+        return [_asLists(item) for item in value]
+    return value
+
+
+def test_decodeNested():
+    value = [1, [b"a", [2.5, [-7, []]]], 2**70, -(2**70)]
+    assert banana.decode(banana.encode(value)) == value
+
+
+def test_encodeRefusesWhatBananaCannotCarry():
+    with pytest.raises(banana.BananaError):
+        banana.encode({"a": 1})
+    with pytest.raises(banana.BananaError):
+        banana.encode(b"x" * (banana.SIZE_LIMIT + 1))
+    with pytest.raises(banana.BananaError):
+        banana.encode(2 ** (64 * 7))
+
+
+def test_dialectNegotiation():
+    server, client, pump = _pair()
+    assert server.ready and client.ready
+    assert server.currentDialect == client.currentDialect == b"pb"
+
+
+def test_pbDialectUsesVocabulary():
+    server, client, pump = _pair()
+    written = []
+    original = client.transport.write
+    client.transport.write = lambda data: (written.append(data), original(data))
+    client.sendEncoded([b"version", 6])
+    pump.flush()
+    assert written == [b"\x02\x80\x13\x87\x06\x81"]
+    assert server.expressions == [[b"version", 6]]
+
+
+def test_decodesOneByteAtATime():
+    server, client, pump = _pair()
+    data = banana.encode([b"hello", 1.25, [-(2**40), [b""]], 300])
+    for index in range(len(data)):
+        server.dataReceived(data[index : index + 1])
+    assert server.expressions == [[b"hello", 1.25, [-(2**40), [b""]], 300]]
+
+
+def test_manyExpressionsInOneChunk():
+    server, client, pump = _pair()
+    server.dataReceived(b"".join(banana.encode([n, b"x" * n]) for n in range(50)))
+    assert server.expressions == [[n, b"x" * n] for n in range(50)]
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"\x01" * 65 + b"\x82", "more than 64 bytes of prefix"),
+        (b"\x01" * 65, "more than 64 bytes of prefix"),
+        (banana._b128(banana.SIZE_LIMIT + 1) + b"\x82", "string of 655361 bytes is too long"),
+        (banana._b128(banana.SIZE_LIMIT + 1) + b"\x80", "list of 655361 items is too long"),
+        (b"\x01\x80" * 101, "lists nested more than 100 deep"),
+        (b"\x01\x8f", "invalid type byte 0x8f"),
+        (b"\x7f\x87", "unknown vocabulary number 127"),
+    ],
+)
+def test_limitBrokenDisconnectsOnlyThatPeer(logged, data, reason):
+    badServer, badClient, badPump = _pair()
+    goodServer, goodClient, goodPump = _pair()
+    badClient.transport.write(data + banana.encode([b"after", 1]))
+    badPump.flush()
+    assert badServer.expressions == []
+    assert badServer.lost is not None and badClient.lost is not None
+    texts = [text for text in _texts(logged) if "disconnecting" in text]
+    assert len(texts) == 1 and reason in texts[0]
+    goodClient.sendEncoded([b"still", 1])
+    goodPump.flush()
+    assert goodServer.expressions == [[b"still", 1]]
+    assert goodServer.lost is None
+
+
+def test_deepNestingDisconnects(logged):
+    # Twisted has no depth bound; a deep enough list would exhaust the
+    # stack of whatever walks it next.
+    server, client, pump = _pair()
+    client.transport.write(b"\x01\x80" * 101 + b"\x00\x81")
+    pump.flush()
+    assert server.expressions == []
+    assert server.lost is not None
+
+
+def test_nestingWithinTheLimitIsAccepted():
+    server, client, pump = _pair()
+    client.transport.write(b"\x01\x80" * 100 + b"\x00\x81")
+    pump.flush()
+    expected = 0
+    for _ in range(100):
+        expected = [expected]
+    assert server.expressions == [expected]
+
+
+def test_perConnectionLimits():
+    server, client, pump = _pair()
+    server.sizeLimit = 10
+    client.sendEncoded(b"x" * 10)
+    client.transport.write(banana.encode(b"y" * 11))
+    pump.flush()
+    assert server.expressions == [b"x" * 10]
+    assert server.lost is not None
+
+
+def test_clientRefusesUnknownDialects(logged):
+    server = Recorder(isClient=False)
+    server.knownDialects = [b"pig-latin"]
+    client = Recorder(isClient=True)
+    connectedPair(server, client)
+    assert client.lost is not None and not client.ready
+    assert any("no dialect" in text for text in _texts(logged))
+
+
+def test_serverRefusesUnofferedDialect(logged):
+    server = Recorder(isClient=False)
+    client = Recorder(isClient=True)
+    client.knownDialects = [b"none"]
+    server.knownDialects = [b"pb"]
+    connectedPair(server, client)
+    assert server.lost is not None and not server.ready
+
+
+def test_expressionLimit(logged):
+    # Each string is bounded, but a list of many is bounded only by the
+    # expression limit, checked as its items arrive.
+    server, client, pump = _pair()
+    server.expressionLimit = 1000
+    client.sendEncoded([b"x" * 400, b"y" * 400])
+    pump.flush()
+    assert len(server.expressions) == 1
+    client.transport.write(b"\x05\x80" + banana.encode(b"x" * 400) * 3)
+    pump.flush()
+    assert len(server.expressions) == 1
+    assert server.lost is not None
+    assert any("expression longer than 1000 bytes" in text for text in _texts(logged))
+
+
+def test_expressionLimitCountsAcrossReads():
+    server, client, pump = _pair()
+    server.expressionLimit = 1000
+    data = b"\x05\x80" + banana.encode(b"x" * 400) * 3
+    for index in range(0, len(data), 7):
+        server.dataReceived(data[index : index + 7])
+    assert server.expressions == [] and server._broken
+
+
+_leaves = st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from([b"None", b"list", b"message", b"tuple"]),  # vocabulary words
+    st.integers(min_value=-(2**200), max_value=2**200),
+    st.floats(allow_nan=False),
+)
+_expressions = st.recursive(_leaves, lambda children: st.lists(children, max_size=6), max_leaves=40)
+
+
+@given(_expressions)
+def test_roundTripsInEitherDialect(expression):
+    # The encoder's in-line paths (short bytes, small ints, vocabulary
+    # words inside lists) and its general one must agree with the decoder.
+    assert banana.decode(banana.encode(expression)) == expression
+    server, client, pump = _pair()
+    client.sendEncoded(expression)
+    pump.flush()
+    assert server.expressions == [expression]
