@@ -1,6 +1,6 @@
 """
 A Twisted PB peer for the interoperability tests (test_pb_twisted.py), run
-in a subprocess with Twisted from the bench extras.  It imports nothing of
+in a subprocess with Twisted from the test extras.  It imports nothing of
 Loom's.
 
     twistedpeer.py server            listen on 127.0.0.1 port 0 with a Root
