@@ -374,39 +374,48 @@ class Banana(Protocol):
 
     def _decode(self, buffer: bytes) -> int:
         # Returns how much of buffer was consumed: everything but an
-        # incomplete last item.  One pass per item; the type byte is found
-        # by a regular expression (C speed) rather than a loop over bytes.
+        # incomplete last item.  One pass per item.  Most items have a
+        # prefix of one byte or none (small ints, short strings, list
+        # lengths, vocabulary words) and are read by looking at two bytes;
+        # a longer prefix's type byte is found by a regular expression (C
+        # speed) rather than a loop over bytes.
         stack = self.listStack
         prefixLimit = self.prefixLimit
+        shortPrefix = prefixLimit >= 1
         sizeLimit = self.sizeLimit
         expressionLimit = self.expressionLimit
         vocabulary = self._incoming
         offset = self._offset
+        expressionStart = self._expressionStart
         search = _TYPE_BYTE.search
         end = len(buffer)
         position = 0
-        while position < end and not self._broken:
+        while position < end:
             start = position
             if not stack:
-                self._expressionStart = offset + start
-            elif offset + start - self._expressionStart > expressionLimit:
+                expressionStart = self._expressionStart = offset + start
+            elif offset + start - expressionStart > expressionLimit:
                 raise BananaError("expression longer than %d bytes" % (expressionLimit,))
-            found = search(buffer, start)
-            if found is None:
-                if end - start > prefixLimit:
-                    raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
-                return start
-            position = found.start()
-            if position - start > prefixLimit:
-                raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
-            kind = buffer[position]
-            if position == start + 1:
-                number = buffer[start]
-            elif position == start:
+            kind = buffer[start]
+            if kind & 0x80:
                 number = 0
+                position = start + 1
+            elif shortPrefix and start + 1 < end and buffer[start + 1] & 0x80:
+                number = kind
+                kind = buffer[start + 1]
+                position = start + 2
             else:
+                found = search(buffer, start)
+                if found is None:
+                    if end - start > prefixLimit:
+                        raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
+                    return start
+                position = found.start()
+                if position - start > prefixLimit:
+                    raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
+                kind = buffer[position]
                 number = b1282int(buffer[start:position])
-            position += 1
+                position += 1
             if kind == _VOCAB and vocabulary is not None:
                 item: Any = vocabulary.get(number)
                 if item is None:
@@ -414,7 +423,7 @@ class Banana(Protocol):
             elif kind == _STRING:
                 if number > sizeLimit:
                     raise BananaError("string of %d bytes is too long" % (number,))
-                if stack and offset + position + number - self._expressionStart > expressionLimit:
+                if stack and offset + position + number - expressionStart > expressionLimit:
                     raise BananaError("expression longer than %d bytes" % (expressionLimit,))
                 if position + number > end:
                     return start
@@ -451,6 +460,8 @@ class Banana(Protocol):
                 item = items
             else:
                 self._gotExpression(item)
+                if self._broken:
+                    return position
                 vocabulary = self._incoming  # the dialect may just have been agreed
         return position
 
