@@ -176,6 +176,7 @@ def b1282int(digits: bytes) -> int:
 
 
 _SMALL_INTS = [bytes((value, 0x81)) for value in range(0x80)]
+_LIST_HEADERS = [bytes((count, 0x80)) for count in range(0x80)]
 _TYPE_BYTE = re.compile(rb"[\x80-\xff]")
 
 
@@ -198,7 +199,8 @@ class _Encoder:
         elif kind is list or kind is tuple:
             if len(item) > self.sizeLimit:
                 raise BananaError("list/tuple is too long to send (%d)" % (len(item),))
-            append(_b128(len(item)) + b"\x80")
+            count = len(item)
+            append(_LIST_HEADERS[count] if count < 0x80 else _b128(count) + b"\x80")
             # The leaves most PB messages are made of are encoded here, in
             # line; anything else recurses.
             vocabulary = self.vocabulary
@@ -213,8 +215,12 @@ class _Encoder:
                         append(bytes((len(element), 0x82)) + element)
                     else:
                         self.encodeBytes(element)
-                elif kind is int and 0 <= element < 0x80:
-                    append(_SMALL_INTS[element])
+                elif kind is int and 0 <= element < 0x4000:
+                    # Request ids and small counts: one or two prefix bytes.
+                    if element < 0x80:
+                        append(_SMALL_INTS[element])
+                    else:
+                        append(bytes((element & 0x7F, element >> 7, 0x81)))
                 else:
                     encode(element)
         elif kind is int or kind is bool:
@@ -375,13 +381,15 @@ class Banana(Protocol):
     def _decode(self, buffer: bytes) -> int:
         # Returns how much of buffer was consumed: everything but an
         # incomplete last item.  One pass per item.  Most items have a
-        # prefix of one byte or none (small ints, short strings, list
-        # lengths, vocabulary words) and are read by looking at two bytes;
-        # a longer prefix's type byte is found by a regular expression (C
-        # speed) rather than a loop over bytes.
+        # prefix of two bytes or fewer (ints below 16384 such as request
+        # ids, strings shorter than 16 KiB, list lengths, vocabulary words)
+        # and are read by looking at three bytes at most; a longer prefix's
+        # type byte is found by a regular expression (C speed) rather than
+        # a loop over bytes.
         stack = self.listStack
         prefixLimit = self.prefixLimit
         shortPrefix = prefixLimit >= 1
+        twoBytePrefix = prefixLimit >= 2
         sizeLimit = self.sizeLimit
         expressionLimit = self.expressionLimit
         vocabulary = self._incoming
@@ -404,6 +412,10 @@ class Banana(Protocol):
                 number = kind
                 kind = buffer[start + 1]
                 position = start + 2
+            elif twoBytePrefix and start + 2 < end and buffer[start + 2] & 0x80:
+                number = kind | buffer[start + 1] << 7
+                kind = buffer[start + 2]
+                position = start + 3
             else:
                 found = search(buffer, start)
                 if found is None:
