@@ -295,10 +295,12 @@ def stopAll(started):
 
 
 def runRepeat(wrk, names, proxyNames, repeat, warmup, duration, cpus, results):
-    """Start all servers, run each scenario on each (order rotating), stop them."""
-    started = startAll(names, proxyNames)
+    """Start all servers, run each scenario of results on each (order rotating), stop them."""
+    direct = names if set(results) - {"proxy"} else []
+    started = startAll(direct, proxyNames)
     try:
-        for scenario, path in SCENARIOS.items():
+        for scenario in results:
+            path = SCENARIOS[scenario]
             group = proxyNames if scenario == "proxy" else names
             shift = repeat % len(group)
             for name in group[shift:] + group[:shift]:
@@ -420,7 +422,8 @@ def profile(wrk, scenario, seconds, cpus):
         "\nLoom %s under cProfile: %d requests, %.1f us of CPU each (cProfile inflates it)"
         % (scenario, count, total * 1e6 / count)
     )
-    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("tottime").print_stats(40)
+    stats.sort_stats("cumulative").print_stats(60)
 
 
 # -- main ----------------------------------------------------------------------
@@ -435,6 +438,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="1 repeat, short points")
     parser.add_argument("--pin", action="store_true", help="accepted for run_all; always pinned")
     parser.add_argument("--only", action="append", help="run only these servers (and loom)")
+    parser.add_argument(
+        "--scenario", action="append", choices=sorted(SCENARIOS), help="run only these scenarios"
+    )
     parser.add_argument(
         "--profile", choices=sorted(SCENARIOS), help="instead: Loom's server under cProfile"
     )
@@ -469,7 +475,11 @@ def main(argv=None):
     )
     for note in missing:
         print("  not measured: %s" % (note,))
-    results = {scenario: {} for scenario in SCENARIOS}
+    results = {scenario: {} for scenario in SCENARIOS if scenario in (args.scenario or SCENARIOS)}
+    if "proxy" not in results:
+        proxyNames = []
+    if set(results) == {"proxy"}:
+        names = proxyNames
     started = time.monotonic()
     for repeat in range(args.repeats):
         runRepeat(wrk, names, proxyNames, repeat, args.warmup, args.duration, cpus, results)

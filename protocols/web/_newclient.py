@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web._clientparser import ParseError, ResponseHead, makeResponseParser
-from protocols.web._headers import Headers
+from protocols.web._headers import Headers, _headersFromRaw
 from protocols.web._parser import parserName
 from protocols.web.iweb import UNKNOWN_LENGTH, IClientRequest, IResponse
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
@@ -128,10 +128,10 @@ class Request:
         return None if self._parsedURI is None else self._parsedURI.toBytes()
 
     def _head(self) -> bytes:
-        lines = [b"%s %s HTTP/1.1\r\n" % (self.method, self.uri)]
+        lines = [self.method + b" " + self.uri + b" HTTP/1.1\r\n"]
         for name, values in self.headers.getAllRawHeaders():
             for value in values:
-                lines.append(b"%s: %s\r\n" % (name, value))
+                lines.append(name + b": " + value + b"\r\n")
         producer = self.bodyProducer
         if producer is not None:
             if producer.length is UNKNOWN_LENGTH:
@@ -231,9 +231,8 @@ class Response:
         self.version = head.version
         self.code = head.code
         self.phrase = head.phrase
-        self.headers = Headers()
-        for name, value in head.headers:
-            self.headers.addRawHeader(name, value)
+        # The parser refused names that are not tokens and values with CR or LF.
+        self.headers = _headersFromRaw(head.headers)
         self.length: int | str = UNKNOWN_LENGTH if head.length is None else head.length
         self.request = request
         self.previousResponse: Any = None
@@ -358,6 +357,15 @@ class HTTP11ClientProtocol(Protocol):
         self._responseDeferred = deferred = Deferred(self._cancelRequest)
         if timeout is not None:
             self._timeoutCall = self._reactor.callLater(timeout, self._timedOut)
+        if request.bodyProducer is None and type(request).writeTo is Request.writeTo:
+            # No body: the head is all there is, written at once.
+            try:
+                self.transport.write(request._head())
+            except Exception:
+                self._requestFailed(Failure())
+            else:
+                self._requestWritten(None)
+            return deferred
         try:
             written = request.writeTo(self.transport)
         except Exception:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import re
 import zlib
 from typing import Any, Callable
 from urllib import parse
@@ -116,8 +117,32 @@ class URI:
         """
         Parse uri; the port defaults to defaultPort, else 80 for http and
         443 for https.
+
+        The parts are urllib.parse.urlparse's (test_uriPartsAreUrlparses):
+        an http(s) URI is split here at the cost of a regular expression,
+        and its authority's host and port read once per authority
+        (_authority); any other goes through urlparse itself.
         """
-        parsed = parse.urlparse(uri.strip())
+        uri = uri.strip()
+        match = _HTTP_URI.match(uri)
+        if match is None:
+            return cls._fromUrlparse(uri, defaultPort)
+        scheme, netloc, path, query, fragment = match.groups()
+        scheme = scheme.lower()
+        host, port = _authority(netloc)
+        if port is None:
+            port = defaultPort if defaultPort is not None else (443 if scheme == b"https" else 80)
+        params = b""
+        if b";" in path:
+            # urlparse's: the params of the last segment only.
+            semicolon = path.find(b";", max(path.rfind(b"/"), 0))
+            if semicolon >= 0:
+                path, params = path[:semicolon], path[semicolon + 1 :]
+        return cls(scheme, netloc, host, port, path, params, query or b"", fragment or b"")
+
+    @classmethod
+    def _fromUrlparse(cls, uri: bytes, defaultPort: int | None) -> URI:
+        parsed = parse.urlparse(uri)
         scheme, netloc = parsed.scheme, parsed.netloc
         host, port = parsed.hostname or b"", None
         try:
@@ -141,8 +166,34 @@ class URI:
     @property
     def originForm(self) -> bytes:
         """The request target: the path (b"/" if empty), params and query."""
-        path = parse.urlunparse((b"", b"", self.path or b"/", self.params, self.query, b""))
-        return path
+        target = self.path or b"/"
+        if self.params:
+            target += b";" + self.params
+        if self.query:
+            target += b"?" + self.query
+        return target
+
+
+# An http or https URI as urlparse splits it: scheme, authority, path, query,
+# fragment.  A URI with what urlparse strips or refuses (spaces, controls,
+# bytes beyond ASCII) or a backslash in its authority goes to urlparse itself.
+_HTTP_URI = re.compile(
+    rb"\A(https?|HTTPS?)://([^/?#\\\x00-\x20\x7f-\xff]*)(?=[/?#]|\Z)([^?#\x00-\x20\x7f-\xff]*)"
+    rb"(?:\?([^#\x00-\x20\x7f-\xff]*))?(?:#([^\x00-\x20\x7f-\xff]*))?\Z"
+)
+_authorities: dict[bytes, tuple[bytes, int | None]] = {}
+
+
+def _authority(netloc: bytes) -> tuple[bytes, int | None]:
+    # (host, port) of an authority as URI._fromUrlparse reads them, kept
+    # for the next request to it (a bounded cache: authorities are few).
+    known = _authorities.get(netloc)
+    if known is None:
+        parsed = URI._fromUrlparse(b"http://" + netloc, -1)
+        known = (parsed.host, None if parsed.port == -1 else parsed.port)
+        if len(_authorities) < 1000:
+            _authorities[netloc] = known
+    return known
 
 
 @implementer(IPolicyForHTTPS)
@@ -178,6 +229,10 @@ class HTTPConnectionPool:
     :param retryAutomatically: retry once, on a new connection, an
         idempotent request without a body whose reused connection closed
         before it was answered (the server's keep-alive ran out).
+
+    Keeping a connection costs no timer operation: the time it went idle
+    is noted, and one timed call for the whole pool closes those idle for
+    ``cachedConnectionTimeout`` (test_idleConnectionsShareOneTimer).
     """
 
     maxPersistentPerHost = 2
@@ -189,18 +244,26 @@ class HTTPConnectionPool:
         self.persistent = persistent
         self._parser = parser
         self._connections: dict[Any, list[HTTP11ClientProtocol]] = {}
-        self._timeouts: dict[HTTP11ClientProtocol, Any] = {}
+        self._idleSince: dict[HTTP11ClientProtocol, float] = {}
+        self._expiry: Any = None
 
     def getConnection(self, key: Any, endpoint: Any) -> Deferred[HTTP11ClientProtocol]:
         """Return a Deferred firing with an idle connection for key, or a new one."""
+        connection = self._idleConnection(key)
+        if connection is not None:
+            return succeed(connection)
+        return self._newConnection(key, endpoint)
+
+    def _idleConnection(self, key: Any) -> HTTP11ClientProtocol | None:
+        # The idle connection for key that was put back first, taken; or None.
         idle = self._connections.get(key)
         while idle:
             connection = idle.pop(0)
-            self._timeouts.pop(connection).cancel()
+            del self._idleSince[connection]
             if connection.state == "QUIESCENT":
                 connection._reused = True  # type: ignore[attr-defined]
-                return succeed(connection)
-        return self._newConnection(key, endpoint)
+                return connection
+        return None
 
     def _newConnection(self, key: Any, endpoint: Any) -> Deferred[HTTP11ClientProtocol]:
         def quiescent(connection: HTTP11ClientProtocol) -> None:
@@ -209,32 +272,47 @@ class HTTPConnectionPool:
         def build() -> HTTP11ClientProtocol:
             protocol = HTTP11ClientProtocol(quiescent, reactor=self._reactor, parser=self._parser)
             protocol._reused = False  # type: ignore[attr-defined]
+            protocol.closedDeferred.addCallback(lambda _: self._removeConnection(key, protocol))
             return protocol
 
         return endpoint.connect(_ProtocolFactory(build))
 
     def _putConnection(self, key: Any, connection: HTTP11ClientProtocol) -> None:
-        idle = self._connections.setdefault(key, [])
+        idle = self._connections.get(key)
+        if idle is None:
+            idle = self._connections[key] = []
         if len(idle) >= self.maxPersistentPerHost:
             dropped = idle.pop(0)
-            self._timeouts.pop(dropped).cancel()
+            del self._idleSince[dropped]
             dropped.transport.loseConnection()
         idle.append(connection)
+        self._idleSince[connection] = self._reactor.seconds()
+        if self._expiry is None:
+            self._expiry = self._reactor.callLater(self.cachedConnectionTimeout, self._expire)
 
-        def expire() -> None:
-            self._removeConnection(key, connection)
-            connection.transport.loseConnection()
-
-        self._timeouts[connection] = self._reactor.callLater(self.cachedConnectionTimeout, expire)
-        connection.closedDeferred.addCallback(lambda _: self._removeConnection(key, connection))
+    def _expire(self) -> None:
+        # Close the connections idle for cachedConnectionTimeout; come back
+        # when the next of the others will have been.
+        self._expiry = None
+        now = self._reactor.seconds()
+        timeout = self.cachedConnectionTimeout
+        earliest = None
+        for key, idle in list(self._connections.items()):
+            for connection in list(idle):
+                since = self._idleSince[connection]
+                if since + timeout <= now:
+                    self._removeConnection(key, connection)
+                    connection.transport.loseConnection()
+                elif earliest is None or since < earliest:
+                    earliest = since
+        if earliest is not None:
+            self._expiry = self._reactor.callLater(earliest + timeout - now, self._expire)
 
     def _removeConnection(self, key: Any, connection: HTTP11ClientProtocol) -> None:
-        idle = self._connections.get(key, [])
-        if connection in idle:
+        idle = self._connections.get(key)
+        if idle and connection in idle:
             idle.remove(connection)
-            delayed = self._timeouts.pop(connection)
-            if delayed.active():
-                delayed.cancel()
+            del self._idleSince[connection]
 
     def closeCachedConnections(self) -> Deferred[Any]:
         """Close every idle connection; return a Deferred firing when all are closed."""
@@ -243,9 +321,12 @@ class HTTPConnectionPool:
         closing = []
         for idle in self._connections.values():
             for connection in idle:
-                self._timeouts.pop(connection).cancel()
                 closing.append(connection.abort())
         self._connections = {}
+        self._idleSince = {}
+        expiry, self._expiry = self._expiry, None
+        if expiry is not None and expiry.active():
+            expiry.cancel()
         return DeferredList(closing)
 
 
@@ -256,8 +337,21 @@ class _StandardEndpointFactory:
         self._policy = policy
         self._connectTimeout = connectTimeout
         self._bindAddress = bindAddress
+        self._endpoints: dict[tuple[bytes, int], Any] = {}
 
     def endpointForURI(self, uri: URI) -> Any:
+        if uri.scheme != b"http":
+            return self._endpoint(uri)
+        # An http endpoint depends on the host and port alone: one each.
+        key = (uri.host, uri.port)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            endpoint = self._endpoint(uri)
+            if len(self._endpoints) < 1000:
+                self._endpoints[key] = endpoint
+        return endpoint
+
+    def _endpoint(self, uri: URI) -> Any:
         kwargs: dict[str, Any] = {"bindAddress": self._bindAddress}
         if self._connectTimeout is not None:
             kwargs["timeout"] = self._connectTimeout
@@ -355,7 +449,6 @@ class Agent:
 
     def _requestWithRetry(self, key: Any, endpoint: Any, request: Request) -> Deferred[Response]:
         pool = self._pool
-
         def send(connection: HTTP11ClientProtocol) -> Deferred[Response]:
             deferred = connection.request(request, self._responseTimeout)
             if not (connection._reused and pool.retryAutomatically):  # type: ignore[attr-defined]
@@ -376,6 +469,14 @@ class Agent:
 
             return deferred.addErrback(maybeRetry)
 
+        if type(pool).getConnection is HTTPConnectionPool.getConnection:
+            # An idle connection is used at once, not through a Deferred.
+            connection = pool._idleConnection(key)
+            if connection is not None:
+                try:
+                    return send(connection)
+                except Exception:
+                    return fail()
         return pool.getConnection(key, endpoint).addCallback(send)
 
 

@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web import error, resource, server
-from protocols.web._headers import Headers
+from protocols.web._headers import Headers, _table
 from protocols.web._newclient import _WrapperException
 from protocols.web.client import (
     Agent,
@@ -63,15 +63,33 @@ HOP_BY_HOP = frozenset(
 )
 
 
-def _endToEnd(headers: Headers) -> list[tuple[bytes, list[bytes]]]:
-    """The headers of headers to forward: not hop-by-hop, nor named by Connection."""
-    named = set(HOP_BY_HOP)
-    for value in headers.getRawHeaders(b"connection", ()):
-        named.update(token.strip().lower() for token in value.split(b","))
-    named.add(b"content-length")
-    return [
-        (name, values) for name, values in headers.getAllRawHeaders() if name.lower() not in named
-    ]
+_NOT_FORWARDED = HOP_BY_HOP | {b"content-length"}
+# Request headers the proxy sets itself (Expect: the client's 100 Continue
+# comes from us, when the body is asked for; the backend is sent the body
+# at once).
+_NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
+    b"host",
+    b"expect",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+}
+
+
+def _endToEnd(
+    headers: Headers, dropped: frozenset[bytes] = _NOT_FORWARDED
+) -> list[tuple[bytes, list[bytes]]]:
+    """
+    The headers of headers to forward: not hop-by-hop, nor named by
+    Connection, nor in dropped (lower-case names).
+    """
+    table = _table(headers)
+    connection = table.get(b"Connection")
+    if connection is not None:
+        named = set(dropped)
+        for value in connection:
+            named.update(token.strip().lower() for token in value.split(b","))
+        dropped = frozenset(named)
+    return [(name, values) for name, values in table.items() if name.lower() not in dropped]
 
 
 @implementer(IBodyProducer, IConsumer)
@@ -215,39 +233,46 @@ class ReverseProxyResource(resource.Resource):
         return path + (b"?" + query if query else b"")
 
     def _netloc(self) -> bytes:
+        # host[:port] of the backend, made again only when they change.
+        key = (self.host, self.port, self.scheme)
+        known = self._netlocs
+        if known is not None and known[0] == key:
+            return known[1]
         host = self.host.encode("idna") if isinstance(self.host, str) else self.host
         if b":" in host:
             host = b"[" + host + b"]"
         default = 443 if self.scheme == b"https" else 80
-        return host if self.port == default else b"%s:%d" % (host, self.port)
+        netloc = host if self.port == default else b"%s:%d" % (host, self.port)
+        self._netlocs = (key, netloc)
+        return netloc
 
-    def _headers(self, request: Any) -> Headers:
-        incoming = request.requestHeaders
+    _netlocs: tuple[tuple[Any, int, bytes], bytes] | None = None
+
+    def _headers(self, request: Any, netloc: bytes) -> Headers:
+        # The names of a Headers are canonical and its values clean: they
+        # are copied as they are, and the proxy's own set by canonical name.
+        incoming = _table(request.requestHeaders)
         headers = Headers()
-        for name, values in _endToEnd(incoming):
-            # Expect: the client's 100 Continue comes from us, when the
-            # body is asked for; the backend is sent the body at once.
-            if name.lower() not in (b"host", b"expect", b"x-forwarded-proto", b"x-forwarded-host"):
-                headers.setRawHeaders(name, values)
-        clientHost = incoming.getRawHeaders(b"host", [b""])[0]
-        headers.setRawHeaders(b"host", [clientHost if self.preserveHost else self._netloc()])
+        table = _table(headers)
+        for name, values in _endToEnd(request.requestHeaders, _NOT_FORWARDED_REQUEST):
+            table[name] = list(values)
+        clientHost = incoming.get(b"Host", [b""])[0]
+        table[b"Host"] = [clientHost if self.preserveHost else netloc]
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
-            forwarded = incoming.getRawHeaders(b"x-forwarded-for", [])
-            headers.setRawHeaders(
-                b"x-forwarded-for", [b", ".join(forwarded + [address.encode("ascii")])]
-            )
-        headers.setRawHeaders(b"x-forwarded-proto", [b"https" if request.isSecure() else b"http"])
+            forwarded = incoming.get(b"X-Forwarded-For", [])
+            table[b"X-Forwarded-For"] = [b", ".join(forwarded + [address.encode("ascii")])]
+        table[b"X-Forwarded-Proto"] = [b"https" if request.isSecure() else b"http"]
         if clientHost:
-            headers.setRawHeaders(b"x-forwarded-host", [clientHost])
+            table[b"X-Forwarded-Host"] = [clientHost]
         return headers
 
     @staticmethod
     def _bodyLength(request: Any) -> int | str | None:
-        incoming = request.requestHeaders
-        if incoming.hasHeader(b"transfer-encoding"):
+        incoming = _table(request.requestHeaders)
+        if b"Transfer-Encoding" in incoming:
             return UNKNOWN_LENGTH
-        length = incoming.getRawHeaders(b"content-length")
+        length = incoming.get(b"Content-Length")
         if length and int(length[0]) > 0:
             return int(length[0])
         return None
@@ -256,9 +281,10 @@ class ReverseProxyResource(resource.Resource):
         """Forward request to the backend; answer with what it answers."""
         length = self._bodyLength(request)
         producer = None if length is None else _RequestBodyProducer(request, length)
-        uri = self.scheme + b"://" + self._netloc() + self._backendPath(request)
+        netloc = self._netloc()
+        uri = self.scheme + b"://" + netloc + self._backendPath(request)
         gone = [False]
-        deferred = self.agent.request(request.method, uri, self._headers(request), producer)
+        deferred = self.agent.request(request.method, uri, self._headers(request, netloc), producer)
 
         def clientGone(reason: Failure) -> None:
             gone[0] = True
@@ -274,14 +300,15 @@ class ReverseProxyResource(resource.Resource):
             response.deliverBody(_ResponseBodyProtocol(request, gone))
             return
         request.setResponseCode(response.code, response.phrase)
+        table = _table(request.responseHeaders)
         for name, values in _endToEnd(response.headers):
-            request.responseHeaders.setRawHeaders(name, values)
-        declared = response.headers.getRawHeaders(b"content-length")
+            table[name] = list(values)
         if request.method == b"HEAD" or response.code == 304:
+            declared = _table(response.headers).get(b"Content-Length")
             if declared:
-                request.responseHeaders.setRawHeaders(b"content-length", declared[-1:])
+                table[b"Content-Length"] = declared[-1:]
         elif response.length is not UNKNOWN_LENGTH:
-            request.responseHeaders.setRawHeaders(b"content-length", [b"%d" % (response.length,)])
+            table[b"Content-Length"] = [b"%d" % (response.length,)]
         response.deliverBody(_ResponseBodyProtocol(request, gone))
 
     @staticmethod

@@ -8,8 +8,11 @@ timeouts on a Clock.
 
 import gzip
 import io
+from urllib.parse import urlparse, urlunparse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.protocol import Factory, Protocol
 from protocols.web import client, resource, server
@@ -330,3 +333,83 @@ def test_responseTimeoutOnAClock(parser):
     clock.advance(0.1)
     assert results[0].check(client.ResponseNeverReceived)
     assert transport.disconnecting or transport.disconnected
+
+
+def _urlparsed(uri, defaultPort=None):
+    # URI.fromBytes's parts as urllib.parse.urlparse gives them (its only
+    # implementation before the fast path for http URIs).
+    parsed = urlparse(uri.strip())
+    host = parsed.hostname or b""
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = (
+            defaultPort if defaultPort is not None else (443 if parsed.scheme == b"https" else 80)
+        )
+    if not host and parsed.netloc:
+        host = parsed.netloc.rsplit(b":", 1)[0]
+    fields = (parsed.scheme, parsed.netloc, host, port, parsed.path, parsed.params, parsed.query)
+    return (*fields, parsed.fragment)
+
+
+def _uriParts(uri, defaultPort=None):
+    parsed = client.URI.fromBytes(uri, defaultPort)
+    fields = (parsed.scheme, parsed.netloc, parsed.host, parsed.port, parsed.path, parsed.params)
+    return (*fields, parsed.query, parsed.fragment)
+
+
+def _sameAsUrlparse(uri, defaultPort=None):
+    try:
+        expected = _urlparsed(uri, defaultPort)
+    except (ValueError, UnicodeError) as e:
+        with pytest.raises(type(e)):
+            _uriParts(uri, defaultPort)
+        return
+    assert _uriParts(uri, defaultPort) == expected
+    parsed = client.URI.fromBytes(uri, defaultPort)
+    target = urlunparse((b"", b"", parsed.path or b"/", parsed.params, parsed.query, b""))
+    assert parsed.originForm == target
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        b"http://example.com",
+        b"http://Example.COM:8080/a/b;p?q=1&r#frag",
+        b"HTTPS://example.com/",
+        b"https://user:pw@[::1]:8443/x;y/z;w?#",
+        b"http://[::1]/",
+        b"http://host:0/",
+        b"http://host:99999/",
+        b"http://host:x/",
+        b"http://host:/p",
+        b"http:///p",
+        b"http://host/a?b?c#d#e",
+        b"http://host/%2e%2e/;;?;",
+        b"  http://host/padded  ",
+        b"http://host/with space",
+        b"http://ho\\st/",
+        b"http://[::1/",
+        b"http://h\xc3\xa9/",
+        b"Http://host/",
+        b"ftp://host/file",
+        b"/relative?x",
+    ],
+)
+def test_uriPartsAreUrlparses(uri):
+    # URI.fromBytes splits http(s) URIs itself: each part, and the request
+    # target made of them, is what urlparse gives.
+    _sameAsUrlparse(uri)
+    _sameAsUrlparse(uri, defaultPort=8000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from([b"http", b"https", b"HTTP", b"hTtp", b"ftp"]),
+    rest=st.binary(max_size=40)
+    | st.text(alphabet="ab:@[]/?#;%.1 \\\t", max_size=40).map(str.encode),
+)
+def test_anyUriPartsAreUrlparses(scheme, rest):
+    _sameAsUrlparse(scheme + b"://" + rest)
