@@ -6,9 +6,11 @@ A connection carries one request at a time (no pipelining).  ``request``
 writes the head and streams the body (Content-Length when the body
 producer knows its length, chunked otherwise) and returns a Deferred that
 fires with the Response as soon as its head is read.  The body follows to
-the protocol given to ``Response.deliverBody``; until that is called, and
-while that protocol's transport is paused, the socket is not read, so a
-slow consumer holds the server back instead of filling memory.  When the
+the protocol given to ``Response.deliverBody``; a piece of it that must
+wait (deliverBody not called yet, or that protocol's transport paused)
+stops the reading of the socket until it can go on, so a slow consumer
+holds the server back instead of filling memory, and a body handed over
+at once costs no pause.  When the
 response and the request body are both complete and both sides allow it,
 the connection goes back to its pool (``quiescentCallback``); otherwise
 it is closed.
@@ -441,13 +443,15 @@ class HTTP11ClientProtocol(Protocol):
         self._head = head
         self.state = "BODY"
         self._response = response = Response(head, self._request, self)
-        self._updateReading()
         self._fireResponse(response)
 
     def bodyReceived(self, data: bytes) -> None:
-        """A piece of the body: to the Response."""
-        if self._response is not None:
-            self._response._bodyDataReceived(data)
+        """A piece of the body: to the Response (reading pauses if it must wait)."""
+        response = self._response
+        if response is not None:
+            response._bodyDataReceived(data)
+            if response._receiving() and not self._readingPaused:
+                self._updateReading()
 
     def messageReceived(self) -> None:
         """The response is complete."""

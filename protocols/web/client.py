@@ -449,6 +449,7 @@ class Agent:
 
     def _requestWithRetry(self, key: Any, endpoint: Any, request: Request) -> Deferred[Response]:
         pool = self._pool
+
         def send(connection: HTTP11ClientProtocol) -> Deferred[Response]:
             deferred = connection.request(request, self._responseTimeout)
             if not (connection._reused and pool.retryAutomatically):  # type: ignore[attr-defined]

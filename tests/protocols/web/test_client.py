@@ -413,3 +413,111 @@ def test_uriPartsAreUrlparses(uri):
 )
 def test_anyUriPartsAreUrlparses(scheme, rest):
     _sameAsUrlparse(scheme + b"://" + rest)
+
+
+class CountingTransport(StringTransport):
+    pauses = 0
+
+    def pauseProducing(self):
+        self.pauses += 1
+        StringTransport.pauseProducing(self)
+
+
+def _clientOnAClock(parser):
+    clock = MemoryReactorClock()
+    protocol = client.HTTP11ClientProtocol(reactor=clock, parser=parser)
+    transport = CountingTransport()
+    protocol.makeConnection(transport)
+    request = client.Request(b"GET", b"/", client.Headers(), None, True)
+    return protocol, transport, protocol.request(request)
+
+
+class Collect(Protocol):
+    def __init__(self):
+        self.data = []
+
+    def dataReceived(self, data):
+        self.data.append(data)
+
+
+def test_bodyDeliveredAtOnceNeverPausesTheSocket(parser):
+    # The proxy's case: deliverBody is called as the head arrives; reading
+    # is not paused and resumed for nothing.
+    protocol, transport, asked = _clientOnAClock(parser)
+    body = Collect()
+    asked.addCallback(lambda response: response.deliverBody(body))
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    protocol.dataReceived(b"ab")
+    protocol.dataReceived(b"cd")
+    assert b"".join(body.data) == b"abcd"
+    assert transport.pauses == 0 and transport.producerState == "producing"
+
+
+def test_bodyWaitingForDeliverBodyPausesTheSocket(parser):
+    protocol, transport, asked = _clientOnAClock(parser)
+    responses = []
+    asked.addCallback(responses.append)
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    assert transport.producerState == "producing"
+    protocol.dataReceived(b"ab")
+    assert transport.producerState == "paused"
+    body = Collect()
+    responses[0].deliverBody(body)
+    assert transport.producerState == "producing"
+    protocol.dataReceived(b"cd")
+    assert b"".join(body.data) == b"abcd"
+
+
+def _pooledConnections(clock, count):
+    connections = []
+    for _ in range(count):
+        connection = client.HTTP11ClientProtocol(reactor=clock)
+        connection.makeConnection(StringTransport())
+        connections.append(connection)
+    return connections
+
+
+def test_idleConnectionsShareOneTimer():
+    # Keeping a connection and taking it back costs no timed call of its
+    # own: the pool's one timer stays the same however many cycles.
+    clock = MemoryReactorClock()
+    pool = client.HTTPConnectionPool(clock)
+    pool.maxPersistentPerHost = 10
+    key = (b"http", b"example.com", 80)
+    connections = _pooledConnections(clock, 3)
+    for connection in connections:
+        pool._putConnection(key, connection)
+    timers = clock.getDelayedCalls()
+    assert len(timers) == 1
+    for _ in range(50):
+        taken = runNow(pool.getConnection(key, None))
+        pool._putConnection(key, taken)
+    assert clock.getDelayedCalls() == timers
+
+
+def test_idleConnectionsExpireAfterCachedConnectionTimeout():
+    clock = MemoryReactorClock()
+    pool = client.HTTPConnectionPool(clock)
+    key = (b"http", b"example.com", 80)
+    first, second = _pooledConnections(clock, 2)
+    pool._putConnection(key, first)
+    clock.advance(100)
+    pool._putConnection(key, second)
+    clock.advance(139.9)
+    assert not first.transport.disconnecting
+    clock.advance(0.1)  # 240 s idle: closed; the other has 100 s left
+    assert first.transport.disconnecting and not second.transport.disconnecting
+    assert runNow(pool.getConnection(key, None)) is second
+    pool._putConnection(key, second)  # idle again from now
+    clock.advance(239)
+    assert not second.transport.disconnecting
+    clock.advance(1)
+    assert second.transport.disconnecting
+    assert clock.getDelayedCalls() == []
+
+
+def runNow(deferred):
+    results = []
+    deferred.addBoth(results.append)
+    assert len(results) == 1
+    return results[0]
