@@ -337,7 +337,9 @@ class HTTP11ClientProtocol(Protocol):
         self._responseDeferred: Deferred[Response] | None = None
         self._response: Response | None = None
         self._head: ResponseHead | None = None
-        self._timeoutCall: Any = None
+        self._timeoutCall: Any = None  # the one timed call checking _deadline
+        self._timeoutAt = 0.0  # when it is due
+        self._deadline: float | None = None  # when the response head is late
         self._readingPaused = False
         self.closedDeferred: Deferred[None] = Deferred()
 
@@ -358,7 +360,7 @@ class HTTP11ClientProtocol(Protocol):
         self._parser.expect(request.method)
         self._responseDeferred = deferred = Deferred(self._cancelRequest)
         if timeout is not None:
-            self._timeoutCall = self._reactor.callLater(timeout, self._timedOut)
+            self._setDeadline(timeout)
         if request.bodyProducer is None and type(request).writeTo is Request.writeTo:
             # No body: the head is all there is, written at once.
             try:
@@ -397,14 +399,44 @@ class HTTP11ClientProtocol(Protocol):
                 result
             )
 
+    def _setDeadline(self, seconds: float) -> None:
+        # The response head is due in seconds.  As the server's channel
+        # does, the timed call is kept from one request to the next (on a
+        # kept-alive connection) and moved only when due later than this
+        # deadline: no timer operation per request
+        # (test_responseTimeoutsShareOneTimer).
+        deadline = self._reactor.seconds() + seconds
+        self._deadline = deadline
+        call = self._timeoutCall
+        if call is None or deadline < self._timeoutAt:
+            if call is not None:
+                call.cancel()
+            self._timeoutCall = self._reactor.callLater(seconds, self._checkDeadline)
+            self._timeoutAt = deadline
+
+    def _checkDeadline(self) -> None:
+        self._timeoutCall = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        now = self._reactor.seconds()
+        if now < deadline:
+            self._timeoutCall = self._reactor.callLater(deadline - now, self._checkDeadline)
+            self._timeoutAt = deadline
+            return
+        self._timedOut()
+
     def _cancelTimeout(self) -> None:
-        if self._timeoutCall is not None:
-            if self._timeoutCall.active():
-                self._timeoutCall.cancel()
-            self._timeoutCall = None
+        self._deadline = None
+
+    def _stopTimer(self) -> None:
+        call, self._timeoutCall = self._timeoutCall, None
+        self._deadline = None
+        if call is not None and call.active():
+            call.cancel()
 
     def _timedOut(self) -> None:
-        self._timeoutCall = None
+        self._deadline = None
         self._fireResponse(
             Failure(ResponseNeverReceived([Failure(TimeoutError("no response in time"))]))
         )
@@ -510,7 +542,7 @@ class HTTP11ClientProtocol(Protocol):
     def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
         """Whatever was outstanding fails (or, for a body until close, ends)."""
         state, self.state = self.state, "CONNECTION_LOST"
-        self._cancelTimeout()
+        self._stopTimer()
         if self._request is not None and not self._requestDone:
             self._request.stopWriting()
         if self._response is not None:

@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web import error, resource, server
-from protocols.web._headers import Headers, _table
+from protocols.web._headers import Headers, InvalidHeaderName, _canonicalName, _table
 from protocols.web._newclient import _WrapperException
 from protocols.web.client import (
     Agent,
@@ -46,7 +46,7 @@ from reactor.interfaces import IConsumer
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
 #: Headers about one connection, never forwarded (RFC 9110 7.6.1).  With
-#: them _endToEnd drops those Connection names, and Content-Length, which
+#: them _forward drops those Connection names, and Content-Length, which
 #: the side writing the body sets again.
 HOP_BY_HOP = frozenset(
     [
@@ -63,33 +63,43 @@ HOP_BY_HOP = frozenset(
 )
 
 
-_NOT_FORWARDED = HOP_BY_HOP | {b"content-length"}
+# The names of a Headers are canonical (protocols.web._headers): what is
+# not forwarded is looked up by canonical name, with no lower() per header.
+_NOT_FORWARDED = frozenset(_canonicalName(name) for name in HOP_BY_HOP | {b"content-length"})
 # Request headers the proxy sets itself (Expect: the client's 100 Continue
 # comes from us, when the body is asked for; the backend is sent the body
 # at once).
 _NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
-    b"host",
-    b"expect",
-    b"x-forwarded-proto",
-    b"x-forwarded-host",
+    b"Host",
+    b"Expect",
+    b"X-Forwarded-Proto",
+    b"X-Forwarded-Host",
 }
 
 
-def _endToEnd(
-    headers: Headers, dropped: frozenset[bytes] = _NOT_FORWARDED
-) -> list[tuple[bytes, list[bytes]]]:
+def _forward(
+    source: dict[bytes, list[bytes]],
+    target: dict[bytes, list[bytes]],
+    dropped: frozenset[bytes] = _NOT_FORWARDED,
+) -> None:
     """
-    The headers of headers to forward: not hop-by-hop, nor named by
-    Connection, nor in dropped (lower-case names).
+    Set in the table target the headers of the table source to forward: not
+    hop-by-hop, nor named by Connection, nor in dropped (canonical names).
+    The lists of values are shared: source is not used after.
     """
-    table = _table(headers)
-    connection = table.get(b"Connection")
+    connection = source.get(b"Connection")
     if connection is not None:
         named = set(dropped)
         for value in connection:
-            named.update(token.strip().lower() for token in value.split(b","))
+            for token in value.split(b","):
+                try:
+                    named.add(_canonicalName(token.strip()))
+                except InvalidHeaderName:
+                    pass
         dropped = frozenset(named)
-    return [(name, values) for name, values in table.items() if name.lower() not in dropped]
+    for name, values in source.items():
+        if name not in dropped:
+            target[name] = values
 
 
 @implementer(IBodyProducer, IConsumer)
@@ -248,14 +258,12 @@ class ReverseProxyResource(resource.Resource):
 
     _netlocs: tuple[tuple[Any, int, bytes], bytes] | None = None
 
-    def _headers(self, request: Any, netloc: bytes) -> Headers:
-        # The names of a Headers are canonical and its values clean: they
-        # are copied as they are, and the proxy's own set by canonical name.
-        incoming = _table(request.requestHeaders)
+    def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
+        # The values of a Headers are clean: they are forwarded as they are
+        # (the Agent copies them), and the proxy's own set by canonical name.
         headers = Headers()
         table = _table(headers)
-        for name, values in _endToEnd(request.requestHeaders, _NOT_FORWARDED_REQUEST):
-            table[name] = list(values)
+        _forward(incoming, table, _NOT_FORWARDED_REQUEST)
         clientHost = incoming.get(b"Host", [b""])[0]
         table[b"Host"] = [clientHost if self.preserveHost else netloc]
         address = getattr(request.getClientAddress(), "host", None)
@@ -268,8 +276,7 @@ class ReverseProxyResource(resource.Resource):
         return headers
 
     @staticmethod
-    def _bodyLength(request: Any) -> int | str | None:
-        incoming = _table(request.requestHeaders)
+    def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
         if b"Transfer-Encoding" in incoming:
             return UNKNOWN_LENGTH
         length = incoming.get(b"Content-Length")
@@ -279,12 +286,14 @@ class ReverseProxyResource(resource.Resource):
 
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
-        length = self._bodyLength(request)
+        incoming = _table(request.requestHeaders)
+        length = self._bodyLength(incoming)
         producer = None if length is None else _RequestBodyProducer(request, length)
         netloc = self._netloc()
         uri = self.scheme + b"://" + netloc + self._backendPath(request)
+        headers = self._headers(request, incoming, netloc)
         gone = [False]
-        deferred = self.agent.request(request.method, uri, self._headers(request, netloc), producer)
+        deferred = self.agent.request(request.method, uri, headers, producer)
 
         def clientGone(reason: Failure) -> None:
             gone[0] = True
@@ -301,10 +310,10 @@ class ReverseProxyResource(resource.Resource):
             return
         request.setResponseCode(response.code, response.phrase)
         table = _table(request.responseHeaders)
-        for name, values in _endToEnd(response.headers):
-            table[name] = list(values)
+        received = _table(response.headers)
+        _forward(received, table)
         if request.method == b"HEAD" or response.code == 304:
-            declared = _table(response.headers).get(b"Content-Length")
+            declared = received.get(b"Content-Length")
             if declared:
                 table[b"Content-Length"] = declared[-1:]
         elif response.length is not UNKNOWN_LENGTH:

@@ -521,3 +521,25 @@ def runNow(deferred):
     deferred.addBoth(results.append)
     assert len(results) == 1
     return results[0]
+
+
+def test_responseTimeoutsShareOneTimer(parser):
+    # A kept-alive connection's requests reuse one timed call: the second
+    # request's deadline is kept all the same.
+    clock = MemoryReactorClock()
+    protocol = client.HTTP11ClientProtocol(reactor=clock, parser=parser)
+    protocol.makeConnection(StringTransport())
+    first = []
+    request = client.Request(b"GET", b"/", client.Headers(), None, True)
+    protocol.request(request, timeout=5).addBoth(first.append)
+    timers = clock.getDelayedCalls()
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert first[0].code == 200 and protocol.state == "QUIESCENT"
+    clock.advance(1)
+    second = []
+    protocol.request(request, timeout=5).addBoth(second.append)
+    assert clock.getDelayedCalls() == timers
+    clock.advance(4.8)
+    assert second == []  # past the first request's deadline (5), not its own (6)
+    clock.advance(0.3)
+    assert second[0].check(client.ResponseNeverReceived)
