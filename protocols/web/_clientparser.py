@@ -25,6 +25,11 @@ from typing import Any, Protocol
 
 from protocols.web._head import ParseError
 
+try:
+    import httptools
+except ImportError:  # h11 alone: makeResponseParser never makes the other
+    httptools = None  # type: ignore[assignment]
+
 __all__ = ["ResponseHead", "makeResponseParser", "ParseError"]
 
 
@@ -96,6 +101,9 @@ def makeResponseParser(name: str, owner: ResponseParserOwner) -> Any:
     return H11ResponseParser(owner)
 
 
+_VERSIONS = {"1.1": (b"HTTP", 1, 1), "1.0": (b"HTTP", 1, 0)}
+
+
 class _HeadOnly(Exception):
     """Raised from llhttp's callback to stop after a bodiless head."""
 
@@ -109,8 +117,6 @@ class HTTPToolsResponseParser:
         self._reset()
 
     def _reset(self) -> None:
-        import httptools
-
         self._parser = httptools.HttpResponseParser(self)
         self._phrase = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -127,8 +133,6 @@ class HTTPToolsResponseParser:
 
         :raises ParseError: for a response that cannot be read.
         """
-        import httptools
-
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as e:
@@ -169,8 +173,12 @@ class HTTPToolsResponseParser:
         phrase, self._phrase = self._phrase, b""
         if 100 <= code < 200:
             return
-        major, _, minor = parser.get_http_version().partition(".")
-        head = ResponseHead(code, phrase, (b"HTTP", int(major), int(minor or 0)), headers)
+        version = parser.get_http_version()
+        known = _VERSIONS.get(version)
+        if known is None:
+            major, _, minor = version.partition(".")
+            known = (b"HTTP", int(major), int(minor or 0))
+        head = ResponseHead(code, phrase, known, headers)
         head.frame(self._method, parser.should_keep_alive())
         self._head = head
         self.owner.headReceived(head)

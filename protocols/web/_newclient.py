@@ -130,10 +130,10 @@ class Request:
         return None if self._parsedURI is None else self._parsedURI.toBytes()
 
     def _head(self) -> bytes:
-        lines = [self.method + b" " + self.uri + b" HTTP/1.1\r\n"]
+        lines = [self.method, b" ", self.uri, b" HTTP/1.1\r\n"]
         for name, values in self.headers.getAllRawHeaders():
             for value in values:
-                lines.append(name + b": " + value + b"\r\n")
+                lines += (name, b": ", value, b"\r\n")
         producer = self.bodyProducer
         if producer is not None:
             if producer.length is UNKNOWN_LENGTH:

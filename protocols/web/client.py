@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Factory, Protocol
 from protocols.web import error
-from protocols.web._headers import Headers
+from protocols.web._headers import Headers, _table
 from protocols.web._newclient import (
     HTTP11ClientProtocol,
     PotentialDataLoss,
@@ -434,7 +434,7 @@ class Agent:
         except Exception:
             return fail()
         headers = Headers() if headers is None else headers.copy()
-        if not headers.hasHeader(b"host"):
+        if b"Host" not in _table(headers):
             default = 443 if parsed.scheme == b"https" else 80
             host = parsed.host if parsed.port == default else b"%s:%d" % (parsed.host, parsed.port)
             if b":" in parsed.host:
