@@ -367,8 +367,12 @@ class HTTP11ClientProtocol(Protocol):
                 self.transport.write(request._head())
             except Exception:
                 self._requestFailed(Failure())
+                return deferred
+            self._requestDone = True
+            if self.state == "TRANSMITTING":
+                self.state = "WAITING"
             else:
-                self._requestWritten(None)
+                self._maybeQuiescent()
             return deferred
         try:
             written = request.writeTo(self.transport)
@@ -393,7 +397,7 @@ class HTTP11ClientProtocol(Protocol):
 
     def _fireResponse(self, result: Any) -> None:
         deferred, self._responseDeferred = self._responseDeferred, None
-        self._cancelTimeout()
+        self._deadline = None  # (_cancelTimeout)
         if deferred is not None and not deferred.called:
             deferred.callback(result) if not isinstance(result, Failure) else deferred.errback(
                 result
@@ -492,7 +496,8 @@ class HTTP11ClientProtocol(Protocol):
             return
         if self.state != "CONNECTION_LOST":
             self.state = "DONE"
-        self._updateReading()
+        if self._readingPaused:
+            self._updateReading()
         reason = PotentialDataLoss() if self._head and self._head.untilClose else ResponseDone()
         response._bodyDataFinished(Failure(reason))
         self._maybeQuiescent()

@@ -236,8 +236,11 @@ class ReverseProxyResource(resource.Resource):
 
     def _backendPath(self, request: Any) -> bytes:
         raw, _, query = request.uri.partition(b"?")
-        rest = raw[1:].split(b"/")[len(request.prepath) :]
-        path = self.path + (b"/" + b"/".join(rest) if rest else b"")
+        if not request.prepath and raw[:1] == b"/":
+            path = self.path + raw  # the root resource: the whole path follows
+        else:
+            rest = raw[1:].split(b"/")[len(request.prepath) :]
+            path = self.path + (b"/" + b"/".join(rest) if rest else b"")
         if not path.startswith(b"/"):
             path = b"/" + path
         return path + (b"?" + query if query else b"")
