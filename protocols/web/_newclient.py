@@ -264,7 +264,9 @@ class Response:
         self._protocol = protocol
         protocol.makeConnection(_BodyTransport(self))
         self._flush()
-        self._channel._updateReading()
+        channel = self._channel
+        if self._paused or channel._readingPaused:
+            channel._updateReading()
 
     def _receiving(self) -> bool:
         # Whether this response wants the socket held: no one to give the
@@ -486,7 +488,7 @@ class HTTP11ClientProtocol(Protocol):
         response = self._response
         if response is not None:
             response._bodyDataReceived(data)
-            if response._receiving() and not self._readingPaused:
+            if (response._protocol is None or response._paused) and not self._readingPaused:
                 self._updateReading()
 
     def messageReceived(self) -> None:

@@ -15,6 +15,7 @@ platform's trust store (or the trustRoot given) and the host name.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import re
@@ -266,8 +267,7 @@ class HTTPConnectionPool:
         return None
 
     def _newConnection(self, key: Any, endpoint: Any) -> Deferred[HTTP11ClientProtocol]:
-        def quiescent(connection: HTTP11ClientProtocol) -> None:
-            self._putConnection(key, connection)
+        quiescent = functools.partial(self._putConnection, key)
 
         def build() -> HTTP11ClientProtocol:
             protocol = HTTP11ClientProtocol(quiescent, reactor=self._reactor, parser=self._parser)

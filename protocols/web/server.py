@@ -369,7 +369,9 @@ class Request(_HTTPRequest):
         if self._inFakeHead:
             return
         if not self.startedWriting:
-            self._defaultContentType()
+            table = _table(self.responseHeaders)
+            if b"Content-Type" not in table:
+                self._defaultContentType()
         encoder = self._encoder
         if encoder is not None:
             data = encoder.encode(data)
