@@ -41,6 +41,7 @@ import pstats
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -330,6 +331,8 @@ def tableRows(results, names):
         rows.append((label, "requests/s", medians("rate")))
         cpuLabel = "proxy CPU us/request" if scenario == "proxy" else "server CPU us/request"
         rows.append(("", cpuLabel, medians("serverUs")))
+        perCore = {name: 1e6 / value for name, value in medians("serverUs").items() if value}
+        rows.append(("", "requests/CPU-s", perCore))
         if scenario == "proxy":
             rows.append(("", "backend CPU us/request", medians("backendUs")))
             rows.append(("", "proxy/backend CPU", medians("proxyRatio")))
@@ -379,6 +382,14 @@ def checkTargets(results):
             "  %-4s %s: %.2fx (%.2fx), bound %.2fx"
             % ("PASS" if ok else "MISS", what, paired, ofMedians, bound)
         )
+        if key == "rate" and all("serverUs" in sample for sample in samples["loom"]):
+            # What one core of each server does, which a busy machine's
+            # stolen CPU does not lower: for information.
+            perCore = statistics.median(
+                theirs["serverUs"] / ours["serverUs"]
+                for ours, theirs in zip(samples["loom"], samples[peer], strict=True)
+            )
+            print("       (per server CPU-second: %.2fx)" % (perCore,))
     loom = results.get("proxy", {}).get("loom")
     what = "(c) Loom proxy CPU/request <= %gx its backend's" % (PROXY_BOUND,)
     if not loom:
