@@ -85,7 +85,7 @@ def test_targetsJudgedOnPairedRatios(capsys):
     assert verdicts == ["PASS", "PASS", "MISSING", "MISS", "MISS"]
     assert missed == 3
     # Beside a rate, what one core of each server does: 60 us / 20 us, 3x.
-    assert "(per server CPU-second: 3.00x)" in lines[2]
+    assert "(per server CPU-second: 3.00x)" in lines[3]
 
 
 def test_withoutWrkTheBenchmarkSaysHowToGetItAndSkips(monkeypatch, capsys):
