@@ -146,19 +146,31 @@ class _RequestBodyProducer:
         self._consumer.write(data)
 
 
-class _ResponseBodyProtocol(Protocol):
-    """Writes the backend's response body to the client, the backend paused by it."""
+#: A response body no longer than this (its length known from its head) is
+#: written to the client without the backend registered as its producer:
+#: the client's connection holds at most this much of it, and the proxy
+#: saves two registrations per small response.
+_SMALL_BODY = 1 << 16
 
-    def __init__(self, request: Any, gone: list[bool]) -> None:
+
+class _ResponseBodyProtocol(Protocol):
+    """
+    Writes the backend's response body to the client, the backend paused
+    by it (unless the body is small: see _SMALL_BODY).
+    """
+
+    def __init__(self, request: Any, gone: list[bool], streaming: bool = True) -> None:
         self._request = request
         self._gone = gone
+        self._streaming = streaming
 
     def makeConnection(self, transport: Any) -> None:
         self.transport = transport
         if self._gone[0]:
             transport.stopProducing()
             return
-        self._request.registerProducer(transport, True)
+        if self._streaming:
+            self._request.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
         if not self._gone[0]:
@@ -168,7 +180,8 @@ class _ResponseBodyProtocol(Protocol):
         request = self._request
         if self._gone[0]:
             return
-        request.unregisterProducer()
+        if self._streaming:
+            request.unregisterProducer()
         if reason.check(ResponseDone, PotentialDataLoss):
             request.finish()
         else:
@@ -321,7 +334,9 @@ class ReverseProxyResource(resource.Resource):
                 table[b"Content-Length"] = declared[-1:]
         elif response.length is not UNKNOWN_LENGTH:
             table[b"Content-Length"] = [b"%d" % (response.length,)]
-        response.deliverBody(_ResponseBodyProtocol(request, gone))
+        length = response.length
+        streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
+        response.deliverBody(_ResponseBodyProtocol(request, gone, streaming))
 
     @staticmethod
     def _fail(reason: Failure, request: Any, gone: list[bool]) -> None:

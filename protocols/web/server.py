@@ -472,7 +472,7 @@ class Request(_HTTPRequest):
         forwarded = self._forwarded
         if forwarded is None:
             proxies = self.site.trustedProxies if self.site is not None else None
-            if proxies:
+            if proxies is not None and (proxies.networks or proxies.unix):
                 forwarded = proxies.client(self.client, self.requestHeaders)
             else:
                 forwarded = (self.client, None)
