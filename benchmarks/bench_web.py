@@ -369,7 +369,10 @@ def checkTargets(results):
     print("\nTargets (issue 19 item 9), Loom/peer: median of per-repeat ratios (ratio of medians):")
     missed = 0
     for scenario, key, peer, bound, higher, what in TARGETS:
-        samples = results.get(scenario, {})
+        if scenario not in results:
+            print("  (not run: %s)" % (what,))
+            continue
+        samples = results[scenario]
         if not samples.get("loom") or not samples.get(peer):
             print("  MISSING %s: %s not measured" % (what, peer))
             missed += 1
@@ -390,8 +393,11 @@ def checkTargets(results):
                 for ours, theirs in zip(samples["loom"], samples[peer], strict=True)
             )
             print("       (per server CPU-second: %.2fx)" % (perCore,))
-    loom = results.get("proxy", {}).get("loom")
     what = "(c) Loom proxy CPU/request <= %gx its backend's" % (PROXY_BOUND,)
+    if "proxy" not in results:
+        print("  (not run: %s)" % (what,))
+        return missed
+    loom = results["proxy"].get("loom")
     if not loom:
         print("  MISSING %s: not measured" % (what,))
         return missed + 1
