@@ -126,16 +126,18 @@ def startServer(name, backend=None, env=None):
 
 def available(names):
     """The names whose framework imports here, and a note on each missing one."""
-    modules = {"twisted": "twisted.web", "aiohttp": "aiohttp"}
+    modules = {
+        "twisted": ["twisted.web"],
+        "aiohttp": ["aiohttp"],
+        "uvicorn-h11": ["uvicorn", "h11"],
+        "uvicorn-httptools": ["uvicorn", "httptools"],
+    }
     found, missing = [], []
     for name in names:
-        module = "uvicorn" if name.startswith("uvicorn") else modules.get(name)
-        if name == "uvicorn-httptools":
-            module = "httptools"
-        if module is not None and not importable(module):
-            missing.append("%s (pip install -e '.[bench]')" % (name,))
-        else:
+        if all(importable(module) for module in modules.get(name, [])):
             found.append(name)
+        else:
+            missing.append("%s (pip install -e '.[bench]')" % (name,))
     return found, missing
 
 

@@ -128,3 +128,11 @@ def test_targetsOfScenariosNotRunAreNotCounted(capsys):
     assert benchWeb.checkTargets({"proxy": {"loom": proxy}}) == 0
     out = capsys.readouterr().out
     assert out.count("(not run:") == 4 and "PASS (c)" in out
+
+
+def test_serversWhoseFrameworkIsMissingAreNamed(monkeypatch):
+    benchWeb = _benchWeb()
+    monkeypatch.setattr(benchWeb, "importable", lambda module: module != "uvicorn")
+    found, missing = benchWeb.available(benchWeb.NAMES)
+    assert found == ["loom", "twisted", "aiohttp"]
+    assert [note.split()[0] for note in missing] == ["uvicorn-h11", "uvicorn-httptools"]
