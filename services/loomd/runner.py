@@ -63,6 +63,15 @@ def _choice(*choices):
     return coerce
 
 
+def _workerCount(value):
+    from services.loomd.workers import workerCount
+
+    return workerCount(value)
+
+
+_workerCount.coerceDoc = "A number of processes, or auto (one per usable CPU)."  # type: ignore[attr-defined]
+
+
 class LoomdOptions(Options):
     """The options of loomd, twistd's and a few of its own."""
 
@@ -124,6 +133,13 @@ class LoomdOptions(Options):
         ["start-timeout", None, 60.0, "Seconds the launcher waits for start-up.", _seconds],
         ["timeout", None, 10.0, "Seconds --stop waits for the daemon to exit.", _seconds],
         ["print-init-script", None, None, "Print an LSB init script named NAME, and exit."],
+        [
+            "workers",
+            None,
+            None,
+            "Serve with N pre-forked worker processes sharing the ports (auto: one per CPU).",
+            _workerCount,
+        ],
     ]
 
     optPlaceholders = {
@@ -148,6 +164,7 @@ class LoomdOptions(Options):
         "start-timeout": "SECONDS",
         "timeout": "SECONDS",
         "print-init-script": "NAME",
+        "workers": "N",
     }
 
     def __init__(self):
