@@ -110,7 +110,13 @@ class Launcher:
             from services.loomd.workers import Master
 
             return Master(
-                self.options, self.reactor, self.application, self.uid, self.gid, self._earlyLog
+                self.options,
+                self.reactor,
+                self.application,
+                self.uid,
+                self.gid,
+                self._earlyLog,
+                load=buildApplication,
             )
         return Daemon(
             self.options, self.reactor, self.application, self.uid, self.gid, self._earlyLog

@@ -17,17 +17,26 @@ means the master is gone, and the worker shuts down rather than serve on
 unsupervised.
 """
 
+import functools
 import logging as stdlib_logging
 import os
 import signal
 from collections.abc import Callable
 from typing import Any
 
-from reactor import log
+from reactor import log, tcp, unix
 from reactor.error import CONNECTION_DONE
+from reactor.task import LoopingCall
 from services.loomd.lifecycle import Daemon, walkServices
 
-__all__ = ["WorkerInfo", "runWorker", "runsOncePerMachine", "encodeReport", "decodeReport"]
+__all__ = [
+    "WorkerInfo",
+    "WorkerReport",
+    "runWorker",
+    "runsOncePerMachine",
+    "encodeReport",
+    "decodeReport",
+]
 
 
 class WorkerInfo:
@@ -80,7 +89,7 @@ def runWorker(
     index: int,
     generations: list[Any],
     logging: Any,
-    reportFd: int,
+    report: "WorkerReport",
     masterFd: int,
     hooks: list[Callable[[WorkerInfo], Any]],
 ) -> int:
@@ -93,7 +102,7 @@ def runWorker(
     :param generations: every generation the master holds (their sockets
         are closed here, but for this one's).
     :param logging: the master's DaemonLogging (the log, inherited).
-    :param reportFd: the write end of the report pipe to the master.
+    :param report: the WorkerReport up to the master.
     :param masterFd: the read end of the master's line to this worker.
     :param hooks: called with a WorkerInfo before the services start; one
         that raises fails this worker's start-up.
@@ -110,9 +119,9 @@ def runWorker(
     daemon = WorkerDaemon(options, reactor, application, logging=logging)
     daemon.index, daemon.singletons = index, singletons
     info = WorkerInfo(index, generation.number, reactor, application)
-    daemon.hooks = [lambda hook=hook: hook(info) for hook in hooks]
+    daemon.hooks = [functools.partial(hook, info) for hook in hooks]
     reactor.addReader(_MasterLine(masterFd, daemon))
-    return daemon.serve(_Report(reportFd))
+    return daemon.serve(report)
 
 
 def _setAsideSingletons(application: Any) -> list[tuple[Any, Any]]:
@@ -146,6 +155,7 @@ class WorkerDaemon(Daemon):
         self.index = 0
         self.singletons: list[tuple[Any, Any]] = []
         self.hooks: list[Callable[[], Any]] = []
+        self._drainCheck: Any = None
 
     def _prepareProcess(self):
         # The master did it all before the fork; the hooks run now.
@@ -158,6 +168,27 @@ class WorkerDaemon(Daemon):
             except Exception as error:
                 log.err(None, "a per-worker hook failed in worker %d" % (self.index,))
                 raise StartupError("worker %d: %s" % (self.index, describe(error))) from None
+
+    def _stopped(self, result):
+        # The services have stopped and the ports are closed: the worker
+        # drains, the connections it accepted finish (each its reply),
+        # before the reactor stops and closes what is left.  The shutdown
+        # deadline bounds the wait (test_sigtermUnderLoadLosesNoAcceptedConnectionsReply).
+        if self.reactor.running and _accepted(self.reactor):
+            log.msg(
+                "worker %d: waiting for %d connection(s) to finish"
+                % (self.index, len(_accepted(self.reactor)))
+            )
+            self._drainCheck = LoopingCall(self._checkDrained, result)
+            self._drainCheck.clock = self.reactor
+            self._drainCheck.start(0.02, now=False)
+            return result
+        return super()._stopped(result)
+
+    def _checkDrained(self, result):
+        if not _accepted(self.reactor):
+            self._drainCheck.stop()
+            super()._stopped(result)
 
     def startSingletons(self) -> None:
         """Start the once-per-machine services here (the master chose this worker)."""
@@ -180,13 +211,20 @@ class WorkerDaemon(Daemon):
             self.reactor.callLater(0, self._shutdown, "The master exited.")
 
 
+def _accepted(reactor: Any) -> list[Any]:
+    # The connections this worker accepted and has not closed.
+    return [d for d in reactor.openDescriptors if isinstance(d, (tcp.Server, unix.Server))]
+
+
 def _label(service: Any) -> str:
     return service.name if service.name is not None else type(service).__name__
 
 
-class _Report:
-    # The Daemon's reporter: one line up the pipe to the master.
+class WorkerReport:
+    """The worker's reporter: one line up the pipe to the master, once."""
+
     def __init__(self, fd: int) -> None:
+        """:param fd: the write end of the report pipe (closed once reported)."""
         self.fd: int | None = fd
 
     def _send(self, line: bytes) -> None:
@@ -200,9 +238,11 @@ class _Report:
         self.fd = None
 
     def ready(self) -> None:
+        """Report that every service has started."""
         self._send(encodeReport("ready"))
 
     def error(self, message: str) -> None:
+        """Report that start-up failed, and why; a no-op once a report was sent."""
         self._send(encodeReport("error", message))
 
 

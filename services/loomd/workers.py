@@ -60,7 +60,7 @@ from services.loomd import startup, systemd
 from services.loomd.lifecycle import HANDLED_SIGNALS
 from services.loomd.listeners import Generation, Listeners
 from services.loomd.startup import StartupError
-from services.loomd.worker import decodeReport, encodeReport, runWorker
+from services.loomd.worker import WorkerReport, decodeReport, runWorker
 
 __all__ = ["Master", "workerCount", "workersFile"]
 
@@ -105,7 +105,9 @@ def workersFile(pidfile: str) -> str:
 
 class _Worker:
     # One forked worker, as the master sees it.
-    def __init__(self, index, generation, pid, pidfd, reportFd, masterFd):
+    def __init__(
+        self, index: int, generation: Generation, pid: int, pidfd: int, reportFd: int, masterFd: int
+    ) -> None:
         self.index = index
         self.generation = generation
         self.pid = pid
@@ -115,7 +117,7 @@ class _Worker:
         self.started = time.monotonic()
         self.startedAt = time.time()
         self.state = "starting"
-        self.error = None
+        self.error: str | None = None
         self.pending = b""
         self.singletons = False
 
@@ -129,8 +131,25 @@ class Master:
     :ivar exitCode: the exit status the master will end with.
     """
 
-    def __init__(self, options, reactor, application, uid=None, gid=None, earlyLog=None):
-        """As lifecycle.Daemon's; the number of workers is ``options["workers"]``."""
+    def __init__(
+        self,
+        options: Any,
+        reactor: Any,
+        application: Any,
+        uid: int | None = None,
+        gid: int | None = None,
+        earlyLog: Any = None,
+        *,
+        load: Any = None,
+    ) -> None:
+        """
+        As lifecycle.Daemon's; the number of workers is ``options["workers"]``.
+
+        :param load: called with the options on SIGHUP, returns the
+            application loaded again (services.loomd.launcher.buildApplication);
+            raises StartupError when it cannot.
+        """
+        self._loadApplication = load
         self.options = options
         self.reactor = reactor
         self.count = options["workers"]
@@ -151,14 +170,14 @@ class Master:
         self._stopping = False
         self._reloadQueued = False
         self._done = False
-        self._reporter = None
-        self._logging = None
-        self._pidfile = None
+        self._reporter: Any = None
+        self._logging: Any = None
+        self._pidfile: Any = None
         self._wakeRead = self._wakeWrite = -1
 
     # -- start ----------------------------------------------------------------
 
-    def serve(self, reporter) -> int:
+    def serve(self, reporter: Any) -> int:
         """Bind, fork the workers, supervise until stopped; return the exit status."""
         self._reporter = reporter
         self._installSignals()
@@ -167,6 +186,7 @@ class Master:
         except StartupError as error:
             return self._fail(str(error))
         log.msg("loomd master (pid %d): starting %d workers" % (os.getpid(), self.count))
+        self._startWatchdog()
         self._startGeneration(self._generations[0])
         self._loop()
         self._cleanup()
@@ -179,12 +199,12 @@ class Master:
         self._logging = startup.openLog(options, self._earlyLog, type(self.reactor).__name__)
         self._pidfile = startup.acquirePidfile(options.pidfilePath())
         self._writeTable()
-        self._load(self._application)
+        self._bind(self._application)
         startup.dropPrivileges(options, self._logging, self.uid, self.gid)
         if not options["nodaemon"]:
             startup.redirectStreams()
 
-    def _load(self, application):
+    def _bind(self, application):
         # privilegedStartService with the ports captured by address.
         generation = Generation(len(self._generations) + 1, application)
         try:
@@ -224,6 +244,7 @@ class Master:
     def _becomeWorker(self, generation, index, reportFd, masterFd, ownEnds):
         # In the child: never returns.  Nothing of the master's stays open.
         code = 1
+        report = WorkerReport(reportFd)
         try:
             signal.set_wakeup_fd(-1)
             for fd in list(ownEnds) + self._masterDescriptors():
@@ -238,13 +259,13 @@ class Master:
                 index=index,
                 generations=self._generations,
                 logging=self._logging,
-                reportFd=reportFd,
+                report=report,
                 masterFd=masterFd,
                 hooks=self.workerHooks,
             )
         except BaseException as error:
             log.err(None, "worker %d failed" % (index,))
-            _lastWords(reportFd, "worker %d failed: %s" % (index, startup.describe(error)))
+            report.error("worker %d failed: %s" % (index, startup.describe(error)))
         finally:
             _flush()
             os._exit(code)
@@ -285,6 +306,21 @@ class Master:
         if not self._timers:
             return None
         return max(0, int((min(self._timers, key=_when)[0] - time.monotonic()) * 1000) + 1)
+
+    def _startWatchdog(self):
+        # WATCHDOG=1 from the master, which systemd watches (MAINPID): a
+        # master stuck in its loop stops pinging.
+        interval = systemd.watchdogInterval()
+        if interval:
+
+            def ping():
+                try:
+                    systemd.watchdogPing()
+                except (OSError, ValueError):
+                    pass
+                self._later(interval, ping)
+
+            ping()
 
     def _later(self, delay, action):
         self._timers.append((time.monotonic() + delay, action))
@@ -345,10 +381,10 @@ class Master:
         self._workers.remove(worker)
         how = _describeExit(status)
         wasReady, worker.state = worker.state == "ready", "exited"
+        self._forgetGenerations()
         self._writeTable()
         self._exited(worker, how, wasReady, status)
         self._giveSingletons()
-        self._forgetGenerations()
         if self._stopping and not self._workers:
             self._done = True
 
@@ -414,7 +450,11 @@ class Master:
         log.msg(reason)
         self._notify("STOPPING=1\nSTATUS=stopping %d workers" % (len(self._workers),))
         for worker in self._workers:
-            _kill(worker.pid, signal.SIGTERM)
+            # A retiring worker was told already: a second SIGTERM would
+            # make it exit at once, without draining.
+            if worker.state != "retiring":
+                worker.state = "stopping"
+                _kill(worker.pid, signal.SIGTERM)
         self._later(self.options["shutdown_timeout"] + STOP_GRACE, self._killStragglers)
         if not self._workers:
             self._done = True
@@ -459,8 +499,8 @@ class Master:
         systemd.reloading("reloading: starting a new generation of workers")
         self._reopenLogs()
         try:
-            application = _reloadApplication(self.options)
-            generation = self._load(application)
+            application = _reloadApplication(self.options, self._loadApplication)
+            generation = self._bind(application)
         except StartupError as error:
             self._reloadFailed(str(error))
             return
@@ -639,20 +679,21 @@ class Master:
         )
 
     def _writeTable(self):
+        # Replaced whole (a reader never sees it half written) where the
+        # directory lets us; in place once privileges no longer do.
         path = self.options.pidfilePath()
         if path is None:
             return
-        text = "".join(line + "\n" for line in self._tableLines())
+        target = workersFile(path)
+        data = "".join(line + "\n" for line in self._tableLines()).encode()
         try:
-            fd = os.open(workersFile(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            _writeFile(target + ".new", data, self.uid, self.gid)
+            os.replace(target + ".new", target)
+        except OSError:
             try:
-                if self.uid is not None or self.gid is not None:
-                    _chown(fd, self.uid, self.gid)
-                os.write(fd, text.encode())
-            finally:
-                os.close(fd)
-        except OSError as error:
-            log.msg("cannot write %s: %s" % (workersFile(path), error.strerror), isError=True)
+                _writeFile(target, data, self.uid, self.gid)
+            except OSError as error:
+                log.msg("cannot write %s: %s" % (target, error.strerror), isError=True)
 
     def _removeTable(self):
         path = workersFile(self.options.pidfilePath())
@@ -664,13 +705,13 @@ class Master:
             os.truncate(path, 0)
 
 
-def _reloadApplication(options):
+def _reloadApplication(options, load):
     """Load the application again, with the modules next to the .tac imported afresh."""
-    from services.loomd.launcher import buildApplication
-
+    if load is None:
+        raise StartupError("this daemon cannot load its application again")
     if options["python"]:
         _forgetModulesNextTo(options["python"])
-    return buildApplication(options)
+    return load(options)
 
 
 def _forgetModulesNextTo(tac):
@@ -686,15 +727,6 @@ def _forgetModulesNextTo(tac):
         path = os.path.abspath(path)
         if path.startswith(directory) and not path.startswith(kept):
             del sys.modules[name]
-
-
-def _lastWords(fd, text):
-    # An unexpected failure in a worker's set-up: tell the master, if the
-    # report pipe is still open (the worker's reporter closes it).
-    try:
-        os.write(fd, encodeReport("error", text))
-    except OSError:
-        pass
 
 
 def _when(timer):
@@ -714,6 +746,16 @@ def _kill(pid, signum):
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _writeFile(path, data, uid, gid):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if uid is not None or gid is not None:
+            _chown(fd, uid, gid)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _chown(fd, uid, gid):
