@@ -158,6 +158,10 @@ class Listeners:
             else:
                 listening = unix.Port(address, factory, backlog, mode, wantPID, reactor=reactor)
                 listening.adoptSocket(known.socket.dup())
+                # The file goes with the last generation listening there.
+                bound = self.current._socketFiles.get(address) if self.current else None
+                if bound is not None:
+                    generation._socketFiles[address] = bound
             generation.ports[key] = listening
             return listening
 

@@ -156,6 +156,10 @@ def test_statusListsTheWorkers(loomd, tmp_path):
         "worker 2",
     ]
     assert all("generation 1, ready" in line for line in lines[1:]), lines
+    # ps and top name each worker.
+    for index, pid, _, _ in workers(loomd):
+        with open("/proc/%d/comm" % (pid,)) as comm:
+            assert comm.read().strip() == "loomd w%d g1" % (index,)
     assert readPid(loomd.pidfile) == master
 
 
@@ -408,7 +412,7 @@ def test_systemdHearsTheMasterOnly(loomd, tmp_path):
 
     try:
         tac, port = writeApp(tmp_path)
-        env = loomdEnvironment(NOTIFY_SOCKET=path)
+        env = loomdEnvironment(NOTIFY_SOCKET=path, WATCHDOG_USEC=200000)
         process = loomd.spawn(
             "-n",
             "-y",
@@ -422,13 +426,15 @@ def test_systemdHearsTheMasterOnly(loomd, tmp_path):
             env=env,
         )
         until("READY=1")
-        ready = messages[-1].split("\n")
+        ready = [message for message in messages if "READY=1" in message][0].split("\n")
         assert "MAINPID=%d" % (process.pid,) in ready and "STATUS=3 workers ready" in ready
+        until("WATCHDOG=1")  # pinged by the master's loop
         process.send_signal(signal.SIGHUP)
         until("RELOADING=1")
         del messages[:]
         until("READY=1")
-        assert "STATUS=3 workers ready" in messages[-1].split("\n")
+        readyAgain = [message for message in messages if "READY=1" in message][0]
+        assert "STATUS=3 workers ready" in readyAgain.split("\n")
         process.send_signal(signal.SIGTERM)
         until("STOPPING=1")
         code, _, err = wait(process, timeout=30)
@@ -443,3 +449,66 @@ def test_systemdHearsTheMasterOnly(loomd, tmp_path):
         assert not any("READY=1" in message and "STATUS=running" in message for message in messages)
     finally:
         listener.close()
+
+
+def test_workersStopWhenTheMasterIsKilled(loomd, tmp_path):
+    tac, port = writeApp(tmp_path)
+    master = loomd.daemon(tac, "--workers", "2")
+    pids = readyPids(loomd)
+    os.kill(master, signal.SIGKILL)
+    waitFor(lambda: not any(alive(pid) for pid in pids), what="the orphaned workers to stop")
+    assert "the master is gone; shutting down" in readLog(loomd.logfile)
+
+
+def test_sigusr1ReopensEveryWorkersLogAndSigusr2LogsTheTable(loomd, tmp_path):
+    tac, port = writeApp(tmp_path)
+    master = loomd.daemon(tac, "--workers", "2")
+    os.rename(loomd.logfile, loomd.logfile + ".1")
+    os.kill(master, signal.SIGUSR1)
+    waitFor(lambda: os.path.exists(loomd.logfile), what="the reopened log")
+    os.kill(master, signal.SIGUSR2)
+    waitFor(
+        lambda: readLog(loomd.logfile).count("service(s) report their state") == 2,
+        what="both workers' state, in the new log",
+        context=lambda: readLog(loomd.logfile),
+    )
+    log = readLog(loomd.logfile)
+    assert "Received SIGUSR2: loomd master pid %d, 2 workers ready" % (master,) in log
+    for pid in readyPids(loomd):
+        assert "pid %d, generation 1, ready" % (pid,) in log
+
+
+UNIX_APP = """
+from services.internet import UNIXServer
+UNIXServer(%(path)r, Factory.forProtocol(Echo)).setServiceParent(application)
+"""
+
+
+def test_unixSocketOutlivesWorkersAndGoesWithTheMaster(loomd, tmp_path):
+    path = str(tmp_path / "echo.sock")
+    tac = tacFile(tmp_path, UNIX_APP % {"path": path})
+    process = loomd.spawn(
+        "-n", "-y", tac, "--workers", "2", "--pidfile", loomd.pidfile, "-l", loomd.logfile
+    )
+    waitFor(lambda: "workers serving" in readLog(loomd.logfile), what="start-up")
+
+    def echoUnix():
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(10)
+            client.connect(path)
+            client.sendall(b"ping")
+            return client.recv(4)
+
+    assert echoUnix() == b"ping"
+    os.kill([pid for index, pid, _, _ in workers(loomd) if index == 0][0], signal.SIGTERM)
+    waitFor(lambda: "replacing worker 0" in readLog(loomd.logfile), what="the replacement")
+    assert os.path.exists(path)  # a stopping worker leaves the master's socket file
+    assert echoUnix() == b"ping"
+    process.send_signal(signal.SIGHUP)
+    waitFor(lambda: "reload finished" in readLog(loomd.logfile), what="the reload")
+    waitFor(lambda: readyPids(loomd, 1) == set() and len(workers(loomd)) == 2, what="generation 2")
+    assert echoUnix() == b"ping"
+    process.send_signal(signal.SIGTERM)
+    code, _, err = wait(process, timeout=30)
+    assert code == 0, err
+    assert not os.path.exists(path)
