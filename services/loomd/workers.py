@@ -212,6 +212,7 @@ class Master:
                 startup.privilegedStart(application)
         except StartupError:
             generation.closeSockets()
+            generation.removeSocketFiles(self._current)
             raise
         self._generations.append(generation)
         if self._current is None:

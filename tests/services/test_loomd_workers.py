@@ -132,6 +132,7 @@ def test_twoSlowRequestsAreServedAtOnceByTwoWorkers(loomd, tmp_path):
     clients[0].start()
     waitFor(
         lambda: any(name.startswith("inside-") for name in os.listdir(str(tmp_path))),
+        timeout=30,
         what="the first request inside a worker",
     )
     clients[1].start()
@@ -171,6 +172,7 @@ def test_killedWorkerIsReplacedAndTheServiceKeepsAnswering(loomd, tmp_path):
     os.kill(victim, signal.SIGKILL)
     waitFor(
         lambda: len(readyPids(loomd)) == 2 and victim not in readyPids(loomd),
+        timeout=30,
         what="a replacement worker",
         context=lambda: readLog(loomd.logfile),
     )
@@ -188,7 +190,7 @@ def test_sigtermUnderLoadLosesNoAcceptedConnectionsReply(loomd, tmp_path):
     process = loomd.spawn(
         "-n", "-y", tac, "--workers", "2", "--pidfile", loomd.pidfile, "-l", loomd.logfile
     )
-    waitFor(lambda: "workers serving" in readLog(loomd.logfile), what="start-up")
+    waitFor(lambda: "workers serving" in readLog(loomd.logfile), timeout=30, what="start-up")
     clients, replies = [], []
     for _ in range(20):
         client = socket.create_connection(("127.0.0.1", port), timeout=15)
@@ -226,18 +228,19 @@ def test_sighupReloadsWithoutRefusingAnyConnection(loomd, tmp_path):
     client = threading.Thread(target=connectInALoop)
     client.start()
     try:
-        waitFor(lambda: len(seen) > 20, what="answers before the reload")
+        waitFor(lambda: len(seen) > 20, timeout=30, what="answers before the reload")
         setAnswer(tmp_path, "second generation")  # new code in a module the .tac imports
         os.kill(master, signal.SIGHUP)
         waitFor(
             lambda: (
                 readyPids(loomd, generation=2) and not (old & {p for _, p, _, _ in workers(loomd)})
             ),
+            timeout=30,
             what="the new generation alone",
             context=lambda: readLog(loomd.logfile),
         )
         count = len(seen)
-        waitFor(lambda: len(seen) > count + 20, what="answers after the reload")
+        waitFor(lambda: len(seen) > count + 20, timeout=30, what="answers after the reload")
     finally:
         stop.set()
         client.join(30)
@@ -256,7 +259,7 @@ def test_brokenTacOnReloadKeepsTheOldWorkers(loomd, tmp_path):
     with open(tac, "a") as broken:
         broken.write("\nraise RuntimeError('the new release is broken')\n")
     os.kill(master, signal.SIGHUP)
-    waitFor(lambda: "reload failed" in readLog(loomd.logfile), what="the failed reload")
+    waitFor(lambda: "reload failed" in readLog(loomd.logfile), timeout=30, what="the failed reload")
     log = readLog(loomd.logfile)
     assert "the new release is broken" in log
     assert "generation 1 keeps serving" in log
@@ -275,9 +278,11 @@ def test_newWorkersFailingToStartKeepTheOldOnes(loomd, tmp_path):
     with open(os.path.join(str(tmp_path), "answers.py"), "w") as module:
         module.write("TEXT = 'broken'\ndef start():\n    raise ValueError('no database here')\n")
     os.kill(master, signal.SIGHUP)
-    waitFor(lambda: "reload failed" in readLog(loomd.logfile), what="the failed reload")
+    waitFor(lambda: "reload failed" in readLog(loomd.logfile), timeout=30, what="the failed reload")
     assert "no database here" in readLog(loomd.logfile)
-    waitFor(lambda: {p for _, p, _, _ in workers(loomd)} == old, what="the new workers gone")
+    waitFor(
+        lambda: {p for _, p, _, _ in workers(loomd)} == old, timeout=30, what="the new workers gone"
+    )
     assert ask(port)[0] == "first"
 
 
@@ -289,7 +294,7 @@ def test_workerStartUpFailureReachesTheLauncher(loomd, tmp_path):
     assert result.returncode == 1
     assert "start-up failed: ValueError: no database" in result.stderr
     assert result.stderr.startswith("loomd: worker ")
-    waitFor(lambda: not loomd.leftovers(), what="every process gone")
+    waitFor(lambda: not loomd.leftovers(), timeout=30, what="every process gone")
     assert not os.path.exists(loomd.pidfile)
 
 
@@ -301,7 +306,7 @@ def test_masterGivesUpAfterRepeatedQuickDeaths(loomd, tmp_path):
     process = loomd.spawn(
         "-n", "-y", tac, "--workers", "2", "--pidfile", loomd.pidfile, "-l", loomd.logfile
     )
-    waitFor(lambda: "workers serving" in readLog(loomd.logfile), what="start-up")
+    waitFor(lambda: "workers serving" in readLog(loomd.logfile), timeout=30, what="start-up")
     open(marker, "w").close()
     os.kill([pid for index, pid, _, _ in workers(loomd) if index == 0][0], signal.SIGKILL)
     code, _, err = wait(process, timeout=60)
@@ -331,14 +336,18 @@ Once().setServiceParent(application)
 """
     tac, port = writeApp(tmp_path, body)
     master = loomd.daemon(tac, "--workers", "3")
-    waitFor(lambda: "once-per-machine started" in readLog(loomd.logfile), what="the service")
+    waitFor(
+        lambda: "once-per-machine started" in readLog(loomd.logfile), timeout=30, what="the service"
+    )
     first = [pid for index, pid, _, _ in workers(loomd) if index == 0][0]
     assert sorted(os.listdir(str(tmp_path)))[:1] == [] or True
     onceFiles = [name for name in os.listdir(str(tmp_path)) if name.startswith("once-")]
     assert onceFiles == ["once-%d" % (first,)]
     os.kill(master, signal.SIGHUP)
     waitFor(
-        lambda: readLog(loomd.logfile).count("once-per-machine started") == 2, what="the handover"
+        lambda: readLog(loomd.logfile).count("once-per-machine started") == 2,
+        timeout=30,
+        what="the handover",
     )
     second = [pid for index, pid, number, _ in workers(loomd) if index == 0 and number == 2]
     assert second, (workers(loomd), readLog(loomd.logfile))
@@ -390,10 +399,12 @@ def test_reloadOpensTheNewPortsAndClosesTheDroppedOnes(loomd, tmp_path):
     with open(os.path.join(str(tmp_path), "ports.py"), "w") as module:
         module.write("PORTS = [%d, %d][1:]\n" % (first, second))
     os.kill(master, signal.SIGHUP)
-    waitFor(lambda: "reload finished" in readLog(loomd.logfile), what="the reload")
+    waitFor(lambda: "reload finished" in readLog(loomd.logfile), timeout=30, what="the reload")
     assert echo(second) == b"hello loomd\n"
     waitFor(
-        lambda: readyPids(loomd, 1) == set() and len(workers(loomd)) == 2, what="the old ones gone"
+        lambda: readyPids(loomd, 1) == set() and len(workers(loomd)) == 2,
+        timeout=30,
+        what="the old ones gone",
     )
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", first), timeout=5)
@@ -456,7 +467,9 @@ def test_workersStopWhenTheMasterIsKilled(loomd, tmp_path):
     master = loomd.daemon(tac, "--workers", "2")
     pids = readyPids(loomd)
     os.kill(master, signal.SIGKILL)
-    waitFor(lambda: not any(alive(pid) for pid in pids), what="the orphaned workers to stop")
+    waitFor(
+        lambda: not any(alive(pid) for pid in pids), timeout=30, what="the orphaned workers to stop"
+    )
     assert "the master is gone; shutting down" in readLog(loomd.logfile)
 
 
@@ -465,10 +478,11 @@ def test_sigusr1ReopensEveryWorkersLogAndSigusr2LogsTheTable(loomd, tmp_path):
     master = loomd.daemon(tac, "--workers", "2")
     os.rename(loomd.logfile, loomd.logfile + ".1")
     os.kill(master, signal.SIGUSR1)
-    waitFor(lambda: os.path.exists(loomd.logfile), what="the reopened log")
+    waitFor(lambda: os.path.exists(loomd.logfile), timeout=30, what="the reopened log")
     os.kill(master, signal.SIGUSR2)
     waitFor(
         lambda: readLog(loomd.logfile).count("service(s) report their state") == 2,
+        timeout=30,
         what="both workers' state, in the new log",
         context=lambda: readLog(loomd.logfile),
     )
@@ -490,7 +504,7 @@ def test_unixSocketOutlivesWorkersAndGoesWithTheMaster(loomd, tmp_path):
     process = loomd.spawn(
         "-n", "-y", tac, "--workers", "2", "--pidfile", loomd.pidfile, "-l", loomd.logfile
     )
-    waitFor(lambda: "workers serving" in readLog(loomd.logfile), what="start-up")
+    waitFor(lambda: "workers serving" in readLog(loomd.logfile), timeout=30, what="start-up")
 
     def echoUnix():
         with socket.socket(socket.AF_UNIX) as client:
@@ -501,14 +515,45 @@ def test_unixSocketOutlivesWorkersAndGoesWithTheMaster(loomd, tmp_path):
 
     assert echoUnix() == b"ping"
     os.kill([pid for index, pid, _, _ in workers(loomd) if index == 0][0], signal.SIGTERM)
-    waitFor(lambda: "replacing worker 0" in readLog(loomd.logfile), what="the replacement")
+    waitFor(
+        lambda: "replacing worker 0" in readLog(loomd.logfile), timeout=30, what="the replacement"
+    )
     assert os.path.exists(path)  # a stopping worker leaves the master's socket file
     assert echoUnix() == b"ping"
     process.send_signal(signal.SIGHUP)
-    waitFor(lambda: "reload finished" in readLog(loomd.logfile), what="the reload")
-    waitFor(lambda: readyPids(loomd, 1) == set() and len(workers(loomd)) == 2, what="generation 2")
+    waitFor(lambda: "reload finished" in readLog(loomd.logfile), timeout=30, what="the reload")
+    waitFor(
+        lambda: readyPids(loomd, 1) == set() and len(workers(loomd)) == 2,
+        timeout=30,
+        what="generation 2",
+    )
     assert echoUnix() == b"ping"
     process.send_signal(signal.SIGTERM)
     code, _, err = wait(process, timeout=30)
     assert code == 0, err
     assert not os.path.exists(path)
+
+
+FAILING_BIND = """
+from services.internet import TCPServer, UNIXServer
+UNIXServer(%(path)r, Factory.forProtocol(Echo)).setServiceParent(application)
+TCPServer(%(busy)d, Factory.forProtocol(Echo), interface="127.0.0.1").setServiceParent(application)
+"""
+
+
+def test_reloadThatCannotBindLeavesNoSocketFileBehind(loomd, tmp_path):
+    tac, port = writeApp(tmp_path)
+    master = loomd.daemon(tac, "--workers", "2")
+    path = str(tmp_path / "new.sock")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with open(tac, "a") as reloaded:
+            reloaded.write(FAILING_BIND % {"path": path, "busy": busy.getsockname()[1]})
+        os.kill(master, signal.SIGHUP)
+        waitFor(
+            lambda: "reload failed" in readLog(loomd.logfile), timeout=30, what="the failed reload"
+        )
+    assert "address already in use" in readLog(loomd.logfile).lower()
+    assert not os.path.exists(path)
+    assert ask(port)[0] == "first"
