@@ -9,13 +9,19 @@ counts the master and its workers together in the server's CPU time.
 
 Points:
 
-- cpu: CPU_CONNS connections ping-ponging 64 B, each message costing about
-  200 us of Python CPU in the server (a calibrated loop) before its echo.
-  The load generator needs a few us per request, so on a 2-core machine
-  the server, not the client, is the limit.  Printed: requests/s with 1 and
-  2 workers, their ratio (target: at least 1.7x), the server's CPU per
-  request, the client's own CPU share of a core, and the busiest worker's
-  part of the workers' CPU time (50% is an even split).
+- cpu: requests costing about 200 us of Python CPU each in the server (a
+  calibrated loop) before the 64 B echo, each on its own connection
+  (connect, request, reply, close: HTTP without keep-alive), CPU_INFLIGHT
+  in flight.  The load generator needs a few us per request, so on a
+  2-core machine the server, not the client, is the limit.  Printed:
+  requests/s with 1 and 2 workers, their ratio (target: at least 1.7x),
+  the server's CPU per request, the client's own CPU share of a core, and
+  the busiest worker's part of the workers' CPU time (50% is an even split).
+- cpu, keep-alive: the same requests over KEEPALIVE_CONNS connections
+  opened at once and kept (ping-pong), not judged: a connection stays with
+  the worker that accepted it, and a burst of new connections is taken by
+  whichever worker wakes first, so the split can be uneven (the busiest
+  worker column shows it; doc/deployment.md).
 - echo: 1000 connections ping-ponging 64 B on a plain echo: the server's
   CPU per round trip for single, 1 worker and 2 workers, and the ratio of
   each to single (target: at most 1.05x, "a worker costs no more per round
@@ -45,7 +51,8 @@ from _benchlib import (  # noqa: E402
     summarize,
 )
 
-CPU_CONNS = 32
+CPU_INFLIGHT = 16
+KEEPALIVE_CONNS = 32
 ECHO_CONNS = 1000
 SCALING_TARGET = 1.7
 COST_TARGET = 1.05
@@ -62,21 +69,18 @@ def start(mode, workers):
     )
 
 
-def measure(client, mode, workers, conns, warmup, duration):
+def measure(client, mode, workers, load, warmup, duration):
     """
-    Start the server, run one ping-pong point, stop it; return summarize()'s
-    figures, with "busiest": the busiest worker's part of the workers' CPU
-    time over the whole run (warm-up included), 1.0 for one process.
+    Start the server, run the client with load (its mode arguments), stop
+    the server; return summarize()'s figures, with "busiest": the busiest
+    worker's part of the workers' CPU time over the whole run (warm-up
+    included), 1.0 for one process.
     """
     server = start(mode, workers)
     try:
-        children = _children(server.pid) if workers != "single" else []
+        children = _children(server.pid, int(workers)) if workers != "single" else []
         before = [_cpu(pid) for pid in children]
-        figures = summarize(
-            runClient(
-                client, server, ["-m", "pingpong", "-c", str(conns), "-s", "64"], warmup, duration
-            )
-        )
+        figures = summarize(runClient(client, server, [*load, "-s", "64"], warmup, duration))
         used = [_cpu(pid) - start for pid, start in zip(children, before, strict=True)]
         figures["busiest"] = max(used) / sum(used) if len(used) > 1 and sum(used) else 1.0
         return figures
@@ -84,13 +88,13 @@ def measure(client, mode, workers, conns, warmup, duration):
         server.stop()
 
 
-def _children(pid):
-    # The master's workers, once each has started.
+def _children(pid, count):
+    # The master's workers, once count of them have started.
     deadline = time.monotonic() + 10
     while True:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
             found = [int(word) for word in children.read().split()]
-        if found or time.monotonic() > deadline:
+        if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
 
@@ -100,6 +104,36 @@ def _cpu(pid):
     with open("/proc/%d/stat" % (pid,)) as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpuTable(title, points, med):
+    print("%s, ~200 us of Python CPU per request" % (title,))
+    print(
+        "  %-10s %12s %14s %14s %12s %16s"
+        % (
+            "workers",
+            "requests/s",
+            "server us/req",
+            "server CPU %",
+            "client CPU %",
+            "busiest worker",
+        )
+    )
+    for workers in ("1", "2"):
+        samples = points[workers]
+        print(
+            "  %-10s %12s %14s %14s %12s %15.0f%%"
+            % (
+                workers,
+                med(samples, "rate"),
+                med(samples, "serverUs"),
+                med(samples, "serverShare"),
+                med(samples, "clientShare"),
+                100 * statistics.median(sample["busiest"] for sample in samples),
+            )
+        )
+    print("  2 workers / 1: %.2fx" % (paired(points, "rate", "2", "1"),))
+    print()
 
 
 def paired(samples, key, ours, theirs):
@@ -132,55 +166,53 @@ def main(argv=None):
         flush=True,
     )
     cpu = {"1": [], "2": []}
+    keepalive = {"1": [], "2": []}
     echo = {"single": [], "1": [], "2": []}
+    churn = ["-m", "churn", "-k", str(CPU_INFLIGHT)]
+    pingpong = ["-m", "pingpong", "-c"]
     began = time.monotonic()
     for repeat in range(args.repeats):
         for workers in ("1", "2") if repeat % 2 == 0 else ("2", "1"):
-            cpu[workers].append(
-                measure(client, "cpu", workers, CPU_CONNS, args.warmup, args.duration)
+            cpu[workers].append(measure(client, "cpu", workers, churn, args.warmup, args.duration))
+            keepalive[workers].append(
+                measure(
+                    client,
+                    "cpu",
+                    workers,
+                    pingpong + [str(KEEPALIVE_CONNS)],
+                    args.warmup,
+                    args.duration,
+                )
             )
         order = ["single", "1", "2"]
         for workers in order[repeat % 3 :] + order[: repeat % 3]:
             echo[workers].append(
-                measure(client, "echo", workers, ECHO_CONNS, args.warmup, args.duration)
+                measure(
+                    client,
+                    "echo",
+                    workers,
+                    pingpong + [str(ECHO_CONNS)],
+                    args.warmup,
+                    args.duration,
+                )
             )
         print("  repeat %d done (%.0f s)" % (repeat + 1, time.monotonic() - began), flush=True)
-    report(cpu, echo)
+    report(cpu, keepalive, echo)
     return 0
 
 
-def report(cpu, echo):
-    """Print the two tables and the targets."""
+def report(cpu, keepalive, echo):
+    """Print the tables and the targets."""
 
     def med(samples, key):
         return formatValue(statistics.median(sample[key] for sample in samples))
 
     print()
-    print("cpu: %d conns x 64 B, ~200 us of Python CPU per request" % (CPU_CONNS,))
-    print(
-        "  %-10s %12s %14s %14s %12s %16s"
-        % (
-            "workers",
-            "requests/s",
-            "server us/req",
-            "server CPU %",
-            "client CPU %",
-            "busiest worker",
-        )
-    )
-    for workers in ("1", "2"):
-        samples = cpu[workers]
-        print(
-            "  %-10s %12s %14s %14s %12s %15.0f%%"
-            % (
-                workers,
-                med(samples, "rate"),
-                med(samples, "serverUs"),
-                med(samples, "serverShare"),
-                med(samples, "clientShare"),
-                100 * statistics.median(sample["busiest"] for sample in samples),
-            )
-        )
+    for title, samples in (
+        ("cpu: a connection per request, %d in flight" % (CPU_INFLIGHT,), cpu),
+        ("cpu, keep-alive: %d conns x 64 B ping-pong (not judged)" % (KEEPALIVE_CONNS,), keepalive),
+    ):
+        _cpuTable(title, samples, med)
     scaling = paired(cpu, "rate", "2", "1")
     print()
     print("echo: %d conns x 64 B" % (ECHO_CONNS,))

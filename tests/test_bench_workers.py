@@ -24,7 +24,7 @@ def _bench():
 def test_aPointWithTwoWorkersCountsBothWorkersCPU():
     bench = _bench()
     client = bench.build("echoclient", headers=["clientlib.h"])
-    figures = bench.measure(client, "echo", "2", 20, 0.1, 0.5)
+    figures = bench.measure(client, "echo", "2", ["-m", "pingpong", "-c", "20"], 0.1, 0.5)
     assert figures["rate"] > 0 and figures["errors"] == 0
     assert figures["serverUs"] > 0
     # Two workers' CPU measured: the busiest has between half and all of it.
@@ -44,9 +44,11 @@ def test_theReportJudgesBothTargets(capsys):
         }
 
     cpu = {"1": [sample(1000, 200)], "2": [sample(1800, 205)]}
+    keepalive = {"1": [sample(1000, 200)], "2": [sample(1200, 205)]}
     echo = {"single": [sample(9000, 10)], "1": [sample(9000, 10.2)], "2": [sample(15000, 11)]}
-    bench.report(cpu, echo)
+    bench.report(cpu, keepalive, echo)
     out = capsys.readouterr().out
     assert "requests/s of 1 on the cpu point: 1.80x PASS" in out
+    assert "2 workers / 1: 1.20x" in out  # keep-alive: shown, not judged
     assert "--workers 1 within 5% of a single process: 1.020x PASS" in out
     assert "--workers 2 within 5% of a single process: 1.100x MISS" in out
