@@ -169,6 +169,15 @@ class WorkerDaemon(Daemon):
                 log.err(None, "a per-worker hook failed in worker %d" % (self.index,))
                 raise StartupError("worker %d: %s" % (self.index, describe(error))) from None
 
+    def _onStopSignal(self, signum, frame):
+        # SIGINT is the master's: a terminal's ^C reaches the whole process
+        # group, and the master stops every worker with SIGTERM, which a
+        # worker already stopping would take as a second signal and exit
+        # without draining (test_controlCInTheForegroundStopsEveryWorkerOnce).
+        if signum == signal.SIGINT:
+            return
+        super()._onStopSignal(signum, frame)
+
     def _stopped(self, result):
         # The services have stopped and the ports are closed: the worker
         # drains, the connections it accepted finish (each its reply),
@@ -304,10 +313,3 @@ def _nameProcess(name: bytes) -> None:
         ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)
     except (OSError, AttributeError):
         pass
-
-
-def blockedSignals() -> Any:
-    """The signals blocked around the fork: a worker handles them once it can."""
-    from services.loomd.lifecycle import HANDLED_SIGNALS
-
-    return signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)

@@ -557,3 +557,30 @@ def test_reloadThatCannotBindLeavesNoSocketFileBehind(loomd, tmp_path):
     assert "address already in use" in readLog(loomd.logfile).lower()
     assert not os.path.exists(path)
     assert ask(port)[0] == "first"
+
+
+def test_controlCInTheForegroundStopsEveryWorkerOnce(loomd, tmp_path):
+    # A terminal's ^C is SIGINT to the whole process group: the master and
+    # every worker.  The master stops the workers; a worker stopping on its
+    # own copy too would take the master's SIGTERM as a second signal and
+    # exit without draining.
+    tac, port = writeApp(tmp_path)
+    process = loomd.spawn(
+        "-n",
+        "-y",
+        tac,
+        "--workers",
+        "2",
+        "--pidfile",
+        loomd.pidfile,
+        "-l",
+        loomd.logfile,
+        start_new_session=True,
+    )
+    waitFor(lambda: "workers serving" in readLog(loomd.logfile), timeout=30, what="start-up")
+    os.killpg(process.pid, signal.SIGINT)
+    code, _, err = wait(process, timeout=30)
+    log = readLog(loomd.logfile)
+    assert code == 0, (err, log)
+    assert "again during shutdown" not in log
+    assert log.count("exited with status 0") == 2
