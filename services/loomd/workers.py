@@ -368,11 +368,12 @@ class Master:
                 self._reporter.ready()
         self._giveSingletons()
 
-    def _reap(self, worker):
-        try:
-            _, status = os.waitpid(worker.pid, 0)
-        except ChildProcessError:
-            status = 0
+    def _reap(self, worker, status=None):
+        if status is None:
+            try:
+                _, status = os.waitpid(worker.pid, 0)
+            except ChildProcessError:
+                status = 0
         if worker.reportFd >= 0:
             self._readReport(worker)  # its last words, if any
         for fd in (worker.pidfd, worker.reportFd, worker.masterFd):
@@ -583,6 +584,10 @@ class Master:
         signal.set_wakeup_fd(self._wakeWrite, warn_on_full_buffer=False)
         for signum in HANDLED_SIGNALS:
             signal.signal(signum, self._onSignal)
+        if os.getpid() == 1:
+            # A container's init inherits every orphan (the workers'
+            # children's children): reap them, or they stay zombies.
+            signal.signal(signal.SIGCHLD, self._onSignal)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
 
     def _onSignal(self, signum, frame):
@@ -610,8 +615,25 @@ class Master:
             elif signum == signal.SIGUSR2:
                 self._logTable()
                 self._signalWorkers(signal.SIGUSR2)
+            elif signum == signal.SIGCHLD:
+                self._reapOrphans()
         if self._ready and self._reloadQueued and self._next is None and not self._stopping:
             self._reload()
+
+    def _reapOrphans(self):
+        # PID 1 only: whatever has exited, ours or not; a worker reaped here
+        # is handled as its pidfd would have had it.
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            for worker in self._workers:
+                if worker.pid == pid:
+                    self._reap(worker, status)
+                    break
 
     def _onStopSignal(self, signum):
         name = signal.Signals(signum).name
