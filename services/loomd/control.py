@@ -83,13 +83,10 @@ def status(pidfile, explicit=True):
 
 def _sayWorkers(pidfile):
     # Under --workers the master keeps its table of workers beside the
-    # pidfile (services.loomd.workers): one line each.
-    try:
-        with open(pidfile + ".workers") as table:
-            lines = table.read().splitlines()
-    except OSError:
-        return
-    for line in lines:
+    # pidfile (services.loomd.workertable): one line each.
+    from services.loomd.workertable import readTable
+
+    for line in readTable(pidfile):
         sys.stdout.write("  %s\n" % (line,))
     sys.stdout.flush()
 

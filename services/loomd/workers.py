@@ -43,9 +43,10 @@ master says ``singletons`` to worker 0 once it is ready and no other
 worker runs them: after a reload, once the old worker 0 has exited.
 
 ``loomd --status`` lists the workers from ``PIDFILE.workers``, which the
-master rewrites at each change.  The hook for per-worker set-up (a shell
-socket PATH.N in worker N, say) is ``Master.workerHooks``: callables given a
-services.loomd.worker.WorkerInfo in each worker after the fork.
+master rewrites at each change (services.loomd.workertable).  The hook for
+per-worker set-up (a shell socket PATH.N in worker N, say) is
+``Master.workerHooks``: callables given a services.loomd.worker.WorkerInfo
+in each worker after the fork.
 """
 
 import os
@@ -61,8 +62,9 @@ from services.loomd.lifecycle import HANDLED_SIGNALS
 from services.loomd.listeners import Generation, Listeners
 from services.loomd.startup import StartupError
 from services.loomd.worker import WorkerReport, decodeReport, runWorker
+from services.loomd.workertable import describeWorker, removeTable, writeTable
 
-__all__ = ["Master", "workerCount", "workersFile"]
+__all__ = ["Master", "workerCount"]
 
 QUICK_DEATH = 5.0
 """A worker dying within this many seconds of its start is a quick failure."""
@@ -96,11 +98,6 @@ def workerCount(value: str) -> int:
 
 
 workerCount.coerceDoc = "A number of processes, or auto (one per usable CPU)."  # type: ignore[attr-defined]
-
-
-def workersFile(pidfile: str) -> str:
-    """The path of the workers' table of the daemon whose pidfile is pidfile."""
-    return pidfile + ".workers"
 
 
 class _Worker:
@@ -680,17 +677,12 @@ class Master:
     def _tableLines(self):
         lines = []
         for worker in sorted(self._workers, key=lambda w: (w.generation.number, w.index)):
-            state = worker.state + (
-                ", runs the once-per-machine services" if worker.singletons else ""
-            )
+            state = worker.state
+            if worker.singletons:
+                state += ", runs the once-per-machine services"
             lines.append(
-                "worker %d: pid %d, generation %d, %s, started %s"
-                % (
-                    worker.index,
-                    worker.pid,
-                    worker.generation.number,
-                    state,
-                    time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(worker.startedAt)),
+                describeWorker(
+                    worker.index, worker.pid, worker.generation.number, state, worker.startedAt
                 )
             )
         return lines
@@ -702,30 +694,12 @@ class Master:
         )
 
     def _writeTable(self):
-        # Replaced whole (a reader never sees it half written) where the
-        # directory lets us; in place once privileges no longer do.
         path = self.options.pidfilePath()
-        if path is None:
-            return
-        target = workersFile(path)
-        data = "".join(line + "\n" for line in self._tableLines()).encode()
-        try:
-            _writeFile(target + ".new", data, self.uid, self.gid)
-            os.replace(target + ".new", target)
-        except OSError:
-            try:
-                _writeFile(target, data, self.uid, self.gid)
-            except OSError as error:
-                log.msg("cannot write %s: %s" % (target, error.strerror), isError=True)
+        if path is not None:
+            writeTable(path, self._tableLines(), self.uid, self.gid)
 
     def _removeTable(self):
-        path = workersFile(self.options.pidfilePath())
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            os.truncate(path, 0)
+        removeTable(self.options.pidfilePath())
 
 
 def _reloadApplication(options, load):
@@ -769,23 +743,6 @@ def _kill(pid, signum):
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def _writeFile(path, data, uid, gid):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        if uid is not None or gid is not None:
-            _chown(fd, uid, gid)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
-def _chown(fd, uid, gid):
-    try:
-        os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-    except PermissionError:
-        pass  # already not root: the file is ours
 
 
 def _flush():
