@@ -148,6 +148,7 @@ class LoomdOptions(Options):
             _seconds,
         ],
         ["attach", None, None, "Attach to the shell of a running daemon (--shell) at PATH."],
+        [
             "workers",
             None,
             None,

@@ -156,6 +156,7 @@ class WorkerDaemon(Daemon):
         self.singletons: list[tuple[Any, Any]] = []
         self.hooks: list[Callable[[], Any]] = []
         self._drainCheck: Any = None
+        self._shellTries = 0
 
     def _prepareProcess(self):
         # The master did it all before the fork; the hooks run now.
@@ -168,6 +169,40 @@ class WorkerDaemon(Daemon):
             except Exception as error:
                 log.err(None, "a per-worker hook failed in worker %d" % (self.index,))
                 raise StartupError("worker %d: %s" % (self.index, describe(error))) from None
+        if self.options["shell"]:
+            self._openShell()
+
+    def _openShell(self) -> None:
+        # --shell unix:PATH: this worker's console on PATH.N, opened as the
+        # daemon's user (privileges are already shed).  During a reload the
+        # worker of the same index in the old generation still holds the
+        # path until it has stopped, so a path in use is tried again every
+        # half second, for as long as a stop may take
+        # (test_eachWorkerHasItsShellAcrossAReload).
+        from reactor.error import CannotListenError
+        from services.loomd import shell
+
+        path = "%s.%d" % (self.options["shell"].partition(":")[2], self.index)
+        try:
+            self.shell = shell.openShell(
+                path,
+                shell.shellNamespace(self.application, self.reactor),
+                self.reactor,
+                blockingLimit=self.options["shell_blocking_limit"] or None,
+            )
+        except CannotListenError as error:
+            self._shellTries += 1
+            limit = 2 * (self.options["shutdown_timeout"] + 5)
+            if self._shellTries == 1 or self._shellTries >= limit:
+                log.msg(
+                    "worker %d: cannot open the shell yet: %s%s"
+                    % (self.index, error, "; giving up" if self._shellTries >= limit else "")
+                )
+            if self._shellTries < limit:
+                self.reactor.callLater(0.5, self._openShell)
+            return
+        if self._shellTries:
+            log.msg("worker %d: shell open on %s" % (self.index, path))
 
     def _onStopSignal(self, signum, frame):
         # SIGINT is the master's: a terminal's ^C reaches the whole process
@@ -221,8 +256,15 @@ class WorkerDaemon(Daemon):
 
 
 def _accepted(reactor: Any) -> list[Any]:
-    # The connections this worker accepted and has not closed.
-    return [d for d in reactor.openDescriptors if isinstance(d, (tcp.Server, unix.Server))]
+    # The connections this worker accepted and has not closed; an attached
+    # shell console is not one to wait for.
+    from protocols.manhole import Manhole
+
+    return [
+        d
+        for d in reactor.openDescriptors
+        if isinstance(d, (tcp.Server, unix.Server)) and not isinstance(d.protocol, Manhole)
+    ]
 
 
 def _label(service: Any) -> str:

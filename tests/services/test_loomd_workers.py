@@ -9,8 +9,11 @@ table beside the pidfile (what ``loomd --status`` prints).
 """
 
 import os
+import shutil
 import signal
 import socket
+import stat
+import tempfile
 import threading
 
 import pytest
@@ -27,6 +30,7 @@ from tests.services.loomd_helpers import (
     wait,
     waitFor,
 )
+from tests.services.test_loomd_shell import ShellClient
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -584,3 +588,51 @@ def test_controlCInTheForegroundStopsEveryWorkerOnce(loomd, tmp_path):
     assert code == 0, (err, log)
     assert "again during shutdown" not in log
     assert log.count("exited with status 0") == 2
+
+
+def _shellPid(path):
+    # The pid of the process whose --shell console listens on path.
+    client = ShellClient(path)
+    try:
+        return int(client.run("import os; print(os.getpid())").strip())
+    finally:
+        client.close()
+
+
+def test_eachWorkerHasItsShellAcrossAReload(loomd, tmp_path):
+    # --shell unix:PATH under --workers: worker N's console is PATH.N, in
+    # that worker; after a reload the new worker N takes PATH.N over once
+    # the old one has stopped.
+    directory = tempfile.mkdtemp(prefix="loomd-sh-")  # short: sun_path is 108 bytes
+    try:
+        path = os.path.join(directory, "sh")
+        tac, port = writeApp(tmp_path)
+        master = loomd.daemon(tac, "--workers", "2", "--shell", "unix:" + path)
+        pids = readyPids(loomd)
+        assert not os.path.exists(path)  # the master opens none
+        byIndex = {index: pid for index, pid, _, _ in workers(loomd)}
+        for index in (0, 1):
+            assert stat.S_IMODE(os.stat("%s.%d" % (path, index)).st_mode) == 0o600
+            assert _shellPid("%s.%d" % (path, index)) == byIndex[index]
+        os.kill(master, signal.SIGHUP)
+        waitFor(
+            lambda: (
+                len(readyPids(loomd, generation=2)) == 2
+                and not (pids & {p for _, p, _, _ in workers(loomd)})
+            ),
+            timeout=30,
+            what="the new generation alone",
+            context=lambda: readLog(loomd.logfile),
+        )
+        byIndex = {index: pid for index, pid, _, _ in workers(loomd)}
+
+        def shellsMoved():
+            try:
+                return all(_shellPid("%s.%d" % (path, i)) == byIndex[i] for i in (0, 1))
+            except OSError:
+                return False
+
+        waitFor(shellsMoved, timeout=30, what="each new worker's shell")
+        assert ask(port)[0] == "first"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
