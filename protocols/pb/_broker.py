@@ -28,6 +28,7 @@ from protocols.protocol import connectionDone
 from reactor import log
 from reactor.defer import Deferred, fail
 from reactor.failure import Failure
+from reactor.interfaces import ITCPTransport
 
 __all__ = [
     "Broker",
@@ -123,6 +124,17 @@ class Broker(Banana):
         self._deferredWrites: list[tuple[Any, ...]] = []
 
     # -- the connection -------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """
+        Turn Nagle's algorithm off, then negotiate the dialect.  PB writes
+        each message as it goes: with Nagle on, a second message written
+        before the first is acknowledged waits for the peer's delayed ACK
+        (40 ms on Linux), which undoes pipelining (bench_pb_pipeline.py).
+        """
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.setTcpNoDelay(True)
+        Banana.connectionMade(self)
 
     def connectionReady(self) -> None:
         """The dialect is agreed: send our version, tell the factory."""

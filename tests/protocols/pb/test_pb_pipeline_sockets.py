@@ -51,9 +51,11 @@ class _ServerFactory(pb.PBServerFactory):
     def __init__(self, root):
         pb.PBServerFactory.__init__(self, root)
         self.lost = []
+        self.brokers = []
 
     def buildProtocol(self, addr):
         broker = pb.PBServerFactory.buildProtocol(self, addr)
+        self.brokers.append(broker)
         lost = Deferred()
         broker.notifyOnDisconnect(lambda: lost.callback(None))
         self.lost.append(lost)
@@ -74,6 +76,10 @@ def _chainRoundTrips(reactor, runUntil, brokerClass):
         broker.reset()
         chain = send(send(send(root).getBuilder("linux")).getBuild(-1)).getResults()
         result = runUntil(reactor, when(chain))
+        # Nagle's algorithm is off on both ends, or the second and third
+        # requests would wait for a delayed ACK (see Broker.connectionMade).
+        assert broker.transport.getTcpNoDelay()
+        assert serverFactory.brokers[0].transport.getTcpNoDelay()
         return result, broker.roundTrips(), broker.pipelining
     finally:
         factory.disconnect()
