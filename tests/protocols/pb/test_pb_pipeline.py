@@ -10,6 +10,8 @@ the pump tests count pump rounds, each of which carries one request and
 its answer.
 """
 
+import gc
+
 import pytest
 
 from protocols.pb import _broker, pb
@@ -20,6 +22,8 @@ from reactor.eventual import send, sendOnly, when
 from reactor.failure import Failure
 from reactor.task import Clock
 from reactor.testing import EventLoggingObserver, connectedPair
+
+from .pbhelpers import Portal, Realm
 
 LATENCY = 0.05  # one way
 ROUND_TRIP = 2 * LATENCY
@@ -399,3 +403,37 @@ def test_connectionLostBreaksPromises():
     with pytest.raises(pb.DeadReferenceError):
         root.callRemote("number")
     assert isinstance(_result(send(root).number(), pump).value, pb.DeadReferenceError)
+
+
+class Window(pb.Viewable):
+    def view_whoSees(self, perspective):
+        return repr(perspective)
+
+
+def test_pipelinedToViewable():
+    # A Viewable answer crosses as a ViewPoint: a message pipelined to it
+    # reaches view_ with the caller's perspective (none, through the root).
+    server, client, pump, root = _pumped()
+    server.localObjectForID(b"root").remote_window = Window
+    assert _result(send(send(root).window()).whoSees(), pump) == "None"
+
+
+def test_pipelinedToAvatar():
+    # An avatar from an anonymous login takes pipelined perspective_ calls,
+    # and dropping it still logs out.
+    realm = Realm()
+    portal = Portal(realm, {}, allowAnonymous=True)
+    clock = Clock()
+    server = pb.PBServerFactory(portal).buildProtocol(None)
+    client = pb.PBClientFactory().buildProtocol(None)
+    server.reactor = client.reactor = clock
+    pump = connectedPair(server, client, clock=clock)
+    root = client.remoteForName("root")
+    avatar = send(root).loginAnonymous(None)
+    assert _result(send(avatar).whoami(), pump) == ()
+    assert server.keptAnswers == {}
+    [user] = realm.avatars
+    del avatar
+    gc.collect()
+    pump.flush()
+    assert user.loggedOut == 1
