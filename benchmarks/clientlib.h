@@ -58,6 +58,34 @@ static double serverCpu(int pid, double *user)
     return (double)(utime + stime) / tick;
 }
 
+/*
+ * serverCpu of pid plus that of each of its children (a master's pre-forked
+ * workers: loomd --workers), from /proc/PID/task/PID/children; -1 if unknown.
+ */
+static double serverTreeCpu(int pid, double *user)
+{
+    double total = serverCpu(pid, user);
+    if (total < 0)
+        return -1;
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return total;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    for (char *word = strtok(buf, " \n"); word; word = strtok(NULL, " \n")) {
+        double childUser;
+        double child = serverCpu(atoi(word), &childUser);
+        if (child >= 0) {
+            total += child;
+            *user += childUser;
+        }
+    }
+    return total;
+}
+
 static void raiseFileLimit(long wanted)
 {
     struct rlimit rl;

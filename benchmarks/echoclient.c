@@ -15,6 +15,7 @@
  * start and the end of the measured interval, so the server's CPU time covers
  * exactly the interval the round trips were counted in (its utime alone is
  * reported too: the user-space share, i.e. the interpreter's, of that time).
+ * The server's children count too (loomd --workers: the master and its workers).
  *
  * Output: one line of key=value pairs on stdout, starting with "result".
  * Exit status 0 on success, 1 on a usage or setup error.
@@ -216,10 +217,10 @@ static void runMeasured(const char *mode, Conn *conns, int (*step)(Conn *, int, 
             t0 = t;
             startCount = count;
             cpu0 = ownCpu();
-            server0 = serverCpu(opt.serverPid, &user0);
+            server0 = serverTreeCpu(opt.serverPid, &user0);
         } else if (measuring && t >= end) {
             double user1;
-            double server1 = serverCpu(opt.serverPid, &user1);
+            double server1 = serverTreeCpu(opt.serverPid, &user1);
             double cpu1 = ownCpu();
             printSnapshotDelta(mode, count - startCount, t - t0, cpu1 - cpu0,
                                server0 < 0 ? -1 : server1 - server0,

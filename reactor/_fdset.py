@@ -243,6 +243,17 @@ class FDSet:
         except (OSError, KeyError):  # epoll's ENOENT or EBADF; poll's KeyError
             pass
 
+    def afterFork(self):
+        """
+        Give the forked child a poller of its own, watching what this set
+        watches: after fork(2) an epoll object is shared by parent and
+        child, and a registration made by one would be the other's too.
+        (A poll object is the process's own memory: kept.)  Not counted as
+        a rebuild.
+        """
+        if self._keepsFiles:
+            self._replacePoller()
+
     def _rebuild(self):
         # Replace the interest set with one holding exactly what we watch.
         # The old epoll object may hold files registered under numbers that
@@ -250,6 +261,9 @@ class FDSet:
         # Done at once: it is our own bookkeeping, it calls no user code, and
         # an fd that cannot be registered again is dropped on the next turn.
         self.rebuilds += 1
+        self._replacePoller()
+
+    def _replacePoller(self):
         self._strays.clear()
         old, self.poller = self.poller, self._makePoller()
         old.close()

@@ -86,6 +86,16 @@ class AsyncioReactor(PosixReactorBase):
         """The asyncio event loop this reactor runs on."""
         return self._asyncioEventloop
 
+    def afterFork(self):
+        """
+        Not supported: an asyncio event loop cannot be carried into the
+        child of a fork (its selector, self-pipe and handles are the
+        parent's).  Use the epoll, poll or select reactor under fork.
+
+        :raises NotImplementedError: always.
+        """
+        raise NotImplementedError("the asyncio reactor cannot be carried across a fork")
+
     def _makeTimers(self, clock):
         return _ArmedTimerHeap(clock, self._armTimer)
 

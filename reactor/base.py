@@ -416,6 +416,48 @@ class ReactorBase:
             pass  # It is the trigger running now.
         pool.stop()
 
+    # -- fork -----------------------------------------------------------------
+
+    def afterFork(self):
+        """
+        Make this (not running) reactor the own of the child of an os.fork();
+        call it in the child before the reactor runs there.
+
+        A forked child shares its parent's kernel objects: the wakers' pipes
+        (a wake-up written by one process would be read by the other) and,
+        for the epoll reactor, the epoll object itself (a descriptor one
+        process registers would wake the other).  Each is replaced with a
+        new one: what the reactor watches stays watched, under the same
+        descriptors, and timers stay scheduled.  The thread pool's threads
+        do not exist in the child: the pool is forgotten, and the first
+        callInThread starts another.  loomd's workers (--workers) are the
+        user: the master binds the ports, each worker serves them on the
+        reactor it inherited, made its own here.
+
+        :raises RuntimeError: if the reactor is running.
+        """
+        if self.running:
+            raise RuntimeError("afterFork() on a running reactor")
+        self._afterForkPoller()
+        import signal
+
+        for waker in list(self._internalReaders):
+            self._removeInternalReader(waker)
+            waker.close()
+        self._installWaker()
+        if self._signalWaker is not None:
+            waker = self._signalWaker = PipeWaker()
+            self._addInternalReader(waker)
+            signal.set_wakeup_fd(waker.writeFD, warn_on_full_buffer=False)
+        if self.threadpool is not None:
+            self.threadpool = None
+            trigger, self._threadpoolTrigger = self._threadpoolTrigger, None
+            self.removeSystemEventTrigger(trigger)
+
+    def _afterForkPoller(self):
+        # The reactors holding a kernel poller replace it (reactor._fdset).
+        pass
+
     # -- signals --------------------------------------------------------------
 
     def _handleSignals(self):

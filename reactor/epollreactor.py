@@ -54,6 +54,9 @@ class EPollReactor(PosixReactorBase):
         """Stop watching writer for writability; a no-op if not watched."""
         self._fds.removeWriter(writer)
 
+    def _afterForkPoller(self):
+        self._fds.afterFork()
+
     @property
     def interestSetRebuilds(self):
         """How many times the interest set was rebuilt (for tests and logs)."""

@@ -48,6 +48,9 @@ class PollReactor(PosixReactorBase):
         """Stop watching writer for writability; a no-op if not watched."""
         self._fds.removeWriter(writer)
 
+    def _afterForkPoller(self):
+        self._fds.afterFork()
+
     def doIteration(self, timeout):
         """Wait up to timeout seconds (None: no limit) and dispatch the events."""
         # poll() takes milliseconds and rounds a fraction up, never to 0.

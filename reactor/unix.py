@@ -123,6 +123,14 @@ class Port(_TCPPort):
         sock.setblocking(False)
         self._startAccepting(sock)
 
+    def keepSocketFile(self):
+        """
+        Leave the socket file in place when this port closes: the process
+        that bound it removes it (loomd's master, whose workers each close
+        their copy of the port).
+        """
+        self._bound = None
+
     def _takeLock(self):
         lock = _socketfile.LockFile("%s.lock" % (os.fsdecode(self.path),))
         try:

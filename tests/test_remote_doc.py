@@ -62,6 +62,15 @@ def test_promiseExample(tmp_path):
     ]
 
 
+def test_pipeliningExample(tmp_path):
+    """The pipelining example's chain answers, and a message to an int is refused."""
+    lines = run(tmp_path, script("builderCount"))
+    assert lines == [
+        "linux build -1: success",
+        "PipelineError: the answer is an int, not a Referenceable",
+    ]
+
+
 def test_passwordLineIsValid():
     """The guide's sample line is one FilePasswordDB reads (the password is sesame)."""
     [line] = [line.strip() for line in guide().splitlines() if line.strip().startswith("alice:$")]

@@ -8,9 +8,11 @@ the machinery, pb re-exports the names.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Callable
 
 from protocols.pb._failures import CopyableFailure, RemoteError, failure2Copyable
+from protocols.pb._pipeline import MAX_KEPT_ANSWERS, PIPELINING_DIALECT, KeptAnswer
 from protocols.pb._references import Local, RemoteMethod, RemoteReference
 from protocols.pb.banana import Banana, BananaError
 from protocols.pb.flavors import ProtocolError, RemoteCacheObserver
@@ -26,6 +28,7 @@ from protocols.protocol import connectionDone
 from reactor import log
 from reactor.defer import Deferred, fail
 from reactor.failure import Failure
+from reactor.interfaces import ITCPTransport
 
 __all__ = [
     "Broker",
@@ -34,6 +37,7 @@ __all__ = [
     "Local",
     "MAX_BROKER_REFS",
     "PBConnectionLost",
+    "PipelineError",
     "RemoteMethod",
     "RemoteReference",
 ]
@@ -56,6 +60,14 @@ class PBConnectionLost(Exception):
     """The connection was lost before the answer came."""
 
 
+class PipelineError(Error):
+    """
+    A message pipelined to an answer could not be delivered: no such
+    answer is kept (never asked for, or released), or the answer is not a
+    reference to one of the peer's objects.
+    """
+
+
 class Broker(Banana):
     """
     One end of a PB connection (client or server).
@@ -63,10 +75,24 @@ class Broker(Banana):
     :ivar factory: the PBClientFactory or PBServerFactory that built it.
     :ivar disconnected: the connection is lost.
     :ivar security: the SecurityOptions deciding what the peer may send.
+    :ivar pipelining: both ends speak the pipelining dialect
+        (protocols.pb._pipeline): messages may be sent to answers not known yet.
+    :ivar reactor: whose eventual queue runs the promises of this
+        connection (the transport's reactor, once connected; None means the
+        global one).
+    :ivar keptAnswers: the answers to the peer's requests it may still send
+        messages to, by its request id.
+    :ivar keptRequests: our requests whose answers the peer keeps, not yet
+        released.
     """
 
     version = 6
     factory: Any = None
+    reactor: Any = None
+    # A Loom server offers the pipelining dialect first: a Twisted client
+    # skips the name it does not know and takes b"pb" (test_twistedClient).
+    knownDialects = [PIPELINING_DIALECT, b"pb", b"none"]
+    vocabularyDialects = (PIPELINING_DIALECT, b"pb")
 
     def __init__(self, isClient: bool = True, security: SecurityOptions = globalSecurity) -> None:
         Banana.__init__(self, isClient)
@@ -81,6 +107,11 @@ class Broker(Banana):
         self.remotelyCachedLUIDs: dict[Any, Any] = {}
         self.locallyCachedObjects: dict[Any, Any] = {}
         self.waitingForAnswers: dict[int, Deferred[Any]] = {}
+        self.pipelining = False
+        self.keptAnswers: dict[int, KeptAnswer] = {}
+        self.keptRequests: set[int] = set()
+        self._pipelined: deque[tuple[KeptAnswer, tuple[Any, ...]]] = deque()
+        self._deliveringPipelined = False
         self._localCleanup: dict[Any, Callable[[], object]] = {}
         self.currentRequestID = 0
         self.currentLocalID = 0
@@ -94,8 +125,22 @@ class Broker(Banana):
 
     # -- the connection -------------------------------------------------
 
+    def connectionMade(self) -> None:
+        """
+        Turn Nagle's algorithm off, then negotiate the dialect.  PB writes
+        each message as it goes: with Nagle on, a second message written
+        before the first is acknowledged waits for the peer's delayed ACK
+        (40 ms on Linux), which undoes pipelining (bench_pb_pipeline.py).
+        """
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.setTcpNoDelay(True)
+        Banana.connectionMade(self)
+
     def connectionReady(self) -> None:
         """The dialect is agreed: send our version, tell the factory."""
+        self.pipelining = self.currentDialect == PIPELINING_DIALECT
+        if self.reactor is None:
+            self.reactor = getattr(self.transport, "reactor", None)
         self.sendCall(b"version", self.version)
         connects, self.connects = self.connects or [], None
         for notifier in connects:
@@ -130,6 +175,8 @@ class Broker(Banana):
         self.remotelyCachedLUIDs = {}
         self.locallyCachedObjects = {}
         self._localCleanup = {}
+        self.keptAnswers = {}
+        self.keptRequests = set()
         Banana.connectionLost(self, reason)
 
     def notifyOnDisconnect(self, notifier: Callable[[], object]) -> None:
@@ -219,26 +266,62 @@ class Broker(Banana):
         :raises DeadReferenceError: the connection is lost.
         """
         answerRequired = bool(kw.pop("pbanswer", True))
+        return self.sendRequest(
+            prefix + b"message", perspective, objectID, message, args, kw, answerRequired
+        )[1]
+
+    _sendMessage = sendMessage  # Twisted's name
+
+    def sendRequest(
+        self,
+        command: bytes,
+        perspective: Any,
+        objectID: Any,
+        message: bytes,
+        args: Any,
+        kw: Any,
+        answerRequired: bool = True,
+    ) -> tuple[int | None, Any]:
+        """
+        Send [command, requestID, objectID, message, answerRequired, args, kw].
+
+        :return: (requestID, a Deferred of the answer or None when no answer
+            is required); (None, a failed Deferred) when the arguments could
+            not be sent, and nothing was.
+        :raises DeadReferenceError: the connection is lost.
+        """
         if self.disconnected:
             raise DeadReferenceError("Calling Stale Broker")
         try:
             netArgs = self.serialize(args, perspective=perspective, method=message)
             netKw = self.serialize(kw, perspective=perspective, method=message)
         except Exception:
-            return fail(Failure())
+            return None, fail(Failure())
         requestID = self.newRequestID()
-        expression = (prefix + b"message", requestID, objectID, message, int(answerRequired))
+        expression = (command, requestID, objectID, message, int(answerRequired))
         try:
             self.sendCall(*expression, netArgs, netKw)
         except BananaError:
-            return fail(Failure())
+            return None, fail(Failure())
         if not answerRequired:
-            return None
+            return requestID, None
+        if command != b"message" and command != b"cachemessage":
+            self.keptRequests.add(requestID)
         deferred: Deferred[Any] = Deferred()
         self.waitingForAnswers[requestID] = deferred
-        return deferred
+        return requestID, deferred
 
-    _sendMessage = sendMessage  # Twisted's name
+    def canKeepAnswer(self) -> bool:
+        """Whether the peer may be asked to keep one more answer for pipelining."""
+        return (
+            self.pipelining and not self.disconnected and len(self.keptRequests) < MAX_KEPT_ANSWERS
+        )
+
+    def releaseAnswer(self, requestID: int) -> None:
+        """Tell the peer we will send no more messages to the answer of requestID."""
+        if requestID in self.keptRequests:
+            self.keptRequests.discard(requestID)
+            self.sendCall(b"release", requestID)
 
     # -- receiving ------------------------------------------------------
 
@@ -346,6 +429,9 @@ class Broker(Banana):
             self.sendCall(b"answer", requestID, netResult)
         except BananaError:
             self._sendError(Failure(), requestID)
+        else:
+            if requestID in self.keptAnswers:
+                self._settleKept(requestID, netResult, None)
 
     def _sendFailureOrError(self, failure: Failure, requestID: int) -> None:
         if failure.check(Error) is None:
@@ -369,6 +455,8 @@ class Broker(Banana):
         if isinstance(payload, CopyableFailure):
             payload.unsafeTracebacks = bool(getattr(self.factory, "unsafeTracebacks", False))
         self.sendCall(b"error", requestID, self.serialize(payload))
+        if requestID in self.keptAnswers:
+            self._settleKept(requestID, None, failure)
 
     def proto_answer(self, requestID: int, netResult: Any) -> None:
         """The answer to one of our calls."""
@@ -391,6 +479,114 @@ class Broker(Banana):
         if not isinstance(error, (Failure, BaseException)):
             error = RemoteError(None, repr(error), None)
         deferred.errback(error)
+
+    # -- pipelining (see protocols.pb._pipeline) ---------------------------
+
+    def proto_keptmessage(
+        self,
+        requestID: int,
+        objectID: Any,
+        message: Any,
+        answerRequired: Any,
+        netArgs: Any,
+        netKw: Any,
+    ) -> None:
+        """A call to one of our Referenceables whose answer we keep until released."""
+        self._keepAnswer(requestID, answerRequired)
+        self._recvMessage(
+            self.localObjectForID, requestID, objectID, message, answerRequired, netArgs, netKw
+        )
+
+    def proto_answermessage(
+        self,
+        requestID: int,
+        answerID: Any,
+        message: Any,
+        answerRequired: Any,
+        netArgs: Any,
+        netKw: Any,
+    ) -> None:
+        """A call to the answer of the peer's request answerID, delivered once it is known."""
+        if not isinstance(message, (bytes, str)):
+            raise ProtocolError("method name %r is not a string" % (message,))
+        self._keepAnswer(requestID, answerRequired)
+        call = (requestID, message, answerRequired, netArgs, netKw)
+        kept = self.keptAnswers.get(answerID) if type(answerID) is int else None
+        if kept is None:
+            self._refusePipelined(
+                call, PipelineError("no answer to request %r is kept" % (answerID,))
+            )
+        elif kept.settled:
+            self._pipelined.append((kept, call))
+            self._deliverPipelined()
+        else:
+            kept.waiting.append(call)
+
+    def proto_release(self, answerID: Any) -> None:
+        """The peer will send no more messages to the answer of its request answerID."""
+        kept = self.keptAnswers.pop(answerID, None) if type(answerID) is int else None
+        if kept is None:
+            return
+        for call in kept.waiting:
+            error = PipelineError("the answer to request %d was released unknown" % (answerID,))
+            self._refusePipelined(call, error)
+
+    def _keepAnswer(self, requestID: Any, answerRequired: Any) -> None:
+        if type(requestID) is not int:
+            raise ProtocolError("request id %r is not an int" % (requestID,))
+        if not answerRequired:
+            return
+        if requestID in self.keptAnswers:
+            raise ProtocolError("request id %d used twice" % (requestID,))
+        if len(self.keptAnswers) >= MAX_KEPT_ANSWERS:
+            raise ProtocolError("more than %d answers to keep" % (MAX_KEPT_ANSWERS,))
+        self.keptAnswers[requestID] = KeptAnswer()
+
+    def _settleKept(self, requestID: int, netResult: Any, failure: Any) -> None:
+        # The answer to a kept request is known: what messages to it reach.
+        kept = self.keptAnswers[requestID]
+        if kept.settled:
+            return
+        kept.settled = True
+        if failure is not None:
+            kept.failure = failure
+        elif type(netResult) is list and len(netResult) == 2 and netResult[0] == b"remote":
+            kept.target = self.localObjectForID(netResult[1])
+        else:
+            kept.description = _describeJelly(netResult)
+        waiting, kept.waiting = kept.waiting, []
+        self._pipelined.extend((kept, call) for call in waiting)
+        self._deliverPipelined()
+
+    def _deliverPipelined(self) -> None:
+        # A loop, not recursion: settling one answer delivers the messages
+        # waiting for it, whose answers settle in turn, as deep as the peer
+        # pipelined (test_longPipelinedChain).
+        if self._deliveringPipelined:
+            return
+        self._deliveringPipelined = True
+        try:
+            while self._pipelined:
+                kept, call = self._pipelined.popleft()
+                requestID, message, answerRequired, netArgs, netKw = call
+                if kept.failure is not None:
+                    self._refusePipelined(call, kept.failure)
+                elif kept.target is None:
+                    reason = "the answer is %s, not a Referenceable" % (
+                        kept.description or "a reference no longer held",
+                    )
+                    self._refusePipelined(call, PipelineError(reason))
+                else:
+                    self._recvMessage(
+                        kept.targetFor, requestID, None, message, answerRequired, netArgs, netKw
+                    )
+        finally:
+            self._deliveringPipelined = False
+
+    def _refusePipelined(self, call: tuple[Any, ...], failure: Any) -> None:
+        requestID, answerRequired = call[0], call[2]
+        if answerRequired:
+            self._sendError(failure, requestID)
 
     # -- references ------------------------------------------------------
 
@@ -511,3 +707,15 @@ class Broker(Banana):
         cache = self.locallyCachedObjects.pop(objectID, None)
         if cache is not None:
             cache.broker = None
+
+
+def _describeJelly(netResult: Any) -> str:
+    # What an answer is, from its jelly: [b"list", ...] is "a list", 7 "an int".
+    if type(netResult) is list and netResult and type(netResult[0]) is bytes:
+        name = netResult[0].decode("ascii", "replace")
+    else:
+        name = type(netResult).__name__
+    name = {"unicode": "str", "bytes": "bytes string"}.get(name, name)
+    if name == "None":
+        return name
+    return ("an " if name[:1] in ("a", "e", "i", "o", "u") else "a ") + name

@@ -5,16 +5,22 @@ holds.
 
 A RemoteReference is the peer's number for an object (its luid) and the
 Broker of the connection; calls go through ``broker.sendMessage``, and the
-reference tells the peer when it is collected (``broker.sendDecRef``).
+reference tells the peer when it is collected (``broker.sendDecRef``).  It
+is an IEventualTarget: ``send(ref).foo()`` returns a Promise for the answer
+(see protocols.pb._pipeline for how messages to that promise are pipelined).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from zope.interface import implementer
+
+from protocols.pb._pipeline import promiseForCall, sendOnlyCall
 from protocols.pb.flavors import Serializable
 from protocols.pb.jelly import InsecureJelly, setUnjellyableForClass
 from reactor.defer import Deferred
+from reactor.eventual import IEventualTarget, Promise
 
 __all__ = ["Local", "RemoteMethod", "RemoteReference"]
 
@@ -38,10 +44,12 @@ class RemoteMethod:
         return self.obj.callRemote(self.name, *args, **kw)
 
 
+@implementer(IEventualTarget)
 class RemoteReference(Serializable):
     """
     A reference to a peer's Referenceable: ``callRemote(name, *args, **kw)``
-    returns a Deferred of what the peer's ``remote_<name>`` returns.
+    returns a Deferred of what the peer's ``remote_<name>`` returns, and
+    ``send(ref).name(*args, **kw)`` (reactor.eventual) a Promise of it.
 
     :ivar luid: the peer's number for the object.
     :ivar broker: the Broker of its connection.
@@ -99,6 +107,25 @@ class RemoteReference(Serializable):
         """
         name = _name if isinstance(_name, bytes) else _name.encode("utf-8")
         return self.broker.sendMessage(b"", self.perspective, self.luid, name, args, kw)
+
+    def eventualSend(
+        self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Promise[Any]:
+        """
+        Send methodName(*args, **kwargs) to the peer's object now; return a
+        Promise for the answer (broken with the error, or with
+        DeadReferenceError if the connection is lost).  Messages sent to the
+        promise before the answer comes are pipelined when the peer is Loom.
+        """
+        return promiseForCall(
+            self.broker, b"keptmessage", self.perspective, self.luid, methodName, args, kwargs
+        )
+
+    def eventualSendOnly(
+        self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Send methodName(*args, **kwargs) with no answer wanted (the peer logs an error)."""
+        sendOnlyCall(self.broker, b"message", self.perspective, self.luid, methodName, args, kwargs)
 
     def remoteMethod(self, key: str) -> RemoteMethod:
         """Return a RemoteMethod calling key."""

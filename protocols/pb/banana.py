@@ -271,9 +271,13 @@ class Banana(Protocol):
     :ivar prefixLimit: the most prefix bytes accepted before a type byte.
     :ivar expressionLimit: the most bytes one top-level expression may take
         (each string is bounded, but a list of them is bounded only by this).
+    :ivar knownDialects: the dialects spoken, in the order a server offers
+        them (a client takes the first one offered that it knows).
+    :ivar vocabularyDialects: the dialects that use the pb vocabulary.
     """
 
     knownDialects = [b"pb", b"none"]
+    vocabularyDialects: tuple[bytes, ...] = (b"pb",)
     sizeLimit = SIZE_LIMIT
     maxDepth = MAX_DEPTH
     prefixLimit = _PREFIX_LIMIT
@@ -311,8 +315,9 @@ class Banana(Protocol):
 
     def _selectDialect(self, dialect: bytes) -> None:
         self.currentDialect = dialect
-        self._vocabulary = _VOCAB_ITEMS if dialect == b"pb" else {}
-        self._incoming = INCOMING_VOCABULARY if dialect == b"pb" else None
+        vocabulary = dialect in self.vocabularyDialects
+        self._vocabulary = _VOCAB_ITEMS if vocabulary else {}
+        self._incoming = INCOMING_VOCABULARY if vocabulary else None
         self.connectionReady()
 
     def _negotiate(self, expression: Any) -> None:

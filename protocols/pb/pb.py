@@ -29,9 +29,16 @@ class (InsecureJelly), the method raising -- is answered with an error, as
 Twisted does.
 
 Request ids are never reused on a connection, so "the answer to request n"
-stays a stable name for a result not known yet: the place promise
-pipelining (issue 21 item 4) hooks in, with a message addressed to an
-answer, that a Twisted peer will answer with didNotUnderstand.
+stays a stable name for a result not known yet.  Promise pipelining
+(``send(ref).foo()`` from reactor.eventual, protocols.pb._pipeline) sends
+messages to such answers; it adds three commands, spoken only when both
+ends picked the pipelining dialect that a Loom server offers before
+``pb`` (a Twisted peer never picks it, and against one the promises wait
+for each answer instead):
+
+    [b"keptmessage", requestID, luid, name, answerRequired, args, kwargs]
+    [b"answermessage", requestID, answerID, name, answerRequired, args, kwargs]
+    [b"release", answerID]
 
 Wire warts kept: a RemoteReference's lifetime is told to the peer from
 ``__del__`` (decref), so it follows garbage collection; ``callRemote`` on a
@@ -49,6 +56,7 @@ from protocols.pb._broker import (
     DeadReferenceError,
     Error,
     PBConnectionLost,
+    PipelineError,
 )
 from protocols.pb._failures import (
     CopiedFailure,
@@ -122,6 +130,7 @@ __all__ = [
     "PBClientFactory",
     "PBConnectionLost",
     "PBServerFactory",
+    "PipelineError",
     "ProtocolError",
     "Referenceable",
     "RemoteCache",

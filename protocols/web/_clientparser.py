@@ -32,6 +32,11 @@ from typing import Any, Protocol
 
 from protocols.web._head import ParseError
 
+try:
+    import httptools
+except ImportError:  # h11 alone: makeResponseParser never makes the other
+    httptools = None  # type: ignore[assignment]
+
 __all__ = ["ResponseHead", "makeResponseParser", "ParseError"]
 
 
@@ -103,6 +108,9 @@ def makeResponseParser(name: str, owner: ResponseParserOwner) -> Any:
     return H11ResponseParser(owner)
 
 
+_VERSIONS = {"1.1": (b"HTTP", 1, 1), "1.0": (b"HTTP", 1, 0)}
+
+
 class _Stop(Exception):
     """Raised from llhttp's callback to stop parsing: see HTTPToolsResponseParser."""
 
@@ -133,8 +141,6 @@ class HTTPToolsResponseParser:
         self._reset()
 
     def _reset(self) -> None:
-        import httptools
-
         self._parser = httptools.HttpResponseParser(self)
         self._phrase = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -155,8 +161,6 @@ class HTTPToolsResponseParser:
 
         :raises ParseError: for a response that cannot be read.
         """
-        import httptools
-
         pending = self._pending
         if pending is not None:
             pending += data
@@ -230,8 +234,12 @@ class HTTPToolsResponseParser:
         if 100 <= code < 200:
             self._interim += 1
             return
-        major, _, minor = parser.get_http_version().partition(".")
-        head = ResponseHead(code, phrase, (b"HTTP", int(major), int(minor or 0)), headers)
+        version = parser.get_http_version()
+        known = _VERSIONS.get(version)
+        if known is None:
+            major, _, minor = version.partition(".")
+            known = (b"HTTP", int(major), int(minor or 0))
+        head = ResponseHead(code, phrase, known, headers)
         head.frame(self._method, parser.should_keep_alive())
         self._head = head
         self.owner.headReceived(head)

@@ -6,9 +6,11 @@ A connection carries one request at a time (no pipelining).  ``request``
 writes the head and streams the body (Content-Length when the body
 producer knows its length, chunked otherwise) and returns a Deferred that
 fires with the Response as soon as its head is read.  The body follows to
-the protocol given to ``Response.deliverBody``; until that is called, and
-while that protocol's transport is paused, the socket is not read, so a
-slow consumer holds the server back instead of filling memory.  When the
+the protocol given to ``Response.deliverBody``; a piece of it that must
+wait (deliverBody not called yet, or that protocol's transport paused)
+stops the reading of the socket until it can go on, so a slow consumer
+holds the server back instead of filling memory, and a body handed over
+at once costs no pause.  When the
 response and the request body are both complete and both sides allow it,
 the connection goes back to its pool (``quiescentCallback``); otherwise
 it is closed.  A response complete before its request's body was all
@@ -28,7 +30,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web._clientparser import ParseError, ResponseHead, makeResponseParser
-from protocols.web._headers import Headers
+from protocols.web._headers import Headers, _headersFromRaw
 from protocols.web._parser import parserName
 from protocols.web.iweb import UNKNOWN_LENGTH, IClientRequest, IResponse
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
@@ -129,10 +131,10 @@ class Request:
         return None if self._parsedURI is None else self._parsedURI.toBytes()
 
     def _head(self) -> bytes:
-        lines = [b"%s %s HTTP/1.1\r\n" % (self.method, self.uri)]
+        lines = [self.method, b" ", self.uri, b" HTTP/1.1\r\n"]
         for name, values in self.headers.getAllRawHeaders():
             for value in values:
-                lines.append(b"%s: %s\r\n" % (name, value))
+                lines += (name, b": ", value, b"\r\n")
         producer = self.bodyProducer
         if producer is not None:
             if producer.length is UNKNOWN_LENGTH:
@@ -232,9 +234,8 @@ class Response:
         self.version = head.version
         self.code = head.code
         self.phrase = head.phrase
-        self.headers = Headers()
-        for name, value in head.headers:
-            self.headers.addRawHeader(name, value)
+        # The parser refused names that are not tokens and values with CR or LF.
+        self.headers = _headersFromRaw(head.headers)
         self.length: int | str = UNKNOWN_LENGTH if head.length is None else head.length
         self.request = request
         self.previousResponse: Any = None
@@ -264,7 +265,9 @@ class Response:
         self._protocol = protocol
         protocol.makeConnection(_BodyTransport(self))
         self._flush()
-        self._channel._updateReading()
+        channel = self._channel
+        if self._paused or channel._readingPaused:
+            channel._updateReading()
 
     def _receiving(self) -> bool:
         # Whether this response wants the socket held: no one to give the
@@ -337,7 +340,9 @@ class HTTP11ClientProtocol(Protocol):
         self._responseDeferred: Deferred[Response] | None = None
         self._response: Response | None = None
         self._head: ResponseHead | None = None
-        self._timeoutCall: Any = None
+        self._timeoutCall: Any = None  # the one timed call checking _deadline
+        self._timeoutAt = 0.0  # when it is due
+        self._deadline: float | None = None  # when the response head is late
         self._readingPaused = False
         self.closedDeferred: Deferred[None] = Deferred()
 
@@ -358,7 +363,20 @@ class HTTP11ClientProtocol(Protocol):
         self._parser.expect(request.method)
         self._responseDeferred = deferred = Deferred(self._cancelRequest)
         if timeout is not None:
-            self._timeoutCall = self._reactor.callLater(timeout, self._timedOut)
+            self._setDeadline(timeout)
+        if request.bodyProducer is None and type(request).writeTo is Request.writeTo:
+            # No body: the head is all there is, written at once.
+            try:
+                self.transport.write(request._head())
+            except Exception:
+                self._requestFailed(Failure())
+                return deferred
+            self._requestDone = True
+            if self.state == "TRANSMITTING":
+                self.state = "WAITING"
+            else:
+                self._maybeQuiescent()
+            return deferred
         try:
             written = request.writeTo(self.transport)
         except Exception:
@@ -382,20 +400,50 @@ class HTTP11ClientProtocol(Protocol):
 
     def _fireResponse(self, result: Any) -> None:
         deferred, self._responseDeferred = self._responseDeferred, None
-        self._cancelTimeout()
+        self._deadline = None  # (_cancelTimeout)
         if deferred is not None and not deferred.called:
             deferred.callback(result) if not isinstance(result, Failure) else deferred.errback(
                 result
             )
 
+    def _setDeadline(self, seconds: float) -> None:
+        # The response head is due in seconds.  As the server's channel
+        # does, the timed call is kept from one request to the next (on a
+        # kept-alive connection) and moved only when due later than this
+        # deadline: no timer operation per request
+        # (test_responseTimeoutsShareOneTimer).
+        deadline = self._reactor.seconds() + seconds
+        self._deadline = deadline
+        call = self._timeoutCall
+        if call is None or deadline < self._timeoutAt:
+            if call is not None:
+                call.cancel()
+            self._timeoutCall = self._reactor.callLater(seconds, self._checkDeadline)
+            self._timeoutAt = deadline
+
+    def _checkDeadline(self) -> None:
+        self._timeoutCall = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        now = self._reactor.seconds()
+        if now < deadline:
+            self._timeoutCall = self._reactor.callLater(deadline - now, self._checkDeadline)
+            self._timeoutAt = deadline
+            return
+        self._timedOut()
+
     def _cancelTimeout(self) -> None:
-        if self._timeoutCall is not None:
-            if self._timeoutCall.active():
-                self._timeoutCall.cancel()
-            self._timeoutCall = None
+        self._deadline = None
+
+    def _stopTimer(self) -> None:
+        call, self._timeoutCall = self._timeoutCall, None
+        self._deadline = None
+        if call is not None and call.active():
+            call.cancel()
 
     def _timedOut(self) -> None:
-        self._timeoutCall = None
+        self._deadline = None
         self._fireResponse(
             Failure(ResponseNeverReceived([Failure(TimeoutError("no response in time"))]))
         )
@@ -434,13 +482,15 @@ class HTTP11ClientProtocol(Protocol):
         self._head = head
         self.state = "BODY"
         self._response = response = Response(head, self._request, self)
-        self._updateReading()
         self._fireResponse(response)
 
     def bodyReceived(self, data: bytes) -> None:
-        """A piece of the body: to the Response."""
-        if self._response is not None:
-            self._response._bodyDataReceived(data)
+        """A piece of the body: to the Response (reading pauses if it must wait)."""
+        response = self._response
+        if response is not None:
+            response._bodyDataReceived(data)
+            if (response._protocol is None or response._paused) and not self._readingPaused:
+                self._updateReading()
 
     def messageReceived(self) -> None:
         """The response is complete."""
@@ -449,7 +499,8 @@ class HTTP11ClientProtocol(Protocol):
             return
         if self.state != "CONNECTION_LOST":
             self.state = "DONE"
-        self._updateReading()
+        if self._readingPaused:
+            self._updateReading()
         reason = PotentialDataLoss() if self._head and self._head.untilClose else ResponseDone()
         response._bodyDataFinished(Failure(reason))
         if self.state == "DONE" and not self._requestDone:
@@ -508,7 +559,7 @@ class HTTP11ClientProtocol(Protocol):
     def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
         """Whatever was outstanding fails (or, for a body until close, ends)."""
         state, self.state = self.state, "CONNECTION_LOST"
-        self._cancelTimeout()
+        self._stopTimer()
         if self._request is not None and not self._requestDone:
             self._request.stopWriting()
         if self._response is not None:

@@ -515,7 +515,7 @@ class Request:
         parts = [line or _statusLine(version, code, self.code_message)]
         for name, values in table.items():
             for value in values:
-                parts.append(name + b": " + value + b"\r\n")
+                parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
         if noBody:
             self._noBody = True

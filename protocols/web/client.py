@@ -20,6 +20,7 @@ platform's trust store (or the trustRoot given) and the host name.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 from collections import OrderedDict
@@ -36,7 +37,7 @@ from protocols.web._agents import (
     GzipDecoder,
     RedirectAgent,
 )
-from protocols.web._headers import Headers
+from protocols.web._headers import Headers, _table
 from protocols.web._newclient import (
     HTTP11ClientProtocol,
     PotentialDataLoss,
@@ -149,6 +150,10 @@ class HTTPConnectionPool:
     :param retryAutomatically: retry once, on a new connection, an
         idempotent request without a body whose reused connection closed
         before it was answered (the server's keep-alive ran out).
+
+    Keeping a connection costs no timer operation: the time it went idle
+    is noted, and one timed call for the whole pool closes those idle for
+    ``cachedConnectionTimeout`` (test_idleConnectionsShareOneTimer).
     """
 
     maxPersistentPerHost = 2
@@ -160,52 +165,74 @@ class HTTPConnectionPool:
         self.persistent = persistent
         self._parser = parser
         self._connections: dict[Any, list[HTTP11ClientProtocol]] = {}
-        self._timeouts: dict[HTTP11ClientProtocol, Any] = {}
+        self._idleSince: dict[HTTP11ClientProtocol, float] = {}
+        self._expiry: Any = None
 
     def getConnection(self, key: Any, endpoint: Any) -> Deferred[HTTP11ClientProtocol]:
         """Return a Deferred firing with an idle connection for key, or a new one."""
+        connection = self._idleConnection(key)
+        if connection is not None:
+            return succeed(connection)
+        return self._newConnection(key, endpoint)
+
+    def _idleConnection(self, key: Any) -> HTTP11ClientProtocol | None:
+        # The idle connection for key that was put back first, taken; or None.
         idle = self._connections.get(key)
         while idle:
             connection = idle.pop(0)
-            self._timeouts.pop(connection).cancel()
+            del self._idleSince[connection]
             if connection.state == "QUIESCENT":
                 connection._reused = True  # type: ignore[attr-defined]
-                return succeed(connection)
-        return self._newConnection(key, endpoint)
+                return connection
+        return None
 
     def _newConnection(self, key: Any, endpoint: Any) -> Deferred[HTTP11ClientProtocol]:
-        def quiescent(connection: HTTP11ClientProtocol) -> None:
-            self._putConnection(key, connection)
+        quiescent = functools.partial(self._putConnection, key)
 
         def build() -> HTTP11ClientProtocol:
             protocol = HTTP11ClientProtocol(quiescent, reactor=self._reactor, parser=self._parser)
             protocol._reused = False  # type: ignore[attr-defined]
+            protocol.closedDeferred.addCallback(lambda _: self._removeConnection(key, protocol))
             return protocol
 
         return endpoint.connect(_ProtocolFactory(build))
 
     def _putConnection(self, key: Any, connection: HTTP11ClientProtocol) -> None:
-        idle = self._connections.setdefault(key, [])
+        idle = self._connections.get(key)
+        if idle is None:
+            idle = self._connections[key] = []
         if len(idle) >= self.maxPersistentPerHost:
             dropped = idle.pop(0)
-            self._timeouts.pop(dropped).cancel()
+            del self._idleSince[dropped]
             dropped.transport.loseConnection()
         idle.append(connection)
+        self._idleSince[connection] = self._reactor.seconds()
+        if self._expiry is None:
+            self._expiry = self._reactor.callLater(self.cachedConnectionTimeout, self._expire)
 
-        def expire() -> None:
-            self._removeConnection(key, connection)
-            connection.transport.loseConnection()
-
-        self._timeouts[connection] = self._reactor.callLater(self.cachedConnectionTimeout, expire)
-        connection.closedDeferred.addCallback(lambda _: self._removeConnection(key, connection))
+    def _expire(self) -> None:
+        # Close the connections idle for cachedConnectionTimeout; come back
+        # when the next of the others will have been.
+        self._expiry = None
+        now = self._reactor.seconds()
+        timeout = self.cachedConnectionTimeout
+        earliest = None
+        for key, idle in list(self._connections.items()):
+            for connection in list(idle):
+                since = self._idleSince[connection]
+                if since + timeout <= now:
+                    self._removeConnection(key, connection)
+                    connection.transport.loseConnection()
+                elif earliest is None or since < earliest:
+                    earliest = since
+        if earliest is not None:
+            self._expiry = self._reactor.callLater(earliest + timeout - now, self._expire)
 
     def _removeConnection(self, key: Any, connection: HTTP11ClientProtocol) -> None:
-        idle = self._connections.get(key, [])
-        if connection in idle:
+        idle = self._connections.get(key)
+        if idle and connection in idle:
             idle.remove(connection)
-            delayed = self._timeouts.pop(connection)
-            if delayed.active():
-                delayed.cancel()
+            del self._idleSince[connection]
 
     def closeCachedConnections(self) -> Deferred[Any]:
         """Close every idle connection; return a Deferred firing when all are closed."""
@@ -214,9 +241,12 @@ class HTTPConnectionPool:
         closing = []
         for idle in self._connections.values():
             for connection in idle:
-                self._timeouts.pop(connection).cancel()
                 closing.append(connection.abort())
         self._connections = {}
+        self._idleSince = {}
+        expiry, self._expiry = self._expiry, None
+        if expiry is not None and expiry.active():
+            expiry.cancel()
         return DeferredList(closing)
 
 
@@ -227,8 +257,21 @@ class _StandardEndpointFactory:
         self._policy = policy
         self._connectTimeout = connectTimeout
         self._bindAddress = bindAddress
+        self._endpoints: dict[tuple[bytes, int], Any] = {}
 
     def endpointForURI(self, uri: URI) -> Any:
+        if uri.scheme != b"http":
+            return self._endpoint(uri)
+        # An http endpoint depends on the host and port alone: one each.
+        key = (uri.host, uri.port)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            endpoint = self._endpoint(uri)
+            if len(self._endpoints) < 1000:
+                self._endpoints[key] = endpoint
+        return endpoint
+
+    def _endpoint(self, uri: URI) -> Any:
         kwargs: dict[str, Any] = {"bindAddress": self._bindAddress}
         if self._connectTimeout is not None:
             kwargs["timeout"] = self._connectTimeout
@@ -318,7 +361,7 @@ class Agent:
         self, method: bytes, parsed: URI, target: bytes, headers: Headers | None, body: Any
     ) -> Request:
         headers = Headers() if headers is None else headers.copy()
-        if not headers.hasHeader(b"host"):
+        if b"Host" not in _table(headers):
             default = 443 if parsed.scheme == b"https" else 80
             host = parsed.host if parsed.port == default else b"%s:%d" % (parsed.host, parsed.port)
             if b":" in parsed.host:
@@ -349,6 +392,14 @@ class Agent:
 
             return deferred.addErrback(maybeRetry)
 
+        if type(pool).getConnection is HTTPConnectionPool.getConnection:
+            # An idle connection is used at once, not through a Deferred.
+            connection = pool._idleConnection(key)
+            if connection is not None:
+                try:
+                    return send(connection)
+                except Exception:
+                    return fail()
         return pool.getConnection(key, endpoint).addCallback(send)
 
 

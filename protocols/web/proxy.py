@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web import error, resource, server
-from protocols.web._headers import Headers
+from protocols.web._headers import Headers, InvalidHeaderName, _canonicalName, _table
 from protocols.web._newclient import _WrapperException
 from protocols.web.client import (
     Agent,
@@ -46,7 +46,7 @@ from reactor.interfaces import IConsumer
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
 #: Headers about one connection, never forwarded (RFC 9110 7.6.1).  With
-#: them _endToEnd drops those Connection names, and Content-Length, which
+#: them _forward drops those Connection names, and Content-Length, which
 #: the side writing the body sets again.
 HOP_BY_HOP = frozenset(
     [
@@ -63,15 +63,43 @@ HOP_BY_HOP = frozenset(
 )
 
 
-def _endToEnd(headers: Headers) -> list[tuple[bytes, list[bytes]]]:
-    """The headers of headers to forward: not hop-by-hop, nor named by Connection."""
-    named = set(HOP_BY_HOP)
-    for value in headers.getRawHeaders(b"connection", ()):
-        named.update(token.strip().lower() for token in value.split(b","))
-    named.add(b"content-length")
-    return [
-        (name, values) for name, values in headers.getAllRawHeaders() if name.lower() not in named
-    ]
+# The names of a Headers are canonical (protocols.web._headers): what is
+# not forwarded is looked up by canonical name, with no lower() per header.
+_NOT_FORWARDED = frozenset(_canonicalName(name) for name in HOP_BY_HOP | {b"content-length"})
+# Request headers the proxy sets itself (Expect: the client's 100 Continue
+# comes from us, when the body is asked for; the backend is sent the body
+# at once).
+_NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
+    b"Host",
+    b"Expect",
+    b"X-Forwarded-Proto",
+    b"X-Forwarded-Host",
+}
+
+
+def _forward(
+    source: dict[bytes, list[bytes]],
+    target: dict[bytes, list[bytes]],
+    dropped: frozenset[bytes] = _NOT_FORWARDED,
+) -> None:
+    """
+    Set in the table target the headers of the table source to forward: not
+    hop-by-hop, nor named by Connection, nor in dropped (canonical names).
+    The lists of values are shared: source is not used after.
+    """
+    connection = source.get(b"Connection")
+    if connection is not None:
+        named = set(dropped)
+        for value in connection:
+            for token in value.split(b","):
+                try:
+                    named.add(_canonicalName(token.strip()))
+                except InvalidHeaderName:
+                    pass
+        dropped = frozenset(named)
+    for name, values in source.items():
+        if name not in dropped:
+            target[name] = values
 
 
 @implementer(IBodyProducer, IConsumer)
@@ -118,19 +146,31 @@ class _RequestBodyProducer:
         self._consumer.write(data)
 
 
-class _ResponseBodyProtocol(Protocol):
-    """Writes the backend's response body to the client, the backend paused by it."""
+#: A response body no longer than this (its length known from its head) is
+#: written to the client without the backend registered as its producer:
+#: the client's connection holds at most this much of it, and the proxy
+#: saves two registrations per small response.
+_SMALL_BODY = 1 << 16
 
-    def __init__(self, request: Any, gone: list[bool]) -> None:
+
+class _ResponseBodyProtocol(Protocol):
+    """
+    Writes the backend's response body to the client, the backend paused
+    by it (unless the body is small: see _SMALL_BODY).
+    """
+
+    def __init__(self, request: Any, gone: list[bool], streaming: bool = True) -> None:
         self._request = request
         self._gone = gone
+        self._streaming = streaming
 
     def makeConnection(self, transport: Any) -> None:
         self.transport = transport
         if self._gone[0]:
             transport.stopProducing()
             return
-        self._request.registerProducer(transport, True)
+        if self._streaming:
+            self._request.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
         if not self._gone[0]:
@@ -140,7 +180,8 @@ class _ResponseBodyProtocol(Protocol):
         request = self._request
         if self._gone[0]:
             return
-        request.unregisterProducer()
+        if self._streaming:
+            request.unregisterProducer()
         if reason.check(ResponseDone, PotentialDataLoss):
             request.finish()
         else:
@@ -210,57 +251,68 @@ class ReverseProxyResource(resource.Resource):
 
     def _backendPath(self, request: Any) -> bytes:
         raw, _, query = request.uri.partition(b"?")
-        rest = raw[1:].split(b"/")[len(request.prepath) :]
-        path = self.path.rstrip(b"/") + b"/" + b"/".join(rest) if rest else self.path
+        base = self.path.rstrip(b"/")  # a path ending in "/" is not doubled
+        if not request.prepath and raw[:1] == b"/":
+            path = base + raw  # the root resource: the whole path follows
+        else:
+            rest = raw[1:].split(b"/")[len(request.prepath) :]
+            path = base + b"/" + b"/".join(rest) if rest else self.path
         if not path.startswith(b"/"):
             path = b"/" + path
         return path + (b"?" + query if query else b"")
 
     def _netloc(self) -> bytes:
+        # host[:port] of the backend, made again only when they change.
+        key = (self.host, self.port, self.scheme)
+        known = self._netlocs
+        if known is not None and known[0] == key:
+            return known[1]
         host = self.host.encode("idna") if isinstance(self.host, str) else self.host
         if b":" in host:
             host = b"[" + host + b"]"
         default = 443 if self.scheme == b"https" else 80
-        return host if self.port == default else b"%s:%d" % (host, self.port)
+        netloc = host if self.port == default else b"%s:%d" % (host, self.port)
+        self._netlocs = (key, netloc)
+        return netloc
 
-    def _headers(self, request: Any) -> Headers:
-        incoming = request.requestHeaders
+    _netlocs: tuple[tuple[Any, int, bytes], bytes] | None = None
+
+    def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
+        # The values of a Headers are clean: they are forwarded as they are
+        # (the Agent copies them), and the proxy's own set by canonical name.
         headers = Headers()
-        for name, values in _endToEnd(incoming):
-            # Expect: the client's 100 Continue comes from us, when the
-            # body is asked for; the backend is sent the body at once.
-            if name.lower() not in (b"host", b"expect", b"x-forwarded-proto", b"x-forwarded-host"):
-                headers.setRawHeaders(name, values)
-        clientHost = incoming.getRawHeaders(b"host", [b""])[0]
-        headers.setRawHeaders(b"host", [clientHost if self.preserveHost else self._netloc()])
+        table = _table(headers)
+        _forward(incoming, table, _NOT_FORWARDED_REQUEST)
+        clientHost = incoming.get(b"Host", [b""])[0]
+        table[b"Host"] = [clientHost if self.preserveHost else netloc]
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
-            forwarded = incoming.getRawHeaders(b"x-forwarded-for", [])
-            headers.setRawHeaders(
-                b"x-forwarded-for", [b", ".join(forwarded + [address.encode("ascii")])]
-            )
-        headers.setRawHeaders(b"x-forwarded-proto", [b"https" if request.isSecure() else b"http"])
+            forwarded = incoming.get(b"X-Forwarded-For", [])
+            table[b"X-Forwarded-For"] = [b", ".join(forwarded + [address.encode("ascii")])]
+        table[b"X-Forwarded-Proto"] = [b"https" if request.isSecure() else b"http"]
         if clientHost:
-            headers.setRawHeaders(b"x-forwarded-host", [clientHost])
+            table[b"X-Forwarded-Host"] = [clientHost]
         return headers
 
     @staticmethod
-    def _bodyLength(request: Any) -> int | str | None:
-        incoming = request.requestHeaders
-        if incoming.hasHeader(b"transfer-encoding"):
+    def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
+        if b"Transfer-Encoding" in incoming:
             return UNKNOWN_LENGTH
-        length = incoming.getRawHeaders(b"content-length")
+        length = incoming.get(b"Content-Length")
         if length and int(length[0]) > 0:
             return int(length[0])
         return None
 
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
-        length = self._bodyLength(request)
+        incoming = _table(request.requestHeaders)
+        length = self._bodyLength(incoming)
         producer = None if length is None else _RequestBodyProducer(request, length)
-        uri = self.scheme + b"://" + self._netloc() + self._backendPath(request)
+        netloc = self._netloc()
+        uri = self.scheme + b"://" + netloc + self._backendPath(request)
+        headers = self._headers(request, incoming, netloc)
         gone = [False]
-        deferred = self.agent.request(request.method, uri, self._headers(request), producer)
+        deferred = self.agent.request(request.method, uri, headers, producer)
 
         def clientGone(reason: Failure) -> None:
             gone[0] = True
@@ -276,15 +328,18 @@ class ReverseProxyResource(resource.Resource):
             response.deliverBody(_ResponseBodyProtocol(request, gone))
             return
         request.setResponseCode(response.code, response.phrase)
-        for name, values in _endToEnd(response.headers):
-            request.responseHeaders.setRawHeaders(name, values)
-        declared = response.headers.getRawHeaders(b"content-length")
+        table = _table(request.responseHeaders)
+        received = _table(response.headers)
+        _forward(received, table)
         if request.method == b"HEAD" or response.code == 304:
+            declared = received.get(b"Content-Length")
             if declared:
-                request.responseHeaders.setRawHeaders(b"content-length", declared[-1:])
+                table[b"Content-Length"] = declared[-1:]
         elif response.length is not UNKNOWN_LENGTH:
-            request.responseHeaders.setRawHeaders(b"content-length", [b"%d" % (response.length,)])
-        response.deliverBody(_ResponseBodyProtocol(request, gone))
+            table[b"Content-Length"] = [b"%d" % (response.length,)]
+        length = response.length
+        streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
+        response.deliverBody(_ResponseBodyProtocol(request, gone, streaming))
 
     @staticmethod
     def _fail(reason: Failure, request: Any, gone: list[bool]) -> None:

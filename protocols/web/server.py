@@ -50,7 +50,7 @@ from protocols.web.error import Error, UnsupportedMethod
 from protocols.web.resource import ErrorPage, getChildForRequest
 from reactor.defer import CancelledError, Deferred, ensureDeferred, succeed
 from reactor.failure import Failure
-from reactor.interfaces import IProtocolNegotiationFactory
+from reactor.interfaces import IProtocolNegotiationFactory, IPushProducer
 
 __all__ = [
     "supportedMethods",
@@ -85,6 +85,23 @@ _PROCESSING_FAILED = (
 def quote(string: bytes, *args: Any, **kwargs: Any) -> bytes:
     """urllib's quote for bytes: percent-encode string, giving bytes."""
     return _quote(string.decode("charmap"), *args, **kwargs).encode("charmap")
+
+
+@implementer(IPushProducer)
+class _NoBody:
+    """The producer of a streamed request without a body: it is over already."""
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+_NO_BODY = _NoBody()
 
 
 @implementer(iweb.IRequest)
@@ -166,7 +183,8 @@ class Request(_HTTPRequest):
         if it has one); a streamed body gets no ``content``.
         """
         if self.streamingBody:
-            self._bodyStream = BodyStream(self.channel, self)
+            if length != 0:  # (none for no body: streamBody ends at once)
+                self._bodyStream = BodyStream(self.channel, self)
             return
         getContentFile = self.site.getContentFile
         if getContentFile is not None:
@@ -209,6 +227,10 @@ class Request(_HTTPRequest):
         if stream is not None:
             return stream.startStreaming(consumer)
         content = self.content
+        if content is None:  # a streamed request without a body
+            consumer.registerProducer(_NO_BODY, True)
+            consumer.unregisterProducer()
+            return succeed(None)
         content.seek(0, 0)
         while True:
             chunk = content.read(1 << 16)
@@ -347,7 +369,9 @@ class Request(_HTTPRequest):
         if self._inFakeHead:
             return
         if not self.startedWriting:
-            self._defaultContentType()
+            table = _table(self.responseHeaders)
+            if b"Content-Type" not in table:
+                self._defaultContentType()
         encoder = self._encoder
         if encoder is not None:
             data = encoder.encode(data)
@@ -448,7 +472,7 @@ class Request(_HTTPRequest):
         forwarded = self._forwarded
         if forwarded is None:
             proxies = self.site.trustedProxies if self.site is not None else None
-            if proxies:
+            if proxies is not None and (proxies.networks or proxies.unix):
                 forwarded = proxies.client(self.client, self.requestHeaders)
             else:
                 forwarded = (self.client, None)

@@ -72,12 +72,23 @@ def status(pidfile, explicit=True):
         return UNKNOWN
     if locked:
         _say("running (%s)" % (_pid(pid, pidfile, explicit),))
+        _sayWorkers(pidfile)
         return RUNNING
     if os.path.lexists(pidfile) and not _emptied(pidfile):
         _say("not running, but the pidfile %s remains" % (pidfile,))
         return DEAD_WITH_PIDFILE
     _say(_notRunning(pidfile, explicit))
     return NOT_RUNNING
+
+
+def _sayWorkers(pidfile):
+    # Under --workers the master keeps its table of workers beside the
+    # pidfile (services.loomd.workertable): one line each.
+    from services.loomd.workertable import readTable
+
+    for line in readTable(pidfile):
+        sys.stdout.write("  %s\n" % (line,))
+    sys.stdout.flush()
 
 
 def _emptied(pidfile):

@@ -55,6 +55,11 @@ class Launcher:
         self._earlyLog = EarlyLog(echo=not _logsToTerminal(self.options))
         try:
             self.reactor = _installReactor(self.options["reactor"])
+            if self.options["workers"] and not _forks(self.reactor):
+                raise StartupError(
+                    "--workers needs the epoll, poll or select reactor: "
+                    "the asyncio reactor cannot be carried into a forked worker"
+                )
             self.application = buildApplication(self.options)
             self.uid, self.gid = credentials(self.options, self.application)
             if self.options["check"]:
@@ -101,6 +106,18 @@ class Launcher:
             log.msg(warning, system="loomd", logLevel=logging.WARNING, echoed=self._earlyLog.echo)
 
     def _daemon(self):
+        if self.options["workers"]:
+            from services.loomd.workers import Master
+
+            return Master(
+                self.options,
+                self.reactor,
+                self.application,
+                self.uid,
+                self.gid,
+                self._earlyLog,
+                load=buildApplication,
+            )
         return Daemon(
             self.options, self.reactor, self.application, self.uid, self.gid, self._earlyLog
         )
@@ -141,6 +158,13 @@ class Launcher:
         path = self.options.pidfilePath()
         if path is not None and daemonPid is not None:
             removeStale(path, pid=daemonPid)
+
+
+def _forks(reactor):
+    # Whether the reactor can be made a forked child's own (reactor.afterFork).
+    from reactor.asyncioreactor import AsyncioReactor
+
+    return not isinstance(reactor, AsyncioReactor)
 
 
 def _installReactor(name):
@@ -238,6 +262,9 @@ class _ForegroundReporter:
     def ready(self):
         pass
 
+    def forget(self):
+        pass
+
     def error(self, message):
         daemonLog = self.daemon.logging
         if daemonLog is not None and daemonLog.showsErrorsOnStandardOutput():
@@ -253,6 +280,12 @@ class _PipeReporter:
 
     def ready(self):
         self.pipe.reportReady()
+
+    def forget(self):
+        # In a forked worker (--workers): the master reports, not this copy.
+        if self.pipe.writeFd is not None:
+            os.close(self.pipe.writeFd)
+            self.pipe.writeFd = None
 
     def error(self, message):
         self.pipe.reportError(message)

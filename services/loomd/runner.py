@@ -63,6 +63,15 @@ def _choice(*choices):
     return coerce
 
 
+def _workerCount(value):
+    from services.loomd.workers import workerCount
+
+    return workerCount(value)
+
+
+_workerCount.coerceDoc = "A number of processes, or auto (one per usable CPU)."  # type: ignore[attr-defined]
+
+
 class LoomdOptions(Options):
     """The options of loomd, twistd's and a few of its own."""
 
@@ -139,6 +148,13 @@ class LoomdOptions(Options):
             _seconds,
         ],
         ["attach", None, None, "Attach to the shell of a running daemon (--shell) at PATH."],
+        [
+            "workers",
+            None,
+            None,
+            "Serve with N pre-forked worker processes sharing the ports (auto: one per CPU).",
+            _workerCount,
+        ],
     ]
 
     optPlaceholders = {
@@ -166,6 +182,7 @@ class LoomdOptions(Options):
         "shell": "unix:PATH",
         "shell-blocking-limit": "SECONDS",
         "attach": "PATH",
+        "workers": "N",
     }
 
     def __init__(self):

@@ -157,3 +157,21 @@ def test_pidOneLeavesSpawnedChildrenTheirStatus(loomd, tmp_path):
     code, out, err = wait(process)
     assert code == 0, err
     assert "loom child ended with 7" in out
+
+
+def test_pidOneWithWorkersReapsTheOrphansOfItsWorkers(loomd, tmp_path):
+    # Each worker leaves orphans; re-parented to PID 1, the master, they
+    # must not stay zombies.
+    done = tmp_path / "done"
+    tac = tacFile(tmp_path, ORPHANS % (str(done),))
+    arguments = ["-y", tac, "--workers", "2", "-l", loomd.logfile]
+    process, inner = startAsPidOne(loomd, tmp_path, *arguments)
+    waitFor(done.exists, what="five orphans")
+    waitFor(
+        lambda: len(childrenOf(inner)) == 2 and all(state != "Z" for _, state in childrenOf(inner)),
+        what="only the two workers left, every orphan reaped",
+        context=lambda: repr(childrenOf(inner)),
+    )
+    os.kill(inner, signal.SIGTERM)
+    code, _, err = wait(process, timeout=30)
+    assert code == 0, err

@@ -1,7 +1,8 @@
 """
 Helpers of the PB tests: an in-memory connection between two factories, a
-cred Portal with passwords in memory, and a realm of avatars that count
-their logouts.
+cred Portal with passwords in memory, a realm of avatars that count
+their logouts, a client Broker that counts round trips, and a TCP
+forwarder that adds latency.
 """
 
 from protocols.cred import portal
@@ -9,6 +10,8 @@ from protocols.cred.checkers import AllowAnonymousAccess, InMemoryUsernamePasswo
 from protocols.cred.credentials import Anonymous, UsernamePassword
 from protocols.cred.error import UnauthorizedLogin
 from protocols.pb import pb
+from protocols.portforward import ProxyClient, ProxyClientFactory, ProxyFactory, ProxyServer
+from reactor.defer import Deferred, succeed
 from reactor.testing import connectedPair
 
 __all__ = ["Anonymous", "Portal", "UnauthorizedLogin", "UsernamePassword", "connect", "resultOf"]
@@ -71,3 +74,121 @@ class Realm:
         avatar = User(avatarId, mind)
         self.avatars.append(avatar)
         return pb.IPerspective, avatar, avatar.logout
+
+
+class CountingBroker(pb.Broker):
+    """
+    A client Broker that counts round trips: each request it sends records
+    how many answers had come by then.  Requests sent before any of the
+    answers to the others came share one round trip; a request that had to
+    wait for an answer starts a new one.
+    """
+
+    def __init__(self, *args, **kwargs):
+        pb.Broker.__init__(self, *args, **kwargs)
+        self.answersSeen = 0
+        self.requests = []
+
+    def sendCall(self, *expression):
+        if expression[0] in (b"message", b"keptmessage", b"answermessage"):
+            self.requests.append(self.answersSeen)
+        pb.Broker.sendCall(self, *expression)
+
+    def expressionReceived(self, expression):
+        if type(expression) is list and expression and expression[0] in (b"answer", b"error"):
+            self.answersSeen += 1
+        pb.Broker.expressionReceived(self, expression)
+
+    def roundTrips(self):
+        """Round trips since the last reset: distinct answer counts at sending."""
+        return len(set(self.requests))
+
+    def reset(self):
+        """Forget the requests counted so far."""
+        self.requests = []
+
+
+class CountingClientFactory(pb.PBClientFactory):
+    protocol = CountingBroker
+
+
+class _SlowProxyClient(ProxyClient):
+    def connectionMade(self):
+        self.factory.server.factory.opened()
+        ProxyClient.connectionMade(self)
+
+    def dataReceived(self, data):
+        self.factory.server.factory.relayLater(self.peer, data)
+
+    def connectionLost(self, reason):
+        ProxyClient.connectionLost(self, reason)
+        self.factory.server.factory.closed()
+
+
+class _SlowProxyClientFactory(ProxyClientFactory):
+    protocol = _SlowProxyClient
+
+
+class _SlowProxyServer(ProxyServer):
+    clientProtocolFactory = _SlowProxyClientFactory
+
+    def connectionMade(self):
+        self.factory.opened()
+        ProxyServer.connectionMade(self)
+
+    def dataReceived(self, data):
+        if self.peer is None:
+            ProxyServer.dataReceived(self, data)
+        else:
+            self.factory.relayLater(self.peer, data)
+
+    def connectionLost(self, reason):
+        ProxyServer.connectionLost(self, reason)
+        self.factory.closed()
+
+
+class LatencyProxyFactory(ProxyFactory):
+    """
+    A TCP forwarder (protocols.portforward) that delivers each chunk
+    `latency` seconds after it arrived, each way, on the reactor's timers.
+    ``whenIdle()`` gives a Deferred fired once no chunk is in flight and
+    no connection open, for the end of a test.
+    """
+
+    protocol = _SlowProxyServer
+
+    def __init__(self, host, port, reactor, latency):
+        ProxyFactory.__init__(self, host, port, reactor)
+        self.latency = latency
+        self.busy = 0
+        self.idleWaiters = []
+
+    def opened(self):
+        self.busy += 1
+
+    def closed(self):
+        self.busy -= 1
+        self._checkIdle()
+
+    def relayLater(self, peer, data):
+        self.busy += 1
+        self.reactor.callLater(self.latency, self._relay, peer, data)
+
+    def _relay(self, peer, data):
+        if peer.transport is not None and not peer.transport.disconnected:
+            peer.transport.write(data)
+        self.closed()
+
+    def _checkIdle(self):
+        if not self.busy:
+            waiters, self.idleWaiters = self.idleWaiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def whenIdle(self):
+        """A Deferred fired once nothing is in flight and no connection is open."""
+        if not self.busy:
+            return succeed(None)
+        waiter = Deferred()
+        self.idleWaiters.append(waiter)
+        return waiter

@@ -25,8 +25,16 @@ import pytest
 from protocols.pb import pb
 from protocols.protocol import ProcessProtocol
 from reactor.defer import Deferred, DeferredList
+from reactor.eventual import send, when
 
-from .pbhelpers import Anonymous, Portal, Realm, UnauthorizedLogin, UsernamePassword
+from .pbhelpers import (
+    Anonymous,
+    CountingClientFactory,
+    Portal,
+    Realm,
+    UnauthorizedLogin,
+    UsernamePassword,
+)
 
 # Twisted is a test dependency (setup.cfg's test extras), so these run
 # wherever `make test` does: a missing Twisted fails them, it never skips.
@@ -193,8 +201,8 @@ def twistedServer():
         process.stdout.close()
 
 
-def _connect(reactor, runUntil, port):
-    factory = pb.PBClientFactory()
+def _connect(reactor, runUntil, port, factoryClass=pb.PBClientFactory):
+    factory = factoryClass()
     reactor.connectTCP("127.0.0.1", port, factory)
     root = runUntil(reactor, factory.getRootObject())
     return factory, root
@@ -287,6 +295,24 @@ def test_loomClientLogin(reactor, runUntil, twistedServer):
     reactor.connectTCP("127.0.0.1", twistedServer[1], factory)
     avatar = runUntil(reactor, factory.login(Anonymous()))
     assert runUntil(reactor, avatar.callRemote("whoami")) == ()  # Twisted's ANONYMOUS
+    _disconnect(reactor, runUntil, factory)
+
+
+def test_loomClientPromisesFallBack(reactor, runUntil, twistedServer):
+    # A Twisted server never offers the pipelining dialect: the chain waits
+    # for each answer before sending the next message, and gets it right.
+    factory, root = _connect(reactor, runUntil, twistedServer[0], CountingClientFactory)
+    broker = factory._broker
+    assert broker.currentDialect == b"pb" and not broker.pipelining
+    broker.reset()
+    chain = send(send(send(root).getBuilder("linux")).getBuild(-1)).getResults()
+    assert runUntil(reactor, when(chain)) == "linux build -1: success"
+    assert broker.roundTrips() == 3
+    failed = send(send(root).fail("key")).getBuild(1)
+    failures = []
+    runUntil(reactor, when(failed).addErrback(failures.append))
+    assert failures[0].check(KeyError) is KeyError
+    assert runUntil(reactor, when(send(root).echo(5))) == 5
     _disconnect(reactor, runUntil, factory)
 
 

@@ -99,6 +99,23 @@ class Child(pb.Referenceable):
         return self.name
 
 
+class Build(pb.Referenceable):
+    def __init__(self, builder, number):
+        self.builder = builder
+        self.number = number
+
+    def remote_getResults(self):
+        return "%s build %d: success" % (self.builder, self.number)
+
+
+class Builder(pb.Referenceable):
+    def __init__(self, name):
+        self.name = name
+
+    def remote_getBuild(self, number):
+        return Build(self.name, number)
+
+
 class Server(pb.Root):
     def __init__(self):
         self.children = []
@@ -140,6 +157,9 @@ class Server(pb.Root):
 
     def remote_increment(self):
         return self.counter.increment()
+
+    def remote_getBuilder(self, name):
+        return Builder(name)
 
 
 class User(pb.Avatar):

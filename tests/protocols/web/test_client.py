@@ -8,8 +8,11 @@ timeouts on a Clock.
 
 import gzip
 import io
+from urllib.parse import urlparse, urlunparse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.protocol import Factory, Protocol
 from protocols.web import client, resource, server
@@ -330,3 +333,213 @@ def test_responseTimeoutOnAClock(parser):
     clock.advance(0.1)
     assert results[0].check(client.ResponseNeverReceived)
     assert transport.disconnecting or transport.disconnected
+
+
+def _urlparsed(uri, defaultPort=None):
+    # URI.fromBytes's parts as urllib.parse.urlparse gives them (its only
+    # implementation before the fast path for http URIs).
+    parsed = urlparse(uri.strip())
+    host = parsed.hostname or b""
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = (
+            defaultPort if defaultPort is not None else (443 if parsed.scheme == b"https" else 80)
+        )
+    if not host and parsed.netloc:
+        host = parsed.netloc.rsplit(b":", 1)[0]
+    fields = (parsed.scheme, parsed.netloc, host, port, parsed.path, parsed.params, parsed.query)
+    return (*fields, parsed.fragment)
+
+
+def _uriParts(uri, defaultPort=None):
+    parsed = client.URI.fromBytes(uri, defaultPort)
+    fields = (parsed.scheme, parsed.netloc, parsed.host, parsed.port, parsed.path, parsed.params)
+    return (*fields, parsed.query, parsed.fragment)
+
+
+def _sameAsUrlparse(uri, defaultPort=None):
+    try:
+        expected = _urlparsed(uri, defaultPort)
+    except (ValueError, UnicodeError) as e:
+        with pytest.raises(type(e)):
+            _uriParts(uri, defaultPort)
+        return
+    assert _uriParts(uri, defaultPort) == expected
+    parsed = client.URI.fromBytes(uri, defaultPort)
+    target = urlunparse((b"", b"", parsed.path or b"/", parsed.params, parsed.query, b""))
+    assert parsed.originForm == target
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        b"http://example.com",
+        b"http://Example.COM:8080/a/b;p?q=1&r#frag",
+        b"HTTPS://example.com/",
+        b"https://user:pw@[::1]:8443/x;y/z;w?#",
+        b"http://[::1]/",
+        b"http://host:0/",
+        b"http://host:99999/",
+        b"http://host:x/",
+        b"http://host:/p",
+        b"http:///p",
+        b"http://host/a?b?c#d#e",
+        b"http://host/%2e%2e/;;?;",
+        b"  http://host/padded  ",
+        b"http://host/with space",
+        b"http://ho\\st/",
+        b"http://[::1/",
+        b"http://h\xc3\xa9/",
+        b"Http://host/",
+        b"ftp://host/file",
+        b"/relative?x",
+    ],
+)
+def test_uriPartsAreUrlparses(uri):
+    # URI.fromBytes splits http(s) URIs itself: each part, and the request
+    # target made of them, is what urlparse gives.
+    _sameAsUrlparse(uri)
+    _sameAsUrlparse(uri, defaultPort=8000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from([b"http", b"https", b"HTTP", b"hTtp", b"ftp"]),
+    rest=st.binary(max_size=40)
+    | st.text(alphabet="ab:@[]/?#;%.1 \\\t", max_size=40).map(str.encode),
+)
+def test_anyUriPartsAreUrlparses(scheme, rest):
+    _sameAsUrlparse(scheme + b"://" + rest)
+
+
+class CountingTransport(StringTransport):
+    pauses = 0
+
+    def pauseProducing(self):
+        self.pauses += 1
+        StringTransport.pauseProducing(self)
+
+
+def _clientOnAClock(parser):
+    clock = MemoryReactorClock()
+    protocol = client.HTTP11ClientProtocol(reactor=clock, parser=parser)
+    transport = CountingTransport()
+    protocol.makeConnection(transport)
+    request = client.Request(b"GET", b"/", client.Headers(), None, True)
+    return protocol, transport, protocol.request(request)
+
+
+class Collect(Protocol):
+    def __init__(self):
+        self.data = []
+
+    def dataReceived(self, data):
+        self.data.append(data)
+
+
+def test_bodyDeliveredAtOnceNeverPausesTheSocket(parser):
+    # The proxy's case: deliverBody is called as the head arrives; reading
+    # is not paused and resumed for nothing.
+    protocol, transport, asked = _clientOnAClock(parser)
+    body = Collect()
+    asked.addCallback(lambda response: response.deliverBody(body))
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    protocol.dataReceived(b"ab")
+    protocol.dataReceived(b"cd")
+    assert b"".join(body.data) == b"abcd"
+    assert transport.pauses == 0 and transport.producerState == "producing"
+
+
+def test_bodyWaitingForDeliverBodyPausesTheSocket(parser):
+    protocol, transport, asked = _clientOnAClock(parser)
+    responses = []
+    asked.addCallback(responses.append)
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    assert transport.producerState == "producing"
+    protocol.dataReceived(b"ab")
+    assert transport.producerState == "paused"
+    body = Collect()
+    responses[0].deliverBody(body)
+    assert transport.producerState == "producing"
+    protocol.dataReceived(b"cd")
+    assert b"".join(body.data) == b"abcd"
+
+
+def _pooledConnections(clock, count):
+    connections = []
+    for _ in range(count):
+        connection = client.HTTP11ClientProtocol(reactor=clock)
+        connection.makeConnection(StringTransport())
+        connections.append(connection)
+    return connections
+
+
+def test_idleConnectionsShareOneTimer():
+    # Keeping a connection and taking it back costs no timed call of its
+    # own: the pool's one timer stays the same however many cycles.
+    clock = MemoryReactorClock()
+    pool = client.HTTPConnectionPool(clock)
+    pool.maxPersistentPerHost = 10
+    key = (b"http", b"example.com", 80)
+    connections = _pooledConnections(clock, 3)
+    for connection in connections:
+        pool._putConnection(key, connection)
+    timers = clock.getDelayedCalls()
+    assert len(timers) == 1
+    for _ in range(50):
+        taken = runNow(pool.getConnection(key, None))
+        pool._putConnection(key, taken)
+    assert clock.getDelayedCalls() == timers
+
+
+def test_idleConnectionsExpireAfterCachedConnectionTimeout():
+    clock = MemoryReactorClock()
+    pool = client.HTTPConnectionPool(clock)
+    key = (b"http", b"example.com", 80)
+    first, second = _pooledConnections(clock, 2)
+    pool._putConnection(key, first)
+    clock.advance(100)
+    pool._putConnection(key, second)
+    clock.advance(139.9)
+    assert not first.transport.disconnecting
+    clock.advance(0.1)  # 240 s idle: closed; the other has 100 s left
+    assert first.transport.disconnecting and not second.transport.disconnecting
+    assert runNow(pool.getConnection(key, None)) is second
+    pool._putConnection(key, second)  # idle again from now
+    clock.advance(239)
+    assert not second.transport.disconnecting
+    clock.advance(1)
+    assert second.transport.disconnecting
+    assert clock.getDelayedCalls() == []
+
+
+def runNow(deferred):
+    results = []
+    deferred.addBoth(results.append)
+    assert len(results) == 1
+    return results[0]
+
+
+def test_responseTimeoutsShareOneTimer(parser):
+    # A kept-alive connection's requests reuse one timed call: the second
+    # request's deadline is kept all the same.
+    clock = MemoryReactorClock()
+    protocol = client.HTTP11ClientProtocol(reactor=clock, parser=parser)
+    protocol.makeConnection(StringTransport())
+    first = []
+    request = client.Request(b"GET", b"/", client.Headers(), None, True)
+    protocol.request(request, timeout=5).addBoth(first.append)
+    timers = clock.getDelayedCalls()
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert first[0].code == 200 and protocol.state == "QUIESCENT"
+    clock.advance(1)
+    second = []
+    protocol.request(request, timeout=5).addBoth(second.append)
+    assert clock.getDelayedCalls() == timers
+    clock.advance(4.8)
+    assert second == []  # past the first request's deadline (5), not its own (6)
+    clock.advance(0.3)
+    assert second[0].check(client.ResponseNeverReceived)

@@ -24,6 +24,7 @@ from zope.interface import implementer
 from protocols.protocol import Factory, Protocol
 from protocols.web import client, proxy, resource, server
 from reactor.defer import CancelledError, Deferred, maybeDeferred
+from reactor.failure import Failure
 from reactor.interfaces import IConsumer
 from reactor.ssl import CertificateOptions, trustRootFromCertificates
 from reactor.task import Cooperator
@@ -565,3 +566,56 @@ def test_aBrokenChunkFromTheClientIs400(reactor, runUntil, stack):
     )
     answer = runUntil(reactor, deferToThread(rawExchange, port, request, _reactor=reactor), 20)
     assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+class _BodyResponse:
+    """A backend response whose body is delivered at once."""
+
+    code, phrase = 200, b"OK"
+
+    def __init__(self, length):
+        self.length = length
+        self.headers = client.Headers({b"content-length": [b"%d" % (length,)]})
+
+    def deliverBody(self, protocol):
+        transport = object()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"x" * self.length)
+        protocol.connectionLost(Failure(client.ResponseDone()))
+        self.transport = transport
+
+
+class _RecordingRequest:
+    method = b"GET"
+
+    def __init__(self):
+        self.responseHeaders = client.Headers()
+        self.producers = []
+        self.written = []
+        self.finished = False
+
+    def setResponseCode(self, code, phrase):
+        self.code = code
+
+    def registerProducer(self, producer, streaming):
+        self.producers.append(producer)
+
+    def unregisterProducer(self):
+        self.producers.append(None)
+
+    def write(self, data):
+        self.written.append(data)
+
+    def finish(self):
+        self.finished = True
+
+
+@pytest.mark.parametrize("length, registered", [(100, False), ((1 << 16) + 1, True)])
+def test_smallResponseBodyIsWrittenWithoutRegisteringTheBackend(length, registered):
+    # A body known to be small goes to the client without the backend's
+    # body transport registered as its producer (nothing to hold back);
+    # a larger one is, so that a slow client pauses the backend.
+    response, request = _BodyResponse(length), _RecordingRequest()
+    proxy.ReverseProxyResource._respond(response, request, [False])
+    assert request.finished and sum(map(len, request.written)) == length
+    assert request.producers == ([response.transport, None] if registered else [])

@@ -369,6 +369,22 @@ def test_streamedBodyArrivesAsItComes(noErrors):
     assert not connection.closed
 
 
+@pytest.mark.parametrize("head", [b"Content-Length: 0\r\n", b""])
+def test_streamedRequestWithoutBodyEndsAtOnce(noErrors, head):
+    # No body (a GET through a proxy): streamBody fires at once, its
+    # consumer registered and unregistered as for any body, and nothing
+    # is held for a stream (there is none).
+    upload = Upload()
+    connection = Connection(makeSite(upload))
+    connection.send(b"POST / HTTP/1.1\r\nHost: h\r\n" + head + b"\r\n")
+    [collector] = upload.collectors
+    assert upload.outcomes == [None]
+    assert collector.chunks == [] and collector.unregistered
+    assert collector.producer is not None
+    assert connection.response().body == b"got 0"
+    assert not connection.closed
+
+
 def test_pausedConsumerPausesReading(noErrors):
     upload = Upload()
     connection = Connection(makeSite(upload))

@@ -1,0 +1,198 @@
+"""
+The master's listening sockets under ``loomd --workers``, kept by the
+address each was asked for, and the descriptors of each generation.
+
+The one idea: a listening socket outlives the generations of workers that
+accept on it.  The master binds each address once; every worker of a
+generation accepts from that same socket (one accept queue shared by all:
+a free worker takes the next connection, and a connection the kernel has
+completed waits in the queue, not in one busy worker's).  When a reload
+starts a new generation, an address the new .tac asks for again is not
+bound again (it could not be: the old socket still listens) but adopted: the
+new port accepts on a duplicate of the same socket, so the queue carries
+over and no connection attempt is refused during the switch.  An address
+only the new .tac names is bound then, with the master's privileges at that
+time (after ``--uid`` a port below 1024 cannot be: the reload is refused
+and says so); one the new .tac no longer names closes with the old
+generation.
+
+``Listeners.capture(reactor)`` is the context in which a generation's
+application runs privilegedStartService: inside it the reactor's
+``listenTCP`` (and so ``listenSSL``) and ``listenUNIX`` go through this
+table.  It returns the Generation: what the tree registered with the
+reactor (its ports, and anything else it opened), taken out of the master's
+reactor, which never runs: each worker of the generation puts it back into
+its own (``Generation.activate``).
+"""
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from reactor import tcp, unix
+from reactor._socketfile import identity, unlinkIfSame
+from reactor.error import CannotListenError
+from reactor.interfaces import IListeningPort
+
+__all__ = ["Listeners", "Generation"]
+
+
+class Generation:
+    """
+    One load of the application and what it opened in the master.
+
+    :ivar number: 1 for the first load, +1 for each reload.
+    :ivar application: the loaded application (the service tree's root).
+    :ivar ports: {address key: listening port} of this generation.
+    :ivar readers: the descriptors its tree asked the reactor to read.
+    :ivar writers: those it asked the reactor to write.
+    :ivar opened: the reactor's open descriptors it added (closed at shutdown).
+    """
+
+    def __init__(self, number: int, application: Any) -> None:
+        self.number = number
+        self.application = application
+        self.ports: dict[tuple[Any, ...], Any] = {}
+        self.readers: list[Any] = []
+        self.writers: list[Any] = []
+        self.opened: set[Any] = set()
+        self._socketFiles: dict[str, Any] = {}
+
+    def activate(self, reactor: Any, others: "list[Generation]") -> None:
+        """
+        In a worker, after ``reactor.afterFork()``: watch this generation's
+        descriptors, and close this process's copies of the other
+        generations' listening sockets (a copy left open would keep an
+        address listening that nobody serves).  A UNIX port leaves its
+        socket file to the master, which bound it.
+        """
+        for other in others:
+            if other is not self:
+                other.closeSockets()
+        for reader in self.readers:
+            reactor.addReader(reader)
+        for writer in self.writers:
+            reactor.addWriter(writer)
+        reactor.openDescriptors.update(self.opened)
+        for port in self.ports.values():
+            keep = getattr(port, "keepSocketFile", None)
+            if keep is not None:
+                keep()
+
+    def closeSockets(self) -> None:
+        """Close this process's copy of each listening socket of the generation."""
+        for port in self.ports.values():
+            sock = port.socket
+            if sock is not None:
+                sock.close()
+
+    def removeSocketFiles(self, kept: "Generation | None") -> None:
+        """
+        In the master, once no process serves this generation: remove the
+        socket files it bound that ``kept`` (the generation serving now, or
+        None) does not listen on.
+        """
+        for path, bound in self._socketFiles.items():
+            if kept is None or ("UNIX", path) not in kept.ports:
+                unlinkIfSame(path, bound)
+
+
+class Listeners:
+    """The master's table of listening sockets, by address asked for."""
+
+    def __init__(self) -> None:
+        self.current: Generation | None = None
+
+    @contextmanager
+    def capture(self, reactor: Any, generation: Generation) -> Iterator[Generation]:
+        """
+        Run the block (the application's privilegedStartService) with the
+        reactor's listen methods going through this table, then move what
+        the block registered out of the reactor into generation.
+        """
+        reactor.listenTCP = self._listenTCP(reactor, generation)
+        reactor.listenUNIX = self._listenUNIX(reactor, generation)
+        try:
+            yield generation
+        finally:
+            del reactor.listenTCP
+            del reactor.listenUNIX
+            self._takeOut(reactor, generation)
+
+    def _known(self, key: tuple[Any, ...], generation: Generation) -> Any:
+        if key in generation.ports:
+            raise CannotListenError(
+                key[1], key[-1], OSError("listened on twice by one application")
+            )
+        return self.current.ports.get(key) if self.current is not None else None
+
+    def _listenTCP(self, reactor: Any, generation: Generation) -> Any:
+        bind = type(reactor).listenTCP
+
+        def listenTCP(port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
+            key = ("TCP", interface, port)
+            known = self._known(key, generation)
+            if known is None or known.socket is None:
+                listening = bind(reactor, port, factory, backlog, interface)
+            else:
+                listening = tcp.Port(port, factory, backlog, interface, reactor=reactor)
+                listening.adoptSocket(known.socket.dup())
+            generation.ports[key] = listening
+            return listening
+
+        return listenTCP
+
+    def _listenUNIX(self, reactor: Any, generation: Generation) -> Any:
+        bind = type(reactor).listenUNIX
+
+        def listenUNIX(
+            address: str, factory: Any, backlog: int = 50, mode: Any = None, wantPID: bool = False
+        ) -> Any:
+            key = ("UNIX", address)
+            known = self._known(key, generation)
+            if known is None or known.socket is None:
+                listening = bind(reactor, address, factory, backlog, mode, wantPID)
+                _rememberSocketFile(generation, address)
+            else:
+                listening = unix.Port(address, factory, backlog, mode, wantPID, reactor=reactor)
+                listening.adoptSocket(known.socket.dup())
+                # The file goes with the last generation listening there.
+                bound = self.current._socketFiles.get(address) if self.current else None
+                if bound is not None:
+                    generation._socketFiles[address] = bound
+            generation.ports[key] = listening
+            return listening
+
+        return listenUNIX
+
+    def _takeOut(self, reactor: Any, generation: Generation) -> None:
+        # The master never runs its reactor: what the tree registered there
+        # is the generation's, for its workers to watch (activate).
+        generation.readers = reactor.getReaders()
+        generation.writers = reactor.getWriters()
+        generation.opened = set(reactor.openDescriptors)
+        reactor.removeAll()
+        reactor.openDescriptors.clear()
+
+    def listeningPorts(self, generation: Generation) -> list[Any]:
+        """The generation's listening ports (ports and other IListeningPorts it opened)."""
+        found = list(generation.ports.values())
+        for descriptor in generation.opened:
+            if IListeningPort.providedBy(descriptor) and descriptor not in found:
+                found.append(descriptor)
+        return found
+
+
+def _rememberSocketFile(generation: Generation, address: str) -> None:
+    # The identity of the socket file bound now, so that the master removes
+    # it (and only it) once no generation listens there.
+    if address.startswith("\0"):
+        return
+    try:
+        status = os.lstat(address)
+    except OSError:
+        return
+    if stat.S_ISSOCK(status.st_mode):
+        generation._socketFiles[address] = identity(status)
