@@ -18,7 +18,8 @@ Points:
 
 For each, the CPU per call of the server (utime + stime of its process from
 /proc over the measured interval) and of the client process (getrusage),
-and, for (a) and (b), the calls per CPU-second of the two together.  The
+and, for (a) and (b), the calls per CPU-second of the two together (judged
+against 2x Twisted's too, beside the issue's calls/s targets).  The
 sequential point is bound by latency more than by CPU: each call wakes the
 server and then the client, on two CPUs (pinned), and on a virtual machine
 shared with other work such a wake-up costs as much as the call's Python.
@@ -68,9 +69,14 @@ BULK_CHUNKS, BULK_CHUNK = 16, 65536
 MIB = 1024 * 1024
 
 # (point, metric, bound on Loom/Twisted, higher is better, what is promised).
+# The calls/s targets are the issue's; the calls per CPU-second beside them
+# are what the same calls cost, server and client together, which other
+# work on a shared machine moves far less than it moves the rates.
 TARGETS = [
     ("sequential", "rate", 2.0, True, "(a) Loom calls/s, 1 connection >= 2x Twisted's"),
+    ("sequential", "perCPU", 2.0, True, "(a) Loom calls per CPU-s, 1 connection >= 2x"),
     ("concurrent", "rate", 2.0, True, "(b) Loom calls/s, %d callers >= 2x Twisted's"),
+    ("concurrent", "perCPU", 2.0, True, "(b) Loom calls per CPU-s, %d callers >= 2x"),
     ("bulk", "rate", 1.0, True, "(c) Loom MiB/s, 1 MiB argument >= Twisted's"),
 ]
 
@@ -194,10 +200,12 @@ def summarize(point, raw):
     """A client's raw figures as the table's metrics (bulk: MiB/s, CPU per MiB)."""
     count = raw["count"]
     unit = BULK_CHUNKS * BULK_CHUNK / MIB if point == "bulk" else 1
+    cpu = raw["serverCPU"] + raw["clientCPU"]
     return {
         "rate": count * unit / raw["elapsed"],
         "serverUs": raw["serverCPU"] * 1e6 / (count * unit) if count else float("nan"),
         "clientUs": raw["clientCPU"] * 1e6 / (count * unit) if count else float("nan"),
+        "perCPU": count * unit / cpu if cpu else float("nan"),
     }
 
 
@@ -266,9 +274,7 @@ def tableRows(results, names):
         if point != "bulk":
             # What a core's worth of CPU yields, server and client together:
             # the rate once the wake-ups between them cost nothing.
-            server, client = medians(point, "serverUs"), medians(point, "clientUs")
-            perCPU = {name: 1e6 / (server[name] + client[name]) for name in server}
-            rows.append(("", "calls per CPU-s", perCPU))
+            rows.append(("", "calls per CPU-s", medians(point, "perCPU")))
     return rows
 
 

@@ -47,24 +47,28 @@ def test_bulkArgumentIsOneMebibyteOfDistinctChunks():
 def test_summarizePerCallAndPerMebibyte():
     benchPb = _benchPb()
     raw = {"count": 500, "elapsed": 2.0, "serverCPU": 0.01, "clientCPU": 0.02}
-    assert benchPb.summarize("sequential", raw) == {
-        "rate": 250.0,
-        "serverUs": 20.0,
-        "clientUs": 40.0,
-    }
+    assert benchPb.summarize("sequential", raw) == pytest.approx(
+        {"rate": 250.0, "serverUs": 20.0, "clientUs": 40.0, "perCPU": 500 / 0.03}
+    )
     # Each bulk call carries 1 MiB: 500 calls in 2 s are 250 MiB/s.
     assert benchPb.summarize("bulk", raw)["rate"] == 250.0
     assert benchPb.summarize("bulk", raw)["serverUs"] == 20.0
 
 
 def _results(loom, twisted):
-    """Per-point samples; each argument holds, per repeat, the three points' rates."""
+    """
+    Per-point samples; each argument holds, per repeat, the three points'
+    rates, then the calls per CPU-second of the first two.
+    """
     results = {"sequential": {}, "concurrent": {}, "bulk": {}}
     for name, repeats in (("loom", loom), ("twisted", twisted)):
         if repeats is None:
             continue
         for index, point in enumerate(results):
-            results[point][name] = [{"rate": rates[index]} for rates in repeats]
+            results[point][name] = [
+                {"rate": figures[index], "perCPU": figures[3 + index] if index < 2 else None}
+                for figures in repeats
+            ]
     return results
 
 
@@ -79,31 +83,42 @@ def test_targetsPassOnPairedRatios(capsys):
     # The machine slowed down while Twisted's third repeat ran: judged on
     # the ratio of the medians, (a) would miss (2100 / 1100 < 2).
     results = _results(
-        loom=[(4100, 8000, 200), (2100, 8100, 210), (1200, 4000, 100)],
-        twisted=[(2000, 3900, 50), (1000, 4000, 52), (1100, 1950, 25)],
+        loom=[(4100, 8000, 200, 8000, 24000), (2100, 8100, 210, 8100, 24500)]
+        + [(1200, 4000, 100, 7900, 23000)],
+        twisted=[(2000, 3900, 50, 3900, 9000), (1000, 4000, 52, 4000, 9100)]
+        + [(1100, 1950, 25, 3800, 8900)],
     )
     missed, lines = _verdicts(capsys, results, ["loom", "twisted"])
-    assert (missed, lines) == (0, ["PASS"] * 3)
+    assert (missed, lines) == (0, ["PASS"] * 5)
+
+
+def test_ratesAndCPUAreJudgedApart(capsys):
+    # Other work slowed Loom's run: its rates miss, its CPU per call passes.
+    results = _results(
+        loom=[(1500, 7000, 200, 8000, 24000)], twisted=[(1000, 4000, 50, 3900, 9000)]
+    )
+    missed, lines = _verdicts(capsys, results, ["loom", "twisted"])
+    assert (missed, lines) == (2, ["MISS", "PASS", "MISS", "PASS", "PASS"])
 
 
 def test_targetsMiss(capsys):
-    results = _results(loom=[(1500, 7000, 40)], twisted=[(1000, 4000, 50)])
+    results = _results(loom=[(1500, 7000, 40, 6000, 15000)], twisted=[(1000, 4000, 50, 3900, 9000)])
     missed, lines = _verdicts(capsys, results, ["loom", "twisted"])
-    assert (missed, lines) == (3, ["MISS"] * 3)
+    assert (missed, lines) == (5, ["MISS"] * 5)
 
 
 def test_frameworkNotMeasuredIsMissing(capsys):
-    results = _results(loom=[(2100, 8000, 200)], twisted=None)
+    results = _results(loom=[(2100, 8000, 200, 8000, 24000)], twisted=None)
     missed, lines = _verdicts(capsys, results, ["loom"])
-    assert (missed, lines) == (3, ["MISSING"] * 3)
+    assert (missed, lines) == (5, ["MISSING"] * 5)
 
 
 def test_tableShowsMediansAndRatios(capsys):
     benchPb = _benchPb()
     results = {
         point: {
-            "loom": [{"rate": 300.0, "serverUs": 10.0, "clientUs": 12.0}],
-            "twisted": [{"rate": 100.0, "serverUs": 40.0, "clientUs": 36.0}],
+            "loom": [{"rate": 300.0, "serverUs": 10.0, "clientUs": 12.0, "perCPU": 45455.0}],
+            "twisted": [{"rate": 100.0, "serverUs": 40.0, "clientUs": 36.0, "perCPU": 13158.0}],
         }
         for point in benchPb.POINTS
     }
