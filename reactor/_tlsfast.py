@@ -66,9 +66,13 @@ from typing import Any
 
 from OpenSSL import SSL
 
-__all__ = ["FAST", "FastCalls", "hotCalls"]
+__all__ = ["FAST", "FastCalls", "hotCalls", "readRecords", "recvEach"]
 
-_BUFFER_SIZE = 65536  # reactor.tls's _RECV_SIZE: more than a record holds
+# A pooled buffer holds the most that reactor.tls decrypts from one chunk
+# read below (a 256 KiB read completes 17 records) or reads from the BIO in
+# one call (a 256 KiB slice encrypted, with its records' overhead).
+_BUFFER_SIZE = 294912
+_RECORD_CLEARTEXT = 16384  # the most cleartext one TLS record holds
 _MAX_WRITE = 2147483647  # SSL_write takes an int (pyOpenSSL's limit too)
 _FIVE = ("bio_write", "recv", "send", "sendall", "bio_read")
 _SIGNATURES = {
@@ -118,6 +122,36 @@ def _takeBuffer() -> Any:
         return _buffers.pop()
     except IndexError:
         return _allocate("char[]", _BUFFER_SIZE)
+
+
+def recvEach(calls: Any, records: int) -> tuple[bytes, Exception | None]:
+    """
+    Decrypt the next records records (-1: until OpenSSL wants more) with
+    one ``recv`` each, of calls (a FastCalls or a Connection).  Return what
+    they held, joined, and the exception that ended the loop early (None
+    if none did): WantReadError, ZeroReturnError, or what failed.
+    """
+    chunks = []
+    error = None
+    while records:
+        try:
+            chunks.append(calls.recv(65536))
+        except Exception as raised:
+            error = raised
+            break
+        records -= 1
+    return b"".join(chunks), error
+
+
+def readRecords(calls: Any, records: int) -> tuple[bytes, Exception | None]:
+    """
+    What reactor.tls calls to decrypt records: recvEach(calls, records),
+    through FastCalls.recvRecords when calls is a FastCalls (calls is what
+    hotCalls returned, or a stand-in with its methods, as tests make).
+    """
+    if calls.__class__ is FastCalls:
+        return calls.recvRecords(records)
+    return recvEach(calls, records)
 
 
 def hotCalls(connection: Any) -> Any:
@@ -180,6 +214,33 @@ class FastCalls:
         if result <= 0:
             self._raiseError(self._pointer, result)  # raises (never SSL_ERROR_NONE then)
         return data
+
+    def recvRecords(self, records: int) -> tuple[bytes, Exception | None]:
+        """
+        recvEach(self, records), with every record decrypted into one
+        pooled buffer and copied out once: one bytes object, where recvEach
+        makes one per record and then joins them.
+        """
+        if not 0 < records <= _BUFFER_SIZE // _RECORD_CLEARTEXT:
+            return recvEach(self, records)  # -1, or more than a buffer holds: rare
+        buffer = _takeBuffer()
+        ssl = self._pointer
+        filled = 0
+        error = None
+        while records:
+            # One record per call: the room left holds a whole one.
+            result = _SSL_read(ssl, buffer + filled, _BUFFER_SIZE - filled)
+            if result <= 0:
+                try:
+                    self._raiseError(ssl, result)  # raises (never SSL_ERROR_NONE then)
+                except Exception as raised:
+                    error = raised
+                break
+            filled += result
+            records -= 1
+        data = _unpack(buffer, filled) if filled else b""
+        _buffers.append(buffer)
+        return data, error
 
     def send(self, buf: Any, flags: int = 0) -> int:
         """Encrypt buf, or as much of it as one call takes (Connection.send)."""

@@ -76,7 +76,7 @@ from OpenSSL import SSL
 from OpenSSL.SSL import WantReadError, ZeroReturnError
 from zope.interface import implementer
 
-from reactor._tlsfast import hotCalls
+from reactor._tlsfast import hotCalls, readRecords
 from reactor.error import ConnectionDone, ConnectionLost, SSLError
 from reactor.failure import Failure
 from reactor.interfaces import (
@@ -93,7 +93,6 @@ __all__ = ["TLSMemoryBIOFactory", "TLSMemoryBIOProtocol"]
 
 _NO_RENEGOTIATION = getattr(SSL, "OP_NO_RENEGOTIATION", 0)
 _RECORD_SIZE = 16384  # the most cleartext one TLS record holds
-_RECV_SIZE = 65536  # more than a record holds, so one recv empties one
 _SEND_SLICE = 262144  # the most cleartext encrypted at once: bounds the BIO
 # TLS record content types: change_cipher_spec, alert, handshake,
 # application_data, heartbeat.
@@ -226,26 +225,20 @@ class TLSMemoryBIOProtocol:
         else:
             records = self._countRecords(data)
         if records and not self._dead:
-            # recv once per record (-1: until OpenSSL wants more).  Anything
-            # but application data (a session ticket, a key update, an
-            # alert) ends the loop early, with an exception.
-            recv = self._io.recv
-            chunks = []
+            # Decrypt what the records held, into one bytes (-1: until
+            # OpenSSL wants more).  Anything but application data (a session
+            # ticket, a key update, an alert) ends the reading early, with an
+            # exception.
+            data, error = readRecords(self._io, records)
             event: Any = None
-            while records:
-                try:
-                    chunks.append(recv(_RECV_SIZE))
-                except WantReadError:
+            if error is not None:
+                if isinstance(error, WantReadError):
                     event = WantReadError
-                    break
-                except ZeroReturnError:
+                elif isinstance(error, ZeroReturnError):
                     event = ZeroReturnError
-                    break
-                except Exception:
-                    event = Failure()
-                    break
-                records -= 1
-            if chunks:
+                else:
+                    event = Failure(error)
+            if data:
                 # What the protocol writes while it runs is kept, and
                 # encrypted in one piece when it returns (an exception
                 # included: what was written before it still goes, as over
@@ -253,7 +246,7 @@ class TLSMemoryBIOProtocol:
                 pending: list[bytes] = []
                 self._pending = pending
                 try:
-                    self.wrappedProtocol.dataReceived(b"".join(chunks))
+                    self.wrappedProtocol.dataReceived(data)
                 finally:
                     self._pending = None
                     if pending and not self._closeSent and not self._dead:
