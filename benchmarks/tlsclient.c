@@ -41,7 +41,7 @@
  * The server's work is unchanged: it decrypts and encrypts every byte.
  *
  * Output: one line of key=value pairs on stdout, starting with "result"
- * (with the negotiated cipher and group).  Exit status 0 on success, 1 on a
+ * (with the negotiated cipher and group, and raw=1 once bulk went raw).  Exit status 0 on success, 1 on a
  * usage or setup error, or when a connection fails outside handshake mode.
  *
  *   cc -O2 -std=c99 -o tlsclient tlsclient.c -lssl -lcrypto
@@ -470,9 +470,11 @@ static void measure(void)
     Measured m = runMeasured("tlsclient", epfd, opt.warmup, opt.duration, opt.serverPid, step,
                              &errors);
     printf("result mode=%s conns=%d size=%zu count=%ld elapsed=%.6f client_cpu=%.6f "
-           "server_cpu=%.6f server_user=%.6f errors=%ld handshakes=%ld cipher=%s group=%s\n",
+           "server_cpu=%.6f server_user=%.6f errors=%ld handshakes=%ld cipher=%s group=%s "
+           "raw=%d\n",
            opt.mode, handshakeMode ? opt.inflight : opt.conns, opt.size, m.count, m.elapsed,
-           m.clientCpu, m.serverCpu, m.serverUser, errors, handshakes, cipher, group);
+           m.clientCpu, m.serverCpu, m.serverUser, errors, handshakes, cipher, group,
+           bulk && conns[0].raw);
     fflush(stdout);
 }
 

@@ -35,6 +35,7 @@ def test_clientDrivesEveryPointOverTLS(tmp_path, name):
         }
     finally:
         server.stop()
+    # (bulk: measure() raises unless the client went raw, as documented.)
     for sample in samples.values():
         assert sample["rate"] > 0
         assert sample["errors"] == 0
@@ -58,10 +59,13 @@ def test_driveCountsTheUnitsOfItsPoint(monkeypatch):
     monkeypatch.setattr(benchTls, "runClient", runClient)
     assert benchTls.drive("client", Server(), 1.0, "handshake") == 100
     assert benchTls.drive("client", Server(), 1.0, "pingpong") == 5000
+    assert benchTls.drive("client", Server(), 1.0, "bulk") == 0.005  # MB: bytes / 10^6
     assert driven == [
         benchTls.POINTS["handshake"],
         "stopped",
         benchTls.POINTS["pingpong"],
+        "stopped",
+        benchTls.POINTS["bulk"],
         "stopped",
     ]
 
@@ -107,6 +111,16 @@ def test_targetsMiss(capsys):
     )
     missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
     assert (missed, lines) == (5, ["MISS"] * 5)
+
+
+def test_onlyThePointsRunAreJudged(capsys):
+    # --points bulk: the one target of that point, nothing MISSING.
+    results = _results(
+        loom=[(500, 1100, 10, 600)], twisted=[(600, 1000, 25, 350)], asyncio=[(650, 900, 12, 500)]
+    )
+    results = {"bulk": results["bulk"]}
+    missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
+    assert (missed, lines) == (0, ["PASS"])
 
 
 def test_loomNotMeasuredIsMissing(capsys):
