@@ -14,7 +14,7 @@ from OpenSSL import SSL
 from OpenSSL._util import lib
 
 from reactor import _tlsfast
-from reactor._tlsfast import FastCalls, hotCalls, readRecords, recvEach
+from reactor._tlsfast import FastCalls, hotCalls, readRecords
 from reactor.testing import StringTransport
 from reactor.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from tests.reactor import tlscontexts as tlscerts
