@@ -273,6 +273,23 @@ def checkTargets(results, names):
     return missed
 
 
+def printSaturation(results, names):
+    """
+    Say, for the bulk point, which side used more of its core: its MB/s
+    measures the server only where the server did (see the docstring).
+    """
+    samples = results.get("bulk", {})
+    parts = []
+    for name in names:
+        if not samples.get(name):
+            continue
+        server, client = median(samples[name], "serverShare"), median(samples[name], "clientShare")
+        side = "server" if server >= client else "CLIENT"
+        parts.append("%s %s (server %.0f%%, client %.0f%%)" % (name, side, server, client))
+    if parts:
+        print("Bulk, the busier side: " + "; ".join(parts))
+
+
 def printSessions(results):
     """Say which cipher and group each server negotiated (they should all agree)."""
     seen = {}
@@ -563,6 +580,7 @@ def main(argv=None):
         printTable(NAMES, tableRows(results, names))
         print("Ratios are Loom / peer: higher is better for rates, lower for CPU.")
         printSessions(results)
+        printSaturation(results, names)
         checkTargets(results, names)
     if args.profile_handshake:
         profileHandshake(client, peerList, args)

@@ -129,6 +129,20 @@ def test_loomNotMeasuredIsMissing(capsys):
     assert (missed, lines) == (5, ["MISSING"] * 5)
 
 
+def test_saturationNamesTheBusierSide(capsys):
+    results = {
+        "bulk": {
+            "loom": [{"serverShare": 97.0, "clientShare": 71.0}],
+            "twisted": [{"serverShare": 60.0, "clientShare": 99.0}],
+        }
+    }
+    _benchTls().printSaturation(results, ["loom", "twisted", "asyncio"])
+    assert capsys.readouterr().out == (
+        "Bulk, the busier side: loom server (server 97%, client 71%); "
+        "twisted CLIENT (server 60%, client 99%)\n"
+    )
+
+
 CALLGRIND_OUTPUT = """\
 events: Ir
 ob=(1) /usr/lib/libpython3.11.so.1.0
