@@ -36,7 +36,14 @@ which reactor.tls drives through the public ``do_handshake``, and one that
 raises makes pyOpenSSL's wrapper fail the OpenSSL call it runs in, so the
 exception comes back through ``_raise_ssl_error`` all the same.
 
-What OpenSSL decrypts or writes out is copied from a 64 KiB buffer taken
+One method more than the Connection has: ``recvRecords(n)`` decrypts the
+n records a chunk completed into one buffer and copies them out once, where
+a ``recv`` per record (``recvEach``, what reactor.tls does on the fallback)
+copies each out and then joins them: a 64 KiB read of a bulk transfer
+holds four records.  It ends as recvEach's loop ends, with what was read
+and the exception recv would have raised (test_recordsAreReadTogether).
+
+What OpenSSL decrypts or writes out is copied from a 288 KiB buffer taken
 from a pool and put back before the call returns.  cffi lets other threads
 run during each OpenSSL call, so no buffer may serve two calls in flight
 (test_aCallInFlightKeepsItsBuffer); the pool holds as many buffers as
@@ -66,13 +73,13 @@ from typing import Any
 
 from OpenSSL import SSL
 
-__all__ = ["FAST", "FastCalls", "hotCalls", "readRecords", "recvEach"]
+__all__ = ["FAST", "FastCalls", "hotCalls", "recvEach"]
 
 # A pooled buffer holds the most that reactor.tls decrypts from one chunk
 # read below (a 256 KiB read completes 17 records) or reads from the BIO in
 # one call (a 256 KiB slice encrypted, with its records' overhead).
 _BUFFER_SIZE = 294912
-_RECORD_CLEARTEXT = 16384  # the most cleartext one TLS record holds
+_MOST_RECORDS = _BUFFER_SIZE // 16384  # records whose cleartext (16 KiB at most) it holds
 _MAX_WRITE = 2147483647  # SSL_write takes an int (pyOpenSSL's limit too)
 _FIVE = ("bio_write", "recv", "send", "sendall", "bio_read")
 _SIGNATURES = {
@@ -143,17 +150,6 @@ def recvEach(calls: Any, records: int) -> tuple[bytes, Exception | None]:
     return b"".join(chunks), error
 
 
-def readRecords(calls: Any, records: int) -> tuple[bytes, Exception | None]:
-    """
-    What reactor.tls calls to decrypt records: recvEach(calls, records),
-    through FastCalls.recvRecords when calls is a FastCalls (calls is what
-    hotCalls returned, or a stand-in with its methods, as tests make).
-    """
-    if calls.__class__ is FastCalls:
-        return calls.recvRecords(records)
-    return recvEach(calls, records)
-
-
 def hotCalls(connection: Any) -> Any:
     """
     Return what reactor.tls calls for connection's bio_write, recv, send,
@@ -221,9 +217,9 @@ class FastCalls:
         pooled buffer and copied out once: one bytes object, where recvEach
         makes one per record and then joins them.
         """
-        if not 0 < records <= _BUFFER_SIZE // _RECORD_CLEARTEXT:
+        if not 0 < records <= _MOST_RECORDS:
             return recvEach(self, records)  # -1, or more than a buffer holds: rare
-        buffer = _takeBuffer()
+        buffer = _buffers.pop() if _buffers else _allocate("char[]", _BUFFER_SIZE)
         ssl = self._pointer
         filled = 0
         error = None

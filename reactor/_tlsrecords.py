@@ -8,8 +8,8 @@ bytes.  A RecordCounter follows the stream across chunks: the bytes still
 missing from the record under way, and the start of a header split between
 two chunks (test_recordsSplitAnywhere).  Counting reads the headers in
 Python, which costs less than a failing OpenSSL call (it raises through
-cffi); the common chunk, one whole application data record, is told by one
-test of its first header.
+cffi); the common chunk, one whole application data record, reactor.tls
+tells by one test of its first header, without calling ``count``.
 
 Two findings ride along: a handshake record after the handshake is the peer
 trying to renegotiate (``renegotiating``: reactor.tls refuses it), and a
@@ -59,15 +59,6 @@ class RecordCounter:
         """
         size = len(data)
         left = self.left
-        if (
-            # Most reads hold one whole application data record.
-            not left
-            and not self.header
-            and data[0] == _APPLICATION_DATA
-            and size > 5
-            and size == (data[3] << 8 | data[4]) + 5
-        ):
-            return 1
         complete = 0
         position = 0
         if left < 0:
