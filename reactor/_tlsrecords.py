@@ -19,13 +19,13 @@ header that is no TLS record at all loses the framing for good (see
 
 from __future__ import annotations
 
-__all__ = ["RecordCounter"]
+__all__ = ["APPLICATION_DATA", "RecordCounter"]
 
 # TLS record content types: change_cipher_spec, alert, handshake,
 # application_data, heartbeat.
 _RECORD_TYPES = frozenset([20, 21, 22, 23, 24])
 _HANDSHAKE = 22
-_APPLICATION_DATA = 23
+APPLICATION_DATA = 23
 
 
 class RecordCounter:
@@ -75,7 +75,7 @@ class RecordCounter:
             self.header = b""
         while position + 5 <= size:
             kind = data[position]
-            if kind != _APPLICATION_DATA:
+            if kind != APPLICATION_DATA:
                 if kind == _HANDSHAKE and handshakeDone:
                     self.renegotiating = True
                 elif kind not in _RECORD_TYPES:

@@ -21,10 +21,10 @@ reactor._tlsrecords), and OpenSSL decrypts once per record the chunk
 completed, never once more to hear "want read" (test_recordsSplitAnywhere),
 all of them into one buffer that is copied out once (reactor._tlsfast's
 ``recvRecords``).  What the records held reaches the protocol in one
-``dataReceived``.  What the protocol writes while it
-runs inside that call is kept, and encrypted with one ``send`` when it
-returns, so a request and its answer cost one ``bio_write``, one ``recv``,
-one ``send``, one ``bio_read`` and one write to the transport
+``dataReceived``.  What the protocol writes while it runs inside that call
+is kept, and encrypted with one ``send`` when it returns, so a request and
+its answer cost one ``bio_write``, one ``recv``, one ``send``, one
+``bio_read`` and one write to the transport
 (test_answerIsOneRecordAndOneWrite), made straight into OpenSSL by
 reactor._tlsfast where this pyOpenSSL allows it (half the instructions of
 pyOpenSSL's methods, the fallback).  Writes made at any other time are
@@ -79,7 +79,7 @@ from OpenSSL.SSL import WantReadError, ZeroReturnError
 from zope.interface import implementer
 
 from reactor._tlsfast import FastCalls, hotCalls, recvEach
-from reactor._tlsrecords import RecordCounter
+from reactor._tlsrecords import APPLICATION_DATA, RecordCounter
 from reactor.error import ConnectionDone, ConnectionLost, SSLError
 from reactor.failure import Failure
 from reactor.interfaces import (
@@ -214,7 +214,7 @@ class TLSMemoryBIOProtocol:
                 # here, without a call (RecordCounter.count would say 1).
                 not framing.left
                 and not framing.header
-                and data[0] == 23
+                and data[0] == APPLICATION_DATA
                 and len(data) > 5
                 and len(data) == (data[3] << 8 | data[4]) + 5
             ):
