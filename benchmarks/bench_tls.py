@@ -86,10 +86,16 @@ HANDSHAKE_INFLIGHT = 16
 PINGPONG_CONNS, PINGPONG_SIZE = 100, 64
 BULK_SIZE, BULK_WINDOW = 65536, 16
 
+
+def bulkArgs(window):
+    """tlsclient's arguments for the bulk point with window blocks in flight."""
+    return ["-m", "bulk", "-s", str(BULK_SIZE), "-k", str(window)]
+
+
 POINTS = {
     "handshake": ["-m", "handshake", "-k", str(HANDSHAKE_INFLIGHT), "-s", "1"],
     "pingpong": ["-m", "pingpong", "-c", str(PINGPONG_CONNS), "-s", str(PINGPONG_SIZE)],
-    "bulk": ["-m", "bulk", "-s", str(BULK_SIZE), "-k", str(BULK_WINDOW)],
+    "bulk": bulkArgs(BULK_WINDOW),
 }
 
 # (point, metric, peer, bound on Loom/peer, higher is better, what is promised).
@@ -509,6 +515,12 @@ def main(argv=None):
     parser.add_argument("--pin", action="store_true", help="servers on CPU 1, client on CPU 0")
     parser.add_argument("--quick", action="store_true", help="1 repeat, short points")
     parser.add_argument(
+        "--bulk-window",
+        type=int,
+        default=BULK_WINDOW,
+        help="bulk: 64 KiB blocks in flight (default %(default)s)",
+    )
+    parser.add_argument(
         "--points",
         nargs="+",
         choices=list(POINTS),
@@ -541,6 +553,7 @@ def main(argv=None):
         args.profile_seconds = min(args.profile_seconds, 2.0)
     if args.pin:
         PIN.update(server=1, client=0)
+    POINTS["bulk"] = bulkArgs(args.bulk_window)
     raiseFileLimit()
     client = buildClient()
     makeCertificate()
@@ -563,7 +576,7 @@ def main(argv=None):
                 args.warmup,
                 args.duration,
                 HANDSHAKE_INFLIGHT,
-                BULK_WINDOW,
+                args.bulk_window,
                 BULK_SIZE // 1024,
             ),
             flush=True,

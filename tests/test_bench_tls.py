@@ -113,6 +113,12 @@ def test_targetsMiss(capsys):
     assert (missed, lines) == (5, ["MISS"] * 5)
 
 
+def test_bulkWindowIsTheBlocksInFlight():
+    benchTls = _benchTls()
+    assert benchTls.POINTS["bulk"] == benchTls.bulkArgs(benchTls.BULK_WINDOW)
+    assert benchTls.bulkArgs(64) == ["-m", "bulk", "-s", "65536", "-k", "64"]
+
+
 def test_onlyThePointsRunAreJudged(capsys):
     # --points bulk: the one target of that point, nothing MISSING.
     results = _results(
