@@ -99,13 +99,16 @@ POINTS = {
 }
 
 # (point, metric, peer, bound on Loom/peer, higher is better, what is promised).
-# (a) twice: the handshakes one core of the server does (its CPU per
-# handshake), and the rate measured, which a stall per handshake lowers too.
+# (a) and (c) twice: what one core of the server does (its CPU per
+# handshake, per MB), and the rate measured, which a stall lowers too, and
+# on a shared machine the share of its core the server got (bulk: see the
+# module docstring).
 TARGETS = [
     ("handshake", "serverUs", "twisted", 1.0, False, "(a) Loom server CPU/handshake <= Twisted's"),
     ("handshake", "rate", "twisted", 1.0, True, "(a) Loom handshakes/s >= Twisted's"),
     ("pingpong", "serverUs", "asyncio", 1.0, False, "(b) Loom server CPU/rt <= asyncio's"),
     ("pingpong", "serverUs", "twisted", 0.5, False, "(b) Loom server CPU/rt <= 0.5x Twisted's"),
+    ("bulk", "serverUs", "twisted", 1 / 1.5, False, "(c) Loom server CPU/MB <= Twisted's / 1.5"),
     ("bulk", "rate", "twisted", 1.5, True, "(c) Loom MB/s >= 1.5x Twisted's"),
 ]
 
@@ -238,6 +241,8 @@ def tableRows(results, names):
             rows.append((label, "MB/s echoed", medians(point, "rate")))
             rows.append(("", "server CPU ms/MB", medians(point, "serverUs", 1e-3)))
             rows.append(("", "  of which user", medians(point, "serverUserUs", 1e-3)))
+            perCore = {name: 1e6 / value for name, value in medians(point, "serverUs").items()}
+            rows.append(("", "MB/CPU-s", perCore))
         else:
             rows.append((label, rateLabel[point], medians(point, "rate")))
             rows.append(("", "server CPU us/%s" % unit, medians(point, "serverUs")))
