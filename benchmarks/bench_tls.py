@@ -27,11 +27,12 @@ Points, in the issue's order:
   one saturated: a client that decrypted the echo through a socket BIO cost
   as much per MB as Loom's server (98% of its core), so tlsclient counts the
   echo from its record headers after the first block and sends in large
-  writes (tlsclient.c, "Bulk without the client's limit"), at some 0.8 ms/MB
-  against the servers' 1.2 to 2.6.  The table's server and client CPU %
-  show which side was saturated; on a shared machine the server's core may
-  also run someone else's work, which server CPU % shows as less than 100
-  while neither side waits for the other.
+  writes (tlsclient.c, "Bulk without the client's limit"), at 0.8 to 0.9
+  ms/MB against the servers' 1.1 to 2.6.  The table's server and client
+  CPU % show which side was the busier.  On a machine shared with other
+  work neither may come near 100%: a server's MB/s then also depends on the
+  share of its core it got and on how soon each side was scheduled again,
+  which is why (c) is judged on the server's CPU per MB too, as (a) is.
 
 For every repeat all servers are started and each point is run on each in
 turn (the order rotating between repeats).  Each target is judged, like
