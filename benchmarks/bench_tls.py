@@ -85,7 +85,11 @@ NAMES = ["loom", "twisted", "asyncio"]
 
 HANDSHAKE_INFLIGHT = 16
 PINGPONG_CONNS, PINGPONG_SIZE = 100, 64
-BULK_SIZE, BULK_WINDOW = 65536, 16
+# 8 MiB in flight in bulk: on a machine shared with other work either side
+# may wait a few ms to be scheduled, and a deep window keeps the other busy
+# meanwhile (with 1 MiB, Loom's server went idle for want of data while both
+# sides used a third of their cores; see the bulk point above).
+BULK_SIZE, BULK_WINDOW = 65536, 128
 
 
 def bulkArgs(window):

@@ -77,7 +77,6 @@ typedef struct {
     size_t sent; /* bytes written: of the current message, or in all (bulk) */
     size_t got;  /* bytes of their echo read */
     unsigned events;
-    int writeWaits;  /* the last SSL_write wants to be called again */
     int raw;         /* bulk, past the first block: see "Bulk without..." */
     BIO *pair;       /* raw: our end of the pair SSL_write writes to */
     int blocked;     /* raw: the socket took less than the pair held */
@@ -197,7 +196,6 @@ static int pushData(Conn *c)
         if (bulk ? c->sent - c->got >= window : c->sent >= opt.size)
             return 0;
         int n = SSL_write(c->ssl, message + offset, (int)(opt.size - offset));
-        c->writeWaits = n <= 0;
         if (n > 0) {
             c->sent += (size_t)n;
             continue;
@@ -313,14 +311,17 @@ static long exchangeRaw(Conn *c, int index)
 }
 
 /*
- * Go raw: SSL_write now writes into a BIO pair.  Only between records: the
- * last SSL_read returned a whole record and nothing is left in OpenSSL's
- * buffers, and no SSL_write waits to be called again.
+ * Go raw: SSL_write now writes into a BIO pair.  Only between records read:
+ * the last SSL_read returned a whole record and nothing is left in OpenSSL's
+ * buffers.  A record that an SSL_write left half sent is finished, on its
+ * next call, into the pair, whose contents go to the socket next: the
+ * stream stays in order (with a large window the socket is always full
+ * when the echo is read, so waiting for no write to wait never went raw).
  */
 static int goRaw(Conn *c)
 {
     BIO *sslEnd;
-    if (SSL_has_pending(c->ssl) || c->writeWaits)
+    if (SSL_has_pending(c->ssl))
         return 0;
     if (!BIO_new_bio_pair(&sslEnd, PAIR_SIZE, &c->pair, 0)) {
         ERR_print_errors_fp(stderr);
