@@ -1,8 +1,10 @@
 /*
  * clientlib.h: what the benchmark load generators (echoclient.c,
  * tlsclient.c) share: the clock, their own CPU time, the server's CPU time
- * read from /proc/PID/stat and raising the open-file limit.  Static
- * functions, included by each client (one translation unit each).
+ * read from /proc/PID/stat, raising the open-file limit, and the measured
+ * epoll loop (runMeasured: warm-up, then an interval whose units and CPU
+ * times are reported).  Static functions, included by each client (one
+ * translation unit each).
  */
 #ifndef LOOM_BENCH_CLIENTLIB_H
 #define LOOM_BENCH_CLIENTLIB_H
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
@@ -98,6 +101,58 @@ static void raiseFileLimit(long wanted)
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
         fprintf(stderr, "cannot raise RLIMIT_NOFILE to %ld: %s\n", wanted, strerror(errno));
         exit(1);
+    }
+}
+
+/* What runMeasured saw over the measured interval (the server's CPU: -1 if unknown). */
+typedef struct {
+    long count;
+    double elapsed, clientCpu, serverCpu, serverUser;
+} Measured;
+
+/*
+ * Run the epoll loop on epfd for warmup seconds, then for duration seconds
+ * measured.  step(index, events) handles one event (index: the event's
+ * data.u32) and returns the units it completed.  The server's utime+stime
+ * (pid serverPid and its children: serverTreeCpu) and our own are read at
+ * both ends of the measured interval, so they cover exactly the units
+ * counted.  Exits when *errors
+ * passes 1000 (name prefixes the message).
+ */
+static Measured runMeasured(const char *name, int epfd, double warmup, double duration,
+                            int serverPid, long (*step)(int, unsigned), const long *errors)
+{
+    struct epoll_event events[1024];
+    long count = 0, startCount = 0;
+    double start = now(), measureFrom = start + warmup, end = measureFrom + duration;
+    double cpu0 = 0, server0 = 0, user0 = 0, t0 = 0;
+    int measuring = 0;
+    for (;;) {
+        int n = epoll_wait(epfd, events, 1024, 10);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "%s: epoll_wait: %s\n", name, strerror(errno));
+            exit(1);
+        }
+        for (int i = 0; i < n; i++)
+            count += step((int)events[i].data.u32, events[i].events);
+        double t = now();
+        if (!measuring && t >= measureFrom) {
+            measuring = 1;
+            t0 = t;
+            startCount = count;
+            cpu0 = ownCpu();
+            server0 = serverTreeCpu(serverPid, &user0);
+        } else if (measuring && t >= end) {
+            double user1, server1 = serverTreeCpu(serverPid, &user1);
+            Measured m = {count - startCount, t - t0, ownCpu() - cpu0,
+                          server0 < 0 ? -1 : server1 - server0, server0 < 0 ? -1 : user1 - user0};
+            return m;
+        }
+        if (*errors > 1000) {
+            fprintf(stderr, "%s: too many errors (%ld), last: %s\n", name, *errors,
+                    strerror(errno));
+            exit(1);
+        }
     }
 }
 

@@ -180,59 +180,25 @@ static int service(Conn *c, int index, unsigned events, size_t size)
     return 0;
 }
 
-static void printSnapshotDelta(const char *mode, long count, double elapsed, double clientCpu,
-                               double serverCpuUsed, double serverUserUsed)
+static Conn *conns;
+static int (*currentStep)(Conn *, int, unsigned);
+
+static long stepConn(int index, unsigned events)
 {
-    printf("result mode=%s conns=%d size=%zu count=%ld elapsed=%.6f client_cpu=%.6f "
-           "server_cpu=%.6f server_user=%.6f errors=%ld\n",
-           mode, strcmp(mode, "churn") == 0 ? opt.inflight : opt.conns, opt.size, count,
-           elapsed, clientCpu, serverCpuUsed, serverUserUsed, errors);
-    fflush(stdout);
+    return currentStep(&conns[index], index, events);
 }
 
-/*
- * Run the event loop until the measured interval is over.  step() handles one
- * event and returns how many completed exchanges it finished.
- */
-static void runMeasured(const char *mode, Conn *conns, int (*step)(Conn *, int, unsigned))
+/* Run the measured loop (clientlib.h) with step for each event; print the result line. */
+static void measure(const char *mode, int (*step)(Conn *, int, unsigned))
 {
-    struct epoll_event events[MAX_EVENTS];
-    long count = 0, startCount = 0;
-    double start = now(), measureFrom = start + opt.warmup, end = measureFrom + opt.duration;
-    double cpu0 = 0, server0 = 0, user0 = 0, t0 = 0;
-    int measuring = 0;
-    for (;;) {
-        int n = epoll_wait(epfd, events, MAX_EVENTS, 10);
-        if (n < 0 && errno != EINTR) {
-            perror("echoclient: epoll_wait");
-            exit(1);
-        }
-        for (int i = 0; i < n; i++) {
-            int index = (int)events[i].data.u32;
-            count += step(&conns[index], index, events[i].events);
-        }
-        double t = now();
-        if (!measuring && t >= measureFrom) {
-            measuring = 1;
-            t0 = t;
-            startCount = count;
-            cpu0 = ownCpu();
-            server0 = serverTreeCpu(opt.serverPid, &user0);
-        } else if (measuring && t >= end) {
-            double user1;
-            double server1 = serverTreeCpu(opt.serverPid, &user1);
-            double cpu1 = ownCpu();
-            printSnapshotDelta(mode, count - startCount, t - t0, cpu1 - cpu0,
-                               server0 < 0 ? -1 : server1 - server0,
-                               server0 < 0 ? -1 : user1 - user0);
-            return;
-        }
-        if (errors > 1000) {
-            fprintf(stderr, "echoclient: too many errors (%ld), last: %s\n", errors,
-                    strerror(errno));
-            exit(1);
-        }
-    }
+    currentStep = step;
+    Measured m = runMeasured("echoclient", epfd, opt.warmup, opt.duration, opt.serverPid,
+                             stepConn, &errors);
+    printf("result mode=%s conns=%d size=%zu count=%ld elapsed=%.6f client_cpu=%.6f "
+           "server_cpu=%.6f server_user=%.6f errors=%ld\n",
+           mode, strcmp(mode, "churn") == 0 ? opt.inflight : opt.conns, opt.size, m.count,
+           m.elapsed, m.clientCpu, m.serverCpu, m.serverUser, errors);
+    fflush(stdout);
 }
 
 /* -- ping-pong ------------------------------------------------------------- */
@@ -255,13 +221,13 @@ static int pingStep(Conn *c, int index, unsigned events)
 }
 
 /* Open every connection and wait until all are connected (bounded). */
-static void connectAll(Conn *conns, int count)
+static void connectAll(Conn *all, int count)
 {
     struct epoll_event events[MAX_EVENTS];
     int pending = count;
     double deadline = now() + 30;
     for (int i = 0; i < count; i++) {
-        if (openConn(&conns[i], i) != 0) {
+        if (openConn(&all[i], i) != 0) {
             perror("echoclient: connect");
             exit(1);
         }
@@ -273,7 +239,7 @@ static void connectAll(Conn *conns, int count)
         }
         int n = epoll_wait(epfd, events, MAX_EVENTS, 100);
         for (int i = 0; i < n; i++) {
-            Conn *c = &conns[events[i].data.u32];
+            Conn *c = &all[events[i].data.u32];
             if (!c->connecting)
                 continue;
             if (finishConnect(c) != 0) {
@@ -287,7 +253,7 @@ static void connectAll(Conn *conns, int count)
 
 static void runPingPong(void)
 {
-    Conn *conns = calloc((size_t)opt.conns, sizeof *conns);
+    conns = calloc((size_t)opt.conns, sizeof *conns);
     connectAll(conns, opt.conns);
     for (int i = 0; i < opt.conns; i++) {
         if (pushMessage(&conns[i], i, opt.size) != 0) {
@@ -295,7 +261,7 @@ static void runPingPong(void)
             exit(1);
         }
     }
-    runMeasured("pingpong", conns, pingStep);
+    measure("pingpong", pingStep);
 }
 
 /* -- churn ------------------------------------------------------------------ */
@@ -325,12 +291,12 @@ static int churnStep(Conn *c, int index, unsigned events)
 
 static void runChurn(void)
 {
-    Conn *conns = calloc((size_t)opt.inflight, sizeof *conns);
+    conns = calloc((size_t)opt.inflight, sizeof *conns);
     for (int i = 0; i < opt.inflight; i++) {
         conns[i].fd = -1;
         restart(&conns[i], i);
     }
-    runMeasured("churn", conns, churnStep);
+    measure("churn", churnStep);
 }
 
 /* -- idle ------------------------------------------------------------------- */
@@ -338,7 +304,7 @@ static void runChurn(void)
 static void runIdle(void)
 {
     struct epoll_event events[MAX_EVENTS];
-    Conn *conns = calloc((size_t)opt.conns, sizeof *conns);
+    conns = calloc((size_t)opt.conns, sizeof *conns);
     int opened = 0, done = 0, active = 0;
     double start = now(), deadline = start + 120;
     opt.size = 1;

@@ -190,15 +190,25 @@ class ManholeInterpreter(code.InteractiveConsole):
         if blocked:
             log.msg("shell: the line held the reactor thread for %.1fs" % (elapsed,))
 
-    def _watch(self, number: int, source: str) -> None:
+    def _watch(self, number: int, source: str, retries: int = 100) -> None:
         # In the watchdog's thread: the reactor thread is inside runcode,
         # and the lock keeps it from writing to the connection meanwhile
         # (or from finishing the line: the stack is the blocked line's).
         with self._lock:
             if self._running != number:
                 return  # the line finished as the timer fired
+            stack, inLine = self._lineStack()
+            if not inLine and retries:
+                # Not yet in the line's own code (a loaded machine can take
+                # longer than a short limit to get from runcode to exec):
+                # look again shortly, so that the stack shows the line.
+                again = threading.Timer(0.01, self._watch, (number, source, retries - 1))
+                again.daemon = True
+                again.name = "shell watchdog"
+                self._watchdog = again
+                again.start()
+                return
             self._blocked = True
-            stack = self._lineStack()
             self._write(
                 "*** this line has been running for over %ss: it blocks the reactor thread, "
                 "and nothing else is served until it returns\n" % (self.blockingLimit,)
@@ -212,15 +222,16 @@ class ManholeInterpreter(code.InteractiveConsole):
             isError=True,
         )
 
-    def _lineStack(self) -> str:
-        # The reactor thread's stack from the line's own code on: the
-        # reactor's frames below it say nothing.
+    def _lineStack(self) -> tuple[str, bool]:
+        # The reactor thread's stack from the line's own code on (the
+        # reactor's frames below it say nothing), and whether the line's
+        # code is on it yet.
         frame = sys._current_frames().get(self._thread)
         entries = traceback.extract_stack(frame) if frame is not None else []
         ours = [entry for entry in entries if entry.filename == self.filename]
         if ours:
             entries = entries[entries.index(ours[0]) :]
-        return "".join(traceback.format_list(entries)).rstrip("\n")
+        return "".join(traceback.format_list(entries)).rstrip("\n"), bool(ours)
 
     def displayhook(self, value: Any) -> None:
         """Show an expression's value, keep it as ``_``; a Deferred is shown again when it fires."""

@@ -36,7 +36,14 @@ which reactor.tls drives through the public ``do_handshake``, and one that
 raises makes pyOpenSSL's wrapper fail the OpenSSL call it runs in, so the
 exception comes back through ``_raise_ssl_error`` all the same.
 
-What OpenSSL decrypts or writes out is copied from a 64 KiB buffer taken
+One method more than the Connection has: ``recvRecords(n)`` decrypts the
+n records a chunk completed into one buffer and copies them out once, where
+a ``recv`` per record (``recvEach``, what reactor.tls does on the fallback)
+copies each out and then joins them: a 64 KiB read of a bulk transfer
+holds four records.  It ends as recvEach's loop ends, with what was read
+and the exception recv would have raised (test_recordsAreReadTogether).
+
+What OpenSSL decrypts or writes out is copied from a 288 KiB buffer taken
 from a pool and put back before the call returns.  cffi lets other threads
 run during each OpenSSL call, so no buffer may serve two calls in flight
 (test_aCallInFlightKeepsItsBuffer); the pool holds as many buffers as
@@ -66,9 +73,13 @@ from typing import Any
 
 from OpenSSL import SSL
 
-__all__ = ["FAST", "FastCalls", "hotCalls"]
+__all__ = ["FAST", "FastCalls", "hotCalls", "recvEach"]
 
-_BUFFER_SIZE = 65536  # reactor.tls's _RECV_SIZE: more than a record holds
+# A pooled buffer holds the most that reactor.tls decrypts from one chunk
+# read below (a 256 KiB read completes 17 records) or reads from the BIO in
+# one call (a 256 KiB slice encrypted, with its records' overhead).
+_BUFFER_SIZE = 294912
+_MOST_RECORDS = _BUFFER_SIZE // 16384  # records whose cleartext (16 KiB at most) it holds
 _MAX_WRITE = 2147483647  # SSL_write takes an int (pyOpenSSL's limit too)
 _FIVE = ("bio_write", "recv", "send", "sendall", "bio_read")
 _SIGNATURES = {
@@ -118,6 +129,25 @@ def _takeBuffer() -> Any:
         return _buffers.pop()
     except IndexError:
         return _allocate("char[]", _BUFFER_SIZE)
+
+
+def recvEach(calls: Any, records: int) -> tuple[bytes, Exception | None]:
+    """
+    Decrypt the next records records (-1: until OpenSSL wants more) with
+    one ``recv`` each, of calls (a FastCalls or a Connection).  Return what
+    they held, joined, and the exception that ended the loop early (None
+    if none did): WantReadError, ZeroReturnError, or what failed.
+    """
+    chunks = []
+    error = None
+    while records:
+        try:
+            chunks.append(calls.recv(65536))
+        except Exception as raised:
+            error = raised
+            break
+        records -= 1
+    return b"".join(chunks), error
 
 
 def hotCalls(connection: Any) -> Any:
@@ -180,6 +210,33 @@ class FastCalls:
         if result <= 0:
             self._raiseError(self._pointer, result)  # raises (never SSL_ERROR_NONE then)
         return data
+
+    def recvRecords(self, records: int) -> tuple[bytes, Exception | None]:
+        """
+        recvEach(self, records), with every record decrypted into one
+        pooled buffer and copied out once: one bytes object, where recvEach
+        makes one per record and then joins them.
+        """
+        if not 0 < records <= _MOST_RECORDS:
+            return recvEach(self, records)  # -1, or more than a buffer holds: rare
+        buffer = _buffers.pop() if _buffers else _allocate("char[]", _BUFFER_SIZE)
+        ssl = self._pointer
+        filled = 0
+        error = None
+        while records:
+            # One record per call: the room left holds a whole one.
+            result = _SSL_read(ssl, buffer + filled, _BUFFER_SIZE - filled)
+            if result <= 0:
+                try:
+                    self._raiseError(ssl, result)  # raises (never SSL_ERROR_NONE then)
+                except Exception as raised:
+                    error = raised
+                break
+            filled += result
+            records -= 1
+        data = _unpack(buffer, filled) if filled else b""
+        _buffers.append(buffer)
+        return data, error
 
     def send(self, buf: Any, flags: int = 0) -> int:
         """Encrypt buf, or as much of it as one call takes (Connection.send)."""

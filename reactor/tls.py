@@ -16,13 +16,15 @@ connection (reactor._starttls).
 The one idea is what a turn costs.  OpenSSL's calls go through cffi and the
 ones that fail raise a Python exception, so the layer counts what it can
 instead of asking: each chunk read is fed to OpenSSL whole (``bio_write``),
-the TLS record headers in it are counted (5 bytes each, read in Python), and
-``recv`` is called once per record the chunk completed, never once more to
-hear "want read" (test_recordsSplitAnywhere).  What the records held reaches
-the protocol in one ``dataReceived``.  What the protocol writes while it
-runs inside that call is kept, and encrypted with one ``send`` when it
-returns, so a request and its answer cost one ``bio_write``, one ``recv``,
-one ``send``, one ``bio_read`` and one write to the transport
+the TLS record headers in it are counted (5 bytes each, read in Python by
+reactor._tlsrecords), and OpenSSL decrypts once per record the chunk
+completed, never once more to hear "want read" (test_recordsSplitAnywhere),
+all of them into one buffer that is copied out once (reactor._tlsfast's
+``recvRecords``).  What the records held reaches the protocol in one
+``dataReceived``.  What the protocol writes while it runs inside that call
+is kept, and encrypted with one ``send`` when it returns, so a request and
+its answer cost one ``bio_write``, one ``recv``, one ``send``, one
+``bio_read`` and one write to the transport
 (test_answerIsOneRecordAndOneWrite), made straight into OpenSSL by
 reactor._tlsfast where this pyOpenSSL allows it (half the instructions of
 pyOpenSSL's methods, the fallback).  Writes made at any other time are
@@ -76,7 +78,8 @@ from OpenSSL import SSL
 from OpenSSL.SSL import WantReadError, ZeroReturnError
 from zope.interface import implementer
 
-from reactor._tlsfast import hotCalls
+from reactor._tlsfast import FastCalls, hotCalls, recvEach
+from reactor._tlsrecords import APPLICATION_DATA, RecordCounter
 from reactor.error import ConnectionDone, ConnectionLost, SSLError
 from reactor.failure import Failure
 from reactor.interfaces import (
@@ -93,13 +96,7 @@ __all__ = ["TLSMemoryBIOFactory", "TLSMemoryBIOProtocol"]
 
 _NO_RENEGOTIATION = getattr(SSL, "OP_NO_RENEGOTIATION", 0)
 _RECORD_SIZE = 16384  # the most cleartext one TLS record holds
-_RECV_SIZE = 65536  # more than a record holds, so one recv empties one
 _SEND_SLICE = 262144  # the most cleartext encrypted at once: bounds the BIO
-# TLS record content types: change_cipher_spec, alert, handshake,
-# application_data, heartbeat.
-_RECORD_TYPES = frozenset([20, 21, 22, 23, 24])
-_HANDSHAKE = 22
-_APPLICATION_DATA = 23
 _providesHalfClose = IHalfCloseableProtocol.providedBy
 
 
@@ -135,9 +132,7 @@ class TLSMemoryBIOProtocol:
         "_early",
         "_pending",
         "_unsent",
-        "_recordLeft",
-        "_header",
-        "_renegotiating",
+        "_records",
         "_producer",
         "_streaming",
         "_producerBelow",
@@ -169,9 +164,7 @@ class TLSMemoryBIOProtocol:
         self._early: list = []  # written before the handshake completed
         self._pending: list | None = None  # written during a delivery (a list then)
         self._unsent = 0  # cleartext encrypted into the BIO, not yet sent (see _flushOutput)
-        self._recordLeft = 0  # bytes until the current record ends
-        self._header = b""  # the start of a record header split between reads
-        self._renegotiating = False
+        self._records = RecordCounter()  # the framing of what is read
         self._producer: Any = None
         self._streaming = False
         self._producerBelow = False  # registered with the transport below
@@ -212,40 +205,41 @@ class TLSMemoryBIOProtocol:
             return  # (OpenSSL takes no empty write)
         self._io.bio_write(data)
         if not self._handshakeDone:
-            self._countRecords(data)  # to keep the framing
+            self._records.count(data, False)  # to keep the framing
             records = self._continueHandshake()
-        elif (
-            # Most reads hold one whole application data record.
-            not self._recordLeft
-            and not self._header
-            and data[0] == _APPLICATION_DATA
-            and len(data) > 5
-            and len(data) == (data[3] << 8 | data[4]) + 5
-        ):
-            records = 1
         else:
-            records = self._countRecords(data)
+            framing = self._records
+            if (
+                # Most reads hold one whole application data record: told
+                # here, without a call (RecordCounter.count would say 1).
+                not framing.left
+                and not framing.header
+                and data[0] == APPLICATION_DATA
+                and len(data) > 5
+                and len(data) == (data[3] << 8 | data[4]) + 5
+            ):
+                records = 1
+            else:
+                records = framing.count(data, True)
         if records and not self._dead:
-            # recv once per record (-1: until OpenSSL wants more).  Anything
-            # but application data (a session ticket, a key update, an
-            # alert) ends the loop early, with an exception.
-            recv = self._io.recv
-            chunks = []
+            # Decrypt what the records held, into one bytes (-1: until
+            # OpenSSL wants more).  Anything but application data (a session
+            # ticket, a key update, an alert) ends the reading early, with an
+            # exception.
+            io = self._io
+            if io.__class__ is FastCalls:
+                data, error = io.recvRecords(records)
+            else:  # the fallback, or a stand-in for it (tests)
+                data, error = recvEach(io, records)
             event: Any = None
-            while records:
-                try:
-                    chunks.append(recv(_RECV_SIZE))
-                except WantReadError:
+            if error is not None:
+                if isinstance(error, WantReadError):
                     event = WantReadError
-                    break
-                except ZeroReturnError:
+                elif isinstance(error, ZeroReturnError):
                     event = ZeroReturnError
-                    break
-                except Exception:
-                    event = Failure()
-                    break
-                records -= 1
-            if chunks:
+                else:
+                    event = Failure(error)
+            if data:
                 # What the protocol writes while it runs is kept, and
                 # encrypted in one piece when it returns (an exception
                 # included: what was written before it still goes, as over
@@ -253,61 +247,15 @@ class TLSMemoryBIOProtocol:
                 pending: list[bytes] = []
                 self._pending = pending
                 try:
-                    self.wrappedProtocol.dataReceived(b"".join(chunks))
+                    self.wrappedProtocol.dataReceived(data)
                 finally:
                     self._pending = None
                     if pending and not self._closeSent and not self._dead:
                         self._send(b"".join(pending))
-            if event is not None or self._renegotiating or self._verifyFailure is not None:
+            if event is not None or self._records.renegotiating or self._verifyFailure is not None:
                 self._afterRead(event)
         if self._unsent and not self._dead:
             self._flushOutput()
-
-    def _countRecords(self, data: bytes) -> int:
-        # How many TLS records data completes.  A record is a 5-byte header
-        # (type, version, length) and length bytes; a header split between
-        # two reads is joined to the next one first.
-        size = len(data)
-        left = self._recordLeft
-        complete = 0
-        position = 0
-        if left < 0:
-            return -1  # see _framingLost
-        if left:
-            if left > size:
-                self._recordLeft = left - size
-                return 0
-            complete = 1
-            position = left
-        elif self._header:
-            data = self._header + data
-            size = len(data)
-            self._header = b""
-        while position + 5 <= size:
-            kind = data[position]
-            if kind != _APPLICATION_DATA:
-                if kind == _HANDSHAKE and self._handshakeDone:
-                    self._renegotiating = True
-                elif kind not in _RECORD_TYPES:
-                    return self._framingLost()
-            end = position + 5 + (data[position + 3] << 8 | data[position + 4])
-            if end > size:
-                self._recordLeft = end - size
-                return complete
-            complete += 1
-            position = end
-        self._recordLeft = 0
-        if position < size:
-            self._header = data[position:]
-        return complete
-
-    def _framingLost(self) -> int:
-        # Not a TLS record header (an SSLv2-style ClientHello, where the
-        # OpenSSL linked still accepts one; garbage): from now on, read until
-        # OpenSSL wants more, which is always right, and lets it tell what
-        # is wrong (test_garbageAfterTheHandshakeFailsTheConnection).
-        self._recordLeft = -1
-        return -1
 
     def _afterRead(self, event: Any) -> None:
         # The rare outcomes of a read, once the data before them is delivered.
@@ -315,7 +263,7 @@ class TLSMemoryBIOProtocol:
             return
         if self._verifyFailure is not None:
             self._abortWith(self._verifyFailure)
-        elif self._renegotiating:
+        elif self._records.renegotiating:
             # _fail sends OpenSSL's no_renegotiation alert first.
             self._fail(Failure(SSLError(string="the peer tried to renegotiate TLS; refused")))
         elif event is ZeroReturnError:

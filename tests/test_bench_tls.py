@@ -35,6 +35,7 @@ def test_clientDrivesEveryPointOverTLS(tmp_path, name):
         }
     finally:
         server.stop()
+    # (bulk: measure() raises unless the client went raw, as documented.)
     for sample in samples.values():
         assert sample["rate"] > 0
         assert sample["errors"] == 0
@@ -58,10 +59,13 @@ def test_driveCountsTheUnitsOfItsPoint(monkeypatch):
     monkeypatch.setattr(benchTls, "runClient", runClient)
     assert benchTls.drive("client", Server(), 1.0, "handshake") == 100
     assert benchTls.drive("client", Server(), 1.0, "pingpong") == 5000
+    assert benchTls.drive("client", Server(), 1.0, "bulk") == 0.005  # MB: bytes / 10^6
     assert driven == [
         benchTls.POINTS["handshake"],
         "stopped",
         benchTls.POINTS["pingpong"],
+        "stopped",
+        benchTls.POINTS["bulk"],
         "stopped",
     ]
 
@@ -69,7 +73,8 @@ def test_driveCountsTheUnitsOfItsPoint(monkeypatch):
 def _results(loom, twisted, asyncio):
     """
     Per-point samples; each argument holds, per repeat, (server CPU per
-    handshake, handshakes/s, server CPU per round trip, MB/s).
+    handshake, handshakes/s, server CPU per round trip, MB/s), and server CPU
+    per MB is 2000 / MB/s (as if every server used a whole core).
     """
     results = {"handshake": {}, "pingpong": {}, "bulk": {}}
     for name, repeats in (("loom", loom), ("twisted", twisted), ("asyncio", asyncio)):
@@ -77,7 +82,7 @@ def _results(loom, twisted, asyncio):
             continue
         results["handshake"][name] = [{"serverUs": r[0], "rate": r[1]} for r in repeats]
         results["pingpong"][name] = [{"serverUs": r[2]} for r in repeats]
-        results["bulk"][name] = [{"rate": r[3]} for r in repeats]
+        results["bulk"][name] = [{"rate": r[3], "serverUs": 2000 / r[3]} for r in repeats]
     return results
 
 
@@ -96,7 +101,7 @@ def test_targetsPassOnPairedRatios(capsys):
         asyncio=[(650, 900, 12, 500), (640, 910, 12, 520), (1300, 450, 24, 250)],
     )
     missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
-    assert (missed, lines) == (0, ["PASS"] * 5)
+    assert (missed, lines) == (0, ["PASS"] * 6)
 
 
 def test_targetsMiss(capsys):
@@ -106,13 +111,52 @@ def test_targetsMiss(capsys):
         asyncio=[(650, 900, 12, 500), (640, 910, 12, 520)],
     )
     missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
-    assert (missed, lines) == (5, ["MISS"] * 5)
+    assert (missed, lines) == (6, ["MISS"] * 6)
+
+
+def test_bulkWindowIsTheBlocksInFlight():
+    benchTls = _benchTls()
+    assert benchTls.POINTS["bulk"] == benchTls.bulkArgs(benchTls.BULK_WINDOW)
+    assert benchTls.bulkArgs(64) == ["-m", "bulk", "-s", "65536", "-k", "64"]
+
+
+def test_onlyThePointsRunAreJudged(capsys):
+    # --points bulk: the two targets of that point, nothing MISSING.
+    results = _results(
+        loom=[(500, 1100, 10, 600)], twisted=[(600, 1000, 25, 350)], asyncio=[(650, 900, 12, 500)]
+    )
+    results = {"bulk": results["bulk"]}
+    missed, lines = _verdicts(capsys, results, ["loom", "twisted", "asyncio"])
+    assert (missed, lines) == (0, ["PASS", "PASS"])
 
 
 def test_loomNotMeasuredIsMissing(capsys):
     results = _results(loom=None, twisted=[(600, 1000, 25, 350)], asyncio=[(650, 900, 12, 500)])
     missed, lines = _verdicts(capsys, results, ["twisted", "asyncio"])
-    assert (missed, lines) == (5, ["MISSING"] * 5)
+    assert (missed, lines) == (6, ["MISSING"] * 6)
+
+
+def test_bulkRowsGiveTheMBOneCoreEchoes():
+    sample = {"rate": 300.0, "serverUs": 1250.0, "serverUserUs": 800.0}
+    sample.update(serverShare=40.0, clientShare=30.0)
+    rows = _benchTls().tableRows({"bulk": {"loom": [sample]}}, ["loom"])
+    byMetric = {metric.strip(): values for _, metric, values in rows}
+    assert byMetric["server CPU ms/MB"] == {"loom": 1.25}
+    assert byMetric["MB/CPU-s"] == {"loom": 800.0}
+
+
+def test_saturationNamesTheBusierSide(capsys):
+    results = {
+        "bulk": {
+            "loom": [{"serverShare": 97.0, "clientShare": 71.0}],
+            "twisted": [{"serverShare": 60.0, "clientShare": 99.0}],
+        }
+    }
+    _benchTls().printSaturation(results, ["loom", "twisted", "asyncio"])
+    assert capsys.readouterr().out == (
+        "Bulk, the busier side: loom server (server 97%, client 71%); "
+        "twisted CLIENT (server 60%, client 99%)\n"
+    )
 
 
 CALLGRIND_OUTPUT = """\

@@ -4,6 +4,7 @@ JSON messages out), the watchdog made deterministic with an Event that the
 blocking line waits for, and the peer check over a real socketpair.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -228,6 +229,52 @@ def test_blockingLineIsReportedWhileItRunsAndWhenItReturns():
     assert prompt == ">>> "
     assert len(blocked) == 1
     assert "'reported.wait(10)'" in blocked[0]
+    assert 'File "<shell>", line 1, in <module>' in blocked[0]
+
+
+def test_aLineNotYetInItsCodeIsReportedOnceItIs(monkeypatch):
+    # On a loaded machine the watchdog's limit can pass before the line's
+    # own code has begun (between runcode and exec): the report waits until
+    # the stack shows the line.  Here the watchdog's first look is made
+    # before exec, on purpose: the step just before exec waits for it.
+    from protocols import manhole
+
+    looked = threading.Event()
+    watch = manhole.ManholeInterpreter._watch
+
+    def watched(self, *args):
+        looked.set()
+        return watch(self, *args)
+
+    noStdin = manhole._noStdin
+
+    @contextlib.contextmanager
+    def slowNoStdin():
+        looked.wait(10)
+        with noStdin():
+            yield
+
+    monkeypatch.setattr(manhole.ManholeInterpreter, "_watch", watched)
+    monkeypatch.setattr(manhole, "_noStdin", slowNoStdin)
+    reported = threading.Event()
+    blocked = []
+
+    def observer(event):
+        text = log.textFromEventDict(event)
+        if "has blocked the reactor thread" in text:
+            blocked.append(text)
+            reported.set()
+
+    protocol, transport = _console({"reported": reported}, blockingLimit=0.01)
+    _messages(transport)
+    log.addObserver(observer)
+    try:
+        output, prompt = _send(protocol, transport, "reported.wait(10)")
+    finally:
+        log.removeObserver(observer)
+    assert looked.is_set()
+    assert output.splitlines()[1] == "True"
+    assert len(blocked) == 1
     assert 'File "<shell>", line 1, in <module>' in blocked[0]
 
 

@@ -14,7 +14,7 @@ from OpenSSL import SSL
 from OpenSSL._util import lib
 
 from reactor import _tlsfast
-from reactor._tlsfast import FastCalls, hotCalls
+from reactor._tlsfast import FastCalls, hotCalls, recvEach
 from reactor.testing import StringTransport
 from reactor.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from tests.reactor import tlscontexts as tlscerts
@@ -201,6 +201,73 @@ def test_aSmallRecvTakesPartOfARecord():
 
     fast, public = _bothWays(scenario)
     assert fast == public == (b"0123", b"456789")
+
+
+def _recordsOf(calls, records):
+    """
+    What reading records gave (FastCalls.recvRecords, or recvEach for the
+    Connection, as reactor.tls calls them): the data, and the type of the
+    exception that ended it.
+    """
+    if isinstance(calls, FastCalls):
+        data, error = calls.recvRecords(records)
+    else:
+        data, error = recvEach(calls, records)
+    return data, type(error)
+
+
+def test_recordsAreReadTogether():
+    # Two records, then one and close_notify: what recv once per record
+    # gives (the fallback's recvEach), the fast path gives too.
+    def scenario(path):
+        client, server = _pair()
+        calls = _calls(server, path)
+        client.sendall(b"a" * 20000)  # 16384 + 3616: two records
+        client.send(b"b" * 100)
+        client.shutdown()
+        calls.bio_write(client.bio_read(65536))
+        return _recordsOf(calls, 2), _recordsOf(calls, 5), _recordsOf(calls, 1)
+
+    fast, public = _bothWays(scenario)
+    assert fast == public
+    assert fast == (
+        (b"a" * 20000, type(None)),
+        (b"b" * 100, SSL.ZeroReturnError),
+        (b"", SSL.ZeroReturnError),
+    )
+
+
+def test_recordsAreCopiedOutOnce(monkeypatch):
+    # Four records decrypted into one buffer, and one bytes made of it.
+    client, server = _pair()
+    calls = hotCalls(server)
+    client.sendall(b"x" * 60000)
+    calls.bio_write(client.bio_read(65536))
+    unpacked = []
+    unpack = _tlsfast._unpack
+    monkeypatch.setattr(
+        _tlsfast, "_unpack", lambda buffer, size: unpacked.append(size) or unpack(buffer, size)
+    )
+    assert calls.recvRecords(4) == (b"x" * 60000, None)
+    assert unpacked == [60000]
+
+
+def test_untilWantReadOrTooManyRecordsGoRecordByRecord():
+    # -1 (read until OpenSSL wants more), and more records than a pooled
+    # buffer holds, take recvEach's way: the same data, the same end.
+    def scenario(path):
+        client, server = _pair()
+        calls = _calls(server, path)
+        client.sendall(b"y" * 40000)
+        calls.bio_write(client.bio_read(65536))
+        first = _recordsOf(calls, -1)
+        client.sendall(b"z" * 30000)
+        calls.bio_write(client.bio_read(65536))
+        return first, _recordsOf(calls, 1000)
+
+    fast, public = _bothWays(scenario)
+    assert fast == public
+    assert fast == ((b"y" * 40000, SSL.WantReadError), (b"z" * 30000, SSL.WantReadError))
 
 
 def test_aCallInFlightKeepsItsBuffer(monkeypatch):
