@@ -5,8 +5,10 @@ interpreter), and its password file line read by the code.
 
 import os
 import re
+import select
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -74,3 +76,58 @@ def test_passwordLineIsValid():
     [line] = [line.strip() for line in guide().splitlines() if line.strip().startswith("alice:$")]
     users = parsePasswordFile(line).users
     assert users[b"alice"].verify(b"sesame")
+
+
+def test_pbServerAndClientExample(tmp_path):
+    """The calculator server, on a port of its choosing, answers the client as the guide says."""
+    serverPath = tmp_path / "calc_server.py"
+    serverPath.write_text(script("class Calculator"))
+    server = subprocess.Popen(
+        [sys.executable, str(serverPath), "0"],
+        stdout=subprocess.PIPE,
+        env=loomdEnvironment(),
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 30)
+        line = server.stdout.readline() if ready else ""
+        found = re.fullmatch(r"listening on port (\d+)\n", line)
+        assert found, line
+        clientPath = tmp_path / "calc_client.py"
+        clientPath.write_text(script("def compute(root)"))
+        finished = subprocess.run(
+            [sys.executable, str(clientPath), found.group(1)],
+            capture_output=True,
+            timeout=40,
+            env=loomdEnvironment(),
+        )
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    assert finished.returncode == 0, finished.stderr.decode()
+    assert finished.stdout.decode().splitlines() == ["1 + 2 = 3", "3 / 0: ZeroDivisionError"]
+
+
+def test_copyableTagExample(tmp_path):
+    """A Job sent by the guide's sender arrives as the RemoteJob registered for its tag."""
+    text = script('return b"myapp.Job"') + textwrap.dedent(
+        """
+        from reactor.testing import connectedPair
+
+
+        class Jobs(pb.Root):
+            def remote_next(self):
+                return Job()
+
+
+        clientFactory = pb.PBClientFactory()
+        server = pb.PBServerFactory(Jobs()).buildProtocol(None)
+        pump = connectedPair(server, clientFactory.buildProtocol(None))
+        results = []
+        root = clientFactory.getRootObject()
+        root.addCallback(lambda root: root.callRemote("next")).addBoth(results.append)
+        pump.flush()
+        print(type(results[0]).__name__)
+        """
+    )
+    assert run(tmp_path, text) == ["RemoteJob"]

@@ -176,6 +176,7 @@ def b1282int(digits: bytes) -> int:
 
 
 _SMALL_INTS = [bytes((value, 0x81)) for value in range(0x80)]
+_LIST_HEADERS = [bytes((count, 0x80)) for count in range(0x80)]
 _TYPE_BYTE = re.compile(rb"[\x80-\xff]")
 
 
@@ -198,7 +199,8 @@ class _Encoder:
         elif kind is list or kind is tuple:
             if len(item) > self.sizeLimit:
                 raise BananaError("list/tuple is too long to send (%d)" % (len(item),))
-            append(_b128(len(item)) + b"\x80")
+            count = len(item)
+            append(_LIST_HEADERS[count] if count < 0x80 else _b128(count) + b"\x80")
             # The leaves most PB messages are made of are encoded here, in
             # line; anything else recurses.
             vocabulary = self.vocabulary
@@ -213,8 +215,12 @@ class _Encoder:
                         append(bytes((len(element), 0x82)) + element)
                     else:
                         self.encodeBytes(element)
-                elif kind is int and 0 <= element < 0x80:
-                    append(_SMALL_INTS[element])
+                elif kind is int and 0 <= element < 0x4000:
+                    # Request ids and small counts: one or two prefix bytes.
+                    if element < 0x80:
+                        append(_SMALL_INTS[element])
+                    else:
+                        append(bytes((element & 0x7F, element >> 7, 0x81)))
                 else:
                     encode(element)
         elif kind is int or kind is bool:
@@ -379,39 +385,54 @@ class Banana(Protocol):
 
     def _decode(self, buffer: bytes) -> int:
         # Returns how much of buffer was consumed: everything but an
-        # incomplete last item.  One pass per item; the type byte is found
-        # by a regular expression (C speed) rather than a loop over bytes.
+        # incomplete last item.  One pass per item.  Most items have a
+        # prefix of two bytes or fewer (ints below 16384 such as request
+        # ids, strings shorter than 16 KiB, list lengths, vocabulary words)
+        # and are read by looking at three bytes at most; a longer prefix's
+        # type byte is found by a regular expression (C speed) rather than
+        # a loop over bytes.
         stack = self.listStack
         prefixLimit = self.prefixLimit
+        shortPrefix = prefixLimit >= 1
+        twoBytePrefix = prefixLimit >= 2
         sizeLimit = self.sizeLimit
         expressionLimit = self.expressionLimit
         vocabulary = self._incoming
         offset = self._offset
+        expressionStart = self._expressionStart
         search = _TYPE_BYTE.search
         end = len(buffer)
         position = 0
-        while position < end and not self._broken:
+        while position < end:
             start = position
             if not stack:
-                self._expressionStart = offset + start
-            elif offset + start - self._expressionStart > expressionLimit:
+                expressionStart = self._expressionStart = offset + start
+            elif offset + start - expressionStart > expressionLimit:
                 raise BananaError("expression longer than %d bytes" % (expressionLimit,))
-            found = search(buffer, start)
-            if found is None:
-                if end - start > prefixLimit:
-                    raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
-                return start
-            position = found.start()
-            if position - start > prefixLimit:
-                raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
-            kind = buffer[position]
-            if position == start + 1:
-                number = buffer[start]
-            elif position == start:
+            kind = buffer[start]
+            if kind & 0x80:
                 number = 0
+                position = start + 1
+            elif shortPrefix and start + 1 < end and buffer[start + 1] & 0x80:
+                number = kind
+                kind = buffer[start + 1]
+                position = start + 2
+            elif twoBytePrefix and start + 2 < end and buffer[start + 2] & 0x80:
+                number = kind | buffer[start + 1] << 7
+                kind = buffer[start + 2]
+                position = start + 3
             else:
+                found = search(buffer, start)
+                if found is None:
+                    if end - start > prefixLimit:
+                        raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
+                    return start
+                position = found.start()
+                if position - start > prefixLimit:
+                    raise BananaError("more than %d bytes of prefix" % (prefixLimit,))
+                kind = buffer[position]
                 number = b1282int(buffer[start:position])
-            position += 1
+                position += 1
             if kind == _VOCAB and vocabulary is not None:
                 item: Any = vocabulary.get(number)
                 if item is None:
@@ -419,7 +440,7 @@ class Banana(Protocol):
             elif kind == _STRING:
                 if number > sizeLimit:
                     raise BananaError("string of %d bytes is too long" % (number,))
-                if stack and offset + position + number - self._expressionStart > expressionLimit:
+                if stack and offset + position + number - expressionStart > expressionLimit:
                     raise BananaError("expression longer than %d bytes" % (expressionLimit,))
                 if position + number > end:
                     return start
@@ -456,6 +477,8 @@ class Banana(Protocol):
                 item = items
             else:
                 self._gotExpression(item)
+                if self._broken:
+                    return position
                 vocabulary = self._incoming  # the dialect may just have been agreed
         return position
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import types
+from itertools import islice
 from typing import Any, Callable, Iterable
 
 __all__ = [
@@ -415,6 +416,9 @@ _CODE_TYPES = (
     types.ModuleType,
 )
 
+# What crosses as it is: banana carries these bare.
+_BARE = frozenset((bytes, int, float))
+
 _CONTAINER_ATOMS: dict[type, bytes] = {
     list: list_atom,
     tuple: tuple_atom,
@@ -647,6 +651,20 @@ def jelly(
         by default.
     :param invoker: the Broker serializing, for pb's flavors.
     """
+    # Fast paths for what nearly every PB call sends -- a bare value, a tuple
+    # of bare values (the arguments), an empty dict (no keywords) -- giving
+    # what _Jellier gives them, without making one.
+    kind = type(obj)
+    if kind in _BARE:
+        return obj
+    if kind is tuple:
+        for item in obj:
+            if type(item) not in _BARE:
+                break
+        else:
+            return [tuple_atom, *obj]
+    elif kind is dict and not obj:
+        return [dictionary_atom]
     return _Jellier(taster or globalSecurity, persistentStore, invoker).jelly(obj)
 
 
@@ -663,4 +681,19 @@ def unjelly(
         globalSecurity by default.
     :raises InsecureJelly: sexp names something not allowed, or is malformed.
     """
-    return _Unjellier(taster or globalSecurity, persistentLoad, invoker).unjellyFull(sexp)
+    if type(sexp) is not list:
+        return sexp
+    taster = taster or globalSecurity
+    # The fast paths of jelly(), back: a tuple of bare values, an empty dict.
+    if sexp:
+        atom = sexp[0]
+        if atom == tuple_atom:
+            for item in islice(sexp, 1, None):
+                if type(item) is list:
+                    break
+            else:
+                if taster.isTypeAllowed(tuple_atom):
+                    return tuple(islice(sexp, 1, None))
+        elif atom == dictionary_atom and len(sexp) == 1 and taster.isTypeAllowed(dictionary_atom):
+            return {}
+    return _Unjellier(taster, persistentLoad, invoker).unjellyFull(sexp)

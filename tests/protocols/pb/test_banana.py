@@ -63,6 +63,8 @@ def _texts(events):
         ([], b"\x00\x80"),
         ([b"version", 6], b"\x02\x80\x07\x82version\x06\x81"),
         ((1, [2]), b"\x02\x80\x01\x81\x01\x80\x02\x81"),
+        ([128, 16383, 16384], b"\x03\x80\x00\x01\x81\x7f\x7f\x81\x00\x00\x01\x81"),
+        ([[0] * 200], b"\x01\x80\x48\x01\x80" + b"\x00\x81" * 200),
     ],
 )
 def test_encodeMatchesTwisted(value, encoded):
@@ -166,6 +168,25 @@ def test_nestingWithinTheLimitIsAccepted():
     for _ in range(100):
         expected = [expected]
     assert server.expressions == [expected]
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 3])
+def test_prefixLimitCountsShortPrefixes(logged, limit):
+    # Prefixes of one and two bytes are read without the general scan;
+    # the limit still applies to them.
+    server, client, pump = _pair()
+    server.prefixLimit = limit
+    accepted = [value for value in (5, 300, 2**14) if len(banana._b128(value)) <= limit]
+    for value in (5, 300, 2**14):
+        client.transport.write(banana.encode([value]))
+    pump.flush()
+    assert server.expressions == [[value] for value in accepted]
+    texts = [text for text in _texts(logged) if "disconnecting" in text]
+    if limit < 3:
+        assert len(texts) == 1 and "more than %d bytes of prefix" % (limit,) in texts[0]
+        assert server.lost is not None
+    else:
+        assert texts == [] and server.lost is None
 
 
 def test_perConnectionLimits():

@@ -235,3 +235,36 @@ def test_postUnjellyRunsAfterEverything():
 def test_codeIsSentAsUnpersistable():
     for value in (len, Plain, jelly, test_roundTrip, Plain(1).__init__):
         assert jelly.jelly(value)[0] == b"unpersistable"
+
+
+@pytest.mark.parametrize(
+    "value, sexp",
+    [
+        (7, 7),
+        ((1, b"x", 2.5), [b"tuple", 1, b"x", 2.5]),
+        ((), [b"tuple"]),
+        ((1, True), [b"tuple", 1, [b"boolean", b"true"]]),
+        ((1, "s"), [b"tuple", 1, [b"unicode", b"s"]]),
+        ((1, (2,)), [b"tuple", 1, [b"tuple", 2]]),
+        ({}, [b"dictionary"]),
+        ({1: 2}, [b"dictionary", [1, 2]]),
+    ],
+)
+def test_callShapesJellyAsTwistedDoes(value, sexp):
+    # A call's arguments (a tuple of plain values) and keywords (usually an
+    # empty dict) take a fast path; it must give the same expressions, and
+    # read them back, as the general one.
+    assert jelly.jelly(value) == sexp
+    assert jelly.unjelly(sexp) == value
+
+
+@pytest.mark.parametrize(
+    "sexp",
+    [[b"tuple", 1, 2], [b"tuple"], [b"dictionary"], [b"tuple", 1, [b"list", 2]]],
+)
+def test_callShapesStillAskTheSecurityOptions(sexp):
+    security = jelly.SecurityOptions()
+    with pytest.raises(jelly.InsecureJelly):
+        jelly.unjelly(sexp, security)
+    security.allowBasicTypes()
+    assert jelly.unjelly(sexp, security) == jelly.unjelly(sexp)
