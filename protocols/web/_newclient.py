@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web._clientparser import ParseError, ResponseHead, makeResponseParser
-from protocols.web._headers import Headers, _headersFromRaw
+from protocols.web._headers import Headers, _headersFromTable
 from protocols.web._parser import parserName
 from protocols.web.iweb import UNKNOWN_LENGTH, IClientRequest, IResponse
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
@@ -235,7 +235,7 @@ class Response:
         self.code = head.code
         self.phrase = head.phrase
         # The parser refused names that are not tokens and values with CR or LF.
-        self.headers = _headersFromRaw(head.headers)
+        self.headers = _headersFromTable(head.headers)
         self.length: int | str = UNKNOWN_LENGTH if head.length is None else head.length
         self.request = request
         self.previousResponse: Any = None
@@ -309,6 +309,9 @@ class Response:
 
 
 _CONNECTION_DONE = Failure(ConnectionDone())
+# Built once, as the reactor's reasons for a closed connection are: the
+# end of every complete body allocates no exception.
+_RESPONSE_DONE = Failure(ResponseDone())
 _DONE = object()  # a Response's protocol once its body was all delivered
 
 
@@ -357,11 +360,28 @@ class HTTP11ClientProtocol(Protocol):
         """
         if self.state != "QUIESCENT":
             return fail(RequestNotSent())
+        deferred: Deferred[Response] = Deferred(self._cancelRequest)
+        self.send(request, deferred, timeout)
+        return deferred
+
+    def send(self, request: Request, answer: Any, timeout: float | None = None) -> None:
+        """
+        Send request as ``request`` does, telling answer of its response
+        instead of returning a Deferred: ``answer.callback(response)`` once
+        the head arrives, or ``answer.errback(failure)``, whichever comes
+        first and once, as long as ``answer.called`` is false (a Deferred
+        is such an answer).  ``abort()`` gives the request up; answer is
+        then told of a ResponseNeverReceived.  Beyond Twisted: for a caller
+        that forwards many requests, a Deferred less for each.
+        """
+        if self.state != "QUIESCENT":
+            answer.errback(Failure(RequestNotSent()))
+            return
         self.state = "TRANSMITTING"
         self._request = request
         self._requestDone = False
         self._parser.expect(request.method)
-        self._responseDeferred = deferred = Deferred(self._cancelRequest)
+        self._responseDeferred = answer
         if timeout is not None:
             self._setDeadline(timeout)
         if request.bodyProducer is None and type(request).writeTo is Request.writeTo:
@@ -370,19 +390,18 @@ class HTTP11ClientProtocol(Protocol):
                 self.transport.write(request._head())
             except Exception:
                 self._requestFailed(Failure())
-                return deferred
+                return
             self._requestDone = True
             if self.state == "TRANSMITTING":
                 self.state = "WAITING"
             else:
                 self._maybeQuiescent()
-            return deferred
+            return
         try:
             written = request.writeTo(self.transport)
         except Exception:
             written = fail()
         written.addCallbacks(self._requestWritten, self._requestFailed)
-        return deferred
 
     def _requestWritten(self, ignored: object) -> None:
         self._requestDone = True
@@ -501,8 +520,11 @@ class HTTP11ClientProtocol(Protocol):
             self.state = "DONE"
         if self._readingPaused:
             self._updateReading()
-        reason = PotentialDataLoss() if self._head and self._head.untilClose else ResponseDone()
-        response._bodyDataFinished(Failure(reason))
+        head = self._head
+        if head is not None and head.untilClose:
+            response._bodyDataFinished(Failure(PotentialDataLoss()))
+        else:
+            response._bodyDataFinished(_RESPONSE_DONE)
         if self.state == "DONE" and not self._requestDone:
             # The whole response came while the body was still being sent:
             # the server wants no more of it (RFC 9112, 9.6).  The body is

@@ -30,10 +30,12 @@ from protocols.web import error, resource, server
 from protocols.web._headers import Headers, InvalidHeaderName, _canonicalName, _table
 from protocols.web._newclient import _WrapperException
 from protocols.web.client import (
+    URI,
     Agent,
     BrowserLikePolicyForHTTPS,
     HTTPConnectionPool,
     PotentialDataLoss,
+    Request,
     RequestGenerationFailed,
     ResponseDone,
 )
@@ -153,40 +155,104 @@ class _RequestBodyProducer:
 _SMALL_BODY = 1 << 16
 
 
-class _ResponseBodyProtocol(Protocol):
+class _Exchange(Protocol):
     """
-    Writes the backend's response body to the client, the backend paused
-    by it (unless the body is small: see _SMALL_BODY).
+    One request on its way through the proxy.  It is the answer of the
+    backend request (Agent.sendRequest tells it of the response as a
+    Deferred would be told), then the protocol the response body is
+    delivered to, and is told of the client's going away (``clientGone``).
+    The body is written to the client, the backend's body transport
+    registered as its producer (unless the body is small: see _SMALL_BODY).
     """
 
-    def __init__(self, request: Any, gone: list[bool], streaming: bool = True) -> None:
-        self._request = request
-        self._gone = gone
-        self._streaming = streaming
+    called = False  # whether callback or errback was called
+    gone = False  # whether the client went away
+    streaming = False  # whether the body transport is the client's producer
+    sending: Any = None  # the Agent's handle on the backend request
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+    def clientGone(self, reason: Failure) -> None:
+        """The client went away: the backend request is given up."""
+        self.gone = True
+        if not self.called and self.sending is not None:
+            self.sending.cancel()
+
+    # -- the backend's answer ----------------------------------------------------
+
+    def callback(self, response: Any) -> None:
+        """The backend's response head: the client's response begins."""
+        self.called = True
+        self.sending = None
+        request = self.request
+        if self.gone:
+            response.deliverBody(self)
+            return
+        request.setResponseCode(response.code, response.phrase)
+        table = _table(request.responseHeaders)
+        received = _table(response.headers)
+        _forward(received, table)
+        length = response.length
+        if request.method == b"HEAD" or response.code == 304:
+            declared = received.get(b"Content-Length")
+            if declared:
+                table[b"Content-Length"] = declared[-1:]
+        elif length is not UNKNOWN_LENGTH:
+            table[b"Content-Length"] = [b"%d" % (length,)]
+        self.streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
+        response.deliverBody(self)
+
+    def errback(self, reason: Failure) -> None:
+        """The backend request failed: the client is told why."""
+        self.called = True
+        self.sending = None
+        if not self.gone:
+            ReverseProxyResource._fail(reason, self.request)
+
+    # -- the response body ---------------------------------------------------------
 
     def makeConnection(self, transport: Any) -> None:
         self.transport = transport
-        if self._gone[0]:
+        if self.gone:
             transport.stopProducing()
-            return
-        if self._streaming:
-            self._request.registerProducer(transport, True)
+        elif self.streaming:
+            self.request.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
-        if not self._gone[0]:
-            self._request.write(data)
+        if not self.gone:
+            self.request.write(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        request = self._request
-        if self._gone[0]:
+        if self.gone:
             return
-        if self._streaming:
+        request = self.request
+        if self.streaming:
             request.unregisterProducer()
         if reason.check(ResponseDone, PotentialDataLoss):
             request.finish()
         else:
             # The backend broke off mid-body: the client must see it too.
             request.loseConnection()
+
+
+class _ClientWatch:
+    """
+    In a Request's ``notifications``, as a notifyFinish Deferred: tells an
+    _Exchange that the client went away before the response was finished.
+    """
+
+    __slots__ = ("exchange",)
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self.exchange = exchange
+
+    def callback(self, result: object) -> None:
+        """The response was finished: nothing to do."""
+
+    def errback(self, reason: Failure) -> None:
+        """The connection was lost first: the backend request is given up."""
+        self.exchange.clientGone(reason)
 
 
 class ReverseProxyResource(resource.Resource):
@@ -261,21 +327,23 @@ class ReverseProxyResource(resource.Resource):
             path = b"/" + path
         return path + (b"?" + query if query else b"")
 
-    def _netloc(self) -> bytes:
-        # host[:port] of the backend, made again only when they change.
-        key = (self.host, self.port, self.scheme)
-        known = self._netlocs
-        if known is not None and known[0] == key:
+    def _origin(self) -> tuple[bytes, URI]:
+        # host[:port] of the backend and the URI of its root, made again
+        # only when host, port or scheme change.
+        where = (self.host, self.port, self.scheme)
+        known = self._origins
+        if known is not None and known[0] == where:
             return known[1]
         host = self.host.encode("idna") if isinstance(self.host, str) else self.host
         if b":" in host:
             host = b"[" + host + b"]"
         default = 443 if self.scheme == b"https" else 80
         netloc = host if self.port == default else b"%s:%d" % (host, self.port)
-        self._netlocs = (key, netloc)
-        return netloc
+        origin = (netloc, URI.fromBytes(self.scheme + b"://" + netloc + b"/"))
+        self._origins = (where, origin)
+        return origin
 
-    _netlocs: tuple[tuple[Any, int, bytes], bytes] | None = None
+    _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
 
     def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
         # The values of a Headers are clean: they are forwarded as they are
@@ -308,42 +376,29 @@ class ReverseProxyResource(resource.Resource):
         incoming = _table(request.requestHeaders)
         length = self._bodyLength(incoming)
         producer = None if length is None else _RequestBodyProducer(request, length)
-        netloc = self._netloc()
-        uri = self.scheme + b"://" + netloc + self._backendPath(request)
-        headers = self._headers(request, incoming, netloc)
-        gone = [False]
-        deferred = self.agent.request(request.method, uri, headers, producer)
-
-        def clientGone(reason: Failure) -> None:
-            gone[0] = True
-            deferred.cancel()
-
-        request.notifyFinish().addErrback(clientGone)
-        deferred.addCallbacks(self._respond, self._fail, (request, gone), None, (request, gone))
+        netloc, origin = self._origin()
+        backendRequest = Request(
+            request.method,
+            self._backendPath(request),
+            self._headers(request, incoming, netloc),
+            producer,
+            self.pool.persistent,
+        )
+        exchange = _Exchange(request)
+        # Told of the client's going away: as a notifyFinish Deferred would
+        # be, by a watch in the Request's ``notifications`` while it has a
+        # channel (it is neither finished nor disconnected).
+        notifications = getattr(request, "notifications", None)
+        if type(notifications) is list and request.channel is not None:
+            notifications.append(_ClientWatch(exchange))
+        else:
+            request.notifyFinish().addErrback(exchange.clientGone)
+        exchange.sending = self.agent.sendRequest(origin, backendRequest, exchange)
         return server.NOT_DONE_YET
 
     @staticmethod
-    def _respond(response: Any, request: Any, gone: list[bool]) -> None:
-        if gone[0]:
-            response.deliverBody(_ResponseBodyProtocol(request, gone))
-            return
-        request.setResponseCode(response.code, response.phrase)
-        table = _table(request.responseHeaders)
-        received = _table(response.headers)
-        _forward(received, table)
-        if request.method == b"HEAD" or response.code == 304:
-            declared = received.get(b"Content-Length")
-            if declared:
-                table[b"Content-Length"] = declared[-1:]
-        elif response.length is not UNKNOWN_LENGTH:
-            table[b"Content-Length"] = [b"%d" % (response.length,)]
-        length = response.length
-        streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
-        response.deliverBody(_ResponseBodyProtocol(request, gone, streaming))
-
-    @staticmethod
-    def _fail(reason: Failure, request: Any, gone: list[bool]) -> None:
-        if gone[0] or request.finished:
+    def _fail(reason: Failure, request: Any) -> None:
+        if request.finished:
             return
         code, message = 502, b"Bad Gateway"
         reasons = reason.value.reasons if isinstance(reason.value, _WrapperException) else [reason]

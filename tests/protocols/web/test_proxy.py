@@ -616,6 +616,6 @@ def test_smallResponseBodyIsWrittenWithoutRegisteringTheBackend(length, register
     # body transport registered as its producer (nothing to hold back);
     # a larger one is, so that a slow client pauses the backend.
     response, request = _BodyResponse(length), _RecordingRequest()
-    proxy.ReverseProxyResource._respond(response, request, [False])
+    proxy._Exchange(request).callback(response)
     assert request.finished and sum(map(len, request.written)) == length
     assert request.producers == ([response.transport, None] if registered else [])
