@@ -59,19 +59,25 @@ class ResponseHead:
     __slots__ = ("code", "phrase", "version", "headers", "length", "untilClose", "keepAlive")
 
     def __init__(
-        self, code: int, phrase: bytes, version: tuple[bytes, int, int], headers: dict
+        self,
+        code: int,
+        phrase: bytes,
+        version: tuple[bytes, int, int],
+        headers: dict,
+        method: bytes,
+        keepAlive: bool,
     ) -> None:
+        """
+        Keep the status line and headers, and work out the body's framing
+        (RFC 9112, 6.3) for a request of method, on a connection the parser
+        says may be kept alive (keepAlive) or not.
+        """
         self.code = code
         self.phrase = phrase
         self.version = version
         self.headers = headers
         self.length: int | None = None
         self.untilClose = False
-        self.keepAlive = False
-
-    def frame(self, method: bytes, keepAlive: bool) -> None:
-        """Work out the body's framing (RFC 9112, 6.3) for a request of method."""
-        headers = self.headers
         encodings = headers.get(b"Transfer-Encoding")
         chunked = encodings is not None and encodings[-1].lower().rstrip().endswith(b"chunked")
         length = None
@@ -80,7 +86,7 @@ class ResponseHead:
                 length = int(value)
             except ValueError:
                 raise ParseError(502, "bad Content-Length") from None
-        if method == b"HEAD" or self.code in (204, 304):
+        if method == b"HEAD" or code in (204, 304):
             self.length = 0
         elif chunked:
             self.length = None
@@ -175,7 +181,10 @@ class HTTPToolsResponseParser:
         except httptools.HttpParserError as e:
             raise ParseError(502, str(e)) from None
         else:
-            self._finish()
+            head = self._complete
+            if head is not None:  # (_finish)
+                self._complete = self._pending = None
+                self.owner.messageReceived()
 
     def _stoppedAt(self) -> None:
         # llhttp was stopped: after a HEAD response's head, or at a byte
@@ -246,8 +255,7 @@ class HTTPToolsResponseParser:
         if known is None:
             major, _, minor = version.partition(".")
             known = (b"HTTP", int(major), int(minor or 0))
-        head = ResponseHead(code, phrase, known, headers)
-        head.frame(self._method, parser.should_keep_alive())
+        head = ResponseHead(code, phrase, known, headers, self._method, parser.should_keep_alive())
         self._head = head
         self.owner.headReceived(head)
         if self._method == b"HEAD":
@@ -323,16 +331,18 @@ class H11ResponseParser:
                 return
             if isinstance(event, h11.Response):
                 version = bytes(event.http_version).partition(b".")
+                headers = _tableFromRaw(list(event.headers.raw_items()))
+                keepAlive = version == (b"1", b".", b"1") and not any(
+                    b"close" in value.lower() for value in headers.get(b"Connection", ())
+                )
                 head = ResponseHead(
                     event.status_code,
                     bytes(event.reason),
                     (b"HTTP", int(version[0]), int(version[2] or 0)),
-                    _tableFromRaw(list(event.headers.raw_items())),
+                    headers,
+                    self._method,
+                    keepAlive,
                 )
-                keepAlive = version == (b"1", b".", b"1") and not any(
-                    b"close" in value.lower() for value in head.headers.get(b"Connection", ())
-                )
-                head.frame(self._method, keepAlive)
                 self._head = head
                 self.owner.headReceived(head)
             elif isinstance(event, h11.Data):

@@ -264,7 +264,8 @@ class Response:
             raise RuntimeError("deliverBody was called already on %r" % (self,))
         self._protocol = protocol
         protocol.makeConnection(_BodyTransport(self))
-        self._flush()
+        if self._buffer or self._finished is not None:
+            self._flush()
         channel = self._channel
         if self._paused or channel._readingPaused:
             channel._updateReading()
@@ -297,10 +298,16 @@ class Response:
             self._protocol.dataReceived(data)
 
     def _bodyDataFinished(self, reason: Failure) -> None:
-        if self._protocol is _DONE:
+        protocol = self._protocol
+        if protocol is _DONE:
+            return
+        if protocol is not None and not self._buffer and not self._paused:
+            # All delivered already: the end follows at once.
+            self._protocol = _DONE
+            protocol.connectionLost(reason)
             return
         self._finished = reason
-        if self._protocol is not None:
+        if protocol is not None:
             self._flush()
 
     def _stop(self) -> None:
@@ -383,7 +390,11 @@ class HTTP11ClientProtocol(Protocol):
         self._parser.expect(request.method)
         self._responseDeferred = answer
         if timeout is not None:
-            self._setDeadline(timeout)
+            deadline = self._reactor.seconds() + timeout
+            if self._timeoutCall is None or deadline < self._timeoutAt:
+                self._setDeadline(timeout)
+            else:
+                self._deadline = deadline  # (_setDeadline's: the timed call stays)
         if request.bodyProducer is None and type(request).writeTo is Request.writeTo:
             # No body: the head is all there is, written at once.
             try:
@@ -501,12 +512,20 @@ class HTTP11ClientProtocol(Protocol):
         self._head = head
         self.state = "BODY"
         self._response = response = Response(head, self._request, self)
-        self._fireResponse(response)
+        # (_fireResponse)
+        answer, self._responseDeferred = self._responseDeferred, None
+        self._deadline = None
+        if answer is not None and not answer.called:
+            answer.callback(response)
 
     def bodyReceived(self, data: bytes) -> None:
         """A piece of the body: to the Response (reading pauses if it must wait)."""
         response = self._response
         if response is not None:
+            protocol = response._protocol
+            if protocol is not None and not response._paused and not response._buffer:
+                protocol.dataReceived(data)  # (Response._bodyDataReceived's own way)
+                return
             response._bodyDataReceived(data)
             if (response._protocol is None or response._paused) and not self._readingPaused:
                 self._updateReading()

@@ -450,8 +450,10 @@ class _Sending:
             if type(pool).getConnection is HTTPConnectionPool.getConnection:
                 # An idle connection is used at once, not through a Deferred.
                 connection = pool._idleConnection(self.key)
-                if connection is not None:
-                    self._send(connection)
+                if connection is not None:  # (_send)
+                    self.connection = connection
+                    self.reused = True
+                    connection.send(self.request, self, self.agent._responseTimeout)
                     return
             connecting = pool.getConnection(self.key, self.agent._endpointFor(self.where))
         except Exception:

@@ -27,7 +27,13 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web import error, resource, server
-from protocols.web._headers import Headers, InvalidHeaderName, _canonicalName, _table
+from protocols.web._headers import (
+    Headers,
+    InvalidHeaderName,
+    _canonicalName,
+    _headersFromTable,
+    _table,
+)
 from protocols.web._newclient import _WrapperException
 from protocols.web.client import (
     URI,
@@ -229,7 +235,7 @@ class _Exchange(Protocol):
         request = self.request
         if self.streaming:
             request.unregisterProducer()
-        if reason.check(ResponseDone, PotentialDataLoss):
+        if issubclass(reason.type, (ResponseDone, PotentialDataLoss)):
             request.finish()
         else:
             # The backend broke off mid-body: the client must see it too.
@@ -347,20 +353,26 @@ class ReverseProxyResource(resource.Resource):
 
     def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
         # The values of a Headers are clean: they are forwarded as they are
-        # (the Agent copies them), and the proxy's own set by canonical name.
-        headers = Headers()
-        table = _table(headers)
+        # (not copied: the Agent's sendRequest sends them as they are), and
+        # the proxy's own set by canonical name.
+        table: dict[bytes, list[bytes]] = {}
         _forward(incoming, table, _NOT_FORWARDED_REQUEST)
-        clientHost = incoming.get(b"Host", [b""])[0]
-        table[b"Host"] = [clientHost if self.preserveHost else netloc]
+        clientHost = incoming.get(b"Host")
+        if self.preserveHost:
+            table[b"Host"] = [clientHost[0] if clientHost else b""]
+        else:
+            table[b"Host"] = [netloc]
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
-            forwarded = incoming.get(b"X-Forwarded-For", [])
-            table[b"X-Forwarded-For"] = [b", ".join(forwarded + [address.encode("ascii")])]
+            forwarded = incoming.get(b"X-Forwarded-For")
+            address = address.encode("ascii")
+            table[b"X-Forwarded-For"] = (
+                [b", ".join(forwarded + [address])] if forwarded else [address]
+            )
         table[b"X-Forwarded-Proto"] = [b"https" if request.isSecure() else b"http"]
         if clientHost:
-            table[b"X-Forwarded-Host"] = [clientHost]
-        return headers
+            table[b"X-Forwarded-Host"] = clientHost[:1]
+        return _headersFromTable(table)
 
     @staticmethod
     def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
@@ -374,9 +386,16 @@ class ReverseProxyResource(resource.Resource):
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
         incoming = _table(request.requestHeaders)
-        length = self._bodyLength(incoming)
-        producer = None if length is None else _RequestBodyProducer(request, length)
-        netloc, origin = self._origin()
+        producer = None
+        if b"Content-Length" in incoming or b"Transfer-Encoding" in incoming:
+            length = self._bodyLength(incoming)
+            if length is not None:
+                producer = _RequestBodyProducer(request, length)
+        known = self._origins
+        if known is not None and known[0] == (self.host, self.port, self.scheme):
+            netloc, origin = known[1]
+        else:
+            netloc, origin = self._origin()
         backendRequest = Request(
             request.method,
             self._backendPath(request),
