@@ -25,7 +25,6 @@ from typing import Any
 
 from zope.interface import implementer
 
-from protocols.protocol import Protocol
 from protocols.web import error, resource, server
 from protocols.web._headers import (
     Headers,
@@ -49,7 +48,7 @@ from protocols.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from reactor import error as reactorerror
 from reactor.defer import CancelledError, Deferred
 from reactor.failure import Failure
-from reactor.interfaces import IConsumer
+from reactor.interfaces import IConsumer, IProtocol
 
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
@@ -161,7 +160,8 @@ class _RequestBodyProducer:
 _SMALL_BODY = 1 << 16
 
 
-class _Exchange(Protocol):
+@implementer(IProtocol)
+class _Exchange:
     """
     One request on its way through the proxy.  It is the answer of the
     backend request (Agent.sendRequest tells it of the response as a
@@ -171,13 +171,15 @@ class _Exchange(Protocol):
     registered as its producer (unless the body is small: see _SMALL_BODY).
     """
 
-    called = False  # whether callback or errback was called
-    gone = False  # whether the client went away
-    streaming = False  # whether the body transport is the client's producer
-    sending: Any = None  # the Agent's handle on the backend request
+    __slots__ = ("request", "called", "gone", "streaming", "sending", "transport")
 
     def __init__(self, request: Any) -> None:
         self.request = request
+        self.called = False  # whether callback or errback was called
+        self.gone = False  # whether the client went away
+        self.streaming = False  # whether the body transport is the client's producer
+        self.sending: Any = None  # the Agent's handle on the backend request
+        self.transport: Any = None
 
     def clientGone(self, reason: Failure) -> None:
         """The client went away: the backend request is given up."""
@@ -229,7 +231,10 @@ class _Exchange(Protocol):
         if not self.gone:
             self.request.write(data)
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+    def connectionMade(self) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure) -> None:
         if self.gone:
             return
         request = self.request
