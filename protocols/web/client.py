@@ -12,7 +12,11 @@ FileBodyProducer (_readbody), the wrapping agents (_agents).
 An Agent turns ``request(method, uri, headers, bodyProducer)`` into a
 connection from its HTTPConnectionPool (one reused if one to the same
 scheme, host and port is idle, else a new one through an endpoint) and an
-HTTP11ClientProtocol request on it (protocols.web._newclient).  ``https``
+HTTP11ClientProtocol request on it (protocols.web._newclient); a _Sending
+does it, and sends the request once more on a new connection when the
+reused one turns out closed.  ``sendRequest`` (beyond Twisted) sends a
+request already prepared, telling an answer object instead of returning
+a Deferred: the reverse proxy's way, a Deferred less per request.  ``https``
 URIs are verified by default: BrowserLikePolicyForHTTPS asks
 reactor.ssl.optionsForClientTLS, which checks the chain against the
 platform's trust store (or the trustRoot given) and the host name.

@@ -3,15 +3,24 @@ The reverse proxy: ReverseProxyResource, a resource that forwards each
 request to a backend through the HTTP client's Agent and its pool of
 kept-alive connections.
 
+Each request is an _Exchange.  Its backend request is prepared here (the
+target, the forwarded headers with Host) and sent with the Agent's
+``sendRequest``, which takes an idle connection of the pool at once (or
+has one made), sends once more on a new connection a request whose
+reused connection turns out closed, and tells the exchange of the
+response as a Deferred would be told: no URI parsed, no headers copied and
+no Deferred made per request.  The client's going away reaches the
+exchange through a watch in the request's ``notifications`` (where a
+notifyFinish Deferred would be), and cancels the backend request.
+
 The one idea is two bridges, each a producer for the other side's
 consumer, so that neither body is ever held whole.  The client's request
 body is streamed (``streamRequestBody``) into _RequestBodyProducer, the
 IBodyProducer of the backend request: when the backend connection is
 full it pauses us, and we pause the client's socket.  The backend's
-response body goes to _ResponseBodyProtocol, which registers the
-backend's body transport as the producer of the client's response: when
-the client is slow the server pauses it, and the backend socket is not
-read.
+response body goes to the _Exchange, which registers the backend's body
+transport as the producer of the client's response: when the client is
+slow the server pauses it, and the backend socket is not read.
 
 A backend that cannot be reached or breaks the exchange is answered 502;
 one that does not answer within ``timeout`` seconds, 504.  The client's
