@@ -450,18 +450,20 @@ class _Sending:
     def start(self) -> None:
         """Send the request: on an idle connection, else on the pool's."""
         pool = self.agent._pool
+        connection = None
         try:
             if type(pool).getConnection is HTTPConnectionPool.getConnection:
                 # An idle connection is used at once, not through a Deferred.
                 connection = pool._idleConnection(self.key)
-                if connection is not None:  # (_send)
-                    self.connection = connection
-                    self.reused = True
-                    connection.send(self.request, self, self.agent._responseTimeout)
-                    return
-            connecting = pool.getConnection(self.key, self.agent._endpointFor(self.where))
+            if connection is None:
+                connecting = pool.getConnection(self.key, self.agent._endpointFor(self.where))
         except Exception:
             self.errback(Failure())
+            return
+        if connection is not None:  # (_send)
+            self.connection = connection
+            self.reused = True
+            connection.send(self.request, self, self.agent._responseTimeout)
             return
         self._connect(connecting)
 
