@@ -31,6 +31,7 @@ import re
 from typing import Any, Protocol
 
 from protocols.web._head import ParseError
+from protocols.web._headers import _canonicalCache, _canonicalName, _tableFromRaw
 
 try:
     import httptools
@@ -47,7 +48,8 @@ class ResponseHead:
     :ivar code: the status code, an int.
     :ivar phrase: the reason phrase, bytes.
     :ivar version: (b"HTTP", major, minor).
-    :ivar headers: the raw list of (name, value) pairs.
+    :ivar headers: the headers as protocols.web._headers keeps them, a dict
+        {canonical name: [values]} (the values as received, in order).
     :ivar length: the body's length in bytes, or None when chunked or
         delimited by the close.
     :ivar untilClose: True when the body ends with the connection.
@@ -57,30 +59,34 @@ class ResponseHead:
     __slots__ = ("code", "phrase", "version", "headers", "length", "untilClose", "keepAlive")
 
     def __init__(
-        self, code: int, phrase: bytes, version: tuple[bytes, int, int], headers: list
+        self,
+        code: int,
+        phrase: bytes,
+        version: tuple[bytes, int, int],
+        headers: dict,
+        method: bytes,
+        keepAlive: bool,
     ) -> None:
+        """
+        Keep the status line and headers, and work out the body's framing
+        (RFC 9112, 6.3) for a request of method, on a connection the parser
+        says may be kept alive (keepAlive) or not.
+        """
         self.code = code
         self.phrase = phrase
         self.version = version
         self.headers = headers
         self.length: int | None = None
         self.untilClose = False
-        self.keepAlive = False
-
-    def frame(self, method: bytes, keepAlive: bool) -> None:
-        """Work out the body's framing (RFC 9112, 6.3) for a request of method."""
-        chunked = False
+        encodings = headers.get(b"Transfer-Encoding")
+        chunked = encodings is not None and encodings[-1].lower().rstrip().endswith(b"chunked")
         length = None
-        for name, value in self.headers:
-            lower = name.lower()
-            if lower == b"transfer-encoding":
-                chunked = value.lower().rstrip().endswith(b"chunked")
-            elif lower == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise ParseError(502, "bad Content-Length") from None
-        if method == b"HEAD" or self.code in (204, 304):
+        for value in headers.get(b"Content-Length", ()):
+            try:
+                length = int(value)
+            except ValueError:
+                raise ParseError(502, "bad Content-Length") from None
+        if method == b"HEAD" or code in (204, 304):
             self.length = 0
         elif chunked:
             self.length = None
@@ -143,7 +149,7 @@ class HTTPToolsResponseParser:
     def _reset(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
         self._phrase = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: dict[bytes, list[bytes]] = {}
         self._head: ResponseHead | None = None
         self._interim = 0
         self._complete: ResponseHead | None = None
@@ -175,7 +181,10 @@ class HTTPToolsResponseParser:
         except httptools.HttpParserError as e:
             raise ParseError(502, str(e)) from None
         else:
-            self._finish()
+            head = self._complete
+            if head is not None:  # (_finish)
+                self._complete = self._pending = None
+                self.owner.messageReceived()
 
     def _stoppedAt(self) -> None:
         # llhttp was stopped: after a HEAD response's head, or at a byte
@@ -222,14 +231,21 @@ class HTTPToolsResponseParser:
         self._phrase += piece
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """A header line."""
-        self._headers.append((name, value))
+        """A header line, kept by its canonical name."""
+        canonical = _canonicalCache.get(name)
+        if canonical is None:
+            canonical = _canonicalName(name)
+        values = self._headers.get(canonical)
+        if values is None:
+            self._headers[canonical] = [value]
+        else:
+            values.append(value)
 
     def on_headers_complete(self) -> None:
         """The head is complete: hand it over, unless it is an interim 1xx."""
         parser = self._parser
         code = parser.get_status_code()
-        headers, self._headers = self._headers, []
+        headers, self._headers = self._headers, {}
         phrase, self._phrase = self._phrase, b""
         if 100 <= code < 200:
             self._interim += 1
@@ -239,8 +255,7 @@ class HTTPToolsResponseParser:
         if known is None:
             major, _, minor = version.partition(".")
             known = (b"HTTP", int(major), int(minor or 0))
-        head = ResponseHead(code, phrase, known, headers)
-        head.frame(self._method, parser.should_keep_alive())
+        head = ResponseHead(code, phrase, known, headers, self._method, parser.should_keep_alive())
         self._head = head
         self.owner.headReceived(head)
         if self._method == b"HEAD":
@@ -316,17 +331,18 @@ class H11ResponseParser:
                 return
             if isinstance(event, h11.Response):
                 version = bytes(event.http_version).partition(b".")
+                headers = _tableFromRaw(list(event.headers.raw_items()))
+                keepAlive = version == (b"1", b".", b"1") and not any(
+                    b"close" in value.lower() for value in headers.get(b"Connection", ())
+                )
                 head = ResponseHead(
                     event.status_code,
                     bytes(event.reason),
                     (b"HTTP", int(version[0]), int(version[2] or 0)),
-                    list(event.headers.raw_items()),
+                    headers,
+                    self._method,
+                    keepAlive,
                 )
-                keepAlive = version == (b"1", b".", b"1") and not any(
-                    name.lower() == b"connection" and b"close" in value.lower()
-                    for name, value in head.headers
-                )
-                head.frame(self._method, keepAlive)
                 self._head = head
                 self.owner.headReceived(head)
             elif isinstance(event, h11.Data):

@@ -170,11 +170,11 @@ class Headers:
 # -- the internal interface of protocols.web ---------------------------------------
 
 
-def _headersFromRaw(raw: Sequence[tuple[bytes, bytes]]) -> Headers:
-    # A Headers of the (name, value) pairs a parser gave, in order.  The
-    # parsers have refused anything that is not a token or has a CR or LF.
-    headers = Headers()
-    table = headers._rawHeaders
+def _tableFromRaw(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    # {canonical name: [values]} of the (name, value) pairs a parser gave,
+    # in order.  The parsers have refused anything that is not a token or
+    # has a CR or LF.
+    table: dict[bytes, list[bytes]] = {}
     for name, value in raw:
         canonical = _canonicalCache.get(name)
         if canonical is None:
@@ -184,6 +184,20 @@ def _headersFromRaw(raw: Sequence[tuple[bytes, bytes]]) -> Headers:
             table[canonical] = [value]
         else:
             values.append(value)
+    return table
+
+
+def _headersFromRaw(raw: Sequence[tuple[bytes, bytes]]) -> Headers:
+    # A Headers of the (name, value) pairs a parser gave (_tableFromRaw).
+    headers = Headers.__new__(Headers)
+    headers._rawHeaders = _tableFromRaw(raw)
+    return headers
+
+
+def _headersFromTable(table: dict[bytes, list[bytes]]) -> Headers:
+    # A Headers holding table, {canonical name: [clean values]}, itself.
+    headers = Headers.__new__(Headers)
+    headers._rawHeaders = table
     return headers
 
 

@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from protocols.protocol import Protocol
 from protocols.web._clientparser import ParseError, ResponseHead, makeResponseParser
-from protocols.web._headers import Headers, _headersFromRaw
+from protocols.web._headers import Headers, _headersFromTable
 from protocols.web._parser import parserName
 from protocols.web.iweb import UNKNOWN_LENGTH, IClientRequest, IResponse
 from reactor.defer import Deferred, fail, maybeDeferred, succeed
@@ -235,7 +235,7 @@ class Response:
         self.code = head.code
         self.phrase = head.phrase
         # The parser refused names that are not tokens and values with CR or LF.
-        self.headers = _headersFromRaw(head.headers)
+        self.headers = _headersFromTable(head.headers)
         self.length: int | str = UNKNOWN_LENGTH if head.length is None else head.length
         self.request = request
         self.previousResponse: Any = None
@@ -264,7 +264,8 @@ class Response:
             raise RuntimeError("deliverBody was called already on %r" % (self,))
         self._protocol = protocol
         protocol.makeConnection(_BodyTransport(self))
-        self._flush()
+        if self._buffer or self._finished is not None:
+            self._flush()
         channel = self._channel
         if self._paused or channel._readingPaused:
             channel._updateReading()
@@ -297,10 +298,16 @@ class Response:
             self._protocol.dataReceived(data)
 
     def _bodyDataFinished(self, reason: Failure) -> None:
-        if self._protocol is _DONE:
+        protocol = self._protocol
+        if protocol is _DONE:
+            return
+        if protocol is not None and not self._buffer and not self._paused:
+            # All delivered already: the end follows at once.
+            self._protocol = _DONE
+            protocol.connectionLost(reason)
             return
         self._finished = reason
-        if self._protocol is not None:
+        if protocol is not None:
             self._flush()
 
     def _stop(self) -> None:
@@ -309,6 +316,9 @@ class Response:
 
 
 _CONNECTION_DONE = Failure(ConnectionDone())
+# Built once, as the reactor's reasons for a closed connection are: the
+# end of every complete body allocates no exception.
+_RESPONSE_DONE = Failure(ResponseDone())
 _DONE = object()  # a Response's protocol once its body was all delivered
 
 
@@ -357,32 +367,52 @@ class HTTP11ClientProtocol(Protocol):
         """
         if self.state != "QUIESCENT":
             return fail(RequestNotSent())
+        deferred: Deferred[Response] = Deferred(self._cancelRequest)
+        self.send(request, deferred, timeout)
+        return deferred
+
+    def send(self, request: Request, answer: Any, timeout: float | None = None) -> None:
+        """
+        Send request as ``request`` does, telling answer of its response
+        instead of returning a Deferred: ``answer.callback(response)`` once
+        the head arrives, or ``answer.errback(failure)``, whichever comes
+        first and once, as long as ``answer.called`` is false (a Deferred
+        is such an answer).  ``abort()`` gives the request up; answer is
+        then told of a ResponseNeverReceived.  Beyond Twisted: for a caller
+        that forwards many requests, a Deferred less for each.
+        """
+        if self.state != "QUIESCENT":
+            answer.errback(Failure(RequestNotSent()))
+            return
         self.state = "TRANSMITTING"
         self._request = request
         self._requestDone = False
         self._parser.expect(request.method)
-        self._responseDeferred = deferred = Deferred(self._cancelRequest)
+        self._responseDeferred = answer
         if timeout is not None:
-            self._setDeadline(timeout)
+            deadline = self._reactor.seconds() + timeout
+            if self._timeoutCall is None or deadline < self._timeoutAt:
+                self._setDeadline(timeout)
+            else:
+                self._deadline = deadline  # (_setDeadline's: the timed call stays)
         if request.bodyProducer is None and type(request).writeTo is Request.writeTo:
             # No body: the head is all there is, written at once.
             try:
                 self.transport.write(request._head())
             except Exception:
                 self._requestFailed(Failure())
-                return deferred
+                return
             self._requestDone = True
             if self.state == "TRANSMITTING":
                 self.state = "WAITING"
             else:
                 self._maybeQuiescent()
-            return deferred
+            return
         try:
             written = request.writeTo(self.transport)
         except Exception:
             written = fail()
         written.addCallbacks(self._requestWritten, self._requestFailed)
-        return deferred
 
     def _requestWritten(self, ignored: object) -> None:
         self._requestDone = True
@@ -482,12 +512,20 @@ class HTTP11ClientProtocol(Protocol):
         self._head = head
         self.state = "BODY"
         self._response = response = Response(head, self._request, self)
-        self._fireResponse(response)
+        # (_fireResponse)
+        answer, self._responseDeferred = self._responseDeferred, None
+        self._deadline = None
+        if answer is not None and not answer.called:
+            answer.callback(response)
 
     def bodyReceived(self, data: bytes) -> None:
         """A piece of the body: to the Response (reading pauses if it must wait)."""
         response = self._response
         if response is not None:
+            protocol = response._protocol
+            if protocol is not None and not response._paused and not response._buffer:
+                protocol.dataReceived(data)  # (Response._bodyDataReceived's own way)
+                return
             response._bodyDataReceived(data)
             if (response._protocol is None or response._paused) and not self._readingPaused:
                 self._updateReading()
@@ -501,8 +539,11 @@ class HTTP11ClientProtocol(Protocol):
             self.state = "DONE"
         if self._readingPaused:
             self._updateReading()
-        reason = PotentialDataLoss() if self._head and self._head.untilClose else ResponseDone()
-        response._bodyDataFinished(Failure(reason))
+        head = self._head
+        if head is not None and head.untilClose:
+            response._bodyDataFinished(Failure(PotentialDataLoss()))
+        else:
+            response._bodyDataFinished(_RESPONSE_DONE)
         if self.state == "DONE" and not self._requestDone:
             # The whole response came while the body was still being sent:
             # the server wants no more of it (RFC 9112, 9.6).  The body is

@@ -83,7 +83,10 @@ class Request:
     :ivar sentLength: body bytes written so far.
     :ivar client: the client's address; :ivar host: ours.
     :ivar channel: the HTTPChannel, None once the request is done.
-    :ivar notifications: Deferreds from notifyFinish not yet fired.
+    :ivar notifications: Deferreds from notifyFinish not yet fired (or
+        anything else with their ``callback`` and ``errback``, called the
+        same way: the reverse proxy's watch on its client, a Deferred less
+        per request).
     :cvar maxRequestBodySize: this request's body limit, None for the
         channel's (server.Request takes its resource's).
     :cvar streamingBody: whether the body is handed over as it arrives
@@ -132,7 +135,7 @@ class Request:
         """
         if parsePOSTFormSubmission is not None:
             self._parseForms = parsePOSTFormSubmission
-        self.notifications: list[Deferred[None]] = []
+        self.notifications: list[Any] = []
         self.channel = channel
         self.client = channel.getPeer()
         self.host = channel.getHost()

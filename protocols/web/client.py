@@ -12,7 +12,11 @@ FileBodyProducer (_readbody), the wrapping agents (_agents).
 An Agent turns ``request(method, uri, headers, bodyProducer)`` into a
 connection from its HTTPConnectionPool (one reused if one to the same
 scheme, host and port is idle, else a new one through an endpoint) and an
-HTTP11ClientProtocol request on it (protocols.web._newclient).  ``https``
+HTTP11ClientProtocol request on it (protocols.web._newclient); a _Sending
+does it, and sends the request once more on a new connection when the
+reused one turns out closed.  ``sendRequest`` (beyond Twisted) sends a
+request already prepared, telling an answer object instead of returning
+a Deferred: the reverse proxy's way, a Deferred less per request.  ``https``
 URIs are verified by default: BrowserLikePolicyForHTTPS asks
 reactor.ssl.optionsForClientTLS, which checks the chain against the
 platform's trust store (or the trustRoot given) and the host name.
@@ -53,7 +57,7 @@ from protocols.web._newclient import (
 from protocols.web._readbody import FileBodyProducer, PartialDownloadError, readBody
 from protocols.web._uri import URI
 from protocols.web.iweb import UNKNOWN_LENGTH, IAgent, IAgentEndpointFactory, IPolicyForHTTPS
-from reactor.defer import CancelledError, Deferred, fail, succeed
+from reactor.defer import CancelledError, Deferred, succeed
 from reactor.endpoints import HostnameEndpoint, wrapClientTLS
 from reactor.failure import Failure
 from reactor.ssl import optionsForClientTLS
@@ -349,13 +353,33 @@ class Agent:
         connection.
         """
         parsed = URI.fromBytes(uri)
-        try:
-            endpoint = self._endpointFactory.endpointForURI(parsed)
-        except Exception:
-            return fail()
         request = self._makeRequest(method, parsed, parsed.originForm, headers, bodyProducer)
         key = (parsed.scheme, parsed.host, parsed.port)
-        return self._requestWithRetry(key, endpoint, request)
+        return self._requestWithRetry(key, parsed, request)
+
+    def sendRequest(self, origin: URI, request: Request, answer: Any) -> _Sending:
+        """
+        Send request to origin (a URI: its scheme, host and port) over the
+        pool, as ``request`` does, and tell answer of its response instead
+        of returning a Deferred: ``answer.callback(response)`` or
+        ``answer.errback(failure)``, once, as HTTP11ClientProtocol.send
+        does (a Deferred is such an answer).  request is sent as it is:
+        its target in origin form, its headers holding Host, not copied.
+
+        Return a handle whose ``cancel()`` gives the request up (its
+        connection is aborted); answer is told nothing after that.
+
+        Beyond Twisted: for a caller that forwards many requests to one
+        origin, the reverse proxy, with no URI to parse, no headers to copy
+        and no Deferred to make for each.
+        """
+        sending = _Sending(self, (origin.scheme, origin.host, origin.port), origin, request, answer)
+        sending.start()
+        return sending
+
+    def _endpointFor(self, where: Any) -> Any:
+        # The endpoint of where, a URI (for ProxyAgent, its proxy's endpoint).
+        return self._endpointFactory.endpointForURI(where)
 
     def _makeRequest(
         self, method: bytes, parsed: URI, target: bytes, headers: Headers | None, body: Any
@@ -369,38 +393,149 @@ class Agent:
             headers.addRawHeader(b"host", host)
         return Request(method, target, headers, body, self._pool.persistent, parsedURI=parsed)
 
-    def _requestWithRetry(self, key: Any, endpoint: Any, request: Request) -> Deferred[Response]:
-        pool = self._pool
+    def _requestWithRetry(self, key: Any, where: Any, request: Request) -> Deferred[Response]:
+        # request sent by a _Sending, told to a Deferred that cancels it.
+        sending: _Sending | None = None
 
-        def send(connection: HTTP11ClientProtocol) -> Deferred[Response]:
-            deferred = connection.request(request, self._responseTimeout)
-            if not (connection._reused and pool.retryAutomatically):  # type: ignore[attr-defined]
-                return deferred
+        def cancel(deferred: Deferred[Response]) -> None:
+            if sending is not None:
+                sending.cancel()
 
-            def maybeRetry(reason: Failure) -> Any:
-                # The server closed an idle connection as we reused it.
-                if (
-                    reason.check(ResponseNeverReceived, RequestNotSent)
-                    and request.bodyProducer is None
-                    and request.method in (b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"PUT")
-                    and reason.value.__class__ is not CancelledError
-                ):
-                    return pool._newConnection(key, endpoint).addCallback(
-                        lambda fresh: fresh.request(request, self._responseTimeout)
-                    )
-                return reason
+        deferred: Deferred[Response] = Deferred(cancel)
+        sending = _Sending(self, key, where, request, deferred)
+        sending.start()
+        return deferred
 
-            return deferred.addErrback(maybeRetry)
 
-        if type(pool).getConnection is HTTPConnectionPool.getConnection:
-            # An idle connection is used at once, not through a Deferred.
-            connection = pool._idleConnection(key)
-            if connection is not None:
-                try:
-                    return send(connection)
-                except Exception:
-                    return fail()
-        return pool.getConnection(key, endpoint).addCallback(send)
+#: The methods of a request sent again when the reused connection it went
+#: on turns out closed (HTTPConnectionPool.retryAutomatically).
+_IDEMPOTENT = frozenset([b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"PUT"])
+
+
+class _Sending:
+    """
+    One request an Agent sends: at once on an idle connection of its pool,
+    else on one the pool gives (a new one); sent once more, on a new
+    connection, when a reused one turns out closed before answering (the
+    server's keep-alive ran out: HTTPConnectionPool.retryAutomatically).
+    Its answer is told of the response as HTTP11ClientProtocol.send tells
+    it (so the connections tell this, which passes it on).
+    """
+
+    __slots__ = (
+        "agent",
+        "key",
+        "where",
+        "request",
+        "answer",
+        "connection",
+        "connecting",
+        "reused",
+        "called",
+        "cancelled",
+    )
+
+    def __init__(self, agent: Agent, key: Any, where: Any, request: Request, answer: Any) -> None:
+        self.agent = agent
+        self.key = key
+        self.where = where  # what the Agent's _endpointFor takes
+        self.request = request
+        self.answer = answer
+        self.connection: HTTP11ClientProtocol | None = None  # answering
+        self.connecting: Deferred[Any] | None = None  # or the pool's Deferred
+        self.reused = False
+        self.called = False
+        self.cancelled = False
+
+    def start(self) -> None:
+        """Send the request: on an idle connection, else on the pool's."""
+        pool = self.agent._pool
+        connection = None
+        try:
+            if type(pool).getConnection is HTTPConnectionPool.getConnection:
+                # An idle connection is used at once, not through a Deferred.
+                connection = pool._idleConnection(self.key)
+            if connection is None:
+                connecting = pool.getConnection(self.key, self.agent._endpointFor(self.where))
+        except Exception:
+            self.errback(Failure())
+            return
+        if connection is not None:  # (_send)
+            self.connection = connection
+            self.reused = True
+            connection.send(self.request, self, self.agent._responseTimeout)
+            return
+        self._connect(connecting)
+
+    def cancel(self) -> None:
+        """Give the request up: its connection is aborted (or connecting stops)."""
+        if self.called or self.cancelled:
+            return
+        self.cancelled = True
+        self.answer = None
+        connection, self.connection = self.connection, None
+        connecting, self.connecting = self.connecting, None
+        if connection is not None:
+            connection.abort()
+        elif connecting is not None:
+            connecting.cancel()
+
+    def _connect(self, connecting: Deferred[Any]) -> None:
+        self.connecting = connecting
+        connecting.addCallbacks(self._send, self._notConnected)
+
+    def _notConnected(self, reason: Failure) -> None:
+        self.connecting = None
+        self.errback(reason)
+
+    def _send(self, connection: HTTP11ClientProtocol) -> None:
+        self.connecting = None
+        if self.cancelled:
+            connection.abort()
+            return
+        self.connection = connection
+        self.reused = connection._reused  # type: ignore[attr-defined]
+        connection.send(self.request, self, self.agent._responseTimeout)
+
+    # -- what the connection tells ----------------------------------------------
+
+    def callback(self, response: Response) -> None:
+        """The response head came: the answer is told."""
+        self.connection = None
+        if not self.cancelled:
+            # The answer is let go of: it may hold this (a cycle otherwise).
+            answer, self.answer = self.answer, None
+            self.called = True
+            answer.callback(response)
+
+    def errback(self, reason: Failure) -> None:
+        """The request failed: sent again (see the class), or the answer is told."""
+        connection, self.connection = self.connection, None
+        if self.cancelled:
+            return
+        request = self.request
+        if (
+            connection is not None
+            and self.reused
+            and self.agent._pool.retryAutomatically
+            and reason.check(ResponseNeverReceived, RequestNotSent)
+            and request.bodyProducer is None
+            and request.method in _IDEMPOTENT
+            and reason.value.__class__ is not CancelledError
+        ):
+            self.reused = False  # once: the new connection's failure is final
+            try:
+                connecting = self.agent._pool._newConnection(
+                    self.key, self.agent._endpointFor(self.where)
+                )
+            except Exception:
+                reason = Failure()
+            else:
+                self._connect(connecting)
+                return
+        answer, self.answer = self.answer, None
+        self.called = True
+        answer.errback(reason)
 
 
 class ProxyAgent(Agent):
@@ -439,7 +574,10 @@ class ProxyAgent(Agent):
         parsed = URI.fromBytes(uri)
         request = self._makeRequest(method, parsed, parsed.toBytes(), headers, bodyProducer)
         key = ("http-proxy", self._proxyEndpoint)
-        return self._requestWithRetry(key, self._proxyEndpoint, request)
+        return self._requestWithRetry(key, None, request)
+
+    def _endpointFor(self, where: Any) -> Any:
+        return self._proxyEndpoint
 
 
 def getPage(

@@ -3,15 +3,24 @@ The reverse proxy: ReverseProxyResource, a resource that forwards each
 request to a backend through the HTTP client's Agent and its pool of
 kept-alive connections.
 
+Each request is an _Exchange.  Its backend request is prepared here (the
+target, the forwarded headers with Host) and sent with the Agent's
+``sendRequest``, which takes an idle connection of the pool at once (or
+has one made), sends once more on a new connection a request whose
+reused connection turns out closed, and tells the exchange of the
+response as a Deferred would be told: no URI parsed, no headers copied and
+no Deferred made per request.  The client's going away reaches the
+exchange through a watch in the request's ``notifications`` (where a
+notifyFinish Deferred would be), and cancels the backend request.
+
 The one idea is two bridges, each a producer for the other side's
 consumer, so that neither body is ever held whole.  The client's request
 body is streamed (``streamRequestBody``) into _RequestBodyProducer, the
 IBodyProducer of the backend request: when the backend connection is
 full it pauses us, and we pause the client's socket.  The backend's
-response body goes to _ResponseBodyProtocol, which registers the
-backend's body transport as the producer of the client's response: when
-the client is slow the server pauses it, and the backend socket is not
-read.
+response body goes to the _Exchange, which registers the backend's body
+transport as the producer of the client's response: when the client is
+slow the server pauses it, and the backend socket is not read.
 
 A backend that cannot be reached or breaks the exchange is answered 502;
 one that does not answer within ``timeout`` seconds, 504.  The client's
@@ -25,15 +34,22 @@ from typing import Any
 
 from zope.interface import implementer
 
-from protocols.protocol import Protocol
 from protocols.web import error, resource, server
-from protocols.web._headers import Headers, InvalidHeaderName, _canonicalName, _table
+from protocols.web._headers import (
+    Headers,
+    InvalidHeaderName,
+    _canonicalName,
+    _headersFromTable,
+    _table,
+)
 from protocols.web._newclient import _WrapperException
 from protocols.web.client import (
+    URI,
     Agent,
     BrowserLikePolicyForHTTPS,
     HTTPConnectionPool,
     PotentialDataLoss,
+    Request,
     RequestGenerationFailed,
     ResponseDone,
 )
@@ -41,7 +57,7 @@ from protocols.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from reactor import error as reactorerror
 from reactor.defer import CancelledError, Deferred
 from reactor.failure import Failure
-from reactor.interfaces import IConsumer
+from reactor.interfaces import IConsumer, IProtocol
 
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
@@ -153,40 +169,110 @@ class _RequestBodyProducer:
 _SMALL_BODY = 1 << 16
 
 
-class _ResponseBodyProtocol(Protocol):
+@implementer(IProtocol)
+class _Exchange:
     """
-    Writes the backend's response body to the client, the backend paused
-    by it (unless the body is small: see _SMALL_BODY).
+    One request on its way through the proxy.  It is the answer of the
+    backend request (Agent.sendRequest tells it of the response as a
+    Deferred would be told), then the protocol the response body is
+    delivered to, and is told of the client's going away (``clientGone``).
+    The body is written to the client, the backend's body transport
+    registered as its producer (unless the body is small: see _SMALL_BODY).
     """
 
-    def __init__(self, request: Any, gone: list[bool], streaming: bool = True) -> None:
-        self._request = request
-        self._gone = gone
-        self._streaming = streaming
+    __slots__ = ("request", "called", "gone", "streaming", "sending", "transport")
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.called = False  # whether callback or errback was called
+        self.gone = False  # whether the client went away
+        self.streaming = False  # whether the body transport is the client's producer
+        self.sending: Any = None  # the Agent's handle on the backend request
+        self.transport: Any = None
+
+    def clientGone(self, reason: Failure) -> None:
+        """The client went away: the backend request is given up."""
+        self.gone = True
+        if not self.called and self.sending is not None:
+            self.sending.cancel()
+
+    # -- the backend's answer ----------------------------------------------------
+
+    def callback(self, response: Any) -> None:
+        """The backend's response head: the client's response begins."""
+        self.called = True
+        self.sending = None
+        request = self.request
+        if self.gone:
+            response.deliverBody(self)
+            return
+        request.setResponseCode(response.code, response.phrase)
+        table = _table(request.responseHeaders)
+        received = _table(response.headers)
+        _forward(received, table)
+        length = response.length
+        if request.method == b"HEAD" or response.code == 304:
+            declared = received.get(b"Content-Length")
+            if declared:
+                table[b"Content-Length"] = declared[-1:]
+        elif length is not UNKNOWN_LENGTH:
+            table[b"Content-Length"] = [b"%d" % (length,)]
+        self.streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
+        response.deliverBody(self)
+
+    def errback(self, reason: Failure) -> None:
+        """The backend request failed: the client is told why."""
+        self.called = True
+        self.sending = None
+        if not self.gone:
+            ReverseProxyResource._fail(reason, self.request)
+
+    # -- the response body ---------------------------------------------------------
 
     def makeConnection(self, transport: Any) -> None:
         self.transport = transport
-        if self._gone[0]:
+        if self.gone:
             transport.stopProducing()
-            return
-        if self._streaming:
-            self._request.registerProducer(transport, True)
+        elif self.streaming:
+            self.request.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
-        if not self._gone[0]:
-            self._request.write(data)
+        if not self.gone:
+            self.request.write(data)
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        request = self._request
-        if self._gone[0]:
+    def connectionMade(self) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure) -> None:
+        if self.gone:
             return
-        if self._streaming:
+        request = self.request
+        if self.streaming:
             request.unregisterProducer()
-        if reason.check(ResponseDone, PotentialDataLoss):
+        if issubclass(reason.type, (ResponseDone, PotentialDataLoss)):
             request.finish()
         else:
             # The backend broke off mid-body: the client must see it too.
             request.loseConnection()
+
+
+class _ClientWatch:
+    """
+    In a Request's ``notifications``, as a notifyFinish Deferred: tells an
+    _Exchange that the client went away before the response was finished.
+    """
+
+    __slots__ = ("exchange",)
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self.exchange = exchange
+
+    def callback(self, result: object) -> None:
+        """The response was finished: nothing to do."""
+
+    def errback(self, reason: Failure) -> None:
+        """The connection was lost first: the backend request is given up."""
+        self.exchange.clientGone(reason)
 
 
 class ReverseProxyResource(resource.Resource):
@@ -261,38 +347,46 @@ class ReverseProxyResource(resource.Resource):
             path = b"/" + path
         return path + (b"?" + query if query else b"")
 
-    def _netloc(self) -> bytes:
-        # host[:port] of the backend, made again only when they change.
-        key = (self.host, self.port, self.scheme)
-        known = self._netlocs
-        if known is not None and known[0] == key:
+    def _origin(self) -> tuple[bytes, URI]:
+        # host[:port] of the backend and the URI of its root, made again
+        # only when host, port or scheme change.
+        where = (self.host, self.port, self.scheme)
+        known = self._origins
+        if known is not None and known[0] == where:
             return known[1]
         host = self.host.encode("idna") if isinstance(self.host, str) else self.host
         if b":" in host:
             host = b"[" + host + b"]"
         default = 443 if self.scheme == b"https" else 80
         netloc = host if self.port == default else b"%s:%d" % (host, self.port)
-        self._netlocs = (key, netloc)
-        return netloc
+        origin = (netloc, URI.fromBytes(self.scheme + b"://" + netloc + b"/"))
+        self._origins = (where, origin)
+        return origin
 
-    _netlocs: tuple[tuple[Any, int, bytes], bytes] | None = None
+    _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
 
     def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
         # The values of a Headers are clean: they are forwarded as they are
-        # (the Agent copies them), and the proxy's own set by canonical name.
-        headers = Headers()
-        table = _table(headers)
+        # (not copied: the Agent's sendRequest sends them as they are), and
+        # the proxy's own set by canonical name.
+        table: dict[bytes, list[bytes]] = {}
         _forward(incoming, table, _NOT_FORWARDED_REQUEST)
-        clientHost = incoming.get(b"Host", [b""])[0]
-        table[b"Host"] = [clientHost if self.preserveHost else netloc]
+        clientHost = incoming.get(b"Host")
+        if self.preserveHost:
+            table[b"Host"] = [clientHost[0] if clientHost else b""]
+        else:
+            table[b"Host"] = [netloc]
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
-            forwarded = incoming.get(b"X-Forwarded-For", [])
-            table[b"X-Forwarded-For"] = [b", ".join(forwarded + [address.encode("ascii")])]
+            forwarded = incoming.get(b"X-Forwarded-For")
+            address = address.encode("ascii")
+            table[b"X-Forwarded-For"] = (
+                [b", ".join(forwarded + [address])] if forwarded else [address]
+            )
         table[b"X-Forwarded-Proto"] = [b"https" if request.isSecure() else b"http"]
         if clientHost:
-            table[b"X-Forwarded-Host"] = [clientHost]
-        return headers
+            table[b"X-Forwarded-Host"] = clientHost[:1]
+        return _headersFromTable(table)
 
     @staticmethod
     def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
@@ -306,44 +400,38 @@ class ReverseProxyResource(resource.Resource):
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
         incoming = _table(request.requestHeaders)
-        length = self._bodyLength(incoming)
-        producer = None if length is None else _RequestBodyProducer(request, length)
-        netloc = self._netloc()
-        uri = self.scheme + b"://" + netloc + self._backendPath(request)
-        headers = self._headers(request, incoming, netloc)
-        gone = [False]
-        deferred = self.agent.request(request.method, uri, headers, producer)
-
-        def clientGone(reason: Failure) -> None:
-            gone[0] = True
-            deferred.cancel()
-
-        request.notifyFinish().addErrback(clientGone)
-        deferred.addCallbacks(self._respond, self._fail, (request, gone), None, (request, gone))
+        producer = None
+        if b"Content-Length" in incoming or b"Transfer-Encoding" in incoming:
+            length = self._bodyLength(incoming)
+            if length is not None:
+                producer = _RequestBodyProducer(request, length)
+        known = self._origins
+        if known is not None and known[0] == (self.host, self.port, self.scheme):
+            netloc, origin = known[1]
+        else:
+            netloc, origin = self._origin()
+        backendRequest = Request(
+            request.method,
+            self._backendPath(request),
+            self._headers(request, incoming, netloc),
+            producer,
+            self.pool.persistent,
+        )
+        exchange = _Exchange(request)
+        # Told of the client's going away: as a notifyFinish Deferred would
+        # be, by a watch in the Request's ``notifications`` while it has a
+        # channel (it is neither finished nor disconnected).
+        notifications = getattr(request, "notifications", None)
+        if type(notifications) is list and request.channel is not None:
+            notifications.append(_ClientWatch(exchange))
+        else:
+            request.notifyFinish().addErrback(exchange.clientGone)
+        exchange.sending = self.agent.sendRequest(origin, backendRequest, exchange)
         return server.NOT_DONE_YET
 
     @staticmethod
-    def _respond(response: Any, request: Any, gone: list[bool]) -> None:
-        if gone[0]:
-            response.deliverBody(_ResponseBodyProtocol(request, gone))
-            return
-        request.setResponseCode(response.code, response.phrase)
-        table = _table(request.responseHeaders)
-        received = _table(response.headers)
-        _forward(received, table)
-        if request.method == b"HEAD" or response.code == 304:
-            declared = received.get(b"Content-Length")
-            if declared:
-                table[b"Content-Length"] = declared[-1:]
-        elif response.length is not UNKNOWN_LENGTH:
-            table[b"Content-Length"] = [b"%d" % (response.length,)]
-        length = response.length
-        streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
-        response.deliverBody(_ResponseBodyProtocol(request, gone, streaming))
-
-    @staticmethod
-    def _fail(reason: Failure, request: Any, gone: list[bool]) -> None:
-        if gone[0] or request.finished:
+    def _fail(reason: Failure, request: Any) -> None:
+        if request.finished:
             return
         code, message = 502, b"Bad Gateway"
         reasons = reason.value.reasons if isinstance(reason.value, _WrapperException) else [reason]

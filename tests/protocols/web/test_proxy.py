@@ -29,6 +29,7 @@ from reactor.interfaces import IConsumer
 from reactor.ssl import CertificateOptions, trustRootFromCertificates
 from reactor.task import Cooperator
 from reactor.threads import deferToThread
+from tests.protocols.web.test_clientedges import OK, scripted
 from tests.protocols.web.test_sockets import CountingChannel
 
 pytestmark = pytest.mark.timeout(60)
@@ -616,6 +617,47 @@ def test_smallResponseBodyIsWrittenWithoutRegisteringTheBackend(length, register
     # body transport registered as its producer (nothing to hold back);
     # a larger one is, so that a slow client pauses the backend.
     response, request = _BodyResponse(length), _RecordingRequest()
-    proxy.ReverseProxyResource._respond(response, request, [False])
+    proxy._Exchange(request).callback(response)
     assert request.finished and sum(map(len, request.written)) == length
     assert request.producers == ([response.transport, None] if registered else [])
+
+
+def test_requestsGoToThePoolWithoutAgentRequest(reactor, runUntil, stack, backend, monkeypatch):
+    # Each request is sent, prepared, through Agent.sendRequest: no URI is
+    # parsed and no Headers copied by Agent.request on the way.
+    front, agent = stack
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Agent.request was called")
+
+    monkeypatch.setattr(front.resource.agent, "request", refuse)
+    for n in range(2):
+        response, body = ask(reactor, runUntil, agent, front.u("/p/%d" % (n,)))
+        assert (response.code, json.loads(body)["uri"]) == (201, "/base/%d" % (n,))
+    assert backend.site.opened == 1
+
+
+@pytest.mark.parametrize(
+    "script, code, opened",
+    [(([OK, None], [OK]), 200, 2), (([OK, None], [None], [OK]), 502, 2)],
+    ids=["retried", "once"],
+)
+def test_aReusedBackendConnectionClosedIsRetriedOnce(
+    reactor, parser, runUntil, script, code, opened
+):
+    # The backend closes a kept-alive connection as the second request
+    # comes (its keep-alive ran out): the proxy sends it once more, on a
+    # new connection; if that one closes too, the client gets 502.
+    factory = scripted(*script)
+    listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    front = Front(reactor, parser, listening.getHost().port, path=b"")
+    agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    try:
+        assert ask(reactor, runUntil, agent, front.u("/p"))[1] == b"ok"
+        response, body = ask(reactor, runUntil, agent, front.u("/p"))
+        assert (response.code, factory.opened) == (code, opened)
+        assert factory.requests == [b"GET", b"GET", b"GET"]
+    finally:
+        runUntil(reactor, maybeDeferred(front.port.stopListening))
+        runUntil(reactor, maybeDeferred(listening.stopListening))
+        runUntil(reactor, front.pool.closeCachedConnections())
