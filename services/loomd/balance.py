@@ -1,0 +1,163 @@
+"""
+Accept balancing under ``loomd --workers``: a worker holding clearly more
+connections than another worker that is free lets that one accept.
+
+The one idea: the workers of a generation share one accept queue, and the
+kernel hands a new connection to whichever worker calls accept() first.
+For connections that are done in one request that spreads by itself, but a
+burst of long-lived (keep-alive) connections is taken by whichever worker
+wakes first, and each stays there: on a loaded machine, where the second
+worker is slow to be scheduled, all 32 of a burst landed on one worker.  So
+each worker publishes, in a table of shared memory the master made before
+the fork (one per generation), how many descriptors it holds open and
+whether it is *free*: blocked in its reactor's poll, where the kernel wakes
+it for a new connection.  Before each accept, a worker looks at the others:
+if one is free and holds at least ``SLACK`` + 1 fewer, this worker stops
+watching the listening socket for ``YIELD_SECONDS`` and leaves the
+connection to it (that worker was woken for it; on a loaded machine it is
+runnable and takes it when scheduled).  A worker never yields to a busy
+one, so no connection waits behind a blocked worker; the least loaded
+worker never yields at all, so someone always accepts.  A worker that was
+yielded to and did not come out of its poll for a whole ``YIELD_SECONDS``
+while a connection waited (stopped, say, or starved of CPU) is not yielded
+to again until it has run.  Each worker accepts one connection per
+wake-up, so the check is made per connection
+(test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
+
+A slot is two 64-bit words: the descriptors open, published on entering
+the poll, and a count of polls entered and left, odd while in the poll
+(free).  A worker stopping, and the master when one dies, make it even.
+"""
+
+import mmap
+from typing import Any
+
+__all__ = ["AcceptTable", "SLACK", "YIELD_SECONDS"]
+
+# How many more descriptors than a free worker's a worker may hold and
+# still accept: "clearly more than its share".
+SLACK = 2
+
+# How long a worker that yielded stays off the listening socket before it
+# looks again.
+YIELD_SECONDS = 0.02
+
+_WORDS = 2
+
+
+class AcceptTable:
+    """
+    The shared table of one generation's workers, made in the master
+    before the fork (an anonymous shared mapping each worker inherits).
+    """
+
+    def __init__(self, count: int) -> None:
+        """:param count: the number of workers of the generation."""
+        self.count = count
+        self._memory = mmap.mmap(-1, 8 * _WORDS * max(count, 1))
+        self.slots = memoryview(self._memory).cast("q")
+
+    def isFree(self, index: int) -> bool:
+        """True if worker index is waiting in its poll."""
+        return bool(self.slots[index * _WORDS + 1] & 1)
+
+    def forget(self, index: int) -> None:
+        """Mark worker index as not accepting (it stopped, or died: said by the master)."""
+        polls = index * _WORDS + 1
+        self.slots[polls] = (self.slots[polls] + 1) & ~1
+
+    def yieldTo(self, index: int, held: int) -> int:
+        """
+        The worker that worker index, holding held descriptors, should
+        leave the next connection to: a free one holding fewer than
+        ``held - SLACK`` (the least loaded of them); -1 if none.
+        """
+        slots, best, bestHeld = self.slots, -1, held - SLACK
+        for other in range(self.count):
+            base = other * _WORDS
+            if other != index and slots[base + 1] & 1 and slots[base] < bestHeld:
+                best, bestHeld = other, slots[base]
+        return best
+
+    def polls(self, index: int) -> int:
+        """How many times worker index entered or left its poll (moves while it runs)."""
+        return self.slots[index * _WORDS + 1]
+
+    def join(self, reactor: Any, index: int, ports: list[Any]) -> "Balancer":
+        """In worker index, after the fork: publish its state and balance its ports."""
+        return Balancer(self, reactor, index, ports)
+
+
+class Balancer:
+    """
+    One worker's side of the table: it publishes the worker's state around
+    each poll and checks the table before each accept on its ports.
+    """
+
+    def __init__(self, table: AcceptTable, reactor: Any, index: int, ports: list[Any]) -> None:
+        self.table = table
+        self.reactor = reactor
+        self.index = index
+        self.ports = [port for port in ports if hasattr(port, "numberAccepts")]
+        self._stuck: dict[int, int] = {}
+        self._yielding: dict[Any, tuple[int, int, Any]] = {}
+        self.left = False
+        if hasattr(reactor, "wrapPoll"):
+            self._wrapPoll()
+        for port in self.ports:
+            port.numberAccepts = 1
+            port.doRead = self._accepter(port, port.doRead)
+
+    def _wrapPoll(self) -> None:
+        # Free while waiting in the kernel, busy while dispatching: one
+        # store before the wait and one after, per loop iteration.
+        slots, base = self.table.slots, self.index * _WORDS
+        opened, balancer = self.reactor.openDescriptors, self
+
+        def wrap(poll: Any) -> Any:
+            def waitFree(*args: Any) -> Any:
+                if balancer.left:
+                    return poll(*args)
+                slots[base] = len(opened)
+                slots[base + 1] += 1
+                try:
+                    return poll(*args)
+                finally:
+                    slots[base + 1] += 1
+
+            return waitFree
+
+        self.reactor.wrapPoll(wrap)
+
+    def _accepter(self, port: Any, accept: Any) -> Any:
+        def doRead() -> Any:
+            other = self.table.yieldTo(self.index, len(self.reactor.openDescriptors))
+            if other >= 0 and self._stuck.get(other) != self.table.polls(other):
+                self._yield(port, other)
+                return None
+            return accept()
+
+        return doRead
+
+    def _yield(self, port: Any, other: int) -> None:
+        self.reactor.removeReader(port)
+        later = self.reactor.callLater(YIELD_SECONDS, self._resume, port)
+        self._yielding[port] = (other, self.table.polls(other), later)
+
+    def _resume(self, port: Any) -> None:
+        other, polls, _ = self._yielding.pop(port)
+        if self.table.polls(other) == polls:
+            # It never left its poll while we waited: not yielded to again
+            # until it has run.
+            self._stuck[other] = polls
+        if port.connected:
+            self.reactor.addReader(port)
+
+    def leave(self) -> None:
+        """The worker stops accepting: it is no longer free for the others, nor yielding."""
+        self.left = True
+        self.table.forget(self.index)
+        for _, _, later in self._yielding.values():
+            if later.active():
+                later.cancel()
+        self._yielding.clear()

@@ -1,0 +1,145 @@
+"""
+services.loomd.balance: a worker holding clearly more connections than a
+free worker leaves the next connection to it, and only then.
+
+Two workers' sides of one table, each on a MemoryReactorClock; "free" is
+a worker inside its (wrapped) poll, which a test enters by calling the
+wrapper with a poll that runs the test's own checks.
+"""
+
+from reactor.testing import MemoryReactorClock
+from services.loomd.balance import SLACK, YIELD_SECONDS, AcceptTable
+
+
+class Port:
+    """A listening port that counts the accepts asked of it."""
+
+    numberAccepts = 128
+    connected = True
+
+    def __init__(self):
+        self.accepts = 0
+
+    def doRead(self):
+        self.accepts += 1
+
+
+class Worker:
+    """One worker: a reactor with wrapPoll, its open descriptors and its port."""
+
+    def __init__(self, table, index):
+        self.reactor = MemoryReactorClock()
+        self.reactor.openDescriptors = set()
+        self.reactor.wrapPoll = self._wrapPoll
+        self.port = Port()
+        self.reactor.addReader(self.port)
+        self.balancer = table.join(self.reactor, index, [self.port])
+
+    def _wrapPoll(self, wrap):
+        self.poll = wrap
+
+    def hold(self, count):
+        opened = self.reactor.openDescriptors
+        opened.clear()
+        opened.update(object() for _ in range(count))
+
+    def waitIn(self, during):
+        """Be inside the poll (free) while during() runs."""
+        self.poll(lambda *args: during())(0)
+
+    def watching(self):
+        return self.port in self.reactor.getReaders()
+
+
+def workers(count=2):
+    table = AcceptTable(count)
+    return table, [Worker(table, index) for index in range(count)]
+
+
+def test_aWorkerAcceptsOnePerWakeUp():
+    _, (first, _) = workers()
+    assert first.port.numberAccepts == 1
+
+
+def test_aWorkerWellAheadOfAFreeOneLeavesTheConnectionToIt():
+    table, (first, second) = workers()
+    second.hold(3)
+    second.waitIn(lambda: None)  # publishes 3
+    first.hold(3 + SLACK + 1)
+    second.waitIn(first.port.doRead)
+    assert first.port.accepts == 0
+    assert not first.watching()
+    # It watches again after YIELD_SECONDS, and accepts if no longer ahead.
+    first.hold(3)
+    first.reactor.advance(YIELD_SECONDS)
+    assert first.watching()
+    second.waitIn(first.port.doRead)
+    assert first.port.accepts == 1
+
+
+def test_aWorkerAheadByNoMoreThanTheSlackAccepts():
+    _, (first, second) = workers()
+    second.hold(3)
+    first.hold(3 + SLACK)
+    second.waitIn(first.port.doRead)
+    assert first.port.accepts == 1 and first.watching()
+
+
+def test_aWorkerNeverLeavesTheConnectionToABusyOne():
+    _, (first, second) = workers()
+    second.waitIn(lambda: None)  # published 0, then left the poll: busy
+    first.hold(50)
+    first.port.doRead()
+    assert first.port.accepts == 1 and first.watching()
+
+
+def test_aWorkerThatNeverLeftItsPollIsPassedOverUntilItRuns():
+    _, (first, second) = workers()
+    first.hold(10)
+
+    def stuck():
+        # second is in its poll the whole time (stopped, starved of CPU).
+        first.port.doRead()
+        first.reactor.advance(YIELD_SECONDS)
+        first.port.doRead()
+        first.port.doRead()
+
+    second.waitIn(stuck)
+    assert first.port.accepts == 2
+    # Once it has run, it is yielded to again.
+    second.waitIn(first.port.doRead)
+    assert first.port.accepts == 2
+
+
+def test_aWorkerThatStoppedAcceptingIsNotYieldedTo():
+    table, (first, second) = workers()
+    first.hold(10)
+    second.balancer.leave()
+    second.waitIn(first.port.doRead)
+    assert first.port.accepts == 1
+    assert not table.isFree(1)
+
+
+def test_theLeastLoadedFreeWorkerIsChosen():
+    table, (_, second, third) = workers(3)
+    second.hold(5)
+    third.hold(1)
+    chosen = []
+    second.waitIn(lambda: third.waitIn(lambda: chosen.append(table.yieldTo(0, 10))))
+    assert chosen == [2]
+    assert table.yieldTo(0, 10) == -1  # both have left their polls
+
+
+def test_theMasterForgetsADeadWorker():
+    # A worker killed inside its poll stays odd (free) until the master
+    # says otherwise.
+    table, (_, second) = workers()
+    seen = []
+
+    def killed():
+        seen.append(table.isFree(1))
+        table.forget(1)
+        seen.append(table.isFree(1))
+
+    second.waitIn(killed)
+    assert seen == [True, False]
