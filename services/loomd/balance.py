@@ -15,12 +15,17 @@ it for a new connection.  Before each accept, a worker looks at the others:
 if one is free and holds at least ``SLACK`` + 1 fewer, this worker stops
 watching the listening socket for ``YIELD_SECONDS`` and leaves the
 connection to it (that worker was woken for it; on a loaded machine it is
-runnable and takes it when scheduled).  A worker never yields to a busy
-one, so no connection waits behind a blocked worker; the least loaded
-worker never yields at all, so someone always accepts.  A worker that was
-yielded to and did not come out of its poll for a whole ``YIELD_SECONDS``
-while a connection waited (stopped, say, or starved of CPU) is not yielded
-to again until it has run.  Each worker accepts one connection per
+runnable and takes it when scheduled), looking again every
+``YIELD_SECONDS``.  A worker never yields to a busy
+one, so no connection waits behind a blocked worker.  Two workers can
+leave a connection to each other (each yielded when the other held fewer,
+at different moments): it then waits ``YIELD_SECONDS`` at most.  (Not
+counting a yielding worker as free avoids that, but then a burst of
+yields lets one worker take a burst of connections, measured worse: 24 of
+32 on one of 4 workers.)  A worker that was
+yielded to and did not come out of its poll for ``STUCK_SECONDS`` while a
+connection waited (stopped, say, or starved of CPU) is not yielded to
+again until it has run.  Each worker accepts one connection per
 wake-up, so the check is made per connection
 (test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
 
@@ -32,15 +37,19 @@ the poll, and a count of polls entered and left, odd while in the poll
 import mmap
 from typing import Any
 
-__all__ = ["AcceptTable", "SLACK", "YIELD_SECONDS"]
+__all__ = ["AcceptTable", "SLACK", "STUCK_SECONDS", "YIELD_SECONDS"]
 
 # How many more descriptors than a free worker's a worker may hold and
 # still accept: "clearly more than its share".
 SLACK = 2
 
 # How long a worker that yielded stays off the listening socket before it
-# looks again.
-YIELD_SECONDS = 0.02
+# looks again: short, as the worker yielded to may get busy at once.
+YIELD_SECONDS = 0.001
+
+# How long a worker yielded to may stay in the same poll, woken for a
+# connection that waits, before it is passed over (until it runs).
+STUCK_SECONDS = 0.02
 
 _WORDS = 2
 
@@ -100,8 +109,9 @@ class Balancer:
         self.index = index
         self.ports = [port for port in ports if hasattr(port, "numberAccepts")]
         self._stuck: dict[int, int] = {}
-        self._yielding: dict[Any, tuple[int, int, Any]] = {}
-        self.left = False
+        self._yielding: dict[Any, Any] = {}
+        self._firstYield: tuple[int, int, float] | None = None
+        self.accepting = True
         if hasattr(reactor, "wrapPoll"):
             self._wrapPoll()
         for port in self.ports:
@@ -116,8 +126,8 @@ class Balancer:
 
         def wrap(poll: Any) -> Any:
             def waitFree(*args: Any) -> Any:
-                if balancer.left:
-                    return poll(*args)
+                if not balancer.accepting:
+                    return poll(*args)  # not free: others must not yield to it
                 slots[base] = len(opened)
                 slots[base + 1] += 1
                 try:
@@ -132,32 +142,43 @@ class Balancer:
     def _accepter(self, port: Any, accept: Any) -> Any:
         def doRead() -> Any:
             other = self.table.yieldTo(self.index, len(self.reactor.openDescriptors))
-            if other >= 0 and self._stuck.get(other) != self.table.polls(other):
-                self._yield(port, other)
+            if other >= 0 and self._shouldYield(other):
+                self._yield(port)
                 return None
             return accept()
 
         return doRead
 
-    def _yield(self, port: Any, other: int) -> None:
+    def _shouldYield(self, other: int) -> bool:
+        # Not to a worker that has stayed in the same poll for STUCK_SECONDS
+        # while connections waited for it (it was woken and has not run),
+        # until it runs again.
+        polls = self.table.polls(other)
+        if self._stuck.get(other) == polls:
+            return False
+        now = self.reactor.seconds()
+        first = self._firstYield
+        if first is None or first[:2] != (other, polls):
+            self._firstYield = (other, polls, now)
+        elif now - first[2] >= STUCK_SECONDS:
+            self._stuck[other] = polls
+            return False
+        return True
+
+    def _yield(self, port: Any) -> None:
         self.reactor.removeReader(port)
-        later = self.reactor.callLater(YIELD_SECONDS, self._resume, port)
-        self._yielding[port] = (other, self.table.polls(other), later)
+        self._yielding[port] = self.reactor.callLater(YIELD_SECONDS, self._resume, port)
 
     def _resume(self, port: Any) -> None:
-        other, polls, _ = self._yielding.pop(port)
-        if self.table.polls(other) == polls:
-            # It never left its poll while we waited: not yielded to again
-            # until it has run.
-            self._stuck[other] = polls
+        del self._yielding[port]
         if port.connected:
             self.reactor.addReader(port)
 
     def leave(self) -> None:
         """The worker stops accepting: it is no longer free for the others, nor yielding."""
-        self.left = True
         self.table.forget(self.index)
-        for _, _, later in self._yielding.values():
+        for later in self._yielding.values():
             if later.active():
                 later.cancel()
         self._yielding.clear()
+        self.accepting = False

@@ -8,7 +8,7 @@ wrapper with a poll that runs the test's own checks.
 """
 
 from reactor.testing import MemoryReactorClock
-from services.loomd.balance import SLACK, YIELD_SECONDS, AcceptTable
+from services.loomd.balance import SLACK, STUCK_SECONDS, YIELD_SECONDS, AcceptTable
 
 
 class Port:
@@ -98,9 +98,12 @@ def test_aWorkerThatNeverLeftItsPollIsPassedOverUntilItRuns():
     first.hold(10)
 
     def stuck():
-        # second is in its poll the whole time (stopped, starved of CPU).
-        first.port.doRead()
-        first.reactor.advance(YIELD_SECONDS)
+        # second is in its poll the whole time (stopped, starved of CPU):
+        # first yields, looking again every YIELD_SECONDS, for STUCK_SECONDS.
+        while first.reactor.seconds() < STUCK_SECONDS:
+            first.port.doRead()
+            assert not first.watching() and first.port.accepts == 0
+            first.reactor.advance(YIELD_SECONDS)
         first.port.doRead()
         first.port.doRead()
 
@@ -143,3 +146,15 @@ def test_theMasterForgetsADeadWorker():
 
     second.waitIn(killed)
     assert seen == [True, False]
+
+
+def test_twoWorkersYieldingToEachOtherAcceptAgainAfterYieldSeconds():
+    _, (first, second) = workers()
+    first.hold(10)
+    second.waitIn(first.port.doRead)  # first yields to second, holding fewer
+    second.hold(20)
+    first.waitIn(second.port.doRead)  # then second to first, holding fewer now
+    assert not first.watching() and not second.watching()
+    first.reactor.advance(YIELD_SECONDS)
+    second.reactor.advance(YIELD_SECONDS)
+    assert first.watching() and second.watching()
