@@ -63,7 +63,6 @@ from _benchlib import (  # noqa: E402
     runClient,
     summarize,
 )
-
 from bench_web import CONNECTIONS as WEB_CONNS  # noqa: E402
 from bench_web import runWrk  # noqa: E402
 
