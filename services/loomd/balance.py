@@ -11,23 +11,24 @@ worker is slow to be scheduled, all 32 of a burst landed on one worker.  So
 each worker publishes, in a table of shared memory the master made before
 the fork (one per generation), how many descriptors it holds open and
 whether it is *free*: blocked in its reactor's poll, where the kernel wakes
-it for a new connection.  Before each accept, a worker looks at the others:
-if one is free and holds at least ``SLACK`` + 1 fewer, this worker stops
-watching the listening socket for ``YIELD_SECONDS`` and leaves the
-connection to it (that worker was woken for it; on a loaded machine it is
-runnable and takes it when scheduled), looking again every
-``YIELD_SECONDS``.  A worker never yields to a busy
-one, so no connection waits behind a blocked worker.  Two workers can
-leave a connection to each other (each yielded when the other held fewer,
-at different moments): it then waits ``YIELD_SECONDS`` at most.  (Not
-counting a yielding worker as free avoids that, but then a burst of
-yields lets one worker take a burst of connections, measured worse: 24 of
-32 on one of 4 workers.)  A worker that was
-yielded to and did not come out of its poll for ``STUCK_SECONDS`` while a
-connection waited (stopped, say, or starved of CPU) is not yielded to
-again until it has run.  Each worker accepts one connection per
-wake-up, so the check is made per connection
+it for a new connection.  Before each accept (one per wake-up, so the
+check is made per connection), a worker looks at the others: if one is
+free and holds at least ``SLACK`` + 1 fewer, this worker stops watching
+the listening socket for ``YIELD_SECONDS`` and leaves the connection to
+it: that worker was woken for it, and on a loaded machine it is runnable
+and takes it when scheduled
 (test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
+
+- A worker never yields to a busy one (dispatching, or blocked in a slow
+  request), so no connection waits behind a blocked worker.
+- A worker yielded to that does not come out of its poll for
+  ``STUCK_SECONDS`` while connections wait (stopped, starved of CPU) is
+  passed over until it has run.
+- Two workers can leave a connection to each other (each yielded when the
+  other held fewer, at different moments): it then waits
+  ``YIELD_SECONDS`` at most.  Not counting a yielding worker as free
+  avoids that, but a burst of yields then lets one worker take a burst of
+  connections: measured worse (24 of 32 on one of 4 workers).
 
 A slot is two 64-bit words: the descriptors open, published on entering
 the poll, and a count of polls entered and left, odd while in the poll
