@@ -218,7 +218,8 @@ class Master:
         return generation
 
     def _startGeneration(self, generation):
-        generation.acceptTable = AcceptTable(self.count)
+        if self.count > 1:  # one worker has no one to balance with
+            generation.acceptTable = AcceptTable(self.count)
         for index in range(self.count):
             self._spawn(generation, index)
 
