@@ -218,9 +218,15 @@ def parseWrk(output):
     }
 
 
-def runWrk(wrk, port, path, seconds, cpu):
-    """Run wrk for whole seconds against 127.0.0.1:port/path; return parseWrk's dict."""
+def runWrk(wrk, port, path, seconds, cpu, headers=()):
+    """
+    Run wrk for whole seconds against 127.0.0.1:port/path (on CPU cpu, or
+    unpinned when None), sending headers ("Name: value" each) with every
+    request; return parseWrk's dict.
+    """
     argv = [wrk, "-t1", "-c%d" % CONNECTIONS, "-d%ds" % seconds, "--latency"]
+    for header in headers:
+        argv += ["-H", header]
     argv.append("http://127.0.0.1:%d%s" % (port, path))
     preexec = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

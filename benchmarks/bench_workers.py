@@ -27,14 +27,27 @@ Points:
   each to single (target: at most 1.05x, "a worker costs no more per round
   trip than a single process").
 
+- web: a "hello world" Site (loom_workers.tac, BENCH_MODE=web) under
+  ``loomd --workers 1`` and ``--workers 2`` against gunicorn with 1 and 2
+  sync workers serving the equivalent WSGI app (servers/web_gunicorn.py),
+  loaded by wrk (1 thread, 100 connections, unpinned), twice: as wrk asks
+  (keep-alive; gunicorn's sync workers close the connection after each
+  response all the same) and with ``Connection: close`` on every request
+  (both servers then pay a connection per request).  Printed: requests/s,
+  the server's CPU per request (master and workers), p99 latency, wrk's CPU
+  share, Loom / gunicorn and 2 workers / 1.  Issue 20 sets no target for
+  it.  Needs wrk (``apt-get install wrk``) and gunicorn (``pip install -e
+  '.[bench]'``); without either, the point says so and is skipped.
+
 Each ratio is the median over repeats of the ratio within one repeat
 (_benchlib.pairedRatio): the machine is shared and its speed drifts.
 
-    python benchmarks/bench_workers.py [--repeats N] [--duration S] [--quick]
+    python benchmarks/bench_workers.py [--repeats N] [--duration S] [--quick] [--no-web]
 """
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -50,6 +63,8 @@ from _benchlib import (  # noqa: E402
     runClient,
     summarize,
 )
+from bench_web import CONNECTIONS as WEB_CONNS  # noqa: E402
+from bench_web import runWrk  # noqa: E402
 
 CPU_INFLIGHT = 16
 KEEPALIVE_CONNS = 32
@@ -86,6 +101,124 @@ def measure(client, mode, workers, load, warmup, duration):
         return figures
     finally:
         server.stop()
+
+
+# The web point's loads: (label, wrk's extra headers).
+WEB_LOADS = [("keep-alive", ()), ("Connection: close", ("Connection: close",))]
+WEB_SERVERS = [("loom", "1"), ("loom", "2"), ("gunicorn", "1"), ("gunicorn", "2")]
+
+
+def webMissing():
+    """What the web point needs and is not here: a list of notes saying how to get each."""
+    missing = []
+    if shutil.which("wrk") is None:
+        missing.append(
+            "wrk is not installed (Debian/Ubuntu: apt-get install wrk; elsewhere "
+            "https://github.com/wg/wrk)"
+        )
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError:
+        missing.append("gunicorn is not installed (pip install -e '.[bench]')")
+    return missing
+
+
+def startWeb(server, workers):
+    """A hello-world web server: "loom" (loomd --workers) or "gunicorn" (sync workers)."""
+    if server == "loom":
+        return start("web", workers)
+    return Server(
+        "gunicorn-%s" % (workers,),
+        [sys.executable, os.path.join(SERVERS, "web_gunicorn.py")],
+        extraArgs=[workers],
+        logName="workers-gunicorn-%s" % (workers,),
+    )
+
+
+def measureWeb(wrk, server, workers, headers, warmup, duration):
+    """
+    Start server with workers, warm up and run wrk on it, stop it; return
+    requests/s, the server's CPU per request (its master and workers
+    together), p99 (ms), wrk's CPU share and errors.
+    """
+    process = startWeb(server, workers)
+    try:
+        pids = [process.pid, *_children(process.pid, int(workers))]
+        if warmup:
+            runWrk(wrk, process.port, "/hello", warmup, None, headers)
+        before = sum(_cpu(pid) for pid in pids)
+        result = runWrk(wrk, process.port, "/hello", duration, None, headers)
+        spent = sum(_cpu(pid) for pid in pids) - before
+    finally:
+        process.stop()
+    count = max(result["requests"], 1)
+    if result["errors"]:
+        print("  warning: %d errors from %s-%s" % (result["errors"], server, workers), flush=True)
+    return {
+        "rate": result["rate"],
+        "serverUs": spent * 1e6 / count,
+        "p99": result["p99"],
+        "clientShare": result["clientShare"],
+        "errors": result["errors"],
+    }
+
+
+def runWeb(wrk, web, repeat, warmup, duration):
+    """One repeat of the web point: every server on every load, the order rotating."""
+    warmup, duration = max(0, round(warmup)), max(1, round(duration))
+    shift = repeat % len(WEB_SERVERS)
+    for label, headers in WEB_LOADS:
+        for server, workers in WEB_SERVERS[shift:] + WEB_SERVERS[:shift]:
+            sample = measureWeb(wrk, server, workers, headers, warmup, duration)
+            web.setdefault(label, {}).setdefault((server, workers), []).append(sample)
+
+
+def webReport(web):
+    """Print the web point's tables: per server and workers, then the ratios."""
+    for label, samples in web.items():
+        print(
+            'web: a "hello world" Site vs gunicorn sync workers, wrk 1 thread x %d conns, %s '
+            "(no target)" % (WEB_CONNS, label)
+        )
+        print(
+            "  %-10s %8s %12s %14s %10s %10s"
+            % ("server", "workers", "requests/s", "server us/req", "p99 ms", "wrk CPU %")
+        )
+        for server, workers in WEB_SERVERS:
+            points = samples.get((server, workers))
+            if not points:
+                continue
+
+            def med(key, points=points):
+                return formatValue(statistics.median(point[key] for point in points))
+
+            print(
+                "  %-10s %8s %12s %14s %10s %10s"
+                % (
+                    server,
+                    workers,
+                    med("rate"),
+                    med("serverUs"),
+                    med("p99"),
+                    med("clientShare"),
+                )
+            )
+        for workers in ("1", "2"):
+            print(
+                "  loom / gunicorn, %s worker%s: requests/s %.2fx, CPU per request %.2fx"
+                % (
+                    workers,
+                    "s" if workers == "2" else "",
+                    paired(samples, "rate", ("loom", workers), ("gunicorn", workers)),
+                    paired(samples, "serverUs", ("loom", workers), ("gunicorn", workers)),
+                )
+            )
+        for server in ("loom", "gunicorn"):
+            print(
+                "  %s, 2 workers / 1: requests/s %.2fx"
+                % (server, paired(samples, "rate", (server, "2"), (server, "1")))
+            )
+        print()
 
 
 def _children(pid, count):
@@ -148,6 +281,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--quick", action="store_true", help="1 repeat, short points")
+    parser.add_argument("--no-web", action="store_true", help="skip the web point")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup, args.duration = 1, 0.3, 1.0
@@ -170,6 +304,10 @@ def main(argv=None):
     echo = {"single": [], "1": [], "2": []}
     churn = ["-m", "churn", "-k", str(CPU_INFLIGHT)]
     pingpong = ["-m", "pingpong", "-c"]
+    missing = [] if args.no_web else webMissing()
+    web = {} if not args.no_web and not missing else None
+    for note in missing:
+        print("  web point skipped: %s" % (note,), flush=True)
     began = time.monotonic()
     for repeat in range(args.repeats):
         for workers in ("1", "2") if repeat % 2 == 0 else ("2", "1"):
@@ -196,8 +334,13 @@ def main(argv=None):
                     args.duration,
                 )
             )
+        if web is not None:
+            runWeb(shutil.which("wrk"), web, repeat, args.warmup, args.duration)
         print("  repeat %d done (%.0f s)" % (repeat + 1, time.monotonic() - began), flush=True)
     report(cpu, keepalive, echo)
+    if web is not None:
+        print()
+        webReport(web)
     return 0
 
 

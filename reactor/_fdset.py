@@ -85,6 +85,7 @@ class FDSet:
         # fd -> how many events came for it while nobody watched it.
         self._strays = {}
         self.rebuilds = 0
+        self._pollWrap = None
 
     def bindTo(self, reactor, reactorClass):
         """
@@ -243,6 +244,16 @@ class FDSet:
         except (OSError, KeyError):  # epoll's ENOENT or EBADF; poll's KeyError
             pass
 
+    def wrapPoll(self, wrap):
+        """
+        Make the poller's poll ``wrap(poll)``: a callable taking poll's
+        arguments and returning its events, for a process that tells others
+        when it waits in the kernel (services.loomd.balance).  It stays
+        wrapped when the interest set is rebuilt.  Nothing else changes.
+        """
+        self._pollWrap = wrap
+        self.poller = _WrappedPoller(self.poller, wrap)
+
     def afterFork(self):
         """
         Give the forked child a poller of its own, watching what this set
@@ -275,6 +286,22 @@ class FDSet:
                 lost = self.reads.get(fd) or self.writes.get(fd)
                 self._forget(fd)
                 self._dropLater(lost)
+        if self._pollWrap is not None:
+            self.poller = _WrappedPoller(self.poller, self._pollWrap)
+
+
+class _WrappedPoller:
+    # A poller whose poll goes through a wrapper (FDSet.wrapPoll); the
+    # rest is the poller's own.
+    def __init__(self, poller, wrap):
+        self.poller = poller
+        self.poll = wrap(poller.poll)
+        self.register = poller.register
+        self.modify = poller.modify
+        self.unregister = poller.unregister
+
+    def __getattr__(self, name):
+        return getattr(self.poller, name)
 
 
 def _staleOwner(fd, descriptor, primary, other):

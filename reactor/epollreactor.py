@@ -57,6 +57,14 @@ class EPollReactor(PosixReactorBase):
     def _afterForkPoller(self):
         self._fds.afterFork()
 
+    def wrapPoll(self, wrap):
+        """
+        Wait for events through ``wrap(poll)``, a callable with the
+        poller's poll's arguments and result, wrapping it (loomd's workers
+        say when they are waiting); kept across rebuilds and afterFork.
+        """
+        self._fds.wrapPoll(wrap)
+
     @property
     def interestSetRebuilds(self):
         """How many times the interest set was rebuilt (for tests and logs)."""

@@ -51,6 +51,14 @@ class PollReactor(PosixReactorBase):
     def _afterForkPoller(self):
         self._fds.afterFork()
 
+    def wrapPoll(self, wrap):
+        """
+        Wait for events through ``wrap(poll)``, a callable with the
+        poller's poll's arguments and result, wrapping it (loomd's workers
+        say when they are waiting); kept across rebuilds and afterFork.
+        """
+        self._fds.wrapPoll(wrap)
+
     def doIteration(self, timeout):
         """Wait up to timeout seconds (None: no limit) and dispatch the events."""
         # poll() takes milliseconds and rounds a fraction up, never to 0.

@@ -6,6 +6,7 @@ and the report judges both targets, printing PASS or MISS for each.
 
 import importlib.util
 import os
+import sys
 
 import pytest
 
@@ -52,3 +53,37 @@ def test_theReportJudgesBothTargets(capsys):
     assert "2 workers / 1: 1.20x" in out  # keep-alive: shown, not judged
     assert "--workers 1 within 5% of a single process: 1.020x PASS" in out
     assert "--workers 2 within 5% of a single process: 1.100x MISS" in out
+
+
+def test_theWebReportPrintsEachServerAndTheRatios(capsys):
+    bench = _bench()
+
+    def sample(rate, us, p99=5.0):
+        return {"rate": rate, "serverUs": us, "p99": p99, "clientShare": 10.0, "errors": 0}
+
+    web = {
+        "keep-alive": {
+            ("loom", "1"): [sample(8000, 100, 40.0)],
+            ("loom", "2"): [sample(14000, 105)],
+            ("gunicorn", "1"): [sample(2000, 400)],
+            ("gunicorn", "2"): [sample(3500, 420)],
+        }
+    }
+    bench.webReport(web)
+    out = capsys.readouterr().out
+    assert "keep-alive (no target)" in out
+    assert "  loom              1        8,000            100       40.0" in out
+    assert "loom / gunicorn, 1 worker: requests/s 4.00x, CPU per request 0.25x" in out
+    assert "loom / gunicorn, 2 workers: requests/s 4.00x, CPU per request 0.25x" in out
+    assert "loom, 2 workers / 1: requests/s 1.75x" in out
+    assert "gunicorn, 2 workers / 1: requests/s 1.75x" in out
+    assert "PASS" not in out and "MISS" not in out
+
+
+def test_theWebPointSaysHowToGetWhatIsMissing(monkeypatch):
+    bench = _bench()
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "gunicorn", None)
+    notes = bench.webMissing()
+    assert any("apt-get install wrk" in note for note in notes)
+    assert any("pip install -e '.[bench]'" in note for note in notes)

@@ -4,7 +4,9 @@ or without ``--workers`` (benchmarks/servers/loom_workers.py starts it).
 
 BENCH_MODE=echo: a plain echo.  BENCH_MODE=cpu: every message costs about
 BENCH_COST_US microseconds of Python CPU (a loop calibrated at load) before
-it is echoed: a request that is all interpreter work.  Listens on
+it is echoed: a request that is all interpreter work.  BENCH_MODE=web: a
+"hello world" Site (protocols.web), as benchmarks/servers/web_loom.py's
+/hello, answering every path.  Listens on
 127.0.0.1:BENCH_PORT (0: any) and prints "port=N" once bound, in the master.
 """
 
@@ -12,6 +14,8 @@ import os
 import time
 
 from protocols.protocol import Factory, Protocol
+from protocols.web.resource import Resource
+from protocols.web.server import Site
 from services.internet import TCPServer
 from services.service import Application
 
@@ -53,7 +57,18 @@ class Announced(TCPServer):
         os.write(1, b"port=%d\n" % (self.getHost().port,))
 
 
-factory = Factory.forProtocol(Costly if MODE == "cpu" else Echo)
+class Hello(Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", b"text/plain")
+        return b"Hello, world!\n"
+
+
+if MODE == "web":
+    factory = Site(Hello())
+else:
+    factory = Factory.forProtocol(Costly if MODE == "cpu" else Echo)
 factory.noisy = False
 application = Application("bench-workers")
 Announced(

@@ -49,6 +49,8 @@ class Generation:
     :ivar readers: the descriptors its tree asked the reactor to read.
     :ivar writers: those it asked the reactor to write.
     :ivar opened: the reactor's open descriptors it added (closed at shutdown).
+    :ivar acceptTable: the services.loomd.balance.AcceptTable its workers
+        share, made by the master before it forks them.
     """
 
     def __init__(self, number: int, application: Any) -> None:
@@ -58,6 +60,7 @@ class Generation:
         self.readers: list[Any] = []
         self.writers: list[Any] = []
         self.opened: set[Any] = set()
+        self.acceptTable: Any = None
         self._socketFiles: dict[str, Any] = {}
 
     def activate(self, reactor: Any, others: "list[Generation]") -> None:

@@ -118,6 +118,10 @@ def runWorker(
     singletons = _setAsideSingletons(application)
     daemon = WorkerDaemon(options, reactor, application, logging=logging)
     daemon.index, daemon.singletons = index, singletons
+    if generation.acceptTable is not None:
+        daemon.balancer = generation.acceptTable.join(
+            reactor, index, list(generation.ports.values())
+        )
     info = WorkerInfo(index, generation.number, reactor, application)
     daemon.hooks = [functools.partial(hook, info) for hook in hooks]
     reactor.addReader(_MasterLine(masterFd, daemon))
@@ -147,6 +151,7 @@ class WorkerDaemon(Daemon):
     :ivar singletons: (service, parent) of the once-per-machine services,
         set aside until the master says ``singletons``.
     :ivar hooks: callables run before the services start.
+    :ivar balancer: its side of the generation's services.loomd.balance table.
     """
 
     def __init__(self, options: Any, reactor: Any, application: Any, *, logging: Any) -> None:
@@ -157,6 +162,7 @@ class WorkerDaemon(Daemon):
         self.hooks: list[Callable[[], Any]] = []
         self._drainCheck: Any = None
         self._shellTries = 0
+        self.balancer: Any = None
 
     def _prepareProcess(self):
         # The master did it all before the fork; the hooks run now.
@@ -203,6 +209,13 @@ class WorkerDaemon(Daemon):
             return
         if self._shellTries:
             log.msg("worker %d: shell open on %s" % (self.index, path))
+
+    def _closeListeningPorts(self):
+        # The others must not leave connections to a worker that stopped
+        # accepting (services.loomd.balance).
+        if self.balancer is not None:
+            self.balancer.leave()
+        super()._closeListeningPorts()
 
     def _onStopSignal(self, signum, frame):
         # SIGINT is the master's: a terminal's ^C reaches the whole process

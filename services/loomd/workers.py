@@ -58,6 +58,7 @@ from typing import Any
 
 from reactor import log
 from services.loomd import startup, systemd
+from services.loomd.balance import AcceptTable
 from services.loomd.lifecycle import HANDLED_SIGNALS
 from services.loomd.listeners import Generation, Listeners
 from services.loomd.startup import StartupError
@@ -217,6 +218,8 @@ class Master:
         return generation
 
     def _startGeneration(self, generation):
+        if self.count > 1:  # one worker has no one to balance with
+            generation.acceptTable = AcceptTable(self.count)
         for index in range(self.count):
             self._spawn(generation, index)
 
@@ -378,6 +381,8 @@ class Master:
                 os.close(fd)
         worker.pidfd = worker.reportFd = worker.masterFd = -1
         self._workers.remove(worker)
+        if worker.generation.acceptTable is not None:
+            worker.generation.acceptTable.forget(worker.index)  # not free: gone
         how = _describeExit(status)
         wasReady, worker.state = worker.state == "ready", "exited"
         self._forgetGenerations()

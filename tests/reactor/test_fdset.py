@@ -8,6 +8,7 @@ fake poller that refuses what epoll refuses.
 
 import ast
 import errno
+import os
 import pathlib
 import select
 
@@ -144,3 +145,38 @@ def test_aReusedFdNumberDropsItsOldOwner(keepsFiles):
     assert [poller.closed for poller in FakePoller.instances] == (
         [True, False] if keepsFiles else [False]
     )
+
+
+@pytest.mark.parametrize("reactorClass", [EPollReactor, PollReactor])
+def test_wrappedPollSeesEachWaitAndTheEventsStillArrive(reactorClass):
+    # What loomd's workers use to say they are waiting (services.loomd.balance).
+    reactor = reactorClass()
+    try:
+        waits = []
+
+        def wrap(poll):
+            def waiting(*args):
+                events = poll(*args)
+                waits.append(len(events))
+                return events
+
+            return waiting
+
+        reactor.wrapPoll(wrap)
+        readEnd, writeEnd = os.pipe()
+        reader = Descriptor(readEnd)
+        reader.doRead = lambda: reader.__dict__.setdefault("read", os.read(readEnd, 10))
+        reader.logPrefix = lambda: "pipe"
+        reactor.addReader(reader)
+        os.write(writeEnd, b"x")
+        reactor.doIteration(0)
+        assert reader.read == b"x"
+        reactor.removeReader(reader)
+        # A rebuild or the fork's new poller keeps the wrapper.
+        reactor.afterFork()
+        reactor.doIteration(0)
+        assert waits[0] >= 1 and len(waits) == 2
+        os.close(readEnd)
+        os.close(writeEnd)
+    finally:
+        reactor.close()

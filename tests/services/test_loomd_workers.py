@@ -148,6 +148,32 @@ def test_twoSlowRequestsAreServedAtOnceByTwoWorkers(loomd, tmp_path):
     assert len(readyPids(loomd)) == 2
 
 
+@pytest.mark.parametrize("count", [2, 4])
+def test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers(loomd, tmp_path, count):
+    # 32 connections opened at once and held (each accepted before any is
+    # asked anything): every worker holds some.  Without balancing, on a
+    # loaded machine, whichever worker woke first took them all
+    # (services.loomd.balance; doc/deployment.md).
+    tac, port = writeApp(tmp_path)
+    loomd.daemon(tac, "--workers", str(count))
+    waitFor(lambda: len(readyPids(loomd)) == count, timeout=30, what="the workers ready")
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(32)]
+    try:
+        readers = [client.makefile("rb") for client in clients]
+        for reader in readers:
+            assert reader.readline() == b"accepted\n"
+        held = {}
+        for client, reader in zip(clients, readers, strict=True):
+            client.sendall(b"hello\n")
+            pid = int(reader.readline().split()[-1])
+            held[pid] = held.get(pid, 0) + 1
+    finally:
+        for client in clients:
+            client.close()
+    assert set(held) == readyPids(loomd), held
+    assert sum(held.values()) == 32
+
+
 def test_statusListsTheWorkers(loomd, tmp_path):
     tac, port = writeApp(tmp_path)
     master = loomd.daemon(tac, "--workers", "3")
