@@ -132,6 +132,14 @@ def dropPrivileges(options, logging, uid, gid):
     """
     from services.loomd.privileges import PrivilegeError, chroot, shedPrivileges
 
+    if options["chroot"] or uid is not None or gid is not None:
+        # The reactor imports its transports when first asked to listen or
+        # connect; a service doing so in startService would find them
+        # outside the jail, or in a directory the user may not read.
+        import reactor.tcp
+        import reactor.udp
+        import reactor.unix  # noqa: F401
+
     try:
         if logging is not None:
             logging.prepareForUser(uid, gid)
