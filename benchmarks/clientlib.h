@@ -10,6 +10,7 @@
 #define LOOM_BENCH_CLIENTLIB_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,25 @@ static void raiseFileLimit(long wanted)
         fprintf(stderr, "cannot raise RLIMIT_NOFILE to %ld: %s\n", wanted, strerror(errno));
         exit(1);
     }
+}
+
+/*
+ * Watch fd on epfd for events (data: index), remembering them in *current;
+ * nothing is done when they are already the ones watched.  Exits on an
+ * epoll_ctl error (name prefixes the message).
+ */
+static void watchFd(const char *name, int epfd, int fd, unsigned *current, int index,
+                    unsigned events)
+{
+    struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)index};
+    int op = *current ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (*current == events)
+        return;
+    if (epoll_ctl(epfd, op, fd, &ev) != 0) {
+        fprintf(stderr, "%s: epoll_ctl: %s\n", name, strerror(errno));
+        exit(1);
+    }
+    *current = events;
 }
 
 /* What runMeasured saw over the measured interval (the server's CPU: -1 if unknown). */

@@ -72,15 +72,7 @@ static long errors;
 
 static void watch(Conn *c, int index, unsigned events)
 {
-    struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)index};
-    int op = c->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (c->events == events)
-        return;
-    if (epoll_ctl(epfd, op, c->fd, &ev) != 0) {
-        perror("echoclient: epoll_ctl");
-        exit(1);
-    }
-    c->events = events;
+    watchFd("echoclient", epfd, c->fd, &c->events, index, events);
 }
 
 /* Start a non-blocking connect; the connection is watched for writability. */

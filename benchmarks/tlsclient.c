@@ -108,15 +108,7 @@ static char cipher[64] = "none", group[64] = "none";
 
 static void watch(Conn *c, int index, unsigned events)
 {
-    struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)index};
-    int op = c->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (c->events == events)
-        return;
-    if (epoll_ctl(epfd, op, c->fd, &ev) != 0) {
-        perror("tlsclient: epoll_ctl");
-        exit(1);
-    }
-    c->events = events;
+    watchFd("tlsclient", epfd, c->fd, &c->events, index, events);
 }
 
 /* Start a non-blocking connect with a fresh SSL object; -1 if it failed at once. */
