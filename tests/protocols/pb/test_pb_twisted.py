@@ -35,30 +35,13 @@ from .pbhelpers import (
     UnauthorizedLogin,
     UsernamePassword,
 )
+from .pbsamples import SAMPLES
 
 # Twisted is a test dependency (setup.cfg's test extras), so these run
 # wherever `make test` does: a missing Twisted fails them, it never skips.
 pytestmark = pytest.mark.timeout(60)
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "twistedpeer.py")
-
-# The same values as twistedpeer.SAMPLES.
-SAMPLES = {
-    "int": 42,
-    "negative": -7,
-    "long": 2**40,
-    "huge": -(2**100),
-    "float": 2.5,
-    "str": "h\xe9llo",
-    "bytes": b"\x00\xffbytes",
-    "none": None,
-    "true": True,
-    "false": False,
-    "list": [1, "two", [3.0]],
-    "tuple": (1, (2, b"3")),
-    "dict": {"key": [1], 2: {"nested": None}, (1, 2): "tuple key"},
-    "empty": [[], (), {}],
-}
 
 
 class Point(pb.Copyable):

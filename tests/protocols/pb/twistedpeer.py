@@ -17,27 +17,11 @@ test_pb_twisted.py, so each side can run the same checks against the other.
 import json
 import sys
 
+from pbsamples import SAMPLES  # beside this script, on sys.path[0]
 from twisted.cred import checkers, portal
 from twisted.internet import defer, reactor, stdio
 from twisted.internet.protocol import Protocol
 from twisted.spread import pb
-
-SAMPLES = {
-    "int": 42,
-    "negative": -7,
-    "long": 2**40,
-    "huge": -(2**100),
-    "float": 2.5,
-    "str": "h\xe9llo",
-    "bytes": b"\x00\xffbytes",
-    "none": None,
-    "true": True,
-    "false": False,
-    "list": [1, "two", [3.0]],
-    "tuple": (1, (2, b"3")),
-    "dict": {"key": [1], 2: {"nested": None}, (1, 2): "tuple key"},
-    "empty": [[], (), {}],
-}
 
 
 class Point(pb.Copyable):
