@@ -298,13 +298,21 @@ class Daemon:
 
     def _onQueuedSignal(self, signum):
         # Forgotten first: a signal arriving from here on queues another run.
-        self._queuedSignals.discard(signum)
+        if not self._takeQueuedSignal(signum):
+            return  # a reload that ended meanwhile took it (_reloaded)
         if signum == signal.SIGHUP:
             self._onReloadSignal()
         elif signum == signal.SIGUSR2:
             self._logStatus()
         else:
             self._reopenLogs()
+
+    def _takeQueuedSignal(self, signum):
+        # Whether signum had arrived and was not yet handled; it is now.
+        if signum in self._queuedSignals:
+            self._queuedSignals.discard(signum)
+            return True
+        return False
 
     def _onStopSignal(self, signum, frame):
         if self.shuttingDown or self._stopSignal is not None:
@@ -442,7 +450,11 @@ class Daemon:
         self._reloading = False
         if self.shuttingDown:
             return  # STOPPING=1 was said; READY=1 now would contradict it
-        if self._reloadQueued:
+        # A SIGHUP whose handler ran but whose queued call has not yet
+        # reached the loop came during the reload too: the loop can run the
+        # reload's last timer before that call
+        # (test_sighupDuringAReloadRunsOneMoreAfterIt).
+        if self._reloadQueued or self._takeQueuedSignal(signal.SIGHUP):
             self._reload("Reloading services again: a SIGHUP came during the reload.")
             return
         systemd.notify("READY=1\nSTATUS=running")
