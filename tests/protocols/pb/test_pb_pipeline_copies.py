@@ -11,11 +11,10 @@ instead of the sequential three.
 import pytest
 
 from protocols.pb import banana, pb
-from reactor.defer import Deferred
-from reactor.eventual import send, sendOnly, when
+from reactor.eventual import send, sendOnly
 from reactor.failure import Failure
 
-from .pbhelpers import CountingClientFactory
+from .pbhelpers import Connection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -89,62 +88,9 @@ class Status(pb.Root):
         return Builder(name)
 
 
-class PlainBroker(pb.Broker):
-    """A Loom server Broker that offers only Twisted's dialects: no pipelining."""
-
-    knownDialects = [b"pb", b"none"]
-
-
-class Connection:
-    """A Loom server (pipelining or not) and a round-counting Loom client, on 127.0.0.1."""
-
-    def __init__(self, reactor, runUntil, pipelining):
-        self.reactor = reactor
-        self.runUntil = runUntil
-        serverFactory = pb.PBServerFactory(Status())
-        if not pipelining:
-            serverFactory.protocol = PlainBroker
-        self.serverBrokers = []
-        build = serverFactory.buildProtocol
-        serverFactory.buildProtocol = lambda addr: self._built(build(addr))
-        self.port = reactor.listenTCP(0, serverFactory, interface="127.0.0.1")
-        self.factory = CountingClientFactory()
-        reactor.connectTCP("127.0.0.1", self.port.getHost().port, self.factory)
-        self.root = runUntil(reactor, self.factory.getRootObject())
-        self.broker = self.factory._broker
-        assert self.broker.pipelining is pipelining
-        self.broker.reset()
-
-    def _built(self, broker):
-        self.serverBrokers.append(broker)
-        return broker
-
-    def outcome(self, promise):
-        """What promise resolves to: its value, or its Failure."""
-        results = []
-        self.runUntil(self.reactor, when(promise).addBoth(results.append))
-        return results[0]
-
-    def close(self):
-        """Check the server kept no answer and the client owes no release; disconnect."""
-        assert [broker.keptAnswers for broker in self.serverBrokers] == [{}]
-        assert self.broker.keptRequests == set()
-        lost = []
-        for broker in [self.broker] + self.serverBrokers:
-            done = Deferred()
-            broker.notifyOnDisconnect(lambda done=done: done.callback(None))
-            lost.append(done)
-        self.factory.disconnect()
-        for done in lost:
-            self.runUntil(self.reactor, done)
-        stopped = self.port.stopListening()
-        if stopped is not None:
-            self.runUntil(self.reactor, stopped)
-
-
 @pytest.fixture(params=[True, False], ids=["pipelined", "sequential"])
 def connection(request, reactor, runUntil):
-    connection = Connection(reactor, runUntil, request.param)
+    connection = Connection(reactor, runUntil, Status(), pipelining=request.param)
     yield connection
     connection.close()
 
