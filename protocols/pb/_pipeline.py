@@ -113,8 +113,9 @@ class AnswerPromise(Promise[Any]):
 
     :ivar broker: the Broker of the connection.
     :ivar requestID: the request whose answer this is.
-    :ivar answered: the answer (or the connection's loss) has come; messages
-        now go to what it resolved to.
+    :ivar answered: the answer (or the connection's loss, or for a message
+        the peer refused, the result of delivering it here) has come;
+        messages now go to what it resolved to.
     """
 
     def __init__(self, broker: Any, requestID: int, answer: Deferred[Any]) -> None:
@@ -140,7 +141,7 @@ class AnswerPromise(Promise[Any]):
     def _answered(self, result: Any) -> None:
         self.broker.releaseAnswer(self.requestID)
         if self._diverted:
-            return  # the peer's refusal; _resolveDiverted settles this promise
+            return  # the peer's refusal: the delivery here settles this promise
         self._settleAnswer(result)
 
     def _settleAnswer(self, result: Any) -> None:
@@ -165,6 +166,10 @@ class AnswerPromise(Promise[Any]):
         self._resolve(result)
 
     def _divert(self) -> Any:
+        # Called by the promise this message was pipelined to, when the
+        # peer cannot deliver it: stop pipelining to this answer (what is
+        # sent now waits in _pending) and return the resolver that the
+        # delivery here settles it with.
         self._diverted = True
         return self._settleAnswer
 
