@@ -264,15 +264,16 @@ def promiseForCall(
 ) -> Promise[Any]:
     """
     Send methodName(*args, **kwargs) to the peer's objectID and return a
-    Promise for the answer: an AnswerPromise when the peer keeps answers,
-    else a plain Promise that a Deferred of the answer resolves.
+    Promise for the answer: an AnswerPromise when the peer keeps the
+    answer, else a plain Promise that the answer resolves.
 
     :param command: b"keptmessage" (objectID is a luid; sent as a plain
         b"message" when the peer cannot keep the answer) or
-        b"answermessage" (objectID is the id of a kept answer).
+        b"cachemessage" (objectID is the luid of the peer's RemoteCache;
+        its answer is never kept).
     """
-    keep = broker.canKeepAnswer()
-    if not keep:
+    keep = command == b"keptmessage" and broker.canKeepAnswer()
+    if command == b"keptmessage" and not keep:
         command = b"message"
     requestID, answer = _sendRequest(
         broker, command, perspective, objectID, methodName, args, kwargs

@@ -30,7 +30,7 @@ from typing import Any
 from zope.interface import Interface, implementer
 
 from protocols.pb._calls import _call, _methodName, _textKeys
-from protocols.pb._pipeline import sendOnlyCall
+from protocols.pb._pipeline import promiseForCall, sendOnlyCall
 from protocols.pb.jelly import (
     InsecureJelly,
     Jellyable,
@@ -44,7 +44,7 @@ from protocols.pb.jelly import (
     unjellyableRegistry,
 )
 from reactor import log
-from reactor.eventual import IEventualTarget, Promise, makePromise, resolvedPromise
+from reactor.eventual import IEventualTarget, Promise, resolvedPromise
 from reactor.failure import Failure
 
 __all__ = [
@@ -442,14 +442,13 @@ class RemoteCacheObserver:
         The peer keeps no answer to a cache message, so messages sent to
         the Promise wait for the result, then go to what it is.
         """
-        reactor = self.broker.reactor
         try:
-            answer = self.callRemote(methodName, *args, **kwargs)
-        except Exception:
-            return resolvedPromise(Failure(), reactor=reactor)
-        promise, resolver = makePromise(reactor=reactor)
-        answer.addBoth(resolver)
-        return promise
+            luid = self._luid()
+        except ProtocolError:
+            return resolvedPromise(Failure(), reactor=self.broker.reactor)
+        return promiseForCall(
+            self.broker, b"cachemessage", self.perspective, luid, methodName, args, kwargs
+        )
 
     def eventualSendOnly(
         self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -76,7 +76,7 @@ def _cached(connection):
 def test_sendToObserverRunsObserveMethod(connection):
     copy, observer = _cached(connection)
     assert connection.outcome(send(observer).joined("bob")) == 2
-    sendOnly(observer).joined("carol")
+    sendOnly(observer).joined(name="carol")
     last = send(observer).joined("dave")
     assert connection.outcome(last) == 4
     assert copy.members == ["alice", "bob", "carol", "dave"]
