@@ -30,6 +30,18 @@ connection: a sender with that many unreleased holds further messages in
 the promise until an answer comes (sequential, as against a Twisted peer),
 and a peer that asks the receiver to keep more is dropped.
 
+An answer the peer cannot deliver to -- a copy, a number, our own object
+coming home, a failure -- is where the receiver's half and the sequential
+path would part: the receiver refuses the messages pipelined to it, while
+a sequential ``send`` would call the method on the local copy.  So the
+sender keeps each message it pipelines until the answer comes; if the
+answer is not a reference to one of the peer's objects, it ignores the
+refusals and delivers those messages here, in the order sent and before
+any sent later, to what the answer became, exactly as the sequential path
+would (and the messages pipelined to *their* answers too, which the peer
+refused in turn).  Results and Failures are then the sequential path's
+(test_pb_pipeline_copies.py).
+
 This module is the sender's half; the receiver's is in the Broker
 (protocols.pb._broker), which holds KeptAnswer records.
 """
@@ -38,6 +50,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from zope.interface import Attribute, Interface
+
 from reactor import log
 from reactor.defer import Deferred
 from reactor.eventual import Promise, makePromise, resolvedPromise
@@ -45,6 +59,7 @@ from reactor.failure import Failure
 
 __all__ = [
     "AnswerPromise",
+    "IPeerReference",
     "KeptAnswer",
     "MAX_KEPT_ANSWERS",
     "PIPELINING_DIALECT",
@@ -54,6 +69,15 @@ __all__ = [
 
 PIPELINING_DIALECT = b"pb-pipelining-1"
 MAX_KEPT_ANSWERS = 1024
+
+
+class IPeerReference(Interface):
+    """
+    A reference to one of the peer's objects (PB's RemoteReference): the
+    one kind of answer the peer delivers pipelined messages to.
+    """
+
+    broker = Attribute("the Broker of the connection the object is reached through")
 
 
 class KeptAnswer:
@@ -89,8 +113,9 @@ class AnswerPromise(Promise[Any]):
 
     :ivar broker: the Broker of the connection.
     :ivar requestID: the request whose answer this is.
-    :ivar answered: the answer (or the connection's loss) has come; messages
-        now go to what it resolved to.
+    :ivar answered: the answer (or the connection's loss, or for a message
+        the peer refused, the result of delivering it here) has come;
+        messages now go to what it resolved to.
     """
 
     def __init__(self, broker: Any, requestID: int, answer: Deferred[Any]) -> None:
@@ -101,18 +126,55 @@ class AnswerPromise(Promise[Any]):
         # Once one message waits here, every later one must too, or a later
         # message could overtake it (test_pipelineLimitKeepsOrder).
         self._holding = False
+        # The messages pipelined to the answer, in order: (name, args,
+        # kwargs, their AnswerPromise or None for sendOnly), kept until the
+        # answer tells whether the peer delivers them (see _settleAnswer).
+        self._pipelinedHere: list[tuple[str, tuple[Any, ...], dict[str, Any], Any]] = []
+        # The peer refused this message (it was pipelined to an answer the
+        # peer cannot deliver to): its result comes from delivering it here.
+        self._diverted = False
         answer.addBoth(self._answered)
 
     def __repr__(self) -> str:
         return "<AnswerPromise for request %d at %#x>" % (self.requestID, id(self))
 
     def _answered(self, result: Any) -> None:
-        self.answered = True
         self.broker.releaseAnswer(self.requestID)
+        if self._diverted:
+            return  # the peer's refusal: the delivery here settles this promise
+        self._settleAnswer(result)
+
+    def _settleAnswer(self, result: Any) -> None:
+        # The peer delivers what was pipelined to an answer only when that
+        # answer is a reference to one of its objects.  Anything else (and
+        # every answer of a diverted message, which the peer refused) takes
+        # the pipelined messages here, ahead of those held in _pending
+        # since, which were sent after them.
+        self.answered = True
+        pipelined, self._pipelinedHere = self._pipelinedHere, []
+        peerDelivers = (
+            not self._diverted
+            and IPeerReference.providedBy(result)
+            and result.broker is self.broker
+        )
+        if pipelined and not peerDelivers:
+            self._pending[:0] = [
+                (name, args, kwargs, None if promise is None else promise._divert())
+                for name, args, kwargs, promise in pipelined
+                if promise is None or not promise.answered
+            ]
         self._resolve(result)
 
+    def _divert(self) -> Any:
+        # Called by the promise this message was pipelined to, when the
+        # peer cannot deliver it: stop pipelining to this answer (what is
+        # sent now waits in _pending) and return the resolver that the
+        # delivery here settles it with.
+        self._diverted = True
+        return self._settleAnswer
+
     def _pipelines(self) -> bool:
-        if self.answered or self._holding:
+        if self.answered or self._holding or self._diverted:
             return False
         if self.broker.canKeepAnswer():
             return True
@@ -123,20 +185,72 @@ class AnswerPromise(Promise[Any]):
         self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Promise[Any]:
         """Pipeline methodName to the answer (or, once known, send it to what it is)."""
-        if not self._pipelines():
-            return Promise.eventualSend(self, methodName, args, kwargs)
-        return promiseForCall(
-            self.broker, b"answermessage", None, self.requestID, methodName, args, kwargs
-        )
+        if self._pipelines():
+            requestID, answer = _sendRequest(
+                self.broker, b"answermessage", None, self.requestID, methodName, args, kwargs
+            )
+            if requestID is not None:
+                promise = AnswerPromise(self.broker, requestID, answer)
+                self._pipelinedHere.append((methodName, args, kwargs, promise))
+                return promise
+            # The arguments cannot cross (or the connection is gone): hold
+            # it, and what follows, for the answer, which may be a copy
+            # that takes them here (test_unsendableArgumentsHeldForTheAnswer).
+            self._holding = True
+        return Promise.eventualSend(self, methodName, args, kwargs)
 
     def eventualSendOnly(
         self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """As eventualSend, with no answer wanted."""
-        if not self._pipelines():
-            Promise.eventualSendOnly(self, methodName, args, kwargs)
-            return
-        sendOnlyCall(self.broker, b"answermessage", None, self.requestID, methodName, args, kwargs)
+        if self._pipelines():
+            requestID, _ = _sendRequest(
+                self.broker,
+                b"answermessage",
+                None,
+                self.requestID,
+                methodName,
+                args,
+                kwargs,
+                answerRequired=False,
+            )
+            if requestID is not None:
+                self._pipelinedHere.append((methodName, args, kwargs, None))
+                return
+            self._holding = True
+        Promise.eventualSendOnly(self, methodName, args, kwargs)
+
+
+def _sendRequest(
+    broker: Any,
+    command: bytes,
+    perspective: Any,
+    objectID: Any,
+    methodName: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    answerRequired: bool = True,
+) -> tuple[int | None, Any]:
+    # (requestID, a Deferred of the answer or None) once sent; (None, the
+    # Failure) when nothing was sent: arguments the connection cannot
+    # carry, or the connection lost.
+    try:
+        requestID, answer = broker.sendRequest(
+            command,
+            perspective,
+            objectID,
+            methodName.encode("utf-8"),
+            args,
+            dict(kwargs),
+            answerRequired,
+        )
+    except Exception:
+        return None, Failure()
+    if requestID is None:
+        failures: list[Failure] = []
+        answer.addErrback(failures.append)
+        return None, failures[0]
+    return requestID, answer
 
 
 def promiseForCall(
@@ -150,24 +264,23 @@ def promiseForCall(
 ) -> Promise[Any]:
     """
     Send methodName(*args, **kwargs) to the peer's objectID and return a
-    Promise for the answer: an AnswerPromise when the peer keeps answers,
-    else a plain Promise that a Deferred of the answer resolves.
+    Promise for the answer: an AnswerPromise when the peer keeps the
+    answer, else a plain Promise that the answer resolves.
 
     :param command: b"keptmessage" (objectID is a luid; sent as a plain
         b"message" when the peer cannot keep the answer) or
-        b"answermessage" (objectID is the id of a kept answer).
+        b"cachemessage" (objectID is the luid of the peer's RemoteCache;
+        its answer is never kept).
     """
-    name = methodName.encode("utf-8")
-    keep = broker.canKeepAnswer()
-    if not keep:
+    keep = command == b"keptmessage" and broker.canKeepAnswer()
+    if command == b"keptmessage" and not keep:
         command = b"message"
-    try:
-        requestID, answer = broker.sendRequest(
-            command, perspective, objectID, name, args, dict(kwargs)
-        )
-    except Exception:
-        return resolvedPromise(Failure(), reactor=broker.reactor)
-    if keep and requestID is not None:
+    requestID, answer = _sendRequest(
+        broker, command, perspective, objectID, methodName, args, kwargs
+    )
+    if requestID is None:
+        return resolvedPromise(answer, reactor=broker.reactor)
+    if keep:
         return AnswerPromise(broker, requestID, answer)
     promise, resolver = makePromise(reactor=broker.reactor)
     answer.addBoth(resolver)
@@ -184,12 +297,8 @@ def sendOnlyCall(
     kwargs: dict[str, Any],
 ) -> None:
     """Send methodName(*args, **kwargs) to objectID with no answer wanted; log what fails."""
-    try:
-        _, failed = broker.sendRequest(
-            command, perspective, objectID, methodName.encode("utf-8"), args, dict(kwargs), False
-        )
-    except Exception:
-        log.err(None, "Unhandled error in sendOnly(...).%s()" % (methodName,))
-        return
-    if failed is not None:
-        failed.addErrback(log.err, "Unhandled error in sendOnly(...).%s()" % (methodName,))
+    requestID, failure = _sendRequest(
+        broker, command, perspective, objectID, methodName, args, kwargs, answerRequired=False
+    )
+    if requestID is None:
+        log.err(failure, "Unhandled error in sendOnly(...).%s()" % (methodName,))

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from zope.interface import implementer
 
-from protocols.pb._pipeline import promiseForCall, sendOnlyCall
+from protocols.pb._pipeline import IPeerReference, promiseForCall, sendOnlyCall
 from protocols.pb.flavors import Serializable
 from protocols.pb.jelly import InsecureJelly, setUnjellyableForClass
 from reactor.defer import Deferred
@@ -44,7 +44,7 @@ class RemoteMethod:
         return self.obj.callRemote(self.name, *args, **kw)
 
 
-@implementer(IEventualTarget)
+@implementer(IEventualTarget, IPeerReference)
 class RemoteReference(Serializable):
     """
     A reference to a peer's Referenceable: ``callRemote(name, *args, **kw)``

@@ -37,7 +37,12 @@ Wire warts kept for compatibility:
   go out as VOCAB numbers; they decode back to the same bytes.
 
 Loom's decoder walks the buffer by index (Twisted re-slices the buffer for
-every item, which is quadratic in the number of items in one read).
+every item, which is quadratic in the number of items in one read).  A
+string longer than what has arrived is not kept in the buffer to be
+decoded again with the next read: its pieces are kept as they come (views
+of the reads, small ones merged) and joined once when the last arrives, so
+each byte of a long string is copied once, however many reads it spans
+(test_longStringAcrossReads).
 """
 
 from __future__ import annotations
@@ -90,6 +95,11 @@ MAX_DEPTH = 100
 EXPRESSION_LIMIT = 16 * 1024 * 1024
 
 _PREFIX_LIMIT = 64
+# A piece of a long string at least this long is kept as a view of the
+# read it came in; shorter ones are copied together, so that a peer
+# sending a string a byte per read costs memory in proportion to the
+# string, not to the number of reads.
+_SHARED_PIECE = 8192
 _FLOAT = struct.Struct("!d")
 _LARGEST_INT = 2**31 - 1
 _SMALLEST_INT = -(2**31)
@@ -295,6 +305,10 @@ class Banana(Protocol):
         self._expressionStart = 0
         self._vocabulary: dict[bytes, bytes] = {}
         self._incoming: dict[int, bytes] | None = None
+        # A string not all here yet: the bytes still to come, and its
+        # pieces so far (see _startString).
+        self._stringNeeded = 0
+        self._stringParts: list[Any] = []
 
     def setPrefixLimit(self, limit: int) -> None:
         """Set the prefix limit for this connection (see the module's setPrefixLimit)."""
@@ -344,6 +358,8 @@ class Banana(Protocol):
         self._broken = True
         self._buffer = b""
         self.listStack = []
+        self._stringNeeded = 0
+        self._stringParts = []
         log.msg("Banana peer %s: %s; disconnecting" % (self._peerName(), reason))
         # Aborted, not closed: nothing more is owed to this peer, and one
         # that stops reading must not hold the connection open.
@@ -373,9 +389,21 @@ class Banana(Protocol):
         """Decode whole items from data; hand each top-level one on."""
         if self._broken:
             return
-        buffer = self._buffer + data if self._buffer else data
+        begin = 0
         try:
-            consumed = self._decode(buffer)
+            if self._stringNeeded:
+                # The rest of a long string first: straight from data,
+                # never through the buffer.
+                begin = self._continueString(data)
+                if self._broken:
+                    return
+                if begin == len(data):
+                    self._offset += begin
+                    return
+                buffer = data
+            else:
+                buffer = self._buffer + data if self._buffer else data
+            consumed = self._decode(buffer, begin)
         except BananaError as error:
             self.protocolViolation(str(error))
             return
@@ -383,14 +411,60 @@ class Banana(Protocol):
             self._buffer = buffer[consumed:]
             self._offset += consumed
 
-    def _decode(self, buffer: bytes) -> int:
-        # Returns how much of buffer was consumed: everything but an
-        # incomplete last item.  One pass per item.  Most items have a
-        # prefix of two bytes or fewer (ints below 16384 such as request
-        # ids, strings shorter than 16 KiB, list lengths, vocabulary words)
-        # and are read by looking at three bytes at most; a longer prefix's
-        # type byte is found by a regular expression (C speed) rather than
-        # a loop over bytes.
+    def _startString(self, buffer: bytes, position: int, length: int) -> int:
+        # A string of length bytes starts at buffer[position] and goes past
+        # its end: keep what is here, wait for the rest (dataReceived hands
+        # it to _continueString); everything in buffer is consumed.
+        self._stringNeeded = length
+        self._addPiece(memoryview(buffer)[position:])
+        return len(buffer)
+
+    def _addPiece(self, piece: Any) -> None:
+        size = len(piece)
+        self._stringNeeded -= size
+        parts = self._stringParts
+        if size >= _SHARED_PIECE:
+            parts.append(piece)
+        elif parts and type(parts[-1]) is bytearray:
+            parts[-1] += piece
+        elif size:
+            parts.append(bytearray(piece))
+
+    def _continueString(self, data: bytes) -> int:
+        # Add what data holds of the pending string; once complete, join
+        # its pieces (the one copy) and hand it on.  Returns how many bytes
+        # of data the string took.
+        needed = self._stringNeeded
+        if len(data) < needed:
+            self._addPiece(data)
+            return len(data)
+        self._addPiece(data if len(data) == needed else memoryview(data)[:needed])
+        parts, self._stringParts = self._stringParts, []
+        self._handOn(b"".join(parts))
+        return needed
+
+    def _handOn(self, item: Any) -> None:
+        # Give item to the innermost open list, each list completed to its
+        # parent, the outermost to expressionReceived (as _decode does).
+        stack = self.listStack
+        while stack:
+            count, items = stack[-1]
+            items.append(item)
+            if len(items) < count:
+                return
+            stack.pop()
+            item = items
+        self._gotExpression(item)
+
+    def _decode(self, buffer: bytes, begin: int = 0) -> int:
+        # Decodes buffer from begin; returns how much of buffer was
+        # consumed: everything but an incomplete last item (all of it when
+        # that item is a string: _startString keeps its pieces).  One pass
+        # per item.  Most items have a prefix of two bytes or fewer (ints
+        # below 16384 such as request ids, strings shorter than 16 KiB,
+        # list lengths, vocabulary words) and are read by looking at three
+        # bytes at most; a longer prefix's type byte is found by a regular
+        # expression (C speed) rather than a loop over bytes.
         stack = self.listStack
         prefixLimit = self.prefixLimit
         shortPrefix = prefixLimit >= 1
@@ -402,7 +476,7 @@ class Banana(Protocol):
         expressionStart = self._expressionStart
         search = _TYPE_BYTE.search
         end = len(buffer)
-        position = 0
+        position = begin
         while position < end:
             start = position
             if not stack:
@@ -443,7 +517,7 @@ class Banana(Protocol):
                 if stack and offset + position + number - expressionStart > expressionLimit:
                     raise BananaError("expression longer than %d bytes" % (expressionLimit,))
                 if position + number > end:
-                    return start
+                    return self._startString(buffer, position, number)
                 item = buffer[position : position + number]
                 position += number
             elif kind == _LIST:

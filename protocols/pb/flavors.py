@@ -12,7 +12,8 @@ The flavors of object PB can send: by reference, by copy, by cached copy.
   Nothing unregistered is ever rebuilt.
 - Cacheable: crosses once as its state, then keeps the peer's RemoteCache
   up to date: ``getStateToCacheAndObserveFor`` gets an observer, and
-  ``observer.callRemote("foo", ...)`` runs ``observe_foo`` on the copy.
+  ``observer.callRemote("foo", ...)`` runs ``observe_foo`` on the copy
+  (so does ``send(observer).foo()``, reactor.eventual, for a Promise).
 
 The one idea: what crosses is decided by the sender's class (its jellyFor),
 how it is rebuilt by the receiver's registry.  The wire tags are Twisted's:
@@ -29,6 +30,7 @@ from typing import Any
 from zope.interface import Interface, implementer
 
 from protocols.pb._calls import _call, _methodName, _textKeys
+from protocols.pb._pipeline import promiseForCall, sendOnlyCall
 from protocols.pb.jelly import (
     InsecureJelly,
     Jellyable,
@@ -42,6 +44,8 @@ from protocols.pb.jelly import (
     unjellyableRegistry,
 )
 from reactor import log
+from reactor.eventual import IEventualTarget, Promise, resolvedPromise
+from reactor.failure import Failure
 
 __all__ = [
     "Cacheable",
@@ -370,12 +374,15 @@ setUnjellyableForClass("lcache", unjellyLCache)
 setUnjellyableForClass("local", unjellyLocal)
 
 
+@implementer(IEventualTarget)
 class RemoteCacheObserver:
     """
     What a Cacheable talks to one peer's RemoteCache through:
-    ``callRemote("foo", ...)`` runs ``observe_foo`` there.  Observers of the
-    same (broker, cacheable, perspective) compare equal, so a Cacheable can
-    keep them in a list and remove them in stoppedObserving.
+    ``callRemote("foo", ...)`` runs ``observe_foo`` there, and so does
+    ``send(observer).foo()`` (reactor.eventual), which returns a Promise
+    for the result.  Observers of the same (broker, cacheable, perspective)
+    compare equal, so a Cacheable can keep them in a list and remove them
+    in stoppedObserving.
     """
 
     def __init__(self, broker: Any, cached: Cacheable, perspective: Any) -> None:
@@ -406,14 +413,53 @@ class RemoteCacheObserver:
         """
         Run observe_<_name>(*args, **kw) on the peer's copy; return a
         Deferred of its result.
+
+        :raises ProtocolError: the Cacheable was never given to this peer.
+        :raises DeadReferenceError: the connection is lost.
         """
+        name = _name.encode("utf-8") if isinstance(_name, str) else _name
+        return self.broker.sendMessage(b"cache", self.perspective, self._luid(), name, args, kw)
+
+    def _luid(self) -> Any:
+        # On a lost connection the broker has forgotten every luid: let
+        # sending raise DeadReferenceError (a ProtocolError), which says why
+        # (test_sendToObserverAfterDisconnect).
         luid = self.broker.cachedRemotelyAs(self.cached)
-        if luid is None:
+        if luid is None and not self.broker.disconnected:
             raise ProtocolError(
                 "You can't call a cached method when the object hasn't been given to the peer yet."
             )
-        name = _name.encode("utf-8") if isinstance(_name, str) else _name
-        return self.broker.sendMessage(b"cache", self.perspective, luid, name, args, kw)
+        return luid
+
+    def eventualSend(
+        self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Promise[Any]:
+        """
+        Send observe_<methodName>(*args, **kwargs) to the peer's copy now;
+        return a Promise for its result, broken with the error (or with
+        ProtocolError or DeadReferenceError when it cannot be sent).
+
+        The peer keeps no answer to a cache message, so messages sent to
+        the Promise wait for the result, then go to what it is.
+        """
+        try:
+            luid = self._luid()
+        except ProtocolError:
+            return resolvedPromise(Failure(), reactor=self.broker.reactor)
+        return promiseForCall(
+            self.broker, b"cachemessage", self.perspective, luid, methodName, args, kwargs
+        )
+
+    def eventualSendOnly(
+        self, methodName: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Send observe_<methodName>(*args, **kwargs) with no answer wanted; log what fails."""
+        try:
+            luid = self._luid()
+        except ProtocolError:
+            log.err(None, "Unhandled error in sendOnly(...).%s()" % (methodName,))
+            return
+        sendOnlyCall(self.broker, b"cachemessage", self.perspective, luid, methodName, args, kwargs)
 
     def remoteMethod(self, key: str) -> RemoteCacheMethod:
         """Return a RemoteCacheMethod calling key."""

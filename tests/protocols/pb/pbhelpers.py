@@ -1,8 +1,9 @@
 """
 Helpers of the PB tests: an in-memory connection between two factories, a
 cred Portal with passwords in memory, a realm of avatars that count
-their logouts, a client Broker that counts round trips, and a TCP
-forwarder that adds latency.
+their logouts, a client Broker that counts round trips, a TCP
+forwarder that adds latency, and a loopback connection between Loom peers
+with or without pipelining.
 """
 
 from protocols.cred import portal
@@ -12,6 +13,7 @@ from protocols.cred.error import UnauthorizedLogin
 from protocols.pb import pb
 from protocols.portforward import ProxyClient, ProxyClientFactory, ProxyFactory, ProxyServer
 from reactor.defer import Deferred, succeed
+from reactor.eventual import when
 from reactor.testing import connectedPair
 
 __all__ = ["Anonymous", "Portal", "UnauthorizedLogin", "UsernamePassword", "connect", "resultOf"]
@@ -192,3 +194,66 @@ class LatencyProxyFactory(ProxyFactory):
         waiter = Deferred()
         self.idleWaiters.append(waiter)
         return waiter
+
+
+class PlainBroker(pb.Broker):
+    """A Loom server Broker that offers only Twisted's dialects: no pipelining."""
+
+    knownDialects = [b"pb", b"none"]
+
+
+class Connection:
+    """
+    A Loom server of root (pipelining or not) and a round-counting Loom
+    client, over TCP on 127.0.0.1: ``root`` is the client's reference to
+    it, ``serverRoot`` the object itself, ``broker`` the client's Broker,
+    ``serverBrokers`` the server's.
+    """
+
+    def __init__(self, reactor, runUntil, root, pipelining):
+        self.reactor = reactor
+        self.runUntil = runUntil
+        self.serverRoot = root
+        self.closed = False
+        serverFactory = pb.PBServerFactory(root)
+        if not pipelining:
+            serverFactory.protocol = PlainBroker
+        self.serverBrokers = []
+        build = serverFactory.buildProtocol
+        serverFactory.buildProtocol = lambda addr: self._built(build(addr))
+        self.port = reactor.listenTCP(0, serverFactory, interface="127.0.0.1")
+        self.factory = CountingClientFactory()
+        reactor.connectTCP("127.0.0.1", self.port.getHost().port, self.factory)
+        self.root = runUntil(reactor, self.factory.getRootObject())
+        self.broker = self.factory._broker
+        assert self.broker.pipelining is pipelining
+        self.broker.reset()
+
+    def _built(self, broker):
+        self.serverBrokers.append(broker)
+        return broker
+
+    def outcome(self, promise):
+        """What promise resolves to: its value, or its Failure."""
+        results = []
+        self.runUntil(self.reactor, when(promise).addBoth(results.append))
+        return results[0]
+
+    def close(self):
+        """Check the server kept no answer and the client owes no release; disconnect."""
+        if self.closed:
+            return
+        self.closed = True
+        assert [broker.keptAnswers for broker in self.serverBrokers] == [{}]
+        assert self.broker.keptRequests == set()
+        lost = []
+        for broker in [self.broker] + self.serverBrokers:
+            done = Deferred()
+            broker.notifyOnDisconnect(lambda done=done: done.callback(None))
+            lost.append(done)
+        self.factory.disconnect()
+        for done in lost:
+            self.runUntil(self.reactor, done)
+        stopped = self.port.stopListening()
+        if stopped is not None:
+            self.runUntil(self.reactor, stopped)

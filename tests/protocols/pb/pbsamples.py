@@ -19,4 +19,6 @@ SAMPLES = {
     "tuple": (1, (2, b"3")),
     "dict": {"key": [1], 2: {"nested": None}, (1, 2): "tuple key"},
     "empty": [[], (), {}],
+    # Strings longer than a read: Loom's decoder takes them piece by piece.
+    "longStrings": [bytes([n]) * (300000 + 4099 * n) for n in range(3)],
 }

@@ -241,6 +241,71 @@ def test_expressionLimitCountsAcrossReads():
     assert server.expressions == [] and server._broken
 
 
+def _feed(protocol, data, sizes):
+    # Hand data to protocol in reads of the given sizes, cycling through
+    # them; return the largest buffer it held between reads.
+    held, index, turn = 0, 0, 0
+    while index < len(data):
+        size = sizes[turn % len(sizes)]
+        protocol.dataReceived(data[index : index + size])
+        held = max(held, len(protocol._buffer))
+        index, turn = index + size, turn + 1
+    return held
+
+
+@pytest.mark.parametrize("sizes", [[65536], [4093], [1000, 70000, 3], [1]])
+def test_longStringAcrossReads(sizes):
+    # A string longer than a read is taken piece by piece as it arrives,
+    # not kept in the buffer and decoded again with each read (which
+    # copied the whole pending string once per read): between reads the
+    # buffer holds at most an item's prefix, and every string arrives whole.
+    strings = [bytes([n]) * (65536 + n * 4099) for n in range(4)] + [b"tail"]
+    expression = [b"message", 7, strings, 2.5]
+    server, client, pump = _pair()
+    data = banana.encode(expression) * 2
+    held = _feed(server, data, sizes)
+    assert server.expressions == [expression, expression]
+    assert held <= server.prefixLimit + 8
+
+
+def test_longStringByteByByteKeepsFewPieces():
+    # Tiny pieces of a long string are merged as they come: a peer sending
+    # one byte per read costs memory in proportion to the string, not one
+    # object per read.
+    server, client, pump = _pair()
+    data = banana.encode([b"x" * 40000 + b"y"])
+    for index in range(len(data) - 1):
+        server.dataReceived(data[index : index + 1])
+    assert len(server._stringParts) == 1
+    server.dataReceived(data[-1:])
+    assert server.expressions == [[b"x" * 40000 + b"y"]]
+
+
+def test_expressionLimitCountsStringEndingWithARead():
+    # A long string that ends exactly where a read ends still counts
+    # towards its expression's size: the next string breaks the limit.
+    server, client, pump = _pair()
+    server.expressionLimit = 1000
+    data = b"\x02\x80" + banana.encode(b"x" * 600) * 2
+    server.dataReceived(data[:105])
+    server.dataReceived(data[105:605])
+    server.dataReceived(data[605:])
+    assert server.expressions == [] and server._broken
+
+
+def test_stringLimitsStillBreakALongStringInProgress(logged):
+    # The size limits are checked on the prefix, before any of a long
+    # string's bytes are kept.
+    server, client, pump = _pair()
+    server.expressionLimit = 100000
+    data = b"\x03\x80" + banana.encode(b"x" * 60000) * 2
+    server.dataReceived(data[:30000])
+    assert not server._broken
+    server.dataReceived(data[30000:60020])  # the second string's prefix
+    assert server._broken
+    assert any("expression longer than 100000 bytes" in t for t in _texts(logged))
+
+
 _leaves = st.one_of(
     st.binary(max_size=300),
     st.sampled_from([b"None", b"list", b"message", b"tuple"]),  # vocabulary words
