@@ -523,3 +523,31 @@ def test_loomdWebServesAPathInsideTheChroot(loomd, tmp_path):
     log = stopDaemon(loomd, "web", pid)
     assert '"GET /docs/notes.txt HTTP/1.1" 206 4' in log
     assert "Traceback" not in log
+
+
+@needsCurl
+def test_loomdWebProxiesAndRunsWsgiInsideTheChroot(loomd, tmp_path):
+    # Both other modes in a jail holding no Python, as nobody: the WSGI
+    # application runs in the reactor's thread pool (reactor.threadpool
+    # loaded before the chroot), and the proxy in front names its backend
+    # with str.encode("idna") (the codec loaded before it too).
+    needRoot()
+    jail = makeJail(tmp_path / "jail")
+    module = writeEchoApp(tmp_path)
+    backendPort, frontPort = freePort(), freePort()
+    jailed = ["--chroot", str(jail), "-u", "nobody", "-g", "nogroup", "web"]
+    backend = startDaemon(
+        loomd, "backend", *jailed, "-p", "tcp:%d:interface=127.0.0.1" % (backendPort,),
+        "--wsgi", module + ":app",
+    )  # fmt: skip
+    front = startDaemon(
+        loomd, "front", *jailed, "-p", "tcp:%d:interface=127.0.0.1" % (frontPort,),
+        "--proxy", "127.0.0.1:%d" % (backendPort,),
+    )  # fmt: skip
+    for pid in (backend, front):
+        assert os.readlink("/proc/%d/root" % (pid,)) == str(jail)
+    seen = curl("http://127.0.0.1:%d/app?x=1" % (frontPort,)).json()
+    assert (seen["PATH_INFO"], seen["QUERY_STRING"]) == ("/app", "x=1")
+    assert seen["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
+    logs = [stopDaemon(loomd, name, pid) for name, pid in [("front", front), ("backend", backend)]]
+    assert ["Traceback" in log for log in logs] == [False, False], logs
