@@ -20,7 +20,7 @@ from protocols.protocol import ServerFactory
 from protocols.web._accesslog import combinedLogFormatter
 from protocols.web._channel import DEFAULT_MAX_BODY, HTTPChannel
 from protocols.web._dates import DateCache
-from protocols.web._parser import parserName
+from protocols.web._parser import parserClass, parserName
 from reactor import getReactor, log
 from reactor.logger import Logger
 
@@ -101,6 +101,7 @@ class HTTPFactory(ServerFactory):
         self.maxMemoryBodySize = maxMemoryBodySize
         self.maxPipelinedRequests = maxPipelinedRequests
         self.parser = parserName(parser)
+        parserClass(self.parser)  # its module loaded now, before any --chroot
 
     @property
     def reactor(self) -> Any:

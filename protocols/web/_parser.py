@@ -35,10 +35,11 @@ it began, so a client cannot grow one without end however it cuts it.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from protocols.web._head import Limits, ParserOwner
 
-__all__ = ["makeParser", "parserName", "PARSER_VARIABLE"]
+__all__ = ["makeParser", "parserClass", "parserName", "PARSER_VARIABLE"]
 
 PARSER_VARIABLE = "LOOM_HTTP_PARSER"
 
@@ -64,6 +65,25 @@ def parserName(requested: str | None = None) -> str:
     return name
 
 
+def parserClass(name: str) -> Any:
+    """
+    Return the parser class of the kind name (see parserName), importing
+    its module if this is the first time.
+
+    HTTPFactory calls it when it is made, so that the module is loaded
+    before loomd's ``--chroot`` (inside the jail its file may not be there:
+    test_loomdWebServesAPathInsideTheChroot) or a switch to a user who may
+    not read it.
+    """
+    if name == "httptools":
+        from protocols.web._httptoolsparser import HTTPToolsParser
+
+        return HTTPToolsParser
+    from protocols.web._h11parser import H11Parser
+
+    return H11Parser
+
+
 def makeParser(name: str, owner: ParserOwner, limits: Limits) -> object:
     """
     Return a new parser of the kind name (see parserName) for one connection.
@@ -71,10 +91,4 @@ def makeParser(name: str, owner: ParserOwner, limits: Limits) -> object:
     The parser has ``feed(data)`` and the attributes listed in the module
     docstring.
     """
-    if name == "httptools":
-        from protocols.web._httptoolsparser import HTTPToolsParser
-
-        return HTTPToolsParser(owner, limits)
-    from protocols.web._h11parser import H11Parser
-
-    return H11Parser(owner, limits)
+    return parserClass(name)(owner, limits)

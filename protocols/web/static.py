@@ -231,7 +231,10 @@ class File(resource.Resource):
         self.listDirectories = listDirectories
         self.followSymlinks = followSymlinks
         self._rootPath = self.path
-        self._root = os.path.realpath(self.path)
+        # The root's real path is found when the first request needs it, not
+        # here: a File made before loomd's --chroot names a path inside the
+        # jail, which only means that once there (test_rootIsResolvedWhenFirstServed).
+        self._root: str | None = None
 
     def ignoreExt(self, ext: str) -> None:
         """Add ext to the extensions tried when a name is not found."""
@@ -239,6 +242,8 @@ class File(resource.Resource):
 
     def createSimilarFile(self, path: str) -> File:
         """Return a File for path (a child) with this one's settings and root."""
+        if self._root is None:
+            self._realRoot()  # once, for this File and every child made from it
         child = File.__new__(type(self))
         resource.Resource.__init__(child)
         child.__dict__.update(
@@ -261,17 +266,24 @@ class File(resource.Resource):
             return self
         return self.createSimilarFile(os.path.join(self.path, os.fsdecode(path)))
 
+    def _realRoot(self) -> str:
+        # The root's real path, found the first time it is needed.
+        root = self._root
+        if root is None:
+            root = self._root = os.path.realpath(self._rootPath)
+        return root
+
     def _resolve(self, path: str) -> str | None:
         # The real path to open, or None if it is outside the root or goes
         # through a symlink it may not.
         real = os.path.realpath(path)
         follow = self.followSymlinks
-        if follow is False:
-            # No symlink below the root: the real path is the root's plus the names.
-            return real if real == self._root + path[len(self._rootPath) :] else None
         if follow is True:
             return real
-        root = self._root
+        root = self._root if self._root is not None else self._realRoot()
+        if follow is False:
+            # No symlink below the root: the real path is the root's plus the names.
+            return real if real == root + path[len(self._rootPath) :] else None
         if real == root or real.startswith(root + os.sep) or root == os.sep:
             return real
         return None

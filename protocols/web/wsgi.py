@@ -17,6 +17,13 @@ the request and the response is handed to the reactor's thread:
   iterated, and ``write`` raises ``ConnectionLost`` (as does reading
   ``wsgi.input`` when the client went away during the body);
 - the iterable's ``close()`` is always called, on the client's going too;
+- a response whose ``Content-Length`` has all been written is finished
+  there and then, in the reactor's thread: a client that has all it asked
+  for may hang up at once, before the application's thread is done, and
+  the request still counts as answered (its access log line, notifyFinish's
+  success), not as one the client gave up on (twisted.web.wsgi's race:
+  test_aWholeResponseIsFinishedAndLoggedThoughTheClientHangsUpAtOnce);
+  anything written beyond it is dropped, as Request.write drops it;
 - an application that raises gets a 500 (the traceback is logged, shown
   to the client only with the Site's ``displayTracebacks``); after the
   response has begun, the connection is closed instead;
@@ -261,6 +268,10 @@ class _WSGIResponse:
         self._written: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
         self._held = False
         self._abandoned = False
+        # The response's Content-Length (None: not given) and the body
+        # bytes written so far: the request is finished at the last one.
+        self._length: int | None = None
+        self._sent = 0
         self.environ = self._environ(request)
         request.defaultContentType = None
         request.notifyFinish().addErrback(self._lost)
@@ -418,14 +429,26 @@ class _WSGIResponse:
         request.setResponseCode(*self._status)
         for name, value in self._headers:
             request.responseHeaders.addRawHeader(name, value)
+            if name.lower() == b"content-length" and value.strip().isdigit():
+                self._length = int(value)
 
     def _writeInReactor(self, data: bytes) -> None:
         if self._disconnected:
             self._written.put(ConnectionLost("the client went away"))
             return
+        request = self._request
+        if request.finished:
+            self._written.put(None)  # past the Content-Length: dropped
+            return
         try:
             self._sendHead()
-            self._request.write(data)
+            request.write(data)
+            self._sent += len(data)
+            if self._length is not None and self._sent >= self._length:
+                request.unregisterProducer()
+                request.finish()  # before the client, which has it all, can hang up
+                self._written.put(None)
+                return
         except BaseException as error:
             self._written.put(error)
             return
@@ -435,6 +458,8 @@ class _WSGIResponse:
             self._written.put(None)
 
     def _finish(self) -> None:
+        if self._request.finished:
+            return  # at its Content-Length's last byte
         self._request.unregisterProducer()
         if self._disconnected:
             return
@@ -442,6 +467,9 @@ class _WSGIResponse:
         self._request.finish()
 
     def _failed(self, failure: Failure) -> None:
+        if self._request.finished:
+            _log.failure("WSGI application failed after its response was complete", failure=failure)
+            return
         self._request.unregisterProducer()
         if self._disconnected:
             if failure.check(ConnectionLost):

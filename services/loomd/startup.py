@@ -134,9 +134,15 @@ def dropPrivileges(options, logging, uid, gid):
 
     if options["chroot"] or uid is not None or gid is not None:
         # The reactor imports its transports when first asked to listen or
-        # connect; a service doing so in startService would find them
-        # outside the jail, or in a directory the user may not read.
+        # connect, and its thread pool when first asked for it; a service
+        # doing so in startService or later would find them outside the
+        # jail, or in a directory the user may not read.  The same goes for
+        # the codec of str.encode("idna"), which the HTTP client and the
+        # reverse proxy use for host names (test_loomdWebProxiesAndRunsWsgiInsideTheChroot).
+        import encodings.idna  # noqa: F401
+
         import reactor.tcp
+        import reactor.threadpool
         import reactor.udp
         import reactor.unix  # noqa: F401
 

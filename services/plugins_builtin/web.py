@@ -16,14 +16,30 @@ the reactor's thread pool.  Exactly one of the three is given.
 ``unix:/run/web.sock``, ``ssl:8443:privateKey=key.pem:certKey=cert.pem``,
 ``systemd:domain=INET:index=0``); without one, ``tcp:8080``.
 
+``--trusted-proxy`` (repeatable) lists the reverse proxies in front of the
+Site (an address, a network such as ``10.0.0.0/8``, or ``unix`` for peers
+on a UNIX socket): requests from them are believed about the client in
+``Forwarded`` or ``X-Forwarded-For`` and ``X-Forwarded-Proto``, which
+``getClientAddress()``, the access log, WSGI's ``REMOTE_ADDR`` and
+``wsgi.url_scheme`` then follow.  From anyone else those headers are
+ignored, and without the option they are ignored from everyone.
+
+Under loomd's ``--chroot DIR`` (given before ``web``), ``--path`` is read
+as the command line names it, before the chroot, and served from where that
+lies inside the jail (``--chroot /srv/jail --path /srv/jail/www`` serves
+the jail's ``/www``); a path outside DIR is refused, since the daemon could
+not reach it there.
+
 Everything that can be wrong is found while the options are parsed, so that
 loomd reports it and exits non-zero before it starts: a missing path, a
 backend that is not HOST:PORT, a module that does not import (its error is
-in the message), two modes at once.  The Site's own timeouts (a request head
+in the message), two modes at once, a trusted proxy that is not an address
+or network, a path outside the chroot.  The Site's own timeouts (a request head
 within 30 s, an idle keep-alive connection closed) bound slow clients.
 """
 
 import importlib
+import ipaddress
 import os
 import sys
 from typing import Any
@@ -32,7 +48,15 @@ from services.plugins_builtin import endpointDescription
 from services.usage import Options as _BaseOptions
 from services.usage import UsageError
 
-__all__ = ["Options", "makeService", "makeRoot", "importApplication", "parseBackend"]
+__all__ = [
+    "Options",
+    "makeService",
+    "makeRoot",
+    "importApplication",
+    "parseBackend",
+    "parseTrustedProxy",
+    "pathInsideChroot",
+]
 
 MODES = ("path", "proxy", "wsgi")
 
@@ -42,12 +66,16 @@ class Options(_BaseOptions):
 
     synopsis = (
         "loomd web [--port DESCRIPTION ...]"
+        " [--trusted-proxy ADDRESS ...]"
         " (--path DIR [--listing] | --proxy HOST:PORT [--preserve-host] | --wsgi MODULE.APP)"
     )
     longdesc = (
         "Serve HTTP: the files under a directory (--path), a reverse proxy to "
         "one backend (--proxy), or a WSGI application (--wsgi).  --port may be "
-        "given more than once; the default is tcp:8080."
+        "given more than once; the default is tcp:8080.  Behind a reverse proxy, "
+        "--trusted-proxy names it, so that the client it reports in Forwarded or "
+        "X-Forwarded-For is believed (from it only).  Under loomd --chroot DIR "
+        "(given before web), --path is served from where it lies inside DIR."
     )
     optParameters = [
         ["path", None, None, "Serve the files under this directory (or this one file)."],
@@ -63,6 +91,7 @@ class Options(_BaseOptions):
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
+        self["trusted_proxies"] = []
 
     def opt_port(self, description: str) -> None:
         """Where to listen (an endpoint description; repeatable). [default: tcp:8080]"""
@@ -72,6 +101,13 @@ class Options(_BaseOptions):
             raise UsageError("--port %r: %s" % (description, error)) from None
 
     opt_p = opt_port
+
+    def opt_trusted_proxy(self, address: str) -> None:
+        """
+        Believe what this reverse proxy says of the client (X-Forwarded-For,
+        Forwarded): an address, a network (10.0.0.0/8) or unix (repeatable).
+        """
+        self["trusted_proxies"].append(parseTrustedProxy(address))
 
     def postOptions(self) -> None:
         """Check that one mode is given, and that what it names is there."""
@@ -92,10 +128,62 @@ class Options(_BaseOptions):
             if not os.path.exists(self["path"]):
                 raise UsageError("--path %s: no such file or directory" % (self["path"],))
             self["path"] = os.path.abspath(self["path"])
+            chroot = self._chroot()
+            if chroot is not None:
+                self["path"] = pathInsideChroot(self["path"], chroot)
         elif self["proxy"] is not None:
             self["backend"] = parseBackend(self["proxy"])
         else:
             self["application"] = importApplication(self["wsgi"])
+
+    def _chroot(self) -> str | None:
+        # loomd's --chroot, when this is loomd's plugin and one was given
+        # before "web" (and exists: if not, loomd says so itself).
+        parent = getattr(self, "parent", None)
+        chroot = parent.get("chroot") if parent is not None else None
+        if not isinstance(chroot, str) or not os.path.isdir(chroot):
+            return None
+        return chroot
+
+
+def parseTrustedProxy(value: str) -> str:
+    """
+    Check one ``--trusted-proxy``: an IP address (``10.1.2.3``, ``::1``), a
+    network (``10.0.0.0/8``, ``fd00::/8``) or ``unix``; return it as given.
+
+    :raises UsageError: for anything else (a host name, a bad mask).
+    """
+    if value != "unix":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise UsageError(
+                "--trusted-proxy %s: give an IP address (10.0.0.1, ::1), a network"
+                " (10.0.0.0/8) or unix; host names are not accepted" % (value,)
+            ) from None
+    return value
+
+
+def pathInsideChroot(path: str, chroot: str) -> str:
+    """
+    Return where path (absolute, seen from outside) is seen from inside a
+    chroot to the directory chroot: ``/srv/jail/www`` is ``/www`` in
+    ``/srv/jail``.  Both are resolved first (symlinks, ``..``), as the
+    kernel will once inside.
+
+    :raises UsageError: if path does not lie inside chroot.
+    """
+    real, jail = os.path.realpath(path), os.path.realpath(chroot)
+    if real == jail:
+        return "/"
+    if jail == "/":
+        return real
+    if not real.startswith(jail + os.sep):
+        raise UsageError(
+            "--path %s is outside the --chroot directory %s: the daemon could not"
+            " reach it there; give a directory inside it" % (path, chroot)
+        )
+    return real[len(jail) :]
 
 
 def parseBackend(value: str) -> tuple[str, int]:
@@ -195,7 +283,9 @@ def makeService(options: Options, reactor: Any = None) -> Any:
     from services.internet import service
     from services.service import MultiService
 
-    site = Site(makeRoot(options, reactor), reactor=reactor)
+    site = Site(
+        makeRoot(options, reactor), reactor=reactor, trustedProxies=options["trusted_proxies"]
+    )
     services = [service(port, site, reactor=reactor) for port in options["ports"]]
     if len(services) == 1:
         return services[0]

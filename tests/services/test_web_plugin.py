@@ -2,11 +2,14 @@
 The web plugin: its options and their errors, and ``loomd web`` run for
 real and asked with curl: static files (with and without listings, over TCP
 and a UNIX socket), a WSGI application, a reverse proxy in front of another
-``loomd web`` (Host preserved or not, X-Forwarded-For), TLS on an ``ssl:``
-port, and a socket passed by systemd.
+``loomd web`` (Host preserved or not, X-Forwarded-For), forwarding headers
+believed only from ``--trusted-proxy``, TLS on an ``ssl:`` port, a socket
+passed by systemd, and ``--path`` served inside a ``--chroot`` jail (as root).
 """
 
+import os
 import socket
+import stat
 import subprocess
 import sys
 
@@ -17,7 +20,9 @@ from protocols.web.proxy import ReverseProxyResource
 from protocols.web.server import Site
 from protocols.web.static import File
 from protocols.web.wsgi import WSGIResource
+from reactor.address import IPv4Address, UNIXAddress
 from services.internet import StreamServerEndpointService
+from services.loomd.runner import LoomdOptions
 from services.plugins import builtinMakers
 from services.plugins_builtin import web
 from services.service import MultiService
@@ -26,6 +31,7 @@ from tests.services.loomd_helpers import (  # noqa: F401 - loomdFixture: the loo
     freePort,
     loomdEnvironment,
     loomdFixture,
+    needRoot,
     readLog,
     wait,
     waitFor,
@@ -130,6 +136,13 @@ def writeModule(directory, name, text):
         (["--wsgi", "fine:nothing"], "--wsgi fine:nothing: module fine has no nothing"),
         (["--wsgi", "fine.number"], "--wsgi fine.number: 42 is not a WSGI application"),
         (["--port", " ", "--path", "."], "--port ' ': an empty endpoint description"),
+        (
+            ["--trusted-proxy", "proxy.example", "--path", "."],
+            "--trusted-proxy proxy.example: give an IP address (10.0.0.1, ::1), a network"
+            " (10.0.0.0/8) or unix; host names are not accepted",
+        ),
+        (["--trusted-proxy", "10.0.0.0/33", "--path", "."], "--trusted-proxy 10.0.0.0/33:"),
+        (["--trusted-proxy", "", "--path", "."], "--trusted-proxy : give an IP address"),
     ],
 )
 def test_badCommandLines(tmp_path, monkeypatch, args, message):
@@ -142,6 +155,58 @@ def test_badCommandLines(tmp_path, monkeypatch, args, message):
     with pytest.raises(UsageError) as raised:
         parsed(*args)
     assert message in str(raised.value)
+
+
+def test_trustedProxiesRepeatAndReachTheSite(tmp_path):
+    options = parsed(
+        "--trusted-proxy", "127.0.0.1", "--trusted-proxy", "10.0.0.0/8",
+        "--trusted-proxy", "fd00::/8", "--trusted-proxy", "unix", "--path", str(tmp_path),
+    )  # fmt: skip
+    assert options["trusted_proxies"] == ["127.0.0.1", "10.0.0.0/8", "fd00::/8", "unix"]
+    proxies = web.makeService(options).factory.trustedProxies
+    trusted = [
+        proxies.trusts(address)
+        for address in (
+            IPv4Address("TCP", "127.0.0.1", 1),
+            IPv4Address("TCP", "10.9.8.7", 1),
+            IPv4Address("TCP", "192.0.2.1", 1),
+            UNIXAddress(None),
+        )
+    ]
+    assert trusted == [True, True, False, True]
+    assert not web.makeService(parsed("--path", str(tmp_path))).factory.trustedProxies
+
+
+def loomdParsed(*args):
+    options = LoomdOptions()
+    options.parseOptions(list(args))
+    return options.subOptions
+
+
+def test_pathUnderChrootIsWhereItLiesInsideTheJail(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jail" / "srv" / "www").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "jail" / "srv")
+    jail = str(tmp_path / "jail")
+    assert loomdParsed("--chroot", jail, "web", "--path", "jail/srv/www")["path"] == "/srv/www"
+    assert loomdParsed("--chroot", "jail", "web", "--path", "link/www")["path"] == "/srv/www"
+    assert loomdParsed("--chroot", "jail", "web", "--path", "jail")["path"] == "/"
+    assert loomdParsed("web", "--path", "jail/srv")["path"] == jail + "/srv"
+    assert web.pathInsideChroot("/srv/www", "/") == "/srv/www"
+
+
+def test_pathOutsideTheChrootIsRefused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jail").mkdir()
+    (tmp_path / "jail-not").mkdir()  # a name that starts like the jail's is not in it
+    (tmp_path / "jail" / "out").symlink_to(tmp_path)
+    for path in ("jail-not", ".", "jail/out", "jail/.."):
+        with pytest.raises(UsageError) as raised:
+            loomdParsed("--chroot", "jail", "web", "--path", path)
+        assert str(raised.value) == (
+            "--path %s is outside the --chroot directory jail: the daemon could not"
+            " reach it there; give a directory inside it" % (os.path.abspath(path),)
+        )
 
 
 def test_makeServiceBuildsTheSiteOfEachMode(tmp_path, monkeypatch):
@@ -329,3 +394,160 @@ def test_loomdWebReportsAPortInUse(loomd, tmp_path):
         )  # fmt: skip
     assert result.returncode == 1
     assert "Address already in use" in result.stderr or "in use" in result.stderr, result.stderr
+
+
+FORWARDED = ["-H", "X-Forwarded-For: 198.51.100.9, 203.0.113.7", "-H", "X-Forwarded-Proto: https"]
+
+
+@needsCurl
+@pytest.mark.parametrize(
+    "trusted, overTcp, overUnix",
+    [
+        ([], False, False),
+        (["--trusted-proxy", "127.0.0.1"], True, False),
+        (["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "unix"], False, True),
+    ],
+    ids=["none", "loopback", "unix"],
+)
+def test_loomdWebBelievesForwardingHeadersOnlyFromTrustedProxies(
+    loomd, tmp_path, trusted, overTcp, overUnix
+):
+    # A request from 127.0.0.1 (or a UNIX socket peer) saying it forwards
+    # for 203.0.113.7 over https: the WSGI application is told of that
+    # client (REMOTE_ADDR, wsgi.url_scheme) only when the peer is a
+    # --trusted-proxy.  The address further left (198.51.100.9) is the
+    # client's own claim: never believed.
+    module = writeEchoApp(tmp_path)
+    port, path = freePort(), tmp_path / "web.sock"
+    pid = startDaemon(
+        loomd, "web", "web", "-p", "tcp:%d:interface=127.0.0.1" % (port,),
+        "-p", "unix:%s" % (path,), *trusted, "--wsgi", module + ":app",
+    )  # fmt: skip
+    seenOverTcp = curl(*FORWARDED, "http://127.0.0.1:%d/" % (port,)).json()
+    seenOverUnix = curl(*FORWARDED, "--unix-socket", path, "http://localhost/").json()
+    stopDaemon(loomd, "web", pid)
+    believed = ("203.0.113.7", "https")
+    seen = [
+        (seenOverTcp["REMOTE_ADDR"], seenOverTcp["wsgi.url_scheme"]),
+        (seenOverUnix["REMOTE_ADDR"], seenOverUnix["wsgi.url_scheme"]),
+    ]
+    assert seen == [
+        believed if overTcp else ("127.0.0.1", "http"),
+        believed if overUnix else ("", "http"),  # a UNIX peer has no address
+    ]
+
+
+@needsCurl
+def test_loomdWebLogsTheClientATrustedProxyNames(loomd, tmp_path):
+    # The access log's client: the forwarded one from the trusted
+    # 127.0.0.1, the peer itself (a UNIX socket's: "-") from anyone else.
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.txt").write_text("hello\n")
+    port, path = freePort(), tmp_path / "web.sock"
+    pid = startDaemon(
+        loomd, "web", "web", "-p", "tcp:%d:interface=127.0.0.1" % (port,),
+        "-p", "unix:%s" % (path,), "--trusted-proxy", "127.0.0.1", "--path", "www",
+    )  # fmt: skip
+    curl(*FORWARDED, "-A", "over-tcp", "http://127.0.0.1:%d/hello.txt" % (port,))
+    curl(*FORWARDED, "-A", "over-unix", "--unix-socket", path, "http://localhost/hello.txt")
+    curl("-A", "direct", "http://127.0.0.1:%d/hello.txt" % (port,))
+    log = stopDaemon(loomd, "web", pid)
+    clients = {}
+    for line in log.splitlines():
+        if '"GET /hello.txt HTTP/1.1" 200 6 "-"' in line:
+            clients[line.rsplit(" ", 1)[1]] = line.split('"', 2)[1]
+    assert clients == {'"over-tcp"': "203.0.113.7", '"over-unix"': "-", '"direct"': "127.0.0.1"}
+
+
+def test_loomdWebRefusesAPathOutsideTheChroot(loomd, tmp_path):
+    (tmp_path / "jail").mkdir()
+    (tmp_path / "www").mkdir()
+    result = loomd.run(
+        "--pidfile", loomd.pidfile, "-l", loomd.logfile, "--chroot", str(tmp_path / "jail"),
+        "web", "--path", "www",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        "loomd: --path %s is outside the --chroot directory %s"
+        % (tmp_path / "www", tmp_path / "jail")
+        in result.stderr
+    )
+    assert loomd.leftovers() == []
+
+
+def makeJail(directory):
+    """A jail holding only /dev/null (a daemon's streams need it); skip if mknod fails."""
+    (directory / "dev").mkdir(parents=True)
+    try:
+        os.mknod(str(directory / "dev" / "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError as error:
+        pytest.skip("cannot make /dev/null in a jail here: %s" % (error,))
+    os.chmod(directory / "dev" / "null", 0o666)
+    return directory
+
+
+@needsCurl
+def test_loomdWebServesAPathInsideTheChroot(loomd, tmp_path):
+    # loomd --chroot JAIL web --path JAIL/srv/www, as nobody: the files are
+    # served from the jail's /srv/www, not from what JAIL/srv/www would name
+    # inside the jail (a decoy put there), and nothing outside the jail is
+    # reached, not even by a symlink whose target is a path outside it.
+    needRoot()
+    jail = makeJail(tmp_path / "jail")
+    www = jail / "srv" / "www"
+    (www / "docs").mkdir(parents=True)
+    (www / "index.html").write_text("<h1>jailed</h1>\n")
+    (www / "docs" / "notes.txt").write_text("notes from the jail\n")
+    (tmp_path / "secret.txt").write_text("secret outside the jail\n")
+    (www / "out").symlink_to(tmp_path / "secret.txt")
+    decoy = jail / str(www).lstrip("/")
+    decoy.mkdir(parents=True)
+    (decoy / "index.html").write_text("decoy\n")
+    os.chmod(tmp_path / "secret.txt", 0o644)
+    port = freePort()
+    pid = startDaemon(
+        loomd, "web", "--chroot", str(jail), "-u", "nobody", "-g", "nogroup",
+        "web", "-p", "tcp:%d:interface=127.0.0.1" % (port,), "--path", str(www), "--listing",
+    )  # fmt: skip
+    assert os.readlink("/proc/%d/root" % (pid,)) == str(jail)
+    url = "http://127.0.0.1:%d" % (port,)
+    home = curl(url + "/")
+    assert (home.status, home.body) == (200, b"<h1>jailed</h1>\n")
+    notes = curl("-r", "6-9", url + "/docs/notes.txt")
+    assert (notes.status, notes.body) == (206, b"from")
+    listing = curl(url + "/docs/")
+    assert (listing.status, b"notes.txt" in listing.body) == (200, True)
+    for path in ("/out", "/../../../secret.txt", "/%2e%2e/%2e%2e/%2e%2e/secret.txt"):
+        answer = curl("--path-as-is", url + path)
+        assert (answer.status, b"secret" in answer.body) == (404, False), path
+    log = stopDaemon(loomd, "web", pid)
+    assert '"GET /docs/notes.txt HTTP/1.1" 206 4' in log
+    assert "Traceback" not in log
+
+
+@needsCurl
+def test_loomdWebProxiesAndRunsWsgiInsideTheChroot(loomd, tmp_path):
+    # Both other modes in a jail holding no Python, as nobody: the WSGI
+    # application runs in the reactor's thread pool (reactor.threadpool
+    # loaded before the chroot), and the proxy in front names its backend
+    # with str.encode("idna") (the codec loaded before it too).
+    needRoot()
+    jail = makeJail(tmp_path / "jail")
+    module = writeEchoApp(tmp_path)
+    backendPort, frontPort = freePort(), freePort()
+    jailed = ["--chroot", str(jail), "-u", "nobody", "-g", "nogroup", "web"]
+    backend = startDaemon(
+        loomd, "backend", *jailed, "-p", "tcp:%d:interface=127.0.0.1" % (backendPort,),
+        "--wsgi", module + ":app",
+    )  # fmt: skip
+    front = startDaemon(
+        loomd, "front", *jailed, "-p", "tcp:%d:interface=127.0.0.1" % (frontPort,),
+        "--proxy", "127.0.0.1:%d" % (backendPort,),
+    )  # fmt: skip
+    for pid in (backend, front):
+        assert os.readlink("/proc/%d/root" % (pid,)) == str(jail)
+    seen = curl("http://127.0.0.1:%d/app?x=1" % (frontPort,)).json()
+    assert (seen["PATH_INFO"], seen["QUERY_STRING"]) == ("/app", "x=1")
+    assert seen["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
+    logs = [stopDaemon(loomd, name, pid) for name, pid in [("front", front), ("backend", backend)]]
+    assert ["Traceback" in log for log in logs] == [False, False], logs

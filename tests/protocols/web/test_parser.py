@@ -53,3 +53,13 @@ def test_theChannelUsesTheParserChosen(name, kind):
     assert isinstance(connection.channel._parser, kind)
     connection.get()
     assert connection.response().body == b"x"
+
+
+@pytest.mark.parametrize("name", ["httptools", "h11"])
+def test_theFactoryLoadsItsParserModuleWhenMade(monkeypatch, name):
+    # Not at the first connection: by then loomd may have chrooted to a jail
+    # without Loom's files (test_loomdWebServesAPathInsideTheChroot).
+    module = "protocols.web._%sparser" % (name,)
+    monkeypatch.delitem(sys.modules, module)
+    http.HTTPFactory(parser=name)
+    assert module in sys.modules

@@ -276,6 +276,24 @@ def test_rootThroughASymlinkStillServes(tree, parser, tmp_path):
         assert get(site, b"/hello.txt").status == 200
 
 
+@pytest.mark.parametrize("follow", [False, "inside"])
+def test_rootIsResolvedWhenFirstServed(tree, parser, tmp_path, follow):
+    # What the root's path names is looked up at the first request, not
+    # when the File is made: loomd makes it before --chroot, where the path
+    # (one inside the jail) means something else.  Here the root is a
+    # symlink re-pointed between the two.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "hello.txt").write_bytes(b"the other tree\n")
+    (tmp_path / "current").symlink_to(other)
+    site = makeSite(static.File(str(tmp_path / "current"), followSymlinks=follow), parser)
+    os.unlink(tmp_path / "current")
+    (tmp_path / "current").symlink_to(tree)
+    response = get(site, b"/hello.txt")
+    assert (response.status, response.body) == (200, b"hello, world\n")
+    assert get(site, b"/out").status == 404  # still no way out, as resolved then
+
+
 def test_mountedUnderAResource(tree, parser):
     root = resource.Resource()
     root.putChild(b"static", static.File(str(tree)))

@@ -160,6 +160,29 @@ def lateExcInfoApp(observed):
     return app
 
 
+class HeldClose:
+    """A whole body (its Content-Length given) whose close() waits for the test."""
+
+    def __init__(self, observed):
+        self.observed = observed
+
+    def __iter__(self):
+        yield b"complete"
+
+    def close(self):
+        self.observed.reading.set()
+        self.observed.release.wait(30)
+        self.observed.closed.set()
+
+
+def heldCloseApp(observed):
+    def app(environ, startResponse):
+        startResponse("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "8")])
+        return HeldClose(observed)
+
+    return app
+
+
 def failingApp(environ, startResponse):
     raise ZeroDivisionError("secret detail")
 
@@ -183,6 +206,7 @@ class Server:
             b"excinfo": excInfoApp,
             b"lateexcinfo": lateExcInfoApp(self.observed),
             b"failing": failingApp,
+            b"heldclose": heldCloseApp(self.observed),
         }
         for name, app in apps.items():
             self.root.putChild(name, wsgi.WSGIResource(reactor, self.pool, validator(app)))
@@ -467,6 +491,25 @@ def test_writeAfterTheClientWentAwayRaises(web, runUntil, events):
     assert web.stepUntil(observed.closed.is_set)
     assert isinstance(observed.error, ConnectionLost)
     assert observed.yielded < observed.chunks
+    assert [event for event in events if event.get("isError")] == []
+
+
+def test_aWholeResponseIsFinishedAndLoggedThoughTheClientHangsUpAtOnce(web, runUntil, events):
+    # The last byte of the Content-Length finishes the request there and
+    # then, in the reactor's turn that writes it: the client, which has all
+    # it asked for, may hang up before the application's thread is done
+    # (here its close() still runs), and the request is not taken for one
+    # the client gave up on (no access log line: loomd web --wsgi lost them).
+    status, _, body = web.run(runUntil, exchange, web.portNumber, "GET", "/heldclose")
+    assert (status, body) == (200, b"complete")
+    assert web.stepUntil(lambda: web.site.closed == web.site.opened == 1)
+    assert web.stepUntil(web.observed.reading.is_set)  # close() has begun, and waits
+    web.observed.release.set()
+    assert web.stepUntil(web.observed.closed.is_set)
+    for _ in range(5):
+        web.reactor.iterate(0.01)  # the thread's finish, which has nothing left to do
+    lines = [event["line"] for event in events if "line" in event]
+    assert len(lines) == 1 and '"GET /heldclose HTTP/1.1" 200 8 ' in lines[0], lines
     assert [event for event in events if event.get("isError")] == []
 
 
