@@ -27,6 +27,11 @@ from reactor.threads import deferToThreadPool
 
 reactor = getReactorClass(sys.argv[1])()
 
+def say(line):
+    # One write per line: parent and child share the pipe, and print() may
+    # write a line and its newline apart (unbuffered stdout).
+    os.write(1, (line + "\n").encode())
+
 class Answer(Protocol):
     def connectionMade(self):
         self.transport.write(b"%d\n" % (os.getpid(),))
@@ -39,19 +44,19 @@ if pid == 0:
     try:
         reactor.afterFork()
     except NotImplementedError as error:
-        print("refused: %s" % (error,), flush=True)
+        say("refused: %s" % (error,))
         os._exit(0)
     d = deferToThreadPool(reactor, reactor.getThreadPool(), os.getpid)
-    d.addCallback(lambda threadPid: print("thread call done", flush=True))
+    d.addCallback(lambda threadPid: say("thread call done"))
     reactor.callLater(20, reactor.stop)
     d.addCallback(lambda ignored: reactor.callLater(3, reactor.stop))
     reactor.run(installSignalHandlers=False)
     os._exit(0)
-print("port %d child %d" % (port.getHost().port, pid), flush=True)
+say("port %d child %d" % (port.getHost().port, pid))
 reactor.callLater(3.5, reactor.stop)
 reactor.run(installSignalHandlers=False)
 os.waitpid(pid, 0)
-print("parent done", flush=True)
+say("parent done")
 """
 
 
