@@ -11,13 +11,26 @@ worker is slow to be scheduled, all 32 of a burst landed on one worker.  So
 each worker publishes, in a table of shared memory the master made before
 the fork (one per generation), how many descriptors it holds open and
 whether it is *free*: blocked in its reactor's poll, where the kernel wakes
-it for a new connection.  Before each accept (one at a time, up to
-``ACCEPTS_PER_WAKEUP`` per wake-up), a worker looks at the others: if one is
+it for a new connection.  Before each accept (one at a time), a worker
+looks at the others: if one is
 free and holds at least ``SLACK`` + 1 fewer, this worker stops watching
 the listening socket for ``YIELD_SECONDS`` and leaves the connection to
 it: that worker was woken for it, and on a loaded machine it is runnable
 and takes it when scheduled
 (test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
+
+Per wake-up a worker takes its share of what is queued: the queue's
+length (tcp.Port.queuedConnections, on Linux) divided by the number of
+workers, rounded up; up to ``ACCEPTS_PER_WAKEUP`` where the length is not
+known.  Taking the whole queue, one worker took 10 to 16 connections in one
+wake-up, over and over, with 16 connection-per-request clients at 200 us
+of CPU per request (bench_workers.py's cpu point): the last of them waited
+for the 15 before it, while the other worker went on to connections that
+came later.  Taking one per wake-up spreads them best but costs a loop
+turn per connection: about 20% more CPU per request on cheap
+connection-per-request HTTP (wrk with ``Connection: close``).  A share
+keeps the batches where many wait, and leaves the rest in the queue for
+whichever worker comes back first.
 
 - A worker never yields to a busy one (dispatching, or blocked in a slow
   request), so no connection waits behind a blocked worker.
@@ -52,10 +65,16 @@ YIELD_SECONDS = 0.001
 # connection that waits, before it is passed over (until it runs).
 STUCK_SECONDS = 0.02
 
-# The most connections a worker accepts per wake-up, one at a time.
+# The most connections a worker accepts per wake-up, one at a time, when
+# the port does not say how many are queued (a UNIX port; not Linux).
 ACCEPTS_PER_WAKEUP = 32
 
 _WORDS = 2
+
+
+def _unknown() -> None:
+    # The queue's length, for a port that cannot tell it.
+    return None
 
 
 class AcceptTable:
@@ -144,12 +163,18 @@ class Balancer:
         self.reactor.wrapPoll(wrap)
 
     def _accepter(self, port: Any, acceptOne: Any) -> Any:
-        # Up to ACCEPTS_PER_WAKEUP per wake-up, as a plain port takes many
-        # (a wake-up per connection cost 20% more CPU per request on
-        # connection-per-request load), the table checked before each.
+        # This worker's share of what is queued (see the module docstring),
+        # the table checked before each accept.  Taking exactly what the
+        # kernel said is queued also spares the accept() that would find
+        # the queue empty (tcp.Port.doRead).
+        workers, opened = self.table.count, self.reactor.openDescriptors
+        queuedConnections = getattr(port, "queuedConnections", _unknown)
+
         def doRead() -> Any:
-            for _ in range(ACCEPTS_PER_WAKEUP):
-                other = self.table.yieldTo(self.index, len(self.reactor.openDescriptors))
+            queued = queuedConnections()
+            share = -(-queued // workers) if queued else ACCEPTS_PER_WAKEUP
+            for _ in range(share):
+                other = self.table.yieldTo(self.index, len(opened))
                 if other >= 0 and self._shouldYield(other):
                     self._yield(port)
                     return None

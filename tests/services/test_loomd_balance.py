@@ -18,7 +18,11 @@ from services.loomd.balance import (
 
 
 class Port:
-    """A listening port with a queue of connections, accepting one per doRead."""
+    """
+    A listening port with a queue of connections, accepting one per doRead;
+    it says how many are queued (as tcp.Port does on Linux) when told is
+    True, else None (as a UNIX port does).
+    """
 
     numberAccepts = 128
     connected = True
@@ -27,6 +31,10 @@ class Port:
         self.opened = opened
         self.queued = 0
         self.sessionno = 0
+        self.tells = False
+
+    def queuedConnections(self):
+        return self.queued if self.tells else None
 
     @property
     def accepts(self):
@@ -77,10 +85,38 @@ def workers(count=2):
 
 
 def test_aWorkerAcceptsWhatIsQueuedOneAtATime():
+    # Where the port cannot say how many are queued: up to ACCEPTS_PER_WAKEUP.
     _, (first, _) = workers()
     assert first.port.numberAccepts == 1
     first.port.arrive(ACCEPTS_PER_WAKEUP + 5)
     assert first.port.accepts == ACCEPTS_PER_WAKEUP
+
+
+def test_aWorkerTakesItsShareOfWhatIsQueuedPerWakeUp():
+    # Two workers, both busy: 15 queued, the one woken takes 8 and leaves
+    # 7 for the other, still watching for them; then it takes 4 of 7.
+    _, (first, _) = workers()
+    first.port.tells = True
+    first.port.arrive(15)
+    assert (first.port.accepts, first.port.queued) == (8, 7)
+    assert first.watching()
+    first.port.doRead()
+    assert (first.port.accepts, first.port.queued) == (12, 3)
+
+
+def test_aWorkerTakesTheLastQueuedConnection():
+    _, (first, *_) = workers(3)
+    first.port.tells = True
+    first.port.arrive(1)
+    assert (first.port.accepts, first.port.queued) == (1, 0)
+
+
+def test_theShareIsOfTheWholeGeneration():
+    # Four workers: a quarter of 21, rounded up, per wake-up.
+    _, (first, *_) = workers(4)
+    first.port.tells = True
+    first.port.arrive(21)
+    assert first.port.accepts == 6
 
 
 def test_aWorkerStopsAcceptingWhenItGetsWellAheadOfAFreeOne():
