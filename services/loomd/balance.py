@@ -19,18 +19,18 @@ it: that worker was woken for it, and on a loaded machine it is runnable
 and takes it when scheduled
 (test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
 
-Per wake-up a worker takes its share of what is queued: the queue's
-length (tcp.Port.queuedConnections, on Linux) divided by the number of
-workers, rounded up; up to ``ACCEPTS_PER_WAKEUP`` where the length is not
-known.  Taking the whole queue, one worker took 10 to 16 connections in one
-wake-up, over and over, with 16 connection-per-request clients at 200 us
-of CPU per request (bench_workers.py's cpu point): the last of them waited
-for the 15 before it, while the other worker went on to connections that
-came later.  Taking one per wake-up spreads them best but costs a loop
-turn per connection: about 20% more CPU per request on cheap
-connection-per-request HTTP (wrk with ``Connection: close``).  A share
-keeps the batches where many wait, and leaves the rest in the queue for
-whichever worker comes back first.
+Per wake-up a worker takes what is queued, up to ``ACCEPTS_PER_WAKEUP``:
+as many as the port says wait (tcp.Port.queuedConnections, on Linux), so
+no accept() is made only to find the queue empty; until one does where
+the port cannot say.  Taking one per wake-up instead cost about 20% more
+CPU per request on cheap connection-per-request HTTP (wrk with
+``Connection: close``).  Taking a share of the queue (its length divided
+by the number of workers) was tried against the batches of 10 to 16 that
+one worker takes on bench_workers.py's cpu point (16 connection-per-request
+clients at 200 us of CPU): fewer requests/s in 7 of 9 paired runs on the
+loaded machine (load average 7-9; why is not known), and in a closed loop
+like that one who takes a batch changes which connection waits, not the
+throughput.
 
 - A worker never yields to a busy one (dispatching, or blocked in a slow
   request), so no connection waits behind a blocked worker.
@@ -65,8 +65,7 @@ YIELD_SECONDS = 0.001
 # connection that waits, before it is passed over (until it runs).
 STUCK_SECONDS = 0.02
 
-# The most connections a worker accepts per wake-up, one at a time, when
-# the port does not say how many are queued (a UNIX port; not Linux).
+# The most connections a worker accepts per wake-up, one at a time.
 ACCEPTS_PER_WAKEUP = 32
 
 _WORDS = 2
@@ -163,17 +162,15 @@ class Balancer:
         self.reactor.wrapPoll(wrap)
 
     def _accepter(self, port: Any, acceptOne: Any) -> Any:
-        # This worker's share of what is queued (see the module docstring),
-        # the table checked before each accept.  Taking exactly what the
-        # kernel said is queued also spares the accept() that would find
-        # the queue empty (tcp.Port.doRead).
-        workers, opened = self.table.count, self.reactor.openDescriptors
+        # What is queued, up to ACCEPTS_PER_WAKEUP (see the module
+        # docstring), the table checked before each accept.
+        opened = self.reactor.openDescriptors
         queuedConnections = getattr(port, "queuedConnections", _unknown)
 
         def doRead() -> Any:
             queued = queuedConnections()
-            share = -(-queued // workers) if queued else ACCEPTS_PER_WAKEUP
-            for _ in range(share):
+            count = min(queued, ACCEPTS_PER_WAKEUP) if queued else ACCEPTS_PER_WAKEUP
+            for _ in range(count):
                 other = self.table.yieldTo(self.index, len(opened))
                 if other >= 0 and self._shouldYield(other):
                     self._yield(port)

@@ -20,8 +20,9 @@ from services.loomd.balance import (
 class Port:
     """
     A listening port with a queue of connections, accepting one per doRead;
-    it says how many are queued (as tcp.Port does on Linux) when told is
-    True, else None (as a UNIX port does).
+    it says how many are queued (as tcp.Port does on Linux) when ``tells``
+    is True, else None (as a UNIX port does), and counts the accepts that
+    found the queue empty.
     """
 
     numberAccepts = 128
@@ -32,6 +33,7 @@ class Port:
         self.queued = 0
         self.sessionno = 0
         self.tells = False
+        self.emptyAccepts = 0
 
     def queuedConnections(self):
         return self.queued if self.tells else None
@@ -45,6 +47,8 @@ class Port:
             self.queued -= 1
             self.sessionno += 1
             self.opened.add(object())  # the accepted connection
+        else:
+            self.emptyAccepts += 1
 
     def arrive(self, count=1):
         """count connections come in; the reactor calls doRead (as for a readable socket)."""
@@ -92,31 +96,21 @@ def test_aWorkerAcceptsWhatIsQueuedOneAtATime():
     assert first.port.accepts == ACCEPTS_PER_WAKEUP
 
 
-def test_aWorkerTakesItsShareOfWhatIsQueuedPerWakeUp():
-    # Two workers, both busy: 15 queued, the one woken takes 8 and leaves
-    # 7 for the other, still watching for them; then it takes 4 of 7.
+def test_aWorkerTakesWhatIsQueuedWithoutAnAcceptThatFindsNone():
+    # The port says how many wait: that many are accepted, and no accept
+    # finds the queue empty.
     _, (first, _) = workers()
     first.port.tells = True
-    first.port.arrive(15)
-    assert (first.port.accepts, first.port.queued) == (8, 7)
+    first.port.arrive(5)
+    assert (first.port.accepts, first.port.queued, first.port.emptyAccepts) == (5, 0, 0)
+
+
+def test_aWorkerTakesNoMoreThanAcceptsPerWakeUpOfALongQueue():
+    _, (first, _) = workers()
+    first.port.tells = True
+    first.port.arrive(ACCEPTS_PER_WAKEUP + 5)
+    assert (first.port.accepts, first.port.emptyAccepts) == (ACCEPTS_PER_WAKEUP, 0)
     assert first.watching()
-    first.port.doRead()
-    assert (first.port.accepts, first.port.queued) == (12, 3)
-
-
-def test_aWorkerTakesTheLastQueuedConnection():
-    _, (first, *_) = workers(3)
-    first.port.tells = True
-    first.port.arrive(1)
-    assert (first.port.accepts, first.port.queued) == (1, 0)
-
-
-def test_theShareIsOfTheWholeGeneration():
-    # Four workers: a quarter of 21, rounded up, per wake-up.
-    _, (first, *_) = workers(4)
-    first.port.tells = True
-    first.port.arrive(21)
-    assert first.port.accepts == 6
 
 
 def test_aWorkerStopsAcceptingWhenItGetsWellAheadOfAFreeOne():
