@@ -12,11 +12,10 @@ each worker publishes, in a table of shared memory the master made before
 the fork (one per generation), how many descriptors it holds open and
 whether it is *free*: blocked in its reactor's poll, where the kernel wakes
 it for a new connection.  Before each accept (one at a time), a worker
-looks at the others: if one is
-free and holds at least ``SLACK`` + 1 fewer, this worker stops watching
-the listening socket for ``YIELD_SECONDS`` and leaves the connection to
-it: that worker was woken for it, and on a loaded machine it is runnable
-and takes it when scheduled
+looks at the others: if one is free and holds at least ``SLACK`` + 1
+fewer, this worker stops watching the listening socket for
+``YIELD_SECONDS`` and leaves the connection to it: that worker was woken
+for it, and on a loaded machine it is runnable and takes it when scheduled
 (test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
 
 Per wake-up a worker takes what is queued, up to ``ACCEPTS_PER_WAKEUP``:
