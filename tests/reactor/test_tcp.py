@@ -4,8 +4,11 @@ TCP conformance tests, run on every reactor through the `reactor` fixture.
 
 import os
 import resource
+import select
 import socket
+import sys
 import threading
+import time
 
 import pytest
 
@@ -582,6 +585,69 @@ def test_acceptLoopTakesSeveralConnectionsPerWakeup(reactor, net):
     try:
         spin(reactor, lambda: sum(accepted) == 5, what="five accepts")
         assert accepted[0] > 1, accepted
+    finally:
+        for sock in clients:
+            sock.close()
+    spin(reactor, lambda: all(protocol.lost for protocol in server.built), what="closes")
+
+
+def _queueOf(port, count):
+    # Wait (bounded) until count connections, connected already, are in
+    # the port's accept queue: the kernel may finish a loopback handshake
+    # just after connect() returns.
+    deadline = time.monotonic() + 5
+    while port.queuedConnections() != count:
+        assert time.monotonic() < deadline, port.queuedConnections()
+        select.select([port.socket], [], [], 0.01)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's tcp_info")
+@pytest.mark.timeout(30)
+def test_acceptTakesWhatIsQueuedWithoutAFailingAccept(reactor, net):
+    # The port asks the kernel how many connections wait and accepts that
+    # many, without the accept() that would find the queue empty.
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    assert port.queuedConnections() == 0
+    calls = []
+    accept = port._accept
+
+    def recordingAccept():
+        try:
+            accepted = accept()
+        except BlockingIOError:
+            calls.append("empty")
+            raise
+        calls.append("accepted")
+        return accepted
+
+    port._accept = recordingAccept
+    clients = [
+        socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5) for _ in range(3)
+    ]
+    try:
+        _queueOf(port, 3)
+        port.doRead()
+        assert calls == ["accepted"] * 3
+        assert len(server.built) == 3 and port.queuedConnections() == 0
+    finally:
+        for sock in clients:
+            sock.close()
+    spin(reactor, lambda: all(protocol.lost for protocol in server.built), what="closes")
+
+
+@pytest.mark.timeout(30)
+def test_acceptWithoutAQueueLengthTakesUntilTheQueueIsEmpty(reactor, net, monkeypatch):
+    # Where the kernel does not say (not Linux): accept() until it finds none.
+    server = RecordingServerFactory()
+    port = net.listen(server)
+    monkeypatch.setattr(port, "queuedConnections", lambda: None)
+    clients = [
+        socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5) for _ in range(3)
+    ]
+    try:
+        select.select([port.socket], [], [], 5)
+        spin(reactor, lambda: len(server.built) == 3, what="three accepts")
     finally:
         for sock in clients:
             sock.close()

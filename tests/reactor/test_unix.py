@@ -50,6 +50,16 @@ def test_unixRoundTrip(reactor, path):
     assert not os.path.exists(path), "the socket file is removed at stopListening"
 
 
+def test_unixPortDoesNotTellItsQueueLength(reactor, path):
+    # The kernel says it of TCP listening sockets only: a UNIX port accepts
+    # until accept() finds none.
+    port = reactor.listenUNIX(path, RecordingServerFactory())
+    try:
+        assert port.queuedConnections() is None
+    finally:
+        wait(reactor, port.stopListening())
+
+
 def test_modeIsApplied(reactor, path):
     port = reactor.listenUNIX(path, RecordingServerFactory(), mode=0o640)
     try:

@@ -18,7 +18,12 @@ from services.loomd.balance import (
 
 
 class Port:
-    """A listening port with a queue of connections, accepting one per doRead."""
+    """
+    A listening port with a queue of connections, accepting one per doRead;
+    it says how many are queued (as tcp.Port does on Linux) when ``tells``
+    is True, else None (as a UNIX port does), and counts the accepts that
+    found the queue empty.
+    """
 
     numberAccepts = 128
     connected = True
@@ -27,6 +32,11 @@ class Port:
         self.opened = opened
         self.queued = 0
         self.sessionno = 0
+        self.tells = False
+        self.emptyAccepts = 0
+
+    def queuedConnections(self):
+        return self.queued if self.tells else None
 
     @property
     def accepts(self):
@@ -37,6 +47,8 @@ class Port:
             self.queued -= 1
             self.sessionno += 1
             self.opened.add(object())  # the accepted connection
+        else:
+            self.emptyAccepts += 1
 
     def arrive(self, count=1):
         """count connections come in; the reactor calls doRead (as for a readable socket)."""
@@ -77,10 +89,28 @@ def workers(count=2):
 
 
 def test_aWorkerAcceptsWhatIsQueuedOneAtATime():
+    # Where the port cannot say how many are queued: up to ACCEPTS_PER_WAKEUP.
     _, (first, _) = workers()
     assert first.port.numberAccepts == 1
     first.port.arrive(ACCEPTS_PER_WAKEUP + 5)
     assert first.port.accepts == ACCEPTS_PER_WAKEUP
+
+
+def test_aWorkerTakesWhatIsQueuedWithoutAnAcceptThatFindsNone():
+    # The port says how many wait: that many are accepted, and no accept
+    # finds the queue empty.
+    _, (first, _) = workers()
+    first.port.tells = True
+    first.port.arrive(5)
+    assert (first.port.accepts, first.port.queued, first.port.emptyAccepts) == (5, 0, 0)
+
+
+def test_aWorkerTakesNoMoreThanAcceptsPerWakeUpOfALongQueue():
+    _, (first, _) = workers()
+    first.port.tells = True
+    first.port.arrive(ACCEPTS_PER_WAKEUP + 5)
+    assert (first.port.accepts, first.port.emptyAccepts) == (ACCEPTS_PER_WAKEUP, 0)
+    assert first.watching()
 
 
 def test_aWorkerStopsAcceptingWhenItGetsWellAheadOfAFreeOne():
