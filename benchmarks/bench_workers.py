@@ -265,7 +265,11 @@ def _cpuTable(title, points, med):
                 100 * statistics.median(sample["busiest"] for sample in samples),
             )
         )
-    print("  2 workers / 1: %.2fx" % (paired(points, "rate", "2", "1"),))
+    each = [two["rate"] / one["rate"] for two, one in zip(points["2"], points["1"], strict=True)]
+    print(
+        "  2 workers / 1: %.2fx (each repeat: %s)"
+        % (paired(points, "rate", "2", "1"), " ".join("%.2fx" % (ratio,) for ratio in each))
+    )
     print()
 
 

@@ -55,6 +55,27 @@ def test_theReportJudgesBothTargets(capsys):
     assert "--workers 2 within 5% of a single process: 1.100x MISS" in out
 
 
+def test_theScalingRatioOfEachRepeatIsPrinted(capsys):
+    bench = _bench()
+
+    def sample(rate):
+        return {
+            "rate": rate,
+            "serverUs": 200,
+            "serverShare": 50.0,
+            "clientShare": 2.0,
+            "busiest": 0.5,
+        }
+
+    points = {
+        "1": [sample(1000), sample(2000), sample(1000)],
+        "2": [sample(1500), sample(3800), sample(1900)],
+    }
+    bench._cpuTable("cpu", points, lambda samples, key: "-")
+    out = capsys.readouterr().out
+    assert "2 workers / 1: 1.90x (each repeat: 1.50x 1.90x 1.90x)" in out
+
+
 def test_theWebReportPrintsEachServerAndTheRatios(capsys):
     bench = _bench()
 
