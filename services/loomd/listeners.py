@@ -10,19 +10,25 @@ completed waits in the queue, not in one busy worker's).  When a reload
 starts a new generation, an address the new .tac asks for again is not
 bound again (it could not be: the old socket still listens) but adopted: the
 new port accepts on a duplicate of the same socket, so the queue carries
-over and no connection attempt is refused during the switch.  An address
-only the new .tac names is bound then, with the master's privileges at that
-time (after ``--uid`` a port below 1024 cannot be: the reload is refused
-and says so); one the new .tac no longer names closes with the old
-generation.
+over and no connection attempt is refused during the switch.  A UDP port
+is adopted the same way: the new generation reads from the socket the old
+one reads from, so no datagram arrives at a closed port, the port number
+(``0`` included) stays, and a port below 1024 needs no new bind, which after
+``--uid`` would fail.  An address only the new .tac names is bound then,
+with the master's privileges at that time (after ``--uid`` a port below
+1024 cannot be, TCP or UDP: the reload is refused and says so); one the new
+.tac no longer names closes with the old generation.
 
 ``Listeners.capture(reactor)`` is the context in which a generation's
 application runs privilegedStartService: inside it the reactor's
-``listenTCP`` (and so ``listenSSL``) and ``listenUNIX`` go through this
-table.  It returns the Generation: what the tree registered with the
-reactor (its ports, and anything else it opened), taken out of the master's
-reactor, which never runs: each worker of the generation puts it back into
-its own (``Generation.activate``).
+``listenTCP`` (and so ``listenSSL``), ``listenUNIX`` and ``listenUDP`` go
+through this table.  (``listenMulticast`` does not: a multicast socket
+carries its group memberships, which the new tree joins again; it is bound
+afresh, which needs ``listenMultiple=True`` for a fixed port.)  It returns
+the Generation: what the tree registered with the reactor (its ports, and
+anything else it opened), taken out of the master's reactor, which never
+runs: each worker of the generation puts it back into its own
+(``Generation.activate``).
 """
 
 import os
@@ -31,7 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reactor import tcp, unix
+from reactor import tcp, udp, unix
 from reactor._socketfile import identity, unlinkIfSame
 from reactor.error import CannotListenError
 from reactor.interfaces import IListeningPort
@@ -117,11 +123,13 @@ class Listeners:
         """
         reactor.listenTCP = self._listenTCP(reactor, generation)
         reactor.listenUNIX = self._listenUNIX(reactor, generation)
+        reactor.listenUDP = self._listenUDP(reactor, generation)
         try:
             yield generation
         finally:
             del reactor.listenTCP
             del reactor.listenUNIX
+            del reactor.listenUDP
             self._takeOut(reactor, generation)
 
     def _known(self, key: tuple[Any, ...], generation: Generation) -> Any:
@@ -169,6 +177,28 @@ class Listeners:
             return listening
 
         return listenUNIX
+
+    def _listenUDP(self, reactor: Any, generation: Generation) -> Any:
+        bind = type(reactor).listenUDP
+
+        def listenUDP(
+            port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192
+        ) -> Any:
+            # The datagrams queued on the socket when the old generation
+            # stops are read by the new one: the master's copy keeps the
+            # socket, and its buffer, open through the switch
+            # (test_loomd_workers.py::test_udpPortIsAdoptedAcrossAReload).
+            key = ("UDP", interface, port)
+            known = self._known(key, generation)
+            if known is None or known.socket is None:
+                listening = bind(reactor, port, protocol, interface, maxPacketSize)
+            else:
+                listening = udp.Port(port, protocol, interface, maxPacketSize, reactor=reactor)
+                listening.adoptSocket(known.socket.dup())
+            generation.ports[key] = listening
+            return listening
+
+        return listenUDP
 
     def _takeOut(self, reactor: Any, generation: Generation) -> None:
         # The master never runs its reactor: what the tree registered there
