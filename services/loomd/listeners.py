@@ -57,6 +57,8 @@ class Generation:
     :ivar opened: the reactor's open descriptors it added (closed at shutdown).
     :ivar acceptTable: the services.loomd.balance.AcceptTable its workers
         share, made by the master before it forks them.
+    :ivar delayedCalls: (call, seconds from the claim to its time) of each
+        call its load left scheduled in the master's reactor (``claimDelayedCalls``).
     """
 
     def __init__(self, number: int, application: Any) -> None:
@@ -67,6 +69,7 @@ class Generation:
         self.writers: list[Any] = []
         self.opened: set[Any] = set()
         self.acceptTable: Any = None
+        self.delayedCalls: list[tuple[Any, float]] = []
         self._socketFiles: dict[str, Any] = {}
 
     def activate(self, reactor: Any, others: "list[Generation]") -> None:
@@ -89,6 +92,46 @@ class Generation:
             keep = getattr(port, "keepSocketFile", None)
             if keep is not None:
                 keep()
+        self.adoptDelayedCalls(reactor)
+
+    def claimDelayedCalls(self, reactor: Any, others: "list[Generation]") -> None:
+        """
+        In the master, once this generation's application is loaded and
+        bound: the calls scheduled in its reactor that no other generation
+        claimed are this one's (its .tac's module-level ``callLater``, its
+        privilegedStartService's).  The master never runs its reactor, so
+        they stay scheduled there, for every worker it forks to copy.
+        """
+        claimed = {id(call) for other in others for call, _ in other.delayedCalls}
+        now = reactor.seconds()
+        self.delayedCalls = [
+            (call, max(0.0, call.getTime() - now))
+            for call in reactor.getDelayedCalls()
+            if id(call) not in claimed
+        ]
+
+    def adoptDelayedCalls(self, reactor: Any) -> None:
+        """
+        In a worker, after the fork: keep this generation's calls, each due
+        as long after the worker's start as it was after the load (a
+        replacement worker forked an hour later runs them as the first
+        ones did), and cancel the other generations' (an old .tac's calls
+        must not run in the new generation: test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration).
+        """
+        mine = {id(call): remaining for call, remaining in self.delayedCalls}
+        for call in reactor.getDelayedCalls():
+            remaining = mine.get(id(call))
+            if remaining is None:
+                call.cancel()
+            else:
+                call.reset(remaining)
+
+    def dropDelayedCalls(self) -> None:
+        """In the master, once no worker will be forked for it: cancel its calls."""
+        for call, _ in self.delayedCalls:
+            if call.active():
+                call.cancel()
+        self.delayedCalls = []
 
     def closeSockets(self) -> None:
         """Close this process's copy of each listening socket of the generation."""
