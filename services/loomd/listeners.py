@@ -22,9 +22,10 @@ with the master's privileges at that time (after ``--uid`` a port below
 ``Listeners.capture(reactor)`` is the context in which a generation's
 application runs privilegedStartService: inside it the reactor's
 ``listenTCP`` (and so ``listenSSL``), ``listenUNIX`` and ``listenUDP`` go
-through this table.  (``listenMulticast`` does not: a multicast socket
-carries its group memberships, which the new tree joins again; it is bound
-afresh, which needs ``listenMultiple=True`` for a fixed port.)  It returns
+through this table.  (``listenMulticast`` is recorded, not adopted: a
+multicast socket carries its group memberships, which the new tree joins
+again; it is bound afresh, which needs ``listenMultiple=True`` for a fixed
+port, and closed with its generation.)  It returns
 the Generation: what the tree registered with the reactor (its ports, and
 anything else it opened), taken out of the master's reactor, which never
 runs: each worker of the generation puts it back into its own
@@ -167,12 +168,14 @@ class Listeners:
         reactor.listenTCP = self._listenTCP(reactor, generation)
         reactor.listenUNIX = self._listenUNIX(reactor, generation)
         reactor.listenUDP = self._listenUDP(reactor, generation)
+        reactor.listenMulticast = self._listenMulticast(reactor, generation)
         try:
             yield generation
         finally:
             del reactor.listenTCP
             del reactor.listenUNIX
             del reactor.listenUDP
+            del reactor.listenMulticast
             self._takeOut(reactor, generation)
 
     def _known(self, key: tuple[Any, ...], generation: Generation) -> Any:
@@ -242,6 +245,26 @@ class Listeners:
             return listening
 
         return listenUDP
+
+    def _listenMulticast(self, reactor: Any, generation: Generation) -> Any:
+        bind = type(reactor).listenMulticast
+
+        def listenMulticast(
+            port: int,
+            protocol: Any,
+            interface: str = "",
+            maxPacketSize: int = 8192,
+            listenMultiple: bool = False,
+        ) -> Any:
+            # Kept among the ports only to be closed with the generation: an
+            # old socket left open in the master, unread, would take its
+            # share of the port's datagrams
+            # (test_loomd_workers_udp.py::test_multicastPortOfTheOldGenerationClosesWithIt).
+            listening = bind(reactor, port, protocol, interface, maxPacketSize, listenMultiple)
+            generation.ports[("MULTICAST", interface, port, len(generation.ports))] = listening
+            return listening
+
+        return listenMulticast
 
     def _takeOut(self, reactor: Any, generation: Generation) -> None:
         # The master never runs its reactor: what the tree registered there

@@ -248,3 +248,61 @@ def test_newLowPortOnAReloadAfterThePrivilegeDropSaysItNeedsRoot(loomd, nobodyDi
         assert asker.ask()[0] == "first"
     finally:
         asker.close()
+
+
+MULTICAST_APP = """
+import answers
+from protocols.protocol import DatagramProtocol
+
+TEXT = answers.TEXT
+
+
+class Reply(DatagramProtocol):
+    def datagramReceived(self, data, address):
+        self.transport.write(("%%s %%d " %% (TEXT, os.getpid())).encode() + data, address)
+
+
+class Multicast(Service):
+    def privilegedStartService(self):
+        Service.privilegedStartService(self)
+        self.port = reactor.listenMulticast(
+            %(port)d, Reply(), interface="127.0.0.1", listenMultiple=True
+        )
+
+
+Multicast().setServiceParent(application)
+"""
+
+
+def test_multicastPortOfTheOldGenerationClosesWithIt(loomd, tmp_path):
+    # Bound afresh by the reload (listenMultiple: both sockets share the
+    # port), and the old one closed once its generation has exited: left
+    # open in the master, unread, it took its share of the datagrams that
+    # the kernel spreads over the sockets of the port.
+    port = freeUDPPort()
+    setAnswers(tmp_path, "first", [])
+    master = loomd.daemon(tacFile(tmp_path, MULTICAST_APP % {"port": port}), "--workers", "2")
+    old = readyPids(loomd)
+    setAnswers(tmp_path, "second", [])
+    os.kill(master, signal.SIGHUP)
+    waitFor(
+        lambda: "reload finished" in readLog(loomd.logfile) and not any(map(alive, old)),
+        timeout=30,
+        what="generation 2 alone",
+        context=lambda: readLog(loomd.logfile),
+    )
+    # The master closes the old socket as it reaps the last old worker.
+    waitFor(
+        lambda: len(readyPids(loomd, 2)) == 2 and len(workers(loomd)) == 2,
+        timeout=30,
+        what="the table",
+    )
+    replies = []
+    for _ in range(16):  # from 16 source ports: spread over the port's sockets by hash
+        asker = Asker(port, timeout=5)
+        try:
+            reply = asker.ask()
+        finally:
+            asker.close()
+        replies.append(reply and reply[0])
+    assert replies == ["second"] * 16
