@@ -116,8 +116,10 @@ class Generation:
         In a worker, after the fork: keep this generation's calls, each due
         as long after the worker's start as it was after the load (a
         replacement worker forked an hour later runs them as the first
-        ones did), and cancel the other generations' (an old .tac's calls
-        must not run in the new generation: test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration).
+        ones did), and cancel every other call: the other generations'
+        (an old .tac's calls must not run in the new generation:
+        test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration).  The
+        master schedules nothing of its own in the reactor.
         """
         mine = {id(call): remaining for call, remaining in self.delayedCalls}
         for call in reactor.getDelayedCalls():
