@@ -27,6 +27,14 @@ from reactor.threads import deferToThreadPool
 
 reactor = getReactorClass(sys.argv[1])()
 
+
+def say(line):
+    # One write(2) per line: parent and child share the pipe, and a line
+    # written in pieces could be cut by the other's (one run in five read
+    # "refused: ... forkport 35219 child 30084").
+    os.write(1, (line + "\n").encode())
+
+
 class Answer(Protocol):
     def connectionMade(self):
         self.transport.write(b"%d\n" % (os.getpid(),))
@@ -39,19 +47,19 @@ if pid == 0:
     try:
         reactor.afterFork()
     except NotImplementedError as error:
-        print("refused: %s" % (error,), flush=True)
+        say("refused: %s" % (error,))
         os._exit(0)
     d = deferToThreadPool(reactor, reactor.getThreadPool(), os.getpid)
-    d.addCallback(lambda threadPid: print("thread call done", flush=True))
+    d.addCallback(lambda threadPid: say("thread call done"))
     reactor.callLater(20, reactor.stop)
     d.addCallback(lambda ignored: reactor.callLater(3, reactor.stop))
     reactor.run(installSignalHandlers=False)
     os._exit(0)
-print("port %d child %d" % (port.getHost().port, pid), flush=True)
+say("port %d child %d" % (port.getHost().port, pid))
 reactor.callLater(3.5, reactor.stop)
 reactor.run(installSignalHandlers=False)
 os.waitpid(pid, 0)
-print("parent done", flush=True)
+say("parent done")
 """
 
 
