@@ -25,11 +25,16 @@ application runs privilegedStartService: inside it the reactor's
 through this table.  (``listenMulticast`` is recorded, not adopted: a
 multicast socket carries its group memberships, which the new tree joins
 again; it is bound afresh, which needs ``listenMultiple=True`` for a fixed
-port, and closed with its generation.)  It returns
-the Generation: what the tree registered with the reactor (its ports, and
-anything else it opened), taken out of the master's reactor, which never
-runs: each worker of the generation puts it back into its own
-(``Generation.activate``).
+port, and closed with its generation.)  It returns the Generation: what
+the tree registered with the reactor (its ports, and anything else it
+opened), taken out of the master's reactor, which never runs: each worker
+of the generation puts it back into its own (``Generation.activate``).
+
+The calls the load left scheduled in the master's reactor (a module-level
+``reactor.callLater`` in the .tac) are the generation's too
+(``Generation.claimDelayedCalls``): each of its workers runs them, and
+cancels those of the other generations, which the master's reactor also
+holds (``Generation.adoptDelayedCalls``).
 """
 
 import os
@@ -235,7 +240,7 @@ class Listeners:
             # The datagrams queued on the socket when the old generation
             # stops are read by the new one: the master's copy keeps the
             # socket, and its buffer, open through the switch
-            # (test_loomd_workers.py::test_udpPortIsAdoptedAcrossAReload).
+            # (test_loomd_workers_udp.py::test_udpPortIsAdoptedAcrossAReload).
             key = ("UDP", interface, port)
             known = self._known(key, generation)
             if known is None or known.socket is None:

@@ -14,7 +14,6 @@ import pytest
 from reactor.testing import MemoryReactorClock
 from services.loomd.listeners import Generation
 from tests.services.loomd_helpers import (
-    alive,
     loomdFixture,  # noqa: F401 - the loomd fixture
     readLog,
     tacFile,
@@ -37,8 +36,16 @@ def record():
 
 
 reactor.callLater(0.05, record)
+if getattr(answers, "BROKEN", False):
+    raise RuntimeError("this release is broken")
 EchoService(0).setServiceParent(application)
 """
+
+
+def generationAlone(loomd, number):
+    """True once the master's table holds only 2 ready workers, of generation number."""
+    table = workers(loomd)
+    return len(table) == 2 and all(g == number and s == "ready" for _, _, g, s in table)
 
 
 def runs(directory):
@@ -66,7 +73,7 @@ def test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration(loomd, tmp_path):
     setAnswer(tmp_path, "second")
     os.kill(master, signal.SIGHUP)
     waitFor(
-        lambda: "reload finished" in readLog(loomd.logfile) and not any(map(alive, first)),
+        lambda: "reload finished" in readLog(loomd.logfile) and generationAlone(loomd, 2),
         timeout=30,
         what="generation 2 alone",
         context=lambda: readLog(loomd.logfile),
@@ -74,7 +81,7 @@ def test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration(loomd, tmp_path):
     second = readyPids(loomd, generation=2)
     waitFor(lambda: len(runs(tmp_path)) >= 4, timeout=30, what="the second generation's runs")
     # A replaced worker is a fresh copy of its generation's load: it runs them too.
-    victim = [pid for index, pid, _, _ in workers(loomd) if index == 1][0]
+    victim = [pid for index, pid, _, _ in workers(loomd) if index == 1 and pid in second][0]
     os.kill(victim, signal.SIGKILL)
     waitFor(
         lambda: len(readyPids(loomd)) == 2 and victim not in readyPids(loomd),
@@ -90,6 +97,34 @@ def test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration(loomd, tmp_path):
         [("first", pid) for pid in first] + [("second", pid) for pid in second | replacement]
     ), ran
     assert readLog(loomd.logfile).count("warning: generation 2: 1 call(s)") == 1
+
+
+def test_aReloadThatFailedLeavesNoCallsForTheNextGeneration(loomd, tmp_path):
+    # The broken .tac scheduled its call before it raised: no generation
+    # was made of it, and the next reload's workers do not run that call.
+    setAnswer(tmp_path, "first")
+    tac = tacFile(tmp_path, TIMER_APP % {"directory": str(tmp_path)})
+    master = loomd.daemon(tac, "--workers", "2")
+    first = readyPids(loomd)
+    with open(os.path.join(str(tmp_path), "answers.py"), "w") as module:
+        module.write("TEXT = 'broken'\nBROKEN = True\n")
+    os.kill(master, signal.SIGHUP)
+    waitFor(lambda: "reload failed" in readLog(loomd.logfile), timeout=30, what="the failed reload")
+    setAnswer(tmp_path, "third")
+    os.kill(master, signal.SIGHUP)
+    waitFor(
+        lambda: "reload finished" in readLog(loomd.logfile) and generationAlone(loomd, 2),
+        timeout=30,
+        what="the next generation alone",
+        context=lambda: readLog(loomd.logfile),
+    )
+    second = readyPids(loomd, generation=2)
+    waitFor(lambda: len(runs(tmp_path)) >= 4, timeout=30, what="the new generation's runs")
+    ran = runs(tmp_path)
+    assert sorted(ran) == sorted(
+        [("first", pid) for pid in first] + [("third", pid) for pid in second]
+    ), ran
+    assert "warning: generation 2: 1 call(s)" in readLog(loomd.logfile)
 
 
 def test_aGenerationKeepsItsOwnCallsDueAsLongAfterTheWorkersStart():
