@@ -4,10 +4,13 @@ free worker leaves the next connection to it, and only then.
 
 Two workers' sides of one table, each on a MemoryReactorClock; "free" is
 a worker inside its (wrapped) poll, which a test enters by calling the
-wrapper with a poll that runs the test's own checks.
+wrapper with a poll that runs the test's own checks.  At the end, the same
+on a real accept queue: two real reactors' ports on one listening socket,
+32 connections queued by the kernel, the wake-ups ordered by the test.
 """
 
 import socket
+import struct
 
 import pytest
 
@@ -24,6 +27,7 @@ from services.loomd.balance import (
     YIELD_SECONDS,
     AcceptTable,
 )
+from tests.services.loomd_helpers import waitFor
 
 
 class Port:
@@ -253,6 +257,13 @@ class RealWorker:
         self.reactor.close()
 
 
+def acceptQueueLength(listening):
+    """How many completed connections wait in a listening socket's queue (Linux)."""
+    # For a listening socket, TCP_INFO's tcpi_unacked is the accept queue's length.
+    info = listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return struct.unpack_from("I", info, 24)[0]
+
+
 @pytest.fixture(params=[EPollReactor, PollReactor], ids=["epoll", "poll"])
 def twoRealWorkers(request):
     """Two workers' reactors on dups of one listening socket with 32 connections queued."""
@@ -265,6 +276,10 @@ def twoRealWorkers(request):
             RealWorker(request.param, table, index, listening.dup(), factory) for index in (0, 1)
         ]
         clients = [socket.create_connection(listening.getsockname(), timeout=10) for _ in range(32)]
+        # connect() returns on the SYN-ACK; the server side queues the
+        # connection when it has processed the client's ACK, later on a
+        # busy machine.  Start once the kernel's queue holds all 32.
+        waitFor(lambda: acceptQueueLength(listening) == 32, timeout=10, what="32 queued")
     try:
         yield workers
     finally:
