@@ -178,11 +178,18 @@ def test_reloadBindsTheNewUdpPortsAndClosesTheDroppedOnes(loomd, tmp_path):
 
 
 @pytest.fixture
-def nobodyDirectory():
-    """A directory nobody may read (tmp_path's parents are root's, 0700): the .tac's."""
+def nobodyDirectory(loomd):
+    """
+    A directory of nobody's (tmp_path's parents are root's, 0700): the
+    .tac's, which a reload reads as nobody, and the pidfile's, beside which
+    the master, as nobody, rewrites its table of workers.
+    """
     needRoot()
     directory = tempfile.mkdtemp(prefix="loomd-udp-")
     os.chmod(directory, 0o755)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(directory, nobody.pw_uid, nobody.pw_gid)
+    loomd.pidfile = os.path.join(directory, "loomd.pid")
     yield directory
     shutil.rmtree(directory, ignore_errors=True)
 
@@ -190,7 +197,6 @@ def nobodyDirectory():
 def test_lowUdpPortIsKeptAcrossAReloadAfterThePrivilegeDrop(loomd, nobodyDirectory):
     # Bound as root before -u nobody; the reload, as nobody, could not bind
     # it again: it adopts the socket.
-    pwd.getpwnam("nobody")
     port = freeLowUDPPort()
     setAnswers(nobodyDirectory, "first", [port])
     tac = tacFile(nobodyDirectory, UDP_APP)
@@ -198,6 +204,7 @@ def test_lowUdpPortIsKeptAcrossAReloadAfterThePrivilegeDrop(loomd, nobodyDirecto
     os.chmod(tac, 0o644)
     master = loomd.daemon(tac, "--workers", "2", "-u", "nobody", "-g", "nogroup")
     old = readyPids(loomd)
+    assert len(old) == 2
     asker = Asker(port)
     try:
         assert asker.ask()[0] == "first"
@@ -216,6 +223,17 @@ def test_lowUdpPortIsKeptAcrossAReloadAfterThePrivilegeDrop(loomd, nobodyDirecto
         assert asker.ask()[0] == "second"
     finally:
         asker.close()
+    # The old workers stopped cleanly, as nobody: nothing they needed to
+    # stop was out of nobody's reach.
+    waitFor(
+        lambda: all("pid %d) exited" % (pid,) in readLog(loomd.logfile) for pid in old),
+        timeout=30,
+        what="the master to reap the old workers",
+    )
+    log = readLog(loomd.logfile)
+    assert "stopService failed" not in log and "shutdown timed out" not in log, log
+    for pid in old:
+        assert "pid %d) exited with status 0" % (pid,) in log, log
 
 
 @pytest.mark.parametrize("kind", ["UDP", "TCP"])
@@ -230,6 +248,7 @@ def test_newLowPortOnAReloadAfterThePrivilegeDropSaysItNeedsRoot(loomd, nobodyDi
     os.chmod(tac, 0o644)
     master = loomd.daemon(tac, "--workers", "2", "-u", "nobody", "-g", "nogroup")
     old = readyPids(loomd)
+    assert len(old) == 2
     low = freeLowUDPPort()
     if kind == "UDP":
         setAnswers(nobodyDirectory, "second", [port, low])
