@@ -198,6 +198,11 @@ class Master:
         self._pidfile = startup.acquirePidfile(options.pidfilePath())
         self._writeTable()
         self._bind(self._application)
+        if options["shell"]:
+            # Each worker opens its console after the drop: its modules
+            # load now, while the interpreter's are in reach (as the single
+            # daemon's do: test_eachWorkerHasItsShellAsNobody).
+            from services.loomd import shell  # noqa: F401
         startup.dropPrivileges(options, self._logging, self.uid, self.gid)
         if not options["nodaemon"]:
             startup.redirectStreams()

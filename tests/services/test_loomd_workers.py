@@ -9,6 +9,7 @@ table beside the pidfile (what ``loomd --status`` prints).
 """
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ from tests.services.loomd_helpers import (
     freePort,
     loomdEnvironment,
     loomdFixture,  # noqa: F401 - the loomd fixture
+    needRoot,
     readLog,
     readPid,
     tacFile,
@@ -684,5 +686,27 @@ def test_eachWorkerHasItsShellAcrossAReload(loomd, tmp_path):
 
         waitFor(shellsMoved, timeout=30, what="each new worker's shell")
         assert ask(port)[0] == "first"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_eachWorkerHasItsShellAsNobody(loomd):
+    # The workers open their consoles after -u: the console's modules were
+    # imported before, as root (the interpreter may be out of nobody's reach).
+    needRoot()
+    directory = tempfile.mkdtemp(prefix="loomd-sh-")
+    try:
+        os.chmod(directory, 0o755)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(directory, nobody.pw_uid, nobody.pw_gid)
+        loomd.pidfile = os.path.join(directory, "loomd.pid")  # the table, rewritten as nobody
+        tac = tacFile(directory, "EchoService(0).setServiceParent(application)\n")
+        os.chmod(tac, 0o644)
+        path = os.path.join(directory, "sh")
+        loomd.daemon(tac, "--workers", "2", "--shell", "unix:" + path, "-u", "nobody")
+        byIndex = {index: pid for index, pid, _, _ in workers(loomd)}
+        assert sorted(byIndex) == [0, 1]
+        for index in (0, 1):
+            assert _shellPid("%s.%d" % (path, index)) == byIndex[index]
     finally:
         shutil.rmtree(directory, ignore_errors=True)
