@@ -10,19 +10,31 @@ completed waits in the queue, not in one busy worker's).  When a reload
 starts a new generation, an address the new .tac asks for again is not
 bound again (it could not be: the old socket still listens) but adopted: the
 new port accepts on a duplicate of the same socket, so the queue carries
-over and no connection attempt is refused during the switch.  An address
-only the new .tac names is bound then, with the master's privileges at that
-time (after ``--uid`` a port below 1024 cannot be: the reload is refused
-and says so); one the new .tac no longer names closes with the old
-generation.
+over and no connection attempt is refused during the switch.  A UDP port
+is adopted the same way: the new generation reads from the socket the old
+one reads from, so no datagram arrives at a closed port, the port number
+(``0`` included) stays, and a port below 1024 needs no new bind, which after
+``--uid`` would fail.  An address only the new .tac names is bound then,
+with the master's privileges at that time (after ``--uid`` a port below
+1024 cannot be, TCP or UDP: the reload is refused and says so); one the new
+.tac no longer names closes with the old generation.
 
 ``Listeners.capture(reactor)`` is the context in which a generation's
 application runs privilegedStartService: inside it the reactor's
-``listenTCP`` (and so ``listenSSL``) and ``listenUNIX`` go through this
-table.  It returns the Generation: what the tree registered with the
-reactor (its ports, and anything else it opened), taken out of the master's
-reactor, which never runs: each worker of the generation puts it back into
-its own (``Generation.activate``).
+``listenTCP`` (and so ``listenSSL``), ``listenUNIX`` and ``listenUDP`` go
+through this table.  (``listenMulticast`` is recorded, not adopted: a
+multicast socket carries its group memberships, which the new tree joins
+again; it is bound afresh, which needs ``listenMultiple=True`` for a fixed
+port, and closed with its generation.)  It returns the Generation: what
+the tree registered with the reactor (its ports, and anything else it
+opened), taken out of the master's reactor, which never runs: each worker
+of the generation puts it back into its own (``Generation.activate``).
+
+The calls the load left scheduled in the master's reactor (a module-level
+``reactor.callLater`` in the .tac) are the generation's too
+(``Generation.claimDelayedCalls``): each of its workers runs them, and
+cancels those of the other generations, which the master's reactor also
+holds (``Generation.adoptDelayedCalls``).
 """
 
 import os
@@ -31,7 +43,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reactor import tcp, unix
+from reactor import tcp, udp, unix
 from reactor._socketfile import identity, unlinkIfSame
 from reactor.error import CannotListenError
 from reactor.interfaces import IListeningPort
@@ -51,6 +63,8 @@ class Generation:
     :ivar opened: the reactor's open descriptors it added (closed at shutdown).
     :ivar acceptTable: the services.loomd.balance.AcceptTable its workers
         share, made by the master before it forks them.
+    :ivar delayedCalls: (call, seconds from the claim to its time) of each
+        call its load left scheduled in the master's reactor (``claimDelayedCalls``).
     """
 
     def __init__(self, number: int, application: Any) -> None:
@@ -61,6 +75,7 @@ class Generation:
         self.writers: list[Any] = []
         self.opened: set[Any] = set()
         self.acceptTable: Any = None
+        self.delayedCalls: list[tuple[Any, float]] = []
         self._socketFiles: dict[str, Any] = {}
 
     def activate(self, reactor: Any, others: "list[Generation]") -> None:
@@ -83,6 +98,48 @@ class Generation:
             keep = getattr(port, "keepSocketFile", None)
             if keep is not None:
                 keep()
+        self.adoptDelayedCalls(reactor)
+
+    def claimDelayedCalls(self, reactor: Any, others: "list[Generation]") -> None:
+        """
+        In the master, once this generation's application is loaded and
+        bound: the calls scheduled in its reactor that no other generation
+        claimed are this one's (its .tac's module-level ``callLater``, its
+        privilegedStartService's).  The master never runs its reactor, so
+        they stay scheduled there, for every worker it forks to copy.
+        """
+        claimed = {id(call) for other in others for call, _ in other.delayedCalls}
+        now = reactor.seconds()
+        self.delayedCalls = [
+            (call, max(0.0, call.getTime() - now))
+            for call in reactor.getDelayedCalls()
+            if id(call) not in claimed
+        ]
+
+    def adoptDelayedCalls(self, reactor: Any) -> None:
+        """
+        In a worker, after the fork: keep this generation's calls, each due
+        as long after the worker's start as it was after the load (a
+        replacement worker forked an hour later runs them as the first
+        ones did), and cancel every other call: the other generations'
+        (an old .tac's calls must not run in the new generation:
+        test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration).  The
+        master schedules nothing of its own in the reactor.
+        """
+        mine = {id(call): remaining for call, remaining in self.delayedCalls}
+        for call in reactor.getDelayedCalls():
+            remaining = mine.get(id(call))
+            if remaining is None:
+                call.cancel()
+            else:
+                call.reset(remaining)
+
+    def dropDelayedCalls(self) -> None:
+        """In the master, once no worker will be forked for it: cancel its calls."""
+        for call, _ in self.delayedCalls:
+            if call.active():
+                call.cancel()
+        self.delayedCalls = []
 
     def closeSockets(self) -> None:
         """Close this process's copy of each listening socket of the generation."""
@@ -117,11 +174,15 @@ class Listeners:
         """
         reactor.listenTCP = self._listenTCP(reactor, generation)
         reactor.listenUNIX = self._listenUNIX(reactor, generation)
+        reactor.listenUDP = self._listenUDP(reactor, generation)
+        reactor.listenMulticast = self._listenMulticast(reactor, generation)
         try:
             yield generation
         finally:
             del reactor.listenTCP
             del reactor.listenUNIX
+            del reactor.listenUDP
+            del reactor.listenMulticast
             self._takeOut(reactor, generation)
 
     def _known(self, key: tuple[Any, ...], generation: Generation) -> Any:
@@ -169,6 +230,48 @@ class Listeners:
             return listening
 
         return listenUNIX
+
+    def _listenUDP(self, reactor: Any, generation: Generation) -> Any:
+        bind = type(reactor).listenUDP
+
+        def listenUDP(
+            port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192
+        ) -> Any:
+            # The datagrams queued on the socket when the old generation
+            # stops are read by the new one: the master's copy keeps the
+            # socket, and its buffer, open through the switch
+            # (test_loomd_workers_udp.py::test_udpPortIsAdoptedAcrossAReload).
+            key = ("UDP", interface, port)
+            known = self._known(key, generation)
+            if known is None or known.socket is None:
+                listening = bind(reactor, port, protocol, interface, maxPacketSize)
+            else:
+                listening = udp.Port(port, protocol, interface, maxPacketSize, reactor=reactor)
+                listening.adoptSocket(known.socket.dup())
+            generation.ports[key] = listening
+            return listening
+
+        return listenUDP
+
+    def _listenMulticast(self, reactor: Any, generation: Generation) -> Any:
+        bind = type(reactor).listenMulticast
+
+        def listenMulticast(
+            port: int,
+            protocol: Any,
+            interface: str = "",
+            maxPacketSize: int = 8192,
+            listenMultiple: bool = False,
+        ) -> Any:
+            # Kept among the ports only to be closed with the generation: an
+            # old socket left open in the master, unread, would take its
+            # share of the port's datagrams
+            # (test_loomd_workers_udp.py::test_multicastPortOfTheOldGenerationClosesWithIt).
+            listening = bind(reactor, port, protocol, interface, maxPacketSize, listenMultiple)
+            generation.ports[("MULTICAST", interface, port, len(generation.ports))] = listening
+            return listening
+
+        return listenMulticast
 
     def _takeOut(self, reactor: Any, generation: Generation) -> None:
         # The master never runs its reactor: what the tree registered there

@@ -21,6 +21,7 @@ import functools
 import logging as stdlib_logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -270,13 +271,17 @@ class WorkerDaemon(Daemon):
 
 def _accepted(reactor: Any) -> list[Any]:
     # The connections this worker accepted and has not closed; an attached
-    # shell console is not one to wait for.
-    from protocols.manhole import Manhole
-
+    # shell console is not one to wait for.  Without --shell the console's
+    # module was never imported, and it is not imported here: after -u the
+    # interpreter's own modules may be out of the user's reach, and the
+    # import failed every stop of a worker, which then waited out
+    # --shutdown-timeout (test_lowUdpPortIsKeptAcrossAReloadAfterThePrivilegeDrop).
+    manhole = sys.modules.get("protocols.manhole")
+    console = manhole.Manhole if manhole is not None else ()
     return [
         d
         for d in reactor.openDescriptors
-        if isinstance(d, (tcp.Server, unix.Server)) and not isinstance(d.protocol, Manhole)
+        if isinstance(d, (tcp.Server, unix.Server)) and not isinstance(d.protocol, console)
     ]
 
 

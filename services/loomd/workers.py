@@ -198,6 +198,11 @@ class Master:
         self._pidfile = startup.acquirePidfile(options.pidfilePath())
         self._writeTable()
         self._bind(self._application)
+        if options["shell"]:
+            # Each worker opens its console after the drop: its modules
+            # load now, while the interpreter's are in reach (as the single
+            # daemon's do: test_eachWorkerHasItsShellAsNobody).
+            from services.loomd import shell  # noqa: F401
         startup.dropPrivileges(options, self._logging, self.uid, self.gid)
         if not options["nodaemon"]:
             startup.redirectStreams()
@@ -212,12 +217,14 @@ class Master:
             generation.closeSockets()
             generation.removeSocketFiles(self._current)
             raise
+        generation.claimDelayedCalls(self.reactor, self._generations)
         self._generations.append(generation)
         if self._current is None:
             self._current = self._listeners.current = generation
         return generation
 
     def _startGeneration(self, generation):
+        _warnOfLoadTimeCalls(generation, self.count)
         if self.count > 1:  # one worker has no one to balance with
             generation.acceptTable = AcceptTable(self.count)
         for index in range(self.count):
@@ -506,6 +513,7 @@ class Master:
             application = _reloadApplication(self.options, self._loadApplication)
             generation = self._bind(application)
         except StartupError as error:
+            self._dropUnclaimedCalls()
             self._reloadFailed(str(error))
             return
         self._next = generation
@@ -561,7 +569,17 @@ class Master:
                 continue
             generation.closeSockets()
             generation.removeSocketFiles(self._current)
+            generation.dropDelayedCalls()
             self._generations.remove(generation)
+
+    def _dropUnclaimedCalls(self):
+        # A reload that failed may have scheduled calls before it did (a
+        # .tac raising after a module-level callLater): no generation has
+        # them, and the next one must not claim them.
+        claimed = {id(call) for g in self._generations for call, _ in g.delayedCalls}
+        for call in self.reactor.getDelayedCalls():
+            if id(call) not in claimed:
+                call.cancel()
 
     def _giveSingletons(self):
         # Worker 0 of the serving generation runs the once-per-machine
@@ -729,6 +747,26 @@ def _forgetModulesNextTo(tac):
         path = os.path.abspath(path)
         if path.startswith(directory) and not path.startswith(kept):
             del sys.modules[name]
+
+
+def _warnOfLoadTimeCalls(generation, count):
+    # Calls the load left scheduled run in each worker (Generation.adoptDelayedCalls):
+    # said once per generation, since a single daemon would run them once.
+    calls = generation.delayedCalls
+    if not calls or count < 2:
+        return
+    names = ", ".join(sorted({_callName(call) for call, _ in calls}))
+    log.msg(
+        "warning: generation %d: %d call(s) scheduled while the application loaded "
+        "(reactor.callLater outside startService) run in each of the %d workers, "
+        "once per worker: %s; to run one once per machine, start it in a service "
+        "marked perWorker = False" % (generation.number, len(calls), count, names)
+    )
+
+
+def _callName(call):
+    func = call.func
+    return getattr(func, "__qualname__", None) or repr(func)
 
 
 def _when(timer):

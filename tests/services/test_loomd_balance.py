@@ -4,9 +4,21 @@ free worker leaves the next connection to it, and only then.
 
 Two workers' sides of one table, each on a MemoryReactorClock; "free" is
 a worker inside its (wrapped) poll, which a test enters by calling the
-wrapper with a poll that runs the test's own checks.
+wrapper with a poll that runs the test's own checks.  At the end, the same
+on a real accept queue: two real reactors' ports on one listening socket,
+32 connections queued by the kernel, the wake-ups ordered by the test.
 """
 
+import socket
+import struct
+
+import pytest
+
+from protocols.protocol import Factory, Protocol
+from reactor import tcp
+from reactor.epollreactor import EPollReactor
+from reactor.pollreactor import PollReactor
+from reactor.task import Clock
 from reactor.testing import MemoryReactorClock
 from services.loomd.balance import (
     ACCEPTS_PER_WAKEUP,
@@ -15,6 +27,7 @@ from services.loomd.balance import (
     YIELD_SECONDS,
     AcceptTable,
 )
+from tests.services.loomd_helpers import waitFor
 
 
 class Port:
@@ -220,3 +233,113 @@ def test_twoWorkersYieldingToEachOtherAcceptAgainAfterYieldSeconds():
     first.reactor.advance(YIELD_SECONDS)
     second.reactor.advance(YIELD_SECONDS)
     assert first.watching() and second.watching()
+
+
+# -- a burst on a real accept queue, the interleaving fixed by the test ----------
+
+
+class SteppedReactor:
+    """
+    A real reactor's descriptors (its readers, its open descriptors) with a
+    Clock's time: the balancer's yields end when the test advances the
+    clock, and its wrapped poll is the test's to call.
+    """
+
+    def __init__(self, real):
+        self.real = real
+        self.clock = Clock()
+        self.openDescriptors = real.openDescriptors
+        self.addReader = real.addReader
+        self.removeReader = real.removeReader
+        self.seconds = self.clock.seconds
+        self.callLater = self.clock.callLater
+        self.wrap = None
+
+    def wrapPoll(self, wrap):
+        self.wrap = wrap
+
+
+class RealWorker:
+    """One worker's real reactor and port on the shared listening socket."""
+
+    def __init__(self, reactorClass, table, index, sock, factory):
+        self.reactor = reactorClass()
+        self.stepped = SteppedReactor(self.reactor)
+        self.port = tcp.Port(0, factory, 64, "127.0.0.1", reactor=self.reactor)
+        self.port.adoptSocket(sock)
+        self.balancer = table.join(self.stepped, index, [self.port])
+
+    def waitIn(self, during):
+        """Be inside the poll (free for the other) while during() runs."""
+        self.stepped.wrap(lambda *args: during())(0)
+
+    def woken(self):
+        """What the reactor does for a readable listening socket it watches."""
+        if self.port in self.reactor.getReaders():
+            self.port.doRead()
+
+    def held(self):
+        return self.port.sessionno
+
+    def close(self):
+        for descriptor in list(self.reactor.openDescriptors):
+            descriptor.connectionLost(None)
+        self.reactor.close()
+
+
+def acceptQueueLength(listening):
+    """How many completed connections wait in a listening socket's queue (Linux)."""
+    # For a listening socket, TCP_INFO's tcpi_unacked is the accept queue's length.
+    info = listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return struct.unpack_from("I", info, 24)[0]
+
+
+@pytest.fixture(params=[EPollReactor, PollReactor], ids=["epoll", "poll"])
+def twoRealWorkers(request):
+    """Two workers' reactors on dups of one listening socket with 32 connections queued."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(64)
+        table = AcceptTable(2)
+        factory = Factory.forProtocol(Protocol)
+        workers = [
+            RealWorker(request.param, table, index, listening.dup(), factory) for index in (0, 1)
+        ]
+        clients = [socket.create_connection(listening.getsockname(), timeout=10) for _ in range(32)]
+        # connect() returns on the SYN-ACK; the server side queues the
+        # connection when it has processed the client's ACK, later on a
+        # busy machine.  Start once the kernel's queue holds all 32.
+        waitFor(lambda: acceptQueueLength(listening) == 32, timeout=10, what="32 queued")
+    try:
+        yield workers
+    finally:
+        for client in clients:
+            client.close()
+        for worker in workers:
+            worker.close()
+
+
+def test_aBurstOnARealQueueIsSharedWhenBothWorkersRun(twoRealWorkers):
+    # Each worker woken in turn while the other waits in its poll (free),
+    # as on two idle CPUs: the kernel's one queue of 32 splits within the
+    # slack, however the kernel would have ordered the wake-ups.  Without
+    # balancing the first worker woken takes all 32.
+    first, second = twoRealWorkers
+    for _ in range(200):
+        if first.held() + second.held() == 32:
+            break
+        second.waitIn(first.woken)
+        first.waitIn(second.woken)
+        for worker in (first, second):
+            worker.stepped.clock.advance(YIELD_SECONDS)
+    assert first.held() + second.held() == 32
+    assert abs(first.held() - second.held()) <= SLACK + 1, (first.held(), second.held())
+
+
+def test_aBurstOnARealQueueGoesToTheWorkerThatRunsWhileTheOtherIsBusy(twoRealWorkers):
+    # The other worker is dispatching (or blocked in a slow request), never
+    # in its poll: the one that runs takes the whole burst, at once.
+    first, second = twoRealWorkers
+    second.waitIn(lambda: None)  # it polled once, then got busy
+    first.woken()
+    assert (first.held(), second.held()) == (ACCEPTS_PER_WAKEUP, 0)
