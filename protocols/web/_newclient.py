@@ -135,18 +135,24 @@ class Request:
         for name, values in self.headers.getAllRawHeaders():
             for value in values:
                 lines += (name, b": ", value, b"\r\n")
+        lines.append(self._framing())
+        return b"".join(lines)
+
+    def _framing(self) -> bytes:
+        # The head's last lines: the body's framing, Connection: close when
+        # not persistent, and the blank line.
         producer = self.bodyProducer
+        line = b""
         if producer is not None:
             if producer.length is UNKNOWN_LENGTH:
-                lines.append(b"Transfer-Encoding: chunked\r\n")
+                line = b"Transfer-Encoding: chunked\r\n"
             else:
-                lines.append(b"Content-Length: %d\r\n" % (producer.length,))
-        elif self.method in (b"POST", b"PUT", b"PATCH"):
-            lines.append(b"Content-Length: 0\r\n")
+                line = b"Content-Length: %d\r\n" % (producer.length,)
+        elif self.method in _BODY_METHODS:
+            line = b"Content-Length: 0\r\n"
         if not self.persistent:
-            lines.append(b"Connection: close\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+            line += b"Connection: close\r\n"
+        return line + b"\r\n"
 
     def writeTo(self, transport: Any) -> Deferred[None]:
         """Write the request; return a Deferred firing when all of it is written."""
@@ -173,6 +179,61 @@ class Request:
         """Stop the body producer (the connection is going away)."""
         if self.bodyProducer is not None:
             self.bodyProducer.stopProducing()
+
+
+#: Methods whose request has a body even when empty (Content-Length: 0).
+_BODY_METHODS = frozenset([b"POST", b"PUT", b"PATCH"])
+
+
+class _PreparedRequest(Request):
+    """
+    A Request whose request line and header lines its maker wrote itself:
+    the reverse proxy, which writes them as it picks the headers to
+    forward, with no Headers made to be walked again here.  The framing
+    (Content-Length or chunked, Connection: close) is added as Request adds
+    it.  ``headers`` is read back from the lines when asked.
+
+    :param lines: the request line and the header lines, each ending in
+        CRLF, the values free of CR and LF, without the framing headers.
+    """
+
+    def __init__(
+        self, method: bytes, uri: bytes, lines: bytes, bodyProducer: Any, persistent: bool
+    ) -> None:
+        self.method = method
+        self.uri = uri
+        self._lines: bytes | None = lines
+        self.bodyProducer = bodyProducer
+        self.persistent = persistent
+        self._parsedURI = None
+
+    @property  # type: ignore[override]
+    def headers(self) -> Headers:
+        """The header lines, read back as Headers (Host and the forwarded ones)."""
+        lines = self._lines
+        if lines is None:
+            return self._headers
+        headers = Headers()
+        for line in lines.split(b"\r\n")[1:-1]:
+            name, _, value = line.partition(b": ")
+            headers.addRawHeader(name, value)
+        return headers
+
+    @headers.setter
+    def headers(self, headers: Headers) -> None:
+        # Headers set anew are written as a Request writes them.
+        self._headers = headers
+        self._lines = None
+
+    _headers: Headers
+
+    def _head(self) -> bytes:
+        lines = self._lines
+        if lines is None:
+            return Request._head(self)
+        if self.bodyProducer is None and self.persistent and self.method not in _BODY_METHODS:
+            return lines + b"\r\n"
+        return lines + self._framing()
 
 
 @implementer(IConsumer)

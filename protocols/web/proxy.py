@@ -36,20 +36,17 @@ from zope.interface import implementer
 
 from protocols.web import error, resource, server
 from protocols.web._headers import (
-    Headers,
     InvalidHeaderName,
     _canonicalName,
-    _headersFromTable,
     _table,
 )
-from protocols.web._newclient import _WrapperException
+from protocols.web._newclient import _PreparedRequest, _WrapperException
 from protocols.web.client import (
     URI,
     Agent,
     BrowserLikePolicyForHTTPS,
     HTTPConnectionPool,
     PotentialDataLoss,
-    Request,
     RequestGenerationFailed,
     ResponseDone,
 )
@@ -88,9 +85,23 @@ _NOT_FORWARDED = frozenset(_canonicalName(name) for name in HOP_BY_HOP | {b"cont
 _NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
     b"Host",
     b"Expect",
+    b"X-Forwarded-For",
     b"X-Forwarded-Proto",
     b"X-Forwarded-Host",
 }
+_PROTO_HTTP = b"X-Forwarded-Proto: http\r\n"
+
+
+def _namedIn(connection: list[bytes], dropped: frozenset[bytes]) -> frozenset[bytes]:
+    """dropped and the canonical names the Connection values connection list."""
+    named = set(dropped)
+    for value in connection:
+        for token in value.split(b","):
+            try:
+                named.add(_canonicalName(token.strip()))
+            except InvalidHeaderName:
+                pass
+    return frozenset(named)
 
 
 def _forward(
@@ -105,14 +116,7 @@ def _forward(
     """
     connection = source.get(b"Connection")
     if connection is not None:
-        named = set(dropped)
-        for value in connection:
-            for token in value.split(b","):
-                try:
-                    named.add(_canonicalName(token.strip()))
-                except InvalidHeaderName:
-                    pass
-        dropped = frozenset(named)
+        dropped = _namedIn(connection, dropped)
     for name, values in source.items():
         if name not in dropped:
             target[name] = values
@@ -365,28 +369,39 @@ class ReverseProxyResource(resource.Resource):
 
     _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
 
-    def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
-        # The values of a Headers are clean: they are forwarded as they are
-        # (not copied: the Agent's sendRequest sends them as they are), and
-        # the proxy's own set by canonical name.
-        table: dict[bytes, list[bytes]] = {}
-        _forward(incoming, table, _NOT_FORWARDED_REQUEST)
+    def _requestLines(
+        self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes, path: bytes
+    ) -> bytes:
+        # The backend request's line and header lines, written as the
+        # headers to forward are picked (a _PreparedRequest's lines): Host
+        # first, the client's headers but those dropped, then the
+        # forwarding ones.  The values of a Headers are clean (no CR, LF).
         clientHost = incoming.get(b"Host")
         if self.preserveHost:
-            table[b"Host"] = [clientHost[0] if clientHost else b""]
+            host = clientHost[0] if clientHost else b""
         else:
-            table[b"Host"] = [netloc]
+            host = netloc
+        lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: "]
+        lines += (host, b"\r\n")
+        dropped = _NOT_FORWARDED_REQUEST
+        connection = incoming.get(b"Connection")
+        if connection is not None:
+            dropped = _namedIn(connection, dropped)
+        for name, values in incoming.items():
+            if name not in dropped:
+                for value in values:
+                    lines += (name, b": ", value, b"\r\n")
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
             forwarded = incoming.get(b"X-Forwarded-For")
-            address = address.encode("ascii")
-            table[b"X-Forwarded-For"] = (
-                [b", ".join(forwarded + [address])] if forwarded else [address]
-            )
-        table[b"X-Forwarded-Proto"] = [b"https" if request.isSecure() else b"http"]
+            lines.append(b"X-Forwarded-For: ")
+            if forwarded:
+                lines += (b", ".join(forwarded), b", ")
+            lines += (address.encode("ascii"), b"\r\n")
+        lines.append(b"X-Forwarded-Proto: https\r\n" if request.isSecure() else _PROTO_HTTP)
         if clientHost:
-            table[b"X-Forwarded-Host"] = clientHost[:1]
-        return _headersFromTable(table)
+            lines += (b"X-Forwarded-Host: ", clientHost[0], b"\r\n")
+        return b"".join(lines)
 
     @staticmethod
     def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
@@ -410,10 +425,11 @@ class ReverseProxyResource(resource.Resource):
             netloc, origin = known[1]
         else:
             netloc, origin = self._origin()
-        backendRequest = Request(
+        path = self._backendPath(request)
+        backendRequest = _PreparedRequest(
             request.method,
-            self._backendPath(request),
-            self._headers(request, incoming, netloc),
+            path,
+            self._requestLines(request, incoming, netloc, path),
             producer,
             self.pool.persistent,
         )
