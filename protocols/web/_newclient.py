@@ -415,6 +415,8 @@ class HTTP11ClientProtocol(Protocol):
         self._timeoutAt = 0.0  # when it is due
         self._deadline: float | None = None  # when the response head is late
         self._readingPaused = False
+        self._direct: Any = None  # the body's protocol, for a head answer
+        self._directPaused = False  # whether that protocol paused the body
         self.closedDeferred: Deferred[None] = Deferred()
 
     def request(self, request: Request, timeout: float | None = None) -> Deferred[Response]:
@@ -441,6 +443,14 @@ class HTTP11ClientProtocol(Protocol):
         is such an answer).  ``abort()`` gives the request up; answer is
         then told of a ResponseNeverReceived.  Beyond Twisted: for a caller
         that forwards many requests, a Deferred less for each.
+
+        An answer whose ``wantsHead`` is true is told of the head instead,
+        with no Response made: ``answer.headReceived(head, self)`` with the
+        ResponseHead, returning the protocol the body goes to
+        (``dataReceived``, then ``connectionLost`` with ResponseDone,
+        PotentialDataLoss or ResponseFailed) or None to take none of it.
+        This connection is then that body's push producer
+        (``pauseProducing``, ``resumeProducing``, ``stopProducing``).
         """
         if self.state != "QUIESCENT":
             answer.errback(Failure(RequestNotSent()))
@@ -572,15 +582,27 @@ class HTTP11ClientProtocol(Protocol):
         """The parser has a head: the Response is made and handed over."""
         self._head = head
         self.state = "BODY"
-        self._response = response = Response(head, self._request, self)
         # (_fireResponse)
         answer, self._responseDeferred = self._responseDeferred, None
         self._deadline = None
+        if answer is not None and not answer.called and getattr(answer, "wantsHead", False):
+            # A head answer (see send): the body goes to what it returns.
+            direct = answer.headReceived(head, self)
+            if direct is None:
+                self._abort()
+            else:
+                self._direct = direct
+            return
+        self._response = response = Response(head, self._request, self)
         if answer is not None and not answer.called:
             answer.callback(response)
 
     def bodyReceived(self, data: bytes) -> None:
         """A piece of the body: to the Response (reading pauses if it must wait)."""
+        direct = self._direct
+        if direct is not None:
+            direct.dataReceived(data)
+            return
         response = self._response
         if response is not None:
             protocol = response._protocol
@@ -594,17 +616,23 @@ class HTTP11ClientProtocol(Protocol):
     def messageReceived(self) -> None:
         """The response is complete."""
         response, self._response = self._response, None
-        if response is None:
+        direct, self._direct = self._direct, None
+        if response is None and direct is None:
             return
         if self.state != "CONNECTION_LOST":
             self.state = "DONE"
+        self._directPaused = False
         if self._readingPaused:
             self._updateReading()
         head = self._head
         if head is not None and head.untilClose:
-            response._bodyDataFinished(Failure(PotentialDataLoss()))
+            reason = Failure(PotentialDataLoss())
         else:
-            response._bodyDataFinished(_RESPONSE_DONE)
+            reason = _RESPONSE_DONE
+        if direct is not None:
+            direct.connectionLost(reason)
+        else:
+            response._bodyDataFinished(reason)  # type: ignore[union-attr]
         if self.state == "DONE" and not self._requestDone:
             # The whole response came while the body was still being sent:
             # the server wants no more of it (RFC 9112, 9.6).  The body is
@@ -633,7 +661,10 @@ class HTTP11ClientProtocol(Protocol):
         # The socket is read only while the current response's body has
         # somewhere to go (see the module docstring).
         response = self._response
-        pause = response is not None and response._receiving()
+        if self._direct is not None:
+            pause = self._directPaused
+        else:
+            pause = response is not None and response._receiving()
         if pause != self._readingPaused and self.state not in ("CONNECTION_LOST",):
             self._readingPaused = pause
             if pause:
@@ -645,8 +676,30 @@ class HTTP11ClientProtocol(Protocol):
         if response is self._response:
             self._abort()
 
+    # -- the producer of a body told to a head answer (see send) ---------------
+
+    def pauseProducing(self) -> None:
+        """Stop delivering the body (and reading the socket) for now."""
+        if self._direct is not None:
+            self._directPaused = True
+            self._updateReading()
+
+    def resumeProducing(self) -> None:
+        """Deliver the body again."""
+        if self._direct is not None:
+            self._directPaused = False
+            self._updateReading()
+
+    def stopProducing(self) -> None:
+        """Give the body up: the connection is aborted (its protocol then told so)."""
+        if self._direct is not None and self.state == "BODY":
+            self._abort()
+
     def _failResponse(self, reasons: list[Failure]) -> None:
-        if self._response is not None:
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.connectionLost(Failure(ResponseFailed(reasons)))
+        elif self._response is not None:
             response, self._response = self._response, None
             response._bodyDataFinished(Failure(ResponseFailed(reasons, response)))
         else:
@@ -664,7 +717,7 @@ class HTTP11ClientProtocol(Protocol):
         self._stopTimer()
         if self._request is not None and not self._requestDone:
             self._request.stopWriting()
-        if self._response is not None:
+        if self._response is not None or self._direct is not None:
             if not self._parser.feedEOF():
                 if state == "ABORTING":
                     reason = Failure(ConnectionAborted())

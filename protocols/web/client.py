@@ -433,6 +433,7 @@ class _Sending:
         "reused",
         "called",
         "cancelled",
+        "wantsHead",
     )
 
     def __init__(self, agent: Agent, key: Any, where: Any, request: Request, answer: Any) -> None:
@@ -446,6 +447,9 @@ class _Sending:
         self.reused = False
         self.called = False
         self.cancelled = False
+        # Whether answer is told of the head, with no Response (see
+        # HTTP11ClientProtocol.send): then so is this.
+        self.wantsHead = getattr(answer, "wantsHead", False)
 
     def start(self) -> None:
         """Send the request: on an idle connection, else on the pool's."""
@@ -507,6 +511,15 @@ class _Sending:
             answer, self.answer = self.answer, None
             self.called = True
             answer.callback(response)
+
+    def headReceived(self, head: Any, connection: HTTP11ClientProtocol) -> Any:
+        """The response head came, for an answer that wants it: the answer is told."""
+        self.connection = None
+        if self.cancelled:
+            return None
+        answer, self.answer = self.answer, None
+        self.called = True
+        return answer.headReceived(head, connection)
 
     def errback(self, reason: Failure) -> None:
         """The request failed: sent again (see the class), or the answer is told."""

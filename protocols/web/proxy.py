@@ -35,6 +35,7 @@ from typing import Any
 from zope.interface import implementer
 
 from protocols.web import error, resource, server
+from protocols.web._clientparser import ResponseHead
 from protocols.web._headers import (
     InvalidHeaderName,
     _canonicalName,
@@ -186,6 +187,9 @@ class _Exchange:
 
     __slots__ = ("request", "called", "gone", "streaming", "sending", "transport")
 
+    #: Told of the response's head, not of a Response (see headReceived).
+    wantsHead = True
+
     def __init__(self, request: Any) -> None:
         self.request = request
         self.called = False  # whether callback or errback was called
@@ -206,23 +210,51 @@ class _Exchange:
         """The backend's response head: the client's response begins."""
         self.called = True
         self.sending = None
-        request = self.request
         if self.gone:
             response.deliverBody(self)
             return
-        request.setResponseCode(response.code, response.phrase)
-        table = _table(request.responseHeaders)
-        received = _table(response.headers)
-        _forward(received, table)
         length = response.length
-        if request.method == b"HEAD" or response.code == 304:
+        self._begin(
+            response.code,
+            response.phrase,
+            _table(response.headers),
+            None if length is UNKNOWN_LENGTH else length,
+        )
+        response.deliverBody(self)
+
+    def headReceived(self, head: ResponseHead, connection: Any) -> _Exchange | None:
+        """
+        The backend's response head, straight from its connection (no
+        Response made: HTTP11ClientProtocol.send): the client's response
+        begins, and this takes the body, with the connection as its
+        producer.
+        """
+        self.called = True
+        self.sending = None
+        if self.gone:
+            return None  # the connection is aborted
+        self.transport = connection
+        self._begin(head.code, head.phrase, head.headers, head.length)
+        if self.streaming:
+            self.request.registerProducer(connection, True)
+        return self
+
+    def _begin(
+        self, code: int, phrase: bytes, received: dict[bytes, list[bytes]], length: int | None
+    ) -> None:
+        # The client's response head, from the backend's: the code, the
+        # headers to forward, the length (None: not known) when it is known.
+        request = self.request
+        request.setResponseCode(code, phrase)
+        table = _table(request.responseHeaders)
+        _forward(received, table)
+        if request.method == b"HEAD" or code == 304:
             declared = received.get(b"Content-Length")
             if declared:
                 table[b"Content-Length"] = declared[-1:]
-        elif length is not UNKNOWN_LENGTH:
+        elif length is not None:
             table[b"Content-Length"] = [b"%d" % (length,)]
-        self.streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
-        response.deliverBody(self)
+        self.streaming = length is None or length > _SMALL_BODY
 
     def errback(self, reason: Failure) -> None:
         """The backend request failed: the client is told why."""
