@@ -60,7 +60,7 @@ from reactor.interfaces import IConsumer, IProtocol
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
 #: Headers about one connection, never forwarded (RFC 9110 7.6.1).  With
-#: them _forward drops those Connection names, and Content-Length, which
+#: them the proxy drops those Connection names, and Content-Length, which
 #: the side writing the body sets again.
 HOP_BY_HOP = frozenset(
     [
@@ -103,24 +103,6 @@ def _namedIn(connection: list[bytes], dropped: frozenset[bytes]) -> frozenset[by
             except InvalidHeaderName:
                 pass
     return frozenset(named)
-
-
-def _forward(
-    source: dict[bytes, list[bytes]],
-    target: dict[bytes, list[bytes]],
-    dropped: frozenset[bytes] = _NOT_FORWARDED,
-) -> None:
-    """
-    Set in the table target the headers of the table source to forward: not
-    hop-by-hop, nor named by Connection, nor in dropped (canonical names).
-    The lists of values are shared: source is not used after.
-    """
-    connection = source.get(b"Connection")
-    if connection is not None:
-        dropped = _namedIn(connection, dropped)
-    for name, values in source.items():
-        if name not in dropped:
-            target[name] = values
 
 
 @implementer(IBodyProducer, IConsumer)
@@ -247,7 +229,13 @@ class _Exchange:
         request = self.request
         request.setResponseCode(code, phrase)
         table = _table(request.responseHeaders)
-        _forward(received, table)
+        dropped = _NOT_FORWARDED
+        connection = received.get(b"Connection")
+        if connection is not None:
+            dropped = _namedIn(connection, dropped)
+        for name, values in received.items():
+            if name not in dropped:
+                table[name] = values  # (shared: received is not used after)
         if request.method == b"HEAD" or code == 304:
             declared = received.get(b"Content-Length")
             if declared:
@@ -372,7 +360,14 @@ class ReverseProxyResource(resource.Resource):
         )
 
     def _backendPath(self, request: Any) -> bytes:
-        raw, _, query = request.uri.partition(b"?")
+        uri = request.uri
+        if not request.prepath and uri[:1] == b"/" and uri.find(b"?") < 0:
+            # The root resource, no query: the whole path follows.  (find,
+            # not ``in``: on 3.11 bytes' ``in`` first fails to read its
+            # operand as an int, a formatted TypeError thrown away.)
+            path = self.path.rstrip(b"/") + uri
+            return path if path[:1] == b"/" else b"/" + path
+        raw, _, query = uri.partition(b"?")
         base = self.path.rstrip(b"/")  # a path ending in "/" is not doubled
         if not request.prepath and raw[:1] == b"/":
             path = base + raw  # the root resource: the whole path follows
@@ -413,8 +408,7 @@ class ReverseProxyResource(resource.Resource):
             host = clientHost[0] if clientHost else b""
         else:
             host = netloc
-        lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: "]
-        lines += (host, b"\r\n")
+        lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
         dropped = _NOT_FORWARDED_REQUEST
         connection = incoming.get(b"Connection")
         if connection is not None:
