@@ -408,7 +408,7 @@ class HTTP11ClientProtocol(Protocol):
         self.state = "QUIESCENT"
         self._request: Request | None = None
         self._requestDone = True
-        self._responseDeferred: Deferred[Response] | None = None
+        self._responseDeferred: Any = None  # the answer: a Deferred, or what send was given
         self._response: Response | None = None
         self._head: ResponseHead | None = None
         self._timeoutCall: Any = None  # the one timed call checking _deadline

@@ -367,7 +367,9 @@ class Agent:
         its target in origin form, its headers holding Host, not copied.
 
         Return a handle whose ``cancel()`` gives the request up (its
-        connection is aborted); answer is told nothing after that.
+        connection is aborted); answer is told nothing after that.  An
+        answer whose ``wantsHead`` is true is told ``headReceived(head,
+        connection)`` instead of a Response (HTTP11ClientProtocol.send).
 
         Beyond Twisted: for a caller that forwards many requests to one
         origin, the reverse proxy, with no URI to parse, no headers to copy

@@ -3,24 +3,28 @@ The reverse proxy: ReverseProxyResource, a resource that forwards each
 request to a backend through the HTTP client's Agent and its pool of
 kept-alive connections.
 
-Each request is an _Exchange.  Its backend request is prepared here (the
-target, the forwarded headers with Host) and sent with the Agent's
+Each request is an _Exchange.  Its backend request is prepared here: its
+request line and header lines written as the headers to forward are
+picked (Host first, then the client's, then X-Forwarded-*), with no
+Headers made for it (a _PreparedRequest).  It is sent with the Agent's
 ``sendRequest``, which takes an idle connection of the pool at once (or
 has one made), sends once more on a new connection a request whose
 reused connection turns out closed, and tells the exchange of the
-response as a Deferred would be told: no URI parsed, no headers copied and
-no Deferred made per request.  The client's going away reaches the
-exchange through a watch in the request's ``notifications`` (where a
-notifyFinish Deferred would be), and cancels the backend request.
+response's head straight from the connection (the exchange ``wantsHead``:
+HTTP11ClientProtocol.send): no URI parsed, no Deferred, Response or
+Headers made per request.  The client's going away reaches the exchange
+through a watch in the request's ``notifications`` (where a notifyFinish
+Deferred would be), and cancels the backend request.
 
 The one idea is two bridges, each a producer for the other side's
 consumer, so that neither body is ever held whole.  The client's request
 body is streamed (``streamRequestBody``) into _RequestBodyProducer, the
 IBodyProducer of the backend request: when the backend connection is
 full it pauses us, and we pause the client's socket.  The backend's
-response body goes to the _Exchange, which registers the backend's body
-transport as the producer of the client's response: when the client is
-slow the server pauses it, and the backend socket is not read.
+response body goes to the _Exchange, which registers the backend's
+connection (or, told of a Response, its body transport) as the producer
+of the client's response: when the client is slow the server pauses it,
+and the backend socket is not read.
 
 A backend that cannot be reached or breaks the exchange is answered 502;
 one that does not answer within ``timeout`` seconds, 504.  The client's
@@ -160,11 +164,13 @@ _SMALL_BODY = 1 << 16
 class _Exchange:
     """
     One request on its way through the proxy.  It is the answer of the
-    backend request (Agent.sendRequest tells it of the response as a
-    Deferred would be told), then the protocol the response body is
-    delivered to, and is told of the client's going away (``clientGone``).
-    The body is written to the client, the backend's body transport
-    registered as its producer (unless the body is small: see _SMALL_BODY).
+    backend request: Agent.sendRequest tells it of the response's head
+    (``headReceived``, from the connection), or of a Response as a Deferred
+    would be told (``callback``, from a connection that makes one); then
+    it is the protocol the response body is delivered to, and is told of
+    the client's going away (``clientGone``).  The body is written to the
+    client, the backend's connection (or body transport) registered as its
+    producer (unless the body is small: see _SMALL_BODY).
     """
 
     __slots__ = ("request", "called", "gone", "streaming", "sending", "transport")
