@@ -76,25 +76,25 @@ class ResponseHead:
         self.phrase = phrase
         self.version = version
         self.headers = headers
-        self.length: int | None = None
         self.untilClose = False
-        encodings = headers.get(b"Transfer-Encoding")
-        chunked = encodings is not None and encodings[-1].lower().rstrip().endswith(b"chunked")
         length = None
-        for value in headers.get(b"Content-Length", ()):
-            try:
-                length = int(value)
-            except ValueError:
-                raise ParseError(502, "bad Content-Length") from None
-        if method == b"HEAD" or code in (204, 304):
-            self.length = 0
-        elif chunked:
-            self.length = None
-        elif length is not None:
-            self.length = length
-        else:
+        lengths = headers.get(b"Content-Length")
+        if lengths is not None:
+            for value in lengths:
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise ParseError(502, "bad Content-Length") from None
+        encodings = headers.get(b"Transfer-Encoding")
+        if method == b"HEAD" or code == 204 or code == 304:
+            length = 0
+        elif encodings is not None and encodings[-1].lower().rstrip().endswith(b"chunked"):
+            length = None
+        elif length is None:
             self.untilClose = True
-        self.keepAlive = keepAlive and not self.untilClose
+            keepAlive = False
+        self.length: int | None = length
+        self.keepAlive = keepAlive
 
 
 class ResponseParserOwner(Protocol):

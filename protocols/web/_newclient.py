@@ -135,18 +135,24 @@ class Request:
         for name, values in self.headers.getAllRawHeaders():
             for value in values:
                 lines += (name, b": ", value, b"\r\n")
+        lines.append(self._framing())
+        return b"".join(lines)
+
+    def _framing(self) -> bytes:
+        # The head's last lines: the body's framing, Connection: close when
+        # not persistent, and the blank line.
         producer = self.bodyProducer
+        line = b""
         if producer is not None:
             if producer.length is UNKNOWN_LENGTH:
-                lines.append(b"Transfer-Encoding: chunked\r\n")
+                line = b"Transfer-Encoding: chunked\r\n"
             else:
-                lines.append(b"Content-Length: %d\r\n" % (producer.length,))
-        elif self.method in (b"POST", b"PUT", b"PATCH"):
-            lines.append(b"Content-Length: 0\r\n")
+                line = b"Content-Length: %d\r\n" % (producer.length,)
+        elif self.method in _BODY_METHODS:
+            line = b"Content-Length: 0\r\n"
         if not self.persistent:
-            lines.append(b"Connection: close\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+            line += b"Connection: close\r\n"
+        return line + b"\r\n"
 
     def writeTo(self, transport: Any) -> Deferred[None]:
         """Write the request; return a Deferred firing when all of it is written."""
@@ -173,6 +179,61 @@ class Request:
         """Stop the body producer (the connection is going away)."""
         if self.bodyProducer is not None:
             self.bodyProducer.stopProducing()
+
+
+#: Methods whose request has a body even when empty (Content-Length: 0).
+_BODY_METHODS = frozenset([b"POST", b"PUT", b"PATCH"])
+
+
+class _PreparedRequest(Request):
+    """
+    A Request whose request line and header lines its maker wrote itself:
+    the reverse proxy, which writes them as it picks the headers to
+    forward, with no Headers made to be walked again here.  The framing
+    (Content-Length or chunked, Connection: close) is added as Request adds
+    it.  ``headers`` is read back from the lines when asked.
+
+    :param lines: the request line and the header lines, each ending in
+        CRLF, the values free of CR and LF, without the framing headers.
+    """
+
+    def __init__(
+        self, method: bytes, uri: bytes, lines: bytes, bodyProducer: Any, persistent: bool
+    ) -> None:
+        self.method = method
+        self.uri = uri
+        self._lines: bytes | None = lines
+        self.bodyProducer = bodyProducer
+        self.persistent = persistent
+        self._parsedURI = None
+
+    @property  # type: ignore[override]
+    def headers(self) -> Headers:
+        """The header lines, read back as Headers (Host and the forwarded ones)."""
+        lines = self._lines
+        if lines is None:
+            return self._headers
+        headers = Headers()
+        for line in lines.split(b"\r\n")[1:-1]:
+            name, _, value = line.partition(b": ")
+            headers.addRawHeader(name, value)
+        return headers
+
+    @headers.setter
+    def headers(self, headers: Headers) -> None:
+        # Headers set anew are written as a Request writes them.
+        self._headers = headers
+        self._lines = None
+
+    _headers: Headers
+
+    def _head(self) -> bytes:
+        lines = self._lines
+        if lines is None:
+            return Request._head(self)
+        if self.bodyProducer is None and self.persistent and self.method not in _BODY_METHODS:
+            return lines + b"\r\n"
+        return lines + self._framing()
 
 
 @implementer(IConsumer)
@@ -347,13 +408,15 @@ class HTTP11ClientProtocol(Protocol):
         self.state = "QUIESCENT"
         self._request: Request | None = None
         self._requestDone = True
-        self._responseDeferred: Deferred[Response] | None = None
+        self._responseDeferred: Any = None  # the answer: a Deferred, or what send was given
         self._response: Response | None = None
         self._head: ResponseHead | None = None
         self._timeoutCall: Any = None  # the one timed call checking _deadline
         self._timeoutAt = 0.0  # when it is due
         self._deadline: float | None = None  # when the response head is late
         self._readingPaused = False
+        self._direct: Any = None  # the body's protocol, for a head answer
+        self._directPaused = False  # whether that protocol paused the body
         self.closedDeferred: Deferred[None] = Deferred()
 
     def request(self, request: Request, timeout: float | None = None) -> Deferred[Response]:
@@ -380,6 +443,14 @@ class HTTP11ClientProtocol(Protocol):
         is such an answer).  ``abort()`` gives the request up; answer is
         then told of a ResponseNeverReceived.  Beyond Twisted: for a caller
         that forwards many requests, a Deferred less for each.
+
+        An answer whose ``wantsHead`` is true is told of the head instead,
+        with no Response made: ``answer.headReceived(head, self)`` with the
+        ResponseHead, returning the protocol the body goes to
+        (``dataReceived``, then ``connectionLost`` with ResponseDone,
+        PotentialDataLoss or ResponseFailed) or None to take none of it.
+        This connection is then that body's push producer
+        (``pauseProducing``, ``resumeProducing``, ``stopProducing``).
         """
         if self.state != "QUIESCENT":
             answer.errback(Failure(RequestNotSent()))
@@ -511,15 +582,27 @@ class HTTP11ClientProtocol(Protocol):
         """The parser has a head: the Response is made and handed over."""
         self._head = head
         self.state = "BODY"
-        self._response = response = Response(head, self._request, self)
         # (_fireResponse)
         answer, self._responseDeferred = self._responseDeferred, None
         self._deadline = None
+        if answer is not None and not answer.called and getattr(answer, "wantsHead", False):
+            # A head answer (see send): the body goes to what it returns.
+            direct = answer.headReceived(head, self)
+            if direct is None:
+                self._abort()
+            else:
+                self._direct = direct
+            return
+        self._response = response = Response(head, self._request, self)
         if answer is not None and not answer.called:
             answer.callback(response)
 
     def bodyReceived(self, data: bytes) -> None:
         """A piece of the body: to the Response (reading pauses if it must wait)."""
+        direct = self._direct
+        if direct is not None:
+            direct.dataReceived(data)
+            return
         response = self._response
         if response is not None:
             protocol = response._protocol
@@ -533,17 +616,23 @@ class HTTP11ClientProtocol(Protocol):
     def messageReceived(self) -> None:
         """The response is complete."""
         response, self._response = self._response, None
-        if response is None:
+        direct, self._direct = self._direct, None
+        if response is None and direct is None:
             return
         if self.state != "CONNECTION_LOST":
             self.state = "DONE"
+        self._directPaused = False
         if self._readingPaused:
             self._updateReading()
         head = self._head
         if head is not None and head.untilClose:
-            response._bodyDataFinished(Failure(PotentialDataLoss()))
+            reason = Failure(PotentialDataLoss())
         else:
-            response._bodyDataFinished(_RESPONSE_DONE)
+            reason = _RESPONSE_DONE
+        if direct is not None:
+            direct.connectionLost(reason)
+        else:
+            response._bodyDataFinished(reason)  # type: ignore[union-attr]
         if self.state == "DONE" and not self._requestDone:
             # The whole response came while the body was still being sent:
             # the server wants no more of it (RFC 9112, 9.6).  The body is
@@ -572,7 +661,10 @@ class HTTP11ClientProtocol(Protocol):
         # The socket is read only while the current response's body has
         # somewhere to go (see the module docstring).
         response = self._response
-        pause = response is not None and response._receiving()
+        if self._direct is not None:
+            pause = self._directPaused
+        else:
+            pause = response is not None and response._receiving()
         if pause != self._readingPaused and self.state not in ("CONNECTION_LOST",):
             self._readingPaused = pause
             if pause:
@@ -584,8 +676,30 @@ class HTTP11ClientProtocol(Protocol):
         if response is self._response:
             self._abort()
 
+    # -- the producer of a body told to a head answer (see send) ---------------
+
+    def pauseProducing(self) -> None:
+        """Stop delivering the body (and reading the socket) for now."""
+        if self._direct is not None:
+            self._directPaused = True
+            self._updateReading()
+
+    def resumeProducing(self) -> None:
+        """Deliver the body again."""
+        if self._direct is not None:
+            self._directPaused = False
+            self._updateReading()
+
+    def stopProducing(self) -> None:
+        """Give the body up: the connection is aborted (its protocol then told so)."""
+        if self._direct is not None and self.state == "BODY":
+            self._abort()
+
     def _failResponse(self, reasons: list[Failure]) -> None:
-        if self._response is not None:
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.connectionLost(Failure(ResponseFailed(reasons)))
+        elif self._response is not None:
             response, self._response = self._response, None
             response._bodyDataFinished(Failure(ResponseFailed(reasons, response)))
         else:
@@ -603,7 +717,7 @@ class HTTP11ClientProtocol(Protocol):
         self._stopTimer()
         if self._request is not None and not self._requestDone:
             self._request.stopWriting()
-        if self._response is not None:
+        if self._response is not None or self._direct is not None:
             if not self._parser.feedEOF():
                 if state == "ABORTING":
                     reason = Failure(ConnectionAborted())

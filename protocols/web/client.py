@@ -367,7 +367,9 @@ class Agent:
         its target in origin form, its headers holding Host, not copied.
 
         Return a handle whose ``cancel()`` gives the request up (its
-        connection is aborted); answer is told nothing after that.
+        connection is aborted); answer is told nothing after that.  An
+        answer whose ``wantsHead`` is true is told ``headReceived(head,
+        connection)`` instead of a Response (HTTP11ClientProtocol.send).
 
         Beyond Twisted: for a caller that forwards many requests to one
         origin, the reverse proxy, with no URI to parse, no headers to copy
@@ -433,6 +435,7 @@ class _Sending:
         "reused",
         "called",
         "cancelled",
+        "wantsHead",
     )
 
     def __init__(self, agent: Agent, key: Any, where: Any, request: Request, answer: Any) -> None:
@@ -446,6 +449,9 @@ class _Sending:
         self.reused = False
         self.called = False
         self.cancelled = False
+        # Whether answer is told of the head, with no Response (see
+        # HTTP11ClientProtocol.send): then so is this.
+        self.wantsHead = getattr(answer, "wantsHead", False)
 
     def start(self) -> None:
         """Send the request: on an idle connection, else on the pool's."""
@@ -507,6 +513,15 @@ class _Sending:
             answer, self.answer = self.answer, None
             self.called = True
             answer.callback(response)
+
+    def headReceived(self, head: Any, connection: HTTP11ClientProtocol) -> Any:
+        """The response head came, for an answer that wants it: the answer is told."""
+        self.connection = None
+        if self.cancelled:
+            return None
+        answer, self.answer = self.answer, None
+        self.called = True
+        return answer.headReceived(head, connection)
 
     def errback(self, reason: Failure) -> None:
         """The request failed: sent again (see the class), or the answer is told."""

@@ -3,24 +3,28 @@ The reverse proxy: ReverseProxyResource, a resource that forwards each
 request to a backend through the HTTP client's Agent and its pool of
 kept-alive connections.
 
-Each request is an _Exchange.  Its backend request is prepared here (the
-target, the forwarded headers with Host) and sent with the Agent's
+Each request is an _Exchange.  Its backend request is prepared here: its
+request line and header lines written as the headers to forward are
+picked (Host first, then the client's, then X-Forwarded-*), with no
+Headers made for it (a _PreparedRequest).  It is sent with the Agent's
 ``sendRequest``, which takes an idle connection of the pool at once (or
 has one made), sends once more on a new connection a request whose
 reused connection turns out closed, and tells the exchange of the
-response as a Deferred would be told: no URI parsed, no headers copied and
-no Deferred made per request.  The client's going away reaches the
-exchange through a watch in the request's ``notifications`` (where a
-notifyFinish Deferred would be), and cancels the backend request.
+response's head straight from the connection (the exchange ``wantsHead``:
+HTTP11ClientProtocol.send): no URI parsed, no Deferred, Response or
+Headers made per request.  The client's going away reaches the exchange
+through a watch in the request's ``notifications`` (where a notifyFinish
+Deferred would be), and cancels the backend request.
 
 The one idea is two bridges, each a producer for the other side's
 consumer, so that neither body is ever held whole.  The client's request
 body is streamed (``streamRequestBody``) into _RequestBodyProducer, the
 IBodyProducer of the backend request: when the backend connection is
 full it pauses us, and we pause the client's socket.  The backend's
-response body goes to the _Exchange, which registers the backend's body
-transport as the producer of the client's response: when the client is
-slow the server pauses it, and the backend socket is not read.
+response body goes to the _Exchange, which registers the backend's
+connection (or, told of a Response, its body transport) as the producer
+of the client's response: when the client is slow the server pauses it,
+and the backend socket is not read.
 
 A backend that cannot be reached or breaks the exchange is answered 502;
 one that does not answer within ``timeout`` seconds, 504.  The client's
@@ -35,21 +39,19 @@ from typing import Any
 from zope.interface import implementer
 
 from protocols.web import error, resource, server
+from protocols.web._clientparser import ResponseHead
 from protocols.web._headers import (
-    Headers,
     InvalidHeaderName,
     _canonicalName,
-    _headersFromTable,
     _table,
 )
-from protocols.web._newclient import _WrapperException
+from protocols.web._newclient import _PreparedRequest, _WrapperException
 from protocols.web.client import (
     URI,
     Agent,
     BrowserLikePolicyForHTTPS,
     HTTPConnectionPool,
     PotentialDataLoss,
-    Request,
     RequestGenerationFailed,
     ResponseDone,
 )
@@ -62,7 +64,7 @@ from reactor.interfaces import IConsumer, IProtocol
 __all__ = ["ReverseProxyResource", "HOP_BY_HOP"]
 
 #: Headers about one connection, never forwarded (RFC 9110 7.6.1).  With
-#: them _forward drops those Connection names, and Content-Length, which
+#: them the proxy drops those Connection names, and Content-Length, which
 #: the side writing the body sets again.
 HOP_BY_HOP = frozenset(
     [
@@ -88,34 +90,23 @@ _NOT_FORWARDED = frozenset(_canonicalName(name) for name in HOP_BY_HOP | {b"cont
 _NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
     b"Host",
     b"Expect",
+    b"X-Forwarded-For",
     b"X-Forwarded-Proto",
     b"X-Forwarded-Host",
 }
+_PROTO_HTTP = b"X-Forwarded-Proto: http\r\n"
 
 
-def _forward(
-    source: dict[bytes, list[bytes]],
-    target: dict[bytes, list[bytes]],
-    dropped: frozenset[bytes] = _NOT_FORWARDED,
-) -> None:
-    """
-    Set in the table target the headers of the table source to forward: not
-    hop-by-hop, nor named by Connection, nor in dropped (canonical names).
-    The lists of values are shared: source is not used after.
-    """
-    connection = source.get(b"Connection")
-    if connection is not None:
-        named = set(dropped)
-        for value in connection:
-            for token in value.split(b","):
-                try:
-                    named.add(_canonicalName(token.strip()))
-                except InvalidHeaderName:
-                    pass
-        dropped = frozenset(named)
-    for name, values in source.items():
-        if name not in dropped:
-            target[name] = values
+def _namedIn(connection: list[bytes], dropped: frozenset[bytes]) -> frozenset[bytes]:
+    """dropped and the canonical names the Connection values connection list."""
+    named = set(dropped)
+    for value in connection:
+        for token in value.split(b","):
+            try:
+                named.add(_canonicalName(token.strip()))
+            except InvalidHeaderName:
+                pass
+    return frozenset(named)
 
 
 @implementer(IBodyProducer, IConsumer)
@@ -173,14 +164,19 @@ _SMALL_BODY = 1 << 16
 class _Exchange:
     """
     One request on its way through the proxy.  It is the answer of the
-    backend request (Agent.sendRequest tells it of the response as a
-    Deferred would be told), then the protocol the response body is
-    delivered to, and is told of the client's going away (``clientGone``).
-    The body is written to the client, the backend's body transport
-    registered as its producer (unless the body is small: see _SMALL_BODY).
+    backend request: Agent.sendRequest tells it of the response's head
+    (``headReceived``, from the connection), or of a Response as a Deferred
+    would be told (``callback``, from a connection that makes one); then
+    it is the protocol the response body is delivered to, and is told of
+    the client's going away (``clientGone``).  The body is written to the
+    client, the backend's connection (or body transport) registered as its
+    producer (unless the body is small: see _SMALL_BODY).
     """
 
     __slots__ = ("request", "called", "gone", "streaming", "sending", "transport")
+
+    #: Told of the response's head, not of a Response (see headReceived).
+    wantsHead = True
 
     def __init__(self, request: Any) -> None:
         self.request = request
@@ -202,23 +198,57 @@ class _Exchange:
         """The backend's response head: the client's response begins."""
         self.called = True
         self.sending = None
-        request = self.request
         if self.gone:
             response.deliverBody(self)
             return
-        request.setResponseCode(response.code, response.phrase)
-        table = _table(request.responseHeaders)
-        received = _table(response.headers)
-        _forward(received, table)
         length = response.length
-        if request.method == b"HEAD" or response.code == 304:
+        self._begin(
+            response.code,
+            response.phrase,
+            _table(response.headers),
+            None if length is UNKNOWN_LENGTH else length,
+        )
+        response.deliverBody(self)
+
+    def headReceived(self, head: ResponseHead, connection: Any) -> _Exchange | None:
+        """
+        The backend's response head, straight from its connection (no
+        Response made: HTTP11ClientProtocol.send): the client's response
+        begins, and this takes the body, with the connection as its
+        producer.
+        """
+        self.called = True
+        self.sending = None
+        if self.gone:
+            return None  # the connection is aborted
+        self.transport = connection
+        self._begin(head.code, head.phrase, head.headers, head.length)
+        if self.streaming:
+            self.request.registerProducer(connection, True)
+        return self
+
+    def _begin(
+        self, code: int, phrase: bytes, received: dict[bytes, list[bytes]], length: int | None
+    ) -> None:
+        # The client's response head, from the backend's: the code, the
+        # headers to forward, the length (None: not known) when it is known.
+        request = self.request
+        request.setResponseCode(code, phrase)
+        table = _table(request.responseHeaders)
+        dropped = _NOT_FORWARDED
+        connection = received.get(b"Connection")
+        if connection is not None:
+            dropped = _namedIn(connection, dropped)
+        for name, values in received.items():
+            if name not in dropped:
+                table[name] = values  # (shared: received is not used after)
+        if request.method == b"HEAD" or code == 304:
             declared = received.get(b"Content-Length")
             if declared:
                 table[b"Content-Length"] = declared[-1:]
-        elif length is not UNKNOWN_LENGTH:
+        elif length is not None:
             table[b"Content-Length"] = [b"%d" % (length,)]
-        self.streaming = length is UNKNOWN_LENGTH or length > _SMALL_BODY
-        response.deliverBody(self)
+        self.streaming = length is None or length > _SMALL_BODY
 
     def errback(self, reason: Failure) -> None:
         """The backend request failed: the client is told why."""
@@ -336,7 +366,14 @@ class ReverseProxyResource(resource.Resource):
         )
 
     def _backendPath(self, request: Any) -> bytes:
-        raw, _, query = request.uri.partition(b"?")
+        uri = request.uri
+        if not request.prepath and uri[:1] == b"/" and uri.find(b"?") < 0:
+            # The root resource, no query: the whole path follows.  (find,
+            # not ``in``: on 3.11 bytes' ``in`` first fails to read its
+            # operand as an int, a formatted TypeError thrown away.)
+            path = self.path.rstrip(b"/") + uri
+            return path if path[:1] == b"/" else b"/" + path
+        raw, _, query = uri.partition(b"?")
         base = self.path.rstrip(b"/")  # a path ending in "/" is not doubled
         if not request.prepath and raw[:1] == b"/":
             path = base + raw  # the root resource: the whole path follows
@@ -365,28 +402,38 @@ class ReverseProxyResource(resource.Resource):
 
     _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
 
-    def _headers(self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes) -> Headers:
-        # The values of a Headers are clean: they are forwarded as they are
-        # (not copied: the Agent's sendRequest sends them as they are), and
-        # the proxy's own set by canonical name.
-        table: dict[bytes, list[bytes]] = {}
-        _forward(incoming, table, _NOT_FORWARDED_REQUEST)
+    def _requestLines(
+        self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes, path: bytes
+    ) -> bytes:
+        # The backend request's line and header lines, written as the
+        # headers to forward are picked (a _PreparedRequest's lines): Host
+        # first, the client's headers but those dropped, then the
+        # forwarding ones.  The values of a Headers are clean (no CR, LF).
         clientHost = incoming.get(b"Host")
         if self.preserveHost:
-            table[b"Host"] = [clientHost[0] if clientHost else b""]
+            host = clientHost[0] if clientHost else b""
         else:
-            table[b"Host"] = [netloc]
+            host = netloc
+        lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
+        dropped = _NOT_FORWARDED_REQUEST
+        connection = incoming.get(b"Connection")
+        if connection is not None:
+            dropped = _namedIn(connection, dropped)
+        for name, values in incoming.items():
+            if name not in dropped:
+                for value in values:
+                    lines += (name, b": ", value, b"\r\n")
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
             forwarded = incoming.get(b"X-Forwarded-For")
-            address = address.encode("ascii")
-            table[b"X-Forwarded-For"] = (
-                [b", ".join(forwarded + [address])] if forwarded else [address]
-            )
-        table[b"X-Forwarded-Proto"] = [b"https" if request.isSecure() else b"http"]
+            lines.append(b"X-Forwarded-For: ")
+            if forwarded:
+                lines += (b", ".join(forwarded), b", ")
+            lines += (address.encode("ascii"), b"\r\n")
+        lines.append(b"X-Forwarded-Proto: https\r\n" if request.isSecure() else _PROTO_HTTP)
         if clientHost:
-            table[b"X-Forwarded-Host"] = clientHost[:1]
-        return _headersFromTable(table)
+            lines += (b"X-Forwarded-Host: ", clientHost[0], b"\r\n")
+        return b"".join(lines)
 
     @staticmethod
     def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
@@ -410,10 +457,11 @@ class ReverseProxyResource(resource.Resource):
             netloc, origin = known[1]
         else:
             netloc, origin = self._origin()
-        backendRequest = Request(
+        path = self._backendPath(request)
+        backendRequest = _PreparedRequest(
             request.method,
-            self._backendPath(request),
-            self._headers(request, incoming, netloc),
+            path,
+            self._requestLines(request, incoming, netloc, path),
             producer,
             self.pool.persistent,
         )

@@ -15,9 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.protocol import Factory, Protocol
-from protocols.web import client, resource, server
+from protocols.web import _newclient, client, resource, server
 from protocols.web.error import Error
 from reactor.defer import CancelledError, Deferred, maybeDeferred
+from reactor.error import ConnectionDone
+from reactor.failure import Failure
 from reactor.ssl import trustRootFromCertificates
 from reactor.task import Cooperator
 from reactor.testing import MemoryReactorClock, StringTransport
@@ -543,3 +545,114 @@ def test_responseTimeoutsShareOneTimer(parser):
     assert second == []  # past the first request's deadline (5), not its own (6)
     clock.advance(0.3)
     assert second[0].check(client.ResponseNeverReceived)
+
+
+class HeadAnswer:
+    """An answer to HTTP11ClientProtocol.send told of the head (wantsHead)."""
+
+    wantsHead = True
+    called = False
+
+    def __init__(self, take=True):
+        self.take = take
+        self.heads = []
+        self.data = []
+        self.reasons = []
+        self.failures = []
+
+    def headReceived(self, head, connection):
+        self.called = True
+        self.heads.append((head.code, head.phrase, head.headers, head.length, connection))
+        return self if self.take else None
+
+    def errback(self, reason):
+        self.called = True
+        self.failures.append(reason)
+
+    def dataReceived(self, data):
+        self.data.append(data)
+
+    def connectionLost(self, reason):
+        self.reasons.append(reason)
+
+
+def _sentWithAHeadAnswer(parser, answer, method=b"GET"):
+    protocol = client.HTTP11ClientProtocol(reactor=MemoryReactorClock(), parser=parser)
+    transport = CountingTransport()
+    protocol.makeConnection(transport)
+    protocol.send(client.Request(method, b"/", client.Headers(), None, True), answer)
+    return protocol, transport
+
+
+def test_aHeadAnswerIsToldOfTheHeadAndTakesTheBody(parser, monkeypatch):
+    # No Response is made for an answer that wants the head: it gets the
+    # ResponseHead and the connection, and the body goes to what it returns.
+    monkeypatch.setattr(_newclient, "Response", None)
+    answer, quiet = HeadAnswer(), []
+    protocol, transport = _sentWithAHeadAnswer(parser, answer)
+    protocol._quiescentCallback = quiet.append
+    protocol.dataReceived(b"HTTP/1.1 201 Made\r\nContent-Length: 4\r\nX-A: b\r\n\r\nab")
+    protocol.dataReceived(b"cd")
+    [(code, phrase, headers, length, connection)] = answer.heads
+    assert (code, phrase, headers[b"X-A"], length) == (201, b"Made", [b"b"], 4)
+    assert connection is protocol and b"".join(answer.data) == b"abcd"
+    [reason] = answer.reasons
+    assert reason.check(client.ResponseDone) and quiet == [protocol]
+    assert transport.pauses == 0 and not transport.disconnecting
+
+
+def test_aHeadAnswersBodyIsPausedThroughTheConnection(parser):
+    # The connection is the body's push producer: pausing it stops the
+    # socket's reading, until resumed or the body ends.
+    answer = HeadAnswer()
+    protocol, transport = _sentWithAHeadAnswer(parser, answer)
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+    protocol.pauseProducing()
+    assert transport.producerState == "paused"
+    protocol.resumeProducing()
+    assert transport.producerState == "producing"
+    protocol.pauseProducing()
+    protocol.dataReceived(b"cd")  # (what was read already is delivered)
+    assert transport.producerState == "producing" and answer.reasons
+
+
+def test_aHeadAnswerTakingNoBodyAbortsTheConnection(parser):
+    answer = HeadAnswer(take=False)
+    protocol, transport = _sentWithAHeadAnswer(parser, answer)
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+    assert transport.aborted and answer.heads and not answer.data
+
+
+def test_aHeadAnswersBodyStoppedOrCutShortFails(parser):
+    # stopProducing aborts the connection; its loss, mid-body, ends the
+    # body with ResponseFailed (as a Response's protocol is told).
+    answer = HeadAnswer()
+    protocol, transport = _sentWithAHeadAnswer(parser, answer)
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+    protocol.stopProducing()
+    assert transport.aborted
+    protocol.connectionLost(Failure(ConnectionDone()))
+    [reason] = answer.reasons
+    assert reason.check(client.ResponseFailed)
+    assert reason.value.reasons[0].check(_newclient.ConnectionAborted)
+
+
+def test_aHeadAnswerToHEADGetsNoBody(parser):
+    answer = HeadAnswer()
+    protocol, transport = _sentWithAHeadAnswer(parser, answer, method=b"HEAD")
+    protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+    assert answer.heads[0][3] == 0 and answer.data == []
+    assert answer.reasons[0].check(client.ResponseDone)
+
+
+def test_aPreparedRequestWritesItsLinesAndTheFraming():
+    # The proxy's request: its lines as given, the framing added as a
+    # Request adds it, and headers read back from the lines when asked.
+    lines = b"POST /p HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-A: 2\r\n"
+    prepared = _newclient._PreparedRequest(b"POST", b"/p", lines, None, True)
+    assert prepared._head() == lines + b"Content-Length: 0\r\n\r\n"
+    assert prepared.headers.getRawHeaders(b"x-a") == [b"1", b"2"]
+    get = _newclient._PreparedRequest(b"GET", b"/p", b"GET /p HTTP/1.1\r\nHost: h\r\n", None, False)
+    assert get._head() == b"GET /p HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    get.headers = client.Headers({b"host": [b"other"]})
+    assert get._head() == b"GET /p HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"

@@ -23,6 +23,8 @@ from zope.interface import implementer
 
 from protocols.protocol import Factory, Protocol
 from protocols.web import client, proxy, resource, server
+from protocols.web._clientparser import ResponseHead
+from protocols.web._headers import _table
 from reactor.defer import CancelledError, Deferred, maybeDeferred
 from reactor.failure import Failure
 from reactor.interfaces import IConsumer
@@ -620,6 +622,101 @@ def test_smallResponseBodyIsWrittenWithoutRegisteringTheBackend(length, register
     proxy._Exchange(request).callback(response)
     assert request.finished and sum(map(len, request.written)) == length
     assert request.producers == ([response.transport, None] if registered else [])
+
+
+class _Connection:
+    """The backend connection an exchange is told of with the head."""
+
+
+@pytest.mark.parametrize("length, registered", [(100, False), ((1 << 16) + 1, True), (None, True)])
+def test_aResponseHeadGoesStraightToTheExchange(length, registered):
+    # The backend's head reaches the exchange from its connection (no
+    # Response): the headers to forward are set, the length when known,
+    # and the connection is registered as the producer of a large body or
+    # one of unknown length (chunked).
+    request, connection = _RecordingRequest(), _Connection()
+    exchange = proxy._Exchange(request)
+    received = {b"Content-Type": [b"text/plain"], b"Connection": [b"X-Hop"], b"X-Hop": [b"1"]}
+    head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), received, b"GET", True)
+    head.length = length
+    assert exchange.headReceived(head, connection) is exchange
+    table = _table(request.responseHeaders)
+    assert table[b"Content-Type"] == [b"text/plain"]
+    assert b"X-Hop" not in table and b"Connection" not in table
+    assert table.get(b"Content-Length") == (None if length is None else [b"%d" % (length,)])
+    exchange.dataReceived(b"x" * 10)
+    exchange.connectionLost(Failure(client.ResponseDone()))
+    assert request.finished and request.written == [b"x" * 10]
+    assert request.producers == ([connection, None] if registered else [])
+
+
+def test_aResponseHeadForAGoneClientIsRefused():
+    # The client went away before the head: the exchange takes no body
+    # (the connection then aborts the backend's).
+    request = _RecordingRequest()
+    exchange = proxy._Exchange(request)
+    exchange.clientGone(Failure(CancelledError()))
+    head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), {}, b"GET", True)
+    assert exchange.headReceived(head, _Connection()) is None
+    assert not hasattr(request, "code")
+
+
+class _Client:
+    host = "192.0.2.7"
+
+
+class _IncomingRequest:
+    method = b"GET"
+    uri = b"/a?b=1"
+    prepath = []
+
+    def getClientAddress(self):
+        return _Client()
+
+    def isSecure(self):
+        return True
+
+
+def test_theBackendRequestsLinesHoldHostFirstAndTheForwardingHeaders():
+    # The backend request's head is written as the headers are picked:
+    # Host first, the client's headers but the hop-by-hop ones and those
+    # its Connection names, then X-Forwarded-For (added to the client's),
+    # -Proto and -Host.
+    resource_ = proxy.ReverseProxyResource("127.0.0.1", 8080, b"/base", reactor=object())
+    incoming = {
+        b"Host": [b"front.example"],
+        b"Connection": [b"keep-alive, X-Private"],
+        b"X-Private": [b"no"],
+        b"Keep-Alive": [b"300"],
+        b"X-Custom": [b"1", b"2"],
+        b"X-Forwarded-For": [b"203.0.113.9"],
+        b"X-Forwarded-Proto": [b"http"],
+    }
+    lines = resource_._requestLines(_IncomingRequest(), incoming, b"127.0.0.1:8080", b"/base/a")
+    assert lines == (
+        b"GET /base/a HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+        b"X-Custom: 1\r\nX-Custom: 2\r\n"
+        b"X-Forwarded-For: 203.0.113.9, 192.0.2.7\r\n"
+        b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: front.example\r\n"
+    )
+
+
+def test_proxiedResponsesMakeNoResponse(reactor, runUntil, stack, monkeypatch):
+    # The proxy's backend requests are answered without a Response object
+    # (only the test's own client, asking the proxy, makes one).
+    front, agent = stack
+    made = []
+    original = client.Response.__init__
+
+    def counting(self, head, request, channel):
+        made.append(type(request).__name__)
+        original(self, head, request, channel)
+
+    monkeypatch.setattr(client.Response, "__init__", counting)
+    for n in range(2):
+        response, body = ask(reactor, runUntil, agent, front.u("/p/%d" % (n,)))
+        assert (response.code, json.loads(body)["uri"]) == (201, "/base/%d" % (n,))
+    assert made == ["Request", "Request"]
 
 
 def test_requestsGoToThePoolWithoutAgentRequest(reactor, runUntil, stack, backend, monkeypatch):
