@@ -94,7 +94,9 @@ class Generation:
         descriptors, and close this process's copies of the other
         generations' listening sockets (a copy left open would keep an
         address listening that nobody serves).  A UNIX port leaves its
-        socket file to the master, which bound it.
+        socket file to the master, which bound it.  Of the calls and
+        triggers the loads left in the reactor, this generation's stay and
+        the others' go (adoptDelayedCalls, adoptTriggers).
         """
         for other in others:
             if other is not self:
@@ -179,6 +181,39 @@ class Generation:
         """In the master, once no worker will be forked for it: remove its triggers."""
         _removeTriggers(reactor, self.triggers)
         self.triggers = []
+
+    def loadTimeWarnings(self, workers: int) -> list[str]:
+        """
+        The warnings the master logs when it forks this generation's
+        workers: one naming the calls its load left scheduled, one naming
+        the triggers it registered, since each of the workers runs them
+        once where a single daemon would run them once; none for fewer
+        than 2 workers.
+        """
+        if workers < 2:
+            return []
+        warnings = []
+        if self.delayedCalls:
+            names = ", ".join(sorted({_functionName(call.func) for call, _ in self.delayedCalls}))
+            warnings.append(
+                "warning: generation %d: %d call(s) scheduled while the application loaded "
+                "(reactor.callLater outside startService) run in each of the %d workers, "
+                "once per worker: %s; to run one once per machine, start it in a service "
+                "marked perWorker = False" % (self.number, len(self.delayedCalls), workers, names)
+            )
+        if self.triggers:
+            names = ", ".join(
+                "%s (%s %s)" % (_functionName(trigger.callable), trigger.phase, trigger.eventType)
+                for trigger in self.triggers
+            )
+            warnings.append(
+                "warning: generation %d: %d trigger(s) registered while the application "
+                "loaded (reactor.callWhenRunning or addSystemEventTrigger outside "
+                "startService) run in each of the %d workers, once per worker: %s; to run "
+                "one once per machine, register it in a service marked perWorker = False"
+                % (self.number, len(self.triggers), workers, names)
+            )
+        return warnings
 
     def closeSockets(self) -> None:
         """Close this process's copy of each listening socket of the generation."""
@@ -328,6 +363,10 @@ class Listeners:
             if IListeningPort.providedBy(descriptor) and descriptor not in found:
                 found.append(descriptor)
         return found
+
+
+def _functionName(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
 
 
 def _removeTriggers(reactor: Any, triggers: list[Any]) -> None:

@@ -234,8 +234,10 @@ class Master:
         return generation
 
     def _startGeneration(self, generation):
-        _warnOfLoadTimeCalls(generation, self.count)
-        _warnOfLoadTimeTriggers(generation, self.count)
+        # What the load left runs in each worker: said once per generation,
+        # since a single daemon would run it once.
+        for warning in generation.loadTimeWarnings(self.count):
+            log.msg(warning)
         if self.count > 1:  # one worker has no one to balance with
             generation.acceptTable = AcceptTable(self.count)
         for index in range(self.count):
@@ -768,47 +770,6 @@ def _forgetModulesNextTo(tac):
         path = os.path.abspath(path)
         if path.startswith(directory) and not path.startswith(kept):
             del sys.modules[name]
-
-
-def _warnOfLoadTimeCalls(generation, count):
-    # Calls the load left scheduled run in each worker (Generation.adoptDelayedCalls):
-    # said once per generation, since a single daemon would run them once.
-    calls = generation.delayedCalls
-    if not calls or count < 2:
-        return
-    names = ", ".join(sorted({_callName(call) for call, _ in calls}))
-    log.msg(
-        "warning: generation %d: %d call(s) scheduled while the application loaded "
-        "(reactor.callLater outside startService) run in each of the %d workers, "
-        "once per worker: %s; to run one once per machine, start it in a service "
-        "marked perWorker = False" % (generation.number, len(calls), count, names)
-    )
-
-
-def _warnOfLoadTimeTriggers(generation, count):
-    # As _warnOfLoadTimeCalls, for the triggers (Generation.claimTriggers).
-    triggers = generation.triggers
-    if not triggers or count < 2:
-        return
-    names = ", ".join(
-        "%s (%s %s)" % (_functionName(trigger.callable), trigger.phase, trigger.eventType)
-        for trigger in triggers
-    )
-    log.msg(
-        "warning: generation %d: %d trigger(s) registered while the application loaded "
-        "(reactor.callWhenRunning or addSystemEventTrigger outside startService) run in "
-        "each of the %d workers, once per worker: %s; to run one once per machine, "
-        "start it in a service marked perWorker = False"
-        % (generation.number, len(triggers), count, names)
-    )
-
-
-def _callName(call):
-    return _functionName(call.func)
-
-
-def _functionName(func):
-    return getattr(func, "__qualname__", None) or repr(func)
 
 
 def _when(timer):
