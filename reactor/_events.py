@@ -7,14 +7,33 @@ triggers.  That wait is how graceful shutdown works: a service returns a
 Deferred from a before-shutdown trigger and the reactor keeps running until
 it fires.  Each trigger runs once; an exception in one is logged and the
 others still run.
+
+A trigger is held as ``(callable, args, kw, serial)``: the serial, given by
+the reactor in the order triggers are added, is what
+``ReactorBase.getSystemEventTriggers(since=mark)`` compares with a mark
+(loomd's master tells a .tac's load-time triggers from the rest by it).
 """
+
+from typing import Any, NamedTuple
 
 from reactor import log
 from reactor.defer import Deferred, DeferredList
 
-__all__ = ["SystemEvent", "PHASES"]
+__all__ = ["SystemEvent", "SystemEventTrigger", "PHASES"]
 
 PHASES = ("before", "during", "after")
+
+
+class SystemEventTrigger(NamedTuple):
+    """A trigger not yet run, as ReactorBase.getSystemEventTriggers lists it."""
+
+    eventType: str
+    phase: str
+    callable: Any
+    args: tuple[Any, ...]
+    kw: dict[str, Any]
+    triggerID: Any
+    """The ID to give removeSystemEventTrigger."""
 
 
 class SystemEvent:
@@ -30,7 +49,7 @@ class SystemEvent:
         self.state = "idle"
 
     def addTrigger(self, phase, trigger):
-        """Add trigger, a (callable, args, kw) tuple, to phase; return an ID."""
+        """Add trigger, a (callable, args, kw, serial) tuple, to phase; return an ID."""
         if phase not in self.triggers:
             raise KeyError("phase must be one of %s, not %r" % (PHASES, phase))
         self.triggers[phase].append(trigger)
@@ -46,6 +65,18 @@ class SystemEvent:
             self.triggers[phase].remove(trigger)
         except (KeyError, ValueError):
             raise ValueError("unknown or already run trigger: %r" % (trigger,)) from None
+
+    def triggersSince(self, mark):
+        """(serial, SystemEventTrigger) of each trigger not yet run added after mark."""
+        for phase, triggers in self.triggers.items():
+            for trigger in triggers:
+                callable, args, kw, serial = trigger
+                if serial > mark:
+                    triggerID = (self.eventType, phase, trigger)
+                    yield (
+                        serial,
+                        SystemEventTrigger(self.eventType, phase, callable, args, kw, triggerID),
+                    )
 
     def fire(self):
         """Run the before triggers; the rest run once their Deferreds fire."""
@@ -77,7 +108,7 @@ class SystemEvent:
         # and it runs in this firing too.
         triggers = self.triggers[phase]
         while triggers:
-            callable, args, kw = triggers.pop(0)
+            callable, args, kw, _ = triggers.pop(0)
             try:
                 result = callable(*args, **kw)
             except Exception:

@@ -27,7 +27,7 @@ from collections import deque
 from zope.interface import implementer
 
 from reactor import _logcontext, log
-from reactor._events import SystemEvent
+from reactor._events import SystemEvent, SystemEventTrigger
 from reactor._timers import ReactorTimerHeap
 from reactor._waker import PipeWaker, makeWaker
 from reactor.error import (
@@ -78,6 +78,10 @@ def _halfCloseable(descriptor):
     return _providesHalfClose(descriptor)
 
 
+def _serial(entry):
+    return entry[0]
+
+
 def _logPrefix(descriptor):
     try:
         return descriptor.logPrefix()
@@ -119,6 +123,7 @@ class ReactorBase:
         self._threadCalls = deque()
         self._wakePending = False
         self._events = {}
+        self._triggersAdded = 0
         self._started = False
         self._stopCalled = False
         self._justStopped = False
@@ -325,7 +330,8 @@ class ReactorBase:
         event = self._events.get(eventType)
         if event is None:
             event = self._events[eventType] = SystemEvent(eventType)
-        return event.addTrigger(phase, (callable, args, kw))
+        self._triggersAdded += 1
+        return event.addTrigger(phase, (callable, args, kw, self._triggersAdded))
 
     def removeSystemEventTrigger(self, triggerID):
         """
@@ -339,6 +345,30 @@ class ReactorBase:
         except (TypeError, ValueError, KeyError):
             raise ValueError("invalid trigger ID: %r" % (triggerID,)) from None
         event.removeTrigger(phase, trigger)
+
+    def markSystemEventTriggers(self) -> int:
+        """
+        Return a mark for ``getSystemEventTriggers(since=mark)``: the
+        triggers added after this call are those listed since it.  (Not
+        in Twisted: loomd's master marks before it loads a .tac, to tell
+        the triggers the .tac registered.)
+        """
+        return self._triggersAdded
+
+    def getSystemEventTriggers(self, since: int = 0) -> list[SystemEventTrigger]:
+        """
+        Return the triggers not yet run (callWhenRunning's too), in the
+        order they were added: each a SystemEventTrigger (``eventType``,
+        ``phase``, ``callable``, ``args``, ``kw``, and the ``triggerID`` for
+        removeSystemEventTrigger).
+
+        :param since: a mark from markSystemEventTriggers: only the
+            triggers added after it; by default every one, the reactor's
+            own included.
+        """
+        found = [entry for event in self._events.values() for entry in event.triggersSince(since)]
+        found.sort(key=_serial)
+        return [trigger for _, trigger in found]
 
     def fireSystemEvent(self, eventType):
         """Fire eventType: run its triggers, phase by phase."""

@@ -46,6 +46,7 @@ class Launcher:
         self.application = None
         self.uid = self.gid = None
         self._earlyLog = None
+        self._triggerMark = None
 
     def start(self):
         """Run loomd; return the exit status (of the launcher, or of a foreground run)."""
@@ -60,6 +61,9 @@ class Launcher:
                     "--workers needs the epoll, poll or select reactor: "
                     "the asyncio reactor cannot be carried into a forked worker"
                 )
+            # What the .tac adds to the reactor's triggers from here on is
+            # its load's: the workers' master tells them by this mark.
+            self._triggerMark = self.reactor.markSystemEventTriggers()
             self.application = buildApplication(self.options)
             self.uid, self.gid = credentials(self.options, self.application)
             if self.options["check"]:
@@ -117,6 +121,7 @@ class Launcher:
                 self.gid,
                 self._earlyLog,
                 load=buildApplication,
+                triggerMark=self._triggerMark,
             )
         return Daemon(
             self.options, self.reactor, self.application, self.uid, self.gid, self._earlyLog

@@ -34,7 +34,13 @@ The calls the load left scheduled in the master's reactor (a module-level
 ``reactor.callLater`` in the .tac) are the generation's too
 (``Generation.claimDelayedCalls``): each of its workers runs them, and
 cancels those of the other generations, which the master's reactor also
-holds (``Generation.adoptDelayedCalls``).
+holds (``Generation.adoptDelayedCalls``).  So are the system event triggers
+the load registered (a module-level ``reactor.callWhenRunning`` or
+``addSystemEventTrigger``), told from the rest by a mark the master takes
+before it loads (``Generation.claimTriggers``): each of its workers runs
+them as a single daemon would (the startup ones when it starts, the
+shutdown ones when it stops), and removes the other generations'
+(``Generation.adoptTriggers``).
 """
 
 import os
@@ -65,6 +71,9 @@ class Generation:
         share, made by the master before it forks them.
     :ivar delayedCalls: (call, seconds from the claim to its time) of each
         call its load left scheduled in the master's reactor (``claimDelayedCalls``).
+    :ivar triggers: the system event triggers its load registered in the
+        master's reactor (``claimTriggers``), as the reactor's
+        getSystemEventTriggers lists them.
     """
 
     def __init__(self, number: int, application: Any) -> None:
@@ -76,6 +85,7 @@ class Generation:
         self.opened: set[Any] = set()
         self.acceptTable: Any = None
         self.delayedCalls: list[tuple[Any, float]] = []
+        self.triggers: list[Any] = []
         self._socketFiles: dict[str, Any] = {}
 
     def activate(self, reactor: Any, others: "list[Generation]") -> None:
@@ -84,7 +94,9 @@ class Generation:
         descriptors, and close this process's copies of the other
         generations' listening sockets (a copy left open would keep an
         address listening that nobody serves).  A UNIX port leaves its
-        socket file to the master, which bound it.
+        socket file to the master, which bound it.  Of the calls and
+        triggers the loads left in the reactor, this generation's stay and
+        the others' go (adoptDelayedCalls, adoptTriggers).
         """
         for other in others:
             if other is not self:
@@ -99,6 +111,7 @@ class Generation:
             if keep is not None:
                 keep()
         self.adoptDelayedCalls(reactor)
+        self.adoptTriggers(reactor, others)
 
     def claimDelayedCalls(self, reactor: Any, others: "list[Generation]") -> None:
         """
@@ -140,6 +153,67 @@ class Generation:
             if call.active():
                 call.cancel()
         self.delayedCalls = []
+
+    def claimTriggers(self, reactor: Any, mark: int) -> None:
+        """
+        In the master, once this generation's application is loaded and
+        bound: the triggers added to its reactor since mark (taken before
+        the load) are this one's (its .tac's module-level
+        ``callWhenRunning`` and ``addSystemEventTrigger``, its
+        privilegedStartService's).  The master never runs its reactor, so
+        none of them runs there: they stay for every worker it forks to
+        copy, and each worker runs them once, when it starts or stops.
+        """
+        self.triggers = reactor.getSystemEventTriggers(since=mark)
+
+    def adoptTriggers(self, reactor: Any, others: "list[Generation]") -> None:
+        """
+        In a worker, after the fork: remove the triggers of the other
+        generations from its reactor, and keep this one's (an old .tac's
+        start and shutdown triggers must not run in the new generation:
+        test_loadTimeTriggersRunOnceInEachWorkerOfTheirGeneration).
+        """
+        for other in others:
+            if other is not self:
+                _removeTriggers(reactor, other.triggers)
+
+    def dropTriggers(self, reactor: Any) -> None:
+        """In the master, once no worker will be forked for it: remove its triggers."""
+        _removeTriggers(reactor, self.triggers)
+        self.triggers = []
+
+    def loadTimeWarnings(self, workers: int) -> list[str]:
+        """
+        The warnings the master logs when it forks this generation's
+        workers: one naming the calls its load left scheduled, one naming
+        the triggers it registered, since each of the workers runs them
+        once where a single daemon would run them once; none for fewer
+        than 2 workers.
+        """
+        if workers < 2:
+            return []
+        warnings = []
+        if self.delayedCalls:
+            names = ", ".join(sorted({_functionName(call.func) for call, _ in self.delayedCalls}))
+            warnings.append(
+                "warning: generation %d: %d call(s) scheduled while the application loaded "
+                "(reactor.callLater outside startService) run in each of the %d workers, "
+                "once per worker: %s; to run one once per machine, start it in a service "
+                "marked perWorker = False" % (self.number, len(self.delayedCalls), workers, names)
+            )
+        if self.triggers:
+            names = ", ".join(
+                "%s (%s %s)" % (_functionName(trigger.callable), trigger.phase, trigger.eventType)
+                for trigger in self.triggers
+            )
+            warnings.append(
+                "warning: generation %d: %d trigger(s) registered while the application "
+                "loaded (reactor.callWhenRunning or addSystemEventTrigger outside "
+                "startService) run in each of the %d workers, once per worker: %s; to run "
+                "one once per machine, register it in a service marked perWorker = False"
+                % (self.number, len(self.triggers), workers, names)
+            )
+        return warnings
 
     def closeSockets(self) -> None:
         """Close this process's copy of each listening socket of the generation."""
@@ -289,6 +363,20 @@ class Listeners:
             if IListeningPort.providedBy(descriptor) and descriptor not in found:
                 found.append(descriptor)
         return found
+
+
+def _functionName(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _removeTriggers(reactor: Any, triggers: list[Any]) -> None:
+    for trigger in triggers:
+        try:
+            reactor.removeSystemEventTrigger(trigger.triggerID)
+        except ValueError:
+            # Gone already: the reactor's own thread-pool trigger, which
+            # afterFork removes, when the load started the pool.
+            pass
 
 
 def _rememberSocketFile(generation: Generation, address: str) -> None:

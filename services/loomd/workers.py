@@ -139,6 +139,7 @@ class Master:
         earlyLog: Any = None,
         *,
         load: Any = None,
+        triggerMark: int | None = None,
     ) -> None:
         """
         As lifecycle.Daemon's; the number of workers is ``options["workers"]``.
@@ -146,8 +147,14 @@ class Master:
         :param load: called with the options on SIGHUP, returns the
             application loaded again (services.loomd.launcher.buildApplication);
             raises StartupError when it cannot.
+        :param triggerMark: the reactor's markSystemEventTriggers() taken
+            before application was loaded: the triggers added since are
+            its load's (by default, those its privilegedStartService adds).
         """
         self._loadApplication = load
+        if triggerMark is None:
+            triggerMark = reactor.markSystemEventTriggers()
+        self._triggerMark = triggerMark
         self.options = options
         self.reactor = reactor
         self.count = options["workers"]
@@ -197,7 +204,7 @@ class Master:
         self._logging = startup.openLog(options, self._earlyLog, type(self.reactor).__name__)
         self._pidfile = startup.acquirePidfile(options.pidfilePath())
         self._writeTable()
-        self._bind(self._application)
+        self._bind(self._application, self._triggerMark)
         if options["shell"]:
             # Each worker opens its console after the drop: its modules
             # load now, while the interpreter's are in reach (as the single
@@ -207,8 +214,10 @@ class Master:
         if not options["nodaemon"]:
             startup.redirectStreams()
 
-    def _bind(self, application):
-        # privilegedStartService with the ports captured by address.
+    def _bind(self, application, triggerMark):
+        # privilegedStartService with the ports captured by address; the
+        # triggers added since triggerMark (taken before the load) and the
+        # calls no other generation holds are the new generation's.
         generation = Generation(len(self._generations) + 1, application)
         try:
             with self._listeners.capture(self.reactor, generation):
@@ -218,13 +227,17 @@ class Master:
             generation.removeSocketFiles(self._current)
             raise
         generation.claimDelayedCalls(self.reactor, self._generations)
+        generation.claimTriggers(self.reactor, triggerMark)
         self._generations.append(generation)
         if self._current is None:
             self._current = self._listeners.current = generation
         return generation
 
     def _startGeneration(self, generation):
-        _warnOfLoadTimeCalls(generation, self.count)
+        # What the load left runs in each worker: said once per generation,
+        # since a single daemon would run it once.
+        for warning in generation.loadTimeWarnings(self.count):
+            log.msg(warning)
         if self.count > 1:  # one worker has no one to balance with
             generation.acceptTable = AcceptTable(self.count)
         for index in range(self.count):
@@ -509,11 +522,13 @@ class Master:
         log.msg("Received SIGHUP: loading the application again for a new generation of workers.")
         systemd.reloading("reloading: starting a new generation of workers")
         self._reopenLogs()
+        mark = self.reactor.markSystemEventTriggers()
         try:
             application = _reloadApplication(self.options, self._loadApplication)
-            generation = self._bind(application)
+            generation = self._bind(application, mark)
         except StartupError as error:
             self._dropUnclaimedCalls()
+            self._dropTriggersSince(mark)
             self._reloadFailed(str(error))
             return
         self._next = generation
@@ -570,6 +585,7 @@ class Master:
             generation.closeSockets()
             generation.removeSocketFiles(self._current)
             generation.dropDelayedCalls()
+            generation.dropTriggers(self.reactor)
             self._generations.remove(generation)
 
     def _dropUnclaimedCalls(self):
@@ -580,6 +596,13 @@ class Master:
         for call in self.reactor.getDelayedCalls():
             if id(call) not in claimed:
                 call.cancel()
+
+    def _dropTriggersSince(self, mark):
+        # Likewise its triggers (a module-level callWhenRunning before the
+        # line that raised): no worker may run them
+        # (test_aReloadThatFailedLeavesNoTriggersForTheNextGeneration).
+        for trigger in self.reactor.getSystemEventTriggers(since=mark):
+            self.reactor.removeSystemEventTrigger(trigger.triggerID)
 
     def _giveSingletons(self):
         # Worker 0 of the serving generation runs the once-per-machine
@@ -747,26 +770,6 @@ def _forgetModulesNextTo(tac):
         path = os.path.abspath(path)
         if path.startswith(directory) and not path.startswith(kept):
             del sys.modules[name]
-
-
-def _warnOfLoadTimeCalls(generation, count):
-    # Calls the load left scheduled run in each worker (Generation.adoptDelayedCalls):
-    # said once per generation, since a single daemon would run them once.
-    calls = generation.delayedCalls
-    if not calls or count < 2:
-        return
-    names = ", ".join(sorted({_callName(call) for call, _ in calls}))
-    log.msg(
-        "warning: generation %d: %d call(s) scheduled while the application loaded "
-        "(reactor.callLater outside startService) run in each of the %d workers, "
-        "once per worker: %s; to run one once per machine, start it in a service "
-        "marked perWorker = False" % (generation.number, len(calls), count, names)
-    )
-
-
-def _callName(call):
-    func = call.func
-    return getattr(func, "__qualname__", None) or repr(func)
 
 
 def _when(timer):

@@ -172,3 +172,43 @@ def test_runWithoutSignalHandlersLeavesThemAlone(reactor):
         ),
     )
     assert seen == [before]
+
+
+def test_triggersAddedSinceAMarkAreListedInOrder(reactor):
+    events = []
+    old = reactor.addSystemEventTrigger("before", "shutdown", events.append, "old")
+    mark = reactor.markSystemEventTriggers()
+    reactor.callWhenRunning(events.append, "running")
+    reactor.addSystemEventTrigger("during", "reload", events.append, "reloading")
+    reactor.addSystemEventTrigger("before", "shutdown", events.append, "new")
+    listed = [
+        (t.eventType, t.phase, t.callable, t.args, t.kw)
+        for t in reactor.getSystemEventTriggers(since=mark)
+    ]
+    assert listed == [
+        ("startup", "after", events.append, ("running",), {}),
+        ("reload", "during", events.append, ("reloading",), {}),
+        ("shutdown", "before", events.append, ("new",), {}),
+    ]
+    # Without a mark, every trigger not yet run: the reactor's own too.
+    everything = [t.triggerID for t in reactor.getSystemEventTriggers()]
+    assert old in everything and len(everything) > 4
+
+
+def test_triggersListedSinceAMarkCanBeRemovedAndRunOnlyOnce(reactor):
+    events = []
+    reactor.addSystemEventTrigger("before", "shutdown", events.append, "kept")
+    mark = reactor.markSystemEventTriggers()
+    reactor.callWhenRunning(events.append, "removed")
+    reactor.addSystemEventTrigger("before", "shutdown", events.append, "removed")
+    for trigger in reactor.getSystemEventTriggers(since=mark):
+        reactor.removeSystemEventTrigger(trigger.triggerID)
+    assert reactor.getSystemEventTriggers(since=mark) == []
+    mark = reactor.markSystemEventTriggers()
+    reactor.addSystemEventTrigger("after", "shutdown", events.append, "ran")
+    runBriefly(reactor, then=reactor.stop)
+    assert events == ["kept", "ran"]
+    # A trigger that ran is no longer listed (crash() adds the reactor's
+    # own startup trigger again, for a run after it).
+    left = reactor.getSystemEventTriggers(since=mark)
+    assert [(t.eventType, t.phase, t.args) for t in left] == [("startup", "during", ())]
