@@ -266,18 +266,33 @@ class Listeners:
             )
         return self.current.ports.get(key) if self.current is not None else None
 
+    def _listenOrAdopt(
+        self, key: tuple[Any, ...], generation: Generation, bindNew: Any, makePort: Any
+    ) -> tuple[Any, bool]:
+        """
+        Return (port, adopted): a port made by makePort() on a copy of the
+        current generation's socket for key, or one bindNew() binds when no
+        such socket is known; either way the generation's port for key.
+        """
+        known = self._known(key, generation)
+        if known is None or known.socket is None:
+            listening, adopted = bindNew(), False
+        else:
+            listening, adopted = makePort(), True
+            listening.adoptSocket(known.socket.dup())
+        generation.ports[key] = listening
+        return listening, adopted
+
     def _listenTCP(self, reactor: Any, generation: Generation) -> Any:
         bind = type(reactor).listenTCP
 
         def listenTCP(port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
-            key = ("TCP", interface, port)
-            known = self._known(key, generation)
-            if known is None or known.socket is None:
-                listening = bind(reactor, port, factory, backlog, interface)
-            else:
-                listening = tcp.Port(port, factory, backlog, interface, reactor=reactor)
-                listening.adoptSocket(known.socket.dup())
-            generation.ports[key] = listening
+            listening, _ = self._listenOrAdopt(
+                ("TCP", interface, port),
+                generation,
+                lambda: bind(reactor, port, factory, backlog, interface),
+                lambda: tcp.Port(port, factory, backlog, interface, reactor=reactor),
+            )
             return listening
 
         return listenTCP
@@ -288,19 +303,19 @@ class Listeners:
         def listenUNIX(
             address: str, factory: Any, backlog: int = 50, mode: Any = None, wantPID: bool = False
         ) -> Any:
-            key = ("UNIX", address)
-            known = self._known(key, generation)
-            if known is None or known.socket is None:
-                listening = bind(reactor, address, factory, backlog, mode, wantPID)
+            listening, adopted = self._listenOrAdopt(
+                ("UNIX", address),
+                generation,
+                lambda: bind(reactor, address, factory, backlog, mode, wantPID),
+                lambda: unix.Port(address, factory, backlog, mode, wantPID, reactor=reactor),
+            )
+            if not adopted:
                 _rememberSocketFile(generation, address)
             else:
-                listening = unix.Port(address, factory, backlog, mode, wantPID, reactor=reactor)
-                listening.adoptSocket(known.socket.dup())
                 # The file goes with the last generation listening there.
                 bound = self.current._socketFiles.get(address) if self.current else None
                 if bound is not None:
                     generation._socketFiles[address] = bound
-            generation.ports[key] = listening
             return listening
 
         return listenUNIX
@@ -315,14 +330,12 @@ class Listeners:
             # stops are read by the new one: the master's copy keeps the
             # socket, and its buffer, open through the switch
             # (test_loomd_workers_udp.py::test_udpPortIsAdoptedAcrossAReload).
-            key = ("UDP", interface, port)
-            known = self._known(key, generation)
-            if known is None or known.socket is None:
-                listening = bind(reactor, port, protocol, interface, maxPacketSize)
-            else:
-                listening = udp.Port(port, protocol, interface, maxPacketSize, reactor=reactor)
-                listening.adoptSocket(known.socket.dup())
-            generation.ports[key] = listening
+            listening, _ = self._listenOrAdopt(
+                ("UDP", interface, port),
+                generation,
+                lambda: bind(reactor, port, protocol, interface, maxPacketSize),
+                lambda: udp.Port(port, protocol, interface, maxPacketSize, reactor=reactor),
+            )
             return listening
 
         return listenUDP
