@@ -196,6 +196,25 @@ class LatencyProxyFactory(ProxyFactory):
         return waiter
 
 
+class Build(pb.Referenceable):
+    """The last step of the chains the pipelining tests send (Buildbot's shape)."""
+
+    def __init__(self, builder, number):
+        self.builder = builder
+        self.number = number
+
+    def remote_getResults(self):
+        return "%s build %d: success" % (self.builder, self.number)
+
+
+class Builder(pb.Referenceable):
+    def __init__(self, name):
+        self.name = name
+
+    def remote_getBuild(self, number):
+        return Build(self.name, number)
+
+
 class PlainBroker(pb.Broker):
     """A Loom server Broker that offers only Twisted's dialects: no pipelining."""
 

@@ -14,26 +14,9 @@ from protocols.pb import banana, pb
 from reactor.eventual import send, sendOnly
 from reactor.failure import Failure
 
-from .pbhelpers import Connection
+from .pbhelpers import Builder, Connection
 
 pytestmark = pytest.mark.timeout(30)
-
-
-class Build(pb.Referenceable):
-    def __init__(self, builder, number):
-        self.builder = builder
-        self.number = number
-
-    def remote_getResults(self):
-        return "%s build %d: success" % (self.builder, self.number)
-
-
-class Builder(pb.Referenceable):
-    def __init__(self, name):
-        self.name = name
-
-    def remote_getBuild(self, number):
-        return Build(self.name, number)
 
 
 class Info(pb.Copyable):

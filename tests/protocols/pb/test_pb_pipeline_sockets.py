@@ -12,39 +12,16 @@ from protocols.pb import pb
 from reactor.defer import Deferred
 from reactor.eventual import send, when
 
-from .pbhelpers import CountingClientFactory, LatencyProxyFactory
+from .pbhelpers import Builder, CountingClientFactory, LatencyProxyFactory, PlainBroker
 
 pytestmark = pytest.mark.timeout(30)
 
 LATENCY = 0.05
 
 
-class Build(pb.Referenceable):
-    def __init__(self, builder, number):
-        self.builder = builder
-        self.number = number
-
-    def remote_getResults(self):
-        return "%s build %d: success" % (self.builder, self.number)
-
-
-class Builder(pb.Referenceable):
-    def __init__(self, name):
-        self.name = name
-
-    def remote_getBuild(self, number):
-        return Build(self.name, number)
-
-
 class Status(pb.Root):
     def remote_getBuilder(self, name):
         return Builder(name)
-
-
-class PlainBroker(pb.Broker):
-    """A Loom server Broker that offers only Twisted's dialects."""
-
-    knownDialects = [b"pb", b"none"]
 
 
 class _ServerFactory(pb.PBServerFactory):
