@@ -177,85 +177,163 @@ def b1282int(digits: bytes) -> int:
 
 _SMALL_INTS = [bytes((value, 0x81)) for value in range(0x80)]
 _LIST_HEADERS = [bytes((count, 0x80)) for count in range(0x80)]
+_STRING_HEADERS = [bytes((size, 0x82)) for size in range(0x80)]
 _TYPE_BYTE = re.compile(rb"[\x80-\xff]")
 
 
-class _Encoder:
-    """Encode one expression into a list of byte strings."""
-
-    __slots__ = ("parts", "vocabulary", "sizeLimit", "largestLong")
-
-    def __init__(self, vocabulary: dict[bytes, bytes], sizeLimit: int, prefixLimit: int) -> None:
-        self.parts: list[bytes] = []
-        self.vocabulary = vocabulary
-        self.sizeLimit = sizeLimit
-        self.largestLong = 2 ** (prefixLimit * 7) - 1
-
-    def encode(self, item: Any) -> None:
-        append = self.parts.append
-        kind = type(item)
-        if kind is bytes:
-            self.encodeBytes(item)
-        elif kind is list or kind is tuple:
-            if len(item) > self.sizeLimit:
-                raise BananaError("list/tuple is too long to send (%d)" % (len(item),))
-            count = len(item)
-            append(_LIST_HEADERS[count] if count < 0x80 else _b128(count) + b"\x80")
-            # The leaves most PB messages are made of are encoded here, in
-            # line; anything else recurses.
-            vocabulary = self.vocabulary
-            encode = self.encode
-            for element in item:
-                kind = type(element)
-                if kind is bytes:
-                    word = vocabulary.get(element)
-                    if word is not None:
-                        append(word)
-                    elif len(element) < 0x80:
-                        append(bytes((len(element), 0x82)) + element)
-                    else:
-                        self.encodeBytes(element)
-                elif kind is int and 0 <= element < 0x4000:
-                    # Request ids and small counts: one or two prefix bytes.
-                    if element < 0x80:
-                        append(_SMALL_INTS[element])
-                    else:
-                        append(bytes((element & 0x7F, element >> 7, 0x81)))
+def _encodeInto(out: bytearray, item: Any, vocabulary: dict[bytes, bytes], banana: Any) -> None:
+    # Append item's encoding to out.  banana gives the limits (sizeLimit,
+    # prefixLimit); read only when an item comes near one.
+    kind = type(item)
+    if kind is list or kind is tuple:
+        count = len(item)
+        if count > banana.sizeLimit:
+            raise BananaError("list/tuple is too long to send (%d)" % (count,))
+        out += _LIST_HEADERS[count] if count < 0x80 else _b128(count) + b"\x80"
+        # The leaves most PB messages are made of are encoded here, in
+        # line; anything else recurses.
+        for element in item:
+            kind = type(element)
+            if kind is bytes:
+                word = vocabulary.get(element)
+                if word is not None:
+                    out += word
+                elif len(element) < 0x80:
+                    out += _STRING_HEADERS[len(element)]
+                    out += element
                 else:
-                    encode(element)
-        elif kind is int or kind is bool:
-            self.encodeInt(int(item))
-        elif kind is float:
-            append(b"\x84" + _FLOAT.pack(item))
-        elif isinstance(item, (list, tuple)):
-            self.encode(list(item))
-        else:
-            raise BananaError("Banana cannot send %s objects: %r" % (kind.__name__, item))
+                    _encodeBytes(out, element, vocabulary, banana)
+            elif kind is int and 0 <= element < 0x4000:
+                # Request ids and small counts: one or two prefix bytes.
+                if element < 0x80:
+                    out += _SMALL_INTS[element]
+                else:
+                    out += bytes((element & 0x7F, element >> 7, 0x81))
+            else:
+                _encodeInto(out, element, vocabulary, banana)
+    elif kind is bytes:
+        _encodeBytes(out, item, vocabulary, banana)
+    elif kind is int or kind is bool:
+        _encodeInt(out, int(item), banana)
+    elif kind is float:
+        out += b"\x84"
+        out += _FLOAT.pack(item)
+    elif isinstance(item, (list, tuple)):
+        _encodeInto(out, list(item), vocabulary, banana)
+    else:
+        raise BananaError("Banana cannot send %s objects: %r" % (kind.__name__, item))
 
-    def encodeBytes(self, item: bytes) -> None:
-        word = self.vocabulary.get(item)
-        if word is not None:
-            self.parts.append(word)
+
+def _encodeBytes(out: bytearray, item: bytes, vocabulary: dict[bytes, bytes], banana: Any) -> None:
+    word = vocabulary.get(item)
+    if word is not None:
+        out += word
+        return
+    if len(item) > banana.sizeLimit:
+        raise BananaError("byte string is too long to send (%d)" % (len(item),))
+    out += _b128(len(item))
+    out += b"\x82"
+    out += item
+
+
+def _encodeInt(out: bytearray, value: int, banana: Any) -> None:
+    if value >= 0:
+        if value <= _LARGEST_INT:
+            out += _b128(value)
+            out += b"\x81"
             return
-        if len(item) > self.sizeLimit:
-            raise BananaError("byte string is too long to send (%d)" % (len(item),))
-        self.parts.append(_b128(len(item)) + b"\x82")
-        self.parts.append(item)
+        if value >= 2 ** (banana.prefixLimit * 7):
+            raise BananaError("int is too large to send (%d)" % (value,))
+        out += _b128(value)
+        out += b"\x85"
+    elif value >= _SMALLEST_INT:
+        out += _b128(-value)
+        out += b"\x83"
+    else:
+        if -value >= 2 ** (banana.prefixLimit * 7):
+            raise BananaError("int is too large to send (%d)" % (value,))
+        out += _b128(-value)
+        out += b"\x86"
 
-    def encodeInt(self, value: int) -> None:
-        if value >= 0:
-            if value <= _LARGEST_INT:
-                self.parts.append(_b128(value) + b"\x81")
-                return
-            if value > self.largestLong:
-                raise BananaError("int is too large to send (%d)" % (value,))
-            self.parts.append(_b128(value) + b"\x85")
-        elif value >= _SMALLEST_INT:
-            self.parts.append(_b128(-value) + b"\x83")
+
+class _DefaultLimits:
+    # The limits of the module-level encode(): Twisted's defaults.
+    sizeLimit = SIZE_LIMIT
+
+    @property
+    def prefixLimit(self) -> int:
+        return _PREFIX_LIMIT
+
+
+_DEFAULT_LIMITS = _DefaultLimits()
+
+
+class _NotSmall(Exception):
+    """Not for _readSmall: the general decoder reads it (or says what is wrong)."""
+
+
+def _readSmall(
+    buffer: bytes,
+    position: int,
+    count: int,
+    vocabulary: dict[int, bytes],
+    sizeLimit: int,
+    depth: int,
+) -> tuple[list[Any], int]:
+    """
+    Read a list of count items at position, all in buffer; return it and
+    where it ends.
+
+    The small-message path: items with prefixes of at most two bytes
+    (numbers below 16384) that are lists, ints, short-enough strings and
+    known vocabulary words, lists nested at most depth deep.  Anything
+    else -- a longer prefix, a float, an unknown type byte or word, a limit
+    broken, the buffer ending -- raises _NotSmall or IndexError, and the
+    general decoder starts the expression again, reading it or naming what
+    is wrong with it.
+    """
+    items: list[Any] = []
+    append = items.append
+    while count:
+        count -= 1
+        kind = buffer[position]
+        if kind & 0x80:
+            number = 0
+            position += 1
         else:
-            if -value > self.largestLong:
-                raise BananaError("int is too large to send (%d)" % (value,))
-            self.parts.append(_b128(-value) + b"\x86")
+            number = kind
+            kind = buffer[position + 1]
+            if kind & 0x80:
+                position += 2
+            else:
+                number |= kind << 7
+                kind = buffer[position + 2]
+                if not kind & 0x80:
+                    raise _NotSmall()
+                position += 3
+        if kind == _VOCAB:
+            word = vocabulary.get(number)
+            if word is None:
+                raise _NotSmall()
+            append(word)
+        elif kind == _INT:
+            append(number)
+        elif kind == _STRING:
+            stop = position + number
+            if number > sizeLimit or stop > len(buffer):
+                raise _NotSmall()
+            append(buffer[position:stop])
+            position = stop
+        elif kind == _LIST:
+            if number > sizeLimit or not depth:
+                raise _NotSmall()
+            item, position = _readSmall(buffer, position, number, vocabulary, sizeLimit, depth - 1)
+            append(item)
+        elif kind == _NEG:
+            append(-number)
+        else:
+            raise _NotSmall()
+    return items, position
 
 
 class Banana(Protocol):
@@ -365,15 +443,27 @@ class Banana(Protocol):
         :raises BananaError: expression holds something Banana cannot carry
             or breaks a size limit; nothing is written then.
         """
-        encoder = _Encoder(self._vocabulary, self.sizeLimit, self.prefixLimit)
-        encoder.encode(expression)
-        self.transport.write(b"".join(encoder.parts))  # type: ignore[union-attr]
+        out = bytearray()
+        _encodeInto(out, expression, self._vocabulary, self)
+        self.transport.write(bytes(out))  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
         """Decode whole items from data; hand each top-level one on."""
         if self._broken:
             return
         buffer = self._buffer + data if self._buffer else data
+        if not self.listStack and self.currentDialect is not None:
+            # Whole expressions of small items first (see _readSmall); the
+            # general decoder takes over from the first one that is not.
+            position = self._decodeSmall(buffer)
+            if position:
+                if self._broken:
+                    return
+                self._offset += position
+                if position == len(buffer):
+                    self._buffer = b""
+                    return
+                buffer = buffer[position:]
         try:
             consumed = self._decode(buffer)
         except BananaError as error:
@@ -382,6 +472,39 @@ class Banana(Protocol):
         if not self._broken:
             self._buffer = buffer[consumed:]
             self._offset += consumed
+
+    def _decodeSmall(self, buffer: bytes) -> int:
+        # Hand on the whole top-level lists at the start of buffer that
+        # _readSmall reads; return how many bytes they took.
+        if self.prefixLimit < 2 or self.maxDepth < 1:
+            return 0
+        vocabulary = self._incoming or {}
+        sizeLimit = self.sizeLimit
+        expressionLimit = self.expressionLimit
+        depth = self.maxDepth - 1
+        end = len(buffer)
+        position = 0
+        while position < end:
+            try:
+                count = buffer[position]
+                if count == _LIST:
+                    count, start = 0, position + 1
+                elif count & 0x80 or buffer[position + 1] != _LIST:
+                    return position
+                else:
+                    start = position + 2
+                if count > sizeLimit:
+                    return position
+                expression, stop = _readSmall(buffer, start, count, vocabulary, sizeLimit, depth)
+            except (_NotSmall, IndexError):
+                return position
+            if stop - position > expressionLimit:
+                return position
+            position = stop
+            self.expressionReceived(expression)
+            if self._broken:
+                return position
+        return position
 
     def _decode(self, buffer: bytes) -> int:
         # Returns how much of buffer was consumed: everything but an
@@ -502,9 +625,9 @@ class _Codec(Banana):
 
 def encode(expression: Any) -> bytes:
     """Encode one expression (no vocabulary), as Twisted's banana.encode does."""
-    encoder = _Encoder({}, SIZE_LIMIT, _PREFIX_LIMIT)
-    encoder.encode(expression)
-    return b"".join(encoder.parts)
+    out = bytearray()
+    _encodeInto(out, expression, {}, _DEFAULT_LIMITS)
+    return bytes(out)
 
 
 def decode(data: bytes) -> Any:

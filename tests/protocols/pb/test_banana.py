@@ -259,3 +259,11 @@ def test_roundTripsInEitherDialect(expression):
     client.sendEncoded(expression)
     pump.flush()
     assert server.expressions == [expression]
+
+
+def test_emptyListsThenMoreInOneChunk():
+    # An empty list is one type byte: the next item's first byte is not
+    # its prefix, even when it is a type byte too.
+    server, client, pump = _pair()
+    server.dataReceived(b"\x80\x80" + b"\x00\x81" * 130 + b"\x01\x80\x80")
+    assert server.expressions == [[], []] + [0] * 130 + [[[]]]
