@@ -229,6 +229,9 @@ class Broker(Banana):
         kw: Any = None,
     ) -> Any:
         """Jelly object for the peer, as seen by perspective (a Deferred: when it fires)."""
+        kind = type(object)
+        if kind is int or kind is bytes or kind is float:
+            return object  # as jelly() would, without the perspective's setting
         if isinstance(object, Deferred):
             return object.addCallback(self.serialize, perspective)
         self.serializingPerspective = perspective
@@ -239,6 +242,8 @@ class Broker(Banana):
 
     def unserialize(self, sexp: Any, perspective: Any = None) -> Any:
         """Unjelly what the peer sent, references made for perspective."""
+        if type(sexp) is not list:
+            return sexp  # as unjelly() would, without the perspective's setting
         self.unserializingPerspective = perspective
         try:
             return unjelly(sexp, self.security, None, self)
@@ -265,10 +270,11 @@ class Broker(Banana):
 
         :raises DeadReferenceError: the connection is lost.
         """
-        answerRequired = bool(kw.pop("pbanswer", True))
-        return self.sendRequest(
-            prefix + b"message", perspective, objectID, message, args, kw, answerRequired
-        )[1]
+        answerRequired = bool(kw.pop("pbanswer", True)) if kw else True
+        command = prefix + b"message" if prefix else b"message"
+        return self.sendRequest(command, perspective, objectID, message, args, kw, answerRequired)[
+            1
+        ]
 
     _sendMessage = sendMessage  # Twisted's name
 
@@ -298,9 +304,10 @@ class Broker(Banana):
         except Exception:
             return None, fail(Failure())
         requestID = self.newRequestID()
-        expression = (command, requestID, objectID, message, int(answerRequired))
         try:
-            self.sendCall(*expression, netArgs, netKw)
+            self.sendCall(
+                command, requestID, objectID, message, int(answerRequired), netArgs, netKw
+            )
         except BananaError:
             return None, fail(Failure())
         if not answerRequired:
@@ -331,7 +338,10 @@ class Broker(Banana):
             self.protocolViolation("non-command expression %.80r" % (expression,))
             return
         command = expression[0]
-        handler = getattr(self, "proto_" + command.decode("ascii", "replace"), None)
+        name = _HANDLER_NAMES.get(command)
+        if name is None:
+            name = "proto_" + command.decode("ascii", "replace")
+        handler = getattr(self, name, None)
         if handler is None:
             self.sendCall(b"didNotUnderstand", command)
             return
@@ -592,9 +602,12 @@ class Broker(Banana):
 
     def localObjectForID(self, luid: Any) -> Any:
         """Return our object the peer knows as luid, or None."""
-        if isinstance(luid, str):
+        kind = type(luid)
+        if kind is str:
             luid = luid.encode("utf-8")
-        local = self.localObjects.get(luid) if type(luid) in (int, bytes) else None
+        elif kind is not bytes and kind is not int:
+            return None
+        local = self.localObjects.get(luid)
         return None if local is None else local.object
 
     def registerReference(self, object: Any) -> Any:
@@ -707,6 +720,14 @@ class Broker(Banana):
         cache = self.locallyCachedObjects.pop(objectID, None)
         if cache is not None:
             cache.broker = None
+
+
+# The handler of each command a Broker knows, by the command's bytes: the
+# name is looked up on the instance, so a subclass or an instance may
+# replace a handler (a command not listed gets its name built).
+_HANDLER_NAMES = {
+    name[len("proto_") :].encode("ascii"): name for name in dir(Broker) if name.startswith("proto_")
+}
 
 
 def _describeJelly(netResult: Any) -> str:

@@ -28,7 +28,7 @@ def _call(method: Any, args: Any, kw: Any) -> Any:
     if type(args) is not tuple and type(args) is not list or type(kw) is not dict:
         raise TypeError("remote call arguments must be a tuple and a dict")
     try:
-        return method(*args, **_textKeys(kw))
+        return method(*args, **_textKeys(kw)) if kw else method(*args)
     except TypeError:
         log.msg("%s didn't accept %r and %r" % (method, args, kw))
         raise

@@ -160,6 +160,10 @@ def int2b128(integer: int, stream: Callable[[bytes], object]) -> None:
 def _b128(integer: int) -> bytes:
     if integer < 0x80:
         return bytes((integer,))
+    if integer < 0x200000:  # request ids, lengths: two or three digits
+        if integer < 0x4000:
+            return bytes((integer & 0x7F, integer >> 7))
+        return bytes((integer & 0x7F, integer >> 7 & 0x7F, integer >> 14))
     digits = bytearray()
     while integer:
         digits.append(integer & 0x7F)
@@ -203,12 +207,13 @@ def _encodeInto(out: bytearray, item: Any, vocabulary: dict[bytes, bytes], banan
                     out += element
                 else:
                     _encodeBytes(out, element, vocabulary, banana)
-            elif kind is int and 0 <= element < 0x4000:
-                # Request ids and small counts: one or two prefix bytes.
+            elif kind is int and 0 <= element <= _LARGEST_INT:
+                # Request ids and small counts.
                 if element < 0x80:
                     out += _SMALL_INTS[element]
                 else:
-                    out += bytes((element & 0x7F, element >> 7, 0x81))
+                    out += _b128(element)
+                    out += b"\x81"
             else:
                 _encodeInto(out, element, vocabulary, banana)
     elif kind is bytes:
@@ -284,8 +289,8 @@ def _readSmall(
     Read a list of count items at position, all in buffer; return it and
     where it ends.
 
-    The small-message path: items with prefixes of at most two bytes
-    (numbers below 16384) that are lists, ints, short-enough strings and
+    The small-message path: items with prefixes of at most four bytes
+    (numbers below 2**28) that are lists, ints, short-enough strings and
     known vocabulary words, lists nested at most depth deep.  Anything
     else -- a longer prefix, a float, an unknown type byte or word, a limit
     broken, the buffer ending -- raises _NotSmall or IndexError, and the
@@ -306,11 +311,23 @@ def _readSmall(
             if kind & 0x80:
                 position += 2
             else:
+                # Request ids grow past two digits in a long-lived
+                # connection: up to four are read here.
                 number |= kind << 7
                 kind = buffer[position + 2]
-                if not kind & 0x80:
-                    raise _NotSmall()
-                position += 3
+                if kind & 0x80:
+                    position += 3
+                else:
+                    number |= kind << 14
+                    kind = buffer[position + 3]
+                    if kind & 0x80:
+                        position += 4
+                    else:
+                        number |= kind << 21
+                        kind = buffer[position + 4]
+                        if not kind & 0x80:
+                            raise _NotSmall()
+                        position += 5
         if kind == _VOCAB:
             word = vocabulary.get(number)
             if word is None:
@@ -476,7 +493,7 @@ class Banana(Protocol):
     def _decodeSmall(self, buffer: bytes) -> int:
         # Hand on the whole top-level lists at the start of buffer that
         # _readSmall reads; return how many bytes they took.
-        if self.prefixLimit < 2 or self.maxDepth < 1:
+        if self.prefixLimit < 4 or self.maxDepth < 1:
             return 0
         vocabulary = self._incoming or {}
         sizeLimit = self.sizeLimit

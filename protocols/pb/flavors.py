@@ -118,10 +118,10 @@ class Referenceable(Serializable):
         """Run the remote_ method for message; return its serialized result."""
         args = broker.unserialize(args)
         kw = broker.unserialize(kw)
-        name = _methodName(message)
-        method = getattr(self, "remote_%s" % (name,), None)
+        name = "remote_" + _methodName(message)
+        method = getattr(self, name, None)
         if method is None:
-            raise NoSuchMethod("No such method: remote_%s" % (name,))
+            raise NoSuchMethod("No such method: %s" % (name,))
         return broker.serialize(_call(method, args, kw), self.perspective)
 
     def jellyFor(self, jellier: Any) -> Any:

@@ -289,7 +289,9 @@ class SecurityOptions:
 
     def isTypeAllowed(self, typeName: str | bytes) -> bool:
         """Whether the atom typeName may be unjellied."""
-        return _tag(typeName) in self.allowedTypes
+        if type(typeName) is not bytes:
+            typeName = _tag(typeName)
+        return typeName in self.allowedTypes
 
     def classForName(self, name: bytes) -> type | None:
         """The allowed class whose qualified name is name, or None (Loom's own)."""
