@@ -211,6 +211,10 @@ def _encodeInto(out: bytearray, item: Any, vocabulary: dict[bytes, bytes], banan
                 # Request ids and small counts.
                 if element < 0x80:
                     out += _SMALL_INTS[element]
+                elif element < 0x4000:
+                    out += bytes((element & 0x7F, element >> 7, 0x81))
+                elif element < 0x200000:
+                    out += bytes((element & 0x7F, element >> 7 & 0x7F, element >> 14, 0x81))
                 else:
                     out += _b128(element)
                     out += b"\x81"
@@ -273,6 +277,9 @@ class _DefaultLimits:
 _DEFAULT_LIMITS = _DefaultLimits()
 
 
+_NO_WORDS: dict[int, bytes] = {}
+
+
 class _NotSmall(Exception):
     """Not for _readSmall: the general decoder reads it (or says what is wrong)."""
 
@@ -297,56 +304,57 @@ def _readSmall(
     general decoder starts the expression again, reading it or naming what
     is wrong with it.
     """
+    # Literal type bytes and comparisons rather than masks: this loop runs
+    # once per item of every message, and each bytecode counts.
     items: list[Any] = []
     append = items.append
-    while count:
-        count -= 1
+    for _ in range(count):
         kind = buffer[position]
-        if kind & 0x80:
+        if kind >= 0x80:
             number = 0
             position += 1
         else:
             number = kind
             kind = buffer[position + 1]
-            if kind & 0x80:
+            if kind >= 0x80:
                 position += 2
             else:
                 # Request ids grow past two digits in a long-lived
                 # connection: up to four are read here.
                 number |= kind << 7
                 kind = buffer[position + 2]
-                if kind & 0x80:
+                if kind >= 0x80:
                     position += 3
                 else:
                     number |= kind << 14
                     kind = buffer[position + 3]
-                    if kind & 0x80:
+                    if kind >= 0x80:
                         position += 4
                     else:
                         number |= kind << 21
                         kind = buffer[position + 4]
-                        if not kind & 0x80:
+                        if kind < 0x80:
                             raise _NotSmall()
                         position += 5
-        if kind == _VOCAB:
+        if kind == 0x81:  # INT
+            append(number)
+        elif kind == 0x87:  # VOCAB
             word = vocabulary.get(number)
             if word is None:
                 raise _NotSmall()
             append(word)
-        elif kind == _INT:
-            append(number)
-        elif kind == _STRING:
+        elif kind == 0x82:  # STRING
             stop = position + number
             if number > sizeLimit or stop > len(buffer):
                 raise _NotSmall()
             append(buffer[position:stop])
             position = stop
-        elif kind == _LIST:
+        elif kind == 0x80:  # LIST
             if number > sizeLimit or not depth:
                 raise _NotSmall()
             item, position = _readSmall(buffer, position, number, vocabulary, sizeLimit, depth - 1)
             append(item)
-        elif kind == _NEG:
+        elif kind == 0x83:  # NEG
             append(-number)
         else:
             raise _NotSmall()
@@ -472,12 +480,11 @@ class Banana(Protocol):
         if not self.listStack and self.currentDialect is not None:
             # Whole expressions of small items first (see _readSmall); the
             # general decoder takes over from the first one that is not.
+            # (It measures an expression from the stream offset it starts
+            # at, so skipping _offset past these is harmless.)
             position = self._decodeSmall(buffer)
             if position:
-                if self._broken:
-                    return
-                self._offset += position
-                if position == len(buffer):
+                if self._broken or position == len(buffer):
                     self._buffer = b""
                     return
                 buffer = buffer[position:]
@@ -495,27 +502,27 @@ class Banana(Protocol):
         # _readSmall reads; return how many bytes they took.
         if self.prefixLimit < 4 or self.maxDepth < 1:
             return 0
-        vocabulary = self._incoming or {}
+        vocabulary = self._incoming or _NO_WORDS
         sizeLimit = self.sizeLimit
-        expressionLimit = self.expressionLimit
-        depth = self.maxDepth - 1
         end = len(buffer)
         position = 0
         while position < end:
             try:
                 count = buffer[position]
-                if count == _LIST:
+                if count == 0x80:  # an empty list
                     count, start = 0, position + 1
-                elif count & 0x80 or buffer[position + 1] != _LIST:
-                    return position
+                elif count >= 0x80 or buffer[position + 1] != 0x80:
+                    return position  # not a list, or one of 128 items or more
                 else:
                     start = position + 2
                 if count > sizeLimit:
                     return position
-                expression, stop = _readSmall(buffer, start, count, vocabulary, sizeLimit, depth)
+                expression, stop = _readSmall(
+                    buffer, start, count, vocabulary, sizeLimit, self.maxDepth - 1
+                )
             except (_NotSmall, IndexError):
                 return position
-            if stop - position > expressionLimit:
+            if stop - position > self.expressionLimit:
                 return position
             position = stop
             self.expressionReceived(expression)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import types
-from itertools import islice
 from typing import Any, Callable, Iterable
 
 __all__ = [
@@ -690,12 +689,13 @@ def unjelly(
     if sexp:
         atom = sexp[0]
         if atom == tuple_atom:
-            for item in islice(sexp, 1, None):
+            items = sexp[1:]
+            for item in items:
                 if type(item) is list:
                     break
             else:
                 if taster.isTypeAllowed(tuple_atom):
-                    return tuple(islice(sexp, 1, None))
+                    return tuple(items)
         elif atom == dictionary_atom and len(sexp) == 1 and taster.isTypeAllowed(dictionary_atom):
             return {}
     return _Unjellier(taster, persistentLoad, invoker).unjellyFull(sexp)
