@@ -30,8 +30,8 @@ connection: a sender with that many unreleased holds further messages in
 the promise until an answer comes (sequential, as against a Twisted peer),
 and a peer that asks the receiver to keep more is dropped.
 
-This module is the sender's half; the receiver's is in the Broker
-(protocols.pb._broker), which holds KeptAnswer records.
+This module is the sender's half; the receiver's is the Broker's
+KeptAnswers part (protocols.pb._keptanswers), which holds KeptAnswer records.
 """
 
 from __future__ import annotations
