@@ -37,7 +37,11 @@ Wire warts kept for compatibility:
   go out as VOCAB numbers; they decode back to the same bytes.
 
 Loom's decoder walks the buffer by index (Twisted re-slices the buffer for
-every item, which is quadratic in the number of items in one read).
+every item, which is quadratic in the number of items in one read).  PB's
+calls and answers -- whole lists of short items, each in one read -- go
+through _readSmall, a tighter reader that hands anything else (a long
+prefix, a float, a limit reached, the read ending mid-message) to the
+general decoder, which reads it or names what is wrong with it.
 """
 
 from __future__ import annotations
