@@ -1,9 +1,18 @@
 """
-The Broker: one PB connection's state -- the objects each side sent by
-reference or by cache, the answers awaited -- and the messages that change it.
+The Broker: one end of a PB connection -- the calls it sends, the answers
+it awaits, the calls it answers -- built on banana.
 
 See protocols.pb.pb for the wire format and the rules; this module holds
-the machinery, pb re-exports the names.
+the machinery, pb re-exports the names.  Two parts of a Broker's state have
+modules of their own: the objects each side sent by reference or by cache
+(protocols.pb._objecttables) and the answers kept for the peer's pipelined
+messages (protocols.pb._keptanswers).
+
+The hot path is a call's round trip: callRemote -> sendRequest -> banana's
+encoder -> one write; the peer's read -> banana's small-message reader ->
+expressionReceived -> proto_message -> the method -> _sendAnswer -> one
+write.  Whatever can wait until after the write does (a request's Deferred
+is made after its message is sent).
 """
 
 from __future__ import annotations
@@ -11,11 +20,21 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable
 
-from protocols.pb._failures import CopyableFailure, RemoteError, failure2Copyable
-from protocols.pb._pipeline import MAX_KEPT_ANSWERS, PIPELINING_DIALECT, KeptAnswer
+from protocols.pb._failures import (
+    CopyableFailure,
+    DeadReferenceError,
+    Error,
+    PBConnectionLost,
+    PipelineError,
+    RemoteError,
+    failure2Copyable,
+)
+from protocols.pb._keptanswers import KeptAnswers
+from protocols.pb._objecttables import MAX_BROKER_REFS, ObjectTables
+from protocols.pb._pipeline import PIPELINING_DIALECT, KeptAnswer
 from protocols.pb._references import Local, RemoteMethod, RemoteReference
 from protocols.pb.banana import Banana, BananaError
-from protocols.pb.flavors import ProtocolError, RemoteCacheObserver
+from protocols.pb.flavors import ProtocolError
 from protocols.pb.jelly import (
     InsecureJelly,
     Jellyable,
@@ -42,33 +61,8 @@ __all__ = [
     "RemoteReference",
 ]
 
-MAX_BROKER_REFS = 1024
 
-
-class DeadReferenceError(ProtocolError):
-    """A call through a reference whose connection is gone."""
-
-
-class Error(Exception):
-    """
-    An error a remote method raises on purpose: sent to the caller without
-    being logged here.
-    """
-
-
-class PBConnectionLost(Exception):
-    """The connection was lost before the answer came."""
-
-
-class PipelineError(Error):
-    """
-    A message pipelined to an answer could not be delivered: no such
-    answer is kept (never asked for, or released), or the answer is not a
-    reference to one of the peer's objects.
-    """
-
-
-class Broker(Banana):
+class Broker(ObjectTables, KeptAnswers, Banana):
     """
     One end of a PB connection (client or server).
 
@@ -157,24 +151,14 @@ class Broker(Banana):
         waiting, self.waitingForAnswers = self.waitingForAnswers, {}
         for deferred in waiting.values():
             deferred.errback(Failure(PBConnectionLost(reason)))
-        cached, self.remotelyCachedObjects = self.remotelyCachedObjects, {}
-        for local in cached.values():
-            observer = RemoteCacheObserver(self, local.object, local.perspective)
-            try:
-                local.object.stoppedObserving(local.perspective, observer)
-            except Exception:
-                log.err(None, "Error in stoppedObserving")
+        self._stopObserving()
         notifiers, self.disconnects = self.disconnects, []
         for notifier in notifiers:
             try:
                 notifier()
             except Exception:
                 log.err(None, "Error in a PB disconnect notifier")
-        self.localObjects = {}
-        self.luids = {}
-        self.remotelyCachedLUIDs = {}
-        self.locallyCachedObjects = {}
-        self._localCleanup = {}
+        self._forgetObjects()
         self.keptAnswers = {}
         self.keptRequests = set()
         Banana.connectionLost(self, reason)
@@ -229,6 +213,9 @@ class Broker(Banana):
         kw: Any = None,
     ) -> Any:
         """Jelly object for the peer, as seen by perspective (a Deferred: when it fires)."""
+        kind = type(object)
+        if kind is int or kind is bytes or kind is float:
+            return object  # as jelly() would, without the perspective's setting
         if isinstance(object, Deferred):
             return object.addCallback(self.serialize, perspective)
         self.serializingPerspective = perspective
@@ -239,6 +226,8 @@ class Broker(Banana):
 
     def unserialize(self, sexp: Any, perspective: Any = None) -> Any:
         """Unjelly what the peer sent, references made for perspective."""
+        if type(sexp) is not list:
+            return sexp  # as unjelly() would, without the perspective's setting
         self.unserializingPerspective = perspective
         try:
             return unjelly(sexp, self.security, None, self)
@@ -265,10 +254,11 @@ class Broker(Banana):
 
         :raises DeadReferenceError: the connection is lost.
         """
-        answerRequired = bool(kw.pop("pbanswer", True))
-        return self.sendRequest(
-            prefix + b"message", perspective, objectID, message, args, kw, answerRequired
-        )[1]
+        answerRequired = bool(kw.pop("pbanswer", True)) if kw else True
+        command = prefix + b"message" if prefix else b"message"
+        return self.sendRequest(command, perspective, objectID, message, args, kw, answerRequired)[
+            1
+        ]
 
     _sendMessage = sendMessage  # Twisted's name
 
@@ -298,9 +288,10 @@ class Broker(Banana):
         except Exception:
             return None, fail(Failure())
         requestID = self.newRequestID()
-        expression = (command, requestID, objectID, message, int(answerRequired))
         try:
-            self.sendCall(*expression, netArgs, netKw)
+            self.sendCall(
+                command, requestID, objectID, message, int(answerRequired), netArgs, netKw
+            )
         except BananaError:
             return None, fail(Failure())
         if not answerRequired:
@@ -311,18 +302,6 @@ class Broker(Banana):
         self.waitingForAnswers[requestID] = deferred
         return requestID, deferred
 
-    def canKeepAnswer(self) -> bool:
-        """Whether the peer may be asked to keep one more answer for pipelining."""
-        return (
-            self.pipelining and not self.disconnected and len(self.keptRequests) < MAX_KEPT_ANSWERS
-        )
-
-    def releaseAnswer(self, requestID: int) -> None:
-        """Tell the peer we will send no more messages to the answer of requestID."""
-        if requestID in self.keptRequests:
-            self.keptRequests.discard(requestID)
-            self.sendCall(b"release", requestID)
-
     # -- receiving ------------------------------------------------------
 
     def expressionReceived(self, expression: Any) -> None:
@@ -331,7 +310,10 @@ class Broker(Banana):
             self.protocolViolation("non-command expression %.80r" % (expression,))
             return
         command = expression[0]
-        handler = getattr(self, "proto_" + command.decode("ascii", "replace"), None)
+        name = _HANDLER_NAMES.get(command)
+        if name is None:
+            name = "proto_" + command.decode("ascii", "replace")
+        handler = getattr(self, name, None)
         if handler is None:
             self.sendCall(b"didNotUnderstand", command)
             return
@@ -480,242 +462,10 @@ class Broker(Banana):
             error = RemoteError(None, repr(error), None)
         deferred.errback(error)
 
-    # -- pipelining (see protocols.pb._pipeline) ---------------------------
 
-    def proto_keptmessage(
-        self,
-        requestID: int,
-        objectID: Any,
-        message: Any,
-        answerRequired: Any,
-        netArgs: Any,
-        netKw: Any,
-    ) -> None:
-        """A call to one of our Referenceables whose answer we keep until released."""
-        self._keepAnswer(requestID, answerRequired)
-        self._recvMessage(
-            self.localObjectForID, requestID, objectID, message, answerRequired, netArgs, netKw
-        )
-
-    def proto_answermessage(
-        self,
-        requestID: int,
-        answerID: Any,
-        message: Any,
-        answerRequired: Any,
-        netArgs: Any,
-        netKw: Any,
-    ) -> None:
-        """A call to the answer of the peer's request answerID, delivered once it is known."""
-        if not isinstance(message, (bytes, str)):
-            raise ProtocolError("method name %r is not a string" % (message,))
-        self._keepAnswer(requestID, answerRequired)
-        call = (requestID, message, answerRequired, netArgs, netKw)
-        kept = self.keptAnswers.get(answerID) if type(answerID) is int else None
-        if kept is None:
-            self._refusePipelined(
-                call, PipelineError("no answer to request %r is kept" % (answerID,))
-            )
-        elif kept.settled:
-            self._pipelined.append((kept, call))
-            self._deliverPipelined()
-        else:
-            kept.waiting.append(call)
-
-    def proto_release(self, answerID: Any) -> None:
-        """The peer will send no more messages to the answer of its request answerID."""
-        kept = self.keptAnswers.pop(answerID, None) if type(answerID) is int else None
-        if kept is None:
-            return
-        for call in kept.waiting:
-            error = PipelineError("the answer to request %d was released unknown" % (answerID,))
-            self._refusePipelined(call, error)
-
-    def _keepAnswer(self, requestID: Any, answerRequired: Any) -> None:
-        if type(requestID) is not int:
-            raise ProtocolError("request id %r is not an int" % (requestID,))
-        if not answerRequired:
-            return
-        if requestID in self.keptAnswers:
-            raise ProtocolError("request id %d used twice" % (requestID,))
-        if len(self.keptAnswers) >= MAX_KEPT_ANSWERS:
-            raise ProtocolError("more than %d answers to keep" % (MAX_KEPT_ANSWERS,))
-        self.keptAnswers[requestID] = KeptAnswer()
-
-    def _settleKept(self, requestID: int, netResult: Any, failure: Any) -> None:
-        # The answer to a kept request is known: what messages to it reach.
-        kept = self.keptAnswers[requestID]
-        if kept.settled:
-            return
-        kept.settled = True
-        if failure is not None:
-            kept.failure = failure
-        elif type(netResult) is list and len(netResult) == 2 and netResult[0] == b"remote":
-            kept.target = self.localObjectForID(netResult[1])
-        else:
-            kept.description = _describeJelly(netResult)
-        waiting, kept.waiting = kept.waiting, []
-        self._pipelined.extend((kept, call) for call in waiting)
-        self._deliverPipelined()
-
-    def _deliverPipelined(self) -> None:
-        # A loop, not recursion: settling one answer delivers the messages
-        # waiting for it, whose answers settle in turn, as deep as the peer
-        # pipelined (test_longPipelinedChain).
-        if self._deliveringPipelined:
-            return
-        self._deliveringPipelined = True
-        try:
-            while self._pipelined:
-                kept, call = self._pipelined.popleft()
-                requestID, message, answerRequired, netArgs, netKw = call
-                if kept.failure is not None:
-                    self._refusePipelined(call, kept.failure)
-                elif kept.target is None:
-                    reason = "the answer is %s, not a Referenceable" % (
-                        kept.description or "a reference no longer held",
-                    )
-                    self._refusePipelined(call, PipelineError(reason))
-                else:
-                    self._recvMessage(
-                        kept.targetFor, requestID, None, message, answerRequired, netArgs, netKw
-                    )
-        finally:
-            self._deliveringPipelined = False
-
-    def _refusePipelined(self, call: tuple[Any, ...], failure: Any) -> None:
-        requestID, answerRequired = call[0], call[2]
-        if answerRequired:
-            self._sendError(failure, requestID)
-
-    # -- references ------------------------------------------------------
-
-    def localObjectForID(self, luid: Any) -> Any:
-        """Return our object the peer knows as luid, or None."""
-        if isinstance(luid, str):
-            luid = luid.encode("utf-8")
-        local = self.localObjects.get(luid) if type(luid) in (int, bytes) else None
-        return None if local is None else local.object
-
-    def registerReference(self, object: Any) -> Any:
-        """Count one more reference the peer holds to object; return its luid."""
-        puid = object.processUniqueID()
-        luid = self.luids.get(puid)
-        if luid is not None:
-            self.localObjects[luid].incref()
-            return luid
-        if len(self.localObjects) > MAX_BROKER_REFS:
-            self._tooManyReferences("reference")
-        luid = self.newLocalID()
-        self.localObjects[luid] = Local(object)
-        self.luids[puid] = luid
-        return luid
-
-    def _tooManyReferences(self, kind: str) -> None:
-        self.maxBrokerRefsViolations += 1
-        if self.maxBrokerRefsViolations > 3:
-            self.protocolViolation("Maximum PB %s count exceeded" % (kind,))
-        raise Error("Maximum PB %s count exceeded." % (kind,))
-
-    def setCleanupForLocal(self, puid: Any, cleanup: Callable[[], object]) -> None:
-        """Call cleanup() when the peer drops its last reference to the object puid."""
-        self._localCleanup[puid] = cleanup
-
-    def setNameForLocal(self, name: str | bytes, object: Any) -> None:
-        """Make object known to the peer as name (the root is "root")."""
-        if isinstance(name, str):
-            name = name.encode("utf-8")
-        self.localObjects[name] = Local(object)
-
-    def remoteForName(self, name: str | bytes) -> RemoteReference:
-        """A reference to the peer's object named name (not reference-counted)."""
-        if isinstance(name, str):
-            name = name.encode("utf-8")
-        return RemoteReference(None, self, name, False)
-
-    def sendDecRef(self, objectID: Any) -> None:
-        """Tell the peer we dropped a reference to its object."""
-        self.sendCall(b"decref", objectID)
-
-    def proto_decref(self, objectID: Any) -> None:
-        """The peer dropped a reference to one of our objects."""
-        if isinstance(objectID, str):
-            objectID = objectID.encode("utf-8")
-        local = self.localObjects.get(objectID) if type(objectID) in (int, bytes) else None
-        if local is None or local.decref() > 0:
-            return
-        puid = local.object.processUniqueID()
-        del self.localObjects[objectID]
-        self.luids.pop(puid, None)
-        cleanup = self._localCleanup.pop(puid, None)
-        if cleanup is not None:
-            try:
-                cleanup()
-            except Exception:
-                log.err(None, "Error logging a PB avatar out")
-
-    # -- caches ----------------------------------------------------------
-
-    def cachedRemotelyAs(self, instance: Any, incref: bool = False) -> Any:
-        """Return the luid instance was cached under for the peer (counting one more), or None."""
-        luid = self.remotelyCachedLUIDs.get(instance.processUniqueID())
-        if luid is not None and incref:
-            self.remotelyCachedObjects[luid].incref()
-        return luid
-
-    def remotelyCachedForLUID(self, luid: Any) -> Any:
-        """Return our Cacheable the peer knows as luid."""
-        return self.remotelyCachedObjects[luid].object
-
-    def cacheRemotely(self, instance: Any) -> int:
-        """Start caching instance for the peer; return its new luid."""
-        if len(self.remotelyCachedObjects) > MAX_BROKER_REFS:
-            self._tooManyReferences("cache")
-        luid = self.newLocalID()
-        self.remotelyCachedLUIDs[instance.processUniqueID()] = luid
-        self.remotelyCachedObjects[luid] = Local(instance, self.serializingPerspective)
-        return luid
-
-    def cacheLocally(self, cid: Any, instance: Any) -> None:
-        """Remember the RemoteCache the peer knows as cid."""
-        self.locallyCachedObjects[cid] = instance
-
-    def cachedLocallyAs(self, cid: Any) -> Any:
-        """Return the RemoteCache the peer knows as cid."""
-        return self.locallyCachedObjects[cid]
-
-    def decCacheRef(self, objectID: Any) -> None:
-        """Tell the peer we dropped one copy of its Cacheable."""
-        self.sendCall(b"decache", objectID)
-
-    def proto_decache(self, objectID: Any) -> None:
-        """The peer dropped a copy of one of our Cacheables."""
-        local = self.remotelyCachedObjects.get(objectID) if type(objectID) is int else None
-        if local is None or local.decref() > 0:
-            return
-        observer = RemoteCacheObserver(self, local.object, local.perspective)
-        try:
-            local.object.stoppedObserving(local.perspective, observer)
-        except Exception:
-            log.err(None, "Error in stoppedObserving")
-        del self.remotelyCachedLUIDs[local.object.processUniqueID()]
-        del self.remotelyCachedObjects[objectID]
-        self.sendCall(b"uncache", objectID)
-
-    def proto_uncache(self, objectID: Any) -> None:
-        """The peer stopped observing: our copy is on its own now."""
-        cache = self.locallyCachedObjects.pop(objectID, None)
-        if cache is not None:
-            cache.broker = None
-
-
-def _describeJelly(netResult: Any) -> str:
-    # What an answer is, from its jelly: [b"list", ...] is "a list", 7 "an int".
-    if type(netResult) is list and netResult and type(netResult[0]) is bytes:
-        name = netResult[0].decode("ascii", "replace")
-    else:
-        name = type(netResult).__name__
-    name = {"unicode": "str", "bytes": "bytes string"}.get(name, name)
-    if name == "None":
-        return name
-    return ("an " if name[:1] in ("a", "e", "i", "o", "u") else "a ") + name
+# The handler of each command a Broker knows, by the command's bytes: the
+# name is looked up on the instance, so a subclass or an instance may
+# replace a handler (a command not listed gets its name built).
+_HANDLER_NAMES = {
+    name[len("proto_") :].encode("ascii"): name for name in dir(Broker) if name.startswith("proto_")
+}

@@ -30,11 +30,46 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, NoReturn
 
-from protocols.pb.flavors import Copyable, RemoteCopy
+from protocols.pb.flavors import Copyable, ProtocolError, RemoteCopy
 from protocols.pb.jelly import setUnjellyableForClass
 from reactor.failure import Failure
 
-__all__ = ["CopiedFailure", "CopyableFailure", "RemoteError", "failure2Copyable"]
+__all__ = [
+    "CopiedFailure",
+    "CopyableFailure",
+    "DeadReferenceError",
+    "Error",
+    "PBConnectionLost",
+    "PipelineError",
+    "RemoteError",
+    "failure2Copyable",
+]
+
+# The errors a Broker raises or sends (pb re-exports them).
+
+
+class DeadReferenceError(ProtocolError):
+    """A call through a reference whose connection is gone."""
+
+
+class Error(Exception):
+    """
+    An error a remote method raises on purpose: sent to the caller without
+    being logged here.
+    """
+
+
+class PBConnectionLost(Exception):
+    """The connection was lost before the answer came."""
+
+
+class PipelineError(Error):
+    """
+    A message pipelined to an answer could not be delivered: no such
+    answer is kept (never asked for, or released), or the answer is not a
+    reference to one of the peer's objects.
+    """
+
 
 COPY_TAG = b"twisted.spread.pb.CopyableFailure"
 

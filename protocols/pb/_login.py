@@ -41,7 +41,7 @@ from protocols.cred.credentials import (
     ICredentials,
     IUsernameHashedPassword,
 )
-from protocols.pb._calls import _call
+from protocols.pb._calls import MethodPrefix, _call
 from protocols.pb.flavors import IPBRoot, NoSuchMethod, Referenceable
 from protocols.pb.jelly import Jellyable
 
@@ -62,6 +62,9 @@ class IPerspective(Interface):
         """Answer a message the client sent to this perspective."""
 
 
+_PERSPECTIVE = MethodPrefix("perspective_")
+
+
 @implementer(IPerspective)
 class Avatar:
     """
@@ -75,10 +78,9 @@ class Avatar:
         """Run perspective_<message>(*args, **kw)."""
         args = broker.unserialize(args, self)
         kw = broker.unserialize(kw, self)
-        name = message.decode("utf-8") if isinstance(message, bytes) else message
-        method = getattr(self, "perspective_%s" % (name,), None)
+        method = _PERSPECTIVE.find(self, message)
         if method is None:
-            raise NoSuchMethod("No such method: perspective_%s" % (name,))
+            raise NoSuchMethod(_PERSPECTIVE.missing(message))
         return broker.serialize(_call(method, args, kw), self, method, args, kw)
 
 

@@ -42,8 +42,8 @@ would (and the messages pipelined to *their* answers too, which the peer
 refused in turn).  Results and Failures are then the sequential path's
 (test_pb_pipeline_copies.py).
 
-This module is the sender's half; the receiver's is in the Broker
-(protocols.pb._broker), which holds KeptAnswer records.
+This module is the sender's half; the receiver's is the Broker's
+KeptAnswers part (protocols.pb._keptanswers), which holds KeptAnswer records.
 """
 
 from __future__ import annotations

@@ -37,7 +37,11 @@ Wire warts kept for compatibility:
   go out as VOCAB numbers; they decode back to the same bytes.
 
 Loom's decoder walks the buffer by index (Twisted re-slices the buffer for
-every item, which is quadratic in the number of items in one read).  A
+every item, which is quadratic in the number of items in one read).  PB's
+calls and answers -- whole lists of short items, each in one read -- go
+through _readSmall, a tighter reader that hands anything else (a long
+prefix, a float, a limit reached, the read ending mid-message) to the
+general decoder, which reads it or names what is wrong with it.  A
 string longer than what has arrived is not kept in the buffer to be
 decoded again with the next read: its pieces are kept as they come (views
 of the reads, small ones merged) and joined once when the last arrives, so
@@ -170,6 +174,10 @@ def int2b128(integer: int, stream: Callable[[bytes], object]) -> None:
 def _b128(integer: int) -> bytes:
     if integer < 0x80:
         return bytes((integer,))
+    if integer < 0x200000:  # request ids, lengths: two or three digits
+        if integer < 0x4000:
+            return bytes((integer & 0x7F, integer >> 7))
+        return bytes((integer & 0x7F, integer >> 7 & 0x7F, integer >> 14))
     digits = bytearray()
     while integer:
         digits.append(integer & 0x7F)
@@ -187,85 +195,188 @@ def b1282int(digits: bytes) -> int:
 
 _SMALL_INTS = [bytes((value, 0x81)) for value in range(0x80)]
 _LIST_HEADERS = [bytes((count, 0x80)) for count in range(0x80)]
+_STRING_HEADERS = [bytes((size, 0x82)) for size in range(0x80)]
 _TYPE_BYTE = re.compile(rb"[\x80-\xff]")
 
 
-class _Encoder:
-    """Encode one expression into a list of byte strings."""
-
-    __slots__ = ("parts", "vocabulary", "sizeLimit", "largestLong")
-
-    def __init__(self, vocabulary: dict[bytes, bytes], sizeLimit: int, prefixLimit: int) -> None:
-        self.parts: list[bytes] = []
-        self.vocabulary = vocabulary
-        self.sizeLimit = sizeLimit
-        self.largestLong = 2 ** (prefixLimit * 7) - 1
-
-    def encode(self, item: Any) -> None:
-        append = self.parts.append
-        kind = type(item)
-        if kind is bytes:
-            self.encodeBytes(item)
-        elif kind is list or kind is tuple:
-            if len(item) > self.sizeLimit:
-                raise BananaError("list/tuple is too long to send (%d)" % (len(item),))
-            count = len(item)
-            append(_LIST_HEADERS[count] if count < 0x80 else _b128(count) + b"\x80")
-            # The leaves most PB messages are made of are encoded here, in
-            # line; anything else recurses.
-            vocabulary = self.vocabulary
-            encode = self.encode
-            for element in item:
-                kind = type(element)
-                if kind is bytes:
-                    word = vocabulary.get(element)
-                    if word is not None:
-                        append(word)
-                    elif len(element) < 0x80:
-                        append(bytes((len(element), 0x82)) + element)
-                    else:
-                        self.encodeBytes(element)
-                elif kind is int and 0 <= element < 0x4000:
-                    # Request ids and small counts: one or two prefix bytes.
-                    if element < 0x80:
-                        append(_SMALL_INTS[element])
-                    else:
-                        append(bytes((element & 0x7F, element >> 7, 0x81)))
+def _encodeInto(
+    append: Callable[[bytes], object], item: Any, vocabulary: dict[bytes, bytes], banana: Any
+) -> None:
+    # Append item's encoding, in parts, with append.  banana gives the limits (sizeLimit,
+    # prefixLimit); read only when an item comes near one.
+    kind = type(item)
+    if kind is list or kind is tuple:
+        count = len(item)
+        if count > banana.sizeLimit:
+            raise BananaError("list/tuple is too long to send (%d)" % (count,))
+        append(_LIST_HEADERS[count] if count < 0x80 else _b128(count) + b"\x80")
+        # The leaves most PB messages are made of are encoded here, in
+        # line; anything else recurses.
+        for element in item:
+            kind = type(element)
+            if kind is bytes:
+                word = vocabulary.get(element)
+                if word is not None:
+                    append(word)
+                elif len(element) < 0x80:
+                    append(_STRING_HEADERS[len(element)])
+                    append(element)
                 else:
-                    encode(element)
-        elif kind is int or kind is bool:
-            self.encodeInt(int(item))
-        elif kind is float:
-            append(b"\x84" + _FLOAT.pack(item))
-        elif isinstance(item, (list, tuple)):
-            self.encode(list(item))
-        else:
-            raise BananaError("Banana cannot send %s objects: %r" % (kind.__name__, item))
+                    _encodeBytes(append, element, vocabulary, banana)
+            elif kind is int and 0 <= element <= _LARGEST_INT:
+                # Request ids and small counts.
+                if element < 0x80:
+                    append(_SMALL_INTS[element])
+                elif element < 0x4000:
+                    append(bytes((element & 0x7F, element >> 7, 0x81)))
+                elif element < 0x200000:
+                    append(bytes((element & 0x7F, element >> 7 & 0x7F, element >> 14, 0x81)))
+                else:
+                    append(_b128(element))
+                    append(b"\x81")
+            else:
+                _encodeInto(append, element, vocabulary, banana)
+    elif kind is bytes:
+        _encodeBytes(append, item, vocabulary, banana)
+    elif kind is int or kind is bool:
+        _encodeInt(append, int(item), banana)
+    elif kind is float:
+        append(b"\x84")
+        append(_FLOAT.pack(item))
+    elif isinstance(item, (list, tuple)):
+        _encodeInto(append, list(item), vocabulary, banana)
+    else:
+        raise BananaError("Banana cannot send %s objects: %r" % (kind.__name__, item))
 
-    def encodeBytes(self, item: bytes) -> None:
-        word = self.vocabulary.get(item)
-        if word is not None:
-            self.parts.append(word)
+
+def _encodeBytes(
+    append: Callable[[bytes], object], item: bytes, vocabulary: dict[bytes, bytes], banana: Any
+) -> None:
+    word = vocabulary.get(item)
+    if word is not None:
+        append(word)
+        return
+    if len(item) > banana.sizeLimit:
+        raise BananaError("byte string is too long to send (%d)" % (len(item),))
+    append(_b128(len(item)))
+    append(b"\x82")
+    append(item)
+
+
+def _encodeInt(append: Callable[[bytes], object], value: int, banana: Any) -> None:
+    if value >= 0:
+        if value <= _LARGEST_INT:
+            append(_b128(value))
+            append(b"\x81")
             return
-        if len(item) > self.sizeLimit:
-            raise BananaError("byte string is too long to send (%d)" % (len(item),))
-        self.parts.append(_b128(len(item)) + b"\x82")
-        self.parts.append(item)
+        if value >= 2 ** (banana.prefixLimit * 7):
+            raise BananaError("int is too large to send (%d)" % (value,))
+        append(_b128(value))
+        append(b"\x85")
+    elif value >= _SMALLEST_INT:
+        append(_b128(-value))
+        append(b"\x83")
+    else:
+        if -value >= 2 ** (banana.prefixLimit * 7):
+            raise BananaError("int is too large to send (%d)" % (value,))
+        append(_b128(-value))
+        append(b"\x86")
 
-    def encodeInt(self, value: int) -> None:
-        if value >= 0:
-            if value <= _LARGEST_INT:
-                self.parts.append(_b128(value) + b"\x81")
-                return
-            if value > self.largestLong:
-                raise BananaError("int is too large to send (%d)" % (value,))
-            self.parts.append(_b128(value) + b"\x85")
-        elif value >= _SMALLEST_INT:
-            self.parts.append(_b128(-value) + b"\x83")
+
+class _DefaultLimits:
+    # The limits of the module-level encode(): Twisted's defaults.
+    sizeLimit = SIZE_LIMIT
+
+    @property
+    def prefixLimit(self) -> int:
+        return _PREFIX_LIMIT
+
+
+_DEFAULT_LIMITS = _DefaultLimits()
+
+
+_NO_WORDS: dict[int, bytes] = {}
+
+
+class _NotSmall(Exception):
+    """Not for _readSmall: the general decoder reads it (or says what is wrong)."""
+
+
+def _readSmall(
+    buffer: bytes,
+    position: int,
+    count: int,
+    vocabulary: dict[int, bytes],
+    sizeLimit: int,
+    depth: int,
+) -> tuple[list[Any], int]:
+    """
+    Read a list of count items at position, all in buffer; return it and
+    where it ends.
+
+    The small-message path: items with prefixes of at most four bytes
+    (numbers below 2**28) that are lists, ints, short-enough strings and
+    known vocabulary words, lists nested at most depth deep.  Anything
+    else -- a longer prefix, a float, an unknown type byte or word, a limit
+    broken, the buffer ending -- raises _NotSmall or IndexError, and the
+    general decoder starts the expression again, reading it or naming what
+    is wrong with it.
+    """
+    # Literal type bytes and comparisons rather than masks: this loop runs
+    # once per item of every message, and each bytecode counts.
+    items: list[Any] = []
+    append = items.append
+    for _ in range(count):
+        kind = buffer[position]
+        if kind >= 0x80:
+            number = 0
+            position += 1
         else:
-            if -value > self.largestLong:
-                raise BananaError("int is too large to send (%d)" % (value,))
-            self.parts.append(_b128(-value) + b"\x86")
+            number = kind
+            kind = buffer[position + 1]
+            if kind >= 0x80:
+                position += 2
+            else:
+                # Request ids grow past two digits in a long-lived
+                # connection: up to four are read here.
+                number |= kind << 7
+                kind = buffer[position + 2]
+                if kind >= 0x80:
+                    position += 3
+                else:
+                    number |= kind << 14
+                    kind = buffer[position + 3]
+                    if kind >= 0x80:
+                        position += 4
+                    else:
+                        number |= kind << 21
+                        kind = buffer[position + 4]
+                        if kind < 0x80:
+                            raise _NotSmall()
+                        position += 5
+        if kind == 0x81:  # INT
+            append(number)
+        elif kind == 0x87:  # VOCAB
+            word = vocabulary.get(number)
+            if word is None:
+                raise _NotSmall()
+            append(word)
+        elif kind == 0x82:  # STRING
+            stop = position + number
+            if number > sizeLimit or stop > len(buffer):
+                raise _NotSmall()
+            append(buffer[position:stop])
+            position = stop
+        elif kind == 0x80:  # LIST
+            if number > sizeLimit or not depth:
+                raise _NotSmall()
+            item, position = _readSmall(buffer, position, number, vocabulary, sizeLimit, depth - 1)
+            append(item)
+        elif kind == 0x83:  # NEG
+            append(-number)
+        else:
+            raise _NotSmall()
+    return items, position
 
 
 class Banana(Protocol):
@@ -381,15 +492,30 @@ class Banana(Protocol):
         :raises BananaError: expression holds something Banana cannot carry
             or breaks a size limit; nothing is written then.
         """
-        encoder = _Encoder(self._vocabulary, self.sizeLimit, self.prefixLimit)
-        encoder.encode(expression)
-        self.transport.write(b"".join(encoder.parts))  # type: ignore[union-attr]
+        # Parts joined once, not a bytearray: a long string is copied
+        # once, by the join (bench_pb's bulk point).
+        parts: list[bytes] = []
+        _encodeInto(parts.append, expression, self._vocabulary, self)
+        self.transport.write(b"".join(parts))  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
         """Decode whole items from data; hand each top-level one on."""
         if self._broken:
             return
         begin = 0
+        if not self._stringNeeded:
+            buffer = self._buffer + data if self._buffer else data
+            if not self.listStack and self.currentDialect is not None:
+                # Whole expressions of small items first (see _readSmall); the
+                # general decoder takes over from the first one that is not.
+                # (It measures an expression from the stream offset it starts
+                # at, so skipping _offset past these is harmless.)
+                position = self._decodeSmall(buffer)
+                if position:
+                    if self._broken or position == len(buffer):
+                        self._buffer = b""
+                        return
+                    buffer = buffer[position:]
         try:
             if self._stringNeeded:
                 # The rest of a long string first: straight from data,
@@ -401,8 +527,6 @@ class Banana(Protocol):
                     self._offset += begin
                     return
                 buffer = data
-            else:
-                buffer = self._buffer + data if self._buffer else data
             consumed = self._decode(buffer, begin)
         except BananaError as error:
             self.protocolViolation(str(error))
@@ -410,6 +534,39 @@ class Banana(Protocol):
         if not self._broken:
             self._buffer = buffer[consumed:]
             self._offset += consumed
+
+    def _decodeSmall(self, buffer: bytes) -> int:
+        # Hand on the whole top-level lists at the start of buffer that
+        # _readSmall reads; return how many bytes they took.
+        if self.prefixLimit < 4 or self.maxDepth < 1:
+            return 0
+        vocabulary = self._incoming or _NO_WORDS
+        sizeLimit = self.sizeLimit
+        end = len(buffer)
+        position = 0
+        while position < end:
+            try:
+                count = buffer[position]
+                if count == 0x80:  # an empty list
+                    count, start = 0, position + 1
+                elif count >= 0x80 or buffer[position + 1] != 0x80:
+                    return position  # not a list, or one of 128 items or more
+                else:
+                    start = position + 2
+                if count > sizeLimit:
+                    return position
+                expression, stop = _readSmall(
+                    buffer, start, count, vocabulary, sizeLimit, self.maxDepth - 1
+                )
+            except (_NotSmall, IndexError):
+                return position
+            if stop - position > self.expressionLimit:
+                return position
+            position = stop
+            self.expressionReceived(expression)
+            if self._broken:
+                return position
+        return position
 
     def _startString(self, buffer: bytes, position: int, length: int) -> int:
         # A string of length bytes starts at buffer[position] and goes past
@@ -576,9 +733,9 @@ class _Codec(Banana):
 
 def encode(expression: Any) -> bytes:
     """Encode one expression (no vocabulary), as Twisted's banana.encode does."""
-    encoder = _Encoder({}, SIZE_LIMIT, _PREFIX_LIMIT)
-    encoder.encode(expression)
-    return b"".join(encoder.parts)
+    parts: list[bytes] = []
+    _encodeInto(parts.append, expression, {}, _DEFAULT_LIMITS)
+    return b"".join(parts)
 
 
 def decode(data: bytes) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
-from protocols.pb._calls import _call, _methodName, _textKeys
+from protocols.pb._calls import MethodPrefix, _call, _methodName, _textKeys
 from protocols.pb._pipeline import promiseForCall, sendOnlyCall
 from protocols.pb.jelly import (
     InsecureJelly,
@@ -84,6 +84,9 @@ cache_atom = b"cache"
 cached_atom = b"cached"
 remote_atom = b"remote"
 
+_REMOTE = MethodPrefix("remote_")
+_VIEW = MethodPrefix("view_")
+
 
 class ProtocolError(Exception):
     """The peer broke PB's rules, or a call cannot be made now."""
@@ -122,10 +125,9 @@ class Referenceable(Serializable):
         """Run the remote_ method for message; return its serialized result."""
         args = broker.unserialize(args)
         kw = broker.unserialize(kw)
-        name = _methodName(message)
-        method = getattr(self, "remote_%s" % (name,), None)
+        method = _REMOTE.find(self, message)
         if method is None:
-            raise NoSuchMethod("No such method: remote_%s" % (name,))
+            raise NoSuchMethod(_REMOTE.missing(message))
         return broker.serialize(_call(method, args, kw), self.perspective)
 
     def jellyFor(self, jellier: Any) -> Any:
@@ -159,10 +161,9 @@ class ViewPoint(Referenceable):
         """Run view_<message>(perspective, *args, **kw) on the object."""
         args = broker.unserialize(args, self.perspective)
         kw = broker.unserialize(kw, self.perspective)
-        name = _methodName(message)
-        method = getattr(self.object, "view_%s" % (name,), None)
+        method = _VIEW.find(self.object, message)
         if method is None:
-            raise NoSuchMethod("No such method: view_%s" % (name,))
+            raise NoSuchMethod(_VIEW.missing(message))
         if type(args) is not tuple:
             raise TypeError("remote call arguments must be a tuple")
         result = _call(method, (self.perspective,) + args, kw)

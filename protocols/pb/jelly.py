@@ -40,7 +40,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import types
-from itertools import islice
 from typing import Any, Callable, Iterable
 
 __all__ = [
@@ -289,7 +288,9 @@ class SecurityOptions:
 
     def isTypeAllowed(self, typeName: str | bytes) -> bool:
         """Whether the atom typeName may be unjellied."""
-        return _tag(typeName) in self.allowedTypes
+        if type(typeName) is not bytes:
+            typeName = _tag(typeName)
+        return typeName in self.allowedTypes
 
     def classForName(self, name: bytes) -> type | None:
         """The allowed class whose qualified name is name, or None (Loom's own)."""
@@ -688,12 +689,13 @@ def unjelly(
     if sexp:
         atom = sexp[0]
         if atom == tuple_atom:
-            for item in islice(sexp, 1, None):
+            items = sexp[1:]
+            for item in items:
                 if type(item) is list:
                     break
             else:
                 if taster.isTypeAllowed(tuple_atom):
-                    return tuple(islice(sexp, 1, None))
+                    return tuple(items)
         elif atom == dictionary_atom and len(sexp) == 1 and taster.isTypeAllowed(dictionary_atom):
             return {}
     return _Unjellier(taster, persistentLoad, invoker).unjellyFull(sexp)

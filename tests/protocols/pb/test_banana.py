@@ -324,3 +324,46 @@ def test_roundTripsInEitherDialect(expression):
     client.sendEncoded(expression)
     pump.flush()
     assert server.expressions == [expression]
+
+
+def test_emptyListsThenMoreInOneChunk():
+    # An empty list is one type byte: the next item's first byte is not
+    # its prefix, even when it is a type byte too.
+    server, client, pump = _pair()
+    server.dataReceived(b"\x80\x80" + b"\x00\x81" * 130 + b"\x01\x80\x80")
+    assert server.expressions == [[], []] + [0] * 130 + [[[]]]
+
+
+@pytest.mark.parametrize(
+    "limit, value, data, reason",
+    [
+        ("sizeLimit", 10, banana.encode([b"x" * 11]), "string of 11 bytes is too long"),
+        ("sizeLimit", 10, banana.encode([[0] * 11]), "list of 11 items is too long"),
+        ("sizeLimit", 10, banana.encode([0] * 11), "list of 11 items is too long"),
+        ("maxDepth", 3, banana.encode([[[[0]]]]), "lists nested more than 3 deep"),
+        ("expressionLimit", 30, banana.encode([b"x" * 20, b"y" * 20]), "longer than 30 bytes"),
+    ],
+)
+def test_limitsHoldForWholeSmallMessages(logged, limit, value, data, reason):
+    # A whole message of short items in one read is read by the small-
+    # message path; each limit is still enforced on it.
+    server, client, pump = _pair()
+    setattr(server, limit, value)
+    server.dataReceived(banana.encode([b"before"]) + data + banana.encode([b"after"]))
+    assert server.expressions == [[b"before"]]
+    texts = [text for text in _texts(logged) if "disconnecting" in text]
+    assert len(texts) == 1 and reason in texts[0]
+
+
+@pytest.mark.parametrize("value", [2**14 - 1, 2**14, 2**21, 2**28 - 1, 2**28, 2**31 - 1])
+def test_requestIdsOfEveryPrefixLength(value):
+    # Request ids grow through one- to five-digit prefixes on a long-lived
+    # connection; each decodes, whole or a byte at a time, in a PB message.
+    expression = [b"answer", value, [b"tuple", value, -value]]
+    server, client, pump = _pair()
+    client.sendEncoded(expression)
+    pump.flush()
+    data = banana.encode(expression)
+    for index in range(len(data)):
+        server.dataReceived(data[index : index + 1])
+    assert server.expressions == [expression, expression]

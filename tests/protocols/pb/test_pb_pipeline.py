@@ -14,7 +14,7 @@ import gc
 
 import pytest
 
-from protocols.pb import _broker, pb
+from protocols.pb import _keptanswers, pb
 from reactor import log
 from reactor.address import IPv4Address
 from reactor.defer import Deferred
@@ -240,7 +240,7 @@ def test_pipelinedWhileAnswerPending():
 def test_longPipelinedChain(monkeypatch):
     # Settling one answer delivers the next message, whose answer settles...
     # 3000 deep without recursion.
-    monkeypatch.setattr(_broker, "MAX_KEPT_ANSWERS", 5000)
+    monkeypatch.setattr(_keptanswers, "MAX_KEPT_ANSWERS", 5000)
     server, client, pump, root = _pumped()
     status = server.localObjectForID(b"root")
     promise = send(root).slowBuilder("deep")
@@ -344,7 +344,7 @@ def test_orderKeptAcrossResolution():
 def test_pipelineLimitKeepsOrder(monkeypatch):
     # A message held in a promise because the limit was reached is not
     # overtaken by a later one pipelined once the limit frees up.
-    monkeypatch.setattr(_broker, "MAX_KEPT_ANSWERS", 2)
+    monkeypatch.setattr(_keptanswers, "MAX_KEPT_ANSWERS", 2)
     server, client, pump, root = _pumped()
     status = server.localObjectForID(b"root")
     builder = send(root).slowBuilder("x")  # kept, answered later
@@ -366,7 +366,7 @@ def _noArguments(broker):
 
 
 def test_peerKeepingTooManyDisconnected(monkeypatch):
-    monkeypatch.setattr(_broker, "MAX_KEPT_ANSWERS", 3)
+    monkeypatch.setattr(_keptanswers, "MAX_KEPT_ANSWERS", 3)
     server, client, pump, root = _pumped()
     observer = EventLoggingObserver()
     log.addObserver(observer)
