@@ -367,3 +367,30 @@ def test_requestIdsOfEveryPrefixLength(value):
     for index in range(len(data)):
         server.dataReceived(data[index : index + 1])
     assert server.expressions == [expression, expression]
+
+
+_small = st.lists(
+    st.one_of(st.integers(-5000, 2**20), st.binary(max_size=20), st.just(b"message")),
+    max_size=6,
+)
+_mixed = st.lists(
+    st.one_of(
+        _small,  # read by the small-list path
+        st.builds(lambda n: [b"long", b"z" * (20000 + n)], st.integers(0, 3000)),
+        st.builds(lambda x: [b"float", x], st.floats(allow_nan=False)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(_mixed, st.lists(st.integers(1, 40000), min_size=1, max_size=5))
+def test_smallListsAndLongStringsMixedInAnyReads(expressions, sizes):
+    # The small-list reader, the general decoder and a long string kept
+    # across reads take turns within one stream, whatever the reads' sizes:
+    # every expression arrives whole and in order.
+    server, client, pump = _pair()
+    assert server.currentDialect is not None  # the small-list path is on
+    data = b"".join(banana.encode(expression) for expression in expressions)
+    _feed(server, data, sizes)
+    assert server.expressions == expressions
