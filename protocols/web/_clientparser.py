@@ -249,14 +249,16 @@ class HTTPToolsResponseParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """A header line, kept by its canonical name."""
-        canonical = _canonicalCache.get(name)
-        if canonical is None:
+        # (Subscripts and ``in``, not get(): no method call, once a header.)
+        try:
+            canonical = _canonicalCache[name]
+        except KeyError:
             canonical = _canonicalName(name)
-        values = self._headers.get(canonical)
-        if values is None:
-            self._headers[canonical] = [value]
+        headers = self._headers
+        if canonical in headers:
+            headers[canonical].append(value)
         else:
-            values.append(value)
+            headers[canonical] = [value]
 
     def on_headers_complete(self) -> None:
         """The head is complete: hand it over, unless it is an interim 1xx."""

@@ -45,7 +45,7 @@ from protocols.web._headers import (
     _canonicalName,
     _table,
 )
-from protocols.web._newclient import _PreparedRequest, _WrapperException
+from protocols.web._newclient import _RESPONSE_DONE, _PreparedRequest, _WrapperException
 from protocols.web.client import (
     URI,
     Agent,
@@ -247,7 +247,12 @@ class _Exchange:
             if declared:
                 table[b"Content-Length"] = declared[-1:]
         elif length is not None:
-            table[b"Content-Length"] = [b"%d" % (length,)]
+            # The backend's own value when it is the one, in digits (the
+            # parser read the length from it): not written again.
+            declared = received.get(b"Content-Length")
+            if declared is None or len(declared) != 1 or code == 204 or not declared[0].isdigit():
+                declared = [b"%d" % (length,)]
+            table[b"Content-Length"] = declared
         self.streaming = length is None or length > _SMALL_BODY
 
     def errback(self, reason: Failure) -> None:
@@ -279,7 +284,7 @@ class _Exchange:
         request = self.request
         if self.streaming:
             request.unregisterProducer()
-        if issubclass(reason.type, (ResponseDone, PotentialDataLoss)):
+        if reason is _RESPONSE_DONE or issubclass(reason.type, (ResponseDone, PotentialDataLoss)):
             request.finish()
         else:
             # The backend broke off mid-body: the client must see it too.
