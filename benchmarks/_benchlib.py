@@ -72,6 +72,24 @@ def pinner(role):
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
+def _serverStart(role):
+    """
+    The preexec_fn of a server: SIGINT back to its default, then pinned as
+    pinner(role) says.  A shell running this in the background (``cmd &``
+    in a script) makes its children ignore SIGINT; a server inheriting
+    that would never stop on stopGently's SIGINT, and be killed after its
+    timeout with its profile (or callgrind_web's counts) lost.
+    """
+    pin = pinner(role)
+
+    def start():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if pin is not None:
+            pin()
+
+    return start
+
+
 # -- servers -------------------------------------------------------------------
 
 
@@ -98,7 +116,7 @@ class Server:
             stderr=self.log,
             cwd=ROOT,
             env=env,
-            preexec_fn=pinner("server"),
+            preexec_fn=_serverStart("server"),
         )
         self.pid = self.process.pid
         self.port = self._readPort()

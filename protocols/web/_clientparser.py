@@ -116,6 +116,9 @@ def makeResponseParser(name: str, owner: ResponseParserOwner) -> Any:
 
 _VERSIONS = {"1.1": (b"HTTP", 1, 1), "1.0": (b"HTTP", 1, 0)}
 
+#: The version of a response, by the first 9 bytes of its status line.
+_STATUS_STARTS = {b"HTTP/1.1 ": (b"HTTP", 1, 1), b"HTTP/1.0 ": (b"HTTP", 1, 0)}
+
 
 class _Stop(Exception):
     """Raised from llhttp's callback to stop parsing: see HTTPToolsResponseParser."""
@@ -138,6 +141,12 @@ class HTTPToolsResponseParser:
     the start of anything after a complete response.  llhttp does not say
     where it stopped, so for HEAD the bytes of the response are kept until
     its head is complete, to find its end and what follows.
+
+    The version is read from the status line when the response begins a
+    piece fed while llhttp was between responses (as one does when it is
+    the first thing a read brings): llhttp's own ``get_http_version``
+    formats a str for each response.  Otherwise (a response after an
+    interim one in the same piece, or after stray CR LF) llhttp is asked.
     """
 
     def __init__(self, owner: ResponseParserOwner) -> None:
@@ -154,6 +163,9 @@ class HTTPToolsResponseParser:
         self._interim = 0
         self._complete: ResponseHead | None = None
         self._stopped = False
+        self._idle = True  # between responses (none begun since the last)
+        self._data: bytes | None = None  # what feed was given, if idle then
+        self._started: bytes | None = None  # the piece the response began
 
     def expect(self, method: bytes) -> None:
         """Get ready for the response to a request of method."""
@@ -172,6 +184,9 @@ class HTTPToolsResponseParser:
             pending += data
             if len(pending) > _MAX_HEAD:
                 raise ParseError(502, "response head too long")
+        # A response beginning in data begins at its start if llhttp is
+        # between responses now (see the class docstring).
+        self._data = data if self._idle and type(data) is bytes else None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as e:
@@ -225,6 +240,8 @@ class HTTPToolsResponseParser:
         if self._complete is not None:
             self._stopped = True
             raise _Stop()
+        self._idle = False
+        self._started, self._data = self._data, None
 
     def on_status(self, piece: bytes) -> None:
         """A piece of the reason phrase."""
@@ -232,14 +249,16 @@ class HTTPToolsResponseParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """A header line, kept by its canonical name."""
-        canonical = _canonicalCache.get(name)
-        if canonical is None:
+        # (Subscripts and ``in``, not get(): no method call, once a header.)
+        try:
+            canonical = _canonicalCache[name]
+        except KeyError:
             canonical = _canonicalName(name)
-        values = self._headers.get(canonical)
-        if values is None:
-            self._headers[canonical] = [value]
+        headers = self._headers
+        if canonical in headers:
+            headers[canonical].append(value)
         else:
-            values.append(value)
+            headers[canonical] = [value]
 
     def on_headers_complete(self) -> None:
         """The head is complete: hand it over, unless it is an interim 1xx."""
@@ -250,11 +269,14 @@ class HTTPToolsResponseParser:
         if 100 <= code < 200:
             self._interim += 1
             return
-        version = parser.get_http_version()
-        known = _VERSIONS.get(version)
+        started, self._started = self._started, None
+        known = None if started is None else _STATUS_STARTS.get(started[:9])
         if known is None:
-            major, _, minor = version.partition(".")
-            known = (b"HTTP", int(major), int(minor or 0))
+            version = parser.get_http_version()
+            known = _VERSIONS.get(version)
+            if known is None:
+                major, _, minor = version.partition(".")
+                known = (b"HTTP", int(major), int(minor or 0))
         head = ResponseHead(code, phrase, known, headers, self._method, parser.should_keep_alive())
         self._head = head
         self.owner.headReceived(head)
@@ -269,6 +291,7 @@ class HTTPToolsResponseParser:
 
     def on_message_complete(self) -> None:
         """The end of a response (or of a skipped 1xx)."""
+        self._idle = True
         if self._head is not None:
             self._complete, self._head = self._head, None
 

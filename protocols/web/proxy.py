@@ -13,8 +13,9 @@ reused connection turns out closed, and tells the exchange of the
 response's head straight from the connection (the exchange ``wantsHead``:
 HTTP11ClientProtocol.send): no URI parsed, no Deferred, Response or
 Headers made per request.  The client's going away reaches the exchange
-through a watch in the request's ``notifications`` (where a notifyFinish
-Deferred would be), and cancels the backend request.
+through the backend request, which watches in the request's
+``notifications`` (where a notifyFinish Deferred would be), and cancels
+the backend request.
 
 The one idea is two bridges, each a producer for the other side's
 consumer, so that neither body is ever held whole.  The client's request
@@ -45,7 +46,7 @@ from protocols.web._headers import (
     _canonicalName,
     _table,
 )
-from protocols.web._newclient import _PreparedRequest, _WrapperException
+from protocols.web._newclient import _RESPONSE_DONE, _PreparedRequest, _WrapperException
 from protocols.web.client import (
     URI,
     Agent,
@@ -247,7 +248,12 @@ class _Exchange:
             if declared:
                 table[b"Content-Length"] = declared[-1:]
         elif length is not None:
-            table[b"Content-Length"] = [b"%d" % (length,)]
+            # The backend's own value when it is the one, in digits (the
+            # parser read the length from it): not written again.
+            declared = received.get(b"Content-Length")
+            if declared is None or len(declared) != 1 or code == 204 or not declared[0].isdigit():
+                declared = [b"%d" % (length,)]
+            table[b"Content-Length"] = declared
         self.streaming = length is None or length > _SMALL_BODY
 
     def errback(self, reason: Failure) -> None:
@@ -279,23 +285,23 @@ class _Exchange:
         request = self.request
         if self.streaming:
             request.unregisterProducer()
-        if issubclass(reason.type, (ResponseDone, PotentialDataLoss)):
+        if reason is _RESPONSE_DONE or issubclass(reason.type, (ResponseDone, PotentialDataLoss)):
             request.finish()
         else:
             # The backend broke off mid-body: the client must see it too.
             request.loseConnection()
 
 
-class _ClientWatch:
+class _BackendRequest(_PreparedRequest):
     """
-    In a Request's ``notifications``, as a notifyFinish Deferred: tells an
-    _Exchange that the client went away before the response was finished.
+    The backend request of an _Exchange, which also watches the client for
+    it: in the Request's ``notifications``, as a notifyFinish Deferred
+    would be, it tells the exchange that the client went away before the
+    response was finished (one object less per request than a watch of
+    its own).  ``exchange`` is set when it watches.
     """
 
-    __slots__ = ("exchange",)
-
-    def __init__(self, exchange: _Exchange) -> None:
-        self.exchange = exchange
+    exchange: _Exchange
 
     def callback(self, result: object) -> None:
         """The response was finished: nothing to do."""
@@ -458,7 +464,7 @@ class ReverseProxyResource(resource.Resource):
         else:
             netloc, origin = self._origin()
         path = self._backendPath(request)
-        backendRequest = _PreparedRequest(
+        backendRequest = _BackendRequest(
             request.method,
             path,
             self._requestLines(request, incoming, netloc, path),
@@ -467,11 +473,13 @@ class ReverseProxyResource(resource.Resource):
         )
         exchange = _Exchange(request)
         # Told of the client's going away: as a notifyFinish Deferred would
-        # be, by a watch in the Request's ``notifications`` while it has a
-        # channel (it is neither finished nor disconnected).
+        # be, by the backend request watching in the Request's
+        # ``notifications`` while it has a channel (it is neither finished
+        # nor disconnected).
         notifications = getattr(request, "notifications", None)
         if type(notifications) is list and request.channel is not None:
-            notifications.append(_ClientWatch(exchange))
+            backendRequest.exchange = exchange
+            notifications.append(backendRequest)
         else:
             request.notifyFinish().addErrback(exchange.clientGone)
         exchange.sending = self.agent.sendRequest(origin, backendRequest, exchange)

@@ -484,7 +484,10 @@ class Request(_HTTPRequest):
         Return the client's address: the peer's, or, when the peer is one
         of the Site's trusted proxies, the one its forwarding headers give.
         """
-        return self._forwardedClient()[0]
+        forwarded = self._forwarded
+        if forwarded is None:
+            forwarded = self._forwardedClient()
+        return forwarded[0]
 
     def isSecure(self) -> bool:
         """
@@ -493,7 +496,10 @@ class Request(_HTTPRequest):
         """
         if _HTTPRequest.isSecure(self):
             return True
-        return bool(self._forwardedClient()[1])
+        forwarded = self._forwarded
+        if forwarded is None:
+            forwarded = self._forwardedClient()
+        return forwarded[1] is True
 
     # -- sessions --------------------------------------------------------------
 

@@ -71,3 +71,74 @@ def test_whereAResponseEnds(parser, method, pieces, events):
     for piece in pieces:
         responseParser.feed(piece)
     assert owner.events == events
+
+
+OLD_HEAD = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"
+KEPT_OLD_HEAD = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "pieces, version",
+    [
+        ([OLD_HEAD], (b"HTTP", 1, 0)),
+        ([HEAD + b"hello"], (b"HTTP", 1, 1)),
+        ([CONTINUE + OLD_HEAD], (b"HTTP", 1, 0)),
+        ([OLD_HEAD[:14], OLD_HEAD[14:]], (b"HTTP", 1, 0)),
+        # The second piece starts as a status line would, inside the
+        # interim head's header: the final response's own version counts.
+        (
+            [b"HTTP/1.1 103 Early Hints\r\nLink: ", b"HTTP/1.1 x\r\n\r\n" + OLD_HEAD],
+            (b"HTTP", 1, 0),
+        ),
+    ],
+    ids=["old", "new", "afterInterim", "split", "statusLikeHeader"],
+)
+def test_theResponsesVersion(parser, pieces, version):
+    owner = Owner()
+    responseParser = makeResponseParser(parser, owner)
+    responseParser.expect(b"GET")
+    for piece in pieces:
+        responseParser.feed(piece)
+    assert owner.head.version == version
+
+
+def test_eachResponsesVersionOnAKeptConnection(parser):
+    owner = Owner()
+    responseParser = makeResponseParser(parser, owner)
+    versions = []
+    for head in [HEAD + b"hello", KEPT_OLD_HEAD, HEAD + b"hello"]:
+        responseParser.expect(b"GET")
+        responseParser.feed(head)
+        versions.append(owner.head.version)
+    assert versions == [(b"HTTP", 1, 1), (b"HTTP", 1, 0), (b"HTTP", 1, 1)]
+
+
+def test_versionReadFromTheStatusLine(monkeypatch):
+    """
+    A response that begins a piece has its version read from its status
+    line: llhttp is not asked (its get_http_version formats a str each time).
+    """
+    import httptools
+
+    asked = []
+
+    class Counting(httptools.HttpResponseParser):
+        def get_http_version(self):
+            asked.append(True)
+            return super().get_http_version()
+
+    monkeypatch.setattr(httptools, "HttpResponseParser", Counting)
+    owner = Owner()
+    responseParser = makeResponseParser("httptools", owner)
+    for head, version in [(HEAD + b"hello", 1), (KEPT_OLD_HEAD, 0), (HEAD + b"hello", 1)]:
+        responseParser.expect(b"GET")
+        responseParser.feed(head)
+        assert owner.head.version == (b"HTTP", 1, version)
+    assert asked == []
+    # After an interim head in the same piece, or after a stray blank line
+    # (llhttp skips it), llhttp is asked.
+    for piece in [CONTINUE + KEPT_OLD_HEAD, b"\r\n" + KEPT_OLD_HEAD]:
+        responseParser.expect(b"GET")
+        responseParser.feed(piece)
+        assert owner.head.version == (b"HTTP", 1, 0)
+    assert asked == [True, True]

@@ -650,6 +650,30 @@ def test_aResponseHeadGoesStraightToTheExchange(length, registered):
     assert request.producers == ([connection, None] if registered else [])
 
 
+@pytest.mark.parametrize(
+    "code, received, forwarded",
+    [
+        (200, [b"10"], None),
+        (200, [b"010"], None),
+        (200, [b"10", b"10"], [b"10"]),
+        (204, [b"10"], [b"0"]),
+    ],
+    ids=["digits", "leadingZero", "twice", "noContent"],
+)
+def test_theBackendsContentLengthIsForwardedAsItCame(code, received, forwarded):
+    # The backend's Content-Length, one value in digits, is forwarded as it
+    # came (not read and written again); otherwise the length the head
+    # gives is written (None: as it came).
+    request = _RecordingRequest()
+    head = ResponseHead(code, b"OK", (b"HTTP", 1, 1), {b"Content-Length": received}, b"GET", True)
+    proxy._Exchange(request).headReceived(head, _Connection())
+    table = _table(request.responseHeaders)
+    if forwarded is None:
+        assert table[b"Content-Length"] is received
+    else:
+        assert table[b"Content-Length"] == forwarded
+
+
 def test_aResponseHeadForAGoneClientIsRefused():
     # The client went away before the head: the exchange takes no body
     # (the connection then aborts the backend's).
