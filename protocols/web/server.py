@@ -160,7 +160,9 @@ class Request(_HTTPRequest):
             self.args = parse_qs(uri[query + 1 :], True)
         self.site = self.channel.site
         self.prepath = []
-        if b"%" in path:
+        # find(), not ``b"%" in path``: on Python 3.11 ``in`` on bytes first
+        # tries its operand as an int and builds and drops a TypeError.
+        if path.find(b"%") >= 0:
             self.postpath = [unquote(segment) for segment in path[1:].split(b"/")]
         else:
             self.postpath = path[1:].split(b"/")
