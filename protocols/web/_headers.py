@@ -201,6 +201,13 @@ def _headersFromTable(table: dict[bytes, list[bytes]]) -> Headers:
     return headers
 
 
+def _setOne(headers: Headers, name: bytes | str, value: bytes | str) -> None:
+    # headers.setRawHeaders(name, [value]) without its checks of a sequence
+    # and its list comprehension: Request.setHeader, once or more for
+    # every response.
+    headers._rawHeaders[_canonicalName(name)] = [_sanitizeValue(value)]
+
+
 def _table(headers: Headers) -> dict[bytes, list[bytes]]:
     # The dict itself, {canonical name: [values]}, for the response path
     # of protocols.web._request, which reads and sets several names at once.

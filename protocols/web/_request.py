@@ -32,7 +32,7 @@ from typing import Any
 from protocols.web._cookies import parseCookies, setCookieValue
 from protocols.web._dates import datetimeToString, stringToDatetime
 from protocols.web._forms import FormError, formArguments, parse_qs
-from protocols.web._headers import Headers, _headersFromRaw, _table
+from protocols.web._headers import Headers, _headersFromRaw, _setOne, _table
 from protocols.web._responses import (
     FOUND,
     NOT_MODIFIED,
@@ -369,7 +369,7 @@ class Request:
 
     def setHeader(self, name: bytes | str, value: bytes | str) -> None:
         """Set a response header, replacing any value it had."""
-        self.responseHeaders.setRawHeaders(name, [value])
+        _setOne(self.responseHeaders, name, value)
 
     def redirect(self, url: bytes | str) -> None:
         """Answer 302 Found with Location url (then call finish)."""

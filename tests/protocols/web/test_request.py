@@ -98,6 +98,27 @@ def test_setHeaderAndResponseCode():
     assert response.headers.get_all("X-List") == ["1", "2"]
 
 
+def test_setHeaderCanonicalizesNamesAndNeutralizesLineBreaks():
+    # setHeader replaces what was set under any spelling, takes str or
+    # bytes, turns CR and LF in a value into spaces (no header injection),
+    # and refuses a name that is not a token.
+    refused = []
+
+    def look(request):
+        request.setHeader(b"x-made", b"first")
+        request.setHeader("X-MADE", "a\r\nInjected: yes")
+        try:
+            request.setHeader(b"Bad Name", b"x")
+        except http.InvalidHeaderName as error:
+            refused.append(error)
+        return b"made"
+
+    connection, response = served(look)
+    assert response.headers.get_all("X-Made") == ["a Injected: yes"]
+    assert response.header("Injected") is None
+    assert len(refused) == 1
+
+
 def test_customReasonPhrase():
     def look(request):
         request.setResponseCode(299, b"Quite Fine")
