@@ -98,8 +98,11 @@ _NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
 _PROTO_HTTP = b"X-Forwarded-Proto: http\r\n"
 
 
-def _namedIn(connection: list[bytes], dropped: frozenset[bytes]) -> frozenset[bytes]:
-    """dropped and the canonical names the Connection values connection list."""
+def _notForwarded(headers: dict[bytes, list[bytes]], dropped: frozenset[bytes]) -> frozenset[bytes]:
+    """dropped and the canonical names that headers' Connection values list."""
+    connection = headers.get(b"Connection")
+    if connection is None:
+        return dropped
     named = set(dropped)
     for value in connection:
         for token in value.split(b","):
@@ -236,10 +239,7 @@ class _Exchange:
         request = self.request
         request.setResponseCode(code, phrase)
         table = _table(request.responseHeaders)
-        dropped = _NOT_FORWARDED
-        connection = received.get(b"Connection")
-        if connection is not None:
-            dropped = _namedIn(connection, dropped)
+        dropped = _notForwarded(received, _NOT_FORWARDED)
         for name, values in received.items():
             if name not in dropped:
                 table[name] = values  # (shared: received is not used after)
@@ -421,10 +421,7 @@ class ReverseProxyResource(resource.Resource):
         else:
             host = netloc
         lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
-        dropped = _NOT_FORWARDED_REQUEST
-        connection = incoming.get(b"Connection")
-        if connection is not None:
-            dropped = _namedIn(connection, dropped)
+        dropped = _notForwarded(incoming, _NOT_FORWARDED_REQUEST)
         for name, values in incoming.items():
             if name not in dropped:
                 for value in values:
