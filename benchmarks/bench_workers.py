@@ -265,18 +265,23 @@ def _cpuTable(title, points, med):
                 100 * statistics.median(sample["busiest"] for sample in samples),
             )
         )
-    each = [two["rate"] / one["rate"] for two, one in zip(points["2"], points["1"], strict=True)]
+    each = _ratios(points, "rate", "2", "1")
     print(
         "  2 workers / 1: %.2fx (each repeat: %s)"
-        % (paired(points, "rate", "2", "1"), " ".join("%.2fx" % (ratio,) for ratio in each))
+        % (statistics.median(each), " ".join("%.2fx" % (ratio,) for ratio in each))
     )
     print()
 
 
+def _ratios(samples, key, ours, theirs):
+    """samples[ours][key] / samples[theirs][key] within each repeat, in order."""
+    pairs = zip(samples[ours], samples[theirs], strict=True)
+    return [a[key] / b[key] for a, b in pairs]
+
+
 def paired(samples, key, ours, theirs):
     """Median over repeats of samples[ours][key] / samples[theirs][key] within each repeat."""
-    pairs = zip(samples[ours], samples[theirs], strict=True)
-    return statistics.median(a[key] / b[key] for a, b in pairs)
+    return statistics.median(_ratios(samples, key, ours, theirs))
 
 
 def main(argv=None):
