@@ -48,14 +48,18 @@ def generationAlone(loomd, number):
     return len(table) == 2 and all(g == number and s == "ready" for _, _, g, s in table)
 
 
-def runs(directory):
-    """[(text, pid)] of each run of the load-time call so far."""
+def ranLines(directory):
+    """The lines the application's record() has written to directory/ran so far."""
     try:
         with open(os.path.join(str(directory), "ran")) as ran:
-            lines = ran.read().splitlines()
+            return ran.read().splitlines()
     except FileNotFoundError:
         return []
-    return [(text, int(pid)) for text, pid in (line.rsplit(" ", 1) for line in lines)]
+
+
+def runs(directory):
+    """[(text, pid)] of each run of the load-time call so far."""
+    return [(text, int(pid)) for text, pid in (line.rsplit(" ", 1) for line in ranLines(directory))]
 
 
 def test_loadTimeCallsRunOnceInEachWorkerOfTheirGeneration(loomd, tmp_path):

@@ -22,7 +22,7 @@ from tests.services.loomd_helpers import (
     waitFor,
 )
 from tests.services.test_loomd_workers import readyPids, setAnswer, workers
-from tests.services.test_loomd_workers_timers import generationAlone
+from tests.services.test_loomd_workers_timers import generationAlone, ranLines
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,11 +56,7 @@ EchoService(0).setServiceParent(application)
 
 def runs(directory):
     """[(what, text, pid)] of each run of a load-time trigger so far."""
-    try:
-        with open(os.path.join(str(directory), "ran")) as ran:
-            lines = ran.read().splitlines()
-    except FileNotFoundError:
-        return []
+    lines = ranLines(directory)
     return [(what, text, int(pid)) for what, text, pid in (line.split(" ") for line in lines)]
 
 
