@@ -194,17 +194,23 @@ def nobodyDirectory(loomd):
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_lowUdpPortIsKeptAcrossAReloadAfterThePrivilegeDrop(loomd, nobodyDirectory):
-    # Bound as root before -u nobody; the reload, as nobody, could not bind
-    # it again: it adopts the socket.
-    port = freeLowUDPPort()
-    setAnswers(nobodyDirectory, "first", [port])
-    tac = tacFile(nobodyDirectory, UDP_APP)
-    os.chmod(os.path.join(nobodyDirectory, "answers.py"), 0o644)
+def startAsNobody(loomd, directory, port):
+    """(master pid, the 2 ready workers' pids) of UDP_APP on port, run as nobody."""
+    setAnswers(directory, "first", [port])
+    tac = tacFile(directory, UDP_APP)
+    os.chmod(os.path.join(directory, "answers.py"), 0o644)
     os.chmod(tac, 0o644)
     master = loomd.daemon(tac, "--workers", "2", "-u", "nobody", "-g", "nogroup")
     old = readyPids(loomd)
     assert len(old) == 2
+    return master, old
+
+
+def test_lowUdpPortIsKeptAcrossAReloadAfterThePrivilegeDrop(loomd, nobodyDirectory):
+    # Bound as root before -u nobody; the reload, as nobody, could not bind
+    # it again: it adopts the socket.
+    port = freeLowUDPPort()
+    master, old = startAsNobody(loomd, nobodyDirectory, port)
     asker = Asker(port)
     try:
         assert asker.ask()[0] == "first"
@@ -242,13 +248,7 @@ def test_newLowPortOnAReloadAfterThePrivilegeDropSaysItNeedsRoot(loomd, nobodyDi
     # nobody: the reload fails as it does for TCP, and the old generation
     # serves on.
     port = freeUDPPort()
-    setAnswers(nobodyDirectory, "first", [port])
-    tac = tacFile(nobodyDirectory, UDP_APP)
-    os.chmod(os.path.join(nobodyDirectory, "answers.py"), 0o644)
-    os.chmod(tac, 0o644)
-    master = loomd.daemon(tac, "--workers", "2", "-u", "nobody", "-g", "nogroup")
-    old = readyPids(loomd)
-    assert len(old) == 2
+    master, old = startAsNobody(loomd, nobodyDirectory, port)
     low = freeLowUDPPort()
     if kind == "UDP":
         setAnswers(nobodyDirectory, "second", [port, low])
