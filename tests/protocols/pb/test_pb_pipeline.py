@@ -23,32 +23,23 @@ from reactor.failure import Failure
 from reactor.task import Clock
 from reactor.testing import EventLoggingObserver, connectedPair
 
+from . import pbhelpers
 from .pbhelpers import Portal, Realm
 
 LATENCY = 0.05  # one way
 ROUND_TRIP = 2 * LATENCY
 
 
-class Build(pb.Referenceable):
-    def __init__(self, builder, number):
-        self.builder = builder
-        self.number = number
+class Builder(pbhelpers.Builder):
+    """pbhelpers' Builder that records calls and can answer with itself."""
 
-    def remote_getResults(self):
-        return "%s build %d: success" % (self.builder, self.number)
-
-
-class Builder(pb.Referenceable):
     def __init__(self, name, calls=None):
-        self.name = name
+        pbhelpers.Builder.__init__(self, name)
         self.calls = calls
 
     def remote_record(self, n):
         self.calls.append(("record", n))
         return self
-
-    def remote_getBuild(self, number):
-        return Build(self.name, number)
 
     def remote_me(self):
         return self
