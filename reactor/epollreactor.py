@@ -16,9 +16,8 @@ import select
 from zope.interface import implementer
 
 from reactor import _logcontext
-from reactor._fdset import FDSet
 from reactor.interfaces import IReactorFDSet
-from reactor.posixbase import PosixReactorBase
+from reactor.posixbase import FDSetReactorBase
 
 __all__ = ["EPollReactor"]
 
@@ -26,7 +25,7 @@ _IN = select.EPOLLIN
 
 
 @implementer(IReactorFDSet)
-class EPollReactor(PosixReactorBase):
+class EPollReactor(FDSetReactorBase):
     """A reactor that waits with epoll_wait(2)."""
 
     _POLL_IN = _IN | select.EPOLLPRI
@@ -34,36 +33,7 @@ class EPollReactor(PosixReactorBase):
     _POLL_DISCONNECTED = select.EPOLLHUP | select.EPOLLERR
 
     def __init__(self):
-        fds = self._fds = FDSet(select.epoll, self._dropLater, keepsFiles=True)
-        fds.bindTo(self, EPollReactor)
-        super().__init__(reads=fds.reads, writes=fds.writes)
-
-    def addReader(self, reader):
-        """Watch reader (an IReadDescriptor) for readability."""
-        self._fds.addReader(reader)
-
-    def addWriter(self, writer):
-        """Watch writer (an IWriteDescriptor) for writability."""
-        self._fds.addWriter(writer)
-
-    def removeReader(self, reader):
-        """Stop watching reader for readability; a no-op if not watched."""
-        self._fds.removeReader(reader)
-
-    def removeWriter(self, writer):
-        """Stop watching writer for writability; a no-op if not watched."""
-        self._fds.removeWriter(writer)
-
-    def _afterForkPoller(self):
-        self._fds.afterFork()
-
-    def wrapPoll(self, wrap):
-        """
-        Wait for events through ``wrap(poll)``, a callable with the
-        poller's poll's arguments and result, wrapping it (loomd's workers
-        say when they are waiting); kept across rebuilds and afterFork.
-        """
-        self._fds.wrapPoll(wrap)
+        super().__init__(select.epoll, keepsFiles=True)
 
     @property
     def interestSetRebuilds(self):

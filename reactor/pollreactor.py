@@ -11,15 +11,14 @@ import select
 
 from zope.interface import implementer
 
-from reactor._fdset import FDSet
 from reactor.interfaces import IReactorFDSet
-from reactor.posixbase import PosixReactorBase
+from reactor.posixbase import FDSetReactorBase
 
 __all__ = ["PollReactor"]
 
 
 @implementer(IReactorFDSet)
-class PollReactor(PosixReactorBase):
+class PollReactor(FDSetReactorBase):
     """A reactor that waits with poll(2)."""
 
     _POLL_IN = select.POLLIN | select.POLLPRI
@@ -28,36 +27,7 @@ class PollReactor(PosixReactorBase):
     _POLL_INVALID = select.POLLNVAL
 
     def __init__(self):
-        fds = self._fds = FDSet(select.poll, self._dropLater, keepsFiles=False)
-        fds.bindTo(self, PollReactor)
-        super().__init__(reads=fds.reads, writes=fds.writes)
-
-    def addReader(self, reader):
-        """Watch reader (an IReadDescriptor) for readability."""
-        self._fds.addReader(reader)
-
-    def addWriter(self, writer):
-        """Watch writer (an IWriteDescriptor) for writability."""
-        self._fds.addWriter(writer)
-
-    def removeReader(self, reader):
-        """Stop watching reader for readability; a no-op if not watched."""
-        self._fds.removeReader(reader)
-
-    def removeWriter(self, writer):
-        """Stop watching writer for writability; a no-op if not watched."""
-        self._fds.removeWriter(writer)
-
-    def _afterForkPoller(self):
-        self._fds.afterFork()
-
-    def wrapPoll(self, wrap):
-        """
-        Wait for events through ``wrap(poll)``, a callable with the
-        poller's poll's arguments and result, wrapping it (loomd's workers
-        say when they are waiting); kept across rebuilds and afterFork.
-        """
-        self._fds.wrapPoll(wrap)
+        super().__init__(select.poll, keepsFiles=False)
 
     def doIteration(self, timeout):
         """Wait up to timeout seconds (None: no limit) and dispatch the events."""

@@ -16,12 +16,13 @@ import os
 from zope.interface import implementer
 
 from reactor import _logcontext, log
+from reactor._fdset import FDSet
 from reactor.base import ReactorBase
 from reactor.error import CONNECTION_LOST
 from reactor.failure import Failure
 from reactor.interfaces import IReactorProcess, IReactorSSL, IReactorTCP, IReactorUDP, IReactorUNIX
 
-__all__ = ["PosixReactorBase"]
+__all__ = ["FDSetReactorBase", "PosixReactorBase"]
 
 _LOST_FAILURE = Failure(CONNECTION_LOST)
 
@@ -235,3 +236,44 @@ class PosixReactorBase(ReactorBase):
 
 
 _logcontext.dispatchesTo(PosixReactorBase.disconnectAll, "descriptor")
+
+
+class FDSetReactorBase(PosixReactorBase):
+    """
+    The poll and epoll reactors' common part: the descriptors they watch
+    are kept by a reactor._fdset.FDSet around the kernel's poller, whose
+    add and remove methods become the reactor's own (FDSet.bindTo).
+    Subclasses give the poller and read its events in doIteration.
+    """
+
+    def __init__(self, makePoller, keepsFiles):
+        fds = self._fds = FDSet(makePoller, self._dropLater, keepsFiles=keepsFiles)
+        fds.bindTo(self, FDSetReactorBase)
+        super().__init__(reads=fds.reads, writes=fds.writes)
+
+    def addReader(self, reader):
+        """Watch reader (an IReadDescriptor) for readability."""
+        self._fds.addReader(reader)
+
+    def addWriter(self, writer):
+        """Watch writer (an IWriteDescriptor) for writability."""
+        self._fds.addWriter(writer)
+
+    def removeReader(self, reader):
+        """Stop watching reader for readability; a no-op if not watched."""
+        self._fds.removeReader(reader)
+
+    def removeWriter(self, writer):
+        """Stop watching writer for writability; a no-op if not watched."""
+        self._fds.removeWriter(writer)
+
+    def _afterForkPoller(self):
+        self._fds.afterFork()
+
+    def wrapPoll(self, wrap):
+        """
+        Wait for events through ``wrap(poll)``, a callable with the
+        poller's poll's arguments and result, wrapping it (loomd's workers
+        say when they are waiting); kept across rebuilds and afterFork.
+        """
+        self._fds.wrapPoll(wrap)
