@@ -114,6 +114,10 @@ class ReactorBase:
         """
         # A subclass overriding seconds() gets its own clock used everywhere.
         clock = time.time if type(self).seconds is ReactorBase.seconds else self.seconds
+        if clock is time.time:
+            # reactor.seconds() is time.time itself: no Python frame per
+            # reading (the HTTP channel reads it per request).
+            self.seconds = clock
         self._timers = self._makeTimers(clock)
         self.callLater = self._timers.callLater
         self.getDelayedCalls = self._timers.getDelayedCalls

@@ -19,7 +19,8 @@ out as one list of byte strings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar, overload
 
 __all__ = ["Headers", "InvalidHeaderName"]
@@ -204,11 +205,17 @@ def _headersFromTable(table: dict[bytes, list[bytes]]) -> Headers:
 def _setOne(headers: Headers, name: bytes | str, value: bytes | str) -> None:
     # headers.setRawHeaders(name, [value]) without its checks of a sequence
     # and its list comprehension: Request.setHeader, once or more for
-    # every response.
-    headers._rawHeaders[_canonicalName(name)] = [_sanitizeValue(value)]
+    # every response.  The common case (a cached name, a clean bytes value)
+    # is tested here without calling _canonicalName and _sanitizeValue.
+    canonical = _canonicalCache.get(name)
+    if canonical is None:
+        canonical = _canonicalName(name)
+    if value.__class__ is not bytes or value.find(b"\r") >= 0 or value.find(b"\n") >= 0:
+        value = _sanitizeValue(value)
+    headers._rawHeaders[canonical] = [value]
 
 
-def _table(headers: Headers) -> dict[bytes, list[bytes]]:
-    # The dict itself, {canonical name: [values]}, for the response path
-    # of protocols.web._request, which reads and sets several names at once.
-    return headers._rawHeaders
+# _table(headers): the dict itself, {canonical name: [values]}, for the
+# response path of protocols.web._request, which reads and sets several
+# names at once.  An attrgetter: a call into C, not a Python frame.
+_table: Callable[[Headers], dict[bytes, list[bytes]]] = attrgetter("_rawHeaders")

@@ -485,29 +485,26 @@ class Request:
         # The status line and headers, framed, joined to the first body bytes.
         self.startedWriting = True
         table = _table(self.responseHeaders)
+        if self.lastModified is not None or self.etag is not None or self.cookies:
+            self._addValidatorsAndCookies(table)
         code = self.code
         version = self.clientproto
         noBody = code in NO_BODY_CODES or code < 200 or self.method == b"HEAD"
-        if self.lastModified is not None and b"Last-Modified" not in table:
-            table[b"Last-Modified"] = [datetimeToString(self.lastModified)]
-        if self.etag is not None:
-            self.responseHeaders.setRawHeaders(b"ETag", [self.etag])
-        if self.cookies:
-            self.responseHeaders.setRawHeaders(b"Set-Cookie", self.cookies)
-        length = table.get(b"Content-Length")
         if noBody:
-            framed = True
-        elif length is not None:
-            framed = length[0].isdigit()
-            if framed:
-                self._declaredLength = int(length[0])
-        elif version == b"HTTP/1.1":
-            framed = self.chunked = True
-            table[b"Transfer-Encoding"] = [b"chunked"]
+            framed = self._noBody = True
         else:
-            framed = False
+            length = table.get(b"Content-Length")
+            if length is not None:
+                framed = length[0].isdigit()
+                if framed:
+                    self._declaredLength = int(length[0])
+            elif version == b"HTTP/1.1":
+                framed = self.chunked = True
+                table[b"Transfer-Encoding"] = [b"chunked"]
+            else:
+                framed = False
         connection = table.get(b"Connection")
-        if connection is not None and b"close" in connection[0].lower():
+        if connection is not None and connection[0].lower().find(b"close") >= 0:
             framed = False
         if self.channel.responseStarted(self, framed):
             if version == b"HTTP/1.0":
@@ -520,24 +517,29 @@ class Request:
             for value in values:
                 parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
-        if noBody:
-            self._noBody = True
-        elif data:
+        if not noBody and data:
             declared = self._declaredLength
             if declared is not None and len(data) > declared:
                 data = data[:declared]
                 self.channel.persistent = False
             self.sentLength = len(data)
             if self.chunked:
-                parts.append(b"%x\r\n" % (len(data),))
-                parts.append(data)
-                parts.append(b"\r\n")
+                parts += (b"%x\r\n" % (len(data),), data, b"\r\n")
             elif len(data) >= _BIG_WRITE:
                 self.channel.writeSequence([b"".join(parts), data])
                 return
             else:
                 parts.append(data)
         self.channel.write(b"".join(parts))
+
+    def _addValidatorsAndCookies(self, table: dict[bytes, list[bytes]]) -> None:
+        # Last-Modified, ETag and Set-Cookie, from what was set on the request.
+        if self.lastModified is not None and b"Last-Modified" not in table:
+            table[b"Last-Modified"] = [datetimeToString(self.lastModified)]
+        if self.etag is not None:
+            self.responseHeaders.setRawHeaders(b"ETag", [self.etag])
+        if self.cookies:
+            self.responseHeaders.setRawHeaders(b"Set-Cookie", self.cookies)
 
     def finish(self) -> None:
         """
@@ -571,30 +573,33 @@ class Request:
         declared = self._declaredLength
         if declared is not None and self.sentLength != declared and not self._noBody:
             self.channel.persistent = False
-        factory = getattr(self.channel, "factory", None)
+        channel = self.channel
+        try:
+            factory = channel.factory
+        except AttributeError:  # a channel of a test, without a factory
+            factory = None
         if factory is not None:
             factory.log(self)
         self.finished = True
-        self._cleanup()
-
-    def _flushEncoder(self) -> None:
-        # server.Request's: write what the encoder still holds.
-        self._encoder = None
-
-    def _cleanup(self) -> None:
         if self.producer is not None:
             self._log.failure(
                 "",
                 Failure(RuntimeError("Producer was not unregistered for %r" % (self.uri,))),
             )
             self.unregisterProducer()
-        channel, self.channel = self.channel, None
+        self.channel = None
         channel.requestDone(self)
         if self.content is not None:
             self.content.close()
-        notifications, self.notifications = self.notifications, []
-        for notification in notifications:
-            notification.callback(None)
+        notifications = self.notifications
+        if notifications:
+            self.notifications = []
+            for notification in notifications:
+                notification.callback(None)
+
+    def _flushEncoder(self) -> None:
+        # server.Request's: write what the encoder still holds.
+        self._encoder = None
 
     def notifyFinish(self) -> Deferred[None]:
         """

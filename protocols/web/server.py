@@ -151,13 +151,9 @@ class Request(_HTTPRequest):
         self.uri = uri
         self.clientproto = version
         self._rawHeaders = rawHeaders
-        query = uri.find(b"?")
-        if query < 0:
-            self.path = path = uri
-            self.args = {}
-        else:
-            self.path = path = uri[:query]
-            self.args = parse_qs(uri[query + 1 :], True)
+        path, _, query = uri.partition(b"?")
+        self.path = path
+        self.args = parse_qs(query, True) if query else {}
         self.site = self.channel.site
         self.prepath = []
         # find(), not ``b"%" in path``: on Python 3.11 ``in`` on bytes first
@@ -173,10 +169,17 @@ class Request(_HTTPRequest):
         except Exception:
             self._traversalFailure = Failure()
             return
-        limit = getattr(resource, "maxRequestBodySize", None)
+        try:
+            # Resource's class attributes; an IResource of another kind may
+            # lack them (getattr with a default would cost more every time).
+            limit = resource.maxRequestBodySize
+            streams = resource.streamRequestBody
+        except AttributeError:
+            limit = getattr(resource, "maxRequestBodySize", None)
+            streams = getattr(resource, "streamRequestBody", False)
         if limit is not None:
             self.maxRequestBodySize = limit
-        if getattr(resource, "streamRequestBody", False):
+        if streams:
             self.streamingBody = True
 
     def gotLength(self, length: int | None) -> None:
@@ -299,7 +302,10 @@ class Request(_HTTPRequest):
                 # write()'s work, without its call: the common case.
                 if b"Content-Type" not in table and self.defaultContentType is not None and body:
                     table[b"Content-Type"] = [self.defaultContentType]
-                _HTTPRequest.write(self, body)
+                if self.finished or self._disconnected:
+                    _HTTPRequest.write(self, body)  # (raises, or ignores it)
+                else:
+                    self._writeHead(body)
             else:
                 self.write(body)
         self.finish()
