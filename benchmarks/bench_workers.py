@@ -15,27 +15,28 @@ Points:
   in flight.  The load generator needs tens of us of CPU per request
   (user and system time: a connect and a close each), so with 1 worker
   the server, not the client, is the limit; with 2 the workers share the
-  2 cores with it (the ceiling below).  Printed:
-  requests/s with 1 and 2 workers, their ratio (target: at least 1.7x),
-  the server's CPU per request, the client's own CPU share of a core, and
-  the busiest worker's part of the workers' CPU time (50% is an even split).
-- machine, in each repeat after the cpu point: the cpu server's
-  per-request work (loom_workers.tac's Costly, calibrated as in the
-  server) in a tight loop without sockets (servers/loom_workers_loop.py),
-  in 1 process alone and in 2 at once (which goes first alternates by
-  repeat), each for the same few seconds (MACHINE_SECONDS, or --duration
-  when shorter).  M is the work of the two
-  over the work of one: what a second core gives a second process on this
-  machine (2 on two idle, equal cores; less on shared vCPUs).
+  2 cores with it (the ceiling below).  Printed: requests/s with 1 and 2
+  workers, their ratio (target: at least 1.7x), the server's CPU per
+  request, the client's own CPU share of a core, and the busiest worker's
+  part of the workers' CPU time (50% is an even split).
+- machine, in each repeat right after the cpu point (before its
+  keep-alive variant): the cpu server's per-request work
+  (loom_workers.tac's Costly, calibrated as in the server) in a tight loop
+  without sockets (servers/loom_workers_loop.py), in 1 process alone and
+  in 2 at once (which goes first alternates by repeat), each for the same
+  few seconds (MACHINE_SECONDS, or --duration when shorter).  M is the
+  work of the two over the work of one: what a second core gives a second
+  process on this machine (2 on two idle, equal cores; less on shared
+  vCPUs).
 - the ceiling of the cpu point's 2 workers / 1, per repeat: M * S / (S + C),
   S being the server's CPU per request with 1 worker and C the client's.
   With 1 worker the server is the limit and keeps one core busy: 1 / S
   requests/s.  With 2 workers the two cores are shared by both workers and
   the load generator, which runs on the same machine: the two cores do M
   times the work of one, and every request takes S + C of it, so at best
-  M / (S + C) requests/s, and the ratio is at most M * S / (S + C).  Printed beside
-  the target, with the judged ratio as a fraction of it; the target and
-  its PASS or MISS are not changed by it.
+  M / (S + C) requests/s, and the ratio is at most M * S / (S + C).
+  Printed beside the target, with the judged ratio as a fraction of it;
+  the target and its PASS or MISS are not changed by it.
 - cpu, keep-alive: the same requests over KEEPALIVE_CONNS connections
   opened at once and kept (ping-pong), not judged: a connection stays with
   the worker that accepted it, and a burst of new connections is taken by
@@ -448,8 +449,13 @@ def main(argv=None):
         print("  web point skipped: %s" % (note,), flush=True)
     began = time.monotonic()
     for repeat in range(args.repeats):
-        for workers in ("1", "2") if repeat % 2 == 0 else ("2", "1"):
+        pair = ("1", "2") if repeat % 2 == 0 else ("2", "1")
+        for workers in pair:
             cpu[workers].append(measure(client, "cpu", workers, churn, args.warmup, args.duration))
+        # Right after the cpu point, which its ceiling is read against: the
+        # machine's other users' load changes from one minute to the next.
+        machine.append(measureMachine(repeat, machineSeconds))
+        for workers in pair:
             keepalive[workers].append(
                 measure(
                     client,
@@ -460,7 +466,6 @@ def main(argv=None):
                     args.duration,
                 )
             )
-        machine.append(measureMachine(repeat, machineSeconds))
         order = ["single", "1", "2"]
         for workers in order[repeat % 3 :] + order[: repeat % 3]:
             echo[workers].append(
