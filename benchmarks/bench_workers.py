@@ -12,11 +12,31 @@ Points:
 - cpu: requests costing about 200 us of Python CPU each in the server (a
   calibrated loop) before the 64 B echo, each on its own connection
   (connect, request, reply, close: HTTP without keep-alive), CPU_INFLIGHT
-  in flight.  The load generator needs a few us per request, so on a
-  2-core machine the server, not the client, is the limit.  Printed:
-  requests/s with 1 and 2 workers, their ratio (target: at least 1.7x),
-  the server's CPU per request, the client's own CPU share of a core, and
-  the busiest worker's part of the workers' CPU time (50% is an even split).
+  in flight.  The load generator needs tens of us of CPU per request
+  (user and system time: a connect and a close each), so with 1 worker
+  the server, not the client, is the limit; with 2 the workers share the
+  2 cores with it (the ceiling below).  Printed: requests/s with 1 and 2
+  workers, their ratio (target: at least 1.7x), the server's CPU per
+  request, the client's own CPU share of a core, and the busiest worker's
+  part of the workers' CPU time (50% is an even split).
+- machine, in each repeat right after the cpu point (before its
+  keep-alive variant): the cpu server's per-request work
+  (loom_workers.tac's Costly, calibrated as in the server) in a tight loop
+  without sockets (servers/loom_workers_loop.py), in 1 process alone and
+  in 2 at once (which goes first alternates by repeat), each for the same
+  few seconds (MACHINE_SECONDS, or --duration when shorter).  M is the
+  work of the two over the work of one: what a second core gives a second
+  process on this machine (2 on two idle, equal cores; less on shared
+  vCPUs).
+- the ceiling of the cpu point's 2 workers / 1, per repeat: M * S / (S + C),
+  S being the server's CPU per request with 1 worker and C the client's.
+  With 1 worker the server is the limit and keeps one core busy: 1 / S
+  requests/s.  With 2 workers the two cores are shared by both workers and
+  the load generator, which runs on the same machine: the two cores do M
+  times the work of one, and every request takes S + C of it, so at best
+  M / (S + C) requests/s, and the ratio is at most M * S / (S + C).
+  Printed beside the target, with the judged ratio as a fraction of it;
+  the target and its PASS or MISS are not changed by it.
 - cpu, keep-alive: the same requests over KEEPALIVE_CONNS connections
   opened at once and kept (ping-pong), not judged: a connection stays with
   the worker that accepted it, and a burst of new connections is taken by
@@ -49,16 +69,19 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _benchlib import (  # noqa: E402
+    ROOT,
     SERVERS,
     Server,
     build,
     formatValue,
+    parseResult,
     raiseFileLimit,
     runClient,
     summarize,
@@ -71,6 +94,8 @@ KEEPALIVE_CONNS = 32
 ECHO_CONNS = 1000
 SCALING_TARGET = 1.7
 COST_TARGET = 1.05
+MACHINE_SECONDS = 3.0  # each run of the machine measurement, at most
+MACHINE_LEAD = 1.0  # seconds the loop processes have to start before they begin together
 
 
 def start(mode, workers):
@@ -87,20 +112,82 @@ def start(mode, workers):
 def measure(client, mode, workers, load, warmup, duration):
     """
     Start the server, run the client with load (its mode arguments), stop
-    the server; return summarize()'s figures, with "busiest": the busiest
-    worker's part of the workers' CPU time over the whole run (warm-up
-    included), 1.0 for one process.
+    the server; return summarize()'s figures, with "clientUs": the client's
+    CPU per request (us), and "busiest": the busiest worker's part of the
+    workers' CPU time over the whole run (warm-up included), 1.0 for one
+    process.
     """
     server = start(mode, workers)
     try:
         children = _children(server.pid, int(workers)) if workers != "single" else []
         before = [_cpu(pid) for pid in children]
-        figures = summarize(runClient(client, server, [*load, "-s", "64"], warmup, duration))
+        result = runClient(client, server, [*load, "-s", "64"], warmup, duration)
+        figures = summarize(result)
+        count = result["count"]
+        figures["clientUs"] = result["client_cpu"] * 1e6 / count if count else float("nan")
         used = [_cpu(pid) - start for pid, start in zip(children, before, strict=True)]
         figures["busiest"] = max(used) / sum(used) if len(used) > 1 and sum(used) else 1.0
         return figures
     finally:
         server.stop()
+
+
+def machineRate(processes, seconds):
+    """
+    Run the cpu point's per-request work in a tight loop
+    (servers/loom_workers_loop.py) in processes processes at once for
+    seconds; return the work they did per second together, in the
+    calibrated loop's iterations (each process's messages times its
+    iterations per message, so that calibrations differing a little do not
+    count as more or less work).
+    """
+    begin = time.time() + MACHINE_LEAD
+    argv = [sys.executable, os.path.join(SERVERS, "loom_workers_loop.py")]
+    argv += [repr(begin), repr(begin + seconds)]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    children = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        for _ in range(processes)
+    ]
+    try:
+        outputs = [child.communicate(timeout=MACHINE_LEAD + seconds + 30)[0] for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    rate = 0.0
+    for child, output in zip(children, outputs, strict=True):
+        lines = [line for line in output.splitlines() if line.startswith("result ")]
+        if child.returncode != 0 or not lines:
+            raise RuntimeError("the machine loop failed (exit %s)" % (child.returncode,))
+        result = parseResult(lines[-1])
+        rate += result["units"] * result["iterations"] / result["seconds"]
+    return rate
+
+
+def measureMachine(repeat, seconds):
+    """
+    One repeat of the machine measurement: the loop in 1 process alone and
+    in 2 at once (in turn first and second, by repeat); return both rates
+    and "ratio", M: the work of the two over the work of one.
+    """
+    rates = {}
+    for processes in (1, 2) if repeat % 2 == 0 else (2, 1):
+        rates[processes] = machineRate(processes, seconds)
+    return {"alone": rates[1], "together": rates[2], "ratio": rates[2] / rates[1]}
+
+
+def ceilings(cpu, machine):
+    """
+    Each repeat's ceiling of 2 workers / 1 on the cpu point: M * S / (S + C),
+    with that repeat's M (machine[r]["ratio"]) and the 1-worker cpu point's
+    server (S) and client (C) CPU per request.
+    """
+    pairs = zip(cpu["1"], machine, strict=True)
+    return [
+        each["ratio"] * one["serverUs"] / (one["serverUs"] + one["clientUs"]) for one, each in pairs
+    ]
 
 
 # The web point's loads: (label, wrk's extra headers).
@@ -273,6 +360,47 @@ def _cpuTable(title, points, med):
     print()
 
 
+def _ceilingReport(cpu, machine, seconds):
+    """
+    Print the machine measurement and each repeat's ceiling of the cpu
+    point's 2 workers / 1; return the median ceiling and the median over
+    repeats of 2 workers / 1 as a fraction of that repeat's ceiling.
+    """
+    ratios = [each["ratio"] for each in machine]
+    print(
+        "machine: the cpu point's per-request work in a tight loop, %.1f s in 1 process alone "
+        "and in 2 at once (servers/loom_workers_loop.py)" % (seconds,)
+    )
+    print(
+        "  2 processes / 1: M = %.2fx (each repeat: %s)"
+        % (statistics.median(ratios), " ".join("%.2fx" % (ratio,) for ratio in ratios))
+    )
+    print(
+        "ceiling of the cpu point's 2 workers / 1: M * S / (S + C), S and C the server's and "
+        "the client's CPU per request with 1 worker"
+    )
+    limits = ceilings(cpu, machine)
+    scalings = _ratios(cpu, "rate", "2", "1")
+    fractions = [scaling / limit for scaling, limit in zip(scalings, limits, strict=True)]
+    for repeat, one in enumerate(cpu["1"]):
+        print(
+            "  repeat %d: %.2f * %.0f / (%.0f + %.0f) = %.2fx; 2 workers / 1: %.2fx, %.0f%% of it"
+            % (
+                repeat + 1,
+                ratios[repeat],
+                one["serverUs"],
+                one["serverUs"],
+                one["clientUs"],
+                limits[repeat],
+                scalings[repeat],
+                100 * fractions[repeat],
+            )
+        )
+    ceiling, fraction = statistics.median(limits), statistics.median(fractions)
+    print("  median: %.2fx; 2 workers / 1: %.0f%% of it" % (ceiling, 100 * fraction))
+    return ceiling, fraction
+
+
 def _ratios(samples, key, ours, theirs):
     """samples[ours][key] / samples[theirs][key] within each repeat, in order."""
     pairs = zip(samples[ours], samples[theirs], strict=True)
@@ -311,6 +439,8 @@ def main(argv=None):
     cpu = {"1": [], "2": []}
     keepalive = {"1": [], "2": []}
     echo = {"single": [], "1": [], "2": []}
+    machine = []
+    machineSeconds = min(args.duration, MACHINE_SECONDS)
     churn = ["-m", "churn", "-k", str(CPU_INFLIGHT)]
     pingpong = ["-m", "pingpong", "-c"]
     missing = [] if args.no_web else webMissing()
@@ -319,8 +449,13 @@ def main(argv=None):
         print("  web point skipped: %s" % (note,), flush=True)
     began = time.monotonic()
     for repeat in range(args.repeats):
-        for workers in ("1", "2") if repeat % 2 == 0 else ("2", "1"):
+        pair = ("1", "2") if repeat % 2 == 0 else ("2", "1")
+        for workers in pair:
             cpu[workers].append(measure(client, "cpu", workers, churn, args.warmup, args.duration))
+        # Right after the cpu point, which its ceiling is read against: the
+        # machine's other users' load changes from one minute to the next.
+        machine.append(measureMachine(repeat, machineSeconds))
+        for workers in pair:
             keepalive[workers].append(
                 measure(
                     client,
@@ -346,15 +481,20 @@ def main(argv=None):
         if web is not None:
             runWeb(shutil.which("wrk"), web, repeat, args.warmup, args.duration)
         print("  repeat %d done (%.0f s)" % (repeat + 1, time.monotonic() - began), flush=True)
-    report(cpu, keepalive, echo)
+    report(cpu, keepalive, echo, machine, machineSeconds)
     if web is not None:
         print()
         webReport(web)
     return 0
 
 
-def report(cpu, keepalive, echo):
-    """Print the tables and the targets."""
+def report(cpu, keepalive, echo, machine, machineSeconds):
+    """
+    Print the tables, the machine's ceiling and the targets.
+
+    :param machine: measureMachine()'s figures, one per repeat.
+    :param machineSeconds: how long each machine run lasted.
+    """
 
     def med(samples, key):
         return formatValue(statistics.median(sample[key] for sample in samples))
@@ -366,6 +506,7 @@ def report(cpu, keepalive, echo):
     ):
         _cpuTable(title, samples, med)
     scaling = paired(cpu, "rate", "2", "1")
+    ceiling, fraction = _ceilingReport(cpu, machine, machineSeconds)
     print()
     print("echo: %d conns x 64 B" % (ECHO_CONNS,))
     print(
@@ -399,6 +540,10 @@ def report(cpu, keepalive, echo):
     print(
         "target: 2 workers >= %.1fx the requests/s of 1 on the cpu point: %.2fx %s"
         % (SCALING_TARGET, scaling, "PASS" if scaling >= SCALING_TARGET else "MISS")
+    )
+    print(
+        "  beside it (not judged): this machine's ceiling M * S / (S + C) is %.2fx; "
+        "2 workers / 1 is %.0f%% of it" % (ceiling, 100 * fraction)
     )
     for workers, ratio in costs.items():
         print(

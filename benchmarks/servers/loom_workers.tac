@@ -1,6 +1,8 @@
 """
 The application of benchmarks/bench_workers.py, run by ``loomd -n -y`` with
 or without ``--workers`` (benchmarks/servers/loom_workers.py starts it).
+benchmarks/servers/loom_workers_loop.py loads it too, to run Costly's
+per-request work in a tight loop for bench_workers.py's machine measurement.
 
 BENCH_MODE=echo: a plain echo.  BENCH_MODE=cpu: every message costs about
 BENCH_COST_US microseconds of Python CPU (a loop calibrated at load) before
