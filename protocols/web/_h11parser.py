@@ -26,7 +26,7 @@ __all__ = ["H11Parser"]
 class H11Parser(Head):
     """A request parser for one connection (see protocols.web._parser)."""
 
-    __slots__ = ("owner", "limits", "method", "uri", "version", "headers", "_connection", "_done")
+    __slots__ = ("owner", "limits", "method", "uri", "headers", "_connection", "_done")
 
     def __init__(self, owner: ParserOwner, limits: Limits) -> None:
         self.owner = owner

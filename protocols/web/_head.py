@@ -68,6 +68,7 @@ _HOST = 3
 _EXPECT = 4
 _CONNECTION = 5
 _UPGRADE = 6
+_PROXY_CONNECTION = 7  # looked at only to learn the version (examineHead)
 _WATCHED = {
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
@@ -75,6 +76,7 @@ _WATCHED = {
     b"expect": _EXPECT,
     b"connection": _CONNECTION,
     b"upgrade": _UPGRADE,
+    b"proxy-connection": _PROXY_CONNECTION,
 }
 _WATCHED.update({name.title(): kind for name, kind in list(_WATCHED.items())})
 _WATCHED_LENGTHS = frozenset(len(name) for name in _WATCHED)
@@ -84,30 +86,50 @@ class Head:
     """
     What examineHead finds in a head; the parsers copy it to themselves.
 
+    :ivar version: ``b"1.1"`` or ``b"1.0"``.
     :ivar contentLength: the body's length; None when chunked (0 for none).
     """
 
-    __slots__ = ("contentLength", "chunked", "expectContinue", "keepAlive", "upgrade")
+    __slots__ = ("version", "contentLength", "chunked", "expectContinue", "keepAlive", "upgrade")
 
+    version: bytes
     contentLength: int | None
     chunked: bool
     expectContinue: bool
     keepAlive: bool
     upgrade: bool
 
+    def askVersion(self) -> bytes:
+        """Return the head's version, for examineHead given None for it."""
+        raise NotImplementedError
 
-def examineHead(
-    method: bytes, version: bytes, headers: list[tuple[bytes, bytes]], into: Head
-) -> None:
-    """
-    Check a complete head and fill into with what the channel needs.
 
-    :raises ParseError: for a head both parsers must refuse alike.
-    """
+def _checkVersion(version: bytes) -> None:
     if version != b"1.1" and version != b"1.0":
         raise ParseError(505, "HTTP version %s is not supported" % (version.decode("ascii"),))
+
+
+def examineHead(
+    method: bytes,
+    version: bytes | None,
+    headers: list[tuple[bytes, bytes]],
+    into: Head,
+) -> None:
+    """
+    Check a complete head and fill into with what the channel needs,
+    ``into.version`` included.
+
+    :param version: ``b"1.1"``, ``b"1.0"``, ..., or None for "1.1 unless
+        a Connection header asks for keep-alive or a Proxy-Connection header
+        is there, when into.askVersion() says":
+        what a parser knows when its library keeps alive by default only
+        HTTP/1.1 and the others only with that token (httptools).
+    :raises ParseError: for a head both parsers must refuse alike.
+    """
+    if version is not None:
+        _checkVersion(version)
     contentLength: int | None = 0
-    sawLength = chunked = expectContinue = upgradeAsked = False
+    sawLength = chunked = expectContinue = upgradeAsked = proxyConnection = False
     hosts = 0
     connection: list[bytes] = []
     for name, value in headers:
@@ -134,11 +156,23 @@ def examineHead(
         elif kind == _EXPECT:
             if value.strip().lower() != b"100-continue":
                 raise ParseError(417, "Only Expect: 100-continue is supported")
-            expectContinue = version == b"1.1"
+            expectContinue = True
         elif kind == _CONNECTION:
             connection.extend(token.strip().lower() for token in value.split(b","))
-        else:
+        elif kind == _UPGRADE:
             upgradeAsked = True
+        else:
+            proxyConnection = True
+    if version is None:
+        # (llhttp reads keep-alive in Proxy-Connection too.)
+        if proxyConnection or b"keep-alive" in connection:
+            version = into.askVersion()
+            _checkVersion(version)
+        else:
+            version = b"1.1"
+    into.version = version
+    if version != b"1.1":
+        expectContinue = False
     if chunked:
         # RFC 9112, 6.1 and 6.3: both framings at once is how requests are
         # smuggled, and HTTP/1.0 has no chunked coding.

@@ -178,6 +178,51 @@ def test_http10KeepAliveWithLength(parser):
     assert not connection.closed
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Connection: keep-alive\r\n",
+        b"Connection: close, Keep-Alive\r\n",
+        b"Connection: x\r\nConnection: KEEP-ALIVE\r\n",
+        b"Proxy-Connection: keep-alive\r\n",
+        b"PROXY-CONNECTION: keep-alive\r\n",
+    ],
+)
+def test_http10AskingForKeepAliveStaysHttp10(parser, headers):
+    # The httptools parser takes a head its library keeps alive for
+    # HTTP/1.1 unless a Connection or Proxy-Connection header could be
+    # what keeps it alive: these are HTTP/1.0, which needs no Host.
+    held = Held()
+    connection = Connection(makeSite(held, parser))
+    connection.send(b"GET / HTTP/1.0\r\n" + headers + b"\r\n")
+    [request] = held.waiting
+    assert request.clientproto == b"HTTP/1.0"
+    request.write(b"old")
+    request.finish()
+    assert connection.output().startswith(b"HTTP/1.0 200 ")
+
+
+@pytest.mark.parametrize("version", [b"0.9", b"1.2", b"1.9", b"2.0", b"2.1", b"3.0", b"9.9"])
+@pytest.mark.parametrize("headers", [b"", b"Connection: keep-alive\r\n", b"Connection: close\r\n"])
+def test_versionsOtherThan10And11AreRefused(parser, version, headers):
+    # Also what lets the httptools parser take a kept-alive head for
+    # HTTP/1.1 without asking: llhttp keeps alive by default only 1.1 of
+    # the versions it takes.
+    connection = Connection(makeSite(Text(b"x"), parser))
+    connection.send(b"GET / HTTP/" + version + b"\r\nHost: a\r\n" + headers + b"\r\n")
+    output = connection.output()
+    assert output.split(b" ")[1] in (b"400", b"505"), output
+    assert connection.closed
+
+
+def test_http11WithoutConnectionHeaderIsHttp11(parser):
+    held = Held()
+    connection = Connection(makeSite(held, parser))
+    connection.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    [request] = held.waiting
+    assert request.clientproto == b"HTTP/1.1"
+
+
 def test_http10WithoutLengthEndsWithTheConnection(parser):
     held = Held()
     connection = Connection(makeSite(held, parser))
