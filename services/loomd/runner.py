@@ -81,6 +81,15 @@ class LoomdOptions(Options):
         "The launcher exits 0 only once every service has started."
     )
 
+    def getSynopsis(self):
+        """
+        The synopsis; once a plugin is chosen, the part before its name
+        only (``loomd web --help``: "Usage: loomd [options] web ...").
+        """
+        if self.subCommand is not None:
+            return "Usage: loomd [options]"
+        return self.synopsis
+
     optFlags = [
         ["nodaemon", "n", "Do not daemonize: run in the foreground."],
         ["syslog", None, "Log to syslog, not to a file."],

@@ -14,7 +14,7 @@ from services.usage import Options as _BaseOptions
 class Options(_BaseOptions):
     """Options of the chargen plugin."""
 
-    synopsis = "loomd chargen [--port DESCRIPTION]"
+    synopsis = "[--port DESCRIPTION]"
     optParameters = [portParameter("tcp:8019"), *timeoutParameters(300.0, 3600.0)]
 
 

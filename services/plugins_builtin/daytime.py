@@ -13,7 +13,7 @@ from services.usage import Options as _BaseOptions
 class Options(_BaseOptions):
     """Options of the daytime plugin."""
 
-    synopsis = "loomd daytime [--port DESCRIPTION]"
+    synopsis = "[--port DESCRIPTION]"
     optParameters = [portParameter("tcp:8013"), *timeoutParameters(60.0, None)]
 
 

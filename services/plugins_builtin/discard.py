@@ -13,7 +13,7 @@ from services.usage import Options as _BaseOptions
 class Options(_BaseOptions):
     """Options of the discard plugin."""
 
-    synopsis = "loomd discard [--port DESCRIPTION]"
+    synopsis = "[--port DESCRIPTION]"
     optParameters = [portParameter("tcp:8009"), *timeoutParameters(300.0, 3600.0)]
 
 

@@ -13,7 +13,7 @@ from services.usage import Options as _BaseOptions
 class Options(_BaseOptions):
     """Options of the echo plugin."""
 
-    synopsis = "loomd echo [--port DESCRIPTION]"
+    synopsis = "[--port DESCRIPTION]"
     optParameters = [portParameter("tcp:8007"), *timeoutParameters(300.0, 3600.0)]
 
 

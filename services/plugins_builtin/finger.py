@@ -20,7 +20,7 @@ from services.usage import UsageError
 class Options(_BaseOptions):
     """Options of the finger plugin."""
 
-    synopsis = "loomd finger [--file USERS] [--port DESCRIPTION]"
+    synopsis = "[--file USERS] [--port DESCRIPTION]"
     optParameters = [
         portParameter("tcp:8079"),
         ["file", "f", None, "The user list: one user:information line per user."],

@@ -18,7 +18,7 @@ from services.usage import portCoerce
 class Options(_BaseOptions):
     """Options of the portforward plugin."""
 
-    synopsis = "loomd portforward [--port DESCRIPTION] [--host HOST] [--dest_port PORT]"
+    synopsis = "[--port DESCRIPTION] [--host HOST] [--dest_port PORT]"
     optParameters = [
         portParameter("tcp:6666"),
         ["host", "h", "localhost", "The host to forward to."],

@@ -63,7 +63,7 @@ _positiveSeconds.coerceDoc = "In seconds."  # type: ignore[attr-defined]
 class Options(_BaseOptions):
     """Options of the procmon plugin."""
 
-    synopsis = "loomd procmon [options] (PROGRAM [ARGS...] | --config FILE)"
+    synopsis = "[options] (PROGRAM [ARGS...] | --config FILE)"
     longdesc = (
         "Run programs, and start them again when they exit: at once after a run "
         "longer than --threshold, else after a delay doubling from "

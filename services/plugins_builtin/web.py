@@ -65,7 +65,7 @@ class Options(_BaseOptions):
     """Options of the web plugin."""
 
     synopsis = (
-        "loomd web [--port DESCRIPTION ...]"
+        "[--port DESCRIPTION ...]"
         " [--trusted-proxy ADDRESS ...]"
         " (--path DIR [--listing] | --proxy HOST:PORT [--preserve-host] | --wsgi MODULE.APP)"
     )

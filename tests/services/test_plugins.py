@@ -419,3 +419,18 @@ def test_loomdOffersThePluginsAsCommands(distributions):
     options.parseOptions(["--nodaemon", "echo", "--port", "tcp:0"])
     assert options.subCommand == "echo"
     assert options.subOptions["port"] == "tcp:0"
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_pluginHelpNamesLoomdAndThePluginOnce(name):
+    # loomd PLUGIN --help: the launcher's part, the plugin's name, then the
+    # plugin's own options, each once ("loomd web loomd web ..." before).
+    from services.loomd.runner import LoomdOptions
+
+    options = LoomdOptions()
+    with pytest.raises(SystemExit):
+        options.parseOptions([name, "--help"])
+    synopsis = options.subOptions.getSynopsis()
+    assert synopsis.startswith("Usage: loomd [options] %s " % (name,))
+    assert synopsis.count("loomd") == 1
+    assert synopsis.split().count(name) == 1
