@@ -86,6 +86,9 @@ HOP_BY_HOP = frozenset(
 # The names of a Headers are canonical (protocols.web._headers): what is
 # not forwarded is looked up by canonical name, with no lower() per header.
 _NOT_FORWARDED = frozenset(_canonicalName(name) for name in HOP_BY_HOP | {b"content-length"})
+# What is never forwarded but Content-Length (which the exchange copies
+# with the rest, then sets again when it is not the one to forward).
+_HOP_BY_HOP = frozenset(_canonicalName(name) for name in HOP_BY_HOP)
 # Request headers the proxy sets itself (Expect: the client's 100 Continue
 # comes from us, when the body is asked for; the backend is sent the body
 # at once).
@@ -273,23 +276,31 @@ class _Exchange(_PreparedRequest):
         request = self.request
         request.setResponseCode(code, phrase)
         table = _table(request.responseHeaders)
-        dropped = _NOT_FORWARDED
-        if b"Connection" in received:
-            dropped = _notForwarded(received, dropped)
-        for name, values in received.items():
-            if name not in dropped:
-                table[name] = values  # (shared: received is not used after)
+        # (The lists are shared: received is not used after.)
+        declared = received.get(b"Content-Length")
+        if received.keys().isdisjoint(_HOP_BY_HOP):
+            # None to drop (as usual): all copied at once, Content-Length
+            # too, set again below when it is not the one to forward.
+            table.update(received)
+        else:
+            dropped = _notForwarded(received, _NOT_FORWARDED)
+            for name, values in received.items():
+                if name not in dropped:
+                    table[name] = values
+            if declared is not None:
+                table[b"Content-Length"] = declared
         if request.method == b"HEAD" or code == 304:
-            declared = received.get(b"Content-Length")
             if declared:
                 table[b"Content-Length"] = declared[-1:]
+            elif declared is not None:
+                del table[b"Content-Length"]
         elif length is not None:
             # The backend's own value when it is the one, in digits (the
             # parser read the length from it): not written again.
-            declared = received.get(b"Content-Length")
             if declared is None or len(declared) != 1 or code == 204 or not declared[0].isdigit():
-                declared = [b"%d" % (length,)]
-            table[b"Content-Length"] = declared
+                table[b"Content-Length"] = [b"%d" % (length,)]
+        elif declared is not None:
+            del table[b"Content-Length"]  # chunked: Transfer-Encoding wins
         self.streaming = length is None or length > _SMALL_BODY
 
     def errback(self, reason: Failure) -> None:

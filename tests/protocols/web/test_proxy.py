@@ -683,6 +683,32 @@ def test_theBackendsContentLengthIsForwardedAsItCame(code, received, forwarded):
         assert table[b"Content-Length"] == forwarded
 
 
+@pytest.mark.parametrize(
+    "received, forwarded",
+    [
+        (
+            {b"Content-Length": [b"10"], b"X-A": [b"1"]},
+            {b"Content-Length": [b"10"], b"X-A": [b"1"]},
+        ),
+        ({b"Content-Length": [b"10"], b"Transfer-Encoding": [b"chunked"]}, {}),
+        (
+            {b"Content-Length": [b"10"], b"Connection": [b"X-A"], b"X-A": [b"1"]},
+            {b"Content-Length": [b"10"]},
+        ),
+    ],
+    ids=["plain", "chunkedWithALength", "hopByHopNamed"],
+)
+def test_theForwardedResponseHeaders(received, forwarded):
+    # The backend's headers are forwarded but the hop-by-hop ones and
+    # those Connection names; Content-Length only when it frames the body
+    # (not beside chunked, which wins).
+    request = _RecordingRequest()
+    head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), dict(received), b"GET", True)
+    _exchange(request).headReceived(head, _Connection())
+    table = dict(_table(request.responseHeaders))
+    assert table == forwarded
+
+
 def test_aResponseHeadForAGoneClientIsRefused():
     # The client went away before the head: the exchange takes no body
     # (the connection then aborts the backend's).
