@@ -417,12 +417,19 @@ class _Sending:
     it (so the connections tell this, which passes it on).
     """
 
-    # What changes from the start, as class defaults: no store each.
-    connection: HTTP11ClientProtocol | None = None  # answering
-    connecting: Deferred[Any] | None = None  # or the pool's Deferred
-    reused = False
-    called = False
-    cancelled = False
+    __slots__ = (
+        "agent",
+        "key",
+        "where",
+        "request",
+        "answer",
+        "connection",
+        "connecting",
+        "reused",
+        "called",
+        "cancelled",
+        "wantsHead",
+    )
 
     def __init__(self, agent: Agent, key: Any, where: Any, request: Request, answer: Any) -> None:
         """Send request: at once on an idle connection, else on the pool's."""
@@ -431,6 +438,13 @@ class _Sending:
         self.where = where  # what the Agent's _endpointFor takes
         self.request = request
         self.answer = answer
+        # (Each set here, none left to a class default: on 3.11 reading an
+        # attribute an instance lacks misses the specialised lookup.)
+        self.connection: HTTP11ClientProtocol | None = None  # answering
+        self.connecting: Deferred[Any] | None = None  # or the pool's Deferred
+        self.reused = False
+        self.called = False
+        self.cancelled = False
         # Whether answer is told of the head, with no Response (see
         # HTTP11ClientProtocol.send): then so is this.
         self.wantsHead = getattr(answer, "wantsHead", False)

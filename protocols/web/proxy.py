@@ -197,13 +197,6 @@ class _Exchange(_PreparedRequest):
     #: Told of the response's head, not of a Response (see headReceived).
     wantsHead = True
 
-    # What changes from the start, as class defaults: no store each.
-    called = False  # whether the backend request's answer came (or failed)
-    gone = False  # whether the client went away
-    streaming = False  # whether the body transport is the client's producer
-    sending: Any = None  # the Agent's handle on the backend request
-    transport: Any = None
-
     def __init__(
         self,
         request: Any,
@@ -219,8 +212,14 @@ class _Exchange(_PreparedRequest):
         self._lines = lines
         self.bodyProducer = bodyProducer
         self.persistent = persistent
-
-    _parsedURI = None
+        self._parsedURI = None
+        # (Each set here, none left to a class default: on 3.11 reading an
+        # attribute an instance lacks misses the specialised lookup.)
+        self.called = False  # whether the backend request's answer came (or failed)
+        self.gone = False  # whether the client went away
+        self.streaming = False  # whether the body transport is the client's producer
+        self.sending: Any = None  # the Agent's handle on the backend request
+        self.transport: Any = None
 
     def clientGone(self, reason: Failure) -> None:
         """The client went away: the backend request is given up."""
