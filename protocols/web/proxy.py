@@ -168,6 +168,17 @@ class _RequestBodyProducer:
 _SMALL_BODY = 1 << 16
 
 
+class _HeadOf:
+    """A Response's head, as _Exchange.headReceived takes a ResponseHead."""
+
+    def __init__(self, response: Any) -> None:
+        self.code = response.code
+        self.phrase = response.phrase
+        self.headers = _table(response.headers)
+        length = response.length
+        self.length = None if length is UNKNOWN_LENGTH else length
+
+
 @implementer(IProtocol)
 class _Exchange(_PreparedRequest):
     """
@@ -236,44 +247,30 @@ class _Exchange(_PreparedRequest):
         """
         if response is None:
             return
-        self.called = True
-        self.sending = None
-        if self.gone:
-            response.deliverBody(self)
-            return
-        length = response.length
-        self._begin(
-            response.code,
-            response.phrase,
-            _table(response.headers),
-            None if length is UNKNOWN_LENGTH else length,
-        )
+        # Its head as headReceived takes it; its body transport is then
+        # registered, as the producer, by makeConnection.
+        self.headReceived(_HeadOf(response), None)
         response.deliverBody(self)
 
-    def headReceived(self, head: ResponseHead, connection: Any) -> _Exchange | None:
+    def headReceived(self, head: ResponseHead | _HeadOf, connection: Any) -> _Exchange | None:
         """
-        The backend's response head, straight from its connection (no
-        Response made: HTTP11ClientProtocol.send): the client's response
-        begins, and this takes the body, with the connection as its
-        producer.
+        The backend's response head (a ResponseHead), straight from its
+        connection (no Response made: HTTP11ClientProtocol.send): the
+        client's response begins, and this takes the body, with the
+        connection as its producer.
         """
         self.called = True
         self.sending = None
         if self.gone:
             return None  # the connection is aborted
         self.transport = connection
-        self._begin(head.code, head.phrase, head.headers, head.length)
-        if self.streaming:
-            self.request.registerProducer(connection, True)
-        return self
-
-    def _begin(
-        self, code: int, phrase: bytes, received: dict[bytes, list[bytes]], length: int | None
-    ) -> None:
         # The client's response head, from the backend's: the code, the
-        # headers to forward, the length (None: not known) when it is known.
+        # headers to forward, the length when it is known.
         request = self.request
-        request.setResponseCode(code, phrase)
+        code = head.code
+        received = head.headers
+        length = head.length  # (None: not known)
+        request.setResponseCode(code, head.phrase)
         table = _table(request.responseHeaders)
         # (The lists are shared: received is not used after.)
         declared = received.get(b"Content-Length")
@@ -300,7 +297,11 @@ class _Exchange(_PreparedRequest):
                 table[b"Content-Length"] = [b"%d" % (length,)]
         elif declared is not None:
             del table[b"Content-Length"]  # chunked: Transfer-Encoding wins
-        self.streaming = length is None or length > _SMALL_BODY
+        if length is None or length > _SMALL_BODY:
+            self.streaming = True
+            if connection is not None:
+                request.registerProducer(connection, True)
+        return self
 
     def errback(self, reason: Failure) -> None:
         """
