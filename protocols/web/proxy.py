@@ -231,7 +231,6 @@ class _Exchange(_PreparedRequest):
         self.streaming = False  # whether the body transport is the client's producer
         self.sending: Any = None  # the Agent's handle on the backend request
         self.transport: Any = None
-        self.wantsHead = True  # (the class's, read per request: see above)
 
     def clientGone(self, reason: Failure) -> None:
         """The client went away: the backend request is given up."""
