@@ -168,14 +168,16 @@ class HTTPConnectionPool:
         self._reactor = reactor
         self.persistent = persistent
         self._parser = parser
+        # Idle connections by key, each with the time it went idle (its
+        # _idleSince).
         self._connections: dict[Any, list[HTTP11ClientProtocol]] = {}
-        self._idleSince: dict[HTTP11ClientProtocol, float] = {}
         self._expiry: Any = None
 
     def getConnection(self, key: Any, endpoint: Any) -> Deferred[HTTP11ClientProtocol]:
         """Return a Deferred firing with an idle connection for key, or a new one."""
         connection = self._idleConnection(key)
         if connection is not None:
+            connection._reused = True  # type: ignore[attr-defined]
             return succeed(connection)
         return self._newConnection(key, endpoint)
 
@@ -184,9 +186,7 @@ class HTTPConnectionPool:
         idle = self._connections.get(key)
         while idle:
             connection = idle.pop(0)
-            del self._idleSince[connection]
             if connection.state == "QUIESCENT":
-                connection._reused = True  # type: ignore[attr-defined]
                 return connection
         return None
 
@@ -206,11 +206,9 @@ class HTTPConnectionPool:
         if idle is None:
             idle = self._connections[key] = []
         if len(idle) >= self.maxPersistentPerHost:
-            dropped = idle.pop(0)
-            del self._idleSince[dropped]
-            dropped.transport.loseConnection()
+            idle.pop(0).transport.loseConnection()
         idle.append(connection)
-        self._idleSince[connection] = self._reactor.seconds()
+        connection._idleSince = self._reactor.seconds()  # type: ignore[attr-defined]
         if self._expiry is None:
             self._expiry = self._reactor.callLater(self.cachedConnectionTimeout, self._expire)
 
@@ -223,7 +221,7 @@ class HTTPConnectionPool:
         earliest = None
         for key, idle in list(self._connections.items()):
             for connection in list(idle):
-                since = self._idleSince[connection]
+                since = connection._idleSince  # type: ignore[attr-defined]
                 if since + timeout <= now:
                     self._removeConnection(key, connection)
                     connection.transport.loseConnection()
@@ -236,7 +234,6 @@ class HTTPConnectionPool:
         idle = self._connections.get(key)
         if idle and connection in idle:
             idle.remove(connection)
-            del self._idleSince[connection]
 
     def closeCachedConnections(self) -> Deferred[Any]:
         """Close every idle connection; return a Deferred firing when all are closed."""
@@ -247,7 +244,6 @@ class HTTPConnectionPool:
             for connection in idle:
                 closing.append(connection.abort())
         self._connections = {}
-        self._idleSince = {}
         expiry, self._expiry = self._expiry, None
         if expiry is not None and expiry.active():
             expiry.cancel()
@@ -375,9 +371,7 @@ class Agent:
         origin, the reverse proxy, with no URI to parse, no headers to copy
         and no Deferred to make for each.
         """
-        sending = _Sending(self, (origin.scheme, origin.host, origin.port), origin, request, answer)
-        sending.start()
-        return sending
+        return _Sending(self, (origin.scheme, origin.host, origin.port), origin, request, answer)
 
     def _endpointFor(self, where: Any) -> Any:
         # The endpoint of where, a URI (for ProxyAgent, its proxy's endpoint).
@@ -405,7 +399,6 @@ class Agent:
 
         deferred: Deferred[Response] = Deferred(cancel)
         sending = _Sending(self, key, where, request, deferred)
-        sending.start()
         return deferred
 
 
@@ -439,11 +432,14 @@ class _Sending:
     )
 
     def __init__(self, agent: Agent, key: Any, where: Any, request: Request, answer: Any) -> None:
+        """Send request: at once on an idle connection, else on the pool's."""
         self.agent = agent
         self.key = key
         self.where = where  # what the Agent's _endpointFor takes
         self.request = request
         self.answer = answer
+        # (Each set here, none left to a class default: on 3.11 reading an
+        # attribute an instance lacks misses the specialised lookup.)
         self.connection: HTTP11ClientProtocol | None = None  # answering
         self.connecting: Deferred[Any] | None = None  # or the pool's Deferred
         self.reused = False
@@ -452,24 +448,21 @@ class _Sending:
         # Whether answer is told of the head, with no Response (see
         # HTTP11ClientProtocol.send): then so is this.
         self.wantsHead = getattr(answer, "wantsHead", False)
-
-    def start(self) -> None:
-        """Send the request: on an idle connection, else on the pool's."""
-        pool = self.agent._pool
+        pool = agent._pool
         connection = None
         try:
             if type(pool).getConnection is HTTPConnectionPool.getConnection:
                 # An idle connection is used at once, not through a Deferred.
-                connection = pool._idleConnection(self.key)
+                connection = pool._idleConnection(key)
             if connection is None:
-                connecting = pool.getConnection(self.key, self.agent._endpointFor(self.where))
+                connecting = pool.getConnection(key, agent._endpointFor(where))
         except Exception:
             self.errback(Failure())
             return
         if connection is not None:  # (_send)
             self.connection = connection
             self.reused = True
-            connection.send(self.request, self, self.agent._responseTimeout)
+            connection.send(request, self, agent._responseTimeout)
             return
         self._connect(connecting)
 

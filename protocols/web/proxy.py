@@ -3,19 +3,20 @@ The reverse proxy: ReverseProxyResource, a resource that forwards each
 request to a backend through the HTTP client's Agent and its pool of
 kept-alive connections.
 
-Each request is an _Exchange.  Its backend request is prepared here: its
-request line and header lines written as the headers to forward are
-picked (Host first, then the client's, then X-Forwarded-*), with no
-Headers made for it (a _PreparedRequest).  It is sent with the Agent's
-``sendRequest``, which takes an idle connection of the pool at once (or
-has one made), sends once more on a new connection a request whose
-reused connection turns out closed, and tells the exchange of the
-response's head straight from the connection (the exchange ``wantsHead``:
-HTTP11ClientProtocol.send): no URI parsed, no Deferred, Response or
-Headers made per request.  The client's going away reaches the exchange
-through the backend request, which watches in the request's
-``notifications`` (where a notifyFinish Deferred would be), and cancels
-the backend request.
+Each request is an _Exchange, which is also its backend request: that
+is prepared here, its request line and header lines written as the
+headers to forward are picked (Host first, then the client's, then
+X-Forwarded-*), with no Headers made for it (a _PreparedRequest).  It is
+sent with the Agent's ``sendRequest``, which takes an idle connection of
+the pool at once (or has one made), sends once more on a new connection
+a request whose reused connection turns out closed, and tells the
+exchange of the response's head straight from the connection (the
+exchange ``wantsHead``: HTTP11ClientProtocol.send): no URI parsed, no
+Deferred, Response or Headers made per request.  The client's going away
+reaches the exchange, which watches in the request's ``notifications``
+(where a notifyFinish Deferred would be), and cancels the backend
+request.  Every object kept per waiting request counts: a hundred wait
+at once, and what they hold is what the garbage collector walks.
 
 The one idea is two bridges, each a producer for the other side's
 consumer, so that neither body is ever held whole.  The client's request
@@ -85,6 +86,9 @@ HOP_BY_HOP = frozenset(
 # The names of a Headers are canonical (protocols.web._headers): what is
 # not forwarded is looked up by canonical name, with no lower() per header.
 _NOT_FORWARDED = frozenset(_canonicalName(name) for name in HOP_BY_HOP | {b"content-length"})
+# What is never forwarded but Content-Length (which the exchange copies
+# with the rest, then sets again when it is not the one to forward).
+_HOP_BY_HOP = frozenset(_canonicalName(name) for name in HOP_BY_HOP)
 # Request headers the proxy sets itself (Expect: the client's 100 Continue
 # comes from us, when the body is asked for; the backend is sent the body
 # at once).
@@ -164,27 +168,65 @@ class _RequestBodyProducer:
 _SMALL_BODY = 1 << 16
 
 
-@implementer(IProtocol)
-class _Exchange:
-    """
-    One request on its way through the proxy.  It is the answer of the
-    backend request: Agent.sendRequest tells it of the response's head
-    (``headReceived``, from the connection), or of a Response as a Deferred
-    would be told (``callback``, from a connection that makes one); then
-    it is the protocol the response body is delivered to, and is told of
-    the client's going away (``clientGone``).  The body is written to the
-    client, the backend's connection (or body transport) registered as its
-    producer (unless the body is small: see _SMALL_BODY).
-    """
+class _HeadOf:
+    """A Response's head, as _Exchange.headReceived takes a ResponseHead."""
 
-    __slots__ = ("request", "called", "gone", "streaming", "sending", "transport")
+    def __init__(self, response: Any) -> None:
+        self.code = response.code
+        self.phrase = response.phrase
+        self.headers = _table(response.headers)
+        length = response.length
+        self.length = None if length is UNKNOWN_LENGTH else length
+
+
+@implementer(IProtocol)
+class _Exchange(_PreparedRequest):
+    """
+    One request on its way through the proxy, which is also its backend
+    request (a _PreparedRequest: its request line and header lines
+    written by the proxy) and the watch on the client (see below): one
+    object for the three.
+
+    It is the answer of the backend request: Agent.sendRequest tells it
+    of the response's head (``headReceived``, from the connection), or of
+    a Response as a Deferred would be told (``callback``, from a
+    connection that makes one), or of a failure (``errback``); then it
+    is the protocol the response body is delivered to.  The body is
+    written to the client, the backend's connection (or body transport)
+    registered as its producer (unless the body is small: see
+    _SMALL_BODY).
+
+    It watches the client in the Request's ``notifications``, as a
+    notifyFinish Deferred would: ``callback(None)`` there (the response
+    was finished) is nothing to it, ``errback(reason)`` (the client went
+    away first) is ``clientGone``.  An errback is the backend request's
+    failure only while the sending (``sending``, the Agent's handle) has
+    called back and this not yet: the sending tells its answer once,
+    after marking itself ``called``.
+    """
 
     #: Told of the response's head, not of a Response (see headReceived).
     wantsHead = True
 
-    def __init__(self, request: Any) -> None:
-        self.request = request
-        self.called = False  # whether callback or errback was called
+    def __init__(
+        self,
+        request: Any,
+        method: bytes,
+        uri: bytes,
+        lines: bytes,
+        bodyProducer: Any,
+        persistent: bool,
+    ) -> None:
+        self.request = request  # the client's
+        self.method = method
+        self.uri = uri
+        self._lines = lines
+        self.bodyProducer = bodyProducer
+        self.persistent = persistent
+        self._parsedURI = None
+        # (Each set here, none left to a class default: on 3.11 reading an
+        # attribute an instance lacks misses the specialised lookup.)
+        self.called = False  # whether the backend request's answer came (or failed)
         self.gone = False  # whether the client went away
         self.streaming = False  # whether the body transport is the client's producer
         self.sending: Any = None  # the Agent's handle on the backend request
@@ -199,65 +241,77 @@ class _Exchange:
     # -- the backend's answer ----------------------------------------------------
 
     def callback(self, response: Any) -> None:
-        """The backend's response head: the client's response begins."""
-        self.called = True
-        self.sending = None
-        if self.gone:
-            response.deliverBody(self)
+        """
+        The backend's Response: the client's response begins.  (None: the
+        client's response was finished, in ``notifications``.)
+        """
+        if response is None:
             return
-        length = response.length
-        self._begin(
-            response.code,
-            response.phrase,
-            _table(response.headers),
-            None if length is UNKNOWN_LENGTH else length,
-        )
+        # Its head as headReceived takes it; its body transport is then
+        # registered, as the producer, by makeConnection.
+        self.headReceived(_HeadOf(response), None)
         response.deliverBody(self)
 
-    def headReceived(self, head: ResponseHead, connection: Any) -> _Exchange | None:
+    def headReceived(self, head: ResponseHead | _HeadOf, connection: Any) -> _Exchange | None:
         """
-        The backend's response head, straight from its connection (no
-        Response made: HTTP11ClientProtocol.send): the client's response
-        begins, and this takes the body, with the connection as its
-        producer.
+        The backend's response head (a ResponseHead), straight from its
+        connection (no Response made: HTTP11ClientProtocol.send): the
+        client's response begins, and this takes the body, with the
+        connection as its producer.
         """
         self.called = True
         self.sending = None
         if self.gone:
             return None  # the connection is aborted
         self.transport = connection
-        self._begin(head.code, head.phrase, head.headers, head.length)
-        if self.streaming:
-            self.request.registerProducer(connection, True)
-        return self
-
-    def _begin(
-        self, code: int, phrase: bytes, received: dict[bytes, list[bytes]], length: int | None
-    ) -> None:
         # The client's response head, from the backend's: the code, the
-        # headers to forward, the length (None: not known) when it is known.
+        # headers to forward, the length when it is known.
         request = self.request
-        request.setResponseCode(code, phrase)
+        code = head.code
+        received = head.headers
+        length = head.length  # (None: not known)
+        request.setResponseCode(code, head.phrase)
         table = _table(request.responseHeaders)
-        dropped = _notForwarded(received, _NOT_FORWARDED)
-        for name, values in received.items():
-            if name not in dropped:
-                table[name] = values  # (shared: received is not used after)
+        # (The lists are shared: received is not used after.)
+        declared = received.get(b"Content-Length")
+        if received.keys().isdisjoint(_HOP_BY_HOP):
+            # None to drop (as usual): all copied at once, Content-Length
+            # too, set again below when it is not the one to forward.
+            table.update(received)
+        else:
+            dropped = _notForwarded(received, _NOT_FORWARDED)
+            for name, values in received.items():
+                if name not in dropped:
+                    table[name] = values
+            if declared is not None:
+                table[b"Content-Length"] = declared
         if request.method == b"HEAD" or code == 304:
-            declared = received.get(b"Content-Length")
             if declared:
                 table[b"Content-Length"] = declared[-1:]
+            elif declared is not None:
+                del table[b"Content-Length"]
         elif length is not None:
             # The backend's own value when it is the one, in digits (the
             # parser read the length from it): not written again.
-            declared = received.get(b"Content-Length")
             if declared is None or len(declared) != 1 or code == 204 or not declared[0].isdigit():
-                declared = [b"%d" % (length,)]
-            table[b"Content-Length"] = declared
-        self.streaming = length is None or length > _SMALL_BODY
+                table[b"Content-Length"] = [b"%d" % (length,)]
+        elif declared is not None:
+            del table[b"Content-Length"]  # chunked: Transfer-Encoding wins
+        if length is None or length > _SMALL_BODY:
+            self.streaming = True
+            if connection is not None:
+                request.registerProducer(connection, True)
+        return self
 
     def errback(self, reason: Failure) -> None:
-        """The backend request failed: the client is told why."""
+        """
+        The backend request failed: the client is told why.  Or, from
+        ``notifications``, the client went away (see the class docstring).
+        """
+        sending = self.sending
+        if self.called or (sending is not None and not sending.called):
+            self.clientGone(reason)
+            return
         self.called = True
         self.sending = None
         if not self.gone:
@@ -290,25 +344,6 @@ class _Exchange:
         else:
             # The backend broke off mid-body: the client must see it too.
             request.loseConnection()
-
-
-class _BackendRequest(_PreparedRequest):
-    """
-    The backend request of an _Exchange, which also watches the client for
-    it: in the Request's ``notifications``, as a notifyFinish Deferred
-    would be, it tells the exchange that the client went away before the
-    response was finished (one object less per request than a watch of
-    its own).  ``exchange`` is set when it watches.
-    """
-
-    exchange: _Exchange
-
-    def callback(self, result: object) -> None:
-        """The response was finished: nothing to do."""
-
-    def errback(self, reason: Failure) -> None:
-        """The connection was lost first: the backend request is given up."""
-        self.exchange.clientGone(reason)
 
 
 class ReverseProxyResource(resource.Resource):
@@ -421,7 +456,9 @@ class ReverseProxyResource(resource.Resource):
         else:
             host = netloc
         lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
-        dropped = _notForwarded(incoming, _NOT_FORWARDED_REQUEST)
+        dropped = _NOT_FORWARDED_REQUEST
+        if b"Connection" in incoming:
+            dropped = _notForwarded(incoming, dropped)
         for name, values in incoming.items():
             if name not in dropped:
                 for value in values:
@@ -461,25 +498,23 @@ class ReverseProxyResource(resource.Resource):
         else:
             netloc, origin = self._origin()
         path = self._backendPath(request)
-        backendRequest = _BackendRequest(
+        exchange = _Exchange(
+            request,
             request.method,
             path,
             self._requestLines(request, incoming, netloc, path),
             producer,
             self.pool.persistent,
         )
-        exchange = _Exchange(request)
         # Told of the client's going away: as a notifyFinish Deferred would
-        # be, by the backend request watching in the Request's
-        # ``notifications`` while it has a channel (it is neither finished
-        # nor disconnected).
+        # be, by the exchange watching in the Request's ``notifications``
+        # while it has a channel (it is neither finished nor disconnected).
         notifications = getattr(request, "notifications", None)
         if type(notifications) is list and request.channel is not None:
-            backendRequest.exchange = exchange
-            notifications.append(backendRequest)
+            notifications.append(exchange)
         else:
             request.notifyFinish().addErrback(exchange.clientGone)
-        exchange.sending = self.agent.sendRequest(origin, backendRequest, exchange)
+        exchange.sending = self.agent.sendRequest(origin, exchange, exchange)
         return server.NOT_DONE_YET
 
     @staticmethod

@@ -26,6 +26,7 @@ from protocols.web import client, proxy, resource, server
 from protocols.web._clientparser import ResponseHead
 from protocols.web._headers import _table
 from reactor.defer import CancelledError, Deferred, maybeDeferred
+from reactor.error import ConnectionDone, ConnectionRefusedError
 from reactor.failure import Failure
 from reactor.interfaces import IConsumer
 from reactor.ssl import CertificateOptions, trustRootFromCertificates
@@ -600,6 +601,9 @@ class _RecordingRequest:
     def setResponseCode(self, code, phrase):
         self.code = code
 
+    def setHeader(self, name, value):
+        self.responseHeaders.setRawHeaders(name, [value])
+
     def registerProducer(self, producer, streaming):
         self.producers.append(producer)
 
@@ -613,19 +617,24 @@ class _RecordingRequest:
         self.finished = True
 
 
+class _Connection:
+    """The backend connection an exchange is told of with the head."""
+
+
+def _exchange(request):
+    """An exchange for request, whose backend request is a GET of /."""
+    return proxy._Exchange(request, b"GET", b"/", b"GET / HTTP/1.1\r\n", None, True)
+
+
 @pytest.mark.parametrize("length, registered", [(100, False), ((1 << 16) + 1, True)])
 def test_smallResponseBodyIsWrittenWithoutRegisteringTheBackend(length, registered):
     # A body known to be small goes to the client without the backend's
     # body transport registered as its producer (nothing to hold back);
     # a larger one is, so that a slow client pauses the backend.
     response, request = _BodyResponse(length), _RecordingRequest()
-    proxy._Exchange(request).callback(response)
+    _exchange(request).callback(response)
     assert request.finished and sum(map(len, request.written)) == length
     assert request.producers == ([response.transport, None] if registered else [])
-
-
-class _Connection:
-    """The backend connection an exchange is told of with the head."""
 
 
 @pytest.mark.parametrize("length, registered", [(100, False), ((1 << 16) + 1, True), (None, True)])
@@ -635,7 +644,7 @@ def test_aResponseHeadGoesStraightToTheExchange(length, registered):
     # and the connection is registered as the producer of a large body or
     # one of unknown length (chunked).
     request, connection = _RecordingRequest(), _Connection()
-    exchange = proxy._Exchange(request)
+    exchange = _exchange(request)
     received = {b"Content-Type": [b"text/plain"], b"Connection": [b"X-Hop"], b"X-Hop": [b"1"]}
     head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), received, b"GET", True)
     head.length = length
@@ -666,7 +675,7 @@ def test_theBackendsContentLengthIsForwardedAsItCame(code, received, forwarded):
     # gives is written (None: as it came).
     request = _RecordingRequest()
     head = ResponseHead(code, b"OK", (b"HTTP", 1, 1), {b"Content-Length": received}, b"GET", True)
-    proxy._Exchange(request).headReceived(head, _Connection())
+    _exchange(request).headReceived(head, _Connection())
     table = _table(request.responseHeaders)
     if forwarded is None:
         assert table[b"Content-Length"] is received
@@ -674,14 +683,99 @@ def test_theBackendsContentLengthIsForwardedAsItCame(code, received, forwarded):
         assert table[b"Content-Length"] == forwarded
 
 
+@pytest.mark.parametrize(
+    "received, forwarded",
+    [
+        (
+            {b"Content-Length": [b"10"], b"X-A": [b"1"]},
+            {b"Content-Length": [b"10"], b"X-A": [b"1"]},
+        ),
+        ({b"Content-Length": [b"10"], b"Transfer-Encoding": [b"chunked"]}, {}),
+        (
+            {b"Content-Length": [b"10"], b"Connection": [b"X-A"], b"X-A": [b"1"]},
+            {b"Content-Length": [b"10"]},
+        ),
+    ],
+    ids=["plain", "chunkedWithALength", "hopByHopNamed"],
+)
+def test_theForwardedResponseHeaders(received, forwarded):
+    # The backend's headers are forwarded but the hop-by-hop ones and
+    # those Connection names; Content-Length only when it frames the body
+    # (not beside chunked, which wins).
+    request = _RecordingRequest()
+    head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), dict(received), b"GET", True)
+    _exchange(request).headReceived(head, _Connection())
+    table = dict(_table(request.responseHeaders))
+    assert table == forwarded
+
+
 def test_aResponseHeadForAGoneClientIsRefused():
     # The client went away before the head: the exchange takes no body
     # (the connection then aborts the backend's).
     request = _RecordingRequest()
-    exchange = proxy._Exchange(request)
+    exchange = _exchange(request)
     exchange.clientGone(Failure(CancelledError()))
     head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), {}, b"GET", True)
     assert exchange.headReceived(head, _Connection()) is None
+    assert not hasattr(request, "code")
+
+
+class _Sending:
+    """The Agent's handle on a backend request (what sendRequest returns)."""
+
+    def __init__(self):
+        self.called = False  # marked as the sending tells its answer
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def _sentExchange():
+    request, sending = _RecordingRequest(), _Sending()
+    exchange = _exchange(request)
+    exchange.sending = sending
+    return request, sending, exchange
+
+
+def test_anErrbackBeforeTheSendingToldIsTheClientGoing():
+    # The exchange is the backend request's answer and the watch on the
+    # client in the request's notifications, both told errback.  Before
+    # the sending told it anything, an errback is the watch's: the client
+    # went away, and the backend request is cancelled, nothing written.
+    request, sending, exchange = _sentExchange()
+    exchange.errback(Failure(ConnectionDone()))
+    assert exchange.gone and sending.cancelled
+    assert not hasattr(request, "code") and not request.finished
+
+
+def test_anErrbackFromTheSendingIsAnsweredBadGateway():
+    # The sending marks itself called, then tells its answer: that errback
+    # is the backend request's failure (502); a later one is the watch's.
+    request, sending, exchange = _sentExchange()
+    sending.called = True
+    exchange.errback(Failure(ConnectionRefusedError()))
+    assert (request.code, request.finished, exchange.gone) == (502, True, False)
+    exchange.errback(Failure(ConnectionDone()))
+    assert exchange.gone and not sending.cancelled
+
+
+def test_anErrbackAfterTheHeadIsTheClientGoing():
+    # Once the head came, the watch's errback stops the body's delivery.
+    request, sending, exchange = _sentExchange()
+    head = ResponseHead(200, b"OK", (b"HTTP", 1, 1), {b"Content-Length": [b"5"]}, b"GET", True)
+    assert exchange.headReceived(head, _Connection()) is exchange
+    exchange.errback(Failure(ConnectionDone()))
+    exchange.dataReceived(b"hello")
+    exchange.connectionLost(Failure(client.ResponseDone()))
+    assert exchange.gone and request.written == [] and not request.finished
+
+
+def test_theWatchsCallbackIsNothing():
+    # callback(None) is the watch's (the client's response was finished).
+    request, sending, exchange = _sentExchange()
+    exchange.callback(None)
+    assert not exchange.called and not exchange.gone and not sending.cancelled
     assert not hasattr(request, "code")
 
 
