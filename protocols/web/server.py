@@ -502,7 +502,10 @@ class Request(_HTTPRequest):
         Return whether the request came over TLS (to us, or, through a
         trusted proxy, to the proxy).
         """
-        if _HTTPRequest.isSecure(self):
+        if self._forceSSL:  # (http.Request's part, inline: the proxy asks per request)
+            return True
+        channel = self.channel
+        if channel is not None and channel.isSecure():
             return True
         forwarded = self._forwarded
         if forwarded is None:
