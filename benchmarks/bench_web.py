@@ -401,6 +401,11 @@ def checkTargets(results):
                 for ours, theirs in zip(samples["loom"], samples[peer], strict=True)
             )
             print("       (per server CPU-second: %.2fx)" % (perCore,))
+        eachRepeat = [
+            ours[key] / theirs[key]
+            for ours, theirs in zip(samples["loom"], samples[peer], strict=True)
+        ]
+        print("       (each repeat: %s)" % (_eachRepeat(eachRepeat),))
     what = "(c) Loom proxy CPU/request <= %gx its backend's" % (PROXY_BOUND,)
     if "proxy" not in results:
         print("  (not run: %s)" % (what,))
@@ -421,7 +426,13 @@ def checkTargets(results):
             median(loom, "backendUs"),
         )
     )
+    print("       (each repeat: %s)" % (_eachRepeat(sample["proxyRatio"] for sample in loom),))
     return missed + (not ok)
+
+
+def _eachRepeat(ratios):
+    # The ratios a verdict's median is taken of, in the order measured.
+    return " ".join("%.2fx" % (ratio,) for ratio in ratios)
 
 
 # -- profiling -----------------------------------------------------------------

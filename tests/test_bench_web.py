@@ -87,6 +87,9 @@ def test_targetsJudgedOnPairedRatios(capsys):
     assert missed == 3
     # Beside a rate, what one core of each server does: 60 us / 20 us, 3x.
     assert "(per server CPU-second: 3.00x)" in lines[3]
+    # Under each verdict, the ratios of every repeat its median is taken of.
+    assert "(each repeat: 3.33x 3.10x 3.75x)" in lines[4]
+    assert lines[-1].strip() == "(each repeat: 2.25x 1.90x 2.32x)"
 
 
 def test_withoutWrkTheBenchmarkSaysHowToGetItAndSkips(monkeypatch, capsys):
