@@ -48,6 +48,7 @@ from protocols.web._headers import (
     _table,
 )
 from protocols.web._newclient import _RESPONSE_DONE, _PreparedRequest, _WrapperException
+from protocols.web._request import _headerTable
 from protocols.web.client import (
     URI,
     Agent,
@@ -486,7 +487,7 @@ class ReverseProxyResource(resource.Resource):
 
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
-        incoming = _table(request.requestHeaders)
+        incoming = _headerTable(request)
         producer = None
         if b"Content-Length" in incoming or b"Transfer-Encoding" in incoming:
             length = self._bodyLength(incoming)

@@ -221,6 +221,55 @@ def test_forwardsMethodPathQueryHeadersAndBody(reactor, runUntil, stack):
     assert seen["body"] == "the body"
 
 
+class _InFront(resource.Resource):
+    """A leaf in front of a proxy: keeps each request, and may add a header."""
+
+    isLeaf = True
+    streamRequestBody = True  # (as the proxy asks)
+
+    def __init__(self, inner, added=None):
+        resource.Resource.__init__(self)
+        self.inner = inner
+        self.added = added
+        self.requests = []
+
+    def render(self, request):
+        self.requests.append(request)
+        if self.added is not None:
+            request.requestHeaders.setRawHeaders(b"x-added", [self.added])
+        return self.inner.render(request)
+
+
+@pytest.mark.parametrize("added", [None, b"by-front"])
+def test_theRequestHeadersAsTheProxyFindsThem(reactor, parser, runUntil, backend, added):
+    # The proxy reads the client's headers without making the Request keep
+    # a Headers for them (a hundred requests in flight would keep a hundred,
+    # and the garbage collector runs the more); headers changed through
+    # requestHeaders before it are the ones forwarded.
+    front = Front(reactor, parser, backend.portNumber)
+    inFront = _InFront(front.resource, added)
+    site = server.Site(inFront, reactor=reactor, parser=parser)
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")
+    try:
+        agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+        url = b"http://127.0.0.1:%d/a?b=1" % (port.getHost().port,)
+        headers = client.Headers({b"x-custom": [b"one"]})
+        response, body = ask(reactor, runUntil, agent, url, headers=headers)
+    finally:
+        runUntil(reactor, maybeDeferred(port.stopListening))
+        runUntil(reactor, maybeDeferred(front.port.stopListening))
+        runUntil(reactor, front.pool.closeCachedConnections())
+    seen = json.loads(body)
+    assert response.code == 201 and seen["uri"] == "/base/a?b=1"
+    assert seen["headers"]["x-custom"] == ["one"]
+    [request] = inFront.requests
+    if added is None:
+        assert "x-added" not in seen["headers"]
+        assert request._headers is None
+    else:
+        assert seen["headers"]["x-added"] == ["by-front"]
+
+
 @pytest.mark.parametrize("stack", [{"preserveHost": True}, {}], indirect=True)
 def test_preserveHost(reactor, runUntil, stack, backend):
     front, agent = stack
