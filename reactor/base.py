@@ -112,12 +112,12 @@ class ReactorBase:
             bookkeeping keeps its own (reactor._fdset); a new dict by default.
         :param writes: likewise, {fd: writer}.
         """
-        # A subclass overriding seconds() gets its own clock used everywhere.
-        clock = time.time if type(self).seconds is ReactorBase.seconds else self.seconds
-        if clock is time.time:
-            # reactor.seconds() is time.time itself: no Python frame per
-            # reading (the HTTP channel reads it per request).
-            self.seconds = clock
+        # A subclass overriding seconds() gets its own clock used everywhere;
+        # otherwise reactor.seconds is time.time itself: no Python frame per
+        # reading (the HTTP channel reads it per request).
+        if type(self).seconds is ReactorBase.seconds:
+            self.seconds = time.time
+        clock = self.seconds
         self._timers = self._makeTimers(clock)
         self.callLater = self._timers.callLater
         self.getDelayedCalls = self._timers.getDelayedCalls

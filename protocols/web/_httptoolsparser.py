@@ -143,8 +143,9 @@ class HTTPToolsParser(Head):
             self._refuse(431, "Too many header fields")
         # llhttp keeps alive by default only HTTP/1.1 of the versions it
         # takes (0.9, 1.0, 1.1, 2.0; test_versionsOtherThan10And11AreRefused),
-        # the others only with Connection: keep-alive.  So a head kept alive
-        # without that token is HTTP/1.1, known without get_http_version(),
+        # the others only with a keep-alive token in Connection (or
+        # Proxy-Connection).  So a head kept alive without one is HTTP/1.1
+        # (examineHead asks otherwise), known without get_http_version(),
         # which formats a str: about 300 ns, the dearest call of a request.
         version = None if parser.should_keep_alive() else self.askVersion()
         try:

@@ -502,10 +502,7 @@ class Request(_HTTPRequest):
         Return whether the request came over TLS (to us, or, through a
         trusted proxy, to the proxy).
         """
-        if self._forceSSL:  # (http.Request's part, inline: the proxy asks per request)
-            return True
-        channel = self.channel
-        if channel is not None and channel.isSecure():
+        if _HTTPRequest.isSecure(self):
             return True
         forwarded = self._forwarded
         if forwarded is None:

@@ -72,10 +72,14 @@ def _workerCount(value):
 _workerCount.coerceDoc = "A number of processes, or auto (one per usable CPU)."  # type: ignore[attr-defined]
 
 
+# The synopsis's first part: all of it once a plugin is named.
+_USAGE = "Usage: loomd [options]"
+
+
 class LoomdOptions(Options):
     """The options of loomd, twistd's and a few of its own."""
 
-    synopsis = "Usage: loomd [options] (-y FILE.tac | PLUGIN [plugin options])"
+    synopsis = _USAGE + " (-y FILE.tac | PLUGIN [plugin options])"
     longdesc = (
         "Run a Loom application in the foreground (-n) or as a daemon. "
         "The launcher exits 0 only once every service has started."
@@ -87,7 +91,7 @@ class LoomdOptions(Options):
         only (``loomd web --help``: "Usage: loomd [options] web ...").
         """
         if self.subCommand is not None:
-            return "Usage: loomd [options]"
+            return _USAGE
         return self.synopsis
 
     optFlags = [
