@@ -75,6 +75,7 @@ class AsyncioReactor(PosixReactorBase):
         self._timerHandle = None
         self._iterating = False
         super().__init__()
+        self.heldWrites = _HeldWrites(eventloop, self._sendHeld)
 
     @property
     def interestSetRebuilds(self):
@@ -228,6 +229,24 @@ class AsyncioReactor(PosixReactorBase):
             self._timerHandle.cancel()
         if self._ownLoop and not self._asyncioEventloop.is_closed():
             self._asyncioEventloop.close()
+
+
+class _HeldWrites(list):
+    """
+    The transports holding what was written to them in this turn of the
+    loop (ReactorBase.heldWrites): the first one added asks the asyncio loop to
+    send them all once it has run what is ready now.
+    """
+
+    def __init__(self, loop, send):
+        super().__init__()
+        self._loop = loop
+        self._send = send
+
+    def append(self, transport):
+        if not self:
+            self._loop.call_soon(self._send)
+        list.append(self, transport)
 
 
 class _RepairingSelector(selectors.EpollSelector):

@@ -125,6 +125,11 @@ class ReactorBase:
         self._writes = {} if writes is None else writes
         self._internalReaders = set()
         self._threadCalls = deque()
+        # Transports holding bytes written this turn, sent before the loop
+        # next waits.  An internal interface: a transport of reactor.stream
+        # appends itself when write() holds bytes, and the reactor calls
+        # each one's _sendHeld (ReactorBase._sendHeld).
+        self.heldWrites = []
         self._wakePending = False
         self._events = {}
         self._triggersAdded = 0
@@ -246,7 +251,11 @@ class ReactorBase:
             self.runUntilCurrent()
             if not self._started:
                 break
+            if self.heldWrites:
+                self._sendHeld()
             self.doIteration(self.timeout())
+        if self.heldWrites:
+            self._sendHeld()
 
     def doIteration(self, timeout):
         """Block for I/O up to timeout seconds (None: no limit), then dispatch it."""
@@ -260,7 +269,19 @@ class ReactorBase:
         """
         self._ioThread = threading.get_ident()
         self.runUntilCurrent()
+        if self.heldWrites:
+            self._sendHeld()
         self.doIteration(delay)
+
+    def _sendHeld(self):
+        # Each transport holding what was written to it this turn sends it
+        # (reactor.stream: one system call each, none of them calling a
+        # protocol back).  Called before the loop waits, so that a
+        # connection a send failed for ends on the next turn.
+        held = self.heldWrites
+        for transport in held:
+            transport._sendHeld()
+        held.clear()
 
     def stop(self):
         """

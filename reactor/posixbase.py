@@ -49,6 +49,8 @@ class PosixReactorBase(ReactorBase):
         Remove every descriptor and tell each connectionLost(ConnectionLost),
         including the connections and ports that were not being watched.
         """
+        if self.heldWrites:
+            self._sendHeld()  # what was written this turn goes out first
         removed = self.removeAll()
         unwatched = self.openDescriptors.difference(removed)
         for descriptor in removed + list(unwatched):

@@ -345,14 +345,34 @@ def expectedEnd(sequence, halfCloseable, kind):
     (the peer's FIN or reset has reached our socket when its operation
     returns); the reactor then runs until the connection ends or settles.
     A push producer is registered beforehand when "unregister" is among them.
+
+    A write is held for the end of the turn (reactor.stream), unless the
+    transport is closed, half-closed, aborted or shut down before: each of
+    those sends what was held first.  A send into a reset connection fails,
+    which ends it with ConnectionLost.
     """
     end = None
     closing = writeShutPending = False
     producer = "unregister" in sequence
-    fin = reset = resetRead = wrote = False
+    fin = reset = resetRead = wrote = held = False
+
+    def send():
+        # What was held goes out now (or fails): the reason, if it ends.
+        nonlocal held, wrote
+        if held:
+            held = False
+            if reset:
+                return ConnectionLost
+            wrote = True
+        return None
+
     for op in sequence:
         if end is not None:
             continue  # decided: nothing after it changes the reason
+        if op in ("abort", "shutdown", "lose", "loseWrite"):
+            end = send()
+            if end is not None:
+                continue
         if op == "abort":
             end = ConnectionAborted
         elif op == "shutdown":
@@ -370,9 +390,14 @@ def expectedEnd(sequence, halfCloseable, kind):
             resetRead = _readSeesReset(kind, fin, wrote)
             fin = fin or not resetRead
         elif op == "write" and not closing:
-            if reset:
-                end = ConnectionLost  # the write fails: reported on the next turn
-            wrote = True
+            if not writeShutPending:
+                held = True
+            elif reset:
+                end = ConnectionLost  # sent at once, and failing: reported on the next turn
+            else:
+                wrote = True
+    if end is None:
+        end = send()  # the end of the turn
     if end is not None:
         return end
     if closing:

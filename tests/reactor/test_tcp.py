@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from reactor import log
+from reactor import log, stream
 from reactor.address import IPv4Address, IPv6Address
 from reactor.error import (
     CannotListenError,
@@ -120,19 +120,117 @@ def test_echoRoundTrip(reactor, net):
     assert client.built[0].transport.getPeer() == port.getHost()
 
 
-def test_writeGoesOutAtOnce(reactor, net):
-    # Nothing buffered: write() hands the bytes to the kernel immediately and
-    # never registers the transport for writability.
-    server = RecordingServerFactory()
+def _connectedPair(reactor, net, serverProtocol=Recorder):
+    server = RecordingServerFactory(serverProtocol)
     port = net.listen(server)
     client = RecordingClientFactory()
     net.connect(port, client)
     spin(reactor, lambda: server.built and client.built, what="connect")
-    transport = client.built[0].transport
+    return client.built[0], server.built[0]
+
+
+def test_writeGoesOutAtTheEndOfTheTurn(reactor, net):
+    # Nothing buffered: write() holds the bytes until the end of the turn,
+    # when they go to the kernel; the transport is never registered for
+    # writability.
+    client, server = _connectedPair(reactor, net)
+    transport = client.transport
     transport.write(b"x" * 1000)
+    assert transport.getBufferSize() == 1000
+    assert transport not in reactor.getWriters()
+    reactor.iterate(0)
     assert transport.getBufferSize() == 0
     assert transport not in reactor.getWriters()
-    spin(reactor, lambda: len(server.built[0].received) == 1000, what="data")
+    spin(reactor, lambda: len(server.received) == 1000, what="data")
+
+
+def test_writesOfOneTurnLeaveInOneSystemCall(reactor, net, monkeypatch):
+    client, server = _connectedPair(reactor, net)
+    calls = []
+
+    def counting(real):
+        def send(fd, data):
+            calls.append(data)
+            return real(fd, data)
+
+        return send
+
+    monkeypatch.setattr(stream, "_write", counting(stream._write))
+    monkeypatch.setattr(stream, "_writev", counting(stream._writev))
+    for piece in (b"one ", b"two ", b"three"):
+        client.transport.write(piece)
+    assert calls == []
+    reactor.iterate(0)
+    assert calls == [[b"one ", b"two ", b"three"]]
+    spin(reactor, lambda: bytes(server.received) == b"one two three", what="data")
+
+
+def test_largeWriteGoesOutAtOnce(reactor, net):
+    # Past 64 KiB there is nothing to gain by waiting: the kernel takes what
+    # it can at once.
+    client, server = _connectedPair(reactor, net)
+    transport = client.transport
+    payload = os.urandom(stream._HOLD_MAX + 1)
+    transport.write(payload)
+    assert transport.getBufferSize() < len(payload)
+    spin(reactor, lambda: bytes(server.received) == payload, what="data")
+
+
+def test_heldWritesKeepTheirOrderWithLargeOnes(reactor, net):
+    client, server = _connectedPair(reactor, net)
+    large = os.urandom(stream._HOLD_MAX * 2)
+    client.transport.write(b"first")
+    client.transport.write(large)
+    client.transport.write(b"last")
+    spin(reactor, lambda: len(server.received) == len(large) + 9, what="data")
+    assert bytes(server.received) == b"first" + large + b"last"
+
+
+def test_writeThenLoseConnectionSendsAtOnce(reactor, net):
+    # A close sends what was held first, as the peer may close in the same
+    # turn: the bytes must not find its socket gone.
+    client, server = _connectedPair(reactor, net)
+    client.transport.write(b"goodbye")
+    client.transport.loseConnection()
+    assert client.transport.getBufferSize() == 0
+    spin(reactor, lambda: server.lost and client.lost, what="close")
+    assert bytes(server.received) == b"goodbye"
+    assert client.lost[0].check(ConnectionDone)
+
+
+def test_writeThenAbortConnectionOffersTheBytes(reactor, net):
+    client, server = _connectedPair(reactor, net)
+    client.transport.write(b"last words")
+    client.transport.abortConnection()
+    spin(reactor, lambda: server.lost and client.lost, what="abort")
+    assert bytes(server.received) == b"last words"
+
+
+class _WriteThenStop(Recorder):
+    """Writes when connected; stops the reactor once its echo is back."""
+
+    def connectionMade(self):
+        Recorder.connectionMade(self)
+        self.transport.write(b"ping")
+
+    def dataReceived(self, data):
+        Recorder.dataReceived(self, data)
+        if bytes(self.received) == b"ping":
+            self.transport.reactor.stop()
+
+
+def test_heldWritesGoOutWhileTheReactorRuns(reactor, net):
+    # reactor.run()'s loop sends what each turn held (on the asyncio
+    # reactor, a callback the loop runs once it has run what is ready).
+    server = RecordingServerFactory(EchoRecorder)
+    port = net.listen(server)
+    client = RecordingClientFactory(_WriteThenStop)
+    net.connect(port, client)
+    guard = reactor.callLater(10, reactor.stop)
+    reactor.run(installSignalHandlers=False)
+    assert guard.active(), "the echo never came"
+    guard.cancel()
+    assert bytes(client.built[0].received) == b"ping"
 
 
 def test_writeStrRaisesTypeError(reactor, net):
