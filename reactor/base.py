@@ -128,7 +128,8 @@ class ReactorBase:
         # Transports holding bytes written this turn, sent before the loop
         # next waits.  An internal interface: a transport of reactor.stream
         # appends itself when write() holds bytes, and the reactor calls
-        # each one's _sendHeld (ReactorBase._sendHeld).
+        # each one's _sendHeld (ReactorBase._sendHeld), or _dropHeld in the
+        # child of a fork.
         self.heldWrites = []
         self._wakePending = False
         self._events = {}
@@ -281,6 +282,14 @@ class ReactorBase:
         held = self.heldWrites
         for transport in held:
             transport._sendHeld()
+        held.clear()
+
+    def _dropHeld(self):
+        # In the child of a fork: what the transports held is the parent's
+        # to send (its copy of them does), not sent twice (afterFork).
+        held = self.heldWrites
+        for transport in held:
+            transport._dropHeld()
         held.clear()
 
     def stop(self):
@@ -493,6 +502,7 @@ class ReactorBase:
         """
         if self.running:
             raise RuntimeError("afterFork() on a running reactor")
+        self._dropHeld()
         self._afterForkPoller()
         import signal
 

@@ -541,6 +541,12 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         ):
             self._bufferFull()
 
+    def _dropHeld(self):
+        # In the child of a fork, what write() held is forgotten: the
+        # parent's transport sends it (ReactorBase.afterFork).
+        self._buffer = None
+        self._bufferSize = 0
+
     def _sendHeld(self):
         # The reactor's turn is over: send what write() held, in one
         # system call however many writes made it.  What the kernel does

@@ -95,3 +95,57 @@ def test_forkedChildServesOnItsOwnReactor(name):
     finally:
         child.kill()
         child.wait()
+
+
+HELD = r"""
+import os, socket, sys
+from reactor import getReactorClass
+from protocols.protocol import ClientFactory, Protocol
+
+reactor = getReactorClass(sys.argv[1])()
+listener = socket.create_server(("127.0.0.1", 0))
+connected = []
+
+class Writer(Protocol):
+    def connectionMade(self):
+        connected.append(self)
+
+reactor.connectTCP("127.0.0.1", listener.getsockname()[1], ClientFactory.forProtocol(Writer))
+peer, _ = listener.accept()
+while not connected:
+    reactor.iterate(0.01)
+connected[0].transport.write(b"once")  # held for the end of the turn
+pid = os.fork()
+if pid == 0:
+    reactor.afterFork()
+    reactor.iterate(0)  # the child's turn: it must not send the parent's bytes
+    os._exit(0)
+os.waitpid(pid, 0)
+reactor.iterate(0)
+peer.settimeout(10)
+received = b""
+while len(received) < 4:
+    received += peer.recv(100)
+peer.settimeout(0.5)
+try:
+    received += peer.recv(100)
+except socket.timeout:
+    pass
+sys.stdout.write(repr(received))
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", [name for name in REACTOR_NAMES if name != "asyncio"])
+def test_bytesHeldAtAForkAreSentByTheParentOnly(name):
+    # A write held when the process forks is the parent's to send: the
+    # child's afterFork forgets it, so the peer gets it once.
+    out = subprocess.run(
+        [sys.executable, "-c", HELD, name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "b'once'"
