@@ -47,6 +47,7 @@ from reactor.interfaces import (
     IReactorThreads,
     IReactorTime,
 )
+from reactor.stream import sendHeld
 
 __all__ = ["ReactorBase"]
 
@@ -127,9 +128,10 @@ class ReactorBase:
         self._threadCalls = deque()
         # Transports holding bytes written this turn, sent before the loop
         # next waits.  An internal interface: a transport of reactor.stream
-        # appends itself when write() holds bytes, and the reactor calls
-        # each one's _sendHeld (ReactorBase._sendHeld), or _dropHeld in the
-        # child of a fork.
+        # appends itself when write() holds bytes, and the reactor
+        # sends what they hold with reactor.stream.sendHeld
+        # (ReactorBase._sendHeld), or has each one's _dropHeld forget it in
+        # the child of a fork.
         self.heldWrites = []
         self._wakePending = False
         self._events = {}
@@ -279,10 +281,7 @@ class ReactorBase:
         # (reactor.stream: one system call each, none of them calling a
         # protocol back).  Called before the loop waits, so that a
         # connection a send failed for ends on the next turn.
-        held = self.heldWrites
-        for transport in held:
-            transport._sendHeld()
-        held.clear()
+        sendHeld(self.heldWrites)
 
     def _dropHeld(self):
         # In the child of a fork: what the transports held is the parent's

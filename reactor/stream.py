@@ -493,11 +493,11 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         protocol hears of it through connectionLost, on the next turn).
         """
         if self._buffer is None:
-            if self._state == OPEN and data.__class__ is bytes and 0 < len(data) <= _HOLD_MAX:
+            if self._state == OPEN and data.__class__ is bytes and (size := len(data)) <= _HOLD_MAX:
                 # The common case: held for the end of the turn, with what
                 # else this turn writes here.
                 self._buffer = [data]
-                self._bufferSize = len(data)
+                self._bufferSize = size
                 self.reactor.heldWrites.append(self)
                 return
             if not self.disconnecting:
@@ -548,31 +548,8 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         self._bufferSize = 0
 
     def _sendHeld(self):
-        # The reactor's turn is over: send what write() held, in one
-        # system call however many writes made it.  What the kernel does
-        # not take is sent by doWrite, as any buffer; so is a drained
-        # buffer that held reading or a producer back (_bufferDrained).
-        buffer = self._buffer
-        if not buffer:
-            return  # sent by doWrite already, or dropped (ABORTING, CLOSED)
-        try:
-            if len(buffer) == 1:
-                sent = _write(self.fd, buffer[0])
-            else:
-                sent = _writev(self.fd, buffer[:_IOV_MAX])
-        except BlockingIOError:
-            sent = 0
-        except OSError as error:
-            self._endSoon(_failureOf(error))
-            return
-        if sent == self._bufferSize:
-            self._buffer = None
-            self._bufferSize = 0
-            if not (self._producerPaused or self._readStops & _FULL):
-                return
-        else:
-            self._consume(sent)
-        self._watchWrites()
+        # What write() held goes now (a close or abort in the same turn).
+        sendHeld([self])
 
     def writeSequence(self, sequence):
         """
@@ -728,6 +705,43 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
     def getBufferSize(self):
         """Return how many bytes are buffered, waiting for the kernel."""
         return self._bufferSize
+
+
+def sendHeld(held):
+    """
+    Send what each transport in held holds, and empty held: a reactor's
+    ``heldWrites``, before its loop next waits (ReactorBase._sendHeld; an
+    internal interface of the reactor package).
+
+    One system call for each transport, however many writes of the turn
+    its buffer holds; none of them calls a protocol back.  What the kernel
+    does not take is sent by doWrite, as any buffer; so is a drained buffer
+    that held reading or a producer back (_bufferDrained).  A failure ends
+    the connection on the next turn (_endSoon).
+    """
+    for transport in held:
+        buffer = transport._buffer
+        if not buffer:
+            continue  # sent by doWrite already, or dropped (ABORTING, CLOSED)
+        try:
+            if len(buffer) == 1:
+                sent = _write(transport.fd, buffer[0])
+            else:
+                sent = _writev(transport.fd, buffer[:_IOV_MAX])
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            transport._endSoon(_failureOf(error))
+            continue
+        if sent == transport._bufferSize:
+            transport._buffer = None
+            transport._bufferSize = 0
+            if not (transport._producerPaused or transport._readStops & _FULL):
+                continue
+        else:
+            transport._consume(sent)
+        transport._watchWrites()
+    held.clear()
 
 
 def _failureOf(error):
