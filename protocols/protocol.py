@@ -302,10 +302,18 @@ class Protocol(BaseProtocol):
         that sends without reading cannot make the answers pile up; off for
         outgoing connections.  True or False, on the class or the instance,
         decides for this protocol (see doc/transports.md, "Backpressure").
+    :cvar holdWrites: True to have the transport hold what is written (up
+        to 64 KiB at a time) until the end of the reactor's turn, and send
+        it then with whatever else the turn wrote, in one system call: for
+        a server answering many connections at each turn, whose answers
+        then leave together (see doc/transports.md, "Writing").  Read when
+        the connection starts.  False by default: each write goes to the
+        kernel at once.
     """
 
     factory: Factory | None = None
     autoPauseReading: bool | None = None
+    holdWrites = False
 
     def logPrefix(self) -> str:
         """Return the prefix for log lines about this protocol: its class name."""

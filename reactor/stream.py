@@ -2,23 +2,29 @@
 A connected byte stream over a non-blocking file descriptor: the transport
 half that TCP and UNIX connections share.
 
-The write path is the point of this module.  While nothing is buffered,
-``write()`` holds the bytes (up to 64 KiB) until the end of the reactor's
-turn, when the reactor hands them to the kernel (``_sendHeld``), together
-with whatever else this turn wrote to the same connection: one ``write`` or
-``writev`` for all of them.  Only what the kernel does not take stays
-buffered, and only then is the descriptor registered for writability; when
-the buffer holds several pieces, ``doWrite`` sends them with one
-``writev``.  So a request/response protocol costs at most one system call
-per connection and turn, and never touches the reactor's writer set (see
-test_writeGoesOutAtTheEndOfTheTurn).  Holding is what makes a busy server
-cheaper for its peers too: the answers of one turn leave together, so a
-peer waiting in epoll is woken once for them rather than once for each,
-with the CPU time such a wakeup costs (an inter-processor interrupt when
-the peer sleeps on another CPU).  Writes larger than 64 KiB, and of other
-types than bytes (a bytearray could change before the end of the turn), go
-to the kernel at once as before.  ``abortConnection()`` sends what was held
-first, as it would have gone at once; ``disconnectAll`` at shutdown too.
+The write path is the point of this module.  ``write()`` hands the bytes to
+the kernel at once while nothing is buffered; only what the kernel does not
+take is buffered, and only then is the descriptor registered for
+writability.  When the buffer holds several pieces, ``doWrite`` sends them
+with one ``writev``.  So a request/response protocol costs one system call
+per write and never touches the reactor's writer set (see
+test_writeGoesOutAtOnce).
+
+A protocol whose ``holdWrites`` is True (the HTTP server's channel and
+client connection) has its writes of up to 64 KiB held instead, while
+nothing is buffered, until the end of the reactor's turn: before its loop
+next waits, the reactor hands them to the kernel (``sendHeld``), together
+with whatever else the turn wrote to the same connection, in one ``write``
+or ``writev``, still without registering for writability unless the kernel
+leaves bytes over.  For a server answering many connections in each turn
+this is cheaper for its peers and for the kernel: the answers of one turn
+leave together, so a peer waiting in epoll is woken once for them rather
+than once for each, and such a wakeup costs CPU time (an inter-processor
+interrupt when the peer sleeps on another CPU).  Writes larger than 64 KiB,
+and of other types than bytes (a bytearray could change before the end of
+the turn), go at once.  ``loseConnection()``, ``loseWriteConnection()`` and
+``abortConnection()`` send what was held first, as would have gone at once;
+the reactor's shutdown (``disconnectAll``) too.
 
 Ending a connection is a small state machine with one way out.  The states,
 in the only order they are entered (a transport never goes back):
@@ -190,6 +196,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         "_owner",
         "_peer",
         "_host",
+        "_holds",
         "__weakref__",
     )
 
@@ -228,6 +235,9 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         self._owner = owner
         self._peer = peer
         self._host = host
+        # Whether write() holds small writes for the end of the turn: when
+        # the protocol asks (holdWrites; see the module docstring).
+        self._holds = getattr(protocol, "holdWrites", False) is True
         # (_ending is set when the end is decided: see _endSoon.)
         # The reactor closes what is still open at shutdown
         # (PosixReactorBase.disconnectAll).
@@ -485,57 +495,54 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
 
     def write(self, data):
         """
-        Send data (bytes): at the end of this turn of the reactor if nothing
-        is buffered (see the module docstring), else after the buffer.
+        Send data (bytes): at once if nothing is buffered (at the end of
+        this turn of the reactor if the protocol's ``holdWrites`` is True:
+        see the module docstring), else after the buffer.
 
         Ignored once the write side is shut, closing has begun, or the
         connection is lost.  A failure to send ends the connection (the
         protocol hears of it through connectionLost, on the next turn).
         """
-        if self._buffer is None:
-            if self._state == OPEN and data.__class__ is bytes and (size := len(data)) <= _HOLD_MAX:
-                # The common case: held for the end of the turn, with what
-                # else this turn writes here.
+        if self._buffer is None and not self.disconnecting:
+            if (
+                self._holds
+                and data.__class__ is bytes
+                and (size := len(data)) <= _HOLD_MAX
+                and self._state == OPEN
+            ):
+                # Held for the end of the turn, with what else this turn
+                # writes here (the protocol's holdWrites).
                 self._buffer = [data]
                 self._bufferSize = size
                 self.reactor.heldWrites.append(self)
                 return
-            if not self.disconnecting:
-                self._writeNow(data)
+            # At once, the common case (one attribute tested above).  Once
+            # the write side is shut (EPIPE) or the connection lost (fd is -1: EBADF),
+            # os.write fails, and that failure is ignored.
+            try:
+                sent = _write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                if data and self._state < WRITE_SHUT:
+                    self._endSoon(_failureOf(error))
                 return
-        if data.__class__ is str:
-            raise TypeError("write() takes bytes, not str")
-        if self._state >= WRITE_SHUT or not data:
-            return
-        self._buffer.append(data)
-        self._bufferSize += len(data)
-        if self._bufferSize > self.highWater and not (
-            self._producerPaused or self._readStops & _FULL
-        ):
-            self._bufferFull()
-
-    def _writeNow(self, data):
-        # Nothing buffered, and data not held (large, or not bytes, or the
-        # write side ending): to the kernel at once.  Once the write side is
-        # shut (EPIPE) or the connection lost (fd is -1: EBADF), os.write
-        # fails, and that failure is ignored.
-        try:
-            sent = _write(self.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as error:
-            if data and self._state < WRITE_SHUT:
-                self._endSoon(_failureOf(error))
-            return
-        except TypeError:
+            except TypeError:
+                if data.__class__ is str:
+                    raise TypeError("write() takes bytes, not str") from None
+                raise
+            if sent == len(data):
+                return
+            self._buffer = [memoryview(data)[sent:]]
+            self._bufferSize = len(data) - sent
+            self.reactor.addWriter(self)
+        else:
             if data.__class__ is str:
-                raise TypeError("write() takes bytes, not str") from None
-            raise
-        if sent == len(data):
-            return
-        self._buffer = [memoryview(data)[sent:]]
-        self._bufferSize = len(data) - sent
-        self.reactor.addWriter(self)
+                raise TypeError("write() takes bytes, not str")
+            if self._state >= WRITE_SHUT or not data:
+                return
+            self._buffer.append(data)
+            self._bufferSize += len(data)
         if self._bufferSize > self.highWater and not (
             self._producerPaused or self._readStops & _FULL
         ):
@@ -595,7 +602,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         """Close once everything buffered (and the producer's output) is sent."""
         if self._state >= CLOSING:
             return
-        if self._buffer:
+        if self._holds and self._buffer:
             # What was written before goes now, as it did before writes
             # were held: a peer closing in this turn must not find it
             # still to come.
@@ -610,7 +617,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         """Close now: drop buffered data and reset the connection (RST)."""
         if self._state >= ABORTING:
             return
-        if self._buffer:
+        if self._holds and self._buffer:
             # Offered to the kernel once more (what write() held this turn
             # would have gone at once), before the reset drops the rest.
             self._sendHeld()
@@ -631,7 +638,7 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         """
         if self._state != OPEN:
             return
-        if self._buffer:
+        if self._holds and self._buffer:
             self._sendHeld()  # as loseConnection does
             if self._state != OPEN:
                 return

@@ -394,6 +394,8 @@ class HTTP11ClientProtocol(Protocol):
     """
 
     transport: Any
+    #: The requests of a reactor's turn leave together (Protocol.holdWrites).
+    holdWrites = True
 
     def __init__(
         self,

@@ -107,6 +107,8 @@ listener = socket.create_server(("127.0.0.1", 0))
 connected = []
 
 class Writer(Protocol):
+    holdWrites = True  # (at once otherwise: sent before the fork)
+
     def connectionMade(self):
         connected.append(self)
 

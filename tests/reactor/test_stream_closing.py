@@ -336,7 +336,7 @@ def test_noLeftoverAfterAbort(reactor, anySide, closes, order, reason, inside):
 OPS = ("lose", "abort", "loseWrite", "unregister", "peerFin", "peerReset", "write", "shutdown")
 
 
-def expectedEnd(sequence, halfCloseable, kind):
+def expectedEnd(sequence, halfCloseable, kind, holds=False):
     """
     The reason connectionLost gets after sequence, or None if the connection
     stays open: the rules of doc/transports.md, written out.
@@ -346,10 +346,11 @@ def expectedEnd(sequence, halfCloseable, kind):
     returns); the reactor then runs until the connection ends or settles.
     A push producer is registered beforehand when "unregister" is among them.
 
-    A write is held for the end of the turn (reactor.stream), unless the
-    transport is closed, half-closed, aborted or shut down before: each of
-    those sends what was held first.  A send into a reset connection fails,
-    which ends it with ConnectionLost.
+    A write goes to the kernel at once; for a protocol whose holdWrites is
+    True (holds), it is held for the end of the turn (reactor.stream),
+    unless the transport is closed, half-closed, aborted or shut down
+    before: each of those sends what was held first.  A send into a reset
+    connection fails, which ends it with ConnectionLost.
     """
     end = None
     closing = writeShutPending = False
@@ -390,7 +391,7 @@ def expectedEnd(sequence, halfCloseable, kind):
             resetRead = _readSeesReset(kind, fin, wrote)
             fin = fin or not resetRead
         elif op == "write" and not closing:
-            if not writeShutPending:
+            if holds and not writeShutPending:
                 held = True
             elif reset:
                 end = ConnectionLost  # sent at once, and failing: reported on the next turn
@@ -470,12 +471,16 @@ def _settle(reactor, turns=4):
         reactor.iterate(0.002)
 
 
-def _runCase(reactor, side, closes, sequence, halfCloseable, inside):
-    protocol, factory, peer = side.connect(HalfCloseEnder if halfCloseable else Ender)
+def _runCase(reactor, side, closes, sequence, halfCloseable, inside, holds=False):
+    protocolClass = HalfCloseEnder if halfCloseable else Ender
+    if holds:
+        protocolClass = type("Holding" + protocolClass.__name__, (protocolClass,), {})
+        protocolClass.holdWrites = True
+    protocol, factory, peer = side.connect(protocolClass)
     transport = protocol.transport
     fd = transport.fileno()
     del closes[:]  # fd numbers are reused from one case to the next
-    expected = expectedEnd(sequence, halfCloseable, side.kind)
+    expected = expectedEnd(sequence, halfCloseable, side.kind, holds)
     operations = Operations(reactor, transport, peer)
     try:
         if inside:
@@ -493,7 +498,8 @@ def _runCase(reactor, side, closes, sequence, halfCloseable, inside):
         _assertClosedCleanly(reactor, protocol, factory, closes, fd, expected)
     except AssertionError as error:
         raise AssertionError(
-            "%s (half-closeable: %s): %s" % (sequence, halfCloseable, error)
+            "%s (half-closeable: %s, holding writes: %s): %s"
+            % (sequence, halfCloseable, holds, error)
         ) from error
     finally:
         peer.close()
@@ -509,17 +515,19 @@ def _cases(length):
             yield sequence, True
 
 
-def test_everyPairOfEndings(reactor, server, closes):
+@pytest.mark.parametrize("holds", [False, True], ids=["atOnce", "holdingWrites"])
+def test_everyPairOfEndings(reactor, server, closes, holds):
     for sequence, halfCloseable in _cases(2):
         for inside in (False, True):
             if inside and "shutdown" in sequence:
                 continue  # the reactor stops between turns, not inside a read
-            _runCase(reactor, server, closes, sequence, halfCloseable, inside)
+            _runCase(reactor, server, closes, sequence, halfCloseable, inside, holds)
 
 
-def test_everyTripleOfEndings(reactor, server, closes):
+@pytest.mark.parametrize("holds", [False, True], ids=["atOnce", "holdingWrites"])
+def test_everyTripleOfEndings(reactor, server, closes, holds):
     for sequence, halfCloseable in _cases(3):
-        _runCase(reactor, server, closes, sequence, halfCloseable, False)
+        _runCase(reactor, server, closes, sequence, halfCloseable, False, holds)
 
 
 def test_theModelCoversEveryOutcome():

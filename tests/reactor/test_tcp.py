@@ -120,19 +120,36 @@ def test_echoRoundTrip(reactor, net):
     assert client.built[0].transport.getPeer() == port.getHost()
 
 
-def _connectedPair(reactor, net, serverProtocol=Recorder):
-    server = RecordingServerFactory(serverProtocol)
+class HoldingRecorder(Recorder):
+    """A Recorder whose writes are held for the end of the turn."""
+
+    holdWrites = True
+
+
+def _connectedPair(reactor, net, clientProtocol=HoldingRecorder):
+    server = RecordingServerFactory()
     port = net.listen(server)
-    client = RecordingClientFactory()
+    client = RecordingClientFactory(clientProtocol)
     net.connect(port, client)
     spin(reactor, lambda: server.built and client.built, what="connect")
     return client.built[0], server.built[0]
 
 
+def test_writeGoesOutAtOnce(reactor, net):
+    # Nothing buffered: write() hands the bytes to the kernel immediately and
+    # never registers the transport for writability.
+    client, server = _connectedPair(reactor, net, Recorder)
+    transport = client.transport
+    transport.write(b"x" * 1000)
+    assert transport.getBufferSize() == 0
+    assert transport not in reactor.getWriters()
+    spin(reactor, lambda: len(server.received) == 1000, what="data")
+
+
 def test_writeGoesOutAtTheEndOfTheTurn(reactor, net):
-    # Nothing buffered: write() holds the bytes until the end of the turn,
-    # when they go to the kernel; the transport is never registered for
-    # writability.
+    # A protocol's holdWrites: write() holds the bytes until the end of the
+    # turn, when they go to the kernel; the transport is never registered
+    # for writability.
     client, server = _connectedPair(reactor, net)
     transport = client.transport
     transport.write(b"x" * 1000)
@@ -206,7 +223,7 @@ def test_writeThenAbortConnectionOffersTheBytes(reactor, net):
     assert bytes(server.received) == b"last words"
 
 
-class _WriteThenStop(Recorder):
+class _WriteThenStop(HoldingRecorder):
     """Writes when connected; stops the reactor once its echo is back."""
 
     def connectionMade(self):

@@ -25,6 +25,7 @@ from zope.interface import implementer
 
 from protocols.web import http as web_http
 from protocols.web import resource, server
+from reactor import stream
 from reactor.defer import gatherResults, maybeDeferred
 from reactor.interfaces import IConsumer, IPullProducer
 from reactor.threads import deferToThread
@@ -445,3 +446,39 @@ def test_slowlorisIsTimedOutWhileAGoodClientIsServed(reactor, parser, runUntil):
         served.close(runUntil)
     assert results[0] == [b"hello from /hello/%d" % (number,) for number in range(20)]
     assert results[1:] == [b"HTTP/1.1 408 Request Timeout"] * 3
+
+
+def pipelinedThenClosed(port, count):
+    """Send count pipelined GETs, the last asking to close; return all received."""
+    requests = b"".join(
+        b"GET /hello/%d HTTP/1.1\r\nHost: x\r\n%s\r\n"
+        % (index, b"Connection: close\r\n" if index == count - 1 else b"")
+        for index in range(count)
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(requests)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_pipelinedAnswersOfOneTurnLeaveInOneSystemCall(web, runUntil, monkeypatch):
+    # The channel holds its writes (holdWrites): the answers to requests that
+    # came in one read go to the kernel together, in one writev, at the end
+    # of the reactor's turn; the client still gets them in order.
+    sends = []
+    for name in ("_write", "_writev"):
+        real = getattr(stream, name)
+
+        def counting(fd, data, real=real, name=name):
+            sends.append((name, fd))
+            return real(fd, data)
+
+        monkeypatch.setattr(stream, name, counting)
+    received = web.run(runUntil, pipelinedThenClosed, web.portNumber, 3)
+    bodies = [b"hello from /hello/%d" % (index,) for index in range(3)]
+    assert received.count(b"HTTP/1.1 200 OK") == 3
+    positions = [received.find(body) for body in bodies]
+    assert -1 not in positions and positions == sorted(positions)
+    assert [name for name, fd in sends] == ["_writev"], sends
