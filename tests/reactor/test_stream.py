@@ -330,17 +330,34 @@ def _openUNIXPair(reactor, path, protocol, serverProtocol):
     return client.built[0], server.built[0], port
 
 
-@pytest.fixture(params=["tcp", "unix"])
+class HoldingRecorder(Recorder):
+    """A Recorder whose writes are held for the end of the turn."""
+
+    holdWrites = True
+
+
+class HoldingEchoRecorder(EchoRecorder):
+    """An EchoRecorder whose writes are held for the end of the turn."""
+
+    holdWrites = True
+
+
+@pytest.fixture(params=["tcp", "unix", "tcp-holding", "unix-holding"])
 def echoPair(request, reactor, tmp_path):
     """
     (client, server) over TCP or UNIX: the server echoes, the client does not
-    read (its reading is paused) until the test resumes it.
+    read (its reading is paused) until the test resumes it.  Both write at
+    once, or both hold their writes for the end of the turn (holdWrites).
     """
-    if request.param == "tcp":
-        client, server, port = _openPair(reactor, Recorder, EchoRecorder)
+    if request.param.endswith("-holding"):
+        clientClass, serverClass = HoldingRecorder, HoldingEchoRecorder
+    else:
+        clientClass, serverClass = Recorder, EchoRecorder
+    if request.param.startswith("tcp"):
+        client, server, port = _openPair(reactor, clientClass, serverClass)
     else:
         path = str(tmp_path / "echo.sock")
-        client, server, port = _openUNIXPair(reactor, path, Recorder, EchoRecorder)
+        client, server, port = _openUNIXPair(reactor, path, clientClass, serverClass)
     _shrinkKernelBuffers(client.transport, server.transport)
     client.transport.pauseProducing()
     yield client, server
