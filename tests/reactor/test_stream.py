@@ -395,8 +395,10 @@ def _floodUntilPaused(reactor, client, server):
     while the kernel could still take the echo ends when the buffer drains
     to lowWater (a turn's writes are sent together at its end, so the
     buffer can pass highWater before the kernel is full): flooding goes on
-    until a pause outlasts a settling of the sockets.  Four more chunks then
-    wait on the client's side, for the server to read once it may again.
+    until a pause outlasts a settling of the sockets.  More chunks then go
+    until some wait in the client's own buffer (the kernel's are full): for
+    the server to read once it may again, and so that the client watches
+    its socket for writability and sees the server's end (an abort).
     """
     written = 0
     deadline = time.monotonic() + 30  # a hang guard only
@@ -404,11 +406,13 @@ def _floodUntilPaused(reactor, client, server):
         if not _reading(reactor, server):
             _settle(reactor)
             if not _reading(reactor, server):
-                for _ in range(4):
+                for _ in range(64):
                     client.transport.write(_CHUNK)
                     written += len(_CHUNK)
                     reactor.iterate(0.001)
-                return written
+                    if client.transport.getBufferSize():
+                        return written
+                raise AssertionError("the client's kernel buffer never filled")
             continue
         if client.transport.getBufferSize() < 4 * len(_CHUNK):
             client.transport.write(_CHUNK)
