@@ -517,8 +517,8 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
                 self.reactor.heldWrites.append(self)
                 return
             # At once, the common case (one attribute tested above).  Once
-            # the write side is shut (EPIPE) or the connection lost (fd is -1: EBADF),
-            # os.write fails, and that failure is ignored.
+            # the write side is shut (EPIPE) or the connection lost (fd is
+            # -1: EBADF), os.write fails, and that failure is ignored.
             try:
                 sent = _write(self.fd, data)
             except BlockingIOError:
@@ -554,9 +554,15 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         self._buffer = None
         self._bufferSize = 0
 
-    def _sendHeld(self):
-        # What write() held goes now (a close or abort in the same turn).
-        sendHeld([self])
+    def _sendHeldFirst(self):
+        # Before a close, half-close or abort: what write() held this turn
+        # goes now, as it would have gone at once, so that a peer closing
+        # in the same turn does not find it still to come.  Return True if
+        # sending it failed: the end is decided then (ABORTING).
+        if self._holds and self._buffer:
+            sendHeld([self])
+            return self._state >= ABORTING
+        return False
 
     def writeSequence(self, sequence):
         """
@@ -600,29 +606,16 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
 
     def loseConnection(self):
         """Close once everything buffered (and the producer's output) is sent."""
-        if self._state >= CLOSING:
+        if self._state >= CLOSING or self._sendHeldFirst():
             return
-        if self._holds and self._buffer:
-            # What was written before goes now, as it did before writes
-            # were held: a peer closing in this turn must not find it
-            # still to come.
-            self._sendHeld()
-            if self._state >= CLOSING:
-                return  # the send failed: the end is decided
         self._enter(CLOSING)
         self.reactor.removeReader(self)
         self.reactor.addWriter(self)
 
     def abortConnection(self):
         """Close now: drop buffered data and reset the connection (RST)."""
-        if self._state >= ABORTING:
+        if self._state >= ABORTING or self._sendHeldFirst():
             return
-        if self._holds and self._buffer:
-            # Offered to the kernel once more (what write() held this turn
-            # would have gone at once), before the reset drops the rest.
-            self._sendHeld()
-            if self._state >= ABORTING:
-                return
         try:
             _setLingerZero(self.fd)
         except OSError:
@@ -636,12 +629,8 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         writeConnectionLost() then; if the peer had half-closed already,
         the connection ends (ConnectionDone).
         """
-        if self._state != OPEN:
+        if self._state != OPEN or self._sendHeldFirst():
             return
-        if self._holds and self._buffer:
-            self._sendHeld()  # as loseConnection does
-            if self._state != OPEN:
-                return
         self._enter(WRITE_SHUT_PENDING)
         self.reactor.addWriter(self)
 

@@ -18,6 +18,8 @@ from reactor.error import ConnectionDone
 from tests.reactor.transport_helpers import (
     EchoRecorder,
     HalfCloseRecorder,
+    HoldingEchoRecorder,
+    HoldingRecorder,
     Recorder,
     RecordingClientFactory,
     RecordingServerFactory,
@@ -328,18 +330,6 @@ def _openUNIXPair(reactor, path, protocol, serverProtocol):
     reactor.connectUNIX(path, client, timeout=5)
     spin(reactor, lambda: client.built and server.built, what="connect")
     return client.built[0], server.built[0], port
-
-
-class HoldingRecorder(Recorder):
-    """A Recorder whose writes are held for the end of the turn."""
-
-    holdWrites = True
-
-
-class HoldingEchoRecorder(EchoRecorder):
-    """An EchoRecorder whose writes are held for the end of the turn."""
-
-    holdWrites = True
 
 
 @pytest.fixture(params=["tcp", "unix", "tcp-holding", "unix-holding"])

@@ -27,6 +27,7 @@ from reactor.error import (
 )
 from tests.reactor.transport_helpers import (
     EchoRecorder,
+    HoldingRecorder,
     Recorder,
     RecordingClientFactory,
     RecordingServerFactory,
@@ -118,12 +119,6 @@ def test_echoRoundTrip(reactor, net):
     assert server_protocol.peerAddress == client.built[0].transport.getHost()
     assert server_protocol.transport.getPeer() == client.built[0].transport.getHost()
     assert client.built[0].transport.getPeer() == port.getHost()
-
-
-class HoldingRecorder(Recorder):
-    """A Recorder whose writes are held for the end of the turn."""
-
-    holdWrites = True
 
 
 def _connectedPair(reactor, net, clientProtocol=HoldingRecorder):

@@ -87,6 +87,18 @@ class EchoRecorder(Recorder):
     echo = True
 
 
+class HoldingRecorder(Recorder):
+    """A Recorder whose writes are held for the end of the turn (holdWrites)."""
+
+    holdWrites = True
+
+
+class HoldingEchoRecorder(EchoRecorder):
+    """An EchoRecorder whose writes are held for the end of the turn."""
+
+    holdWrites = True
+
+
 @implementer(IHalfCloseableProtocol)
 class HalfCloseRecorder(Recorder):
     """A Recorder that stays connected when either direction is shut."""
