@@ -319,6 +319,10 @@ class Agent:
         self._endpointFactory = factory
         self._pool = pool if pool is not None else HTTPConnectionPool(reactor, persistent=False)
         self._responseTimeout = responseTimeout
+        # Whether an idle connection of the pool may be taken at once, not
+        # through getConnection's Deferred (its own getConnection is not
+        # overridden): asked once, not for each request (_Sending).
+        self._idleAtOnce = type(self._pool).getConnection is HTTPConnectionPool.getConnection
 
     @classmethod
     def usingEndpointFactory(
@@ -451,7 +455,7 @@ class _Sending:
         pool = agent._pool
         connection = None
         try:
-            if type(pool).getConnection is HTTPConnectionPool.getConnection:
+            if agent._idleAtOnce:
                 # An idle connection is used at once, not through a Deferred.
                 connection = pool._idleConnection(key)
             if connection is None:
