@@ -324,6 +324,12 @@ class Agent:
         # overridden): asked once, not for each request (_Sending).
         self._idleAtOnce = type(self._pool).getConnection is HTTPConnectionPool.getConnection
 
+    def _takeIdle(self, key: Any) -> HTTP11ClientProtocol | None:
+        # The idle connection of the pool for key, taken, to be sent on at
+        # once (HTTP11ClientProtocol.send); or None (none idle, or the
+        # pool's getConnection is its own: it is asked through a Deferred).
+        return self._pool._idleConnection(key) if self._idleAtOnce else None
+
     @classmethod
     def usingEndpointFactory(
         cls,
@@ -411,6 +417,22 @@ class Agent:
 _IDEMPOTENT = frozenset([b"GET", b"HEAD", b"OPTIONS", b"DELETE", b"PUT"])
 
 
+def _retryable(agent: Agent, request: Any, reason: Failure) -> bool:
+    """
+    Whether request, which failed as reason says on a reused connection of
+    agent's pool before it was answered, is sent once more, on a new
+    connection: the connection turned out closed (the server's keep-alive
+    ran out), and the request is idempotent, without a body.
+    """
+    return bool(
+        agent._pool.retryAutomatically
+        and reason.check(ResponseNeverReceived, RequestNotSent)
+        and request.bodyProducer is None
+        and request.method in _IDEMPOTENT
+        and reason.value.__class__ is not CancelledError
+    )
+
+
 class _Sending:
     """
     One request an Agent sends: at once on an idle connection of its pool,
@@ -435,8 +457,14 @@ class _Sending:
         "wantsHead",
     )
 
-    def __init__(self, agent: Agent, key: Any, where: Any, request: Request, answer: Any) -> None:
-        """Send request: at once on an idle connection, else on the pool's."""
+    def __init__(
+        self, agent: Agent, key: Any, where: Any, request: Request, answer: Any, fresh: bool = False
+    ) -> None:
+        """
+        Send request: at once on an idle connection, else on the pool's; or,
+        when fresh, on a new connection (the request's first went on a
+        reused one that turned out closed: _retryable), with no retry.
+        """
         self.agent = agent
         self.key = key
         self.where = where  # what the Agent's _endpointFor takes
@@ -455,11 +483,12 @@ class _Sending:
         pool = agent._pool
         connection = None
         try:
-            if agent._idleAtOnce:
-                # An idle connection is used at once, not through a Deferred.
-                connection = pool._idleConnection(key)
-            if connection is None:
-                connecting = pool.getConnection(key, agent._endpointFor(where))
+            if fresh:
+                connecting = pool._newConnection(key, agent._endpointFor(where))
+            else:
+                connection = agent._takeIdle(key)  # at once, not through a Deferred
+                if connection is None:
+                    connecting = pool.getConnection(key, agent._endpointFor(where))
         except Exception:
             self.errback(Failure())
             return
@@ -525,16 +554,7 @@ class _Sending:
         connection, self.connection = self.connection, None
         if self.cancelled:
             return
-        request = self.request
-        if (
-            connection is not None
-            and self.reused
-            and self.agent._pool.retryAutomatically
-            and reason.check(ResponseNeverReceived, RequestNotSent)
-            and request.bodyProducer is None
-            and request.method in _IDEMPOTENT
-            and reason.value.__class__ is not CancelledError
-        ):
+        if connection is not None and self.reused and _retryable(self.agent, self.request, reason):
             self.reused = False  # once: the new connection's failure is final
             try:
                 connecting = self.agent._pool._newConnection(

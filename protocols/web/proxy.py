@@ -7,12 +7,12 @@ Each request is an _Exchange, which is also its backend request: that
 is prepared here, its request line and header lines written as the
 headers to forward are picked (Host first, then the client's, then
 X-Forwarded-*), with no Headers made for it (a _PreparedRequest).  It is
-sent with the Agent's ``sendRequest``, which takes an idle connection of
-the pool at once (or has one made), sends once more on a new connection
-a request whose reused connection turns out closed, and tells the
-exchange of the response's head straight from the connection (the
-exchange ``wantsHead``: HTTP11ClientProtocol.send): no URI parsed, no
-Deferred, Response or Headers made per request.  The client's going away
+sent at once on an idle connection of the Agent's pool, else with the
+Agent's ``sendRequest`` (which has one made); it is sent once more, on a
+new connection, when the reused one turns out closed; and the connection
+tells the exchange of the response's head itself (the exchange
+``wantsHead``: HTTP11ClientProtocol.send): no URI parsed, no Deferred,
+Response, Headers or handle made per request.  The client's going away
 reaches the exchange, which watches in the request's ``notifications``
 (where a notifyFinish Deferred would be), and cancels the backend
 request.  Every object kept per waiting request counts: a hundred wait
@@ -47,7 +47,12 @@ from protocols.web._headers import (
     _canonicalName,
     _table,
 )
-from protocols.web._newclient import _RESPONSE_DONE, _PreparedRequest, _WrapperException
+from protocols.web._newclient import (
+    _RESPONSE_DONE,
+    HTTP11ClientProtocol,
+    _PreparedRequest,
+    _WrapperException,
+)
 from protocols.web._request import _headerTable
 from protocols.web.client import (
     URI,
@@ -57,6 +62,8 @@ from protocols.web.client import (
     PotentialDataLoss,
     RequestGenerationFailed,
     ResponseDone,
+    _retryable,
+    _Sending,
 )
 from protocols.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from reactor import error as reactorerror
@@ -188,22 +195,27 @@ class _Exchange(_PreparedRequest):
     written by the proxy) and the watch on the client (see below): one
     object for the three.
 
-    It is the answer of the backend request: Agent.sendRequest tells it
-    of the response's head (``headReceived``, from the connection), or of
-    a Response as a Deferred would be told (``callback``, from a
-    connection that makes one), or of a failure (``errback``); then it
-    is the protocol the response body is delivered to.  The body is
-    written to the client, the backend's connection (or body transport)
-    registered as its producer (unless the body is small: see
-    _SMALL_BODY).
+    It is the answer of the backend request, sent at once on an idle
+    connection of the pool (HTTP11ClientProtocol.send), else through
+    Agent.sendRequest: it is told of the response's head
+    (``headReceived``, from the connection), or of a Response as a
+    Deferred would be told (``callback``, from a connection that makes
+    one), or of a failure (``errback``); then it is the protocol the
+    response body is delivered to.  The body is written to the client, the
+    backend's connection (or body transport) registered as its producer
+    (unless the body is small: see _SMALL_BODY).  A request that went on
+    an idle connection which turns out closed before answering is sent
+    once more, on a new connection, as the Agent's handle does
+    (client._retryable).
 
     It watches the client in the Request's ``notifications``, as a
     notifyFinish Deferred would: ``callback(None)`` there (the response
     was finished) is nothing to it, ``errback(reason)`` (the client went
     away first) is ``clientGone``.  An errback is the backend request's
-    failure only while the sending (``sending``, the Agent's handle) has
-    called back and this not yet: the sending tells its answer once,
-    after marking itself ``called``.
+    failure only once the sending (``sending``: the connection, or the
+    Agent's handle) has told it, and this is not yet answered: a
+    connection lets go of its answer before telling it, a handle marks
+    itself ``called`` (_told).
     """
 
     #: Told of the response's head, not of a Response (see headReceived).
@@ -217,8 +229,10 @@ class _Exchange(_PreparedRequest):
         lines: bytes,
         bodyProducer: Any,
         persistent: bool,
+        proxy: ReverseProxyResource | None = None,
     ) -> None:
         self.request = request  # the client's
+        self.proxy = proxy  # the resource forwarding it (its Agent sends again)
         self.method = method
         self.uri = uri
         self._lines = lines
@@ -230,14 +244,28 @@ class _Exchange(_PreparedRequest):
         self.called = False  # whether the backend request's answer came (or failed)
         self.gone = False  # whether the client went away
         self.streaming = False  # whether the body transport is the client's producer
-        self.sending: Any = None  # the Agent's handle on the backend request
+        # The backend request's sending: the idle connection it was sent on
+        # at once (an HTTP11ClientProtocol), or the Agent's handle.
+        self.sending: Any = None
         self.transport: Any = None
+
+    def _told(self) -> bool:
+        # Whether the sending told this of the backend's answer (or
+        # failure): a connection has let go of it, a handle marked itself.
+        sending = self.sending
+        if isinstance(sending, HTTP11ClientProtocol):
+            return sending._responseDeferred is not self
+        return sending.called  # type: ignore[no-any-return]
 
     def clientGone(self, reason: Failure) -> None:
         """The client went away: the backend request is given up."""
         self.gone = True
-        if not self.called and self.sending is not None:
-            self.sending.cancel()
+        sending = self.sending
+        if not self.called and sending is not None:
+            if isinstance(sending, HTTP11ClientProtocol):
+                sending._cancelRequest(self)  # aborted; this told nothing more
+            else:
+                sending.cancel()
 
     # -- the backend's answer ----------------------------------------------------
 
@@ -310,11 +338,23 @@ class _Exchange(_PreparedRequest):
         ``notifications``, the client went away (see the class docstring).
         """
         sending = self.sending
-        if self.called or (sending is not None and not sending.called):
+        if self.called or (sending is not None and not self._told()):
             self.clientGone(reason)
             return
-        self.called = True
         self.sending = None
+        proxy = self.proxy
+        if (
+            not self.gone
+            and isinstance(sending, HTTP11ClientProtocol)
+            and proxy is not None
+            and _retryable(proxy.agent, self, reason)
+        ):
+            # The idle connection it went on turned out closed: sent once
+            # more, on a new connection, as the Agent's handle would.
+            netloc, origin, key = proxy._origin()
+            self.sending = _Sending(proxy.agent, key, origin, self, self, fresh=True)
+            return
+        self.called = True
         if not self.gone:
             ReverseProxyResource._fail(reason, self.request)
 
@@ -426,9 +466,9 @@ class ReverseProxyResource(resource.Resource):
             path = b"/" + path
         return path + (b"?" + query if query else b"")
 
-    def _origin(self) -> tuple[bytes, URI]:
-        # host[:port] of the backend and the URI of its root, made again
-        # only when host, port or scheme change.
+    def _origin(self) -> tuple[bytes, URI, tuple[bytes, bytes, int]]:
+        # host[:port] of the backend, the URI of its root and its key in
+        # the pool, made again only when host, port or scheme change.
         where = (self.host, self.port, self.scheme)
         known = self._origins
         if known is not None and known[0] == where:
@@ -438,11 +478,14 @@ class ReverseProxyResource(resource.Resource):
             host = b"[" + host + b"]"
         default = 443 if self.scheme == b"https" else 80
         netloc = host if self.port == default else b"%s:%d" % (host, self.port)
-        origin = (netloc, URI.fromBytes(self.scheme + b"://" + netloc + b"/"))
+        uri = URI.fromBytes(self.scheme + b"://" + netloc + b"/")
+        origin = (netloc, uri, (uri.scheme, uri.host, uri.port))
         self._origins = (where, origin)
         return origin
 
-    _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
+    _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI, tuple[bytes, bytes, int]]] | None = (
+        None
+    )
 
     def _requestLines(
         self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes, path: bytes
@@ -495,9 +538,9 @@ class ReverseProxyResource(resource.Resource):
                 producer = _RequestBodyProducer(request, length)
         known = self._origins
         if known is not None and known[0] == (self.host, self.port, self.scheme):
-            netloc, origin = known[1]
+            netloc, origin, key = known[1]
         else:
-            netloc, origin = self._origin()
+            netloc, origin, key = self._origin()
         path = self._backendPath(request)
         exchange = _Exchange(
             request,
@@ -506,6 +549,7 @@ class ReverseProxyResource(resource.Resource):
             self._requestLines(request, incoming, netloc, path),
             producer,
             self.pool.persistent,
+            self,
         )
         # Told of the client's going away: as a notifyFinish Deferred would
         # be, by the exchange watching in the Request's ``notifications``
@@ -515,7 +559,16 @@ class ReverseProxyResource(resource.Resource):
             notifications.append(exchange)
         else:
             request.notifyFinish().addErrback(exchange.clientGone)
-        exchange.sending = self.agent.sendRequest(origin, exchange, exchange)
+        agent = self.agent
+        connection = agent._takeIdle(key)
+        if connection is None:
+            exchange.sending = agent.sendRequest(origin, exchange, exchange)
+        else:
+            # Sent at once on an idle connection, which tells the exchange
+            # of the head itself: no handle between them (the exchange
+            # sends once more if the connection turns out closed).
+            exchange.sending = connection
+            connection.send(exchange, exchange, agent._responseTimeout)
         return server.NOT_DONE_YET
 
     @staticmethod

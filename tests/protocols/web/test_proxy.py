@@ -29,6 +29,7 @@ from reactor.defer import CancelledError, Deferred, maybeDeferred
 from reactor.error import ConnectionDone, ConnectionRefusedError
 from reactor.failure import Failure
 from reactor.interfaces import IConsumer
+from reactor.testing import MemoryReactorClock, StringTransport
 from reactor.ssl import CertificateOptions, trustRootFromCertificates
 from reactor.task import Cooperator
 from reactor.threads import deferToThread
@@ -392,6 +393,21 @@ def test_clientDisconnectCancelsTheBackendRequest(reactor, runUntil, stack, back
     front, agent = stack
     asked = agent.request(b"GET", front.u("/p/hang"))
     runUntil(reactor, backend.hang.arrived)
+    asked.cancel()
+    with pytest.raises(CancelledError):
+        runUntil(reactor, asked)
+    runUntil(reactor, backend.hang.lost)
+
+
+@pytest.mark.parametrize("stack", [{"path": b""}], indirect=True)
+def test_clientDisconnectCancelsARequestOnAReusedConnection(reactor, runUntil, stack, backend):
+    # The second request goes at once on the first's idle connection (no
+    # handle between them): the client's going away aborts it all the same.
+    front, agent = stack
+    assert ask(reactor, runUntil, agent, front.u("/p/base/warm"))[0].code == 201
+    asked = agent.request(b"GET", front.u("/p/hang"))
+    runUntil(reactor, backend.hang.arrived)
+    assert backend.site.opened == 1
     asked.cancel()
     with pytest.raises(CancelledError):
         runUntil(reactor, asked)
@@ -820,6 +836,40 @@ def test_anErrbackAfterTheHeadIsTheClientGoing():
     assert exchange.gone and request.written == [] and not request.finished
 
 
+def _sentOnAConnection():
+    # An exchange sent at once on a connection (no handle between them).
+    request = _RecordingRequest()
+    exchange = _exchange(request)
+    connection = client.HTTP11ClientProtocol(reactor=MemoryReactorClock())
+    transport = StringTransport()
+    connection.makeConnection(transport)
+    exchange.sending = connection
+    connection.send(exchange, exchange, 30)
+    return request, exchange, connection, transport
+
+
+def test_anErrbackWhileTheConnectionOwesTheAnswerIsTheClientGoing():
+    # The connection still owes the exchange its answer: an errback is the
+    # watch's, and the connection is aborted, its request given up (the
+    # exchange is told nothing of that).
+    request, exchange, connection, transport = _sentOnAConnection()
+    assert transport.value() == b"GET / HTTP/1.1\r\n\r\n"
+    exchange.errback(Failure(ConnectionDone()))
+    assert exchange.gone and transport.aborted
+    connection.connectionLost(Failure(ConnectionDone()))
+    assert not hasattr(request, "code") and not request.finished
+
+
+def test_aFailureFromTheConnectionIsAnsweredBadGateway():
+    # The connection lets go of its answer, then tells it: that errback is
+    # the backend request's failure (502, nothing sent again: the request
+    # went on a connection not known to be reused by the exchange's proxy).
+    request, exchange, connection, transport = _sentOnAConnection()
+    connection.dataReceived(b"not HTTP\r\n\r\n")
+    assert (request.code, request.finished, exchange.gone) == (502, True, False)
+    assert exchange.sending is None and exchange.called
+
+
 def test_theWatchsCallbackIsNothing():
     # callback(None) is the watch's (the client's response was finished).
     request, sending, exchange = _sentExchange()
@@ -901,26 +951,59 @@ def test_requestsGoToThePoolWithoutAgentRequest(reactor, runUntil, stack, backen
     assert backend.site.opened == 1
 
 
+def test_aRequestOnAnIdleConnectionIsSentWithoutAHandle(
+    reactor, runUntil, stack, backend, monkeypatch
+):
+    # Once the pool holds an idle connection, a request is sent on it at
+    # once, the exchange its answer: the Agent makes no _Sending for it.
+    front, agent = stack
+    assert ask(reactor, runUntil, agent, front.u("/p/0"))[0].code == 201
+    made = []
+    real = client._Sending
+
+    def counting(sender, *args, **kwargs):
+        if sender is front.resource.agent:  # (not the test's own Agent)
+            made.append(args)
+        return real(sender, *args, **kwargs)
+
+    monkeypatch.setattr(client, "_Sending", counting)
+    for n in range(1, 3):
+        response, body = ask(reactor, runUntil, agent, front.u("/p/%d" % (n,)))
+        assert (response.code, json.loads(body)["uri"]) == (201, "/base/%d" % (n,))
+    assert (made, backend.site.opened) == ([], 1)
+
+
 @pytest.mark.parametrize(
     "script, code, opened",
     [(([OK, None], [OK]), 200, 2), (([OK, None], [None], [OK]), 502, 2)],
     ids=["retried", "once"],
 )
 def test_aReusedBackendConnectionClosedIsRetriedOnce(
-    reactor, parser, runUntil, script, code, opened
+    reactor, parser, runUntil, monkeypatch, script, code, opened
 ):
     # The backend closes a kept-alive connection as the second request
     # comes (its keep-alive ran out): the proxy sends it once more, on a
     # new connection; if that one closes too, the client gets 502.
+    # The second request went at once on the idle connection, so the
+    # exchange itself sends it again, through a fresh _Sending.
     factory = scripted(*script)
     listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
     front = Front(reactor, parser, listening.getHost().port, path=b"")
     agent = client.Agent(reactor, pool=client.HTTPConnectionPool(reactor, False, parser=parser))
+    fresh = []
+    real = proxy._Sending
+
+    def recording(*args, **kwargs):
+        fresh.append(kwargs.get("fresh", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(proxy, "_Sending", recording)
     try:
         assert ask(reactor, runUntil, agent, front.u("/p"))[1] == b"ok"
         response, body = ask(reactor, runUntil, agent, front.u("/p"))
         assert (response.code, factory.opened) == (code, opened)
         assert factory.requests == [b"GET", b"GET", b"GET"]
+        assert fresh == [True]
     finally:
         runUntil(reactor, maybeDeferred(front.port.stopListening))
         runUntil(reactor, maybeDeferred(listening.stopListening))
