@@ -20,6 +20,10 @@ Cancelling the request's Deferred before the head arrives aborts the
 connection; it then fails with CancelledError.  A ``timeout`` on a
 request fails it with ResponseNeverReceived (holding a TimeoutError) when
 no head has come in that many seconds.
+
+The package's internal interface, beyond the classes: ``_owes`` and
+``_giveUp``, for a caller that sent on a connection with ``send`` and no
+handle (the reverse proxy: Agent.sendRequest with ``direct``).
 """
 
 from __future__ import annotations
@@ -728,3 +732,23 @@ class HTTP11ClientProtocol(Protocol):
             self._fireResponse(Failure(ResponseNeverReceived([reason])))
         if not self.closedDeferred.called:
             self.closedDeferred.callback(None)
+
+
+# -- the internal interface of protocols.web -----------------------------------------
+
+
+def _owes(connection: HTTP11ClientProtocol, answer: Any) -> bool:
+    """
+    Whether connection still owes answer (given to its send) the response's
+    head or a failure: it lets go of an answer before telling it.
+    """
+    return connection._responseDeferred is answer
+
+
+def _giveUp(connection: HTTP11ClientProtocol, answer: Any) -> None:
+    """
+    Give up the request answer waits for on connection: the connection is
+    aborted, and answer told nothing more.
+    """
+    if connection._responseDeferred is answer:
+        connection._cancelRequest(answer)

@@ -363,7 +363,9 @@ class Agent:
         key = (parsed.scheme, parsed.host, parsed.port)
         return self._requestWithRetry(key, parsed, request)
 
-    def sendRequest(self, origin: URI, request: Request, answer: Any) -> _Sending:
+    def sendRequest(
+        self, origin: URI, request: Request, answer: Any, *, direct: bool = False
+    ) -> Any:
         """
         Send request to origin (a URI: its scheme, host and port) over the
         pool, as ``request`` does, and tell answer of its response instead
@@ -377,11 +379,38 @@ class Agent:
         answer whose ``wantsHead`` is true is told ``headReceived(head,
         connection)`` instead of a Response (HTTP11ClientProtocol.send).
 
+        With ``direct``, a request that goes at once on an idle connection
+        of the pool has no handle: that connection (an
+        HTTP11ClientProtocol) is returned, and tells answer itself.  It
+        does not send the request again if it turns out closed: the caller
+        asks ``sendAgain``, and tells the connection's failure from its
+        own errbacks with ``_newclient._owes``.
+
         Beyond Twisted: for a caller that forwards many requests to one
         origin, the reverse proxy, with no URI to parse, no headers to copy
-        and no Deferred to make for each.
+        and no Deferred (nor, with ``direct``, handle) to make for each.
         """
-        return _Sending(self, (origin.scheme, origin.host, origin.port), origin, request, answer)
+        key = (origin.scheme, origin.host, origin.port)
+        if direct:
+            connection = self._takeIdle(key)
+            if connection is not None:
+                connection.send(request, answer, self._responseTimeout)
+                return connection
+        return _Sending(self, key, origin, request, answer)
+
+    def sendAgain(self, origin: URI, request: Request, answer: Any, reason: Failure) -> Any:
+        """
+        Send request once more, on a new connection, if its first sending
+        (on a connection sendRequest returned) failed as reason says
+        because that reused connection turned out closed (the server's
+        keep-alive ran out) and the request is idempotent, without a body;
+        return the handle of the new sending (as sendRequest's), or None
+        when the request is not to be sent again.  Beyond Twisted.
+        """
+        if not _retryable(self, request, reason):
+            return None
+        key = (origin.scheme, origin.host, origin.port)
+        return _Sending(self, key, origin, request, answer, fresh=True)
 
     def _endpointFor(self, where: Any) -> Any:
         # The endpoint of where, a URI (for ProxyAgent, its proxy's endpoint).

@@ -50,6 +50,8 @@ from protocols.web._headers import (
 from protocols.web._newclient import (
     _RESPONSE_DONE,
     HTTP11ClientProtocol,
+    _giveUp,
+    _owes,
     _PreparedRequest,
     _WrapperException,
 )
@@ -62,8 +64,6 @@ from protocols.web.client import (
     PotentialDataLoss,
     RequestGenerationFailed,
     ResponseDone,
-    _retryable,
-    _Sending,
 )
 from protocols.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from reactor import error as reactorerror
@@ -254,7 +254,7 @@ class _Exchange(_PreparedRequest):
         # failure): a connection has let go of it, a handle marked itself.
         sending = self.sending
         if isinstance(sending, HTTP11ClientProtocol):
-            return sending._responseDeferred is not self
+            return not _owes(sending, self)
         return sending.called  # type: ignore[no-any-return]
 
     def clientGone(self, reason: Failure) -> None:
@@ -263,7 +263,7 @@ class _Exchange(_PreparedRequest):
         sending = self.sending
         if not self.called and sending is not None:
             if isinstance(sending, HTTP11ClientProtocol):
-                sending._cancelRequest(self)  # aborted; this told nothing more
+                _giveUp(sending, self)  # aborted; this told nothing more
             else:
                 sending.cancel()
 
@@ -343,17 +343,14 @@ class _Exchange(_PreparedRequest):
             return
         self.sending = None
         proxy = self.proxy
-        if (
-            not self.gone
-            and isinstance(sending, HTTP11ClientProtocol)
-            and proxy is not None
-            and _retryable(proxy.agent, self, reason)
-        ):
-            # The idle connection it went on turned out closed: sent once
-            # more, on a new connection, as the Agent's handle would.
-            netloc, origin, key = proxy._origin()
-            self.sending = _Sending(proxy.agent, key, origin, self, self, fresh=True)
-            return
+        if not self.gone and isinstance(sending, HTTP11ClientProtocol) and proxy is not None:
+            # Sent at once on an idle connection, which may have turned out
+            # closed: sent once more, on a new connection, if it is to be.
+            again = proxy.agent.sendAgain(proxy._origin()[1], self, self, reason)
+            if again is not None:
+                if not self.called:
+                    self.sending = again
+                return
         self.called = True
         if not self.gone:
             ReverseProxyResource._fail(reason, self.request)
@@ -466,9 +463,9 @@ class ReverseProxyResource(resource.Resource):
             path = b"/" + path
         return path + (b"?" + query if query else b"")
 
-    def _origin(self) -> tuple[bytes, URI, tuple[bytes, bytes, int]]:
-        # host[:port] of the backend, the URI of its root and its key in
-        # the pool, made again only when host, port or scheme change.
+    def _origin(self) -> tuple[bytes, URI]:
+        # host[:port] of the backend and the URI of its root, made again
+        # only when host, port or scheme change.
         where = (self.host, self.port, self.scheme)
         known = self._origins
         if known is not None and known[0] == where:
@@ -478,14 +475,11 @@ class ReverseProxyResource(resource.Resource):
             host = b"[" + host + b"]"
         default = 443 if self.scheme == b"https" else 80
         netloc = host if self.port == default else b"%s:%d" % (host, self.port)
-        uri = URI.fromBytes(self.scheme + b"://" + netloc + b"/")
-        origin = (netloc, uri, (uri.scheme, uri.host, uri.port))
+        origin = (netloc, URI.fromBytes(self.scheme + b"://" + netloc + b"/"))
         self._origins = (where, origin)
         return origin
 
-    _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI, tuple[bytes, bytes, int]]] | None = (
-        None
-    )
+    _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
 
     def _requestLines(
         self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes, path: bytes
@@ -538,9 +532,9 @@ class ReverseProxyResource(resource.Resource):
                 producer = _RequestBodyProducer(request, length)
         known = self._origins
         if known is not None and known[0] == (self.host, self.port, self.scheme):
-            netloc, origin, key = known[1]
+            netloc, origin = known[1]
         else:
-            netloc, origin, key = self._origin()
+            netloc, origin = self._origin()
         path = self._backendPath(request)
         exchange = _Exchange(
             request,
@@ -559,16 +553,10 @@ class ReverseProxyResource(resource.Resource):
             notifications.append(exchange)
         else:
             request.notifyFinish().addErrback(exchange.clientGone)
-        agent = self.agent
-        connection = agent._takeIdle(key)
-        if connection is None:
-            exchange.sending = agent.sendRequest(origin, exchange, exchange)
-        else:
-            # Sent at once on an idle connection, which tells the exchange
-            # of the head itself: no handle between them (the exchange
-            # sends once more if the connection turns out closed).
-            exchange.sending = connection
-            connection.send(exchange, exchange, agent._responseTimeout)
+        # At once on an idle connection, which then tells the exchange
+        # itself (no handle between them: see errback), else through a
+        # handle.  (Set before: the sending may fail at once.)
+        exchange.sending = self.agent.sendRequest(origin, exchange, exchange, direct=True)
         return server.NOT_DONE_YET
 
     @staticmethod
