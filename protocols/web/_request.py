@@ -26,13 +26,14 @@ import math
 import re
 import tempfile
 import warnings
+from collections.abc import Sequence
 from io import BytesIO
 from typing import Any
 
 from protocols.web._cookies import parseCookies, setCookieValue
 from protocols.web._dates import datetimeToString, stringToDatetime
 from protocols.web._forms import FormError, formArguments, parse_qs
-from protocols.web._headers import Headers, _headersFromRaw, _setOne, _table, _tableFromRaw
+from protocols.web._headers import Headers, _headersFromRaw, _setOne, _table
 from protocols.web._responses import (
     FOUND,
     NOT_MODIFIED,
@@ -68,20 +69,22 @@ def _statusLine(version: bytes, code: int, message: bytes) -> bytes:
     return line
 
 
-def _headerTable(request: Any) -> dict[bytes, list[bytes]]:
-    # The request's headers as a table {canonical name: [values]}, for a
-    # reader that only looks (the reverse proxy, once a request): the
-    # Headers' own when requestHeaders was made or set, else one made from
-    # the parser's list and not kept, so that a request waiting for its
-    # answer holds no Headers, dict and lists for it (objects that a
-    # hundred requests in flight keep alive make the garbage collector run;
+def _headerPairs(request: Any) -> Sequence[tuple[bytes, bytes]]:
+    # The request's headers as (name, value) pairs, in order, for a reader
+    # that only looks (the reverse proxy, once a request): the parser's
+    # list itself, unless requestHeaders was made or set (then its own, by
+    # canonical name).  No Headers, dict or lists are made from the
+    # parser's list, so that a request waiting for its answer holds none
+    # (objects that a hundred requests in flight keep alive make the
+    # garbage collector run;
     # test_proxy.py::test_theRequestHeadersAsTheProxyFindsThem).
-    if not isinstance(request, Request):
-        return _table(request.requestHeaders)
-    headers = request._headers
-    if headers is not None:
-        return _table(headers)
-    return _tableFromRaw(request._rawHeaders)
+    if isinstance(request, Request):
+        headers = request._headers
+        if headers is None:
+            return request._rawHeaders  # type: ignore[no-any-return]
+    else:
+        headers = request.requestHeaders
+    return [(name, value) for name, values in _table(headers).items() for value in values]
 
 
 class Request:

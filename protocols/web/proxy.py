@@ -36,6 +36,7 @@ disconnect cancels the backend request (its connection is aborted).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from zope.interface import implementer
@@ -44,6 +45,7 @@ from protocols.web import error, resource, server
 from protocols.web._clientparser import ResponseHead
 from protocols.web._headers import (
     InvalidHeaderName,
+    _canonicalCache,
     _canonicalName,
     _table,
 )
@@ -55,7 +57,7 @@ from protocols.web._newclient import (
     _PreparedRequest,
     _WrapperException,
 )
-from protocols.web._request import _headerTable
+from protocols.web._request import _headerPairs
 from protocols.web.client import (
     URI,
     Agent,
@@ -123,6 +125,44 @@ def _notForwarded(headers: dict[bytes, list[bytes]], dropped: frozenset[bytes]) 
             except InvalidHeaderName:
                 pass
     return frozenset(named)
+
+
+def _pickHeaders(
+    pairs: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes]
+) -> tuple[list[bytes], bytes | None, list[bytes], list[bytes], bytes | None, bool]:
+    """
+    The header lines to forward of a request's headers, pairs (name,
+    value) in order: each as ``name: value`` CRLF, in pieces, but those
+    whose canonical name is in dropped.  With them, what the proxy reads
+    of the headers: the first Host, the X-Forwarded-For values, the
+    Connection values, the first Content-Length, whether there is a
+    Transfer-Encoding.  One pass, no table made: the names of the pairs
+    are tokens (the parsers refused others), their values clean.
+    """
+    lines: list[bytes] = []
+    host = length = None
+    forwardedFor: list[bytes] = []
+    connection: list[bytes] = []
+    chunked = False
+    for name, value in pairs:
+        canonical = _canonicalCache.get(name)
+        if canonical is None:
+            canonical = _canonicalName(name)
+        if canonical not in dropped:
+            lines += (canonical, b": ", value, b"\r\n")
+        elif canonical == b"Host":
+            if host is None:
+                host = value
+        elif canonical == b"X-Forwarded-For":
+            forwardedFor.append(value)
+        elif canonical == b"Connection":
+            connection.append(value)
+        elif canonical == b"Content-Length":
+            if length is None:
+                length = value
+        elif canonical == b"Transfer-Encoding":
+            chunked = True
+    return lines, host, forwardedFor, connection, length, chunked
 
 
 @implementer(IBodyProducer, IConsumer)
@@ -482,68 +522,53 @@ class ReverseProxyResource(resource.Resource):
     _origins: tuple[tuple[Any, int, bytes], tuple[bytes, URI]] | None = None
 
     def _requestLines(
-        self, request: Any, incoming: dict[bytes, list[bytes]], netloc: bytes, path: bytes
-    ) -> bytes:
+        self, request: Any, pairs: Sequence[tuple[bytes, bytes]], netloc: bytes, path: bytes
+    ) -> tuple[bytes, int | str | None]:
         # The backend request's line and header lines, written as the
         # headers to forward are picked (a _PreparedRequest's lines): Host
         # first, the client's headers but those dropped, then the
-        # forwarding ones.  The values of a Headers are clean (no CR, LF).
-        clientHost = incoming.get(b"Host")
+        # forwarding ones; and the length of its body (UNKNOWN_LENGTH:
+        # chunked, None: none).
+        picked, clientHost, forwarded, connection, length, chunked = _pickHeaders(
+            pairs, _NOT_FORWARDED_REQUEST
+        )
+        if connection:
+            # It names more headers not to forward: picked again without.
+            dropped = _notForwarded({b"Connection": connection}, _NOT_FORWARDED_REQUEST)
+            picked = _pickHeaders(pairs, dropped)[0]
         if self.preserveHost:
-            host = clientHost[0] if clientHost else b""
+            host = clientHost or b""
         else:
             host = netloc
         lines = [request.method, b" ", path, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
-        dropped = _NOT_FORWARDED_REQUEST
-        if b"Connection" in incoming:
-            dropped = _notForwarded(incoming, dropped)
-        for name, values in incoming.items():
-            if name not in dropped:
-                for value in values:
-                    lines += (name, b": ", value, b"\r\n")
+        lines += picked
         address = getattr(request.getClientAddress(), "host", None)
         if isinstance(address, str):
-            forwarded = incoming.get(b"X-Forwarded-For")
             lines.append(b"X-Forwarded-For: ")
             if forwarded:
                 lines += (b", ".join(forwarded), b", ")
             lines += (address.encode("ascii"), b"\r\n")
         lines.append(b"X-Forwarded-Proto: https\r\n" if request.isSecure() else _PROTO_HTTP)
         if clientHost:
-            lines += (b"X-Forwarded-Host: ", clientHost[0], b"\r\n")
-        return b"".join(lines)
-
-    @staticmethod
-    def _bodyLength(incoming: dict[bytes, list[bytes]]) -> int | str | None:
-        if b"Transfer-Encoding" in incoming:
-            return UNKNOWN_LENGTH
-        length = incoming.get(b"Content-Length")
-        if length and int(length[0]) > 0:
-            return int(length[0])
-        return None
+            lines += (b"X-Forwarded-Host: ", clientHost, b"\r\n")
+        if chunked:
+            return b"".join(lines), UNKNOWN_LENGTH
+        if length is not None and int(length) > 0:
+            return b"".join(lines), int(length)
+        return b"".join(lines), None
 
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
-        incoming = _headerTable(request)
-        producer = None
-        if b"Content-Length" in incoming or b"Transfer-Encoding" in incoming:
-            length = self._bodyLength(incoming)
-            if length is not None:
-                producer = _RequestBodyProducer(request, length)
         known = self._origins
         if known is not None and known[0] == (self.host, self.port, self.scheme):
             netloc, origin = known[1]
         else:
             netloc, origin = self._origin()
         path = self._backendPath(request)
+        lines, length = self._requestLines(request, _headerPairs(request), netloc, path)
+        producer = None if length is None else _RequestBodyProducer(request, length)
         exchange = _Exchange(
-            request,
-            request.method,
-            path,
-            self._requestLines(request, incoming, netloc, path),
-            producer,
-            self.pool.persistent,
-            self,
+            request, request.method, path, lines, producer, self.pool.persistent, self
         )
         # Told of the client's going away: as a notifyFinish Deferred would
         # be, by the exchange watching in the Request's ``notifications``

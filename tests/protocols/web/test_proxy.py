@@ -900,22 +900,47 @@ def test_theBackendRequestsLinesHoldHostFirstAndTheForwardingHeaders():
     # its Connection names, then X-Forwarded-For (added to the client's),
     # -Proto and -Host.
     resource_ = proxy.ReverseProxyResource("127.0.0.1", 8080, b"/base", reactor=object())
-    incoming = {
-        b"Host": [b"front.example"],
-        b"Connection": [b"keep-alive, X-Private"],
-        b"X-Private": [b"no"],
-        b"Keep-Alive": [b"300"],
-        b"X-Custom": [b"1", b"2"],
-        b"X-Forwarded-For": [b"203.0.113.9"],
-        b"X-Forwarded-Proto": [b"http"],
-    }
-    lines = resource_._requestLines(_IncomingRequest(), incoming, b"127.0.0.1:8080", b"/base/a")
+    # The pairs as a parser gives them: names as sent, in order.
+    incoming = [
+        (b"host", b"front.example"),
+        (b"X-Private", b"no"),
+        (b"connection", b"keep-alive, X-Private"),
+        (b"Keep-Alive", b"300"),
+        (b"x-custom", b"1"),
+        (b"X-Forwarded-For", b"203.0.113.9"),
+        (b"X-CUSTOM", b"2"),
+        (b"x-forwarded-for", b"198.51.100.4"),
+        (b"X-Forwarded-Proto", b"http"),
+        (b"Host", b"second.example"),
+    ]
+    lines, length = resource_._requestLines(
+        _IncomingRequest(), incoming, b"127.0.0.1:8080", b"/base/a"
+    )
     assert lines == (
         b"GET /base/a HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
         b"X-Custom: 1\r\nX-Custom: 2\r\n"
-        b"X-Forwarded-For: 203.0.113.9, 192.0.2.7\r\n"
+        b"X-Forwarded-For: 203.0.113.9, 198.51.100.4, 192.0.2.7\r\n"
         b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: front.example\r\n"
     )
+    assert length is None
+
+
+@pytest.mark.parametrize(
+    "incoming, length",
+    [
+        ([(b"Content-Length", b"12")], 12),
+        ([(b"content-length", b"0")], None),
+        ([(b"Transfer-Encoding", b"chunked")], client.UNKNOWN_LENGTH),
+        ([(b"Accept", b"*/*")], None),
+    ],
+)
+def test_theBackendRequestsBodyLengthIsTheClients(incoming, length):
+    # What the client's headers say of its body: the backend request's
+    # body producer is made for that length (none for an empty body).
+    resource_ = proxy.ReverseProxyResource("127.0.0.1", 8080, b"/base", reactor=object())
+    lines, found = resource_._requestLines(_IncomingRequest(), incoming, b"h", b"/")
+    assert found == length
+    assert b"Content-Length" not in lines and b"Transfer-Encoding" not in lines
 
 
 def test_proxiedResponsesMakeNoResponse(reactor, runUntil, stack, monkeypatch):
