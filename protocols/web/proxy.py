@@ -580,7 +580,8 @@ class ReverseProxyResource(resource.Resource):
             request.notifyFinish().addErrback(exchange.clientGone)
         # At once on an idle connection, which then tells the exchange
         # itself (no handle between them: see errback), else through a
-        # handle.  (Set before: the sending may fail at once.)
+        # handle.  (A connection that fails at once, writing, tells the
+        # exchange before this is set: a failure not sent again anyway.)
         exchange.sending = self.agent.sendRequest(origin, exchange, exchange, direct=True)
         return server.NOT_DONE_YET
 
