@@ -112,10 +112,9 @@ _NOT_FORWARDED_REQUEST = _NOT_FORWARDED | {
 _PROTO_HTTP = b"X-Forwarded-Proto: http\r\n"
 
 
-def _notForwarded(headers: dict[bytes, list[bytes]], dropped: frozenset[bytes]) -> frozenset[bytes]:
-    """dropped and the canonical names that headers' Connection values list."""
-    connection = headers.get(b"Connection")
-    if connection is None:
+def _notForwarded(connection: list[bytes] | None, dropped: frozenset[bytes]) -> frozenset[bytes]:
+    """dropped and the canonical names that the Connection values list."""
+    if not connection:
         return dropped
     named = set(dropped)
     for value in connection:
@@ -348,7 +347,7 @@ class _Exchange(_PreparedRequest):
             # too, set again below when it is not the one to forward.
             table.update(received)
         else:
-            dropped = _notForwarded(received, _NOT_FORWARDED)
+            dropped = _notForwarded(received.get(b"Connection"), _NOT_FORWARDED)
             for name, values in received.items():
                 if name not in dropped:
                     table[name] = values
@@ -388,7 +387,7 @@ class _Exchange(_PreparedRequest):
             # closed: sent once more, on a new connection, if it is to be.
             again = proxy.agent.sendAgain(proxy._origin()[1], self, self, reason)
             if again is not None:
-                if not self.called:
+                if not self.called:  # (unless the new sending failed at once)
                     self.sending = again
                 return
         self.called = True
@@ -534,7 +533,7 @@ class ReverseProxyResource(resource.Resource):
         )
         if connection:
             # It names more headers not to forward: picked again without.
-            dropped = _notForwarded({b"Connection": connection}, _NOT_FORWARDED_REQUEST)
+            dropped = _notForwarded(connection, _NOT_FORWARDED_REQUEST)
             picked = _pickHeaders(pairs, dropped)[0]
         if self.preserveHost:
             host = clientHost or b""

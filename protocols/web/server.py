@@ -502,15 +502,12 @@ class Request(_HTTPRequest):
         Return whether the request came over TLS (to us, or, through a
         trusted proxy, to the proxy).
         """
+        if _HTTPRequest.isSecure(self):
+            return True
         forwarded = self._forwarded
         if forwarded is None:
             forwarded = self._forwardedClient()
-        if forwarded[1] is True or self._forceSSL:
-            return True
-        # (_HTTPRequest.isSecure's own test, not called: the reverse proxy
-        # asks once a request.)
-        channel = self.channel
-        return channel is not None and channel.isSecure()
+        return forwarded[1] is True
 
     # -- sessions --------------------------------------------------------------
 
