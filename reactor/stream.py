@@ -88,6 +88,7 @@ import errno
 import os
 import socket
 import struct
+import types
 
 from zope.interface import implementer
 
@@ -163,6 +164,34 @@ def _halfCloseable(protocol):
     return _providesHalfClose(protocol)
 
 
+# The methods every read and every write runs.  Each subclass of
+# StreamTransport gets copies of its own, with code objects of their own
+# (_ownCopy): CPython 3.11 specialises an attribute lookup of a method's
+# code for one class at a time, so one copy shared by the connections a
+# port accepted (tcp.Server) and the ones a process made (tcp.Connection),
+# as a proxy has both, would take the generic lookup at nearly every
+# attribute in them (benchmarks/bench_web.py, point (c)).  Each copy's
+# lookups are then for one class, and its protocol's ``dataReceived`` for
+# the protocols of that class of connection.
+_PER_CLASS = ("doRead", "doWrite", "write", "writeSequence", "_sendHeld")
+
+
+def _ownCopy(function):
+    # The same function, with a code object (and so inline caches) of its own.
+    copy = types.FunctionType(
+        function.__code__.replace(),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__qualname__ = function.__qualname__
+    copy.__doc__ = function.__doc__
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__dict__.update(function.__dict__)
+    return copy
+
+
 @implementer(ITransport, IConsumer, IPushProducer)
 class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclasses
     """
@@ -208,6 +237,14 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
     # the connections a listening port accepts (tcp.Server, unix.Server), off
     # for outgoing ones: see "Backpressure" in doc/transports.md for why.
     autoPauseReading = False
+
+    def __init_subclass__(cls, **kwargs):
+        # Copies of the hot methods of its own (see _PER_CLASS), unless it
+        # defines them.
+        super().__init_subclass__(**kwargs)
+        for name in _PER_CLASS:
+            if name not in cls.__dict__:
+                setattr(cls, name, _ownCopy(getattr(cls, name)))
 
     def __init__(self, fd, protocol, reactor, owner=None, peer=None, host=None):
         """
@@ -564,6 +601,30 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
             return self._state >= ABORTING
         return False
 
+    def _sendHeld(self):
+        # sendHeld's, for this transport.
+        buffer = self._buffer
+        if not buffer:
+            return  # sent by doWrite already, or dropped (ABORTING, CLOSED)
+        try:
+            if len(buffer) == 1:
+                sent = _write(self.fd, buffer[0])
+            else:
+                sent = _writev(self.fd, buffer[:_IOV_MAX])
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            self._endSoon(_failureOf(error))
+            return
+        if sent == self._bufferSize:
+            self._buffer = None
+            self._bufferSize = 0
+            if not (self._producerPaused or self._readStops & _FULL):
+                return
+        else:
+            self._consume(sent)
+        self._watchWrites()
+
     def writeSequence(self, sequence):
         """
         Send a sequence of bytes objects, with one writev when possible.
@@ -716,27 +777,7 @@ def sendHeld(held):
     the connection on the next turn (_endSoon).
     """
     for transport in held:
-        buffer = transport._buffer
-        if not buffer:
-            continue  # sent by doWrite already, or dropped (ABORTING, CLOSED)
-        try:
-            if len(buffer) == 1:
-                sent = _write(transport.fd, buffer[0])
-            else:
-                sent = _writev(transport.fd, buffer[:_IOV_MAX])
-        except BlockingIOError:
-            sent = 0
-        except OSError as error:
-            transport._endSoon(_failureOf(error))
-            continue
-        if sent == transport._bufferSize:
-            transport._buffer = None
-            transport._bufferSize = 0
-            if not (transport._producerPaused or transport._readStops & _FULL):
-                continue
-        else:
-            transport._consume(sent)
-        transport._watchWrites()
+        transport._sendHeld()
     held.clear()
 
 

@@ -7,13 +7,15 @@ writes really are buffered by the transport; the sender's SO_SNDBUF is made
 small so that each doWrite hands the kernel a bounded amount.
 """
 
+import dis
 import socket
+import sys
 import time
 import tracemalloc
 
 import pytest
 
-from reactor import stream, tcp
+from reactor import stream, tcp, unix
 from reactor.error import ConnectionDone
 from tests.reactor.transport_helpers import (
     EchoRecorder,
@@ -736,3 +738,72 @@ def test_writtenBytesAreHeldByReferenceNotCopied(reactor, pair):
     growth = _tracedGrowth(writeAndRun)
     assert transport.getBufferSize() > 60 << 20
     assert growth < 1 << 20, growth
+
+
+# -- the hot methods' copies (stream._PER_CLASS) -----------------------------
+
+
+def test_eachTransportClassHasItsOwnCopyOfTheHotMethods():
+    """
+    Accepted and outgoing connections, TCP and UNIX, each run code objects
+    of their own for every read and write: the same code, with inline
+    caches of their own.
+    """
+    classes = [tcp.Connection, tcp.Server, unix.Connection, unix.Server]
+    hot = ("doRead", "doWrite", "write", "writeSequence", "_sendHeld")
+    assert set(hot) <= set(stream._PER_CLASS)
+    for name in hot:
+        original = getattr(stream.StreamTransport, name)
+        copies = [getattr(cls, name) for cls in classes]
+        assert len({id(copy.__code__) for copy in copies + [original]}) == len(classes) + 1
+        for copy in copies:
+            assert copy.__code__.co_code == original.__code__.co_code
+            assert copy.__globals__ is original.__globals__
+            assert copy.__qualname__ == original.__qualname__
+            assert copy.__doc__ == original.__doc__
+
+
+def test_aSubclassKeepsAHotMethodItDefines():
+    class Counting(tcp.Server):
+        __slots__ = ()
+
+        def doRead(self):
+            return "its own"
+
+    class Below(Counting):
+        __slots__ = ()
+
+    assert Counting.__dict__["doRead"](None) == "its own"
+    # A subclass of it copies the override, not StreamTransport's.
+    assert Below.doRead is not Counting.doRead
+    assert Below.doRead.__code__.co_code == Counting.doRead.__code__.co_code
+    assert Below.write.__code__ is not tcp.Server.write.__code__
+
+
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11) or sys.implementation.name != "cpython",
+    reason="the names of specialised instructions checked are CPython 3.11's",
+)
+def test_readsOnBothKindsOfConnectionRunSpecialisedLookups(reactor, pair):
+    """
+    A process with accepted and outgoing connections (a proxy) reads on
+    both in turn; each class's doRead specialises its attribute lookups
+    for that class alone (one shared copy would not: 3.11 keeps one class
+    per site, and turns back to the generic lookup when the class changes).
+    """
+    client, server = pair
+    kinds = (type(client.transport), type(server.transport))
+    assert kinds[0].doRead.__code__ is not kinds[1].doRead.__code__
+    for count in range(1, 101):
+        client.transport.write(b"x")
+        spin(reactor, lambda: len(server.received) == count, what="the server's read")
+        server.transport.write(b"y")
+        spin(reactor, lambda: len(client.received) == count, what="the client's read")
+    for cls in kinds:
+        lookups = {
+            instruction.argval: instruction.opname
+            for instruction in dis.get_instructions(cls.doRead, adaptive=True)
+            if instruction.argval in ("_readSize", "fd")
+            and instruction.opname.startswith("LOAD_ATTR")
+        }
+        assert lookups == {"_readSize": "LOAD_ATTR_SLOT", "fd": "LOAD_ATTR_SLOT"}, cls
