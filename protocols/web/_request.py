@@ -87,6 +87,9 @@ def _headerPairs(request: Any) -> Sequence[tuple[bytes, bytes]]:
     return [(name, value) for name, values in _table(headers).items() for value in values]
 
 
+_OK_MESSAGE = RESPONSES[OK]
+
+
 class Request:
     """
     An HTTP request: what the client asked, and the response being made.
@@ -118,7 +121,7 @@ class Request:
     finished = False
     queued = False
     code = OK
-    code_message = RESPONSES[OK]
+    code_message = _OK_MESSAGE
     method = b"(no method yet)"
     clientproto = b"(no clientproto yet)"
     uri = b"(no uri yet)"
@@ -161,6 +164,18 @@ class Request:
         self.responseHeaders = Headers()
         self.cookies: list[bytes] = []
         self.transport = channel.transport
+        # The response's state, though each has its class default: on
+        # CPython 3.11 the instances of a class keep their attributes in
+        # one key table, which takes new names only while few instances
+        # exist.  A name first set late in a request's life, many requests
+        # later (a proxy's answer comes turns after its request), would
+        # give every request a dict of its own, and generic lookups.
+        self.code = OK
+        self.code_message = _OK_MESSAGE
+        self.startedWriting = False
+        self.sentLength = 0
+        self._declaredLength = None
+        self.finished = False
 
     # -- what the channel calls --------------------------------------------------
 

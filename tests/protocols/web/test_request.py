@@ -599,3 +599,30 @@ def test_logFileCanBeSet():
     connection.get()
     held.waiting[0].finish()
     assert site.logFile.getvalue().endswith('"GET / HTTP/1.1" 200 - "-" "-"\n')
+
+
+def test_aResponseSetsNoAttributeTheRequestDidNotHaveWhenRendered():
+    """
+    The response's state (code, reason phrase, what was written, finished)
+    is set when the request is made, not first when the response is: a
+    request answered many requests later (a proxy's, whose answer comes
+    turns after it) would otherwise add names CPython 3.11 no longer takes
+    into its class's shared key table (see Request.__init__).
+    """
+    kept = []
+
+    def look(request):
+        kept.append((request, set(vars(request))))
+        return server.NOT_DONE_YET
+
+    connection = Connection(makeSite(Spy(look)))
+    connection.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    request, rendered = kept[0]
+    assert {"code", "code_message", "startedWriting", "sentLength", "finished"} <= rendered
+    request.setResponseCode(404, b"Not Here")
+    request.setHeader(b"Content-Length", b"5")
+    request.write(b"gone!")
+    request.finish()
+    assert set(vars(request)) - rendered == set()
+    response = connection.response()
+    assert (response.status, response.reason, response.body) == (404, "Not Here", b"gone!")
