@@ -563,6 +563,9 @@ class ReverseProxyResource(resource.Resource):
             netloc, origin = known[1]
         else:
             netloc, origin = self._origin()
+        # The backend's Content-Type is forwarded, or none: a Site's default
+        # (text/html) would make an untyped response HTML to the client.
+        request.defaultContentType = None
         path = self._backendPath(request)
         lines, length = self._requestLines(request, _headerPairs(request), netloc, path)
         producer = None if length is None else _RequestBodyProducer(request, length)

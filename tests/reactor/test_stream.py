@@ -796,9 +796,9 @@ def test_readsOnBothKindsOfConnectionRunSpecialisedLookups(reactor, pair):
     assert kinds[0].doRead.__code__ is not kinds[1].doRead.__code__
     for count in range(1, 101):
         client.transport.write(b"x")
-        spin(reactor, lambda: len(server.received) == count, what="the server's read")
+        spin(reactor, lambda n=count: len(server.received) == n, what="the server's read")
         server.transport.write(b"y")
-        spin(reactor, lambda: len(client.received) == count, what="the client's read")
+        spin(reactor, lambda n=count: len(client.received) == n, what="the client's read")
     for cls in kinds:
         lookups = {
             instruction.argval: instruction.opname

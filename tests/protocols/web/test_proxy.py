@@ -29,9 +29,9 @@ from reactor.defer import CancelledError, Deferred, maybeDeferred
 from reactor.error import ConnectionDone, ConnectionRefusedError
 from reactor.failure import Failure
 from reactor.interfaces import IConsumer
-from reactor.testing import MemoryReactorClock, StringTransport
 from reactor.ssl import CertificateOptions, trustRootFromCertificates
 from reactor.task import Cooperator
+from reactor.testing import MemoryReactorClock, StringTransport
 from reactor.threads import deferToThread
 from tests.protocols.web.test_clientedges import OK, scripted
 from tests.protocols.web.test_sockets import CountingChannel
@@ -1034,3 +1034,48 @@ def test_aReusedBackendConnectionClosedIsRetriedOnce(
         runUntil(reactor, maybeDeferred(front.port.stopListening))
         runUntil(reactor, maybeDeferred(listening.stopListening))
         runUntil(reactor, front.pool.closeCachedConnections())
+
+
+@pytest.mark.parametrize(
+    "answer, contentType",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", None),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 5\r\n\r\nhello",
+            b"image/png",
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", None),
+    ],
+)
+def test_theBackendsContentTypeIsForwardedOrNone(reactor, parser, runUntil, answer, contentType):
+    """
+    The proxy adds no Content-Type of its own (the Site's default,
+    text/html, would make an untyped response HTML to the client).
+    """
+    backend = reactor.listenTCP(0, scripted([answer]), interface="127.0.0.1")
+    front = Front(reactor, parser, backend.getHost().port)
+    try:
+        raw = runUntil(
+            reactor,
+            deferToThread(
+                rawExchange,
+                front.port.getHost().port,
+                b"GET /p/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+                _reactor=reactor,
+            ),
+            20,
+        )
+    finally:
+        runUntil(reactor, maybeDeferred(front.port.stopListening))
+        runUntil(reactor, maybeDeferred(backend.stopListening))
+        runUntil(reactor, front.pool.closeCachedConnections())
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK"
+    types = [
+        line.split(b":", 1)[1].strip()
+        for line in lines
+        if line.lower().startswith(b"content-type:")
+    ]
+    assert types == ([] if contentType is None else [contentType])
+    assert b"hello" in body
