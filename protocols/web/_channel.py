@@ -130,6 +130,35 @@ class HTTPChannel(Protocol):
 
     persistent = True
 
+    # The channel's own state is in slots (set by __init__): found by one
+    # check of the class.  As attributes in the instance's dict, with the
+    # settings buildProtocol copies, they were more than the 30 names
+    # CPython 3.11 keeps in the key table a class's instances share, and
+    # each channel had a dict of its own: every method called on it (by the
+    # parser, the transport, its requests) took the generic lookup.
+    __slots__ = (
+        "_keepAlives",
+        "_parser",
+        "_receiving",
+        "_bodyLeft",
+        "_started",
+        "_starting",
+        "_expecting",
+        "_closeAfter",
+        "_linger",
+        "_ended",
+        "_refusal",
+        "_phase",
+        "_deadline",
+        "_timer",
+        "_timerAt",
+        "_abortCall",
+        "_readPauses",
+        "_secure",
+        "_peer",
+        "_host",
+    )
+
     def __init__(self) -> None:
         self.requests: list[Any] = []
         self._keepAlives: list[bool] = []

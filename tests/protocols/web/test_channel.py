@@ -747,3 +747,22 @@ def test_emptyLinesBeforeARequestAreIgnored(parser):
     connection.send(b"\r\n")
     connection.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\ny")
     assert [response.body for response in connection.responses()] == [b"POST / 1:x", b"POST / 1:y"]
+
+
+def test_aChannelsOwnStateIsKeptOutOfItsDict():
+    """
+    The channel's own state is in slots; its dict holds the settings
+    buildProtocol copies and what Protocol keeps, well under the 30 names
+    CPython 3.11 shares between a class's instances (beyond them each
+    channel would get a dict of its own, and every call to it the generic
+    lookup).
+    """
+    connection = Connection(makeSite(Text()))
+    connection.get(b"/")
+    assert connection.responses()[0].status == 200
+    channel = connection.channel
+    assert channel._phase is not None and channel._keepAlives is not None
+    names = set(vars(channel))
+    assert not {name for name in names if name.startswith("_")}, names
+    assert {"factory", "timeOut", "maxRequestBodySize", "transport"} <= names
+    assert len(names) <= 24, names
