@@ -243,8 +243,9 @@ class StreamTransport:  # type: ignore[misc]  # getHost, getPeer: in the subclas
         # defines them.
         super().__init_subclass__(**kwargs)
         for name in _PER_CLASS:
-            if name not in cls.__dict__:
-                setattr(cls, name, _ownCopy(getattr(cls, name)))
+            inherited = getattr(cls, name)
+            if name not in cls.__dict__ and isinstance(inherited, types.FunctionType):
+                setattr(cls, name, _ownCopy(inherited))
 
     def __init__(self, fd, protocol, reactor, owner=None, peer=None, host=None):
         """

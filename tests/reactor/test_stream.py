@@ -780,6 +780,26 @@ def test_aSubclassKeepsAHotMethodItDefines():
     assert Below.write.__code__ is not tcp.Server.write.__code__
 
 
+def test_aHotMethodThatIsNotAFunctionIsInheritedAsItIs():
+    """A subclass below one whose write is another callable inherits that callable."""
+
+    class Recording:
+        def __call__(self, transport, data):
+            return data
+
+    recording = Recording()
+
+    class Wrapped(tcp.Server):
+        __slots__ = ()
+        write = staticmethod(recording)
+
+    class Below(Wrapped):
+        __slots__ = ()
+
+    assert Below.write is recording
+    assert Below.doRead.__code__ is not Wrapped.doRead.__code__
+
+
 @pytest.mark.skipif(
     sys.version_info[:2] != (3, 11) or sys.implementation.name != "cpython",
     reason="the names of specialised instructions checked are CPython 3.11's",
