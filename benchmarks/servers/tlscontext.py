@@ -12,14 +12,18 @@ settings.  runProfiled() is the servers' hook for bench_tls.py's
 
 import cProfile
 import os
-import ssl
 import time
 
-from OpenSSL import SSL
+# OpenSSL and ssl are imported by the functions that make contexts: the web
+# and PB servers import this module only for runProfiled, and a server that
+# speaks no TLS should not carry the TLS stack's objects (a third of a web
+# server's, walked by each full collection of the garbage collector).
 
 
 def pyOpenSSLContext(pemPath):
     """A server OpenSSL.SSL.Context with the certificate chain and key of pemPath."""
+    from OpenSSL import SSL
+
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     context.set_min_proto_version(SSL.TLS1_3_VERSION)
     context.set_max_proto_version(SSL.TLS1_3_VERSION)
@@ -31,6 +35,8 @@ def pyOpenSSLContext(pemPath):
 
 def stdlibContext(pemPath):
     """A server ssl.SSLContext with the same policy, for asyncio."""
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_3
     context.load_cert_chain(pemPath)

@@ -60,7 +60,6 @@ from protocols.web.iweb import UNKNOWN_LENGTH, IAgent, IAgentEndpointFactory, IP
 from reactor.defer import CancelledError, Deferred, succeed
 from reactor.endpoints import HostnameEndpoint, wrapClientTLS
 from reactor.failure import Failure
-from reactor.ssl import optionsForClientTLS
 
 __all__ = [
     "Agent",
@@ -105,6 +104,12 @@ class BrowserLikePolicyForHTTPS:
 
     def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
         """Return the client TLS options for hostname."""
+        # reactor.ssl (and OpenSSL under it) is imported for the first https
+        # request: a process that never makes one does not carry the TLS
+        # stack's objects (as many again as the web's own), which every full
+        # collection of the garbage collector would walk.
+        from reactor.ssl import optionsForClientTLS
+
         return optionsForClientTLS(hostname.decode("idna"), trustRoot=self._trustRoot)
 
 

@@ -8,6 +8,9 @@ timeouts on a Clock.
 
 import gzip
 import io
+import os
+import subprocess
+import sys
 from urllib.parse import urlparse, urlunparse
 
 import pytest
@@ -656,3 +659,30 @@ def test_aPreparedRequestWritesItsLinesAndTheFraming():
     assert get._head() == b"GET /p HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
     get.headers = client.Headers({b"host": [b"other"]})
     assert get._head() == b"GET /p HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"
+
+
+def test_theTLSStackIsImportedForTheFirstHttpsRequestOnly():
+    """
+    A web server, reverse proxy or client that speaks no TLS does not load
+    OpenSSL: the TLS stack's objects would be a third of the process's,
+    walked by every full collection of the garbage collector.  Asking for
+    an https connection's options loads it.
+    """
+    child = (
+        "import sys\n"
+        "from protocols.web import client, proxy, server, static\n"
+        "proxy.ReverseProxyResource('127.0.0.1', 8080, '/')\n"
+        "from reactor.testing import MemoryReactorClock\n"
+        "client.Agent(MemoryReactorClock())\n"
+        "assert 'OpenSSL' not in sys.modules, 'imported at once'\n"
+        "client.BrowserLikePolicyForHTTPS().creatorForNetloc(b'example.com', 443)\n"
+        "assert 'OpenSSL' in sys.modules, 'not imported when asked'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", child],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
