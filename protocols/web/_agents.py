@@ -10,10 +10,8 @@ Each takes any IAgent and is one itself, so they stack:
 
 from __future__ import annotations
 
-import email.message
-import urllib.request
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib import parse
 
 from zope.interface import implementer
@@ -27,6 +25,13 @@ from protocols.web._uri import URI
 from protocols.web.iweb import UNKNOWN_LENGTH, IAgent, IResponse
 from reactor.defer import Deferred
 from reactor.failure import Failure
+
+if TYPE_CHECKING:
+    import email.message
+
+# email and urllib.request (CookieAgent's) are imported when a CookieAgent
+# is first used: a web server or proxy that makes none does not carry their
+# objects, which every full collection of the garbage collector walks.
 
 __all__ = [
     "RedirectAgent",
@@ -223,6 +228,8 @@ class _CookieResponse:
     """What CookieJar.extract_cookies reads of a response: its headers, by info()."""
 
     def __init__(self, response: Any) -> None:
+        import email.message
+
         self._message = email.message.Message()
         for name, values in response.headers.getAllRawHeaders():
             for value in values:
@@ -250,6 +257,8 @@ class CookieAgent:
         self, method: bytes, uri: bytes, headers: Headers | None = None, bodyProducer: Any = None
     ) -> Deferred[Any]:
         """Request uri with the jar's cookies; see IAgent.request."""
+        import urllib.request
+
         headers = Headers() if headers is None else headers
         asked = urllib.request.Request(uri.decode("ascii"), method=method.decode("ascii"))
         if not headers.hasHeader(b"cookie"):

@@ -11,8 +11,6 @@ the stdlib email parser for multipart (as Twisted does).
 from __future__ import annotations
 
 from collections import defaultdict
-from email import message_from_bytes
-from email.utils import collapse_rfc2231_value
 from typing import Any
 from urllib.parse import ParseResultBytes, unquote_to_bytes
 from urllib.parse import urlparse as _urlparse
@@ -85,6 +83,11 @@ def formArguments(body: bytes, contentTypeValue: bytes) -> dict[bytes, list[byte
         return parse_qs(body, True)
     if kind != b"multipart/form-data":
         return {}
+    # (The email package is imported for the first multipart body: a
+    # server that never reads one does not carry its objects.)
+    from email import message_from_bytes
+    from email.utils import collapse_rfc2231_value
+
     head = b"MIME-Version: 1.0\r\nContent-Type: " + contentTypeValue + b"\r\n\r\n"
     try:
         message = message_from_bytes(head + body)

@@ -28,8 +28,8 @@ from __future__ import annotations
 import html
 import os
 from binascii import hexlify
-from inspect import iscoroutine
 from io import BytesIO
+from types import CoroutineType
 from typing import Any
 from urllib.parse import quote as _quote
 
@@ -281,7 +281,7 @@ class Request(_HTTPRequest):
             self._answer(body)
         elif body is NOT_DONE_YET:
             return
-        elif isinstance(body, Deferred) or iscoroutine(body):
+        elif isinstance(body, (Deferred, CoroutineType)):
             rendering = self._rendering = ensureDeferred(body)
             rendering.addCallbacks(self._cbRendered, self._ebRendered)
         elif isinstance(body, bytes):

@@ -661,22 +661,27 @@ def test_aPreparedRequestWritesItsLinesAndTheFraming():
     assert get._head() == b"GET /p HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"
 
 
-def test_theTLSStackIsImportedForTheFirstHttpsRequestOnly():
+def test_theTLSStackAndTheEmailPackageAreImportedWhenFirstUsed():
     """
-    A web server, reverse proxy or client that speaks no TLS does not load
-    OpenSSL: the TLS stack's objects would be a third of the process's,
-    walked by every full collection of the garbage collector.  Asking for
-    an https connection's options loads it.
+    A web server, reverse proxy or client that speaks no TLS, reads no
+    multipart form and keeps no cookies does not load OpenSSL, the email
+    package or urllib.request: their objects (OpenSSL's alone a third of a
+    proxy's) would be walked by every full collection of the garbage
+    collector.  Using each loads it.
     """
     child = (
         "import sys\n"
         "from protocols.web import client, proxy, server, static\n"
+        "from protocols.web._forms import formArguments\n"
         "proxy.ReverseProxyResource('127.0.0.1', 8080, '/')\n"
         "from reactor.testing import MemoryReactorClock\n"
         "client.Agent(MemoryReactorClock())\n"
-        "assert 'OpenSSL' not in sys.modules, 'imported at once'\n"
+        "lazy = ('OpenSSL', 'email', 'urllib.request')\n"
+        "assert not [m for m in lazy if m in sys.modules], 'imported at once'\n"
         "client.BrowserLikePolicyForHTTPS().creatorForNetloc(b'example.com', 443)\n"
-        "assert 'OpenSSL' in sys.modules, 'not imported when asked'\n"
+        "assert 'OpenSSL' in sys.modules, 'OpenSSL not imported when asked'\n"
+        "assert formArguments(b'multipart/form-data; boundary=b', b'--b--\\r\\n') == {}\n"
+        "assert 'email' in sys.modules, 'email not imported when asked'\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", child],
