@@ -550,11 +550,12 @@ class ReverseProxyResource(resource.Resource):
         lines.append(b"X-Forwarded-Proto: https\r\n" if request.isSecure() else _PROTO_HTTP)
         if clientHost:
             lines += (b"X-Forwarded-Host: ", clientHost, b"\r\n")
+        size: int | str | None = None
         if chunked:
-            return b"".join(lines), UNKNOWN_LENGTH
-        if length is not None and int(length) > 0:
-            return b"".join(lines), int(length)
-        return b"".join(lines), None
+            size = UNKNOWN_LENGTH
+        elif length is not None and int(length) > 0:
+            size = int(length)
+        return b"".join(lines), size
 
     def render(self, request: Any) -> Any:
         """Forward request to the backend; answer with what it answers."""
