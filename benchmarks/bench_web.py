@@ -26,7 +26,8 @@ wrk run, divided by wrk's request count), p99 latency (wrk --latency), and
 Loom's ratio to each peer.  Every repeat starts all the servers and runs
 each scenario on each in turn, the order rotating; the targets are judged on
 the median over repeats of Loom's figure / the peer's in the same repeat
-(pairedRatio), the ratio of the medians printed beside it.
+(pairedRatio), the ratio of the medians printed beside it.  The servers
+share one CPU: a warning names any that used CPU while others were measured.
 
 The uvicorn servers run on asyncio's own loop (not uvloop), as aiohttp,
 Twisted and Loom run on their own pure-Python loops.
@@ -244,20 +245,36 @@ def runWrk(wrk, port, path, seconds, cpu, headers=()):
     return result
 
 
-def measure(wrk, servers, path, warmup, duration, cpus):
+def measure(wrk, servers, path, warmup, duration, cpus, others=()):
     """
     Warm up, then drive servers[0] with wrk for duration; return the sample.
 
     servers: the server wrk talks to, then any behind it (a proxy's backend),
     each of whose CPU per request is in the sample ("serverUs", then
-    "backendUs").
+    "backendUs").  others: the servers not measured, whose CPU over the
+    run ("othersMs": they share the servers' CPU) should be none.
     """
     serverCPU, wrkCPU = cpus
     if warmup:
         runWrk(wrk, servers[0].port, path, warmup, wrkCPU)
-    before = [cpuSeconds(server.pid) for server in servers]
+    watched = [*servers, *others]
+    before = [cpuSeconds(server.pid) for server in watched]
     result = runWrk(wrk, servers[0].port, path, duration, wrkCPU)
-    after = [cpuSeconds(server.pid) for server in servers]
+    after = [cpuSeconds(server.pid) for server in watched]
+    measured = len(servers)
+    theirs = [
+        (os.path.basename(other.logPath), 1e3 * (end - start))
+        for other, start, end in zip(others, before[measured:], after[measured:], strict=True)
+    ]
+    busy = ["%s %.0f ms" % (log, ms) for log, ms in theirs if ms > 20 * duration]
+    if busy:
+        # Another server using the measured ones' CPU skews them: say so.
+        print(
+            "  warning: other servers used CPU during %s on %s: %s"
+            % (servers[0].name, path, ", ".join(busy)),
+            flush=True,
+        )
+    before, after = before[:measured], after[:measured]
     count = max(result["requests"], 1)
     spent = [(end - start) * 1e6 / count for start, end in zip(before, after, strict=True)]
     sample = {
@@ -267,6 +284,7 @@ def measure(wrk, servers, path, warmup, duration, cpus):
         "serverUs": spent[0],
         "serverShare": (after[0] - before[0]) * 100.0 * result["rate"] / count,
         "clientShare": result["clientShare"],
+        "othersMs": sum(ms for _, ms in theirs),
     }
     if len(spent) > 1:
         sample["backendUs"] = spent[1]
@@ -312,8 +330,16 @@ def runRepeat(wrk, names, proxyNames, repeat, warmup, duration, cpus, results):
             path = SCENARIOS[scenario]
             group = proxyNames if scenario == "proxy" else names
             shift = repeat % len(group)
+            everyServer = [
+                server
+                for key in ("hello", "proxy")
+                for each in started[key].values()
+                for server in each
+            ]
             for name in group[shift:] + group[:shift]:
-                sample = measure(wrk, started[scenario][name], path, warmup, duration, cpus)
+                measured = started[scenario][name]
+                others = [server for server in everyServer if server not in measured]
+                sample = measure(wrk, measured, path, warmup, duration, cpus, others)
                 results[scenario].setdefault(name, []).append(sample)
     finally:
         stopAll(started)
@@ -427,6 +453,10 @@ def checkTargets(results):
         )
     )
     print("       (each repeat: %s)" % (_eachRepeat(sample["proxyRatio"] for sample in loom),))
+    print(
+        "       (each repeat's proxy/backend us: %s)"
+        % (" ".join("%.1f/%.1f" % (each["serverUs"], each["backendUs"]) for each in loom),)
+    )
     return missed + (not ok)
 
 

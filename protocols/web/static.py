@@ -574,8 +574,12 @@ class StaticProducer:
             sent = 0
         if not sent:
             # The file shrank, or the socket failed: the response cannot be
-            # completed; only closing the connection says so.
+            # completed; only closing the connection says so.  Unregistered
+            # first: a transport closes once no producer is left to pull
+            # from, and would otherwise pull from this one, which writes
+            # nothing more, at every turn for ever (a busy loop).
             self.stopProducing()
+            request.unregisterProducer()
             request.loseConnection()
             return
         if sent == length:

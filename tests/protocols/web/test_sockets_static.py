@@ -8,6 +8,7 @@ The clients block, so they run in the reactor's thread pool while the test
 steps the reactor, as in test_sockets.py, whose helpers these reuse.
 """
 
+import errno
 import hashlib
 import http.client
 import os
@@ -93,6 +94,50 @@ def test_curlWholeFileWithSendfile(web, runUntil, files, sendfileCalls):
     assert out == files[1] + b"small\n"
     assert sendfileCalls
     assert web.site.opened == 1
+
+
+def test_aFailedSendfileClosesTheConnection(web, runUntil, files, monkeypatch, reactor):
+    # The socket fails under sendfile (as when the client is gone): the
+    # connection is closed, its writer removed.  The producer used to stay
+    # registered, and the transport, waiting for it to let go before
+    # closing, pulled from it at every turn: a busy loop for ever, the
+    # connection never closed.
+    calls = []
+
+    def failing(out, fd, offset, count):
+        calls.append(count)
+        if len(calls) > 1:
+            raise BrokenPipeError(errno.EPIPE, "broken pipe")
+        return os.sendfile(out, fd, offset, min(count, 1 << 16))  # the rest asked for later
+
+    monkeypatch.setattr(static, "_sendfile", failing)
+
+    def fetch():
+        with socket.create_connection(("127.0.0.1", web.portNumber), timeout=10) as sock:
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+            received = []
+            while True:
+                try:
+                    chunk = sock.recv(1 << 20)
+                except TimeoutError:
+                    return None  # never closed
+                if not chunk:
+                    return b"".join(received)
+                received.append(chunk)
+
+    out = web.run(runUntil, fetch)
+    assert out is not None, "the server never closed the connection"
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert 0 < len(body) < len(files[1])
+    assert body == files[1][: len(body)]
+    assert len(calls) == 2
+    for _ in range(500):
+        if web.site.closed == web.site.opened == 1:
+            break
+        reactor.iterate(0.01)
+    assert web.site.closed == web.site.opened == 1
+    assert not [w for w in reactor.getWriters() if hasattr(w, "protocol")]
 
 
 @needsCurl

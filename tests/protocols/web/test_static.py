@@ -90,6 +90,26 @@ def test_largeFileIsStreamed(tree, parser):
     assert not connection.closed
 
 
+def test_aFileThatShrinksClosesTheConnection(tree, parser):
+    # The rest of the body cannot be read: the producer lets go of the
+    # connection and closes it.  A transport closes only once no producer
+    # is registered; one left registered was pulled from at every turn.
+    data = BIG * 4
+    (tree / "bigger.bin").write_bytes(data)
+    site = makeSite(static.File(str(tree)), parser)
+    connection = Connection(site)
+    connection.get(b"/bigger.bin")
+    producer = connection.transport.producer
+    producer.resumeProducing()
+    sent = len(connection.output().partition(b"\r\n\r\n")[2])
+    assert 0 < sent < len(data)
+    os.truncate(tree / "bigger.bin", sent)
+    producer.resumeProducing()
+    assert connection.transport.producer is None
+    assert connection.closed
+    assert connection.output().partition(b"\r\n\r\n")[2] == data[:sent]
+
+
 def test_headHasTheLengthAndNoBody(tree, parser):
     response = get(makeSite(static.File(str(tree)), parser), b"/big.bin", method=b"HEAD")
     assert (response.status, response.body) == (200, b"")
