@@ -17,6 +17,13 @@ connection asks for more each time its buffer has drained: with
 ``os.sendfile`` straight from the file to the socket when the connection is
 plain TCP or UNIX, by reads elsewhere (TLS, tests' in-memory transports, a
 response being gzip-encoded).
+
+On TCP, a sendfile transfer keeps at most ``File.sendfileUnsentLimit``
+bytes (128 KiB) waiting unsent in the kernel (TCP_NOTSENT_LOWAT, Linux):
+without it sendfile fills the socket's whole send buffer (up to 4 MiB by
+default), kernel memory for each download that the peer has not even been
+sent yet, and on loopback the peer's own ACKs then do the sending, on the
+peer's CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import html
 import math
 import mimetypes
 import os
+import socket
 import stat
 import time
 from typing import Any
@@ -69,6 +77,7 @@ _CHUNK = 1 << 18  # the read path's piece (the sendfile path takes what the sock
 _MAX_RANGES = 32  # more ranges than this in one request: answered whole (RFC 9110 allows it)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _sendfile = os.sendfile  # tests wrap it to see it used
+_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux (and macOS)
 
 
 def loadMimeTypes(mimetype_locations: Any = None, init: Any = mimetypes.init) -> dict[str, str]:
@@ -196,9 +205,14 @@ class File(resource.Resource):
         same 404 for all, as in Twisted.
     :cvar forbidden: the resource rendered for a directory without an
         index when listing is off (403).
+    :cvar sendfileUnsentLimit: the most bytes of a sendfile transfer left
+        waiting unsent in the kernel on a TCP connection (TCP_NOTSENT_LOWAT;
+        see the module docstring), or None for the system's setting.  Set
+        on an instance, its children have it too.
     """
 
     childNotFound: Any = resource.NoResource("File not found.")
+    sendfileUnsentLimit: int | None = 128 * 1024
     forbidden: Any = resource.ForbiddenResource("Directory listing is not allowed.")
     contentTypes = loadMimeTypes()
     contentEncodings = {".gz": "gzip", ".bz2": "bzip2"}
@@ -421,6 +435,7 @@ class File(resource.Resource):
             return server.NOT_DONE_YET
         if producer.length <= _READ_WHOLE and not producer.multipart:
             return producer.readWhole()
+        producer.sendfileUnsentLimit = self.sendfileUnsentLimit
         producer.start()
         return server.NOT_DONE_YET
 
@@ -483,6 +498,20 @@ def parseRange(header: bytes, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
+def _limitUnsent(fd: int, limit: int) -> None:
+    # At most limit bytes wait unsent in the kernel on socket fd: a TCP
+    # option, which another kind of socket (UNIX) refuses, and keeps its way.
+    if _NOTSENT_LOWAT is None:
+        return
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, limit)
+    except OSError:
+        pass
+    finally:
+        sock.detach()
+
+
 @implementer(IPullProducer)
 class StaticProducer:
     """
@@ -494,6 +523,9 @@ class StaticProducer:
     """
 
     multipart = False
+    #: On TCP, the most bytes left unsent in the kernel by sendfile (None:
+    #: the system's setting); File sets its own.
+    sendfileUnsentLimit: int | None = None
 
     def __init__(self, request: Any, fileObject: Any) -> None:
         self.request = request
@@ -537,6 +569,8 @@ class StaticProducer:
             and request.responseHeaders.getRawHeaders(b"Content-Length") == [b"%d" % self.length]
         ):
             self._socket = transport
+            if self.sendfileUnsentLimit is not None:
+                _limitUnsent(transport.fileno(), self.sendfileUnsentLimit)
         self._pieces.reverse()  # taken from the end
         request.registerProducer(self, False)
 
