@@ -501,7 +501,7 @@ def parseRange(header: bytes, size: int) -> list[tuple[int, int]] | None:
 def _limitUnsent(fd: int, limit: int) -> None:
     # At most limit bytes wait unsent in the kernel on socket fd: a TCP
     # option, which another kind of socket (UNIX) refuses, and keeps its way.
-    if _NOTSENT_LOWAT is None:
+    if _NOTSENT_LOWAT is None or fd < 0:  # (-1: the connection is closed)
         return
     sock = socket.socket(fileno=fd)
     try:
