@@ -203,8 +203,29 @@ class Connection(AddressedTransport):
             int(enabled),
         )
 
+    def getTcpNotSentLowat(self):
+        """Return TCP_NOTSENT_LOWAT: the most unsent bytes the kernel queues."""
+        return _withSocket(self.fd, self._family, "getsockopt", socket.IPPROTO_TCP, _notSentLowat())
+
+    def setTcpNotSentLowat(self, limit):
+        """
+        Let the kernel queue at most limit bytes not yet sent (TCP_NOTSENT_LOWAT):
+        the socket is writable again only once fewer wait.  (Beyond Twisted.)
+
+        :raises OSError: where the system has no such option.
+        """
+        _withSocket(self.fd, self._family, "setsockopt", socket.IPPROTO_TCP, _notSentLowat(), limit)
+
     def __repr__(self):
         return "<%s fd=%d protocol=%s>" % (type(self).__name__, self.fd, self.logPrefix())
+
+
+def _notSentLowat():
+    # The option's number (Linux, macOS), or ENOPROTOOPT where there is none.
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    if option is None:
+        raise OSError(errno.ENOPROTOOPT, "TCP_NOTSENT_LOWAT is not available here")
+    return option
 
 
 class Server(Connection):

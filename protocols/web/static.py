@@ -33,7 +33,6 @@ import html
 import math
 import mimetypes
 import os
-import socket
 import stat
 import time
 from typing import Any
@@ -77,7 +76,6 @@ _CHUNK = 1 << 18  # the read path's piece (the sendfile path takes what the sock
 _MAX_RANGES = 32  # more ranges than this in one request: answered whole (RFC 9110 allows it)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _sendfile = os.sendfile  # tests wrap it to see it used
-_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux (and macOS)
 
 
 def loadMimeTypes(mimetype_locations: Any = None, init: Any = mimetypes.init) -> dict[str, str]:
@@ -498,18 +496,16 @@ def parseRange(header: bytes, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-def _limitUnsent(fd: int, limit: int) -> None:
-    # At most limit bytes wait unsent in the kernel on socket fd: a TCP
-    # option, which another kind of socket (UNIX) refuses, and keeps its way.
-    if _NOTSENT_LOWAT is None or fd < 0:  # (-1: the connection is closed)
+def _limitUnsent(transport: Any, limit: int) -> None:
+    # At most limit bytes wait unsent in the kernel: a TCP transport's
+    # option (a UNIX one has none, and keeps its way).
+    setLimit = getattr(transport, "setTcpNotSentLowat", None)
+    if setLimit is None or transport.fileno() < 0:  # (-1: the connection is closed)
         return
-    sock = socket.socket(fileno=fd)
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, limit)
+        setLimit(limit)
     except OSError:
-        pass
-    finally:
-        sock.detach()
+        pass  # a system without the option
 
 
 @implementer(IPullProducer)
@@ -570,7 +566,7 @@ class StaticProducer:
         ):
             self._socket = transport
             if self.sendfileUnsentLimit is not None:
-                _limitUnsent(transport.fileno(), self.sendfileUnsentLimit)
+                _limitUnsent(transport, self.sendfileUnsentLimit)
         self._pieces.reverse()  # taken from the end
         request.registerProducer(self, False)
 

@@ -776,6 +776,12 @@ def test_tcpOptions(reactor, net):
     assert transport.getTcpNoDelay() is False
     transport.setTcpKeepAlive(True)
     assert transport.getTcpKeepAlive() is True
+    if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        transport.setTcpNotSentLowat(128 * 1024)
+        assert transport.getTcpNotSentLowat() == 128 * 1024
+    else:
+        with pytest.raises(OSError):
+            transport.setTcpNotSentLowat(128 * 1024)
 
 
 def test_pullProducerIsPulledUntilDone(reactor, net):
