@@ -313,32 +313,35 @@ def startAll(names, proxyNames):
     return started
 
 
+def everyServer(started):
+    """Every server startAll started (or had started when it failed)."""
+    return [
+        server
+        for key in ("hello", "proxy")
+        for servers in started.get(key, {}).values()
+        for server in servers
+    ]
+
+
 def stopAll(started):
     """Stop every server startAll started."""
-    for key in ("hello", "proxy"):
-        for servers in started.get(key, {}).values():
-            for server in servers:
-                server.stop()
+    for server in everyServer(started):
+        server.stop()
 
 
 def runRepeat(wrk, names, proxyNames, repeat, warmup, duration, cpus, results):
     """Start all servers, run each scenario of results on each (order rotating), stop them."""
     direct = names if set(results) - {"proxy"} else []
     started = startAll(direct, proxyNames)
+    servers = everyServer(started)
     try:
         for scenario in results:
             path = SCENARIOS[scenario]
             group = proxyNames if scenario == "proxy" else names
             shift = repeat % len(group)
-            everyServer = [
-                server
-                for key in ("hello", "proxy")
-                for each in started[key].values()
-                for server in each
-            ]
             for name in group[shift:] + group[:shift]:
                 measured = started[scenario][name]
-                others = [server for server in everyServer if server not in measured]
+                others = [server for server in servers if server not in measured]
                 sample = measure(wrk, measured, path, warmup, duration, cpus, others)
                 results[scenario].setdefault(name, []).append(sample)
     finally:
